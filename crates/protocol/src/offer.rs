@@ -1,0 +1,312 @@
+use alloy::primitives::{Address, Signature};
+use libp2p_identity::PeerId;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{MessageKind, ProtocolError, envelope::Message};
+
+/// Most GPUs one offer may list.
+pub const MAX_GPUS: usize = 16;
+/// Longest lifetime an offer may claim, in seconds.
+pub const MAX_OFFER_TTL: u64 = 24 * 3600;
+/// Highest price accepted, in token units per second; keeps per-hour prices in an `i64`.
+pub const MAX_PRICE_PER_SECOND: u128 = 1_000_000_000_000_000;
+const MAX_TEXT: usize = 128;
+const MAX_ADDRS: usize = 8;
+
+/// One GPU as read through NVML (or simulated, then the offer is not `verified`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GpuInfo {
+    /// Marketing name, e.g. `NVIDIA GeForce RTX 4090`.
+    pub name: String,
+    /// NVML UUID, e.g. `GPU-5f0e...`.
+    pub uuid: String,
+    /// Total memory in bytes.
+    pub memory_bytes: u64,
+    /// PCI bus id, e.g. `00000000:01:00.0`.
+    pub pci_bus_id: String,
+    /// CUDA compute capability, e.g. `8.9`.
+    pub compute_capability: String,
+    /// NVIDIA driver version, e.g. `550.54.14`.
+    pub driver_version: String,
+    /// Highest CUDA version the driver supports, e.g. `12.4`.
+    pub cuda_version: String,
+}
+
+/// A provider's signed advertisement of one machine for rent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    /// Increases with every publication; a newer offer replaces an older one.
+    pub seq: u64,
+    /// Unix time the offer was signed.
+    pub issued_at: u64,
+    /// Unix time after which the offer is void.
+    pub expires_at: u64,
+    /// Chain the provider accepts rentals on.
+    pub chain_id: u64,
+    /// `GpuEscrow` contract the provider watches.
+    pub escrow: Address,
+    /// Ethereum address that receives the provider's earnings.
+    pub payout: Address,
+    /// EIP-191 signature by `payout` over [`payout_binding_message`] for the signer's peer id.
+    pub payout_proof: Signature,
+    /// Price of the whole machine, in token units per second.
+    #[serde(with = "decimal_string")]
+    pub price_per_second: u128,
+    /// The GPUs rented together under this offer.
+    pub gpus: Vec<GpuInfo>,
+    /// True only when the inventory was read through NVML.
+    pub verified: bool,
+    /// Free-form region label, e.g. `eu-west`.
+    pub region: String,
+    /// Multiaddrs where the provider answers `/gpuflow/rental/1`.
+    pub listen_addrs: Vec<String>,
+}
+
+impl Message for Offer {
+    const KIND: MessageKind = MessageKind::Offer;
+
+    fn validate(&self, signer: &PeerId) -> Result<(), ProtocolError> {
+        if self.expires_at <= self.issued_at || self.expires_at - self.issued_at > MAX_OFFER_TTL {
+            return Err(ProtocolError::field(
+                "expires_at",
+                format!("must be after issued_at and at most {MAX_OFFER_TTL} s later"),
+            ));
+        }
+        if self.price_per_second == 0 || self.price_per_second > MAX_PRICE_PER_SECOND {
+            return Err(ProtocolError::field(
+                "price_per_second",
+                format!("must be between 1 and {MAX_PRICE_PER_SECOND}"),
+            ));
+        }
+        if self.gpus.is_empty() || self.gpus.len() > MAX_GPUS {
+            return Err(ProtocolError::field("gpus", format!("must list 1 to {MAX_GPUS} GPUs")));
+        }
+        for gpu in &self.gpus {
+            for (field, text) in [
+                ("gpus.name", &gpu.name),
+                ("gpus.uuid", &gpu.uuid),
+                ("gpus.pci_bus_id", &gpu.pci_bus_id),
+                ("gpus.compute_capability", &gpu.compute_capability),
+                ("gpus.driver_version", &gpu.driver_version),
+                ("gpus.cuda_version", &gpu.cuda_version),
+            ] {
+                check_text(field, text)?;
+            }
+            if gpu.uuid.is_empty() {
+                return Err(ProtocolError::field("gpus.uuid", "must not be empty"));
+            }
+        }
+        let mut uuids: Vec<_> = self.gpus.iter().map(|g| &g.uuid).collect();
+        uuids.sort();
+        if uuids.windows(2).any(|w| w[0] == w[1]) {
+            return Err(ProtocolError::field("gpus.uuid", "the same GPU is listed twice"));
+        }
+        if self.gpus.iter().any(|g| g.name != self.gpus[0].name) {
+            return Err(ProtocolError::field("gpus.name", "all GPUs of an offer must be the same model"));
+        }
+        check_text("region", &self.region)?;
+        if self.listen_addrs.len() > MAX_ADDRS {
+            return Err(ProtocolError::field("listen_addrs", format!("at most {MAX_ADDRS}")));
+        }
+        for addr in &self.listen_addrs {
+            if addr.len() > 2 * MAX_TEXT {
+                return Err(ProtocolError::field("listen_addrs", "address too long"));
+            }
+        }
+        let recovered = self
+            .payout_proof
+            .recover_address_from_msg(payout_binding_message(signer))
+            .map_err(|_| ProtocolError::BadPayoutBinding(self.payout))?;
+        if recovered != self.payout {
+            return Err(ProtocolError::BadPayoutBinding(self.payout));
+        }
+        Ok(())
+    }
+}
+
+impl Offer {
+    /// Smallest memory among the offer's GPUs, in bytes (they are one model, so all equal
+    /// in practice).
+    pub fn gpu_memory_bytes(&self) -> u64 {
+        self.gpus.iter().map(|g| g.memory_bytes).min().unwrap_or_default()
+    }
+
+    /// Price of the whole machine per hour, in token units.
+    pub fn price_per_hour(&self) -> u128 {
+        self.price_per_second * 3600
+    }
+}
+
+/// The text a payout key signs (EIP-191) to bind itself to a peer id.
+pub fn payout_binding_message(peer_id: &PeerId) -> String {
+    format!("gpuflow payout address for peer {peer_id}")
+}
+
+/// Stable identifier of a provider's offer, derived from its peer id, so every node
+/// names the same offer the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct OfferId([u8; 8]);
+
+impl OfferId {
+    /// The id of the offer published by `peer_id`.
+    pub fn of(peer_id: &PeerId) -> Self {
+        let digest = Sha256::digest(peer_id.to_bytes());
+        Self(digest[..8].try_into().expect("digest is 32 bytes"))
+    }
+}
+
+impl std::fmt::Display for OfferId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&alloy::hex::encode(self.0))
+    }
+}
+
+impl std::str::FromStr for OfferId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bytes = alloy::hex::decode(s).ok().and_then(|b| <[u8; 8]>::try_from(b).ok());
+        bytes.map(Self).ok_or_else(|| format!("`{s}` is not an offer id (16 hex digits)"))
+    }
+}
+
+fn check_text(field: &'static str, text: &str) -> Result<(), ProtocolError> {
+    if text.len() > MAX_TEXT || text.chars().any(char::is_control) {
+        return Err(ProtocolError::field(field, format!("at most {MAX_TEXT} printable characters")));
+    }
+    Ok(())
+}
+
+mod decimal_string {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub(super) fn serialize<S: Serializer>(value: &u128, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(value)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(D::Error::custom(format!("`{text}` is not a decimal integer")));
+        }
+        text.parse().map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use alloy::signers::{SignerSync, local::PrivateKeySigner};
+
+    use super::*;
+    use crate::{Identity, SignedEnvelope};
+
+    pub(crate) fn sample(identity: &Identity, payout: &PrivateKeySigner) -> Offer {
+        let proof = payout
+            .sign_message_sync(payout_binding_message(&identity.peer_id()).as_bytes())
+            .unwrap();
+        Offer {
+            seq: 1,
+            issued_at: 1_000,
+            expires_at: 1_600,
+            chain_id: 31337,
+            escrow: Address::repeat_byte(0xee),
+            payout: payout.address(),
+            payout_proof: proof,
+            price_per_second: 100,
+            gpus: vec![GpuInfo {
+                name: "NVIDIA GeForce RTX 4090".into(),
+                uuid: "GPU-00000000-0000-0000-0000-000000000001".into(),
+                memory_bytes: 25_757_220_864,
+                pci_bus_id: "00000000:01:00.0".into(),
+                compute_capability: "8.9".into(),
+                driver_version: "550.54.14".into(),
+                cuda_version: "12.4".into(),
+            }],
+            verified: false,
+            region: "eu-west".into(),
+            listen_addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+        }
+    }
+
+    fn roundtrip(envelope: &SignedEnvelope) -> Result<Offer, ProtocolError> {
+        SignedEnvelope::from_bytes(&envelope.to_bytes())?.open::<Offer>().map(|v| v.body)
+    }
+
+    #[test]
+    fn signed_offer_verifies() {
+        let identity = Identity::generate();
+        let offer = sample(&identity, &PrivateKeySigner::random());
+        let envelope = SignedEnvelope::seal(&identity, &offer);
+        let opened = SignedEnvelope::from_bytes(&envelope.to_bytes()).unwrap().open::<Offer>().unwrap();
+        assert_eq!(opened.body, offer);
+        assert_eq!(opened.signer, identity.peer_id());
+    }
+
+    #[test]
+    fn tampered_body_is_rejected() {
+        let identity = Identity::generate();
+        let envelope = SignedEnvelope::seal(&identity, &sample(&identity, &PrivateKeySigner::random()));
+        let forged = String::from_utf8(envelope.to_bytes()).unwrap().replace("\"100\"", "\"1\"");
+        let err = SignedEnvelope::from_bytes(forged.as_bytes()).unwrap().open::<Offer>().unwrap_err();
+        assert!(matches!(err, ProtocolError::BadSignature), "{err}");
+    }
+
+    #[test]
+    fn other_signer_is_rejected() {
+        let identity = Identity::generate();
+        let mut envelope = SignedEnvelope::seal(&identity, &sample(&identity, &PrivateKeySigner::random()));
+        envelope.public_key = Identity::generate().public_key().into();
+        assert!(matches!(roundtrip(&envelope), Err(ProtocolError::BadSignature)));
+    }
+
+    #[test]
+    fn payout_bound_to_another_peer_is_rejected() {
+        let identity = Identity::generate();
+        let thief = Identity::generate();
+        // A valid binding for `identity`, republished under the thief's key.
+        let offer = sample(&identity, &PrivateKeySigner::random());
+        let envelope = SignedEnvelope::seal(&thief, &offer);
+        assert!(matches!(roundtrip(&envelope), Err(ProtocolError::BadPayoutBinding(_))));
+    }
+
+    #[test]
+    fn field_rules_are_enforced() {
+        let identity = Identity::generate();
+        let payout = PrivateKeySigner::random();
+        let cases: Vec<(&str, Box<dyn Fn(&mut Offer)>)> = vec![
+            ("expires_at", Box::new(|o| o.expires_at = o.issued_at)),
+            ("expires_at", Box::new(|o| o.expires_at = o.issued_at + MAX_OFFER_TTL + 1)),
+            ("price_per_second", Box::new(|o| o.price_per_second = 0)),
+            ("price_per_second", Box::new(|o| o.price_per_second = MAX_PRICE_PER_SECOND + 1)),
+            ("gpus", Box::new(|o| o.gpus.clear())),
+            ("gpus.uuid", Box::new(|o| o.gpus.push(o.gpus[0].clone()))),
+            ("gpus.name", Box::new(|o| o.gpus[0].name = "x".repeat(MAX_TEXT + 1))),
+            ("region", Box::new(|o| o.region = "a\nb".into())),
+        ];
+        for (field, mutate) in cases {
+            let mut offer = sample(&identity, &payout);
+            mutate(&mut offer);
+            match roundtrip(&SignedEnvelope::seal(&identity, &offer)) {
+                Err(ProtocolError::InvalidField { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: expected InvalidField, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn oversized_and_malformed_input_is_rejected() {
+        let big = vec![b' '; crate::MAX_MESSAGE_SIZE + 1];
+        assert!(matches!(SignedEnvelope::from_bytes(&big), Err(ProtocolError::TooLarge { .. })));
+        assert!(matches!(SignedEnvelope::from_bytes(b"{}"), Err(ProtocolError::Malformed(_))));
+    }
+
+    #[test]
+    fn offer_id_is_stable_and_parses() {
+        let peer = Identity::generate().peer_id();
+        let id = OfferId::of(&peer);
+        assert_eq!(id, OfferId::of(&peer));
+        assert_eq!(id.to_string().parse::<OfferId>().unwrap(), id);
+        assert!("xyz".parse::<OfferId>().is_err());
+    }
+}
