@@ -1,1 +1,19 @@
-//! placeholder
+//! Rust bindings to the `GpuEscrow` contract.
+//!
+//! The types come from the forge artifacts in `contracts/out` through alloy's `sol!`, so
+//! the ABI the Rust side speaks is always the one just compiled: `make` builds the
+//! contracts before cargo, and a missing artifact is a compile error, never a stale ABI.
+//! [`Escrow`] wraps the calls a renter and a provider make, waits for their receipts and
+//! turns every revert into a sentence (see [`explain`]).
+
+mod bindings;
+mod client;
+mod error;
+mod explain;
+mod wallet;
+
+pub use bindings::{GpuEscrow, IERC20, MockUSDC, Rental};
+pub use client::{Escrow, EscrowEvent, Opened, RentalHistory, Stopped, Withdrawn, connect};
+pub use error::EscrowError;
+pub use explain::explain;
+pub use wallet::{PASSWORD_ENV, WalletError, load_signer};

@@ -1,1 +1,46 @@
-//! placeholder
+//! The libp2p network layer of gpuflow.
+//!
+//! [`new`] builds a swarm (TCP, noise, yamux, identify, gossipsub and the
+//! `/gpuflow/rental/1` request-response protocol) and splits it the way long-lived
+//! rust-libp2p services do: an [`EventLoop`] that owns the `Swarm` and must be spawned,
+//! a cloneable [`Network`] handle that sends it commands, and a stream of
+//! [`NetworkEvent`]s for the application. Nothing else ever touches the swarm.
+
+mod behaviour;
+mod error;
+mod event_loop;
+mod handle;
+
+pub use error::NetworkError;
+pub use event_loop::EventLoop;
+pub use handle::{Acceptance, Network, NetworkEvent};
+pub use libp2p::{Multiaddr, PeerId, gossipsub::MessageId, request_response::ResponseChannel};
+
+use gpuflow_protocol::Identity;
+
+/// How a peer joins the network.
+#[derive(Clone, Debug)]
+pub struct NetworkConfig {
+    /// The peer's key; also signs its messages.
+    pub identity: Identity,
+    /// Addresses to listen on, e.g. `/ip4/0.0.0.0/tcp/4001`. Empty for pure clients.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start, and again whenever the peer finds itself alone.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Receive offers from gossipsub (nodes); publishers need not subscribe.
+    pub subscribe_offers: bool,
+    /// Answer `/gpuflow/rental/1` requests (providers); clients only send them.
+    pub serve_requests: bool,
+}
+
+/// Builds the swarm and returns the handle, the application's event stream and the
+/// event loop to spawn.
+pub fn new(
+    config: NetworkConfig,
+) -> Result<(Network, tokio::sync::mpsc::Receiver<NetworkEvent>, EventLoop), NetworkError> {
+    let peer_id = config.identity.peer_id();
+    let (commands_tx, commands_rx) = tokio::sync::mpsc::channel(256);
+    let (events_tx, events_rx) = tokio::sync::mpsc::channel(1024);
+    let event_loop = EventLoop::new(&config, commands_rx, events_tx)?;
+    Ok((Network::new(commands_tx, peer_id), events_rx, event_loop))
+}

@@ -1,0 +1,290 @@
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, TxHash, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::{Filter, TransactionReceipt},
+    signers::local::PrivateKeySigner,
+    sol_types::SolEvent,
+};
+
+use crate::{EscrowError, GpuEscrow, IERC20, Rental, explain};
+
+/// Connects to the chain at `rpc_url`, signing with `signer` when given.
+pub fn connect(rpc_url: &str, signer: Option<PrivateKeySigner>) -> Result<DynProvider, EscrowError> {
+    let url = rpc_url.parse().map_err(|e| EscrowError::Rpc {
+        action: "parsing the RPC URL",
+        reason: format!("`{rpc_url}` is not a URL: {e}"),
+    })?;
+    Ok(match signer {
+        Some(signer) => ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased(),
+        None => ProviderBuilder::new().connect_http(url).erased(),
+    })
+}
+
+/// A rental just opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Opened {
+    /// Rental id.
+    pub rental_id: u64,
+    /// Start, unix seconds (the block's timestamp).
+    pub start: u64,
+    /// Scheduled end, unix seconds.
+    pub end: u64,
+    /// Tokens locked, `rate × duration`.
+    pub deposit: U256,
+    /// The transaction.
+    pub tx: TxHash,
+}
+
+/// A rental just stopped early.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stopped {
+    /// Rental id.
+    pub rental_id: u64,
+    /// When it stopped, unix seconds.
+    pub stopped_at: u64,
+    /// Tokens returned to the renter.
+    pub refund: U256,
+    /// The transaction.
+    pub tx: TxHash,
+}
+
+/// Earnings just paid to a provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Withdrawn {
+    /// Rental id.
+    pub rental_id: u64,
+    /// Net tokens paid to the provider.
+    pub amount: U256,
+    /// Platform fee kept for the treasury.
+    pub fee: U256,
+    /// The transaction.
+    pub tx: TxHash,
+}
+
+/// An escrow event a provider or renter reacts to.
+#[derive(Clone, Debug)]
+pub enum EscrowEvent {
+    /// A rental was opened.
+    Opened(GpuEscrow::RentalOpened),
+    /// A rental was stopped early.
+    Stopped(GpuEscrow::RentalStopped),
+    /// A provider withdrew earnings.
+    Withdrawn(GpuEscrow::EarningsWithdrawn),
+}
+
+/// Everything that happened to one rental, from its events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RentalHistory {
+    /// Refund paid when the renter stopped it, if stopped.
+    pub refund: Option<U256>,
+    /// Net tokens paid to the provider so far.
+    pub provider_paid: U256,
+    /// Fees kept for the treasury so far.
+    pub fees: U256,
+}
+
+/// The escrow and its token, as seen by one wallet (or read-only).
+#[derive(Clone, Debug)]
+pub struct Escrow {
+    provider: DynProvider,
+    escrow: GpuEscrow::GpuEscrowInstance<DynProvider>,
+    token: IERC20::IERC20Instance<DynProvider>,
+}
+
+impl Escrow {
+    /// Binds to the escrow at `address`, reading its token.
+    pub async fn new(provider: DynProvider, address: Address) -> Result<Self, EscrowError> {
+        let escrow = GpuEscrow::new(address, provider.clone());
+        let code = provider.get_code_at(address).await.map_err(|e| rpc("reading the escrow", e))?;
+        if code.is_empty() {
+            return Err(EscrowError::Rpc {
+                action: "reading the escrow",
+                reason: format!("no contract at {address} on this chain; check --escrow and --rpc"),
+            });
+        }
+        let token = escrow.token().call().await.map_err(|e| call("reading the escrow's token", e))?;
+        Ok(Self { token: IERC20::new(token, provider.clone()), escrow, provider })
+    }
+
+    /// The escrow's address.
+    pub fn address(&self) -> Address {
+        *self.escrow.address()
+    }
+
+    /// The payment token's address.
+    pub fn token(&self) -> Address {
+        *self.token.address()
+    }
+
+    /// The chain provider this escrow talks through.
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    /// Token balance of `account`, in token units.
+    pub async fn balance_of(&self, account: Address) -> Result<U256, EscrowError> {
+        self.token.balanceOf(account).call().await.map_err(|e| call("reading a token balance", e))
+    }
+
+    /// The token's decimals.
+    pub async fn decimals(&self) -> Result<u8, EscrowError> {
+        self.token.decimals().call().await.map_err(|e| call("reading the token's decimals", e))
+    }
+
+    /// Locks `rate × duration` tokens and opens a rental for `provider`, approving the
+    /// escrow first when the allowance is short.
+    pub async fn open(
+        &self,
+        renter: Address,
+        provider: Address,
+        rate_per_second: u128,
+        duration: u64,
+    ) -> Result<Opened, EscrowError> {
+        let deposit = U256::from(rate_per_second)
+            .checked_mul(U256::from(duration))
+            .ok_or_else(|| EscrowError::OutOfRange("rate × duration overflows".into()))?;
+        let allowance = self
+            .token
+            .allowance(renter, self.address())
+            .call()
+            .await
+            .map_err(|e| call("reading the token allowance", e))?;
+        if allowance < deposit {
+            let approve = self.token.approve(self.address(), deposit);
+            confirm("approving the deposit", approve.send().await).await?;
+        }
+        let open = self.escrow.open(provider, U256::from(rate_per_second), U256::from(duration));
+        let receipt = confirm("opening the rental", open.send().await).await?;
+        let event = find_event::<GpuEscrow::RentalOpened>("opening the rental", &receipt)?;
+        Ok(Opened {
+            rental_id: to_u64(event.rentalId)?,
+            start: to_u64(event.start)?,
+            end: to_u64(event.end)?,
+            deposit: event.deposit,
+            tx: receipt.transaction_hash,
+        })
+    }
+
+    /// Stops a rental early; the unused remainder goes back to the renter at once.
+    pub async fn stop(&self, rental_id: u64) -> Result<Stopped, EscrowError> {
+        let stop = self.escrow.stop(U256::from(rental_id));
+        let receipt = confirm("stopping the rental", stop.send().await).await?;
+        let event = find_event::<GpuEscrow::RentalStopped>("stopping the rental", &receipt)?;
+        Ok(Stopped {
+            rental_id,
+            stopped_at: to_u64(event.stoppedAt)?,
+            refund: event.refund,
+            tx: receipt.transaction_hash,
+        })
+    }
+
+    /// Withdraws what the provider has earned on a rental so far.
+    pub async fn withdraw(&self, rental_id: u64) -> Result<Withdrawn, EscrowError> {
+        let withdraw = self.escrow.withdraw(U256::from(rental_id));
+        let receipt = confirm("withdrawing earnings", withdraw.send().await).await?;
+        let event = find_event::<GpuEscrow::EarningsWithdrawn>("withdrawing earnings", &receipt)?;
+        Ok(Withdrawn { rental_id, amount: event.amount, fee: event.fee, tx: receipt.transaction_hash })
+    }
+
+    /// Gross earnings of a rental that the provider could withdraw now.
+    pub async fn withdrawable(&self, rental_id: u64) -> Result<U256, EscrowError> {
+        self.escrow
+            .withdrawable(U256::from(rental_id))
+            .call()
+            .await
+            .map_err(|e| call("reading withdrawable earnings", e))
+    }
+
+    /// The rental's on-chain record.
+    pub async fn rental(&self, rental_id: u64) -> Result<Rental, EscrowError> {
+        self.escrow.getRental(U256::from(rental_id)).call().await.map_err(|e| call("reading the rental", e))
+    }
+
+    /// Latest block number.
+    pub async fn block_number(&self) -> Result<u64, EscrowError> {
+        self.provider.get_block_number().await.map_err(|e| rpc("reading the block number", e))
+    }
+
+    /// Escrow events in blocks `from..=to`, in chain order.
+    pub async fn events(&self, from: u64, to: u64) -> Result<Vec<EscrowEvent>, EscrowError> {
+        let filter = Filter::new().address(self.address()).from_block(from).to_block(to);
+        let logs = self.provider.get_logs(&filter).await.map_err(|e| rpc("reading escrow events", e))?;
+        Ok(logs
+            .iter()
+            .filter_map(|log| {
+                let topic = log.topic0()?;
+                Some(match *topic {
+                    GpuEscrow::RentalOpened::SIGNATURE_HASH => {
+                        EscrowEvent::Opened(log.log_decode().ok()?.inner.data)
+                    }
+                    GpuEscrow::RentalStopped::SIGNATURE_HASH => {
+                        EscrowEvent::Stopped(log.log_decode().ok()?.inner.data)
+                    }
+                    GpuEscrow::EarningsWithdrawn::SIGNATURE_HASH => {
+                        EscrowEvent::Withdrawn(log.log_decode().ok()?.inner.data)
+                    }
+                    _ => return None,
+                })
+            })
+            .collect())
+    }
+
+    /// Refund and payouts of one rental, summed from its events.
+    pub async fn history(&self, rental_id: u64) -> Result<RentalHistory, EscrowError> {
+        let id = U256::from(rental_id);
+        let filter = Filter::new().address(self.address()).from_block(0).topic1(id);
+        let logs = self.provider.get_logs(&filter).await.map_err(|e| rpc("reading the rental's events", e))?;
+        let mut history = RentalHistory::default();
+        for log in &logs {
+            if let Ok(stopped) = log.log_decode::<GpuEscrow::RentalStopped>() {
+                history.refund = Some(stopped.inner.data.refund);
+            } else if let Ok(paid) = log.log_decode::<GpuEscrow::EarningsWithdrawn>() {
+                history.provider_paid += paid.inner.data.amount;
+                history.fees += paid.inner.data.fee;
+            }
+        }
+        Ok(history)
+    }
+}
+
+async fn confirm<T>(
+    action: &'static str,
+    sent: Result<alloy::providers::PendingTransactionBuilder<T>, alloy::contract::Error>,
+) -> Result<TransactionReceipt, EscrowError>
+where
+    T: alloy::network::Network<ReceiptResponse = TransactionReceipt>,
+{
+    let pending = sent.map_err(|e| call(action, e))?;
+    let receipt = pending.get_receipt().await.map_err(|e| EscrowError::Rpc { action, reason: e.to_string() })?;
+    if !receipt.status() {
+        return Err(EscrowError::Failed { action, tx: receipt.transaction_hash });
+    }
+    Ok(receipt)
+}
+
+fn find_event<E: SolEvent>(action: &'static str, receipt: &TransactionReceipt) -> Result<E, EscrowError> {
+    receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|log| log.log_decode::<E>().ok())
+        .map(|log| log.inner.data)
+        .ok_or(EscrowError::MissingEvent { action, tx: receipt.transaction_hash, event: E::SIGNATURE })
+}
+
+fn call(action: &'static str, error: alloy::contract::Error) -> EscrowError {
+    if error.as_revert_data().is_some() {
+        EscrowError::Reverted { action, reason: explain(&error) }
+    } else {
+        EscrowError::Rpc { action, reason: error.to_string() }
+    }
+}
+
+fn rpc(action: &'static str, error: impl std::fmt::Display) -> EscrowError {
+    EscrowError::Rpc { action, reason: error.to_string() }
+}
+
+fn to_u64(value: U256) -> Result<u64, EscrowError> {
+    u64::try_from(value).map_err(|_| EscrowError::OutOfRange(format!("{value} does not fit 64 bits")))
+}

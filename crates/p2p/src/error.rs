@@ -1,0 +1,29 @@
+/// Failures of the network layer.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// The transport could not be set up.
+    #[error("could not set up the libp2p transport: {0}")]
+    Transport(String),
+    /// A listen address could not be bound.
+    #[error("could not listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: libp2p::Multiaddr,
+        /// Why.
+        reason: String,
+    },
+    /// Gossipsub refused to publish.
+    #[error("could not publish: {0}")]
+    Publish(#[from] libp2p::gossipsub::PublishError),
+    /// The remote peer could not be reached or did not answer.
+    #[error("peer {peer} did not answer: {reason}")]
+    Request {
+        /// The peer asked.
+        peer: libp2p::PeerId,
+        /// Why the request failed.
+        reason: String,
+    },
+    /// The event loop has stopped.
+    #[error("the network event loop has stopped")]
+    Stopped,
+}
