@@ -13,7 +13,10 @@ pub enum QueryError {
         max: usize,
     },
     /// A term has a field name but no operator after it.
-    #[error("missing operator in `{term}`; expected one of {}", crate::query::OPERATORS)]
+    #[error(
+        "missing operator in `{term}`; expected one of {}",
+        crate::query::OPERATORS
+    )]
     MissingOperator {
         /// The term as typed.
         term: String,
@@ -31,7 +34,10 @@ pub enum QueryError {
         term: String,
     },
     /// A run of operator characters that is not one of the known operators.
-    #[error("unknown operator `{op}` in `{term}`; expected one of {}", crate::query::OPERATORS)]
+    #[error(
+        "unknown operator `{op}` in `{term}`; expected one of {}",
+        crate::query::OPERATORS
+    )]
     UnknownOperator {
         /// The term as typed.
         term: String,
@@ -39,7 +45,10 @@ pub enum QueryError {
         op: String,
     },
     /// The field is not one the query language knows.
-    #[error("unknown field `{field}` in `{term}`; known fields: {}", crate::query::FIELDS)]
+    #[error(
+        "unknown field `{field}` in `{term}`; known fields: {}",
+        crate::query::FIELDS
+    )]
     UnknownField {
         /// The term as typed.
         term: String,
@@ -176,7 +185,7 @@ pub enum StoreError {
         /// Name of the field.
         field: &'static str,
         /// Its value.
-        value: u64,
+        value: u128,
     },
     /// An SQLite statement failed.
     #[error("database error: {0}")]

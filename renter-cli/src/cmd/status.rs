@@ -1,0 +1,90 @@
+//! `gpuflow status`.
+use alloy::primitives::U256;
+use clap::Args;
+use gpuflow_protocol::unix_now;
+use serde_json::json;
+
+use super::{money, print_json};
+use crate::{
+    node::NodeClient,
+    opts::{ChainOpts, NodeOpts},
+    provider::ProviderClient,
+};
+
+/// `gpuflow status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Rental id, as printed by `gpuflow rent`.
+    rental: u64,
+    #[command(flatten)]
+    node: NodeOpts,
+    #[command(flatten)]
+    chain: ChainOpts,
+}
+
+impl StatusArgs {
+    pub(crate) async fn run(self, json: bool) -> anyhow::Result<()> {
+        let (escrow, _) = self.chain.escrow(None).await?;
+        let rental = escrow.rental(self.rental).await?;
+        let history = escrow.history(self.rental).await?;
+        let decimals = escrow.decimals().await?;
+        let (start, end) = (u64::from(rental.start.to::<u64>()), rental.end.to::<u64>());
+        let billed_until = end.min(unix_now()).max(start);
+        let charged = U256::from(rental.ratePerSecond) * U256::from(billed_until - start);
+        let active = !rental.stopped && unix_now() < end;
+
+        // The workload's state comes from the provider itself, found through the node.
+        let payout = format!("{:#x}", rental.provider);
+        let workload = match self.workload(&payout).await {
+            Ok(status) => Some(status),
+            Err(e) => {
+                if !json {
+                    eprintln!("note: provider not reachable for workload status: {e:#}");
+                }
+                None
+            }
+        };
+        if json {
+            print_json(&json!({
+                "rental_id": self.rental,
+                "renter": rental.renter,
+                "provider": rental.provider,
+                "rate_per_second": rental.ratePerSecond.to_string(),
+                "start": start,
+                "end": end,
+                "stopped": rental.stopped,
+                "active": active,
+                "charged": charged.to_string(),
+                "refund": history.refund.map(|r| r.to_string()),
+                "provider_paid": history.provider_paid.to_string(),
+                "fees": history.fees.to_string(),
+                "workload": workload,
+            }));
+            return Ok(());
+        }
+        let state = if active { "active" } else if rental.stopped { "stopped" } else { "ended" };
+        println!("rental {}: {state}", self.rental);
+        println!("  renter          {}", rental.renter);
+        println!("  provider        {}", rental.provider);
+        println!("  rate            {} per second", money(U256::from(rental.ratePerSecond), decimals));
+        println!("  period          {start} .. {end} (unix seconds, {} s)", end - start);
+        println!("  charged so far  {}", money(charged, decimals));
+        if let Some(refund) = history.refund {
+            println!("  refunded        {}", money(refund, decimals));
+        }
+        println!("  provider paid   {}", money(history.provider_paid, decimals));
+        println!("  platform fee    {}", money(history.fees, decimals));
+        if let Some(w) = workload {
+            println!("  workload        {} ({})", w.state, w.detail);
+        }
+        Ok(())
+    }
+
+    async fn workload(&self, payout: &str) -> anyhow::Result<gpuflow_protocol::WorkloadStatus> {
+        let node = NodeClient::new(&self.node.node);
+        let found = node.search(&format!("payout={payout}"), None, 1).await?;
+        let summary = found.first().ok_or_else(|| anyhow::anyhow!("the node lists no live offer from {payout}"))?;
+        let (_, offer) = node.offer(&summary.id).await?;
+        ProviderClient::connect(&offer)?.status(self.rental).await
+    }
+}

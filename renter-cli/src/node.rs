@@ -1,0 +1,65 @@
+//! Client of the node's HTTP API.
+
+use anyhow::Context;
+use gpuflow_protocol::{
+    Offer, SignedEnvelope, Verified,
+    api::{ApiErrorBody, OfferDetail, OfferList, OfferSummary},
+};
+
+/// A node's `/v1` API.
+pub(crate) struct NodeClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl NodeClient {
+    pub(crate) fn new(base: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .expect("HTTP client builds");
+        Self { base: base.trim_end_matches('/').to_owned(), http }
+    }
+
+    pub(crate) async fn search(&self, query: &str, order: Option<&str>, limit: u32) -> anyhow::Result<Vec<OfferSummary>> {
+        let mut params = vec![("q", query.to_owned()), ("limit", limit.to_string())];
+        if let Some(order) = order {
+            params.push(("order", order.to_owned()));
+        }
+        let list: OfferList = self.get("/v1/offers", &params).await?;
+        Ok(list.offers)
+    }
+
+    /// Fetches an offer and verifies its signature locally: the node is not trusted.
+    pub(crate) async fn offer(&self, id: &str) -> anyhow::Result<(OfferSummary, Verified<Offer>)> {
+        let detail: OfferDetail = self.get(&format!("/v1/offers/{id}"), &[]).await?;
+        let verified = SignedEnvelope::open::<Offer>(detail.envelope)
+            .map_err(|e| anyhow::anyhow!("offer {id} from {} failed verification: {e}", self.base))?;
+        anyhow::ensure!(
+            verified.signer.to_string() == detail.summary.peer_id,
+            "node {} served offer {id} signed by another peer; use another node",
+            self.base
+        );
+        Ok((detail.summary, verified))
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str, params: &[(&str, String)]) -> anyhow::Result<T> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .http
+            .get(&url)
+            .query(params)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the node at {}; check --node or GPUFLOW_NODE", self.base))?;
+        let status = response.status();
+        let body = response.bytes().await.with_context(|| format!("reading the answer of {url}"))?;
+        if !status.is_success() {
+            let message = serde_json::from_slice::<ApiErrorBody>(&body)
+                .map(|b| b.error)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+            anyhow::bail!("{message}");
+        }
+        serde_json::from_slice(&body).with_context(|| format!("the node at {} answered something unexpected", self.base))
+    }
+}

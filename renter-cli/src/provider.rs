@@ -1,0 +1,56 @@
+//! Talking to a provider directly over `/gpuflow/rental/1`.
+
+use std::time::Duration;
+
+use gpuflow_p2p::{Multiaddr, Network, NetworkConfig, PeerId};
+use gpuflow_protocol::{Identity, Offer, RentalRequest, RentalResponse, Verified, WorkloadState, WorkloadStatus};
+
+/// A short-lived libp2p client for one provider.
+pub(crate) struct ProviderClient {
+    network: Network,
+    peer: PeerId,
+    addrs: Vec<Multiaddr>,
+}
+
+impl ProviderClient {
+    pub(crate) fn connect(offer: &Verified<Offer>) -> anyhow::Result<Self> {
+        let (network, _events, event_loop) = gpuflow_p2p::new(NetworkConfig {
+            identity: Identity::generate(),
+            listen: Vec::new(),
+            bootstrap: Vec::new(),
+            subscribe_offers: false,
+            serve_requests: false,
+        })?;
+        tokio::spawn(event_loop.run());
+        let addrs = offer.body.listen_addrs.iter().filter_map(|a| a.parse().ok()).collect();
+        Ok(Self { network, peer: offer.signer, addrs })
+    }
+
+    pub(crate) async fn status(&self, rental_id: u64) -> anyhow::Result<WorkloadStatus> {
+        let request = RentalRequest::Status { rental_id };
+        match self.network.request(self.peer, self.addrs.clone(), request).await? {
+            RentalResponse::Status(status) => Ok(status),
+            RentalResponse::Error { message } => anyhow::bail!("the provider answered: {message}"),
+        }
+    }
+
+    /// Asks until the workload is running or refused, or `timeout` passes.
+    pub(crate) async fn wait_ready(&self, rental_id: u64, timeout: Duration) -> anyhow::Result<Option<WorkloadStatus>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut last_error = None;
+        while tokio::time::Instant::now() < deadline {
+            match self.status(rental_id).await {
+                Ok(status) if matches!(status.state, WorkloadState::Running | WorkloadState::Refused) => {
+                    return Ok(Some(status));
+                }
+                Ok(_) => last_error = None,
+                Err(e) => last_error = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        match last_error {
+            Some(e) => Err(e.context("the provider is unreachable")),
+            None => Ok(None),
+        }
+    }
+}
