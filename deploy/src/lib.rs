@@ -1,1 +1,312 @@
-//! placeholder
+//! A local gpuflow network in one call: anvil from the npm-installed Foundry, `MockUSDC`
+//! and `GpuEscrow` deployed from the forge artifacts, a funded renter with an encrypted
+//! keystore, and a real `gpuflow-node` and `gpuflow-provider` on free ports.
+//!
+//! The `gpuflow-devnet` binary runs it for `make demo`; the end-to-end tests use the
+//! library directly. Everything started is stopped when the [`Devnet`] is dropped.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use alloy::{
+    network::EthereumWallet,
+    node_bindings::{Anvil, AnvilInstance},
+    primitives::{Address, U256},
+    providers::{Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use anyhow::{Context, bail};
+use gpuflow_escrow::{GpuEscrow, MockUSDC};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+/// Password of the devnet renter's keystore. Devnet only.
+pub const DEVNET_PASSWORD: &str = "devnet";
+/// Tokens minted to the devnet renter, in units (1,000 mUSDC).
+pub const RENTER_FUNDS: u64 = 1_000_000_000;
+/// Environment variable through which the devnet hands the provider its key.
+const PROVIDER_KEY_ENV: &str = "GPUFLOW_DEVNET_PROVIDER_KEY";
+/// Longest wait for a started process to report ready, or for the first offer.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How to set up the devnet.
+#[derive(Clone, Debug)]
+pub struct DevnetOptions {
+    /// Where logs, keystores and data go.
+    pub dir: PathBuf,
+    /// Where `gpuflow-node` and `gpuflow-provider` are.
+    pub bin_dir: PathBuf,
+    /// The anvil binary.
+    pub anvil: PathBuf,
+    /// The provider's simulated inventory.
+    pub gpus: PathBuf,
+    /// The provider's price per hour, in tokens.
+    pub price_per_hour: String,
+    /// Platform fee in basis points.
+    pub fee_bps: u16,
+    /// Command each rental runs.
+    pub workload: String,
+    /// Mine a block every this many seconds instead of on every transaction.
+    pub block_time: Option<u64>,
+}
+
+impl DevnetOptions {
+    /// Defaults for a checkout of the repository: binaries next to the running
+    /// executable, anvil from `contracts/node_modules`.
+    pub fn for_checkout(dir: PathBuf) -> anyhow::Result<Self> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("deploy/ has a parent").to_owned();
+        Ok(Self {
+            dir,
+            bin_dir: bin_dir()?,
+            anvil: std::env::var_os("GPUFLOW_ANVIL").map(PathBuf::from).unwrap_or_else(|| {
+                root.join("contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+            }),
+            gpus: root.join("deploy/devnet-gpus.json"),
+            price_per_hour: "0.36".into(),
+            fee_bps: 1000,
+            workload: "echo \"workload up for rental $GPUFLOW_RENTAL_ID on $CUDA_VISIBLE_DEVICES\"; \
+                       exec sleep 2147483647"
+                .into(),
+            block_time: None,
+        })
+    }
+}
+
+/// A running devnet.
+#[derive(Debug)]
+pub struct Devnet {
+    /// JSON-RPC URL of anvil.
+    pub rpc_url: String,
+    /// Chain id.
+    pub chain_id: u64,
+    /// `GpuEscrow` address.
+    pub escrow: Address,
+    /// `MockUSDC` address.
+    pub token: Address,
+    /// Treasury that collects fees.
+    pub treasury: Address,
+    /// The funded renter.
+    pub renter: Address,
+    /// The renter's encrypted keystore (password [`DEVNET_PASSWORD`]).
+    pub renter_keystore: PathBuf,
+    /// The provider's payout address.
+    pub provider: Address,
+    /// The node's HTTP base URL.
+    pub node_url: String,
+    /// The node's libp2p address.
+    pub node_p2p: String,
+    /// The provider's offer id.
+    pub offer_id: String,
+    /// The provider agent's log file.
+    pub provider_log: PathBuf,
+    /// Where workload logs go.
+    pub workload_dir: PathBuf,
+    node: Child,
+    agent: Child,
+    _anvil: AnvilInstance,
+}
+
+impl Devnet {
+    /// Starts everything and waits until the node lists the provider's offer.
+    pub async fn start(options: DevnetOptions) -> anyhow::Result<Self> {
+        for (what, path) in [("anvil", &options.anvil), ("gpuflow-node", &options.bin_dir.join("gpuflow-node")), ("gpuflow-provider", &options.bin_dir.join("gpuflow-provider"))] {
+            if !path.exists() {
+                bail!("{what} not found at {}; run `make build` first", path.display());
+            }
+        }
+        std::fs::create_dir_all(&options.dir)?;
+        let mut anvil = Anvil::at(&options.anvil);
+        if let Some(seconds) = options.block_time {
+            anvil = anvil.block_time(seconds);
+        }
+        let anvil = anvil.try_spawn().context("starting anvil")?;
+        let rpc_url = anvil.endpoint();
+        let key = |i: usize| PrivateKeySigner::from(anvil.keys()[i].clone());
+        let (deployer, treasury, provider, renter) = (key(0), key(1), key(2), key(3));
+
+        let chain = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(deployer))
+            .connect_http(anvil.endpoint_url());
+        let token = MockUSDC::deploy(chain.clone()).await.context("deploying MockUSDC")?;
+        let escrow = GpuEscrow::deploy(chain.clone(), *token.address(), treasury.address(), options.fee_bps)
+            .await
+            .context("deploying GpuEscrow")?;
+        token
+            .mint(renter.address(), U256::from(RENTER_FUNDS))
+            .send()
+            .await?
+            .get_receipt()
+            .await
+            .context("funding the renter")?;
+
+        let keystore_dir = options.dir.join("keystore");
+        std::fs::create_dir_all(&keystore_dir)?;
+        PrivateKeySigner::encrypt_keystore(
+            &keystore_dir,
+            &mut rand::thread_rng(),
+            renter.to_bytes(),
+            DEVNET_PASSWORD,
+            Some("renter.json"),
+        )?;
+        let renter_keystore = keystore_dir.join("renter.json");
+
+        let (node, ready) = spawn_ready(
+            Command::new(options.bin_dir.join("gpuflow-node"))
+                .arg("--data-dir")
+                .arg(options.dir.join("node"))
+                .args(["--http", "127.0.0.1:0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0"]),
+            &options.dir.join("node.log"),
+            "gpuflow-node ready",
+        )
+        .await?;
+        let node_url = field(&ready, "http")?;
+        let node_p2p = field(&ready, "p2p")?;
+
+        let provider_log = options.dir.join("provider.log");
+        let provider_dir = options.dir.join("provider");
+        let (agent, ready) = spawn_ready(
+            Command::new(options.bin_dir.join("gpuflow-provider"))
+                .arg("run")
+                .args(["--rpc", &rpc_url, "--escrow", &escrow.address().to_string()])
+                .args(["--key-env", PROVIDER_KEY_ENV])
+                .env(PROVIDER_KEY_ENV, provider.to_bytes().to_string())
+                .arg("--data-dir")
+                .arg(&provider_dir)
+                .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", &node_p2p])
+                .arg("--simulate-gpus")
+                .arg(&options.gpus)
+                .args(["--price-per-hour", &options.price_per_hour, "--region", "devnet"])
+                .args(["--workload", &options.workload, "--poll-interval-ms", "250"]),
+            &provider_log,
+            "gpuflow-provider ready",
+        )
+        .await?;
+        let offer_id = field(&ready, "offer")?;
+
+        let devnet = Self {
+            rpc_url,
+            chain_id: chain.get_chain_id().await?,
+            escrow: *escrow.address(),
+            token: *token.address(),
+            treasury: treasury.address(),
+            renter: renter.address(),
+            renter_keystore,
+            provider: provider.address(),
+            node_url,
+            node_p2p,
+            offer_id,
+            provider_log,
+            workload_dir: provider_dir.join("workloads"),
+            node,
+            agent,
+            _anvil: anvil,
+        };
+        devnet.wait_for_offer().await?;
+        Ok(devnet)
+    }
+
+    /// Waits until the node serves the provider's offer, i.e. it crossed gossipsub.
+    async fn wait_for_offer(&self) -> anyhow::Result<()> {
+        let url = format!("{}/v1/offers/{}", self.node_url, self.offer_id);
+        let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Ok(response) = reqwest::get(&url).await {
+                if response.status().is_success() {
+                    return Ok(());
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("the node did not list offer {} within {READY_TIMEOUT:?}", self.offer_id);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The variables a `gpuflow` command needs to use this devnet.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("GPUFLOW_RPC", self.rpc_url.clone()),
+            ("GPUFLOW_ESCROW", self.escrow.to_string()),
+            ("GPUFLOW_NODE", self.node_url.clone()),
+            ("GPUFLOW_KEYSTORE", self.renter_keystore.display().to_string()),
+            ("GPUFLOW_PASSWORD", DEVNET_PASSWORD.to_owned()),
+            ("GPUFLOW_TOKEN", self.token.to_string()),
+            ("GPUFLOW_TREASURY", self.treasury.to_string()),
+            ("GPUFLOW_RENTER", self.renter.to_string()),
+            ("GPUFLOW_PROVIDER", self.provider.to_string()),
+            ("GPUFLOW_OFFER", self.offer_id.clone()),
+            ("GPUFLOW_PROVIDER_LOG", self.provider_log.display().to_string()),
+            ("GPUFLOW_WORKLOAD_DIR", self.workload_dir.display().to_string()),
+        ]
+    }
+
+    /// Writes [`Devnet::env`] as a shell-sourceable file.
+    pub fn write_env(&self, path: &Path) -> std::io::Result<()> {
+        let text: String = self.env().iter().map(|(k, v)| format!("export {k}='{v}'\n")).collect();
+        std::fs::write(path, text)
+    }
+
+    /// Stops the agent and the node gracefully (SIGTERM), then anvil.
+    pub async fn shutdown(mut self) {
+        for child in [&mut self.agent, &mut self.node] {
+            if let Some(pid) = child.id() {
+                // SAFETY: kill(2) on our own child process.
+                unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            }
+            if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
+                let _ = child.kill().await;
+            }
+        }
+    }
+}
+
+/// Where the gpuflow binaries are: `GPUFLOW_BIN_DIR`, or the directory of the running
+/// executable (its parent for test binaries in `deps/`).
+pub fn bin_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("GPUFLOW_BIN_DIR") {
+        return Ok(dir.into());
+    }
+    let exe = std::env::current_exe()?;
+    let mut dir = exe.parent().context("executable has no directory")?.to_owned();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    Ok(dir)
+}
+
+/// Spawns a daemon with stderr to `log`, and waits for its one-line ready report.
+async fn spawn_ready(command: &mut Command, log: &Path, marker: &str) -> anyhow::Result<(Child, String)> {
+    let stderr = std::fs::File::create(log)?;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {marker}"))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let ready = tokio::time::timeout(READY_TIMEOUT, async {
+        while let Some(line) = lines.next_line().await? {
+            if line.starts_with(marker) {
+                return Ok(line);
+            }
+        }
+        bail!("exited before reporting ready; see {}", log.display())
+    })
+    .await
+    .with_context(|| format!("no `{marker}` within {READY_TIMEOUT:?}; see {}", log.display()))??;
+    Ok((child, ready))
+}
+
+/// Reads `key=value` from a ready line.
+fn field(line: &str, key: &str) -> anyhow::Result<String> {
+    line.split_whitespace()
+        .find_map(|part| part.strip_prefix(key)?.strip_prefix('=').map(str::to_owned))
+        .with_context(|| format!("`{line}` has no {key}="))
+}

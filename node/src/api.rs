@@ -1,10 +1,11 @@
 //! The node's HTTP API.
 //!
 //! * `GET /healthz` → `{"status":"ok","offers":N}`
-//! * `GET /v1/offers?q=QUERY&order=FIELD[-]&limit=N` → `{"offers":[OfferSummary...]}`
-//! * `GET /v1/offers/{id}` → [`OfferDetail`], including the signed envelope
+//! * `GET /v1/offers?q=QUERY&order=FIELD[-]&limit=N` → [`api::OfferList`]
+//! * `GET /v1/offers/{id}` → [`api::OfferDetail`], including the signed envelope
 //!
-//! Errors are `{"error":"..."}` with status 400 for bad input, 404 for unknown offers and
+//! The JSON shapes are those of [`gpuflow_protocol::api`], shared with clients. Errors are
+//! [`api::ApiErrorBody`] (`{"error":"..."}`) with status 400 for bad input, 404 for unknown offers and
 //! routes, and 500, with a generic message, when the store fails.
 
 use axum::{
@@ -14,11 +15,11 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use gpuflow_protocol::{OfferId, unix_now};
+use gpuflow_protocol::{OfferId, api, format_units, unix_now};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{OfferDetail, Order, Query, QueryError, Store, StoreError};
+use crate::{OfferSummary, Order, Query, QueryError, Store, StoreError};
 
 /// Results returned by a search that does not set `limit`.
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -61,7 +62,7 @@ async fn healthz(State(state): State<ApiState>) -> Result<Json<Value>, ApiError>
 async fn search(
     State(state): State<ApiState>,
     params: Result<UrlQuery<SearchParams>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::OfferList>, ApiError> {
     let UrlQuery(params) =
         params.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
     let query = Query::parse(
@@ -87,18 +88,48 @@ async fn search(
             })?,
     };
     let offers = state.store.search(query, order, limit, unix_now()).await?;
-    Ok(Json(json!({ "offers": offers })))
+    let offers = offers
+        .into_iter()
+        .map(|o| wire(o, state.token_decimals))
+        .collect();
+    Ok(Json(api::OfferList { offers }))
 }
 
 async fn offer(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<OfferDetail>, ApiError> {
+) -> Result<Json<api::OfferDetail>, ApiError> {
     let id: OfferId = id.parse().map_err(ApiError::BadRequest)?;
     let detail = state.store.get_offer(id, unix_now()).await?;
-    detail
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no live offer with id {id}")))
+    let detail = detail.ok_or_else(|| ApiError::NotFound(format!("no live offer with id {id}")))?;
+    Ok(Json(api::OfferDetail {
+        summary: wire(detail.summary, state.token_decimals),
+        envelope: detail.envelope,
+    }))
+}
+
+/// The JSON shape of a summary: amounts as exact decimal strings, plus `dph` in whole
+/// tokens for display.
+fn wire(offer: OfferSummary, token_decimals: u8) -> api::OfferSummary {
+    api::OfferSummary {
+        id: offer.id.to_string(),
+        peer_id: offer.peer_id,
+        payout: offer.payout,
+        gpu_name: offer.gpu_name,
+        num_gpus: offer.num_gpus,
+        gpu_ram_mb: offer.gpu_ram_mb,
+        price_per_second: offer.price_per_second.to_string(),
+        price_per_hour: offer.price_per_hour.to_string(),
+        dph: format_units(offer.price_per_hour, token_decimals),
+        verified: offer.verified,
+        region: offer.region,
+        cuda: offer.cuda,
+        driver: offer.driver,
+        listen_addrs: offer.listen_addrs,
+        seq: offer.seq,
+        issued_at: offer.issued_at,
+        expires_at: offer.expires_at,
+    }
 }
 
 async fn no_route(uri: Uri) -> ApiError {
@@ -141,7 +172,7 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        (status, Json(json!({ "error": message }))).into_response()
+        (status, Json(api::ApiErrorBody { error: message })).into_response()
     }
 }
 
@@ -152,15 +183,22 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
-    use crate::{OfferSummary, testing::Provider};
+    use crate::testing::Provider;
 
-    async fn get(app: &Router, uri: &str) -> (StatusCode, Value) {
+    async fn get_raw(app: &Router, uri: &str) -> (StatusCode, axum::body::Bytes) {
         let request = Request::get(uri).body(Body::empty()).unwrap();
         let response = app.clone().oneshot(request).await.unwrap();
         let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
+        (
+            status,
+            axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap(),
+        )
+    }
+
+    async fn get(app: &Router, uri: &str) -> (StatusCode, Value) {
+        let (status, bytes) = get_raw(app, uri).await;
         (status, serde_json::from_slice(&bytes).unwrap())
     }
 
@@ -177,7 +215,7 @@ mod tests {
     }
 
     /// An API over three offers: one RTX 4090 at 100 units/s, two GPUs at 200, eight at 300.
-    async fn api() -> (Router, Vec<OfferId>) {
+    async fn market() -> (Router, Vec<String>) {
         let store = Store::open_in_memory().unwrap();
         let mut ids = Vec::new();
         for (count, price) in [(1, 100), (2, 200), (8, 300)] {
@@ -191,7 +229,7 @@ mod tests {
                     .collect();
                 o.price_per_second = price;
             });
-            ids.push(OfferId::of(&offer.signer));
+            ids.push(OfferId::of(&offer.signer).to_string());
             store.upsert_offer(offer, unix_now()).await.unwrap();
         }
         (
@@ -203,13 +241,13 @@ mod tests {
         )
     }
 
-    fn offers(body: &Value) -> Vec<OfferSummary> {
+    fn offers(body: &Value) -> Vec<api::OfferSummary> {
         serde_json::from_value(body["offers"].clone()).unwrap()
     }
 
     #[tokio::test]
     async fn healthz_counts_live_offers() {
-        let (app, _) = api().await;
+        let (app, _) = market().await;
         assert_eq!(
             get(&app, "/healthz").await,
             (StatusCode::OK, json!({"status": "ok", "offers": 3}))
@@ -218,10 +256,13 @@ mod tests {
 
     #[tokio::test]
     async fn search_filters_orders_and_limits() {
-        let (app, ids) = api().await;
+        let (app, ids) = market().await;
         let (status, body) = get(&app, "/v1/offers").await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(offers(&body).iter().map(|o| o.id).collect::<Vec<_>>(), ids);
+        assert_eq!(
+            offers(&body).into_iter().map(|o| o.id).collect::<Vec<_>>(),
+            ids
+        );
 
         let uri = format!(
             "/v1/offers?q={}&order=num_gpus-",
@@ -229,20 +270,25 @@ mod tests {
         );
         let found = offers(&get(&app, &uri).await.1);
         assert_eq!(found.iter().map(|o| o.num_gpus).collect::<Vec<_>>(), [8, 2]);
+        assert_eq!(body["offers"][0]["price_per_second"], "100");
         assert_eq!(body["offers"][0]["price_per_hour"], "360000");
+        assert_eq!(body["offers"][0]["dph"], "0.36");
 
         // 200 units/s is exactly 0.72 dollars per hour.
         let uri = format!("/v1/offers?q={}", encode("dph<=0.72"));
         assert_eq!(offers(&get(&app, &uri).await.1).len(), 2);
 
         let found = offers(&get(&app, "/v1/offers?order=dph-&limit=1").await.1);
-        assert_eq!(found.iter().map(|o| o.id).collect::<Vec<_>>(), [ids[2]]);
+        assert_eq!(
+            found.into_iter().map(|o| o.id).collect::<Vec<_>>(),
+            [ids[2].clone()]
+        );
         assert_eq!(offers(&get(&app, "/v1/offers?limit=1000").await.1).len(), 3);
     }
 
     #[tokio::test]
     async fn bad_search_input_is_a_400_naming_it() {
-        let (app, _) = api().await;
+        let (app, _) = market().await;
         let cases = [
             (
                 format!("/v1/offers?q={}", encode("num_gpus>=1 gpu_nam=RTX_4090")),
@@ -292,23 +338,29 @@ mod tests {
 
     #[tokio::test]
     async fn offer_detail_carries_a_verifiable_envelope() {
-        let (app, ids) = api().await;
-        let (status, body) = get(&app, &format!("/v1/offers/{}", ids[1])).await;
+        let (app, ids) = market().await;
+        let uri = format!("/v1/offers/{}", ids[1]);
+        let (status, body) = get(&app, &uri).await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(body["id"], ids[1].to_string());
+        assert_eq!(body["id"], ids[1]);
+        assert_eq!(body["dph"], "0.72");
         assert_eq!(body["num_gpus"], 2);
-        let detail: OfferDetail = serde_json::from_value(body).unwrap();
+        // Decoded straight from the response bytes: going through `serde_json::Value` would
+        // reorder the signed body's keys and break its signature.
+        let detail: api::OfferDetail =
+            serde_json::from_slice(&get_raw(&app, &uri).await.1).unwrap();
         let verified = detail.envelope.open::<Offer>().unwrap();
-        assert_eq!(OfferId::of(&verified.signer), ids[1]);
+        assert_eq!(OfferId::of(&verified.signer).to_string(), ids[1]);
+        assert_eq!(verified.signer.to_string(), detail.summary.peer_id);
         assert_eq!(
-            verified.body.price_per_second,
+            verified.body.price_per_second.to_string(),
             detail.summary.price_per_second
         );
     }
 
     #[tokio::test]
     async fn unknown_and_malformed_ids() {
-        let (app, _) = api().await;
+        let (app, _) = market().await;
         let unknown = OfferId::of(&Provider::new().identity.peer_id());
         assert_eq!(
             get(&app, &format!("/v1/offers/{unknown}")).await,

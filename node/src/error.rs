@@ -167,9 +167,10 @@ pub enum StoreError {
         /// The underlying SQLite error.
         source: rusqlite::Error,
     },
-    /// The database was written by a newer gpuflow-node whose schema this build does not know.
-    #[error("database schema version {found} is newer than the {supported} this build supports")]
-    NewerSchema {
+    /// The database carries a schema version this build does not know, usually because a
+    /// newer gpuflow-node wrote it.
+    #[error("database schema version {found} is unknown; this build supports up to {supported}")]
+    UnknownSchema {
         /// Version found in the file.
         found: i64,
         /// Highest version this build can use.

@@ -17,7 +17,7 @@
 //!   `RTX_4090` matches `NVIDIA GeForce RTX 4090`, `A100` matches `NVIDIA A100-SXM4-80GB`,
 //!   but `L40` does not match `NVIDIA L40S`.
 //! * `gpu_ram` is GB (10⁹ bytes) per GPU with up to three decimals, compared exactly in MB;
-//!   `dph` is the whole machine's price in dollars (token units) per hour, converted exactly
+//!   `dph` is the whole machine's price in whole tokens (dollars) per hour, converted exactly
 //!   to integer token units; `cuda` is a version such as `12.4`.
 //! * An offer whose value for a field is unknown (an unreadable CUDA version) matches no
 //!   condition on that field.

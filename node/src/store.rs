@@ -10,7 +10,6 @@ use gpuflow_protocol::{Offer, OfferId, SignedEnvelope, Verified};
 use rusqlite::{
     Connection, OptionalExtension, Row, params, params_from_iter, types::Value as SqlValue,
 };
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
@@ -71,11 +70,11 @@ pub enum Upsert {
     Stale,
 }
 
-/// The searchable facts of a live offer, as served to clients.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The searchable facts of a live offer. The API serves them as
+/// [`gpuflow_protocol::api::OfferSummary`].
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OfferSummary {
-    /// The offer's id, 16 hex digits.
-    #[serde(with = "offer_id_hex")]
+    /// The offer's id.
     pub id: OfferId,
     /// The provider's libp2p peer id.
     pub peer_id: String,
@@ -87,11 +86,9 @@ pub struct OfferSummary {
     pub num_gpus: u32,
     /// Memory per GPU, in MB (10⁶ bytes).
     pub gpu_ram_mb: u64,
-    /// Price of the whole machine, in token units per second (a decimal string in JSON).
-    #[serde(with = "decimal_string")]
+    /// Price of the whole machine, in token units per second.
     pub price_per_second: u128,
-    /// Price of the whole machine, in token units per hour (a decimal string in JSON).
-    #[serde(with = "decimal_string")]
+    /// Price of the whole machine, in token units per hour.
     pub price_per_hour: u128,
     /// Whether the inventory was read through NVML rather than simulated.
     pub verified: bool,
@@ -113,10 +110,9 @@ pub struct OfferSummary {
 
 /// A live offer together with the signed envelope it arrived in, so that clients can verify
 /// the provider's signature themselves.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct OfferDetail {
     /// The indexed facts.
-    #[serde(flatten)]
     pub summary: OfferSummary,
     /// The envelope exactly as signed by the provider.
     pub envelope: SignedEnvelope,
@@ -265,11 +261,12 @@ impl Store {
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let supported = MIGRATIONS.len() as i64;
     let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    if found > supported {
-        return Err(StoreError::NewerSchema { found, supported });
-    }
+    let applied = usize::try_from(found)
+        .ok()
+        .filter(|&applied| applied <= MIGRATIONS.len())
+        .ok_or(StoreError::UnknownSchema { found, supported })?;
     let tx = conn.transaction()?;
-    for migration in &MIGRATIONS[found as usize..] {
+    for migration in &MIGRATIONS[applied..] {
         tx.execute_batch(migration)?;
     }
     tx.pragma_update(None, "user_version", supported)?;
@@ -476,39 +473,6 @@ fn clamp(now: u64) -> i64 {
     i64::try_from(now).unwrap_or(i64::MAX)
 }
 
-mod decimal_string {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    pub(super) fn serialize<S: Serializer>(value: &u128, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(value)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(D::Error::custom(format!(
-                "`{text}` is not a decimal integer"
-            )));
-        }
-        text.parse().map_err(D::Error::custom)
-    }
-}
-
-mod offer_id_hex {
-    use gpuflow_protocol::OfferId;
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    pub(super) fn serialize<S: Serializer>(id: &OfferId, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(id)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OfferId, D::Error> {
-        <std::borrow::Cow<'de, str>>::deserialize(d)?
-            .parse()
-            .map_err(D::Error::custom)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use gpuflow_protocol::unix_now;
@@ -702,15 +666,6 @@ mod tests {
             (summary.issued_at, summary.expires_at),
             (offer.body.issued_at, offer.body.expires_at)
         );
-
-        let json = serde_json::to_value(&summary).unwrap();
-        assert_eq!(json["id"], summary.id.to_string());
-        assert_eq!(json["price_per_second"], "100");
-        assert_eq!(json["price_per_hour"], "360000");
-        assert_eq!(
-            serde_json::from_value::<OfferSummary>(json).unwrap(),
-            summary
-        );
     }
 
     #[tokio::test]
@@ -722,17 +677,7 @@ mod tests {
         let detail = store.get_offer(id, unix_now()).await.unwrap().unwrap();
         assert_eq!(detail.summary.id, id);
 
-        // Through JSON, as a client receives it.
-        let json = serde_json::to_string(&detail).unwrap();
-        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(
-            value["id"],
-            id.to_string(),
-            "summary fields sit at the top level"
-        );
-        let received: OfferDetail = serde_json::from_str(&json).unwrap();
-        assert_eq!(received.summary, detail.summary);
-        let reopened = received.envelope.open::<Offer>().unwrap();
+        let reopened = detail.envelope.open::<Offer>().unwrap();
         assert_eq!(reopened.signer, offer.signer);
         assert_eq!(reopened.body, offer.body);
 
@@ -908,20 +853,21 @@ mod tests {
     }
 
     #[test]
-    fn newer_schema_is_refused() {
+    fn unknown_schemas_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("offers.sqlite");
-        Connection::open(&path)
-            .unwrap()
-            .pragma_update(None, "user_version", 99)
-            .unwrap();
-        assert!(matches!(
-            Store::open(&path),
-            Err(StoreError::NewerSchema {
-                found: 99,
-                supported: 1
-            })
-        ));
+        for version in [99, -1] {
+            let path = dir.path().join(format!("offers{version}.sqlite"));
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", version).unwrap();
+            drop(conn);
+            match Store::open(&path) {
+                Err(StoreError::UnknownSchema {
+                    found,
+                    supported: 1,
+                }) => assert_eq!(found, version),
+                other => panic!("version {version}: {other:?}"),
+            }
+        }
     }
 
     #[tokio::test]

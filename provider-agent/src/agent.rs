@@ -309,16 +309,13 @@ impl Agent {
             rental.state = WorkloadState::Ended;
             rental.ended_at.get_or_insert_with(unix_now);
             rental.detail = why.to_owned();
-            match self.escrow.withdrawable(id).await {
-                Ok(gross) if gross.is_zero() => rental.paid_out = true,
-                Ok(_) => match self.escrow.withdraw(id).await {
-                    Ok(w) => {
-                        rental.paid_out = true;
-                        tracing::info!(rental = id, amount = %w.amount, fee = %w.fee, tx = %w.tx, "earnings withdrawn");
-                    }
-                    Err(e) => tracing::warn!(rental = id, error = %e, "withdrawal failed; retrying"),
-                },
-                Err(e) => tracing::warn!(rental = id, error = %e, "could not read earnings; retrying"),
+            match self.escrow.withdraw(id).await {
+                Ok(Some(w)) => {
+                    rental.paid_out = true;
+                    tracing::info!(rental = id, amount = %w.amount, fee = %w.fee, tx = %w.tx, "earnings withdrawn");
+                }
+                Ok(None) => rental.paid_out = true,
+                Err(e) => tracing::warn!(rental = id, error = %e, "withdrawal failed; retrying"),
             }
         }
         // The machine is free again: tell the network.

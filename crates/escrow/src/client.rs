@@ -179,21 +179,24 @@ impl Escrow {
         })
     }
 
-    /// Withdraws what the provider has earned on a rental so far.
-    pub async fn withdraw(&self, rental_id: u64) -> Result<Withdrawn, EscrowError> {
-        let withdraw = self.escrow.withdraw(U256::from(rental_id));
-        let receipt = confirm("withdrawing earnings", withdraw.send().await).await?;
-        let event = find_event::<GpuEscrow::EarningsWithdrawn>("withdrawing earnings", &receipt)?;
-        Ok(Withdrawn { rental_id, amount: event.amount, fee: event.fee, tx: receipt.transaction_hash })
-    }
-
-    /// Gross earnings of a rental that the provider could withdraw now.
-    pub async fn withdrawable(&self, rental_id: u64) -> Result<U256, EscrowError> {
-        self.escrow
-            .withdrawable(U256::from(rental_id))
-            .call()
-            .await
-            .map_err(|e| call("reading withdrawable earnings", e))
+    /// Withdraws what the provider has earned on a rental so far; `None` when there is
+    /// nothing left to withdraw. The transaction's block time decides what is earned, so
+    /// this is right even when the latest block is older than the wall clock.
+    pub async fn withdraw(&self, rental_id: u64) -> Result<Option<Withdrawn>, EscrowError> {
+        const ACTION: &str = "withdrawing earnings";
+        let sent = match self.escrow.withdraw(U256::from(rental_id)).send().await {
+            Err(e) if matches!(
+                e.as_decoded_interface_error::<GpuEscrow::GpuEscrowErrors>(),
+                Some(GpuEscrow::GpuEscrowErrors::GpuEscrow_NothingToWithdraw(_))
+            ) =>
+            {
+                return Ok(None);
+            }
+            sent => sent,
+        };
+        let receipt = confirm(ACTION, sent).await?;
+        let event = find_event::<GpuEscrow::EarningsWithdrawn>(ACTION, &receipt)?;
+        Ok(Some(Withdrawn { rental_id, amount: event.amount, fee: event.fee, tx: receipt.transaction_hash }))
     }
 
     /// The rental's on-chain record.
