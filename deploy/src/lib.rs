@@ -59,7 +59,10 @@ impl DevnetOptions {
     /// Defaults for a checkout of the repository: binaries next to the running
     /// executable, anvil from `contracts/node_modules`.
     pub fn for_checkout(dir: PathBuf) -> anyhow::Result<Self> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("deploy/ has a parent").to_owned();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("deploy/ has a parent")
+            .to_owned();
         Ok(Self {
             dir,
             bin_dir: bin_dir()?,
@@ -69,9 +72,10 @@ impl DevnetOptions {
             gpus: root.join("deploy/devnet-gpus.json"),
             price_per_hour: "0.36".into(),
             fee_bps: 1000,
-            workload: "echo \"workload up for rental $GPUFLOW_RENTAL_ID on $CUDA_VISIBLE_DEVICES\"; \
+            workload:
+                "echo \"workload up for rental $GPUFLOW_RENTAL_ID on $CUDA_VISIBLE_DEVICES\"; \
                        exec sleep 2147483647"
-                .into(),
+                    .into(),
             block_time: None,
         })
     }
@@ -114,7 +118,11 @@ pub struct Devnet {
 impl Devnet {
     /// Starts everything and waits until the node lists the provider's offer.
     pub async fn start(options: DevnetOptions) -> anyhow::Result<Self> {
-        for (what, path) in [("anvil", &options.anvil), ("gpuflow-node", &options.bin_dir.join("gpuflow-node")), ("gpuflow-provider", &options.bin_dir.join("gpuflow-provider"))] {
+        for (what, path) in [
+            ("anvil", &options.anvil),
+            ("gpuflow-node", &options.bin_dir.join("gpuflow-node")),
+            ("gpuflow-provider", &options.bin_dir.join("gpuflow-provider")),
+        ] {
             if !path.exists() {
                 bail!("{what} not found at {}; run `make build` first", path.display());
             }
@@ -133,9 +141,10 @@ impl Devnet {
             .wallet(EthereumWallet::from(deployer))
             .connect_http(anvil.endpoint_url());
         let token = MockUSDC::deploy(chain.clone()).await.context("deploying MockUSDC")?;
-        let escrow = GpuEscrow::deploy(chain.clone(), *token.address(), treasury.address(), options.fee_bps)
-            .await
-            .context("deploying GpuEscrow")?;
+        let escrow =
+            GpuEscrow::deploy(chain.clone(), *token.address(), treasury.address(), options.fee_bps)
+                .await
+                .context("deploying GpuEscrow")?;
         token
             .mint(renter.address(), U256::from(RENTER_FUNDS))
             .send()
@@ -215,10 +224,10 @@ impl Devnet {
         let url = format!("{}/v1/offers/{}", self.node_url, self.offer_id);
         let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
         loop {
-            if let Ok(response) = reqwest::get(&url).await {
-                if response.status().is_success() {
-                    return Ok(());
-                }
+            if let Ok(response) = reqwest::get(&url).await
+                && response.status().is_success()
+            {
+                return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
                 bail!("the node did not list offer {} within {READY_TIMEOUT:?}", self.offer_id);
@@ -280,7 +289,11 @@ pub fn bin_dir() -> anyhow::Result<PathBuf> {
 }
 
 /// Spawns a daemon with stderr to `log`, and waits for its one-line ready report.
-async fn spawn_ready(command: &mut Command, log: &Path, marker: &str) -> anyhow::Result<(Child, String)> {
+async fn spawn_ready(
+    command: &mut Command,
+    log: &Path,
+    marker: &str,
+) -> anyhow::Result<(Child, String)> {
     let stderr = std::fs::File::create(log)?;
     let mut child = command
         .stdin(Stdio::null())

@@ -65,33 +65,20 @@ async fn search(
 ) -> Result<Json<api::OfferList>, ApiError> {
     let UrlQuery(params) =
         params.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
-    let query = Query::parse(
-        params.q.as_deref().unwrap_or_default(),
-        state.token_decimals,
-    )?;
-    let order = params
-        .order
-        .as_deref()
-        .map(Order::parse)
-        .transpose()?
-        .unwrap_or_default();
+    let query = Query::parse(params.q.as_deref().unwrap_or_default(), state.token_decimals)?;
+    let order = params.order.as_deref().map(Order::parse).transpose()?.unwrap_or_default();
     let limit = match params.limit.as_deref() {
         None => DEFAULT_LIMIT,
-        Some(text) => text
-            .parse()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
+        Some(text) => {
+            text.parse().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
                 ApiError::BadRequest(format!(
                     "`limit` must be a whole number from 1 to {MAX_LIMIT}, found `{text}`"
                 ))
-            })?,
+            })?
+        }
     };
     let offers = state.store.search(query, order, limit, unix_now()).await?;
-    let offers = offers
-        .into_iter()
-        .map(|o| wire(o, state.token_decimals))
-        .collect();
+    let offers = offers.into_iter().map(|o| wire(o, state.token_decimals)).collect();
     Ok(Json(api::OfferList { offers }))
 }
 
@@ -166,10 +153,7 @@ impl IntoResponse for ApiError {
             Self::NotFound(message) => (StatusCode::NOT_FOUND, message),
             Self::Internal(error) => {
                 tracing::error!(%error, "request failed");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal error".to_owned(),
-                )
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_owned())
             }
         };
         (status, Json(api::ApiErrorBody { error: message })).into_response()
@@ -189,12 +173,7 @@ mod tests {
         let request = Request::get(uri).body(Body::empty()).unwrap();
         let response = app.clone().oneshot(request).await.unwrap();
         let status = response.status();
-        (
-            status,
-            axum::body::to_bytes(response.into_body(), usize::MAX)
-                .await
-                .unwrap(),
-        )
+        (status, axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap())
     }
 
     async fn get(app: &Router, uri: &str) -> (StatusCode, Value) {
@@ -232,13 +211,7 @@ mod tests {
             ids.push(OfferId::of(&offer.signer).to_string());
             store.upsert_offer(offer, unix_now()).await.unwrap();
         }
-        (
-            app(ApiState {
-                store,
-                token_decimals: 6,
-            }),
-            ids,
-        )
+        (app(ApiState { store, token_decimals: 6 }), ids)
     }
 
     fn offers(body: &Value) -> Vec<api::OfferSummary> {
@@ -259,15 +232,10 @@ mod tests {
         let (app, ids) = market().await;
         let (status, body) = get(&app, "/v1/offers").await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(
-            offers(&body).into_iter().map(|o| o.id).collect::<Vec<_>>(),
-            ids
-        );
+        assert_eq!(offers(&body).into_iter().map(|o| o.id).collect::<Vec<_>>(), ids);
 
-        let uri = format!(
-            "/v1/offers?q={}&order=num_gpus-",
-            encode("gpu_name=RTX_4090 num_gpus >= 2")
-        );
+        let uri =
+            format!("/v1/offers?q={}&order=num_gpus-", encode("gpu_name=RTX_4090 num_gpus >= 2"));
         let found = offers(&get(&app, &uri).await.1);
         assert_eq!(found.iter().map(|o| o.num_gpus).collect::<Vec<_>>(), [8, 2]);
         assert_eq!(body["offers"][0]["price_per_second"], "100");
@@ -279,10 +247,7 @@ mod tests {
         assert_eq!(offers(&get(&app, &uri).await.1).len(), 2);
 
         let found = offers(&get(&app, "/v1/offers?order=dph-&limit=1").await.1);
-        assert_eq!(
-            found.into_iter().map(|o| o.id).collect::<Vec<_>>(),
-            [ids[2].clone()]
-        );
+        assert_eq!(found.into_iter().map(|o| o.id).collect::<Vec<_>>(), [ids[2].clone()]);
         assert_eq!(offers(&get(&app, "/v1/offers?limit=1000").await.1).len(), 3);
     }
 
@@ -327,13 +292,7 @@ mod tests {
         }
         let (status, body) = get(&app, "/v1/offers?qq=num_gpus%3D1").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(
-            body["error"]
-                .as_str()
-                .unwrap()
-                .contains("unknown field `qq`"),
-            "{body}"
-        );
+        assert!(body["error"].as_str().unwrap().contains("unknown field `qq`"), "{body}");
     }
 
     #[tokio::test]
@@ -352,10 +311,7 @@ mod tests {
         let verified = detail.envelope.open::<Offer>().unwrap();
         assert_eq!(OfferId::of(&verified.signer).to_string(), ids[1]);
         assert_eq!(verified.signer.to_string(), detail.summary.peer_id);
-        assert_eq!(
-            verified.body.price_per_second.to_string(),
-            detail.summary.price_per_second
-        );
+        assert_eq!(verified.body.price_per_second.to_string(), detail.summary.price_per_second);
     }
 
     #[tokio::test]
@@ -364,10 +320,7 @@ mod tests {
         let unknown = OfferId::of(&Provider::new().identity.peer_id());
         assert_eq!(
             get(&app, &format!("/v1/offers/{unknown}")).await,
-            (
-                StatusCode::NOT_FOUND,
-                json!({ "error": format!("no live offer with id {unknown}") })
-            )
+            (StatusCode::NOT_FOUND, json!({ "error": format!("no live offer with id {unknown}") }))
         );
         assert_eq!(
             get(&app, "/v1/offers/xyz").await,
@@ -378,26 +331,17 @@ mod tests {
         );
         assert_eq!(
             get(&app, "/v2/offers").await,
-            (
-                StatusCode::NOT_FOUND,
-                json!({ "error": "no route for /v2/offers" })
-            )
+            (StatusCode::NOT_FOUND, json!({ "error": "no route for /v2/offers" }))
         );
     }
 
     #[tokio::test]
     async fn store_failures_are_a_generic_500() {
-        let app = app(ApiState {
-            store: Store::closed(),
-            token_decimals: 6,
-        });
+        let app = app(ApiState { store: Store::closed(), token_decimals: 6 });
         for uri in ["/healthz", "/v1/offers", "/v1/offers/0011223344556677"] {
             assert_eq!(
                 get(&app, uri).await,
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({ "error": "internal error" })
-                ),
+                (StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": "internal error" })),
                 "{uri}"
             );
         }

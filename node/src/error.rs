@@ -13,10 +13,7 @@ pub enum QueryError {
         max: usize,
     },
     /// A term has a field name but no operator after it.
-    #[error(
-        "missing operator in `{term}`; expected one of {}",
-        crate::query::OPERATORS
-    )]
+    #[error("missing operator in `{term}`; expected one of {}", crate::query::OPERATORS)]
     MissingOperator {
         /// The term as typed.
         term: String,
@@ -34,10 +31,7 @@ pub enum QueryError {
         term: String,
     },
     /// A run of operator characters that is not one of the known operators.
-    #[error(
-        "unknown operator `{op}` in `{term}`; expected one of {}",
-        crate::query::OPERATORS
-    )]
+    #[error("unknown operator `{op}` in `{term}`; expected one of {}", crate::query::OPERATORS)]
     UnknownOperator {
         /// The term as typed.
         term: String,
@@ -45,10 +39,7 @@ pub enum QueryError {
         op: String,
     },
     /// The field is not one the query language knows.
-    #[error(
-        "unknown field `{field}` in `{term}`; known fields: {}",
-        crate::query::FIELDS
-    )]
+    #[error("unknown field `{field}` in `{term}`; known fields: {}", crate::query::FIELDS)]
     UnknownField {
         /// The term as typed.
         term: String,

@@ -26,11 +26,7 @@ struct Args {
     #[arg(long, env = "GPUFLOW_HTTP", default_value = "127.0.0.1:8080")]
     http: SocketAddr,
     /// libp2p listen address.
-    #[arg(
-        long,
-        env = "GPUFLOW_P2P_LISTEN",
-        default_value = "/ip4/0.0.0.0/tcp/4001"
-    )]
+    #[arg(long, env = "GPUFLOW_P2P_LISTEN", default_value = "/ip4/0.0.0.0/tcp/4001")]
     p2p_listen: Multiaddr,
     /// Peers to join the network through (repeatable).
     #[arg(long, env = "GPUFLOW_BOOTSTRAP", value_delimiter = ',')]
@@ -45,13 +41,7 @@ const MAX_CLOCK_SKEW: u64 = 60;
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("GPUFLOW_LOG")
-                .unwrap_or_else(|_| "info,libp2p=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    gpuflow_cli_util::init_tracing("info,libp2p=warn");
     if let Err(e) = run(Args::parse()).await {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -61,7 +51,7 @@ async fn main() {
 async fn run(args: Args) -> anyhow::Result<()> {
     let data_dir = match args.data_dir {
         Some(dir) => dir,
-        None => config_dir()?.join("node"),
+        None => gpuflow_cli_util::config_dir().map_err(anyhow::Error::msg)?.join("node"),
     };
     let identity = Identity::load_or_create(&data_dir.join("identity.key"))
         .with_context(|| format!("loading the identity in {}", data_dir.display()))?;
@@ -85,26 +75,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let listener = tokio::net::TcpListener::bind(args.http)
         .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {}; pick another --http address",
-                args.http
-            )
-        })?;
+        .with_context(|| format!("cannot listen on {}; pick another --http address", args.http))?;
     let http_addr = listener.local_addr()?;
     tokio::spawn(ingest(network.clone(), events, store.clone()));
 
     // One line on stdout tells supervisors (and the devnet) where the node is.
-    println!(
-        "gpuflow-node ready http=http://{http_addr} p2p={p2p_addr}/p2p/{}",
-        network.peer_id()
-    );
-    let state = ApiState {
-        store,
-        token_decimals: args.token_decimals,
-    };
+    println!("gpuflow-node ready http=http://{http_addr} p2p={p2p_addr}/p2p/{}", network.peer_id());
+    let state = ApiState { store, token_decimals: args.token_decimals };
     axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(gpuflow_cli_util::shutdown_signal())
         .await?;
     Ok(())
 }
@@ -113,12 +92,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 /// forward.
 async fn ingest(network: Network, mut events: mpsc::Receiver<NetworkEvent>, store: Store) {
     while let Some(event) = events.recv().await {
-        let NetworkEvent::Offer {
-            message_id,
-            source,
-            data,
-        } = event
-        else {
+        let NetworkEvent::Offer { message_id, source, data } = event else {
             continue;
         };
         let acceptance = match check(&data) {
@@ -141,11 +115,7 @@ async fn ingest(network: Network, mut events: mpsc::Receiver<NetworkEvent>, stor
                 }
             }
         };
-        if network
-            .report(message_id, source, acceptance)
-            .await
-            .is_err()
-        {
+        if network.report(message_id, source, acceptance).await.is_err() {
             return;
         }
     }
@@ -163,24 +133,4 @@ fn check(data: &[u8]) -> Result<gpuflow_protocol::Verified<Offer>, String> {
         return Err("issued in the future".into());
     }
     Ok(offer)
-}
-
-/// `$XDG_CONFIG_HOME/gpuflow`, or `~/.config/gpuflow`.
-fn config_dir() -> anyhow::Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir).join("gpuflow"));
-    }
-    let home = std::env::var_os("HOME")
-        .context("neither XDG_CONFIG_HOME nor HOME is set; pass --data-dir")?;
-    Ok(PathBuf::from(home).join(".config/gpuflow"))
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler installs");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutting down");
 }

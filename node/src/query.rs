@@ -37,15 +37,8 @@ pub(crate) const OPERATORS: &str = "= == != < <= > >= in notin";
 pub(crate) const FIELDS: &str = "gpu_name num_gpus gpu_ram dph verified cuda driver region payout";
 pub(crate) const SORTABLE: &str = "dph gpu_ram num_gpus cuda";
 /// Fields of the query language that need reliability and machine data not tracked yet.
-const PLANNED_FIELDS: [&str; 7] = [
-    "reliability",
-    "uptime",
-    "age_days",
-    "rentals",
-    "inet_down",
-    "inet_up",
-    "disk",
-];
+const PLANNED_FIELDS: [&str; 7] =
+    ["reliability", "uptime", "age_days", "rentals", "inet_down", "inet_up", "disk"];
 
 /// A parsed search query: every condition must hold. The default query matches all offers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -130,10 +123,7 @@ impl Query {
     /// `dph` exactly into token units.
     pub fn parse(text: &str, token_decimals: u8) -> Result<Self, QueryError> {
         if text.len() > MAX_QUERY_LEN {
-            return Err(QueryError::TooLong {
-                len: text.len(),
-                max: MAX_QUERY_LEN,
-            });
+            return Err(QueryError::TooLong { len: text.len(), max: MAX_QUERY_LEN });
         }
         let conditions = split_terms(text)?
             .into_iter()
@@ -174,9 +164,7 @@ impl Order {
             "num_gpus" => SortKey::NumGpus,
             "cuda" => SortKey::Cuda,
             _ => {
-                return Err(QueryError::UnknownOrder {
-                    order: text.to_owned(),
-                });
+                return Err(QueryError::UnknownOrder { order: text.to_owned() });
             }
         };
         Ok(Self { key, descending })
@@ -201,10 +189,7 @@ impl Order {
 /// beside the name so that whole-word containment is a plain substring search.
 pub(crate) fn name_words(name: &str) -> String {
     let mut words = String::from(" ");
-    for word in name
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
+    for word in name.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
         words.push_str(&word.to_lowercase());
         words.push(' ');
     }
@@ -213,9 +198,7 @@ pub(crate) fn name_words(name: &str) -> String {
 
 /// CUDA version text (`12.4`) as integer thousandths (`12400`); `None` when unreadable.
 pub(crate) fn cuda_thousandths(version: &str) -> Option<i64> {
-    parse_units(version, 3)
-        .ok()
-        .and_then(|v| i64::try_from(v).ok())
+    parse_units(version, 3).ok().and_then(|v| i64::try_from(v).ok())
 }
 
 impl Field {
@@ -266,12 +249,10 @@ impl Field {
         };
         let number = |decimals: u8, expected: &str| {
             let units = parse_units(text, decimals).map_err(|_| bad(expected.to_owned()))?;
-            i64::try_from(units)
-                .map(Value::Int)
-                .map_err(|_| QueryError::OutOfRange {
-                    term: term.to_owned(),
-                    value: text.to_owned(),
-                })
+            i64::try_from(units).map(Value::Int).map_err(|_| QueryError::OutOfRange {
+                term: term.to_owned(),
+                value: text.to_owned(),
+            })
         };
         match self {
             Self::NumGpus => number(0, "a whole number such as 2"),
@@ -427,11 +408,7 @@ fn tokenize(text: &str) -> Vec<Token> {
         };
         let mut end = start + c.len_utf8();
         if matches!(tok, Tok::Word | Tok::Op) {
-            let same = if tok == Tok::Op {
-                is_op_char
-            } else {
-                is_word_char
-            };
+            let same = if tok == Tok::Op { is_op_char } else { is_word_char };
             while let Some(&(i, c)) = chars.peek().filter(|&&(_, c)| same(c)) {
                 end = i + c.len_utf8();
                 chars.next();
@@ -467,10 +444,9 @@ fn split_terms(text: &str) -> Result<Vec<RawTerm<'_>>, QueryError> {
     };
     // Where a value starting at token `i` ends: after a word, or after a list's `]`.
     let value_end = |i: usize| match tokens.get(i) {
-        Some(t) if t.tok == Tok::Open => tokens[i..]
-            .iter()
-            .find(|t| t.tok == Tok::Close)
-            .map_or(text.len(), |t| t.end),
+        Some(t) if t.tok == Tok::Open => {
+            tokens[i..].iter().find(|t| t.tok == Tok::Close).map_or(text.len(), |t| t.end)
+        }
         Some(t) if t.tok == Tok::Word => t.end,
         _ => tokens.get(i.wrapping_sub(1)).map_or(text.len(), |t| t.end),
     };
@@ -485,17 +461,13 @@ fn split_terms(text: &str) -> Result<Vec<RawTerm<'_>>, QueryError> {
                 return Err(QueryError::MissingField { term });
             }
             _ => {
-                return Err(QueryError::Unexpected {
-                    token: slice(first).to_owned(),
-                });
+                return Err(QueryError::Unexpected { token: slice(first).to_owned() });
             }
         }
         let op = match tokens.get(i + 1) {
             Some(t) if is_op(t) => t,
             _ => {
-                return Err(QueryError::MissingOperator {
-                    term: slice(first).to_owned(),
-                });
+                return Err(QueryError::MissingOperator { term: slice(first).to_owned() });
             }
         };
         let term_to = |end: usize| text[first.start..end].trim_end().to_owned();
@@ -507,9 +479,7 @@ fn split_terms(text: &str) -> Result<Vec<RawTerm<'_>>, QueryError> {
                 (RawValue::List(items), tokens[next - 1].end, next)
             }
             _ => {
-                return Err(QueryError::MissingValue {
-                    term: term_to(op.end),
-                });
+                return Err(QueryError::MissingValue { term: term_to(op.end) });
             }
         };
         terms.push(RawTerm {
@@ -535,9 +505,7 @@ fn split_list<'a>(
     let mut expect_item = true;
     loop {
         let Some(token) = tokens.get(i) else {
-            return Err(QueryError::UnclosedList {
-                term: term.to_owned(),
-            });
+            return Err(QueryError::UnclosedList { term: term.to_owned() });
         };
         i += 1;
         match (token.tok, expect_item) {
@@ -547,15 +515,11 @@ fn split_list<'a>(
             }
             (Tok::Comma, false) => expect_item = true,
             (Tok::Close, _) if items.is_empty() => {
-                return Err(QueryError::EmptyList {
-                    term: term.to_owned(),
-                });
+                return Err(QueryError::EmptyList { term: term.to_owned() });
             }
             (Tok::Close, false) => return Ok((items, i)),
             _ => {
-                return Err(QueryError::MalformedList {
-                    term: term.to_owned(),
-                });
+                return Err(QueryError::MalformedList { term: term.to_owned() });
             }
         }
     }
@@ -567,15 +531,9 @@ impl RawTerm<'_> {
         let name = self.field.to_ascii_lowercase();
         let field = Field::from_name(&name).ok_or_else(|| {
             if PLANNED_FIELDS.contains(&name.as_str()) {
-                QueryError::UnsupportedField {
-                    term: term.to_owned(),
-                    field: name.clone(),
-                }
+                QueryError::UnsupportedField { term: term.to_owned(), field: name.clone() }
             } else {
-                QueryError::UnknownField {
-                    term: term.to_owned(),
-                    field: self.field.to_owned(),
-                }
+                QueryError::UnknownField { term: term.to_owned(), field: self.field.to_owned() }
             }
         })?;
         let op = Op::parse(self.op).ok_or_else(|| QueryError::UnknownOperator {
@@ -594,10 +552,7 @@ impl RawTerm<'_> {
             (RawValue::One(value), false) => vec![value],
             (RawValue::List(values), true) => values,
             (RawValue::One(_), true) => {
-                return Err(QueryError::ExpectedList {
-                    term: term.to_owned(),
-                    op: self.op.into(),
-                });
+                return Err(QueryError::ExpectedList { term: term.to_owned(), op: self.op.into() });
             }
             (RawValue::List(_), false) => {
                 return Err(QueryError::UnexpectedList {
@@ -625,9 +580,7 @@ mod tests {
     /// The SQL and parameters a query compiles to.
     fn sql(text: &str) -> (String, Vec<SqlValue>) {
         let (mut sql, mut params) = (String::new(), Vec::new());
-        parse(text)
-            .unwrap_or_else(|e| panic!("{text}: {e}"))
-            .push_sql(&mut sql, &mut params);
+        parse(text).unwrap_or_else(|e| panic!("{text}: {e}")).push_sql(&mut sql, &mut params);
         (sql, params)
     }
 
@@ -680,17 +633,11 @@ mod tests {
     fn in_and_notin_take_lists() {
         assert_eq!(
             sql("num_gpus in [1,2,4]"),
-            (
-                " AND (num_gpus IN (?, ?, ?))".into(),
-                vec![int(1), int(2), int(4)]
-            )
+            (" AND (num_gpus IN (?, ?, ?))".into(), vec![int(1), int(2), int(4)])
         );
         assert_eq!(
             sql("region notin [eu-west,US_East]"),
-            (
-                " AND (region NOT IN (?, ?))".into(),
-                vec![text("eu-west"), text("US East")]
-            )
+            (" AND (region NOT IN (?, ?))".into(), vec![text("eu-west"), text("US East")])
         );
         assert_eq!(sql("num_gpus IN [1]"), sql("num_gpus in [1]"));
     }
@@ -698,10 +645,7 @@ mod tests {
     #[test]
     fn terms_are_joined_with_and() {
         let (sql, params) = sql("num_gpus>=2 verified=true dph<=0.5");
-        assert_eq!(
-            sql,
-            " AND (num_gpus >= ?) AND (verified = ?) AND (price_per_hour <= ?)"
-        );
+        assert_eq!(sql, " AND (num_gpus >= ?) AND (verified = ?) AND (price_per_hour <= ?)");
         assert_eq!(params, vec![int(2), int(1), int(500_000)]);
     }
 
@@ -709,17 +653,11 @@ mod tests {
     fn gpu_name_matches_whole_words() {
         assert_eq!(
             sql("gpu_name=RTX_4090"),
-            (
-                " AND (instr(gpu_name_words, ?) > 0)".into(),
-                vec![text(" rtx 4090 ")]
-            )
+            (" AND (instr(gpu_name_words, ?) > 0)".into(), vec![text(" rtx 4090 ")])
         );
         assert_eq!(
             sql("gpu_name!=rtx_4090"),
-            (
-                " AND (NOT (instr(gpu_name_words, ?) > 0))".into(),
-                vec![text(" rtx 4090 ")]
-            )
+            (" AND (NOT (instr(gpu_name_words, ?) > 0))".into(), vec![text(" rtx 4090 ")])
         );
         assert_eq!(
             sql("gpu_name in [A100-SXM4-80GB,H100]"),
@@ -728,14 +666,8 @@ mod tests {
                 vec![text(" a100 sxm4 80gb "), text(" h100 ")]
             )
         );
-        assert_eq!(
-            sql("gpu_name notin [H100]").0,
-            " AND (NOT (instr(gpu_name_words, ?) > 0))"
-        );
-        assert_eq!(
-            name_words("NVIDIA GeForce RTX 4090"),
-            " nvidia geforce rtx 4090 "
-        );
+        assert_eq!(sql("gpu_name notin [H100]").0, " AND (NOT (instr(gpu_name_words, ?) > 0))");
+        assert_eq!(name_words("NVIDIA GeForce RTX 4090"), " nvidia geforce rtx 4090 ");
         assert!(name_words("NVIDIA GeForce RTX 4090").contains(&name_words("RTX_4090")));
         assert!(name_words("NVIDIA A100-SXM4-80GB").contains(&name_words("a100")));
         assert!(!name_words("NVIDIA L40S").contains(&name_words("L40")));
@@ -749,10 +681,7 @@ mod tests {
         assert_eq!(sql("gpu_ram<25.757").1, vec![int(25_757)]);
         assert_eq!(sql("dph<=0.35").1, vec![int(350_000)]);
         assert_eq!(sql("dph<=0.000001").1, vec![int(1)]);
-        assert_eq!(
-            Query::parse("dph<=2", 18).unwrap(),
-            Query::parse("dph<=2.0", 18).unwrap()
-        );
+        assert_eq!(Query::parse("dph<=2", 18).unwrap(), Query::parse("dph<=2.0", 18).unwrap());
         assert_eq!(sql("dph<=2").1, vec![int(2_000_000)]);
         assert_eq!(sql("cuda>=12.4").1, vec![int(12_400)]);
         assert_eq!(sql("cuda>=12").1, vec![int(12_000)]);
@@ -764,26 +693,17 @@ mod tests {
     fn text_values_read_underscores_as_spaces() {
         assert_eq!(sql("region=us_east_1").1, vec![text("us east 1")]);
         assert_eq!(sql("driver=550.54.14").1, vec![text("550.54.14")]);
-        assert_eq!(
-            sql("region==EU-West"),
-            (" AND (region = ?)".into(), vec![text("EU-West")])
-        );
+        assert_eq!(sql("region==EU-West"), (" AND (region = ?)".into(), vec![text("EU-West")]));
     }
 
     #[test]
     fn booleans_and_addresses() {
         assert_eq!(sql("verified=TRUE").1, vec![int(1)]);
-        assert_eq!(
-            sql("verified!=false"),
-            (" AND (verified <> ?)".into(), vec![int(0)])
-        );
+        assert_eq!(sql("verified!=false"), (" AND (verified <> ?)".into(), vec![int(0)]));
         let address = format!("0x{}", "AB".repeat(20));
         assert_eq!(
             sql(&format!("payout={address}")),
-            (
-                " AND (payout = ?)".into(),
-                vec![text(&format!("0x{}", "ab".repeat(20)))]
-            )
+            (" AND (payout = ?)".into(), vec![text(&format!("0x{}", "ab".repeat(20)))])
         );
     }
 
@@ -794,26 +714,14 @@ mod tests {
 
     #[test]
     fn orders_parse() {
-        assert_eq!(
-            Order::default(),
-            Order {
-                key: SortKey::Dph,
-                descending: false
-            }
-        );
+        assert_eq!(Order::default(), Order { key: SortKey::Dph, descending: false });
         assert_eq!(Order::parse("dph").unwrap(), Order::default());
         assert_eq!(
             "gpu_ram-".parse::<Order>().unwrap(),
-            Order {
-                key: SortKey::GpuRam,
-                descending: true
-            }
+            Order { key: SortKey::GpuRam, descending: true }
         );
         assert_eq!(Order::parse("num_gpus").unwrap().key, SortKey::NumGpus);
-        assert_eq!(
-            Order::parse("cuda-").unwrap().sql(),
-            "cuda DESC NULLS LAST, id ASC"
-        );
+        assert_eq!(Order::parse("cuda-").unwrap().sql(), "cuda DESC NULLS LAST, id ASC");
         assert_eq!(
             Order::parse("region").unwrap_err().to_string(),
             "cannot sort by `region`; sortable fields: dph gpu_ram num_gpus cuda, \
@@ -840,31 +748,16 @@ mod tests {
     #[test]
     fn malformed_terms_are_named() {
         let cases = [
-            (
-                "foo",
-                "missing operator in `foo`; expected one of = == != < <= > >= in notin",
-            ),
+            ("foo", "missing operator in `foo`; expected one of = == != < <= > >= in notin"),
             (
                 "gpu_name RTX_4090",
                 "missing operator in `gpu_name`; expected one of = == != < <= > >= in notin",
             ),
             (">=24", "missing field name before the operator in `>=24`"),
-            (
-                "num_gpus>=2 >= [1,2]",
-                "missing field name before the operator in `>= [1,2]`",
-            ),
-            (
-                "gpu_ram>=",
-                "missing value after the operator in `gpu_ram>=`",
-            ),
-            (
-                "gpu_ram >= ",
-                "missing value after the operator in `gpu_ram >=`",
-            ),
-            (
-                "num_gpus in",
-                "missing value after the operator in `num_gpus in`",
-            ),
+            ("num_gpus>=2 >= [1,2]", "missing field name before the operator in `>= [1,2]`"),
+            ("gpu_ram>=", "missing value after the operator in `gpu_ram>=`"),
+            ("gpu_ram >= ", "missing value after the operator in `gpu_ram >=`"),
+            ("num_gpus in", "missing value after the operator in `num_gpus in`"),
             (
                 "gpu_ram=>24",
                 "unknown operator `=>` in `gpu_ram=>24`; expected one of = == != < <= > >= in notin",
@@ -906,22 +799,13 @@ mod tests {
     #[test]
     fn list_shape_errors() {
         let cases = [
-            (
-                "num_gpus in 2",
-                "`num_gpus in 2`: `in` takes a list such as [a,b,c]",
-            ),
-            (
-                "num_gpus notin 2",
-                "`num_gpus notin 2`: `notin` takes a list such as [a,b,c]",
-            ),
+            ("num_gpus in 2", "`num_gpus in 2`: `in` takes a list such as [a,b,c]"),
+            ("num_gpus notin 2", "`num_gpus notin 2`: `notin` takes a list such as [a,b,c]"),
             (
                 "num_gpus=[1,2]",
                 "`num_gpus=[1,2]`: `=` takes a single value; use `in` or `notin` for a list",
             ),
-            (
-                "num_gpus in [1,2",
-                "unclosed list in `num_gpus in [1,2`: expected `]`",
-            ),
+            ("num_gpus in [1,2", "unclosed list in `num_gpus in [1,2`: expected `]`"),
             ("num_gpus in []", "empty list in `num_gpus in []`"),
             (
                 "num_gpus in [1 2]",
@@ -956,14 +840,8 @@ mod tests {
                 "gpu_ram>=0.0001",
                 "`gpu_ram>=0.0001`: expected GB per GPU such as 24 or 79.5 (at most 3 decimals), found `0.0001`",
             ),
-            (
-                "num_gpus>=2.5",
-                "`num_gpus>=2.5`: expected a whole number such as 2, found `2.5`",
-            ),
-            (
-                "num_gpus>=-1",
-                "`num_gpus>=-1`: expected a whole number such as 2, found `-1`",
-            ),
+            ("num_gpus>=2.5", "`num_gpus>=2.5`: expected a whole number such as 2, found `2.5`"),
+            ("num_gpus>=-1", "`num_gpus>=-1`: expected a whole number such as 2, found `-1`"),
             (
                 "num_gpus in [1,x]",
                 "`num_gpus in [1,x]`: expected a whole number such as 2, found `x`",
@@ -980,22 +858,13 @@ mod tests {
                 "cuda>=12.4.1",
                 "`cuda>=12.4.1`: expected a CUDA version such as 12.4, found `12.4.1`",
             ),
-            (
-                "verified=yes",
-                "`verified=yes`: expected true or false, found `yes`",
-            ),
-            (
-                "gpu_name=-",
-                "`gpu_name=-`: expected a GPU name such as RTX_4090, found `-`",
-            ),
+            ("verified=yes", "`verified=yes`: expected true or false, found `yes`"),
+            ("gpu_name=-", "`gpu_name=-`: expected a GPU name such as RTX_4090, found `-`"),
             (
                 "payout=0x12",
                 "`payout=0x12`: expected an address of 0x and 40 hex digits, found `0x12`",
             ),
-            (
-                "dph<=10000000000000",
-                "`dph<=10000000000000`: `10000000000000` is out of range",
-            ),
+            ("dph<=10000000000000", "`dph<=10000000000000`: `10000000000000` is out of range"),
         ];
         for (query, message) in cases {
             assert_eq!(err(query), message, "{query}");

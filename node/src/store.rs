@@ -121,31 +121,11 @@ pub struct OfferDetail {
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 enum Command {
-    Upsert {
-        offer: Box<Verified<Offer>>,
-        received_at: u64,
-        reply: Reply<Upsert>,
-    },
-    Search {
-        query: Query,
-        order: Order,
-        limit: u32,
-        now: u64,
-        reply: Reply<Vec<OfferSummary>>,
-    },
-    Get {
-        id: OfferId,
-        now: u64,
-        reply: Reply<Option<OfferDetail>>,
-    },
-    Count {
-        now: u64,
-        reply: Reply<u64>,
-    },
-    Prune {
-        now: u64,
-        reply: Reply<u64>,
-    },
+    Upsert { offer: Box<Verified<Offer>>, received_at: u64, reply: Reply<Upsert> },
+    Search { query: Query, order: Order, limit: u32, now: u64, reply: Reply<Vec<OfferSummary>> },
+    Get { id: OfferId, now: u64, reply: Reply<Option<OfferDetail>> },
+    Count { now: u64, reply: Reply<u64> },
+    Prune { now: u64, reply: Reply<u64> },
 }
 
 impl Store {
@@ -153,15 +133,10 @@ impl Store {
     /// schema up to date and starts the thread that owns it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.to_owned(),
-                source,
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StoreError::CreateDir { path: dir.to_owned(), source })?;
         }
-        let open_error = |source| StoreError::Open {
-            path: path.to_owned(),
-            source,
-        };
+        let open_error = |source| StoreError::Open { path: path.to_owned(), source };
         let mut conn = Connection::open(path).map_err(open_error)?;
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
@@ -171,8 +146,7 @@ impl Store {
         }
         // With WAL, NORMAL only risks the last transactions on power loss, never corruption;
         // offers are re-gossiped every few minutes anyway.
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(open_error)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_error)?;
         migrate(&mut conn)?;
         spawn(conn)
     }
@@ -193,12 +167,7 @@ impl Store {
         offer: Verified<Offer>,
         received_at: u64,
     ) -> Result<Upsert, StoreError> {
-        self.request(|reply| Command::Upsert {
-            offer: Box::new(offer),
-            received_at,
-            reply,
-        })
-        .await
+        self.request(|reply| Command::Upsert { offer: Box::new(offer), received_at, reply }).await
     }
 
     /// Live offers (those with `expires_at > now`) matching `query`, sorted by `order` then
@@ -210,14 +179,7 @@ impl Store {
         limit: u32,
         now: u64,
     ) -> Result<Vec<OfferSummary>, StoreError> {
-        self.request(|reply| Command::Search {
-            query,
-            order,
-            limit,
-            now,
-            reply,
-        })
-        .await
+        self.request(|reply| Command::Search { query, order, limit, now, reply }).await
     }
 
     /// The offer with `id`, unless it is unknown or expired at `now`.
@@ -242,19 +204,14 @@ impl Store {
 
     async fn request<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(command(reply))
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        self.commands.send(command(reply)).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// A handle whose thread has already stopped, to exercise failure paths.
     #[cfg(test)]
     pub(crate) fn closed() -> Self {
-        Self {
-            commands: mpsc::channel(1).0,
-        }
+        Self { commands: mpsc::channel(1).0 }
     }
 }
 
@@ -293,18 +250,12 @@ impl Db {
         while let Some(command) = commands.blocking_recv() {
             // A reply fails only when the requester stopped waiting; there is no one to tell.
             let _delivered = match command {
-                Command::Upsert {
-                    offer,
-                    received_at,
-                    reply,
-                } => reply.send(self.upsert(&offer, received_at)).is_ok(),
-                Command::Search {
-                    query,
-                    order,
-                    limit,
-                    now,
-                    reply,
-                } => reply.send(self.search(&query, order, limit, now)).is_ok(),
+                Command::Upsert { offer, received_at, reply } => {
+                    reply.send(self.upsert(&offer, received_at)).is_ok()
+                }
+                Command::Search { query, order, limit, now, reply } => {
+                    reply.send(self.search(&query, order, limit, now)).is_ok()
+                }
                 Command::Get { id, now, reply } => reply.send(self.get(id, now)).is_ok(),
                 Command::Count { now, reply } => reply.send(self.count(now)).is_ok(),
                 Command::Prune { now, reply } => reply.send(self.prune(now)).is_ok(),
@@ -326,11 +277,7 @@ impl Db {
         }
         // Validation guarantees at least one GPU, all of one model and driver.
         let (gpu_name, cuda_version, driver) = body.gpus.first().map_or(("", "", ""), |gpu| {
-            (
-                gpu.name.as_str(),
-                gpu.cuda_version.as_str(),
-                gpu.driver_version.as_str(),
-            )
+            (gpu.name.as_str(), gpu.cuda_version.as_str(), gpu.driver_version.as_str())
         });
         self.conn
             .prepare_cached(
@@ -363,11 +310,7 @@ impl Db {
                 storable("received_at", received_at)?,
                 serde_json::to_string(&offer.envelope)?,
             ])?;
-        Ok(if stored.is_some() {
-            Upsert::Replaced
-        } else {
-            Upsert::Inserted
-        })
+        Ok(if stored.is_some() { Upsert::Replaced } else { Upsert::Inserted })
     }
 
     fn search(
@@ -403,10 +346,7 @@ impl Db {
         let Some((summary, envelope)) = found else {
             return Ok(None);
         };
-        Ok(Some(OfferDetail {
-            summary,
-            envelope: serde_json::from_str(&envelope)?,
-        }))
+        Ok(Some(OfferDetail { summary, envelope: serde_json::from_str(&envelope)? }))
     }
 
     fn count(&self, now: u64) -> Result<u64, StoreError> {
@@ -482,61 +422,22 @@ mod tests {
 
     async fn search(store: &Store, query: &str, order: &str) -> Vec<OfferSummary> {
         let query = Query::parse(query, 6).unwrap();
-        store
-            .search(query, Order::parse(order).unwrap(), 100, unix_now())
-            .await
-            .unwrap()
+        store.search(query, Order::parse(order).unwrap(), 100, unix_now()).await.unwrap()
     }
 
     /// Names of the GPUs of the offers a query finds, in result order.
     async fn names(store: &Store, query: &str) -> Vec<String> {
-        search(store, query, "dph")
-            .await
-            .into_iter()
-            .map(|o| o.gpu_name)
-            .collect()
+        search(store, query, "dph").await.into_iter().map(|o| o.gpu_name).collect()
     }
 
     /// A store holding four distinct machines, cheapest first.
     async fn market() -> Store {
         let store = Store::open_in_memory().unwrap();
         let machines = [
-            (
-                "NVIDIA GeForce RTX 4090",
-                1,
-                25_757_220_864,
-                100,
-                "12.4",
-                "eu-west",
-                false,
-            ),
-            (
-                "NVIDIA A100-SXM4-80GB",
-                4,
-                85_899_345_920,
-                800,
-                "12.2",
-                "us-east",
-                true,
-            ),
-            (
-                "NVIDIA H100 80GB HBM3",
-                8,
-                85_520_809_984,
-                2_000,
-                "12.8",
-                "US-East",
-                true,
-            ),
-            (
-                "NVIDIA L40S",
-                2,
-                48_305_799_168,
-                300,
-                "N/A",
-                "ap-south",
-                false,
-            ),
+            ("NVIDIA GeForce RTX 4090", 1, 25_757_220_864, 100, "12.4", "eu-west", false),
+            ("NVIDIA A100-SXM4-80GB", 4, 85_899_345_920, 800, "12.2", "us-east", true),
+            ("NVIDIA H100 80GB HBM3", 8, 85_520_809_984, 2_000, "12.8", "US-East", true),
+            ("NVIDIA L40S", 2, 48_305_799_168, 300, "N/A", "ap-south", false),
         ];
         for (name, count, memory, price, cuda, region, verified) in machines {
             let offer = Provider::new().offer(|o| {
@@ -554,10 +455,7 @@ mod tests {
                 o.region = region.into();
                 o.verified = verified;
             });
-            assert_eq!(
-                store.upsert_offer(offer, unix_now()).await.unwrap(),
-                Upsert::Inserted
-            );
+            assert_eq!(store.upsert_offer(offer, unix_now()).await.unwrap(), Upsert::Inserted);
         }
         store
     }
@@ -568,10 +466,7 @@ mod tests {
         let provider = Provider::new();
         let now = unix_now();
         let first = provider.offer(|o| o.seq = 5);
-        assert_eq!(
-            store.upsert_offer(first.clone(), now).await.unwrap(),
-            Upsert::Inserted
-        );
+        assert_eq!(store.upsert_offer(first.clone(), now).await.unwrap(), Upsert::Inserted);
         assert_eq!(store.upsert_offer(first, now).await.unwrap(), Upsert::Stale);
         let older = provider.offer(|o| {
             o.seq = 4;
@@ -582,24 +477,15 @@ mod tests {
             o.seq = 5;
             o.price_per_second = 1;
         });
-        assert_eq!(
-            store.upsert_offer(same_seq, now).await.unwrap(),
-            Upsert::Stale
-        );
+        assert_eq!(store.upsert_offer(same_seq, now).await.unwrap(), Upsert::Stale);
         let all = search(&store, "", "dph").await;
-        assert_eq!(
-            (all.len(), all[0].seq, all[0].price_per_second),
-            (1, 5, 100)
-        );
+        assert_eq!((all.len(), all[0].seq, all[0].price_per_second), (1, 5, 100));
 
         let newer = provider.offer(|o| {
             o.seq = 6;
             o.price_per_second = 7;
         });
-        assert_eq!(
-            store.upsert_offer(newer, now).await.unwrap(),
-            Upsert::Replaced
-        );
+        assert_eq!(store.upsert_offer(newer, now).await.unwrap(), Upsert::Replaced);
         let all = search(&store, "", "dph").await;
         assert_eq!((all.len(), all[0].seq, all[0].price_per_second), (1, 6, 7));
         assert_eq!(store.count_offers(now).await.unwrap(), 1);
@@ -616,11 +502,7 @@ mod tests {
         assert_eq!(store.count_offers(before).await.unwrap(), 1);
         assert!(store.get_offer(id, before).await.unwrap().is_some());
         assert_eq!(
-            store
-                .search(Query::default(), Order::default(), 10, before)
-                .await
-                .unwrap()
-                .len(),
+            store.search(Query::default(), Order::default(), 10, before).await.unwrap().len(),
             1
         );
 
@@ -653,14 +535,8 @@ mod tests {
         assert_eq!(summary.payout, summary.payout.to_lowercase());
         assert_eq!(summary.gpu_name, "NVIDIA GeForce RTX 4090");
         assert_eq!((summary.num_gpus, summary.gpu_ram_mb), (1, 25_757));
-        assert_eq!(
-            (summary.price_per_second, summary.price_per_hour),
-            (100, 360_000)
-        );
-        assert_eq!(
-            (summary.cuda.as_str(), summary.driver.as_str()),
-            ("12.4", "550.54.14")
-        );
+        assert_eq!((summary.price_per_second, summary.price_per_hour), (100, 360_000));
+        assert_eq!((summary.cuda.as_str(), summary.driver.as_str()), ("12.4", "550.54.14"));
         assert_eq!(summary.listen_addrs, offer.body.listen_addrs);
         assert_eq!(
             (summary.issued_at, summary.expires_at),
@@ -682,13 +558,7 @@ mod tests {
         assert_eq!(reopened.body, offer.body);
 
         let unknown = OfferId::of(&Provider::new().identity.peer_id());
-        assert!(
-            store
-                .get_offer(unknown, unix_now())
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(store.get_offer(unknown, unix_now()).await.unwrap().is_none());
     }
 
     #[tokio::test]
@@ -721,13 +591,7 @@ mod tests {
             let found = names(&store, query).await;
             let short: Vec<_> = found
                 .iter()
-                .map(|n| {
-                    expected
-                        .iter()
-                        .find(|e| n.contains(*e))
-                        .copied()
-                        .unwrap_or(n.as_str())
-                })
+                .map(|n| expected.iter().find(|e| n.contains(*e)).copied().unwrap_or(n.as_str()))
                 .collect();
             assert_eq!(short, expected, "{query}: found {found:?}");
         }
@@ -744,83 +608,46 @@ mod tests {
     async fn payout_matches_any_case() {
         let store = market().await;
         let provider = Provider::new();
-        store
-            .upsert_offer(provider.offer(|_| {}), unix_now())
-            .await
-            .unwrap();
+        store.upsert_offer(provider.offer(|_| {}), unix_now()).await.unwrap();
         let upper = format!("0x{}", alloy::hex::encode_upper(provider.payout.address()));
         let found = search(&store, &format!("payout={upper}"), "dph").await;
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].payout, format!("{:#x}", provider.payout.address()));
-        assert_eq!(
-            search(&store, &format!("payout!={upper}"), "dph")
-                .await
-                .len(),
-            4
-        );
+        assert_eq!(search(&store, &format!("payout!={upper}"), "dph").await.len(), 4);
     }
 
     #[tokio::test]
     async fn orders_and_limits_are_deterministic() {
         let store = market().await;
-        let ram: Vec<_> = search(&store, "", "gpu_ram-")
-            .await
-            .iter()
-            .map(|o| o.gpu_ram_mb)
-            .collect();
+        let ram: Vec<_> =
+            search(&store, "", "gpu_ram-").await.iter().map(|o| o.gpu_ram_mb).collect();
         assert_eq!(ram, [85_899, 85_520, 48_305, 25_757]);
-        let gpus: Vec<_> = search(&store, "", "num_gpus")
-            .await
-            .iter()
-            .map(|o| o.num_gpus)
-            .collect();
+        let gpus: Vec<_> =
+            search(&store, "", "num_gpus").await.iter().map(|o| o.num_gpus).collect();
         assert_eq!(gpus, [1, 2, 4, 8]);
-        let prices: Vec<_> = search(&store, "", "dph-")
-            .await
-            .iter()
-            .map(|o| o.price_per_second)
-            .collect();
+        let prices: Vec<_> =
+            search(&store, "", "dph-").await.iter().map(|o| o.price_per_second).collect();
         assert_eq!(prices, [2_000, 800, 300, 100]);
-        let cuda: Vec<_> = search(&store, "", "cuda")
-            .await
-            .into_iter()
-            .map(|o| o.cuda)
-            .collect();
-        assert_eq!(
-            cuda,
-            ["12.2", "12.4", "12.8", "N/A"],
-            "unknown versions sort last"
-        );
-        let cuda: Vec<_> = search(&store, "", "cuda-")
-            .await
-            .into_iter()
-            .map(|o| o.cuda)
-            .collect();
+        let cuda: Vec<_> = search(&store, "", "cuda").await.into_iter().map(|o| o.cuda).collect();
+        assert_eq!(cuda, ["12.2", "12.4", "12.8", "N/A"], "unknown versions sort last");
+        let cuda: Vec<_> = search(&store, "", "cuda-").await.into_iter().map(|o| o.cuda).collect();
         assert_eq!(cuda, ["12.8", "12.4", "12.2", "N/A"]);
 
         // Equal prices fall back to id order, whichever way the price is sorted.
         let store = Store::open_in_memory().unwrap();
         for _ in 0..5 {
-            store
-                .upsert_offer(Provider::new().offer(|_| {}), unix_now())
-                .await
-                .unwrap();
+            store.upsert_offer(Provider::new().offer(|_| {}), unix_now()).await.unwrap();
         }
         let ids = |offers: Vec<OfferSummary>| {
-            offers
-                .into_iter()
-                .map(|o| o.id.to_string())
-                .collect::<Vec<_>>()
+            offers.into_iter().map(|o| o.id.to_string()).collect::<Vec<_>>()
         };
         let ascending = ids(search(&store, "", "dph").await);
         let mut sorted = ascending.clone();
         sorted.sort();
         assert_eq!(ascending, sorted);
         assert_eq!(ids(search(&store, "", "dph-").await), sorted);
-        let first_two = store
-            .search(Query::default(), Order::default(), 2, unix_now())
-            .await
-            .unwrap();
+        let first_two =
+            store.search(Query::default(), Order::default(), 2, unix_now()).await.unwrap();
         assert_eq!(ids(first_two), sorted[..2]);
     }
 
@@ -834,21 +661,14 @@ mod tests {
             store.upsert_offer(offer.clone(), unix_now()).await.unwrap();
         }
         let conn = Connection::open(&path).unwrap();
-        let mode: String = conn
-            .pragma_query_value(None, "journal_mode", |r| r.get(0))
-            .unwrap();
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(version, 1);
         drop(conn);
 
         let store = Store::open(&path).unwrap();
-        assert_eq!(
-            store.upsert_offer(offer, unix_now()).await.unwrap(),
-            Upsert::Stale
-        );
+        assert_eq!(store.upsert_offer(offer, unix_now()).await.unwrap(), Upsert::Stale);
         assert_eq!(store.count_offers(unix_now()).await.unwrap(), 1);
     }
 
@@ -861,10 +681,9 @@ mod tests {
             conn.pragma_update(None, "user_version", version).unwrap();
             drop(conn);
             match Store::open(&path) {
-                Err(StoreError::UnknownSchema {
-                    found,
-                    supported: 1,
-                }) => assert_eq!(found, version),
+                Err(StoreError::UnknownSchema { found, supported: 1 }) => {
+                    assert_eq!(found, version)
+                }
                 other => panic!("version {version}: {other:?}"),
             }
         }

@@ -16,10 +16,7 @@ pub(crate) struct Provider {
 
 impl Provider {
     pub(crate) fn new() -> Self {
-        Self {
-            identity: Identity::generate(),
-            payout: PrivateKeySigner::random(),
-        }
+        Self { identity: Identity::generate(), payout: PrivateKeySigner::random() }
     }
 
     /// A signed and verified offer for one RTX 4090 at 100 units per second, live for the
@@ -53,8 +50,6 @@ impl Provider {
             listen_addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
         };
         edit(&mut offer);
-        SignedEnvelope::seal(&self.identity, &offer)
-            .open()
-            .expect("test offers are valid")
+        SignedEnvelope::seal(&self.identity, &offer).open().expect("test offers are valid")
     }
 }

@@ -71,8 +71,22 @@ pub struct Agent {
 
 impl Agent {
     /// Prepares the agent; the chain is read from `next_block` on.
-    pub fn new(config: AgentConfig, network: Network, escrow: Escrow, chain_id: u64, next_block: u64) -> Self {
-        Self { config, network, escrow, chain_id, listen_addrs: Vec::new(), next_block, rentals: BTreeMap::new() }
+    pub fn new(
+        config: AgentConfig,
+        network: Network,
+        escrow: Escrow,
+        chain_id: u64,
+        next_block: u64,
+    ) -> Self {
+        Self {
+            config,
+            network,
+            escrow,
+            chain_id,
+            listen_addrs: Vec::new(),
+            next_block,
+            rentals: BTreeMap::new(),
+        }
     }
 
     /// The id every node gives this provider's offer.
@@ -128,7 +142,9 @@ impl Agent {
             NetworkEvent::RentalRequest { peer, request, channel } => {
                 tracing::debug!(%peer, ?request, "rental request");
                 let response = match request {
-                    RentalRequest::Status { rental_id } => RentalResponse::Status(self.status(rental_id)),
+                    RentalRequest::Status { rental_id } => {
+                        RentalResponse::Status(self.status(rental_id))
+                    }
                 };
                 if let Err(e) = self.network.respond(channel, response).await {
                     tracing::warn!(error = %e, "could not answer a rental request");
@@ -168,10 +184,12 @@ impl Agent {
         }
         let now = unix_now();
         let peer_id = self.config.identity.peer_id();
-        let payout_proof = match self.config.payout.sign_message_sync(payout_binding_message(&peer_id).as_bytes()) {
-            Ok(sig) => sig,
-            Err(e) => return tracing::error!(error = %e, "could not sign the payout binding"),
-        };
+        let payout_proof =
+            match self.config.payout.sign_message_sync(payout_binding_message(&peer_id).as_bytes())
+            {
+                Ok(sig) => sig,
+                Err(e) => return tracing::error!(error = %e, "could not sign the payout binding"),
+            };
         let offer = Offer {
             seq: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -198,7 +216,9 @@ impl Agent {
     }
 
     fn is_busy(&self) -> bool {
-        self.rentals.values().any(|r| matches!(r.state, WorkloadState::Starting | WorkloadState::Running))
+        self.rentals
+            .values()
+            .any(|r| matches!(r.state, WorkloadState::Starting | WorkloadState::Running))
     }
 
     async fn poll_chain(&mut self) -> anyhow::Result<()> {
@@ -210,13 +230,15 @@ impl Agent {
         self.next_block = latest + 1;
         for event in events {
             match event {
-                EscrowEvent::Opened(e) if e.provider == self.config.payout.address() => self.on_opened(e).await,
+                EscrowEvent::Opened(e) if e.provider == self.config.payout.address() => {
+                    self.on_opened(e).await
+                }
                 EscrowEvent::Stopped(e) => {
-                    if let Ok(id) = u64::try_from(e.rentalId) {
-                        if self.rentals.contains_key(&id) {
-                            tracing::info!(rental = id, refund = %e.refund, "renter stopped the rental");
-                            self.finish(id, "stopped by the renter").await;
-                        }
+                    if let Ok(id) = u64::try_from(e.rentalId)
+                        && self.rentals.contains_key(&id)
+                    {
+                        tracing::info!(rental = id, refund = %e.refund, "renter stopped the rental");
+                        self.finish(id, "stopped by the renter").await;
                     }
                 }
                 _ => {}
@@ -226,7 +248,8 @@ impl Agent {
     }
 
     async fn on_opened(&mut self, event: GpuEscrow::RentalOpened) {
-        let (Ok(id), Ok(ends_at)) = (u64::try_from(event.rentalId), u64::try_from(event.end)) else {
+        let (Ok(id), Ok(ends_at)) = (u64::try_from(event.rentalId), u64::try_from(event.end))
+        else {
             return tracing::warn!(rental = %event.rentalId, "rental ids or times out of range; ignored");
         };
         tracing::info!(rental = id, renter = %event.renter, rate = %event.ratePerSecond, ends_at, "rental opened");
@@ -248,7 +271,8 @@ impl Agent {
             );
         } else if self.is_busy() {
             rental.state = WorkloadState::Refused;
-            rental.detail = "the machine is already rented; stop the rental to get your deposit back".into();
+            rental.detail =
+                "the machine is already rented; stop the rental to get your deposit back".into();
         } else {
             let spec = WorkloadSpec {
                 rental_id: id,
@@ -270,7 +294,8 @@ impl Agent {
                 }
                 Err(e) => {
                     rental.state = WorkloadState::Refused;
-                    rental.detail = format!("the workload could not start ({e}); stop the rental for a refund");
+                    rental.detail =
+                        format!("the workload could not start ({e}); stop the rental for a refund");
                 }
             }
         }

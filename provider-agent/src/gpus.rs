@@ -68,7 +68,8 @@ pub fn read_nvml() -> Result<Inventory, InventoryError> {
 
 /// Loads a simulated inventory: a JSON array of GPUs in the offer's format.
 pub fn read_simulated(path: &Path) -> Result<Inventory, InventoryError> {
-    let fail = |reason: String| InventoryError::Simulated { path: path.display().to_string(), reason };
+    let fail =
+        |reason: String| InventoryError::Simulated { path: path.display().to_string(), reason };
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
     let gpus: Vec<GpuInfo> = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
     if gpus.is_empty() {

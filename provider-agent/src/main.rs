@@ -39,7 +39,7 @@ enum Command {
         json: bool,
     },
     /// Advertise the GPUs, run rented workloads and withdraw earnings.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -87,13 +87,7 @@ struct RunArgs {
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("GPUFLOW_LOG")
-                .unwrap_or_else(|_| "info,libp2p=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    gpuflow_cli_util::init_tracing("info,libp2p=warn");
     if let Err(e) = run(Cli::parse()).await {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -107,7 +101,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&inventory.gpus)?);
             } else {
-                println!("{:<4} {:<28} {:>9} {:<18} {:<5} {:<8} {}", "#", "NAME", "VRAM_GB", "PCI", "CC", "CUDA", "UUID");
+                println!(
+                    "{:<4} {:<28} {:>9} {:<18} {:<5} {:<8} UUID",
+                    "#", "NAME", "VRAM_GB", "PCI", "CC", "CUDA"
+                );
                 for (i, g) in inventory.gpus.iter().enumerate() {
                     println!(
                         "{:<4} {:<28} {:>9} {:<18} {:<5} {:<8} {}",
@@ -126,7 +123,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Run(args) => run_agent(args).await,
+        Command::Run(args) => run_agent(*args).await,
     }
 }
 
@@ -135,13 +132,16 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
     let payout = gpuflow_escrow::load_signer(args.keystore.as_deref(), args.key_env.as_deref())?;
     let data_dir = match args.data_dir {
         Some(dir) => dir,
-        None => config_dir()?.join("provider"),
+        None => gpuflow_cli_util::config_dir().map_err(anyhow::Error::msg)?.join("provider"),
     };
     let identity = Identity::load_or_create(&data_dir.join("identity.key"))
         .with_context(|| format!("loading the identity in {}", data_dir.display()))?;
 
     let chain = gpuflow_escrow::connect(&args.rpc, Some(payout.clone()))?;
-    let chain_id = chain.get_chain_id().await.with_context(|| format!("cannot reach the chain at {}", args.rpc))?;
+    let chain_id = chain
+        .get_chain_id()
+        .await
+        .with_context(|| format!("cannot reach the chain at {}", args.rpc))?;
     let escrow = Escrow::new(chain, args.escrow).await?;
     let decimals = escrow.decimals().await?;
     let per_hour = parse_units(&args.price_per_hour, decimals)
@@ -194,24 +194,5 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         agent.offer_id(),
         payout.address()
     );
-    agent.run(events, shutdown_signal()).await
-}
-
-/// `$XDG_CONFIG_HOME/gpuflow`, or `~/.config/gpuflow`.
-fn config_dir() -> anyhow::Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir).join("gpuflow"));
-    }
-    let home = std::env::var_os("HOME").context("neither XDG_CONFIG_HOME nor HOME is set; pass --data-dir")?;
-    Ok(PathBuf::from(home).join(".config/gpuflow"))
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler installs");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutting down");
+    agent.run(events, gpuflow_cli_util::shutdown_signal()).await
 }

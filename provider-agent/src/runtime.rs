@@ -101,10 +101,10 @@ mod tests {
         let mut workload = Workload::start(&spec).unwrap();
         let written = tokio::time::timeout(Duration::from_secs(10), async {
             loop {
-                if let Ok(text) = std::fs::read_to_string(&ready) {
-                    if text.ends_with('\n') {
-                        return text;
-                    }
+                if let Ok(text) = std::fs::read_to_string(&ready)
+                    && text.ends_with('\n')
+                {
+                    return text;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }

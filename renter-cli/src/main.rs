@@ -5,12 +5,7 @@ use gpuflow_cli::Cli;
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("GPUFLOW_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    gpuflow_cli_util::init_tracing("warn");
     if let Err(e) = Cli::parse().run().await {
         eprintln!("error: {e:#}");
         std::process::exit(1);

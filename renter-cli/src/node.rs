@@ -21,7 +21,12 @@ impl NodeClient {
         Self { base: base.trim_end_matches('/').to_owned(), http }
     }
 
-    pub(crate) async fn search(&self, query: &str, order: Option<&str>, limit: u32) -> anyhow::Result<Vec<OfferSummary>> {
+    pub(crate) async fn search(
+        &self,
+        query: &str,
+        order: Option<&str>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<OfferSummary>> {
         let mut params = vec![("q", query.to_owned()), ("limit", limit.to_string())];
         if let Some(order) = order {
             params.push(("order", order.to_owned()));
@@ -33,8 +38,9 @@ impl NodeClient {
     /// Fetches an offer and verifies its signature locally: the node is not trusted.
     pub(crate) async fn offer(&self, id: &str) -> anyhow::Result<(OfferSummary, Verified<Offer>)> {
         let detail: OfferDetail = self.get(&format!("/v1/offers/{id}"), &[]).await?;
-        let verified = SignedEnvelope::open::<Offer>(detail.envelope)
-            .map_err(|e| anyhow::anyhow!("offer {id} from {} failed verification: {e}", self.base))?;
+        let verified = SignedEnvelope::open::<Offer>(detail.envelope).map_err(|e| {
+            anyhow::anyhow!("offer {id} from {} failed verification: {e}", self.base)
+        })?;
         anyhow::ensure!(
             verified.signer.to_string() == detail.summary.peer_id,
             "node {} served offer {id} signed by another peer; use another node",
@@ -43,23 +49,25 @@ impl NodeClient {
         Ok((detail.summary, verified))
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str, params: &[(&str, String)]) -> anyhow::Result<T> {
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> anyhow::Result<T> {
         let url = format!("{}{path}", self.base);
-        let response = self
-            .http
-            .get(&url)
-            .query(params)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the node at {}; check --node or GPUFLOW_NODE", self.base))?;
+        let response = self.http.get(&url).query(params).send().await.with_context(|| {
+            format!("cannot reach the node at {}; check --node or GPUFLOW_NODE", self.base)
+        })?;
         let status = response.status();
-        let body = response.bytes().await.with_context(|| format!("reading the answer of {url}"))?;
+        let body =
+            response.bytes().await.with_context(|| format!("reading the answer of {url}"))?;
         if !status.is_success() {
             let message = serde_json::from_slice::<ApiErrorBody>(&body)
                 .map(|b| b.error)
                 .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
             anyhow::bail!("{message}");
         }
-        serde_json::from_slice(&body).with_context(|| format!("the node at {} answered something unexpected", self.base))
+        serde_json::from_slice(&body)
+            .with_context(|| format!("the node at {} answered something unexpected", self.base))
     }
 }

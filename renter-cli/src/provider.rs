@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use gpuflow_p2p::{Multiaddr, Network, NetworkConfig, PeerId};
-use gpuflow_protocol::{Identity, Offer, RentalRequest, RentalResponse, Verified, WorkloadState, WorkloadStatus};
+use gpuflow_protocol::{
+    Identity, Offer, RentalRequest, RentalResponse, Verified, WorkloadState, WorkloadStatus,
+};
 
 /// A short-lived libp2p client for one provider.
 pub(crate) struct ProviderClient {
@@ -35,12 +37,18 @@ impl ProviderClient {
     }
 
     /// Asks until the workload is running or refused, or `timeout` passes.
-    pub(crate) async fn wait_ready(&self, rental_id: u64, timeout: Duration) -> anyhow::Result<Option<WorkloadStatus>> {
+    pub(crate) async fn wait_ready(
+        &self,
+        rental_id: u64,
+        timeout: Duration,
+    ) -> anyhow::Result<Option<WorkloadStatus>> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut last_error = None;
         while tokio::time::Instant::now() < deadline {
             match self.status(rental_id).await {
-                Ok(status) if matches!(status.state, WorkloadState::Running | WorkloadState::Refused) => {
+                Ok(status)
+                    if matches!(status.state, WorkloadState::Running | WorkloadState::Refused) =>
+                {
                     return Ok(Some(status));
                 }
                 Ok(_) => last_error = None,

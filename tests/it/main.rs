@@ -39,7 +39,8 @@ async fn gpuflow_json(devnet: &Devnet, args: &[&str]) -> Value {
     full.extend_from_slice(args);
     let out = gpuflow(devnet, &full).await;
     assert!(out.ok, "gpuflow {args:?} failed:\n{}\n{}", out.stdout, out.stderr);
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("gpuflow {args:?} printed no JSON ({e}):\n{}", out.stdout))
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("gpuflow {args:?} printed no JSON ({e}):\n{}", out.stdout))
 }
 
 fn amount(value: &Value) -> U256 {
@@ -84,7 +85,9 @@ async fn rent_run_stop_refund_exact() {
     let (devnet, escrow) = start(dir.path()).await;
 
     // Search finds the simulated offer, marked unverified, with its exact price.
-    let offers = gpuflow_json(&devnet, &["search", "gpu_name=RTX_4090 num_gpus>=2 gpu_ram>=24 dph<=0.5"]).await;
+    let offers =
+        gpuflow_json(&devnet, &["search", "gpu_name=RTX_4090 num_gpus>=2 gpu_ram>=24 dph<=0.5"])
+            .await;
     let offers = offers.as_array().expect("search prints a list");
     assert_eq!(offers.len(), 1, "{offers:?}");
     assert_eq!(offers[0]["id"], devnet.offer_id.as_str());
@@ -105,10 +108,11 @@ async fn rent_run_stop_refund_exact() {
 
     // The workload really runs, with the rented GPUs.
     let log = devnet.workload_dir.join(format!("{id}.log"));
-    let line = eventually(&devnet, "the workload's first line", Duration::from_secs(10), || async {
-        std::fs::read_to_string(&log).ok().filter(|t| t.ends_with('\n'))
-    })
-    .await;
+    let line =
+        eventually(&devnet, "the workload's first line", Duration::from_secs(10), || async {
+            std::fs::read_to_string(&log).ok().filter(|t| t.ends_with('\n'))
+        })
+        .await;
     assert!(line.starts_with(&format!("workload up for rental {id} on GPU-")), "{line}");
 
     let status = gpuflow_json(&devnet, &["status", &id.to_string()]).await;
@@ -126,11 +130,12 @@ async fn rent_run_stop_refund_exact() {
 
     // The agent ends the workload and withdraws: provider gets charged − fee.
     let fee = charged * U256::from(FEE_BPS) / U256::from(10_000);
-    let paid = eventually(&devnet, "the provider's withdrawal", Duration::from_secs(30), || async {
-        let history = escrow.history(id).await.unwrap();
-        (!history.provider_paid.is_zero() || history.fees != U256::ZERO).then_some(history)
-    })
-    .await;
+    let paid =
+        eventually(&devnet, "the provider's withdrawal", Duration::from_secs(30), || async {
+            let history = escrow.history(id).await.unwrap();
+            (!history.provider_paid.is_zero() || history.fees != U256::ZERO).then_some(history)
+        })
+        .await;
     assert_eq!(paid.fees, fee);
     assert_eq!(paid.provider_paid, charged - fee);
     assert_eq!(balance(&escrow, devnet.provider).await, charged - fee);
@@ -166,10 +171,15 @@ async fn rental_ends_on_time_and_provider_is_paid_in_full() {
     let total = U256::from(RATE * 9);
     assert_eq!(amount(&rented["deposit"]), total);
 
-    let history = eventually(&devnet, "the provider's payout after the rental's end", Duration::from_secs(60), || async {
-        let history = escrow.history(id).await.unwrap();
-        (history.provider_paid + history.fees == total).then_some(history)
-    })
+    let history = eventually(
+        &devnet,
+        "the provider's payout after the rental's end",
+        Duration::from_secs(60),
+        || async {
+            let history = escrow.history(id).await.unwrap();
+            (history.provider_paid + history.fees == total).then_some(history)
+        },
+    )
     .await;
     let fee = total * U256::from(FEE_BPS) / U256::from(10_000);
     assert_eq!(history.fees, fee);
@@ -211,7 +221,11 @@ async fn bad_input_is_refused_with_the_fix() {
         .await
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong password"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("wrong password"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let not_found = gpuflow(&devnet, &["status", "42"]).await;
     assert!(!not_found.ok);

@@ -1,5 +1,5 @@
 //! Contract types generated from the forge build output.
-#![allow(missing_docs, unreachable_pub)]
+#![allow(missing_docs, unreachable_pub, clippy::too_many_arguments)]
 
 alloy::sol!(
     #[sol(rpc)]

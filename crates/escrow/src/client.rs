@@ -10,13 +10,18 @@ use alloy::{
 use crate::{EscrowError, GpuEscrow, IERC20, Rental, explain};
 
 /// Connects to the chain at `rpc_url`, signing with `signer` when given.
-pub fn connect(rpc_url: &str, signer: Option<PrivateKeySigner>) -> Result<DynProvider, EscrowError> {
+pub fn connect(
+    rpc_url: &str,
+    signer: Option<PrivateKeySigner>,
+) -> Result<DynProvider, EscrowError> {
     let url = rpc_url.parse().map_err(|e| EscrowError::Rpc {
         action: "parsing the RPC URL",
         reason: format!("`{rpc_url}` is not a URL: {e}"),
     })?;
     Ok(match signer {
-        Some(signer) => ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased(),
+        Some(signer) => {
+            ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased()
+        }
         None => ProviderBuilder::new().connect_http(url).erased(),
     })
 }
@@ -103,7 +108,8 @@ impl Escrow {
                 reason: format!("no contract at {address} on this chain; check --escrow and --rpc"),
             });
         }
-        let token = escrow.token().call().await.map_err(|e| call("reading the escrow's token", e))?;
+        let token =
+            escrow.token().call().await.map_err(|e| call("reading the escrow's token", e))?;
         Ok(Self { token: IERC20::new(token, provider.clone()), escrow, provider })
     }
 
@@ -185,10 +191,11 @@ impl Escrow {
     pub async fn withdraw(&self, rental_id: u64) -> Result<Option<Withdrawn>, EscrowError> {
         const ACTION: &str = "withdrawing earnings";
         let sent = match self.escrow.withdraw(U256::from(rental_id)).send().await {
-            Err(e) if matches!(
-                e.as_decoded_interface_error::<GpuEscrow::GpuEscrowErrors>(),
-                Some(GpuEscrow::GpuEscrowErrors::GpuEscrow_NothingToWithdraw(_))
-            ) =>
+            Err(e)
+                if matches!(
+                    e.as_decoded_interface_error::<GpuEscrow::GpuEscrowErrors>(),
+                    Some(GpuEscrow::GpuEscrowErrors::GpuEscrow_NothingToWithdraw(_))
+                ) =>
             {
                 return Ok(None);
             }
@@ -196,12 +203,21 @@ impl Escrow {
         };
         let receipt = confirm(ACTION, sent).await?;
         let event = find_event::<GpuEscrow::EarningsWithdrawn>(ACTION, &receipt)?;
-        Ok(Some(Withdrawn { rental_id, amount: event.amount, fee: event.fee, tx: receipt.transaction_hash }))
+        Ok(Some(Withdrawn {
+            rental_id,
+            amount: event.amount,
+            fee: event.fee,
+            tx: receipt.transaction_hash,
+        }))
     }
 
     /// The rental's on-chain record.
     pub async fn rental(&self, rental_id: u64) -> Result<Rental, EscrowError> {
-        self.escrow.getRental(U256::from(rental_id)).call().await.map_err(|e| call("reading the rental", e))
+        self.escrow
+            .getRental(U256::from(rental_id))
+            .call()
+            .await
+            .map_err(|e| call("reading the rental", e))
     }
 
     /// Latest block number.
@@ -212,7 +228,8 @@ impl Escrow {
     /// Escrow events in blocks `from..=to`, in chain order.
     pub async fn events(&self, from: u64, to: u64) -> Result<Vec<EscrowEvent>, EscrowError> {
         let filter = Filter::new().address(self.address()).from_block(from).to_block(to);
-        let logs = self.provider.get_logs(&filter).await.map_err(|e| rpc("reading escrow events", e))?;
+        let logs =
+            self.provider.get_logs(&filter).await.map_err(|e| rpc("reading escrow events", e))?;
         Ok(logs
             .iter()
             .filter_map(|log| {
@@ -237,7 +254,11 @@ impl Escrow {
     pub async fn history(&self, rental_id: u64) -> Result<RentalHistory, EscrowError> {
         let id = U256::from(rental_id);
         let filter = Filter::new().address(self.address()).from_block(0).topic1(id);
-        let logs = self.provider.get_logs(&filter).await.map_err(|e| rpc("reading the rental's events", e))?;
+        let logs = self
+            .provider
+            .get_logs(&filter)
+            .await
+            .map_err(|e| rpc("reading the rental's events", e))?;
         let mut history = RentalHistory::default();
         for log in &logs {
             if let Ok(stopped) = log.log_decode::<GpuEscrow::RentalStopped>() {
@@ -259,21 +280,31 @@ where
     T: alloy::network::Network<ReceiptResponse = TransactionReceipt>,
 {
     let pending = sent.map_err(|e| call(action, e))?;
-    let receipt = pending.get_receipt().await.map_err(|e| EscrowError::Rpc { action, reason: e.to_string() })?;
+    let receipt = pending
+        .get_receipt()
+        .await
+        .map_err(|e| EscrowError::Rpc { action, reason: e.to_string() })?;
     if !receipt.status() {
         return Err(EscrowError::Failed { action, tx: receipt.transaction_hash });
     }
     Ok(receipt)
 }
 
-fn find_event<E: SolEvent>(action: &'static str, receipt: &TransactionReceipt) -> Result<E, EscrowError> {
+fn find_event<E: SolEvent>(
+    action: &'static str,
+    receipt: &TransactionReceipt,
+) -> Result<E, EscrowError> {
     receipt
         .inner
         .logs()
         .iter()
         .find_map(|log| log.log_decode::<E>().ok())
         .map(|log| log.inner.data)
-        .ok_or(EscrowError::MissingEvent { action, tx: receipt.transaction_hash, event: E::SIGNATURE })
+        .ok_or(EscrowError::MissingEvent {
+            action,
+            tx: receipt.transaction_hash,
+            event: E::SIGNATURE,
+        })
 }
 
 fn call(action: &'static str, error: alloy::contract::Error) -> EscrowError {
@@ -289,5 +320,6 @@ fn rpc(action: &'static str, error: impl std::fmt::Display) -> EscrowError {
 }
 
 fn to_u64(value: U256) -> Result<u64, EscrowError> {
-    u64::try_from(value).map_err(|_| EscrowError::OutOfRange(format!("{value} does not fit 64 bits")))
+    u64::try_from(value)
+        .map_err(|_| EscrowError::OutOfRange(format!("{value} does not fit 64 bits")))
 }

@@ -27,17 +27,28 @@ fn explain_escrow(error: &E) -> String {
         }
         E::GpuEscrow_RateZero(_) => "the price per second is zero".into(),
         E::GpuEscrow_RateTooHigh(e) => {
-            format!("the price of {} units per second is above the maximum of {}", e.ratePerSecond, e.max)
+            format!(
+                "the price of {} units per second is above the maximum of {}",
+                e.ratePerSecond, e.max
+            )
         }
-        E::GpuEscrow_DurationZero(_) => "the rental duration is zero; ask for at least one second".into(),
+        E::GpuEscrow_DurationZero(_) => {
+            "the rental duration is zero; ask for at least one second".into()
+        }
         E::GpuEscrow_DurationTooLong(e) => {
             format!("a duration of {} s is longer than the maximum of {} s", e.duration, e.max)
         }
         E::GpuEscrow_DepositTooLarge(e) => {
-            format!("the deposit of {} units is above the maximum of {}; rent for less time", e.deposit, e.max)
+            format!(
+                "the deposit of {} units is above the maximum of {}; rent for less time",
+                e.deposit, e.max
+            )
         }
         E::GpuEscrow_RentalNotFound(e) => {
-            format!("rental {} does not exist on this escrow; check the id and the --escrow address", e.rentalId)
+            format!(
+                "rental {} does not exist on this escrow; check the id and the --escrow address",
+                e.rentalId
+            )
         }
         E::GpuEscrow_CallerNotRenter(e) => {
             format!("rental {} belongs to another renter, not {}", e.rentalId, e.caller)
@@ -48,10 +59,9 @@ fn explain_escrow(error: &E) -> String {
         E::GpuEscrow_RentalAlreadyStopped(e) => {
             format!("rental {} is already stopped; its remainder was refunded then", e.rentalId)
         }
-        E::GpuEscrow_RentalAlreadyEnded(e) => format!(
-            "rental {} already ended at {}; nothing is left to refund",
-            e.rentalId, e.end
-        ),
+        E::GpuEscrow_RentalAlreadyEnded(e) => {
+            format!("rental {} already ended at {}; nothing is left to refund", e.rentalId, e.end)
+        }
         E::GpuEscrow_NothingToWithdraw(e) => {
             format!("rental {} has no earnings left to withdraw yet", e.rentalId)
         }

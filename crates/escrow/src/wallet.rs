@@ -32,14 +32,18 @@ pub enum WalletError {
 
 /// Loads the signing key from an encrypted (geth-compatible) keystore, whose password is
 /// in [`PASSWORD_ENV`], or from the environment variable the user named.
-pub fn load_signer(keystore: Option<&Path>, key_env: Option<&str>) -> Result<PrivateKeySigner, WalletError> {
+pub fn load_signer(
+    keystore: Option<&Path>,
+    key_env: Option<&str>,
+) -> Result<PrivateKeySigner, WalletError> {
     if let Some(var) = key_env {
         let key = std::env::var(var).map_err(|_| WalletError::KeyEnvUnset(var.to_owned()))?;
         return key.trim().parse().map_err(|_| WalletError::KeyEnvInvalid(var.to_owned()));
     }
     let path = keystore.ok_or(WalletError::Missing)?;
     let shown = path.display().to_string();
-    let password = std::env::var(PASSWORD_ENV).map_err(|_| WalletError::PasswordUnset(shown.clone()))?;
+    let password =
+        std::env::var(PASSWORD_ENV).map_err(|_| WalletError::PasswordUnset(shown.clone()))?;
     PrivateKeySigner::decrypt_keystore(path, password).map_err(|e| WalletError::Keystore {
         path: shown,
         reason: match e.to_string() {
@@ -64,6 +68,8 @@ mod tests {
     #[test]
     fn unset_key_variable_is_named() {
         let err = load_signer(None, Some("GPUFLOW_TEST_SURELY_UNSET_KEY")).unwrap_err();
-        assert!(matches!(err, WalletError::KeyEnvUnset(ref v) if v == "GPUFLOW_TEST_SURELY_UNSET_KEY"));
+        assert!(
+            matches!(err, WalletError::KeyEnvUnset(ref v) if v == "GPUFLOW_TEST_SURELY_UNSET_KEY")
+        );
     }
 }

@@ -35,9 +35,11 @@ impl Behaviour {
             })
             .build()
             .map_err(|e| NetworkError::Transport(e.to_string()))?;
-        let gossipsub =
-            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossipsub_config)
-                .map_err(|e| NetworkError::Transport(e.to_string()))?;
+        let gossipsub = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Signed(key.clone()),
+            gossipsub_config,
+        )
+        .map_err(|e| NetworkError::Transport(e.to_string()))?;
         let identify = identify::Behaviour::new(identify::Config::new(
             "/gpuflow/1.0.0".to_owned(),
             key.public(),

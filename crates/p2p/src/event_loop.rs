@@ -33,7 +33,9 @@ pub struct EventLoop {
 
 impl std::fmt::Debug for EventLoop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventLoop").field("peer_id", self.swarm.local_peer_id()).finish_non_exhaustive()
+        f.debug_struct("EventLoop")
+            .field("peer_id", self.swarm.local_peer_id())
+            .finish_non_exhaustive()
     }
 }
 
@@ -45,14 +47,19 @@ impl EventLoop {
     ) -> Result<Self, NetworkError> {
         let transport_err = |e: &dyn std::fmt::Display| NetworkError::Transport(e.to_string());
         let serve_requests = config.serve_requests;
-        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.identity.libp2p_keypair())
-            .with_tokio()
-            .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
-            .map_err(|e| transport_err(&e))?
-            .with_behaviour(|key| Behaviour::new(key, serve_requests).map_err(Into::into))
-            .map_err(|e| transport_err(&e))?
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-            .build();
+        let mut swarm =
+            libp2p::SwarmBuilder::with_existing_identity(config.identity.libp2p_keypair())
+                .with_tokio()
+                .with_tcp(
+                    tcp::Config::default().nodelay(true),
+                    noise::Config::new,
+                    yamux::Config::default,
+                )
+                .map_err(|e| transport_err(&e))?
+                .with_behaviour(|key| Behaviour::new(key, serve_requests).map_err(Into::into))
+                .map_err(|e| transport_err(&e))?
+                .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+                .build();
         if config.subscribe_offers {
             swarm
                 .behaviour_mut()
@@ -145,7 +152,9 @@ impl EventLoop {
                 }
                 _ => {}
             },
-            SwarmEvent::Behaviour(BehaviourEvent::Rental(event)) => self.on_rental_event(event).await,
+            SwarmEvent::Behaviour(BehaviourEvent::Rental(event)) => {
+                self.on_rental_event(event).await
+            }
             _ => {}
         }
     }
@@ -167,7 +176,8 @@ impl EventLoop {
             },
             request_response::Event::OutboundFailure { request_id, error, peer, .. } => {
                 if let Some((_, reply)) = self.pending.remove(&request_id) {
-                    let _ = reply.send(Err(NetworkError::Request { peer, reason: error.to_string() }));
+                    let _ =
+                        reply.send(Err(NetworkError::Request { peer, reason: error.to_string() }));
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
@@ -202,11 +212,11 @@ impl EventLoop {
                 );
             }
             Command::Request { peer, addrs, request, reply } => {
-                let id = self.swarm.behaviour_mut().rental.send_request_with_addresses(
-                    &peer,
-                    request,
-                    addrs,
-                );
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .rental
+                    .send_request_with_addresses(&peer, request, addrs);
                 self.pending.insert(id, (peer, reply));
             }
             Command::Respond { channel, response } => {

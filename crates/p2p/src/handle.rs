@@ -44,16 +44,29 @@ pub enum Acceptance {
 }
 
 pub(crate) enum Command {
-    Publish { topic: &'static str, data: Vec<u8>, reply: oneshot::Sender<Result<(), NetworkError>> },
-    Report { message_id: MessageId, source: PeerId, acceptance: Acceptance },
+    Publish {
+        topic: &'static str,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<(), NetworkError>>,
+    },
+    Report {
+        message_id: MessageId,
+        source: PeerId,
+        acceptance: Acceptance,
+    },
     Request {
         peer: PeerId,
         addrs: Vec<Multiaddr>,
         request: RentalRequest,
         reply: oneshot::Sender<Result<RentalResponse, NetworkError>>,
     },
-    Respond { channel: ResponseChannel<RentalResponse>, response: RentalResponse },
-    ListenAddrs { reply: oneshot::Sender<Vec<Multiaddr>> },
+    Respond {
+        channel: ResponseChannel<RentalResponse>,
+        response: RentalResponse,
+    },
+    ListenAddrs {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
 }
 
 /// Cloneable handle to the [`crate::EventLoop`] that owns the swarm.

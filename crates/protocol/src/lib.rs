@@ -4,8 +4,8 @@
 //! JSON document whose body is signed with the sender's ed25519 key, which is also its
 //! libp2p identity. Receivers call [`SignedEnvelope::open`] before they look at a body.
 
-pub mod api;
 mod amount;
+pub mod api;
 mod envelope;
 mod error;
 mod identity;

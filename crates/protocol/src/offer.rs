@@ -103,7 +103,10 @@ impl Message for Offer {
             return Err(ProtocolError::field("gpus.uuid", "the same GPU is listed twice"));
         }
         if self.gpus.iter().any(|g| g.name != self.gpus[0].name) {
-            return Err(ProtocolError::field("gpus.name", "all GPUs of an offer must be the same model"));
+            return Err(ProtocolError::field(
+                "gpus.name",
+                "all GPUs of an offer must be the same model",
+            ));
         }
         check_text("region", &self.region)?;
         if self.listen_addrs.len() > MAX_ADDRS {
@@ -173,7 +176,10 @@ impl std::str::FromStr for OfferId {
 
 fn check_text(field: &'static str, text: &str) -> Result<(), ProtocolError> {
     if text.len() > MAX_TEXT || text.chars().any(char::is_control) {
-        return Err(ProtocolError::field(field, format!("at most {MAX_TEXT} printable characters")));
+        return Err(ProtocolError::field(
+            field,
+            format!("at most {MAX_TEXT} printable characters"),
+        ));
     }
     Ok(())
 }
@@ -238,7 +244,8 @@ pub(crate) mod tests {
         let identity = Identity::generate();
         let offer = sample(&identity, &PrivateKeySigner::random());
         let envelope = SignedEnvelope::seal(&identity, &offer);
-        let opened = SignedEnvelope::from_bytes(&envelope.to_bytes()).unwrap().open::<Offer>().unwrap();
+        let opened =
+            SignedEnvelope::from_bytes(&envelope.to_bytes()).unwrap().open::<Offer>().unwrap();
         assert_eq!(opened.body, offer);
         assert_eq!(opened.signer, identity.peer_id());
     }
@@ -246,16 +253,19 @@ pub(crate) mod tests {
     #[test]
     fn tampered_body_is_rejected() {
         let identity = Identity::generate();
-        let envelope = SignedEnvelope::seal(&identity, &sample(&identity, &PrivateKeySigner::random()));
+        let envelope =
+            SignedEnvelope::seal(&identity, &sample(&identity, &PrivateKeySigner::random()));
         let forged = String::from_utf8(envelope.to_bytes()).unwrap().replace("\"100\"", "\"1\"");
-        let err = SignedEnvelope::from_bytes(forged.as_bytes()).unwrap().open::<Offer>().unwrap_err();
+        let err =
+            SignedEnvelope::from_bytes(forged.as_bytes()).unwrap().open::<Offer>().unwrap_err();
         assert!(matches!(err, ProtocolError::BadSignature), "{err}");
     }
 
     #[test]
     fn other_signer_is_rejected() {
         let identity = Identity::generate();
-        let mut envelope = SignedEnvelope::seal(&identity, &sample(&identity, &PrivateKeySigner::random()));
+        let mut envelope =
+            SignedEnvelope::seal(&identity, &sample(&identity, &PrivateKeySigner::random()));
         envelope.public_key = Identity::generate().public_key().into();
         assert!(matches!(roundtrip(&envelope), Err(ProtocolError::BadSignature)));
     }
@@ -274,7 +284,8 @@ pub(crate) mod tests {
     fn field_rules_are_enforced() {
         let identity = Identity::generate();
         let payout = PrivateKeySigner::random();
-        let cases: Vec<(&str, Box<dyn Fn(&mut Offer)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut Offer)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("expires_at", Box::new(|o| o.expires_at = o.issued_at)),
             ("expires_at", Box::new(|o| o.expires_at = o.issued_at + MAX_OFFER_TTL + 1)),
             ("price_per_second", Box::new(|o| o.price_per_second = 0)),

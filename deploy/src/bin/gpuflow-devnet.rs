@@ -22,7 +22,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    gpuflow_cli_util::init_tracing("info");
     let args = Args::parse();
     if args.dir.exists() {
         std::fs::remove_dir_all(&args.dir)?;
@@ -38,11 +38,7 @@ async fn main() -> anyhow::Result<()> {
     }
     // The env file appears only once everything is up; this line says so to scripts.
     println!("gpuflow-devnet ready env={}", args.env_file.display());
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    gpuflow_cli_util::shutdown_signal().await;
     eprintln!("stopping the devnet");
     devnet.shutdown().await;
     Ok(())

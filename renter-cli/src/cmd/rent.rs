@@ -68,11 +68,15 @@ impl RentArgs {
         }
         let opened = escrow.open(renter, offer.body.payout, rate, duration).await?;
         if !json {
-            eprintln!("rental {} opened in transaction {}; waiting for the provider ...", opened.rental_id, opened.tx);
+            eprintln!(
+                "rental {} opened in transaction {}; waiting for the provider ...",
+                opened.rental_id, opened.tx
+            );
         }
         let provider = ProviderClient::connect(&offer)?;
         let workload = provider.wait_ready(opened.rental_id, Duration::from_secs(self.wait)).await;
-        let refund_hint = format!("run `gpuflow stop {}` to get the unused deposit back", opened.rental_id);
+        let refund_hint =
+            format!("run `gpuflow stop {}` to get the unused deposit back", opened.rental_id);
         let workload = match workload {
             Ok(status) => status,
             Err(e) => {
@@ -94,18 +98,29 @@ impl RentArgs {
                 "workload": workload,
             }));
         } else {
-            println!("rental {}: {} locked, runs until unix time {}", opened.rental_id, money(opened.deposit, decimals), opened.end);
+            println!(
+                "rental {}: {} locked, runs until unix time {}",
+                opened.rental_id,
+                money(opened.deposit, decimals),
+                opened.end
+            );
             match &workload {
                 Some(s) if s.state == WorkloadState::Running => {
                     println!("workload running on {} GPU(s): {}", s.gpus.len(), s.detail);
                 }
                 Some(s) => println!("the provider refused the rental: {}", s.detail),
-                None => println!("the provider did not report the workload running within {} s; {refund_hint}", self.wait),
+                None => println!(
+                    "the provider did not report the workload running within {} s; {refund_hint}",
+                    self.wait
+                ),
             }
         }
         match workload {
             Some(s) if s.state == WorkloadState::Refused => {
-                anyhow::bail!("rental {} was refused by the provider; {refund_hint}", opened.rental_id)
+                anyhow::bail!(
+                    "rental {} was refused by the provider; {refund_hint}",
+                    opened.rental_id
+                )
             }
             _ => Ok(()),
         }
@@ -120,7 +135,8 @@ fn hours_to_seconds(hours: &str) -> anyhow::Result<u64> {
         micro_seconds % 1_000_000 == 0,
         "--hours {hours} is not a whole number of seconds"
     );
-    let seconds = u64::try_from(micro_seconds / 1_000_000).map_err(|_| anyhow::anyhow!("--hours {hours} is too long"))?;
+    let seconds = u64::try_from(micro_seconds / 1_000_000)
+        .map_err(|_| anyhow::anyhow!("--hours {hours} is too long"))?;
     anyhow::ensure!(seconds > 0, "--hours must be more than zero");
     Ok(seconds)
 }

@@ -5,9 +5,11 @@ use crate::{node::NodeClient, opts::NodeOpts};
 
 /// `gpuflow search`.
 #[derive(Debug, Args)]
-#[command(after_help = "Query terms are `field op value`, e.g. 'gpu_name=RTX_4090 gpu_ram>=24 dph<=0.5'.
+#[command(
+    after_help = "Query terms are `field op value`, e.g. 'gpu_name=RTX_4090 gpu_ram>=24 dph<=0.5'.
 Fields: gpu_name num_gpus gpu_ram dph verified cuda driver region payout.
-Operators: = == != < <= > >= in notin (lists as [a,b]). `_` stands for a space.")]
+Operators: = == != < <= > >= in notin (lists as [a,b]). `_` stands for a space."
+)]
 pub struct SearchArgs {
     /// Vast.ai-style query; empty lists every live offer.
     #[arg(default_value = "")]
@@ -24,7 +26,9 @@ pub struct SearchArgs {
 
 impl SearchArgs {
     pub(crate) async fn run(self, json: bool) -> anyhow::Result<()> {
-        let offers = NodeClient::new(&self.node.node).search(&self.query, self.order.as_deref(), self.limit).await?;
+        let offers = NodeClient::new(&self.node.node)
+            .search(&self.query, self.order.as_deref(), self.limit)
+            .await?;
         if json {
             println!("{}", serde_json::to_string_pretty(&offers)?);
             return Ok(());

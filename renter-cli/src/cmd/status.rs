@@ -28,7 +28,7 @@ impl StatusArgs {
         let rental = escrow.rental(self.rental).await?;
         let history = escrow.history(self.rental).await?;
         let decimals = escrow.decimals().await?;
-        let (start, end) = (u64::from(rental.start.to::<u64>()), rental.end.to::<u64>());
+        let (start, end) = (rental.start.to::<u64>(), rental.end.to::<u64>());
         let billed_until = end.min(unix_now()).max(start);
         let charged = U256::from(rental.ratePerSecond) * U256::from(billed_until - start);
         let active = !rental.stopped && unix_now() < end;
@@ -62,11 +62,20 @@ impl StatusArgs {
             }));
             return Ok(());
         }
-        let state = if active { "active" } else if rental.stopped { "stopped" } else { "ended" };
+        let state = if active {
+            "active"
+        } else if rental.stopped {
+            "stopped"
+        } else {
+            "ended"
+        };
         println!("rental {}: {state}", self.rental);
         println!("  renter          {}", rental.renter);
         println!("  provider        {}", rental.provider);
-        println!("  rate            {} per second", money(U256::from(rental.ratePerSecond), decimals));
+        println!(
+            "  rate            {} per second",
+            money(U256::from(rental.ratePerSecond), decimals)
+        );
         println!("  period          {start} .. {end} (unix seconds, {} s)", end - start);
         println!("  charged so far  {}", money(charged, decimals));
         if let Some(refund) = history.refund {
@@ -83,7 +92,9 @@ impl StatusArgs {
     async fn workload(&self, payout: &str) -> anyhow::Result<gpuflow_protocol::WorkloadStatus> {
         let node = NodeClient::new(&self.node.node);
         let found = node.search(&format!("payout={payout}"), None, 1).await?;
-        let summary = found.first().ok_or_else(|| anyhow::anyhow!("the node lists no live offer from {payout}"))?;
+        let summary = found
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("the node lists no live offer from {payout}"))?;
         let (_, offer) = node.offer(&summary.id).await?;
         ProviderClient::connect(&offer)?.status(self.rental).await
     }
