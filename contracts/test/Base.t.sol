@@ -5,25 +5,31 @@ import { Test } from "forge-std/Test.sol";
 import { IERC20 } from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 import { GpuEscrow } from "src/GpuEscrow.sol";
-import { MockUSDC } from "src/MockUSDC.sol";
-import { IGpuEscrow } from "src/interfaces/IGpuEscrow.sol";
-import { Rental } from "src/types/DataTypes.sol";
+import { Downtime, Quote } from "src/types/DataTypes.sol";
 
-/// @notice Common fixture: labelled users, a freshly deployed token and escrow, and funded, approved accounts.
+import { BlocklistUSDC } from "./mocks/BlocklistUSDC.sol";
+
+/// @notice Common fixture: labelled users with keys, a freshly deployed token and escrow, funded and approved renters,
+/// and EIP-712 helpers that compute digests independently of the escrow.
 abstract contract Base_Test is Test {
     /*//////////////////////////////////////////////////////////////////////////
                                      CONSTANTS
     //////////////////////////////////////////////////////////////////////////*/
 
-    /// @dev 2.5%, chosen so that rounding of the fee is visible with small amounts.
+    /// @dev 2.5 %, chosen so that rounding of the fee is visible with small amounts.
     uint16 internal constant FEE_BPS = 250;
 
     /// @dev 0.001 mUSDC per second, i.e. 3.6 mUSDC per hour.
     uint256 internal constant RATE = 1000;
 
-    uint256 internal constant DURATION = 1 hours;
+    uint256 internal constant DURATION = 10 hours;
 
     uint256 internal constant DEPOSIT = RATE * DURATION;
+
+    /// @dev The longest a quote lets the default rental last, extensions included.
+    uint40 internal constant MAX_DURATION = 1 days;
+
+    uint40 internal constant DISPUTE_WINDOW = 1 hours;
 
     /// @dev 2026-01-01T00:00:00Z, so that tests run at a realistic block time rather than at 1.
     uint40 internal constant START_TIME = 1_767_225_600;
@@ -31,17 +37,42 @@ abstract contract Base_Test is Test {
     /// @dev One million mUSDC.
     uint256 internal constant INITIAL_BALANCE = 1_000_000e6;
 
+    bytes32 internal constant OFFER_ID = keccak256("rig-7/rtx4090x2");
+
+    bytes32 internal constant DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+
+    bytes32 internal constant QUOTE_TYPEHASH = keccak256(
+        "Quote(address provider,address renter,uint128 ratePerSecond,uint40 maxDuration,uint40 deadline,bytes32 offerId,uint256 nonce)"
+    );
+
+    bytes32 internal constant DOWNTIME_TYPEHASH =
+        keccak256("Downtime(uint256 rentalId,uint40 from,uint40 to,uint40 downSeconds,uint40 deadline)");
+
+    bytes32 internal constant PERMIT_TYPEHASH =
+        keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
+
     /*//////////////////////////////////////////////////////////////////////////
                                      TEST STATE
     //////////////////////////////////////////////////////////////////////////*/
 
     address internal renter;
+    uint256 internal renterKey;
     address internal provider;
+    uint256 internal providerKey;
     address internal treasury;
+    address internal owner;
     address internal stranger;
 
-    MockUSDC internal token;
+    /// @dev Three attester keys, sorted by address; only the first is registered by default.
+    address[3] internal attesters;
+    uint256[3] internal attesterKeys;
+
+    BlocklistUSDC internal token;
     GpuEscrow internal escrow;
+
+    /// @dev The nonce the next {defaultQuote} uses.
+    uint256 internal nextNonce;
 
     /*//////////////////////////////////////////////////////////////////////////
                                        SET-UP
@@ -50,23 +81,42 @@ abstract contract Base_Test is Test {
     function setUp() public virtual {
         vm.warp(START_TIME);
 
-        renter = makeAddr("renter");
-        provider = makeAddr("provider");
+        (renter, renterKey) = makeAddrAndKey("renter");
+        (provider, providerKey) = makeAddrAndKey("provider");
         treasury = makeAddr("treasury");
+        owner = makeAddr("owner");
         stranger = makeAddr("stranger");
+        for (uint256 i = 0; i < 3; ++i) {
+            (attesters[i], attesterKeys[i]) = makeAddrAndKey(string.concat("attester", vm.toString(i)));
+        }
+        sortAttesters();
 
-        token = new MockUSDC();
-        vm.label(address(token), "MockUSDC");
-
-        escrow = new GpuEscrow(IERC20(address(token)), treasury, FEE_BPS);
-        vm.label(address(escrow), "GpuEscrow");
+        token = new BlocklistUSDC();
+        vm.label(address(token), "BlocklistUSDC");
+        escrow = deployEscrow(FEE_BPS, DISPUTE_WINDOW);
 
         fundAndApprove(renter, INITIAL_BALANCE);
         fundAndApprove(stranger, INITIAL_BALANCE);
+        vm.prank(owner);
+        escrow.setAttester(attesters[0], true);
+    }
+
+    function deployEscrow(uint16 feeBps, uint40 disputeWindow) internal returns (GpuEscrow deployed) {
+        deployed = new GpuEscrow(IERC20(address(token)), treasury, feeBps, disputeWindow, owner);
+        vm.label(address(deployed), "GpuEscrow");
+    }
+
+    function sortAttesters() private {
+        for (uint256 i = 1; i < 3; ++i) {
+            for (uint256 j = i; j > 0 && attesters[j - 1] > attesters[j]; --j) {
+                (attesters[j - 1], attesters[j]) = (attesters[j], attesters[j - 1]);
+                (attesterKeys[j - 1], attesterKeys[j]) = (attesterKeys[j], attesterKeys[j - 1]);
+            }
+        }
     }
 
     /*//////////////////////////////////////////////////////////////////////////
-                                      HELPERS
+                                  TOKEN HELPERS
     //////////////////////////////////////////////////////////////////////////*/
 
     function fundAndApprove(address account, uint256 amount) internal {
@@ -75,27 +125,8 @@ abstract contract Base_Test is Test {
         token.approve(address(escrow), type(uint256).max);
     }
 
-    /// @dev Opens the default rental: renter pays provider RATE per second for DURATION, starting now.
-    function openDefault() internal returns (uint256 rentalId) {
-        rentalId = openRental(renter, provider, RATE, DURATION);
-    }
-
-    function openRental(address from, address to, uint256 ratePerSecond, uint256 duration)
-        internal
-        returns (uint256 rentalId)
-    {
-        vm.prank(from);
-        rentalId = escrow.open(to, ratePerSecond, duration);
-    }
-
-    function stopAs(address caller, uint256 rentalId) internal returns (uint256 refund) {
-        vm.prank(caller);
-        refund = escrow.stop(rentalId);
-    }
-
-    function withdrawAs(address caller, uint256 rentalId) internal returns (uint256 paid) {
-        vm.prank(caller);
-        paid = escrow.withdraw(rentalId);
+    function balanceOf(address account) internal view returns (uint256) {
+        return token.balanceOf(account);
     }
 
     /// @dev The reference fee formula, written independently of the contract.
@@ -103,7 +134,154 @@ abstract contract Base_Test is Test {
         return gross * bps / 10_000;
     }
 
-    function balanceOf(address account) internal view returns (uint256) {
-        return token.balanceOf(account);
+    /*//////////////////////////////////////////////////////////////////////////
+                                  EIP-712 HELPERS
+    //////////////////////////////////////////////////////////////////////////*/
+
+    function domainSeparator(address verifyingContract, uint256 chainId) internal pure returns (bytes32) {
+        return
+            keccak256(abi.encode(DOMAIN_TYPEHASH, keccak256("GpuEscrow"), keccak256("1"), chainId, verifyingContract));
+    }
+
+    function typedDigest(bytes32 separator, bytes32 structHash) internal pure returns (bytes32) {
+        return keccak256(abi.encodePacked("\x19\x01", separator, structHash));
+    }
+
+    function quoteDigest(Quote memory quote, address verifyingContract, uint256 chainId)
+        internal
+        pure
+        returns (bytes32)
+    {
+        bytes32 structHash = keccak256(
+            abi.encode(
+                QUOTE_TYPEHASH,
+                quote.provider,
+                quote.renter,
+                quote.ratePerSecond,
+                quote.maxDuration,
+                quote.deadline,
+                quote.offerId,
+                quote.nonce
+            )
+        );
+        return typedDigest(domainSeparator(verifyingContract, chainId), structHash);
+    }
+
+    function downtimeDigest(Downtime memory downtime, address verifyingContract, uint256 chainId)
+        internal
+        pure
+        returns (bytes32)
+    {
+        bytes32 structHash = keccak256(
+            abi.encode(
+                DOWNTIME_TYPEHASH,
+                downtime.rentalId,
+                downtime.from,
+                downtime.to,
+                downtime.downSeconds,
+                downtime.deadline
+            )
+        );
+        return typedDigest(domainSeparator(verifyingContract, chainId), structHash);
+    }
+
+    function signDigest(uint256 key, bytes32 digest) internal pure returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
+        return abi.encodePacked(r, s, v);
+    }
+
+    /// @dev The provider's signature of `quote` for the escrow under test on the current chain.
+    function signQuote(uint256 key, Quote memory quote) internal view returns (bytes memory) {
+        return signDigest(key, quoteDigest(quote, address(escrow), block.chainid));
+    }
+
+    /// @dev One `attester || signature` entry of a downtime attestation.
+    function attestationEntry(address attester, bytes memory signature) internal pure returns (bytes memory) {
+        return abi.encodePacked(attester, signature);
+    }
+
+    /// @dev An attestation signed by the first `count` attesters, in ascending address order.
+    function attest(Downtime memory downtime, uint256 count) internal view returns (bytes[] memory entries) {
+        bytes32 digest = downtimeDigest(downtime, address(escrow), block.chainid);
+        entries = new bytes[](count);
+        for (uint256 i = 0; i < count; ++i) {
+            entries[i] = attestationEntry(attesters[i], signDigest(attesterKeys[i], digest));
+        }
+    }
+
+    function signPermit(uint256 key, address spender, uint256 value, uint256 deadline)
+        internal
+        view
+        returns (uint8 v, bytes32 r, bytes32 s)
+    {
+        address holder = vm.addr(key);
+        bytes32 structHash =
+            keccak256(abi.encode(PERMIT_TYPEHASH, holder, spender, value, token.nonces(holder), deadline));
+        (v, r, s) = vm.sign(key, keccak256(abi.encodePacked("\x19\x01", token.DOMAIN_SEPARATOR(), structHash)));
+    }
+
+    /*//////////////////////////////////////////////////////////////////////////
+                                  ESCROW HELPERS
+    //////////////////////////////////////////////////////////////////////////*/
+
+    /// @dev A quote from the default provider to the default renter, valid for an hour, with a fresh nonce.
+    function defaultQuote() internal returns (Quote memory quote) {
+        quote = Quote({
+            provider: provider,
+            renter: renter,
+            ratePerSecond: uint128(RATE),
+            maxDuration: MAX_DURATION,
+            deadline: uint40(block.timestamp + 1 hours),
+            offerId: OFFER_ID,
+            nonce: nextNonce++
+        });
+    }
+
+    /// @dev Opens a rental with `quote`, signed with the default provider key, as the quote's renter.
+    function openWith(Quote memory quote, uint256 duration) internal returns (uint256 rentalId) {
+        bytes memory signature = signQuote(providerKey, quote);
+        vm.prank(quote.renter);
+        rentalId = escrow.open(quote, duration, signature);
+    }
+
+    /// @dev Opens the default rental: the renter pays the provider RATE per second for DURATION, starting now.
+    function openDefault() internal returns (uint256 rentalId) {
+        rentalId = openWith(defaultQuote(), DURATION);
+    }
+
+    function stopAs(address caller, uint256 rentalId) internal returns (uint256 refund) {
+        vm.prank(caller);
+        refund = escrow.stop(rentalId);
+    }
+
+    function extendAs(address caller, uint256 rentalId, uint256 extraSeconds) internal returns (uint256 cost) {
+        vm.prank(caller);
+        cost = escrow.extend(rentalId, extraSeconds);
+    }
+
+    function withdrawAs(address caller, uint256 rentalId) internal returns (uint256 paid) {
+        vm.prank(caller);
+        paid = escrow.withdraw(rentalId);
+    }
+
+    /// @dev Credits downtime signed by the default (single) attester, submitted by a stranger.
+    function credit(Downtime memory downtime) internal returns (uint256 refund) {
+        bytes[] memory entries = attest(downtime, 1);
+        vm.prank(stranger);
+        refund = escrow.creditDowntime(downtime, entries);
+    }
+
+    function downtimeOf(uint256 rentalId, uint256 from, uint256 to, uint256 downSeconds)
+        internal
+        view
+        returns (Downtime memory)
+    {
+        return Downtime({
+            rentalId: rentalId,
+            from: uint40(from),
+            to: uint40(to),
+            downSeconds: uint40(downSeconds),
+            deadline: uint40(block.timestamp + 1 hours)
+        });
     }
 }

@@ -3,18 +3,35 @@ pragma solidity ^0.8.24;
 
 import { IERC20 } from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
-import { Rental } from "../types/DataTypes.sol";
+import { Downtime, Quote, Rental } from "../types/DataTypes.sol";
 
 /// @title IGpuEscrow
-/// @notice Escrow for GPU rentals paid by the second. A renter deposits the full price of a rental up front; the
-/// payment then streams to the provider linearly over time. The renter may stop early and get the unstreamed part
-/// back, while the provider withdraws what has streamed whenever it likes, less a protocol fee that accrues to the
-/// treasury.
-/// @dev All amounts are in base units of {token}; all times are Unix timestamps in seconds.
+/// @notice Escrow for GPU rentals paid by the second, in one ERC-20 stablecoin.
 ///
-/// The escrow assumes that {token} transfers exactly the requested amount and that balances only change through
-/// transfers. Fee-on-transfer, rebasing and other tokens with non-standard balance accounting are NOT supported:
-/// with them the escrow becomes insolvent and the last parties to withdraw are short-changed.
+/// A provider signs a {Quote} (EIP-712) for one renter; the renter opens a rental on those terms and prepays
+/// `ratePerSecond * duration` into escrow. Payment accrues to the provider second by second. The renter may extend
+/// the rental within the quote's maximum duration, or stop it early and get the unused remainder back at once. The
+/// provider withdraws what it earned, but only for seconds older than the {DISPUTE_WINDOW}, so that downtime
+/// attested by registered attesters ({Downtime}, EIP-712) can be credited back to the renter before those seconds
+/// are paid. A platform fee of at most 15 %, snapshotted per rental, is taken from what the provider earns and
+/// accrues for the treasury, which pulls it.
+///
+/// @dev Conventions:
+/// - Amounts are in base units of {token}; times are Unix timestamps in seconds; durations are in seconds.
+/// - Rental ids are sequential from 1, so 0 never refers to a rental.
+/// - The EIP-712 domain is `name = "GpuEscrow"`, `version = "1"`, the chain id and this contract's address (see
+///   ERC-5267 `eip712Domain()`). A signature made for another chain or another escrow deployment never verifies.
+/// - Signatures are 65-byte `r || s || v` ECDSA signatures (low `s`, `v` of 27 or 28), or anything the signing
+///   contract accepts under ERC-1271.
+/// - Funds only move between the renter, the provider and the treasury of each rental as described here: no role,
+///   the owner included, can move a rental's funds. The owner can pause opening and extending, change the fee and the
+///   treasury for future rentals and claims, and manage attesters.
+///
+/// Supported tokens: plain ERC-20s such as USDC. The escrow assumes that a transfer moves exactly the requested
+/// amount and that balances change only through transfers. Fee-on-transfer, rebasing and other tokens with
+/// non-standard balance accounting are NOT supported: with them the escrow becomes insolvent and the last parties to
+/// withdraw are short-changed. A token blocklist can stop payouts to a blocklisted account, but never a stop or a
+/// downtime credit: those only ever send tokens to the renter.
 interface IGpuEscrow {
     /*//////////////////////////////////////////////////////////////////////////
                                        EVENTS
@@ -23,138 +40,241 @@ interface IGpuEscrow {
     /// @notice Emitted when a rental is opened and its deposit is pulled into escrow.
     /// @param rentalId The id of the new rental.
     /// @param renter The account that funded the rental.
-    /// @param provider The account that will earn the streamed payment.
+    /// @param provider The account that earns the payment.
+    /// @param nonce The provider nonce consumed by the quote.
     /// @param ratePerSecond The price, in token base units per second.
-    /// @param start The start time of the rental.
+    /// @param start The start time of the rental: the timestamp of the block that opened it.
     /// @param end The scheduled end time of the rental.
     /// @param deposit The amount pulled from the renter, equal to `ratePerSecond * (end - start)`.
     event RentalOpened(
         uint256 indexed rentalId,
         address indexed renter,
         address indexed provider,
+        uint256 nonce,
         uint256 ratePerSecond,
         uint256 start,
         uint256 end,
         uint256 deposit
     );
 
+    /// @notice Emitted when a renter buys more time on an active rental.
+    /// @param rentalId The id of the rental.
+    /// @param newEnd The new scheduled end time.
+    /// @param cost The amount pulled from the renter, equal to `ratePerSecond * extraSeconds`.
+    event RentalExtended(uint256 indexed rentalId, uint256 newEnd, uint256 cost);
+
     /// @notice Emitted when a renter stops a rental before its scheduled end.
     /// @param rentalId The id of the stopped rental.
     /// @param renter The account that stopped the rental and received the refund.
-    /// @param stoppedAt The time at which the rental was stopped, which becomes its new end time.
-    /// @param refund The unstreamed amount sent back to the renter.
+    /// @param stoppedAt The time at which the rental was stopped, which becomes its end time.
+    /// @param refund The amount sent back to the renter, equal to `ratePerSecond * (oldEnd - stoppedAt)`.
     event RentalStopped(uint256 indexed rentalId, address indexed renter, uint256 stoppedAt, uint256 refund);
 
-    /// @notice Emitted when a provider withdraws streamed earnings.
+    /// @notice Emitted for each rental a provider withdraws earnings from.
     /// @param rentalId The id of the rental.
     /// @param provider The account that received the earnings.
-    /// @param amount The net amount sent to the provider, after the fee.
-    /// @param fee The protocol fee retained for the treasury by this withdrawal.
+    /// @param amount The net amount paid to the provider for this rental, after the fee.
+    /// @param fee The platform fee accrued to the treasury by this withdrawal.
     event EarningsWithdrawn(uint256 indexed rentalId, address indexed provider, uint256 amount, uint256 fee);
 
-    /// @notice Emitted when the treasury claims the accrued protocol fees.
+    /// @notice Emitted when attested downtime is credited back to a renter.
+    /// @param rentalId The id of the rental.
+    /// @param from The start of the attested window, inclusive.
+    /// @param to The end of the attested window, exclusive.
+    /// @param downSeconds The seconds actually credited: the attested down seconds, capped at the part of the window
+    /// that had not been paid to the provider yet.
+    /// @param refund The amount sent to the renter, equal to `ratePerSecond * downSeconds`.
+    event DowntimeCredited(uint256 indexed rentalId, uint256 from, uint256 to, uint256 downSeconds, uint256 refund);
+
+    /// @notice Emitted when the treasury claims the accrued platform fees.
     /// @param treasury The account that received the fees.
     /// @param amount The amount of fees claimed.
     event FeesClaimed(address indexed treasury, uint256 amount);
+
+    /// @notice Emitted when a provider cancels an unused quote nonce.
+    /// @param provider The provider that owned the nonce.
+    /// @param nonce The nonce that can no longer open a rental.
+    event NonceInvalidated(address indexed provider, uint256 nonce);
+
+    /// @notice Emitted when the owner changes the platform fee applied to rentals opened from now on.
+    event FeeBpsChanged(uint256 oldFeeBps, uint256 newFeeBps);
+
+    /// @notice Emitted when the owner changes the account that collects platform fees.
+    event TreasuryChanged(address indexed oldTreasury, address indexed newTreasury);
+
+    /// @notice Emitted when the owner registers (`allowed = true`) or unregisters an attester.
+    event AttesterSet(address indexed attester, bool allowed);
+
+    /// @notice Emitted when the owner changes how many distinct attesters must sign a downtime attestation.
+    event AttesterThresholdChanged(uint256 oldThreshold, uint256 newThreshold);
 
     /*//////////////////////////////////////////////////////////////////////////
                                  CONSTANT FUNCTIONS
     //////////////////////////////////////////////////////////////////////////*/
 
-    /// @notice The hard cap on the protocol fee, in basis points (15%).
+    /// @notice The hard cap on the platform fee, in basis points (15 %).
     function MAX_FEE_BPS() external view returns (uint256);
+
+    /// @notice The longest dispute window the escrow can be deployed with (30 days), so that a misconfiguration cannot
+    /// hold back payouts indefinitely.
+    function MAX_DISPUTE_WINDOW() external view returns (uint256);
+
+    /// @notice How long, in seconds, earned seconds stay unpayable so that downtime can be credited first. Fixed at
+    /// deployment.
+    function DISPUTE_WINDOW() external view returns (uint40);
 
     /// @notice The ERC-20 token in which rentals are paid.
     function token() external view returns (IERC20);
 
-    /// @notice The account that collects protocol fees.
+    /// @notice The account that may claim the accrued platform fees.
     function treasury() external view returns (address);
 
-    /// @notice The protocol fee, in basis points of the provider's gross earnings, applied to newly opened rentals.
+    /// @notice The platform fee, in basis points of the provider's gross earnings, snapshotted by rentals opened from
+    /// now on.
     function feeBps() external view returns (uint16);
 
-    /// @notice The protocol fees withheld from providers and not yet claimed by the treasury, in token base units.
+    /// @notice The platform fees withheld from providers and not yet claimed by the treasury.
     function feesAccrued() external view returns (uint256);
 
-    /// @notice The id that the next opened rental will receive. Ids start at 1, so 0 never refers to a rental.
+    /// @notice How many distinct registered attesters must sign a downtime attestation.
+    function attesterThreshold() external view returns (uint8);
+
+    /// @notice Whether `account` is a registered attester.
+    function isAttester(address account) external view returns (bool);
+
+    /// @notice The id that the next opened rental will receive.
     function nextRentalId() external view returns (uint256);
 
-    /// @notice Returns the stored record of a rental.
-    /// @dev Reverts if `rentalId` does not refer to an opened rental.
-    /// @param rentalId The id of the rental to look up.
+    /// @notice Whether `nonce` of `provider` has been used to open a rental or was invalidated.
+    function isNonceUsed(address provider, uint256 nonce) external view returns (bool);
+
+    /// @notice The EIP-712 digest a provider signs to issue `quote`.
+    function hashQuote(Quote calldata quote) external view returns (bytes32 digest);
+
+    /// @notice The EIP-712 digest attesters sign to attest `downtime`.
+    function hashDowntime(Downtime calldata downtime) external view returns (bytes32 digest);
+
+    /// @notice Returns a rental.
+    /// @dev Reverts with {Errors.GpuEscrow_RentalNotFound} if `rentalId` was never opened.
     function getRental(uint256 rentalId) external view returns (Rental memory);
 
-    /// @notice Returns the gross amount streamed to the provider so far, fee included and withdrawals not deducted.
-    /// @dev Equals `ratePerSecond * (min(block.timestamp, end) - start)`.
-    ///
-    /// Reverts if `rentalId` does not refer to an opened rental.
-    /// @param rentalId The id of the rental to look up.
+    /// @notice The gross amount the provider has earned so far on a rental, fee included, withdrawals not deducted.
+    /// @dev Equals `ratePerSecond * (min(block.timestamp, end) - start - credited)`, or zero if that is negative.
+    /// Reverts with {Errors.GpuEscrow_RentalNotFound} if `rentalId` was never opened.
     function earned(uint256 rentalId) external view returns (uint256);
 
-    /// @notice Returns the gross amount the provider could withdraw now, fee included.
-    /// @dev Equals {earned} minus what was already withdrawn. The provider receives this amount less the fee.
-    ///
-    /// Reverts if `rentalId` does not refer to an opened rental.
-    /// @param rentalId The id of the rental to look up.
+    /// @notice The gross amount, fee included, that {withdraw} would settle now.
+    /// @dev Equals `ratePerSecond * (min(block.timestamp - DISPUTE_WINDOW, end) - start - credited) - withdrawn`,
+    /// or zero if that is negative. The provider receives this amount less the fee.
+    /// Reverts with {Errors.GpuEscrow_RentalNotFound} if `rentalId` was never opened.
     function withdrawable(uint256 rentalId) external view returns (uint256 gross);
 
     /*//////////////////////////////////////////////////////////////////////////
                                NON-CONSTANT FUNCTIONS
     //////////////////////////////////////////////////////////////////////////*/
 
-    /// @notice Opens a rental that starts now and pulls `ratePerSecond * duration` tokens from the caller into escrow.
+    /// @notice Opens a rental on the terms of a provider-signed quote. The rental starts now and lasts `duration`
+    /// seconds; `quote.ratePerSecond * duration` is pulled from the caller, who must have approved it beforehand.
     ///
-    /// @dev Emits a {RentalOpened} event.
-    ///
-    /// The caller must have approved this contract to spend at least the deposit beforehand.
+    /// @dev Emits a {RentalOpened} event. The rental snapshots the current {feeBps}.
     ///
     /// Requirements:
-    /// - `provider` must not be the zero address.
-    /// - `provider` must not be the caller.
-    /// - `ratePerSecond` must be greater than zero and fit in 128 bits.
-    /// - `duration` must be greater than zero, and `block.timestamp + duration` must fit in 40 bits.
-    /// - `ratePerSecond * duration` must fit in 128 bits.
+    /// - The contract must not be paused.
+    /// - `block.timestamp` must be at most `quote.deadline`.
+    /// - The caller must be `quote.renter`, and `quote.provider` must be neither the zero address nor the caller.
+    /// - `quote.ratePerSecond` must be non-zero and fit in 96 bits.
+    /// - `duration` must be non-zero and at most `quote.maxDuration` (and end no later than `type(uint40).max`).
+    /// - `quote.nonce` must not have been used or invalidated by the provider; it is consumed.
+    /// - `signature` must be the provider's signature of {hashQuote}: ECDSA from the provider's key or, if that does
+    ///   not match, valid under ERC-1271 `isValidSignature` of the provider contract.
     ///
-    /// @param provider The account that supplies the GPU and earns the payment.
-    /// @param ratePerSecond The price, in token base units per second.
+    /// @param quote The provider-signed terms.
     /// @param duration The length of the rental, in seconds.
+    /// @param signature The provider's signature of the quote.
     /// @return rentalId The id of the new rental.
-    function open(address provider, uint256 ratePerSecond, uint256 duration) external returns (uint256 rentalId);
+    function open(Quote calldata quote, uint256 duration, bytes calldata signature) external returns (uint256 rentalId);
 
-    /// @notice Stops a rental now and refunds the unstreamed part of the deposit to the renter.
+    /// @notice Same as {open}, with an EIP-2612 permit for the deposit in the same transaction.
+    ///
+    /// @dev The permit must be signed by the caller for spender = this contract and value =
+    /// `quote.ratePerSecond * duration`. It is tried and its failure ignored, so that a permit front-run by someone
+    /// else does not block the open: the rental opens as long as the allowance covers the deposit, and otherwise the
+    /// call reverts with {Errors.GpuEscrow_PermitFailed}.
+    ///
+    /// @param permitDeadline The deadline of the permit.
+    /// @param v The `v` of the permit signature.
+    /// @param r The `r` of the permit signature.
+    /// @param s The `s` of the permit signature.
+    /// @return rentalId The id of the new rental.
+    function openWithPermit(
+        Quote calldata quote,
+        uint256 duration,
+        bytes calldata signature,
+        uint256 permitDeadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external returns (uint256 rentalId);
+
+    /// @notice Buys `extraSeconds` more of an active rental at its rate, pulling `ratePerSecond * extraSeconds` from
+    /// the caller, who must have approved it beforehand.
+    ///
+    /// @dev Emits a {RentalExtended} event.
+    ///
+    /// Requirements:
+    /// - The contract must not be paused.
+    /// - The caller must be the rental's renter.
+    /// - The rental must be active: not stopped and `block.timestamp < end`.
+    /// - `extraSeconds` must be non-zero, and `end + extraSeconds` at most the rental's `maxEnd`, i.e. the total
+    ///   duration stays within `quote.maxDuration`.
+    ///
+    /// @return cost The amount pulled from the renter.
+    function extend(uint256 rentalId, uint256 extraSeconds) external returns (uint256 cost);
+
+    /// @notice Stops an active rental now and sends the unused remainder back to the renter in the same transaction.
     ///
     /// @dev Emits a {RentalStopped} event.
     ///
-    /// The rental's end time becomes `block.timestamp`. What the provider earned up to then stays withdrawable.
+    /// The rental's end becomes `block.timestamp`; what the provider earned up to then stays withdrawable by the
+    /// provider later. Works while paused, and never transfers anything to the provider, so a provider that the
+    /// token blocklists cannot block it.
     ///
     /// Requirements:
-    /// - `rentalId` must refer to an opened rental.
     /// - The caller must be the rental's renter.
-    /// - The rental must not have been stopped already.
-    /// - `block.timestamp` must be before the rental's end time.
+    /// - The rental must be active: not stopped and `block.timestamp < end`.
     ///
-    /// @param rentalId The id of the rental to stop.
-    /// @return refund The amount sent back to the renter, equal to `ratePerSecond * (end - block.timestamp)`.
+    /// @return refund The amount sent to the renter: `ratePerSecond * (end - block.timestamp)`.
     function stop(uint256 rentalId) external returns (uint256 refund);
 
-    /// @notice Pays the provider everything streamed on a rental since its last withdrawal, less the protocol fee.
+    /// @notice Pays the provider what it earned on a rental for seconds older than the {DISPUTE_WINDOW}, less the
+    /// platform fee.
     ///
     /// @dev Emits an {EarningsWithdrawn} event.
     ///
-    /// The fee is computed on cumulative earnings, as `fee(earned) - fee(withdrawn)` with
-    /// `fee(x) = x * feeBps / 10_000` rounded down, so the total fee paid on a rental does not depend on how often
-    /// or when the provider withdraws.
+    /// The gross amount is {withdrawable}. The fee is taken on the provider's cumulative gross as
+    /// `fee(withdrawn + gross) - fee(withdrawn)`, with `fee(x) = x * rental.feeBps / 10_000` rounded down, so the
+    /// total fee on a rental does not depend on how often the provider withdraws.
     ///
     /// Requirements:
-    /// - `rentalId` must refer to an opened rental.
     /// - The caller must be the rental's provider.
-    /// - The withdrawable amount must be greater than zero.
+    /// - Something must be withdrawable, else it reverts with {Errors.GpuEscrow_NothingToWithdraw}.
     ///
-    /// @param rentalId The id of the rental to withdraw from.
     /// @return paid The net amount sent to the provider.
     function withdraw(uint256 rentalId) external returns (uint256 paid);
 
-    /// @notice Sends all accrued protocol fees to the treasury.
+    /// @notice Same as {withdraw} over many rentals of the caller, with a single token transfer.
+    ///
+    /// @dev Emits an {EarningsWithdrawn} event for each rental with something withdrawable. Rentals with nothing
+    /// withdrawable (or repeated ids) are skipped.
+    ///
+    /// Requirements:
+    /// - The caller must be the provider of every listed rental.
+    /// - The total must be non-zero, else it reverts with {Errors.GpuEscrow_BatchNothingToWithdraw}.
+    ///
+    /// @return paid The total net amount sent to the provider.
+    function withdrawMany(uint256[] calldata rentalIds) external returns (uint256 paid);
+
+    /// @notice Sends all accrued platform fees to the treasury.
     ///
     /// @dev Emits a {FeesClaimed} event.
     ///
@@ -162,6 +282,64 @@ interface IGpuEscrow {
     /// - The caller must be the treasury.
     /// - Some fees must have accrued since the last claim.
     ///
-    /// @return amount The amount of fees sent to the treasury.
+    /// @return amount The amount sent to the treasury.
     function claimFees() external returns (uint256 amount);
+
+    /// @notice Credits attested downtime back to the renter. Anyone may submit the attestation; the refund always
+    /// goes to the renter, and the credited seconds can never be paid to the provider.
+    ///
+    /// @dev Emits a {DowntimeCredited} event.
+    ///
+    /// Only seconds not yet paid to the provider can be credited: the provider is paid in time order, so the credit
+    /// is `min(downSeconds, to - max(from, settledUntil))`, where `settledUntil = start + (withdrawn / ratePerSecond)
+    /// + credited` is the point up to which every second of the rental is paid or credited. Nothing is ever clawed
+    /// back from the provider.
+    ///
+    /// Each entry of `signatures` is the attester's address followed by its signature of {hashDowntime}:
+    /// `abi.encodePacked(attester, signature)`. Entries must be sorted by strictly ascending attester address, which
+    /// proves that the attesters are distinct; an attester may be a contract (ERC-1271), e.g. a multisig.
+    ///
+    /// Works while paused.
+    ///
+    /// Requirements:
+    /// - `block.timestamp` must be at most `downtime.deadline`.
+    /// - The rental must exist, and `[from, to)` must be a non-empty window inside `[start, end)` that has ended
+    ///   (`to <= block.timestamp`) and starts at or after the rental's `creditedUntil`, so windows never overlap.
+    /// - `downSeconds` must be non-zero and at most `to - from`.
+    /// - At least {attesterThreshold} entries, each a valid signature of a distinct registered attester.
+    /// - Some of the window must still be unpaid, else it reverts with {Errors.GpuEscrow_NothingToCredit}.
+    ///
+    /// @return refund The amount sent to the renter.
+    function creditDowntime(Downtime calldata downtime, bytes[] calldata signatures) external returns (uint256 refund);
+
+    /// @notice Cancels one of the caller's unused quote nonces, so the quote that carries it can no longer open a
+    /// rental.
+    ///
+    /// @dev Emits a {NonceInvalidated} event. Reverts with {Errors.GpuEscrow_NonceAlreadyUsed} if it is already used.
+    function invalidateNonce(uint256 nonce) external;
+
+    /// @notice Sets the platform fee that rentals opened from now on snapshot. Existing rentals keep theirs.
+    /// @dev Emits a {FeeBpsChanged} event. Only the owner; at most {MAX_FEE_BPS}.
+    function setFeeBps(uint16 newFeeBps) external;
+
+    /// @notice Sets the account that may claim platform fees, including those already accrued.
+    /// @dev Emits a {TreasuryChanged} event. Only the owner; not the zero address.
+    function setTreasury(address newTreasury) external;
+
+    /// @notice Registers or unregisters an attester. Credits already made are unaffected.
+    /// @dev Emits an {AttesterSet} event. Only the owner; not the zero address.
+    function setAttester(address attester, bool allowed) external;
+
+    /// @notice Sets how many distinct registered attesters must sign a downtime attestation.
+    /// @dev Emits an {AttesterThresholdChanged} event. Only the owner; not zero.
+    function setAttesterThreshold(uint8 newThreshold) external;
+
+    /// @notice Pauses opening and extending rentals. Stopping, withdrawing, crediting downtime and claiming fees
+    /// keep working.
+    /// @dev Emits a `Paused` event. Only the owner; reverts if already paused.
+    function pause() external;
+
+    /// @notice Lifts a pause.
+    /// @dev Emits an `Unpaused` event. Only the owner; reverts if not paused.
+    function unpause() external;
 }

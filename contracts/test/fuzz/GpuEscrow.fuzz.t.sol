@@ -1,25 +1,40 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import { IERC20 } from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-
-import { GpuEscrow } from "src/GpuEscrow.sol";
-import { Rental } from "src/types/DataTypes.sol";
+import { Errors } from "src/libraries/Errors.sol";
+import { Downtime, Quote, Rental } from "src/types/DataTypes.sol";
 
 import { Base_Test } from "../Base.t.sol";
 
 contract GpuEscrow_Fuzz_Test is Base_Test {
     uint256 internal constant MAX_RATE = 1e12; // one million mUSDC per second
-    uint256 internal constant MAX_DURATION = 365 days;
+    uint256 internal constant MAX_QUOTE_DURATION = 365 days;
 
-    /// @dev Redeploys the escrow with a fuzzed fee and funds the renter for the largest possible deposit.
+    /// @dev Redeploys the escrow with a fuzzed fee and funds the renter for the largest deposit the fuzzing can ask.
     function deployWithFee(uint256 feeBps) internal returns (uint16 bps) {
         bps = uint16(bound(feeBps, 0, 1500));
-        escrow = new GpuEscrow(IERC20(address(token)), treasury, bps);
-        fundAndApprove(renter, 2 * MAX_RATE * MAX_DURATION);
+        escrow = deployEscrow(bps, DISPUTE_WINDOW);
+        vm.prank(owner);
+        escrow.setAttester(attesters[0], true);
+        fundAndApprove(renter, 2 * MAX_RATE * MAX_QUOTE_DURATION);
     }
 
-    /// @dev Sorts in place; the arrays are tiny.
+    function quoteOf(uint256 rate, uint256 maxDuration) internal returns (Quote memory quote) {
+        quote = defaultQuote();
+        quote.ratePerSecond = uint128(rate);
+        quote.maxDuration = uint40(maxDuration);
+    }
+
+    /// @dev Withdraws if anything is withdrawable and returns the gross settled and the fee taken by that call.
+    function withdrawIfAny(uint256 rentalId) internal returns (uint256 gross, uint256 fee) {
+        gross = escrow.withdrawable(rentalId);
+        if (gross == 0) return (0, 0);
+        uint256 feesBefore = escrow.feesAccrued();
+        uint256 paid = withdrawAs(provider, rentalId);
+        fee = escrow.feesAccrued() - feesBefore;
+        assertEq(paid + fee, gross, "paid + fee == gross");
+    }
+
     function sort(uint256[] memory values) internal pure {
         for (uint256 i = 1; i < values.length; ++i) {
             for (uint256 j = i; j > 0 && values[j - 1] > values[j]; --j) {
@@ -28,175 +43,226 @@ contract GpuEscrow_Fuzz_Test is Base_Test {
         }
     }
 
-    /// @dev Withdraws if anything is withdrawable and returns the net paid and the fee taken by that call.
-    function withdrawIfAny(address caller, uint256 rentalId) internal returns (uint256 paid, uint256 fee) {
-        uint256 gross = escrow.withdrawable(rentalId);
-        if (gross == 0) return (0, 0);
-        uint256 feesBefore = escrow.feesAccrued();
-        paid = withdrawAs(caller, rentalId);
-        fee = escrow.feesAccrued() - feesBefore;
-        assertEq(paid + fee, gross, "paid + fee == gross");
-    }
+    /*//////////////////////////////////////////////////////////////////////////
+                                        OPEN
+    //////////////////////////////////////////////////////////////////////////*/
 
-    function testFuzz_Open(uint256 rate, uint256 duration, uint256 warpBy) external {
+    function testFuzz_Open(uint256 rate, uint256 maxDuration, uint256 duration, uint256 nonce) external {
         rate = bound(rate, 1, MAX_RATE);
-        duration = bound(duration, 1, MAX_DURATION);
-        vm.warp(START_TIME + bound(warpBy, 0, 10 * 365 days));
+        maxDuration = bound(maxDuration, 1, MAX_QUOTE_DURATION);
+        duration = bound(duration, 1, maxDuration);
         fundAndApprove(renter, rate * duration);
         uint256 renterBefore = balanceOf(renter);
+        Quote memory quote = quoteOf(rate, maxDuration);
+        quote.nonce = nonce;
 
-        uint256 rentalId = openRental(renter, provider, rate, duration);
+        uint256 rentalId = openWith(quote, duration);
 
         Rental memory rental = escrow.getRental(rentalId);
-        assertEq(rental.start, block.timestamp, "start");
-        assertEq(rental.end, block.timestamp + duration, "end");
+        assertEq(rental.provider, provider, "provider");
+        assertEq(rental.start, START_TIME, "start");
+        assertEq(rental.end, START_TIME + duration, "end");
+        assertEq(rental.maxEnd, START_TIME + maxDuration, "maxEnd");
         assertEq(rental.ratePerSecond, rate, "rate");
         assertEq(renterBefore - balanceOf(renter), rate * duration, "deposit pulled");
-        assertEq(balanceOf(address(escrow)), rate * duration, "escrow balance");
+        assertTrue(escrow.isNonceUsed(provider, nonce), "nonce used");
+
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_NonceAlreadyUsed.selector, provider, nonce));
+        openWith(quote, duration);
     }
 
-    function testFuzz_Earned(uint256 rate, uint256 duration, uint256 elapsed) external {
-        rate = bound(rate, 1, MAX_RATE);
-        duration = bound(duration, 1, MAX_DURATION);
-        elapsed = bound(elapsed, 0, 2 * MAX_DURATION);
-        fundAndApprove(renter, rate * duration);
-        uint256 rentalId = openRental(renter, provider, rate, duration);
-
-        vm.warp(START_TIME + elapsed);
-
-        uint256 expected = rate * (elapsed < duration ? elapsed : duration);
-        assertEq(escrow.earned(rentalId), expected, "earned");
-        assertEq(escrow.withdrawable(rentalId), expected, "withdrawable");
+    function testFuzz_RevertWhen_DurationAboveMax(uint256 maxDuration, uint256 duration) external {
+        maxDuration = bound(maxDuration, 1, MAX_QUOTE_DURATION);
+        duration = bound(duration, maxDuration + 1, type(uint256).max);
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_DurationAboveMax.selector, duration, maxDuration));
+        openWith(quoteOf(RATE, maxDuration), duration);
     }
+
+    function testFuzz_RevertWhen_SignedByOtherKey(uint256 key) external {
+        key = bound(key, 1, 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364140);
+        vm.assume(key != providerKey);
+        Quote memory quote = defaultQuote();
+        bytes memory signature = signQuote(key, quote);
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidSignature.selector, provider));
+        vm.prank(renter);
+        escrow.open(quote, DURATION, signature);
+    }
+
+    /*//////////////////////////////////////////////////////////////////////////
+                                  STOP AND EXTEND
+    //////////////////////////////////////////////////////////////////////////*/
 
     function testFuzz_Stop_Refund(uint256 rate, uint256 duration, uint256 elapsed) external {
         rate = bound(rate, 1, MAX_RATE);
-        duration = bound(duration, 1, MAX_DURATION);
+        duration = bound(duration, 1, MAX_QUOTE_DURATION);
         elapsed = bound(elapsed, 0, duration - 1);
         fundAndApprove(renter, rate * duration);
-        uint256 rentalId = openRental(renter, provider, rate, duration);
+        uint256 rentalId = openWith(quoteOf(rate, duration), duration);
         uint256 renterBefore = balanceOf(renter);
 
         vm.warp(START_TIME + elapsed);
         uint256 refund = stopAs(renter, rentalId);
 
         assertEq(refund, rate * (duration - elapsed), "refund");
-        assertEq(balanceOf(renter) - renterBefore, refund, "renter received refund");
-        assertEq(escrow.earned(rentalId), rate * elapsed, "earned frozen at stop");
-        assertEq(balanceOf(address(escrow)), rate * elapsed, "escrow keeps what streamed");
+        assertEq(balanceOf(renter) - renterBefore, refund, "renter received");
+        assertEq(balanceOf(address(escrow)), rate * elapsed, "escrow keeps exactly the earned part");
+        assertEq(escrow.earned(rentalId), rate * elapsed, "earned");
     }
 
-    /// @dev Running totals for one provider, kept in memory to stay clear of stack limits.
-    struct Tally {
-        uint256 paid;
-        uint256 fee;
+    function testFuzz_Extend(uint256 duration, uint256 maxDuration, uint256 elapsed, uint256 extra) external {
+        maxDuration = bound(maxDuration, 2, MAX_QUOTE_DURATION);
+        duration = bound(duration, 1, maxDuration - 1);
+        elapsed = bound(elapsed, 0, duration - 1);
+        extra = bound(extra, 1, maxDuration - duration);
+        uint256 rentalId = openWith(quoteOf(RATE, maxDuration), duration);
+        vm.warp(START_TIME + elapsed);
+
+        uint256 cost = extendAs(renter, rentalId, extra);
+
+        assertEq(cost, RATE * extra, "cost");
+        Rental memory rental = escrow.getRental(rentalId);
+        assertEq(rental.end, START_TIME + duration + extra, "end");
+        assertLe(rental.end - rental.start, maxDuration, "within the quote");
+        assertEq(balanceOf(address(escrow)), RATE * (duration + extra), "escrow balance");
     }
 
-    function withdrawInto(Tally memory tally, address caller, uint256 rentalId) internal {
-        (uint256 paid, uint256 fee) = withdrawIfAny(caller, rentalId);
-        tally.paid += paid;
-        tally.fee += fee;
+    function testFuzz_RevertWhen_ExtendPastMax(uint256 duration, uint256 extra) external {
+        duration = bound(duration, 1, MAX_DURATION);
+        extra = bound(extra, MAX_DURATION - duration + 1, type(uint256).max);
+        uint256 rentalId = openWith(defaultQuote(), duration);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                Errors.GpuEscrow_ExtensionAboveMax.selector, rentalId, extra, MAX_DURATION - duration
+            )
+        );
+        extendAs(renter, rentalId, extra);
     }
 
-    /// @dev Two identical rentals: one provider withdraws at arbitrary times, the other once at the end. Both must
-    /// be paid the same and both rentals must yield the same total fee, equal to the fee on total earnings.
-    function testFuzz_Withdraw_FeeIndependentOfSplit(
+    /*//////////////////////////////////////////////////////////////////////////
+                                  FEES AND PAYOUTS
+    //////////////////////////////////////////////////////////////////////////*/
+
+    /// @dev However the provider splits its withdrawals, it is paid the same and the fee is the same, and equal to the
+    /// fee on the total.
+    function testFuzz_FeeInvariantUnderSplitWithdrawals(
         uint256 feeBps,
         uint256 rate,
         uint256 duration,
-        uint256[6] memory checkpoints,
-        uint256 finalOffset
+        uint256[5] memory times
     ) external {
         uint16 bps = deployWithFee(feeBps);
         rate = bound(rate, 1, MAX_RATE);
-        duration = bound(duration, 1, MAX_DURATION);
-        address splitter = makeAddr("splitter");
-        address lumper = makeAddr("lumper");
-        uint256 splitId = openRental(renter, splitter, rate, duration);
-        uint256 lumpId = openRental(renter, lumper, rate, duration);
+        duration = bound(duration, 1, MAX_QUOTE_DURATION);
+        uint256 rentalId = openWith(quoteOf(rate, duration), duration);
 
-        uint256[] memory times = new uint256[](checkpoints.length);
-        for (uint256 i = 0; i < checkpoints.length; ++i) {
-            times[i] = bound(checkpoints[i], 0, duration + 1 days);
+        uint256[] memory schedule = new uint256[](5);
+        for (uint256 i = 0; i < 5; ++i) {
+            schedule[i] = bound(times[i], 0, duration + 2 * DISPUTE_WINDOW);
         }
-        sort(times);
+        sort(schedule);
 
-        Tally memory split;
-        for (uint256 i = 0; i < times.length; ++i) {
-            vm.warp(START_TIME + times[i]);
-            withdrawInto(split, splitter, splitId);
+        uint256 totalGross;
+        uint256 totalFee;
+        for (uint256 i = 0; i < 5; ++i) {
+            vm.warp(START_TIME + schedule[i]);
+            (uint256 gross, uint256 fee) = withdrawIfAny(rentalId);
+            totalGross += gross;
+            totalFee += fee;
         }
-        vm.warp(START_TIME + times[times.length - 1] + bound(finalOffset, 0, duration));
-        withdrawInto(split, splitter, splitId);
-        Tally memory lump;
-        withdrawInto(lump, lumper, lumpId);
+        vm.warp(START_TIME + duration + DISPUTE_WINDOW);
+        (uint256 lastGross, uint256 lastFee) = withdrawIfAny(rentalId);
+        totalGross += lastGross;
+        totalFee += lastFee;
 
-        assertEq(escrow.earned(lumpId), escrow.earned(splitId), "same earnings");
-        assertEq(split.fee, lump.fee, "same fee");
-        assertEq(split.paid, lump.paid, "same payout");
-        assertEq(split.fee, feeOf(escrow.earned(splitId), bps), "fee equals fee on total earnings");
-        assertEq(balanceOf(splitter), split.paid, "splitter balance");
-        assertEq(balanceOf(lumper), lump.paid, "lumper balance");
-        assertEq(escrow.feesAccrued(), split.fee + lump.fee, "feesAccrued");
+        uint256 deposit = rate * duration;
+        assertEq(totalGross, deposit, "gross == deposit");
+        assertEq(totalFee, feeOf(deposit, bps), "fee == fee(total)");
+        assertEq(balanceOf(provider), deposit - feeOf(deposit, bps), "provider paid");
+        assertEq(balanceOf(address(escrow)), escrow.feesAccrued(), "only fees left");
     }
 
-    /// @dev Stopping and then withdrawing everything splits the deposit exactly three ways, with nothing left behind.
-    function testFuzz_StopThenWithdraw_ConservesDeposit(
+    /// @dev Whatever happens to a rental, deposits equal refunds plus payouts plus fees, and the escrow never pays
+    /// out more than it took in.
+    function testFuzz_Conservation(
         uint256 feeBps,
         uint256 rate,
         uint256 duration,
         uint256 withdrawAt,
         uint256 stopAt,
-        uint256 finalAt
+        uint256 downSeconds
     ) external {
         uint16 bps = deployWithFee(feeBps);
         rate = bound(rate, 1, MAX_RATE);
-        duration = bound(duration, 1, MAX_DURATION);
-        stopAt = bound(stopAt, 0, duration - 1);
+        duration = bound(duration, 2, MAX_QUOTE_DURATION);
+        stopAt = bound(stopAt, 1, duration - 1);
         withdrawAt = bound(withdrawAt, 0, stopAt);
-        finalAt = bound(finalAt, stopAt, 2 * MAX_DURATION);
+        uint256 rentalId = openWith(quoteOf(rate, duration), duration);
         uint256 renterBefore = balanceOf(renter);
 
-        uint256 rentalId = openRental(renter, provider, rate, duration);
-        Tally memory tally;
         vm.warp(START_TIME + withdrawAt);
-        withdrawInto(tally, provider, rentalId);
+        withdrawIfAny(rentalId);
         vm.warp(START_TIME + stopAt);
-        uint256 refund = stopAs(renter, rentalId);
-        vm.warp(START_TIME + finalAt);
-        withdrawInto(tally, provider, rentalId);
+        uint256 refunded = stopAs(renter, rentalId);
 
-        assertEq(refund + tally.paid + tally.fee, rate * duration, "refund + net + fee == deposit");
-        assertEq(tally.paid + tally.fee, rate * stopAt, "provider side == streamed");
-        assertEq(tally.fee, feeOf(rate * stopAt, bps), "fee on streamed");
-        assertEq(renterBefore - balanceOf(renter), rate * duration - refund, "renter net cost");
-        assertEq(balanceOf(provider), tally.paid, "provider balance");
-
-        if (tally.fee > 0) {
-            vm.prank(treasury);
-            assertEq(escrow.claimFees(), tally.fee, "claimed");
+        // Downtime over the whole rental so far; only the unpaid part can be credited.
+        downSeconds = bound(downSeconds, 1, stopAt);
+        Downtime memory downtime = downtimeOf(rentalId, START_TIME, START_TIME + stopAt, downSeconds);
+        uint256 settled = escrow.getRental(rentalId).withdrawn / rate;
+        if (settled < stopAt) {
+            uint256 expected = downSeconds < stopAt - settled ? downSeconds : stopAt - settled;
+            assertEq(credit(downtime), rate * expected, "credit capped at the unpaid part");
         }
-        assertEq(balanceOf(address(escrow)), 0, "escrow emptied");
+
+        vm.warp(START_TIME + stopAt + DISPUTE_WINDOW);
+        withdrawIfAny(rentalId);
+        uint256 fees;
+        if (escrow.feesAccrued() > 0) {
+            vm.prank(treasury);
+            fees = escrow.claimFees();
+        }
+
+        uint256 deposit = rate * duration;
+        uint256 renterBack = balanceOf(renter) - renterBefore;
+        assertGe(renterBack, refunded, "stop refund received");
+        assertEq(renterBack + balanceOf(provider) + fees, deposit, "deposit == refunds + payouts + fees");
+        assertEq(balanceOf(address(escrow)), 0, "escrow drained");
+        Rental memory rental = escrow.getRental(rentalId);
+        assertEq(fees, feeOf(rental.withdrawn, bps), "fee on the provider's gross only");
+        assertEq(rental.withdrawn / rate + rental.credited, stopAt, "every second paid or credited");
     }
 
-    /// @dev A single withdrawal never takes more than the fee rate of what it settles, plus one unit of rounding.
-    function testFuzz_Withdraw_FeeBounded(uint256 feeBps, uint256 rate, uint256 duration, uint256 t1, uint256 t2)
-        external
-    {
-        uint16 bps = deployWithFee(feeBps);
-        rate = bound(rate, 1, MAX_RATE);
-        duration = bound(duration, 2, MAX_DURATION);
-        t1 = bound(t1, 1, duration - 1);
-        t2 = bound(t2, t1 + 1, duration);
-        uint256 rentalId = openRental(renter, provider, rate, duration);
-
-        vm.warp(START_TIME + t1);
+    /// @dev A credit never takes back what the provider was paid: a window before the payout cursor credits nothing.
+    function testFuzz_CreditNeverClawsBack(uint256 withdrawAt, uint256 from, uint256 to, uint256 downSeconds) external {
+        uint256 rentalId = openDefault();
+        withdrawAt = bound(withdrawAt, DISPUTE_WINDOW + 1, DURATION);
+        vm.warp(START_TIME + withdrawAt);
         withdrawAs(provider, rentalId);
-        vm.warp(START_TIME + t2);
-        uint256 gross = escrow.withdrawable(rentalId);
-        (uint256 paid, uint256 fee) = withdrawIfAny(provider, rentalId);
+        uint256 paidUntil = withdrawAt - DISPUTE_WINDOW;
+        uint256 providerBalance = balanceOf(provider);
 
-        assertLe(fee, gross * bps / 10_000 + 1, "fee within rate plus rounding");
-        assertGe(paid, gross - gross * bps / 10_000 - 1, "payout within rate plus rounding");
+        from = bound(from, 0, withdrawAt - 1);
+        to = bound(to, from + 1, withdrawAt);
+        downSeconds = bound(downSeconds, 1, to - from);
+        Downtime memory downtime = downtimeOf(rentalId, START_TIME + from, START_TIME + to, downSeconds);
+        bytes[] memory entries = attest(downtime, 1);
+        uint256 unpaid = to > paidUntil ? to - (from > paidUntil ? from : paidUntil) : 0;
+        uint256 expected = downSeconds < unpaid ? downSeconds : unpaid;
+
+        vm.prank(stranger);
+        if (expected == 0) {
+            vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_NothingToCredit.selector, rentalId));
+            escrow.creditDowntime(downtime, entries);
+        } else {
+            assertEq(escrow.creditDowntime(downtime, entries), RATE * expected, "refund");
+        }
+        assertEq(balanceOf(provider), providerBalance, "provider untouched");
+        assertEq(escrow.getRental(rentalId).withdrawn, RATE * paidUntil, "withdrawn untouched");
+
+        // The provider still gets every second that was not credited, and the escrow ends empty but for fees.
+        vm.warp(START_TIME + DURATION + DISPUTE_WINDOW);
+        withdrawIfAny(rentalId);
+        Rental memory rental = escrow.getRental(rentalId);
+        assertEq(rental.withdrawn / RATE + rental.credited, DURATION, "every second paid or credited");
+        assertEq(balanceOf(address(escrow)), escrow.feesAccrued(), "only fees left");
     }
 }

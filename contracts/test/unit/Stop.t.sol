@@ -8,6 +8,7 @@ import { Errors } from "src/libraries/Errors.sol";
 import { Rental } from "src/types/DataTypes.sol";
 
 import { Base_Test } from "../Base.t.sol";
+import { BlocklistUSDC } from "../mocks/BlocklistUSDC.sol";
 
 contract Stop_Unit_Test is Base_Test {
     uint256 internal rentalId;
@@ -41,6 +42,11 @@ contract Stop_Unit_Test is Base_Test {
         stopAs(stranger, rentalId);
     }
 
+    function test_RevertWhen_CallerOwner() external {
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_CallerNotRenter.selector, rentalId, owner));
+        stopAs(owner, rentalId);
+    }
+
     function test_RevertWhen_AlreadyStopped() external {
         vm.warp(START_TIME + 100);
         stopAs(renter, rentalId);
@@ -52,7 +58,6 @@ contract Stop_Unit_Test is Base_Test {
     function test_RevertWhen_AlreadyStopped_SameBlock() external {
         vm.warp(START_TIME + 100);
         stopAs(renter, rentalId);
-        // The end time now equals block.timestamp, but the stopped flag is what the renter must hear about.
         vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_RentalAlreadyStopped.selector, rentalId));
         stopAs(renter, rentalId);
     }
@@ -74,85 +79,95 @@ contract Stop_Unit_Test is Base_Test {
     }
 
     /*//////////////////////////////////////////////////////////////////////////
-                                     SUCCESS
+                                      SUCCESS
     //////////////////////////////////////////////////////////////////////////*/
 
     function test_Stop() external {
-        uint256 elapsed = 1000;
-        uint256 expectedRefund = RATE * (DURATION - elapsed);
+        uint256 elapsed = 1234;
+        uint256 refund = RATE * (DURATION - elapsed);
         vm.warp(START_TIME + elapsed);
 
         vm.expectEmit({ emitter: address(escrow) });
         emit IGpuEscrow.RentalStopped({
-            rentalId: rentalId, renter: renter, stoppedAt: START_TIME + elapsed, refund: expectedRefund
+            rentalId: rentalId, renter: renter, stoppedAt: START_TIME + elapsed, refund: refund
         });
-        vm.expectCall(address(token), abi.encodeCall(IERC20.transfer, (renter, expectedRefund)));
+        vm.expectCall(address(token), abi.encodeCall(IERC20.transfer, (renter, refund)));
 
-        uint256 refund = stopAs(renter, rentalId);
+        uint256 returned = stopAs(renter, rentalId);
 
-        assertEq(refund, expectedRefund, "refund");
-        assertEq(balanceOf(renter), INITIAL_BALANCE - DEPOSIT + expectedRefund, "renter balance");
-        assertEq(balanceOf(address(escrow)), RATE * elapsed, "escrow balance");
-        assertEq(balanceOf(provider), 0, "provider balance");
+        assertEq(returned, refund, "refund");
+        assertEq(balanceOf(renter), INITIAL_BALANCE - DEPOSIT + refund, "renter balance");
+        assertEq(balanceOf(address(escrow)), RATE * elapsed, "escrow keeps the earned part");
+        assertEq(balanceOf(provider), 0, "provider is not paid by a stop");
 
         Rental memory rental = escrow.getRental(rentalId);
         assertTrue(rental.stopped, "stopped");
         assertEq(rental.end, START_TIME + elapsed, "end");
-        assertEq(rental.start, START_TIME, "start");
-        assertEq(rental.withdrawn, 0, "withdrawn");
+        assertEq(escrow.earned(rentalId), RATE * elapsed, "earned");
     }
 
-    function test_Stop_SameBlockAsOpen_RefundsEverything() external {
+    function test_Stop_InFirstSecond_RefundsEverything() external {
         uint256 refund = stopAs(renter, rentalId);
         assertEq(refund, DEPOSIT, "refund");
-        assertEq(balanceOf(renter), INITIAL_BALANCE, "renter balance");
         assertEq(balanceOf(address(escrow)), 0, "escrow balance");
         assertEq(escrow.earned(rentalId), 0, "earned");
-
-        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_NothingToWithdraw.selector, rentalId));
-        withdrawAs(provider, rentalId);
     }
 
-    function test_Stop_OneSecondBeforeEnd() external {
+    function test_Stop_InLastSecond() external {
         vm.warp(START_TIME + DURATION - 1);
         assertEq(stopAs(renter, rentalId), RATE, "refund");
     }
 
-    function test_Stop_FreezesEarnings() external {
-        vm.warp(START_TIME + 600);
+    function test_Stop_ProviderStillWithdrawsEarned() external {
+        vm.warp(START_TIME + 2 hours);
         stopAs(renter, rentalId);
-        vm.warp(START_TIME + DURATION + 1 days);
-        assertEq(escrow.earned(rentalId), RATE * 600, "earned");
-        assertEq(escrow.withdrawable(rentalId), RATE * 600, "withdrawable");
-
+        // Nothing is payable before the dispute window has passed over the earned seconds.
+        assertEq(escrow.withdrawable(rentalId), RATE * (2 hours - DISPUTE_WINDOW), "withdrawable now");
+        vm.warp(START_TIME + 2 hours + DISPUTE_WINDOW);
         uint256 paid = withdrawAs(provider, rentalId);
-        uint256 fee = feeOf(RATE * 600, FEE_BPS);
-        assertEq(paid, RATE * 600 - fee, "paid");
-        assertEq(balanceOf(provider), RATE * 600 - fee, "provider balance");
-        assertEq(escrow.feesAccrued(), fee, "feesAccrued");
-        assertEq(balanceOf(address(escrow)), fee, "escrow keeps only the fee");
+        uint256 gross = RATE * 2 hours;
+        assertEq(paid, gross - feeOf(gross, FEE_BPS), "paid");
+        assertEq(balanceOf(address(escrow)), feeOf(gross, FEE_BPS), "escrow keeps the fee");
     }
 
-    function test_Stop_AfterPartialWithdraw() external {
-        vm.warp(START_TIME + 300);
+    function test_Stop_AfterPartialWithdrawal() external {
+        vm.warp(START_TIME + 3 hours);
         withdrawAs(provider, rentalId);
-        vm.warp(START_TIME + 900);
-
         uint256 refund = stopAs(renter, rentalId);
-
-        assertEq(refund, RATE * (DURATION - 900), "refund");
-        assertEq(escrow.withdrawable(rentalId), RATE * 600, "withdrawable");
-        assertEq(escrow.getRental(rentalId).withdrawn, RATE * 300, "withdrawn");
+        assertEq(refund, RATE * (DURATION - 3 hours), "refund");
     }
 
-    function test_Stop_LeavesOtherRentalsUntouched() external {
-        uint256 otherId = openRental(stranger, provider, RATE, DURATION);
+    function test_Stop_WhilePaused() external {
+        vm.prank(owner);
+        escrow.pause();
         vm.warp(START_TIME + 100);
-        stopAs(renter, rentalId);
+        assertEq(stopAs(renter, rentalId), RATE * (DURATION - 100), "refund");
+    }
 
-        Rental memory other = escrow.getRental(otherId);
-        assertFalse(other.stopped, "other stopped");
-        assertEq(other.end, START_TIME + DURATION, "other end");
-        assertEq(balanceOf(address(escrow)), RATE * 100 + DEPOSIT, "escrow balance");
+    function test_Stop_ProviderBlocklisted() external {
+        // The token refuses any transfer to the provider, yet the renter can stop and is refunded.
+        token.setBlocklisted(provider, true);
+        vm.warp(START_TIME + 100);
+        assertEq(stopAs(renter, rentalId), RATE * (DURATION - 100), "refund");
+
+        vm.warp(START_TIME + 100 + DISPUTE_WINDOW);
+        vm.expectRevert(abi.encodeWithSelector(BlocklistUSDC.Blocklisted.selector, provider));
+        withdrawAs(provider, rentalId);
+    }
+
+    function test_Stop_PausedAndProviderBlocklisted() external {
+        vm.prank(owner);
+        escrow.pause();
+        token.setBlocklisted(provider, true);
+        vm.warp(START_TIME + 100);
+        assertEq(stopAs(renter, rentalId), RATE * (DURATION - 100), "refund");
+    }
+
+    function test_Stop_AfterCredit() external {
+        vm.warp(START_TIME + 2 hours);
+        credit(downtimeOf(rentalId, START_TIME + 1 hours, START_TIME + 2 hours, 600));
+        uint256 refund = stopAs(renter, rentalId);
+        assertEq(refund, RATE * (DURATION - 2 hours), "refund is the unused time only");
+        assertEq(escrow.earned(rentalId), RATE * (2 hours - 600), "earned excludes the credit");
     }
 }

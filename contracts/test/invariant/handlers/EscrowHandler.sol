@@ -1,0 +1,491 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import { Test } from "forge-std/Test.sol";
+
+import { GpuEscrow } from "src/GpuEscrow.sol";
+import { Downtime, Quote, Rental } from "src/types/DataTypes.sol";
+
+import { BlocklistUSDC } from "../../mocks/BlocklistUSDC.sol";
+import { MockERC1271Wallet } from "../../mocks/MockERC1271Wallet.sol";
+
+/// @notice Drives the escrow through random sequences of every action a renter, a provider, an attester, the treasury,
+/// the owner, the token issuer (blocklist) and a stranger can take, while keeping ghost totals of every token movement.
+/// Calls expected to succeed are made directly, so that an unexpected revert fails the run (`fail_on_revert`); calls
+/// expected to fail are tried, and a success is recorded as a violation.
+contract EscrowHandler is Test {
+    /*//////////////////////////////////////////////////////////////////////////
+                                   SYSTEM UNDER TEST
+    //////////////////////////////////////////////////////////////////////////*/
+
+    GpuEscrow internal immutable escrow;
+    BlocklistUSDC internal immutable token;
+    address internal immutable owner;
+    address internal immutable treasury;
+    address internal immutable attester;
+    uint256 internal immutable attesterKey;
+    address internal immutable stranger;
+
+    address[] internal renters;
+    uint256[] internal renterKeys;
+    /// @dev Two EOA providers and one ERC-1271 wallet provider; `providerKeys` holds the key that signs for each.
+    address[] internal providers;
+    uint256[] internal providerKeys;
+    mapping(address provider => uint256) internal nextNonce;
+
+    /*//////////////////////////////////////////////////////////////////////////
+                                       GHOSTS
+    //////////////////////////////////////////////////////////////////////////*/
+
+    /// @dev Token movements into and out of the escrow.
+    uint256 public ghostDeposited;
+    uint256 public ghostStopRefunded;
+    uint256 public ghostCreditRefunded;
+    uint256 public ghostPaid;
+    uint256 public ghostFeesTaken;
+    uint256 public ghostFeesClaimed;
+
+    /// @dev Fees taken per rental, summed over every (possibly batched) withdrawal.
+    mapping(uint256 rentalId => uint256) public ghostFeeOf;
+    mapping(uint256 rentalId => address) public ghostProviderOf;
+    uint256 public ghostOpens;
+
+    /// @dev The first broken rule seen, if any: an illegal call that succeeded or an illegal state transition.
+    string public violation;
+
+    /// @dev The state of each rental after the previous action, to check transitions against.
+    mapping(uint256 rentalId => Rental) internal snapshots;
+
+    /// @dev How often each action ran, and how often it got past its guards and did what it exists for.
+    mapping(string action => uint256) public calls;
+    mapping(string action => uint256) public effective;
+
+    constructor(GpuEscrow escrow_, BlocklistUSDC token_, address owner_, address treasury_, uint256 attesterKey_) {
+        escrow = escrow_;
+        token = token_;
+        owner = owner_;
+        treasury = treasury_;
+        attesterKey = attesterKey_;
+        attester = vm.addr(attesterKey_);
+        stranger = makeAddr("handler stranger");
+
+        for (uint256 i = 0; i < 3; ++i) {
+            (address renter, uint256 key) = makeAddrAndKey(string.concat("renter", vm.toString(i)));
+            renters.push(renter);
+            renterKeys.push(key);
+            token.mint(renter, 1e30);
+            vm.prank(renter);
+            token.approve(address(escrow), type(uint256).max);
+        }
+        for (uint256 i = 0; i < 2; ++i) {
+            (address provider, uint256 key) = makeAddrAndKey(string.concat("provider", vm.toString(i)));
+            providers.push(provider);
+            providerKeys.push(key);
+        }
+        (address walletOwner, uint256 walletKey) = makeAddrAndKey("wallet owner");
+        providers.push(address(new MockERC1271Wallet(walletOwner)));
+        providerKeys.push(walletKey);
+    }
+
+    /*//////////////////////////////////////////////////////////////////////////
+                                      MODIFIERS
+    //////////////////////////////////////////////////////////////////////////*/
+
+    /// @dev Counts the call and, after it, checks every rental's transition since the previous action.
+    modifier track(string memory action) {
+        ++calls[action];
+        _;
+        checkTransitions();
+    }
+
+    /*//////////////////////////////////////////////////////////////////////////
+                                   RENTER ACTIONS
+    //////////////////////////////////////////////////////////////////////////*/
+
+    function open(
+        uint256 renterSeed,
+        uint256 providerSeed,
+        uint256 rate,
+        uint256 duration,
+        uint256 headroom,
+        bool withPermit
+    ) external track("open") {
+        uint256 renterIndex = renterSeed % renters.length;
+        uint256 providerIndex = providerSeed % providers.length;
+        duration = bound(duration, 1, 30 days);
+        Quote memory quote =
+            makeQuote(renterIndex, providerIndex, bound(rate, 1, 1e9), duration + bound(headroom, 0, 30 days));
+        bytes memory signature = sign(providerKeys[providerIndex], escrow.hashQuote(quote));
+
+        if (escrow.paused()) {
+            vm.prank(quote.renter);
+            try escrow.open(quote, duration, signature) {
+                recordViolation("opened while paused");
+            } catch { }
+            return;
+        }
+
+        uint256 rentalId;
+        if (withPermit) {
+            rentalId = openWithPermit(renterIndex, quote, duration, signature);
+        } else {
+            vm.prank(quote.renter);
+            rentalId = escrow.open(quote, duration, signature);
+        }
+        ghostDeposited += quote.ratePerSecond * duration;
+        ghostProviderOf[rentalId] = quote.provider;
+        ++ghostOpens;
+        ++effective[withPermit ? "openWithPermit" : "open"];
+
+        // The same signed quote can never open a second rental.
+        vm.prank(quote.renter);
+        try escrow.open(quote, duration, signature) {
+            recordViolation("quote replayed");
+        } catch { }
+    }
+
+    function makeQuote(uint256 renterIndex, uint256 providerIndex, uint256 rate, uint256 maxDuration)
+        internal
+        returns (Quote memory quote)
+    {
+        address provider = providers[providerIndex];
+        quote = Quote({
+            provider: provider,
+            renter: renters[renterIndex],
+            ratePerSecond: uint128(rate),
+            maxDuration: uint40(maxDuration),
+            deadline: uint40(block.timestamp + 1 hours),
+            offerId: keccak256(abi.encode(providerIndex)),
+            nonce: nextNonce[provider]++
+        });
+    }
+
+    function openWithPermit(uint256 renterIndex, Quote memory quote, uint256 duration, bytes memory signature)
+        internal
+        returns (uint256 rentalId)
+    {
+        address renter = renters[renterIndex];
+        uint256 deposit = uint256(quote.ratePerSecond) * duration;
+        bytes32 structHash = keccak256(
+            abi.encode(
+                keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)"),
+                renter,
+                address(escrow),
+                deposit,
+                token.nonces(renter),
+                block.timestamp
+            )
+        );
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(
+            renterKeys[renterIndex], keccak256(abi.encodePacked("\x19\x01", token.DOMAIN_SEPARATOR(), structHash))
+        );
+        vm.prank(renter);
+        rentalId = escrow.openWithPermit(quote, duration, signature, block.timestamp, v, r, s);
+        // The permit replaced the standing approval and the deposit used it up.
+        vm.prank(renter);
+        token.approve(address(escrow), type(uint256).max);
+    }
+
+    function extend(uint256 idSeed, uint256 extraSeconds) external track("extend") {
+        (bool found, uint256 rentalId, Rental memory rental) = pickRental(idSeed);
+        if (!found) return;
+        bool active = !rental.stopped && block.timestamp < rental.end;
+        uint256 headroom = rental.maxEnd - rental.end;
+        if (!active || escrow.paused() || headroom == 0) {
+            vm.prank(rental.renter);
+            try escrow.extend(rentalId, 1) {
+                recordViolation("extended an inactive, paused or maxed-out rental");
+            } catch { }
+            return;
+        }
+        extraSeconds = bound(extraSeconds, 1, headroom < 7 days ? headroom : 7 days);
+        vm.prank(rental.renter);
+        uint256 cost = escrow.extend(rentalId, extraSeconds);
+        if (cost != rental.ratePerSecond * extraSeconds) recordViolation("extension cost");
+        ghostDeposited += cost;
+        ++effective["extend"];
+    }
+
+    /// @dev Stopping an active rental must always work for its renter: paused or not, provider blocklisted or not.
+    function stop(uint256 idSeed) external track("stop") {
+        (bool found, uint256 rentalId, Rental memory rental) = pickRental(idSeed);
+        if (!found) return;
+        vm.prank(rental.renter);
+        if (rental.stopped || block.timestamp >= rental.end) {
+            try escrow.stop(rentalId) {
+                recordViolation("stopped an inactive rental");
+            } catch { }
+            return;
+        }
+        uint256 refund = escrow.stop(rentalId);
+        if (refund != rental.ratePerSecond * (rental.end - block.timestamp)) recordViolation("stop refund");
+        ghostStopRefunded += refund;
+        ++effective["stop"];
+        if (escrow.paused()) ++effective["stop while paused"];
+        if (token.isBlocklisted(rental.provider)) ++effective["stop with provider blocklisted"];
+    }
+
+    /*//////////////////////////////////////////////////////////////////////////
+                                  PROVIDER ACTIONS
+    //////////////////////////////////////////////////////////////////////////*/
+
+    function withdraw(uint256 idSeed) external track("withdraw") {
+        (bool found, uint256 rentalId, Rental memory rental) = pickRental(idSeed);
+        if (!found) return;
+        uint256 gross = escrow.withdrawable(rentalId);
+        bool blocked = token.isBlocklisted(rental.provider);
+        uint256 feesBefore = escrow.feesAccrued();
+        vm.prank(rental.provider);
+        if (gross == 0 || blocked) {
+            try escrow.withdraw(rentalId) {
+                recordViolation("withdrew nothing or to a blocklisted provider");
+            } catch { }
+            return;
+        }
+        uint256 paid = escrow.withdraw(rentalId);
+        uint256 fee = escrow.feesAccrued() - feesBefore;
+        if (paid + fee != gross) recordViolation("paid + fee != withdrawable");
+        ghostPaid += paid;
+        ghostFeesTaken += fee;
+        ghostFeeOf[rentalId] += fee;
+        ++effective["withdraw"];
+    }
+
+    function withdrawMany(uint256 providerSeed, uint256 maxCount) external track("withdrawMany") {
+        address provider = providers[providerSeed % providers.length];
+        uint256 count = escrow.nextRentalId() - 1;
+        uint256[] memory ids = new uint256[](count);
+        uint256 n;
+        maxCount = bound(maxCount, 1, 8);
+        for (uint256 id = 1; id <= count && n < maxCount; ++id) {
+            if (ghostProviderOf[id] == provider) ids[n++] = id;
+        }
+        assembly ("memory-safe") {
+            mstore(ids, n)
+        }
+        uint256[] memory before = new uint256[](n);
+        uint256 total;
+        for (uint256 i = 0; i < n; ++i) {
+            before[i] = escrow.getRental(ids[i]).withdrawn;
+            total += escrow.withdrawable(ids[i]);
+        }
+        bool blocked = token.isBlocklisted(provider);
+        uint256 feesBefore = escrow.feesAccrued();
+        vm.prank(provider);
+        if (total == 0 || blocked) {
+            try escrow.withdrawMany(ids) {
+                recordViolation("batch withdrew nothing or to a blocklisted provider");
+            } catch { }
+            return;
+        }
+        uint256 paid = escrow.withdrawMany(ids);
+        uint256 fee = escrow.feesAccrued() - feesBefore;
+        if (paid + fee != total) recordViolation("batch paid + fee != withdrawable");
+        ghostPaid += paid;
+        ghostFeesTaken += fee;
+        // Attribute the batch fee to its rentals; the invariant then checks each against the fee on its total.
+        uint256 attributed;
+        for (uint256 i = 0; i < n; ++i) {
+            Rental memory rental = escrow.getRental(ids[i]);
+            uint256 share = feeOf(rental.withdrawn, rental.feeBps) - feeOf(before[i], rental.feeBps);
+            ghostFeeOf[ids[i]] += share;
+            attributed += share;
+        }
+        if (attributed != fee) recordViolation("batch fee != sum of per-rental fees");
+        ++effective["withdrawMany"];
+    }
+
+    /*//////////////////////////////////////////////////////////////////////////
+                                  ATTESTER ACTIONS
+    //////////////////////////////////////////////////////////////////////////*/
+
+    function creditDowntime(uint256 idSeed, uint256 fromSeed, uint256 toSeed, uint256 downSeed)
+        external
+        track("creditDowntime")
+    {
+        (bool found, uint256 rentalId, Rental memory rental) = pickRental(idSeed);
+        if (!found) return;
+        uint256 low = rental.creditedUntil > rental.start ? rental.creditedUntil : rental.start;
+        uint256 high = block.timestamp < rental.end ? block.timestamp : rental.end;
+        if (high <= low) return;
+        uint256 from = bound(fromSeed, low, high - 1);
+        uint256 to = bound(toSeed, from + 1, high);
+        uint256 downSeconds = bound(downSeed, 1, to - from);
+        Downtime memory downtime = Downtime({
+            rentalId: rentalId,
+            from: uint40(from),
+            to: uint40(to),
+            downSeconds: uint40(downSeconds),
+            deadline: uint40(block.timestamp)
+        });
+        bytes[] memory entries = new bytes[](1);
+        entries[0] = abi.encodePacked(attester, sign(attesterKey, escrow.hashDowntime(downtime)));
+
+        // Everything before `settledUntil` is paid or credited already; only the rest of the window can be credited.
+        uint256 settledUntil = rental.start + rental.withdrawn / rental.ratePerSecond + rental.credited;
+        uint256 unpaidFrom = from > settledUntil ? from : settledUntil;
+        uint256 expected = to > unpaidFrom ? to - unpaidFrom : 0;
+        if (downSeconds < expected) expected = downSeconds;
+
+        vm.prank(stranger);
+        if (expected == 0) {
+            try escrow.creditDowntime(downtime, entries) {
+                recordViolation("credited already paid seconds");
+            } catch { }
+            return;
+        }
+        uint256 refund = escrow.creditDowntime(downtime, entries);
+        if (refund != rental.ratePerSecond * expected) recordViolation("credit refund");
+        ghostCreditRefunded += refund;
+        ++effective["creditDowntime"];
+        if (expected < downSeconds) ++effective["creditDowntime clipped"];
+
+        // Neither the same attestation nor any window reaching back into this one can be credited again.
+        try escrow.creditDowntime(downtime, entries) {
+            recordViolation("attestation replayed");
+        } catch { }
+        downtime.from = uint40(to - 1);
+        downtime.downSeconds = 1;
+        entries[0] = abi.encodePacked(attester, sign(attesterKey, escrow.hashDowntime(downtime)));
+        try escrow.creditDowntime(downtime, entries) {
+            recordViolation("overlapping window credited");
+        } catch { }
+    }
+
+    /*//////////////////////////////////////////////////////////////////////////
+                             TREASURY, OWNER AND ISSUER
+    //////////////////////////////////////////////////////////////////////////*/
+
+    function claimFees() external track("claimFees") {
+        vm.prank(stranger);
+        try escrow.claimFees() {
+            recordViolation("stranger claimed fees");
+        } catch { }
+        if (escrow.feesAccrued() == 0) return;
+        vm.prank(treasury);
+        ghostFeesClaimed += escrow.claimFees();
+        ++effective["claimFees"];
+    }
+
+    /// @dev Pauses one time in four, so that most of a run is spent unpaused, and always unpauses.
+    function togglePause(uint256 seed) external track("togglePause") {
+        bool paused = escrow.paused();
+        if (!paused && seed % 4 != 0) return;
+        vm.prank(owner);
+        if (paused) escrow.unpause();
+        else escrow.pause();
+    }
+
+    function setFeeBps(uint256 feeBps) external track("setFeeBps") {
+        vm.prank(owner);
+        escrow.setFeeBps(uint16(bound(feeBps, 0, 1500)));
+    }
+
+    /// @dev Blocklists a provider one time in four, and always lifts a blocklist.
+    function toggleBlocklist(uint256 providerSeed) external track("toggleBlocklist") {
+        address provider = providers[providerSeed % providers.length];
+        bool blocked = token.isBlocklisted(provider);
+        if (!blocked && providerSeed % 16 >= 4) return;
+        token.setBlocklisted(provider, !blocked);
+    }
+
+    function warp(uint256 secondsForward) external track("warp") {
+        vm.warp(block.timestamp + bound(secondsForward, 1, 2 days));
+    }
+
+    /*//////////////////////////////////////////////////////////////////////////
+                                      INTRUDER
+    //////////////////////////////////////////////////////////////////////////*/
+
+    /// @dev A stranger tries every privileged path; none may succeed.
+    function intrude(uint256 idSeed) external track("intrude") {
+        vm.startPrank(stranger);
+        (bool found, uint256 rentalId,) = pickRental(idSeed);
+        if (found) {
+            try escrow.stop(rentalId) {
+                recordViolation("stranger stopped a rental");
+            } catch { }
+            try escrow.extend(rentalId, 1) {
+                recordViolation("stranger extended a rental");
+            } catch { }
+            try escrow.withdraw(rentalId) {
+                recordViolation("stranger withdrew");
+            } catch { }
+            uint256[] memory ids = new uint256[](1);
+            ids[0] = rentalId;
+            try escrow.withdrawMany(ids) {
+                recordViolation("stranger batch-withdrew");
+            } catch { }
+        }
+        try escrow.setFeeBps(0) {
+            recordViolation("stranger set the fee");
+        } catch { }
+        try escrow.setTreasury(stranger) {
+            recordViolation("stranger set the treasury");
+        } catch { }
+        try escrow.setAttester(stranger, true) {
+            recordViolation("stranger registered an attester");
+        } catch { }
+        try escrow.setAttesterThreshold(1) {
+            recordViolation("stranger set the threshold");
+        } catch { }
+        try escrow.pause() {
+            recordViolation("stranger paused");
+        } catch { }
+        vm.stopPrank();
+    }
+
+    /*//////////////////////////////////////////////////////////////////////////
+                                      HELPERS
+    //////////////////////////////////////////////////////////////////////////*/
+
+    function rentalCount() public view returns (uint256) {
+        return escrow.nextRentalId() - 1;
+    }
+
+    function pickRental(uint256 seed) internal view returns (bool found, uint256 rentalId, Rental memory rental) {
+        uint256 count = rentalCount();
+        if (count == 0) return (false, 0, rental);
+        rentalId = seed % count + 1;
+        rental = escrow.getRental(rentalId);
+        found = true;
+    }
+
+    function sign(uint256 key, bytes32 digest) internal pure returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
+        return abi.encodePacked(r, s, v);
+    }
+
+    function feeOf(uint256 gross, uint256 bps) public pure returns (uint256) {
+        return gross * bps / 10_000;
+    }
+
+    function recordViolation(string memory reason) internal {
+        if (bytes(violation).length == 0) violation = reason;
+    }
+
+    /// @dev Every rental may only move forward: its terms never change, paid and credited amounts and the credited
+    /// window only grow, a stop is final and freezes the end, and otherwise the end only moves forward (extensions).
+    function checkTransitions() internal {
+        uint256 count = rentalCount();
+        for (uint256 id = 1; id <= count; ++id) {
+            Rental memory current = escrow.getRental(id);
+            Rental memory previous = snapshots[id];
+            if (previous.renter != address(0)) {
+                if (
+                    current.renter != previous.renter || current.provider != previous.provider
+                        || current.start != previous.start || current.maxEnd != previous.maxEnd
+                        || current.ratePerSecond != previous.ratePerSecond || current.feeBps != previous.feeBps
+                ) recordViolation("rental terms changed");
+                if (current.withdrawn < previous.withdrawn) recordViolation("withdrawn decreased");
+                if (current.credited < previous.credited) recordViolation("credited decreased");
+                if (current.creditedUntil < previous.creditedUntil) recordViolation("credited window moved back");
+                if (previous.stopped && (!current.stopped || current.end != previous.end)) {
+                    recordViolation("stopped rental changed");
+                }
+                if (!current.stopped && current.end < previous.end) recordViolation("end moved back without a stop");
+            }
+            snapshots[id] = current;
+        }
+    }
+}
