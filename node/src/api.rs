@@ -1,30 +1,55 @@
 //! The node's HTTP API.
 //!
-//! * `GET /healthz` → `{"status":"ok","offers":N}`
-//! * `GET /v1/offers?q=QUERY&order=FIELD[-]&limit=N` → [`api::OfferList`]
+//! * `GET /v1/offers?q=QUERY&order=FIELD[-]&limit=N&cursor=C&include_conflicts=1` →
+//!   [`api::OfferList`]; `q` is the [`crate::query`] language, `cursor` the `next_cursor` of
+//!   the previous page (same order), `include_conflicts` also lists offers whose GPU UUIDs
+//!   another live offer claims too (hidden by default).
 //! * `GET /v1/offers/{id}` → [`api::OfferDetail`], including the signed envelope
+//! * `GET /v1/providers/{peer_id}` → [`api::ProviderDetail`]: first sighting, offer, last
+//!   heartbeat and the GPU health it reported
+//! * `GET /v1/rentals/{id}` → 501 until this node indexes the chain
+//! * `GET /healthz` → [`api::Health`]
+//! * `GET /metrics` → Prometheus (OpenMetrics) text, see [`crate::metrics`]
+//! * `GET /openapi.json` → the OpenAPI 3.1 description, generated from these handlers
 //!
-//! The JSON shapes are those of [`gpuflow_protocol::api`], shared with clients. Errors are
-//! [`api::ApiErrorBody`] (`{"error":"..."}`) with status 400 for bad input, 404 for unknown offers and
-//! routes, and 500, with a generic message, when the store fails.
+//! Errors are [`api::ApiErrorBody`] (`{"error":"..."}`) with status 400 for bad input, 404
+//! for unknown offers, providers and routes, 501 for what this node does not do, and 500,
+//! with a generic message, when the store fails. Requests carry no body (16 KiB at most)
+//! and are cut off after 10 s.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     Json, Router,
-    extract::{Path, Query as UrlQuery, State, rejection::QueryRejection},
-    http::{StatusCode, Uri},
+    extract::{MatchedPath, Path, Query as UrlQuery, Request, State, rejection::QueryRejection},
+    http::{StatusCode, Uri, header},
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
 };
+use gpuflow_p2p::PeerId;
 use gpuflow_protocol::{OfferId, api, format_units, unix_now};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer, trace::TraceLayer};
+use utoipa::{IntoParams, OpenApi};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{OfferSummary, Order, Query, QueryError, Store, StoreError};
+use crate::{
+    OfferSummary, Order, Query, QueryError, Search, Store, StoreError, metrics::Metrics,
+    query::Cursor,
+};
 
 /// Results returned by a search that does not set `limit`.
 pub const DEFAULT_LIMIT: u32 = 50;
 /// Most results one search may ask for.
 pub const MAX_LIMIT: u32 = 1000;
+/// Longest a request may take before it is answered 503.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request body accepted; the API only has GET routes.
+pub const MAX_BODY: usize = 16 * 1024;
 
 /// What the HTTP handlers share.
 #[derive(Clone, Debug)]
@@ -33,32 +58,78 @@ pub struct ApiState {
     pub store: Store,
     /// Decimals of the payment token, to convert `dph` in queries to token units.
     pub token_decimals: u8,
+    /// The node's metrics, served on `/metrics` and fed by every request.
+    pub metrics: Arc<Metrics>,
 }
 
-/// The API's routes over `state`.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "gpuflow node API",
+        description = "Search the offers of the gpuflow GPU marketplace. Every offer is \
+                       served with the envelope its provider signed, so clients can verify it \
+                       instead of trusting the node."
+    ),
+    tags((name = "offers"), (name = "providers"), (name = "rentals"), (name = "node"))
+)]
+struct ApiDoc;
+
+/// The API's routes over `state`, with request limits, tracing and latency metrics.
 pub fn app(state: ApiState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/v1/offers", get(search))
-        .route("/v1/offers/{id}", get(offer))
+    let (router, openapi) = routes(state.clone());
+    let openapi = Arc::new(openapi);
+    router
+        .route("/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }))
         .fallback(no_route)
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state.metrics, track_latency))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(TraceLayer::new_for_http())
 }
 
-#[derive(Debug, Deserialize)]
+/// The documented routes and the OpenAPI description generated from them.
+fn routes(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(search))
+        .routes(routes!(offer))
+        .routes(routes!(provider))
+        .routes(routes!(rental))
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
+        .split_for_parts();
+    (router.with_state(state), openapi)
+}
+
+/// `GET /v1/offers` parameters.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct SearchParams {
+    /// Search query, e.g. `gpu_name=RTX_4090 num_gpus>=2 dph<=0.5`; empty matches all.
     q: Option<String>,
+    /// Sort field, `-` appended for descending: dph gpu_ram num_gpus cuda age_days
+    /// inet_down inet_up disk. Default `dph`.
     order: Option<String>,
+    /// Page size, 1 to 1000 (default 50).
     // Text, so that a bad limit gets the same clear message as any other bad input.
     limit: Option<String>,
+    /// `next_cursor` of the previous page, with the same `order`.
+    cursor: Option<String>,
+    /// `1` or `true` also lists offers in a GPU UUID conflict.
+    include_conflicts: Option<String>,
 }
 
-async fn healthz(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
-    let offers = state.store.count_offers(unix_now()).await?;
-    Ok(Json(json!({ "status": "ok", "offers": offers })))
-}
-
+/// Searches live offers.
+#[utoipa::path(
+    get,
+    path = "/v1/offers",
+    tag = "offers",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "A page of matching offers", body = api::OfferList),
+        (status = 400, description = "A malformed query, named", body = api::ApiErrorBody),
+    )
+)]
 async fn search(
     State(state): State<ApiState>,
     params: Result<UrlQuery<SearchParams>, QueryRejection>,
@@ -77,11 +148,36 @@ async fn search(
             })?
         }
     };
-    let offers = state.store.search(query, order, limit, unix_now()).await?;
-    let offers = offers.into_iter().map(|o| wire(o, state.token_decimals)).collect();
-    Ok(Json(api::OfferList { offers }))
+    let after = params.cursor.as_deref().map(|c| Cursor::decode(c, order)).transpose()?;
+    let include_conflicts = match params.include_conflicts.as_deref() {
+        None | Some("0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "`include_conflicts` must be 1, true, 0 or false, found `{other}`"
+            )));
+        }
+    };
+    let search = Search { query, order, limit, after, include_conflicts };
+    let page = state.store.search(search, unix_now()).await?;
+    Ok(Json(api::OfferList {
+        offers: page.offers.into_iter().map(|o| wire(o, state.token_decimals)).collect(),
+        next_cursor: page.next.map(|cursor| cursor.encode()),
+    }))
 }
 
+/// One live offer, with the envelope its provider signed.
+#[utoipa::path(
+    get,
+    path = "/v1/offers/{id}",
+    tag = "offers",
+    params(("id" = String, Path, description = "Offer id, 16 hex digits")),
+    responses(
+        (status = 200, description = "The offer", body = api::OfferDetail),
+        (status = 400, description = "Not an offer id", body = api::ApiErrorBody),
+        (status = 404, description = "No live offer with this id", body = api::ApiErrorBody),
+    )
+)]
 async fn offer(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -93,6 +189,97 @@ async fn offer(
         summary: wire(detail.summary, state.token_decimals),
         envelope: detail.envelope,
     }))
+}
+
+/// What this node knows about a provider: first sighting, live offer, last heartbeat.
+#[utoipa::path(
+    get,
+    path = "/v1/providers/{peer_id}",
+    tag = "providers",
+    params(("peer_id" = String, Path, description = "The provider's libp2p peer id")),
+    responses(
+        (status = 200, description = "The provider", body = api::ProviderDetail),
+        (status = 400, description = "Not a peer id", body = api::ApiErrorBody),
+        (status = 404, description = "No offer of this provider was ever indexed",
+         body = api::ApiErrorBody),
+    )
+)]
+async fn provider(
+    State(state): State<ApiState>,
+    Path(peer_id): Path<String>,
+) -> Result<Json<api::ProviderDetail>, ApiError> {
+    let peer: PeerId = peer_id
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("`{peer_id}` is not a libp2p peer id")))?;
+    let info = state.store.provider(peer, unix_now()).await?;
+    let info = info.ok_or_else(|| ApiError::NotFound(format!("no provider {peer} is known")))?;
+    Ok(Json(api::ProviderDetail {
+        peer_id: info.peer_id,
+        first_seen: info.first_seen,
+        offer: info.offer.map(|o| wire(o, state.token_decimals)),
+        heartbeat_count: info.heartbeat_count,
+        last_heartbeat: info.last_heartbeat,
+    }))
+}
+
+/// A rental's state from the chain; not served by this node yet.
+#[utoipa::path(
+    get,
+    path = "/v1/rentals/{id}",
+    tag = "rentals",
+    params(("id" = u64, Path, description = "Rental id in GpuEscrow")),
+    responses(
+        (status = 501, description = "This node does not index the chain",
+         body = api::ApiErrorBody),
+    )
+)]
+async fn rental(Path(_id): Path<String>) -> ApiError {
+    ApiError::NotImplemented("chain indexing not enabled on this node".into())
+}
+
+/// Liveness, and the number of live offers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "node",
+    responses((status = 200, description = "The node is up", body = api::Health))
+)]
+async fn healthz(State(state): State<ApiState>) -> Result<Json<api::Health>, ApiError> {
+    let offers = state.store.count_offers(unix_now()).await?;
+    Ok(Json(api::Health { status: "ok".into(), offers }))
+}
+
+/// Prometheus metrics in the OpenMetrics text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "node",
+    responses((status = 200, description = "OpenMetrics text", body = String,
+               content_type = "application/openmetrics-text"))
+)]
+async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
+    state.metrics.set_offers(state.store.count_offers(unix_now()).await?);
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    Ok(([(header::CONTENT_TYPE, content_type)], state.metrics.encode()).into_response())
+}
+
+/// Times every request under its route pattern (never the raw path, which would make
+/// label values unbounded).
+async fn track_latency(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().clone();
+    let start = Instant::now();
+    let response = next.run(request).await;
+    let seconds = start.elapsed().as_secs_f64();
+    metrics.observe_request(method.as_str(), &route, response.status().as_u16(), seconds);
+    response
 }
 
 /// The JSON shape of a summary: amounts as exact decimal strings, plus `dph` in whole
@@ -116,6 +303,11 @@ fn wire(offer: OfferSummary, token_decimals: u8) -> api::OfferSummary {
         seq: offer.seq,
         issued_at: offer.issued_at,
         expires_at: offer.expires_at,
+        first_seen: offer.first_seen,
+        conflicts: offer.conflicts,
+        inet_down_mbps: offer.inet_down_mbps,
+        inet_up_mbps: offer.inet_up_mbps,
+        disk_mb: offer.disk_mb,
     }
 }
 
@@ -130,6 +322,8 @@ enum ApiError {
     BadRequest(String),
     /// Nothing lives at what the request names.
     NotFound(String),
+    /// This node does not offer what was asked.
+    NotImplemented(String),
     /// The node failed; details go to the log, never to the client.
     Internal(StoreError),
 }
@@ -151,6 +345,7 @@ impl IntoResponse for ApiError {
         let (status, message) = match self {
             Self::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
             Self::NotFound(message) => (StatusCode::NOT_FOUND, message),
+            Self::NotImplemented(message) => (StatusCode::NOT_IMPLEMENTED, message),
             Self::Internal(error) => {
                 tracing::error!(%error, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_owned())
@@ -164,10 +359,11 @@ impl IntoResponse for ApiError {
 mod tests {
     use axum::{body::Body, http::Request};
     use gpuflow_protocol::Offer;
+    use serde_json::{Value, json};
     use tower::ServiceExt;
 
     use super::*;
-    use crate::testing::Provider;
+    use crate::testing::{self, Provider, gpus};
 
     async fn get_raw(app: &Router, uri: &str) -> (StatusCode, axum::body::Bytes) {
         let request = Request::get(uri).body(Body::empty()).unwrap();
@@ -193,25 +389,33 @@ mod tests {
             .collect()
     }
 
+    fn state(store: Store) -> ApiState {
+        ApiState { store, token_decimals: 6, metrics: Arc::new(Metrics::new()) }
+    }
+
+    struct Market {
+        app: Router,
+        ids: Vec<String>,
+        providers: Vec<Provider>,
+        _dir: tempfile::TempDir,
+    }
+
     /// An API over three offers: one RTX 4090 at 100 units/s, two GPUs at 200, eight at 300.
-    async fn market() -> (Router, Vec<String>) {
-        let store = Store::open_in_memory().unwrap();
+    async fn market() -> Market {
+        let (store, dir) = testing::store();
         let mut ids = Vec::new();
+        let mut providers = Vec::new();
         for (count, price) in [(1, 100), (2, 200), (8, 300)] {
-            let offer = Provider::new().offer(|o: &mut Offer| {
-                o.gpus = (0..count)
-                    .map(|i| {
-                        let mut gpu = o.gpus[0].clone();
-                        gpu.uuid = format!("GPU-{i}");
-                        gpu
-                    })
-                    .collect();
+            let provider = Provider::new();
+            let offer = provider.offer(|o: &mut Offer| {
+                o.gpus = gpus(o, count);
                 o.price_per_second = price;
             });
             ids.push(OfferId::of(&offer.signer).to_string());
             store.upsert_offer(offer, unix_now()).await.unwrap();
+            providers.push(provider);
         }
-        (app(ApiState { store, token_decimals: 6 }), ids)
+        Market { app: app(state(store)), ids, providers, _dir: dir }
     }
 
     fn offers(body: &Value) -> Vec<api::OfferSummary> {
@@ -220,19 +424,20 @@ mod tests {
 
     #[tokio::test]
     async fn healthz_counts_live_offers() {
-        let (app, _) = market().await;
+        let market = market().await;
         assert_eq!(
-            get(&app, "/healthz").await,
+            get(&market.app, "/healthz").await,
             (StatusCode::OK, json!({"status": "ok", "offers": 3}))
         );
     }
 
     #[tokio::test]
     async fn search_filters_orders_and_limits() {
-        let (app, ids) = market().await;
+        let Market { app, ids, _dir, .. } = market().await;
         let (status, body) = get(&app, "/v1/offers").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(offers(&body).into_iter().map(|o| o.id).collect::<Vec<_>>(), ids);
+        assert!(body.get("next_cursor").is_none(), "{body}");
 
         let uri =
             format!("/v1/offers?q={}&order=num_gpus-", encode("gpu_name=RTX_4090 num_gpus >= 2"));
@@ -241,6 +446,7 @@ mod tests {
         assert_eq!(body["offers"][0]["price_per_second"], "100");
         assert_eq!(body["offers"][0]["price_per_hour"], "360000");
         assert_eq!(body["offers"][0]["dph"], "0.36");
+        assert_eq!(body["offers"][0]["conflicts"], false);
 
         // 200 units/s is exactly 0.72 dollars per hour.
         let uri = format!("/v1/offers?q={}", encode("dph<=0.72"));
@@ -252,13 +458,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn cursors_page_through_results() {
+        let Market { app, ids, _dir, .. } = market().await;
+        let mut seen = Vec::new();
+        let mut uri = "/v1/offers?order=dph-&limit=2".to_owned();
+        loop {
+            let (status, body) = get(&app, &uri).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            seen.extend(offers(&body).into_iter().map(|o| o.id));
+            match body["next_cursor"].as_str() {
+                Some(cursor) => uri = format!("/v1/offers?order=dph-&limit=2&cursor={cursor}"),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ids.iter().rev().cloned().collect::<Vec<_>>());
+
+        let (_, first) = get(&app, "/v1/offers?order=dph-&limit=2").await;
+        let cursor = first["next_cursor"].as_str().unwrap();
+        let (status, body) = get(&app, &format!("/v1/offers?order=dph&cursor={cursor}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            body["error"],
+            "invalid `cursor`: it continues a search sorted by `dph-`, not `dph`; repeat that \
+             order, or start again without a cursor"
+        );
+    }
+
+    #[tokio::test]
     async fn bad_search_input_is_a_400_naming_it() {
-        let (app, _) = market().await;
+        let Market { app, _dir, .. } = market().await;
         let cases = [
             (
                 format!("/v1/offers?q={}", encode("num_gpus>=1 gpu_nam=RTX_4090")),
                 "unknown field `gpu_nam` in `gpu_nam=RTX_4090`; known fields: gpu_name \
-                 num_gpus gpu_ram dph verified cuda driver region payout",
+                 num_gpus gpu_ram dph verified cuda driver region payout age_days inet_down \
+                 inet_up disk conflicts",
             ),
             (
                 format!("/v1/offers?q={}", encode("gpu_ram>=abc")),
@@ -266,9 +500,15 @@ mod tests {
                  found `abc`",
             ),
             (
+                format!("/v1/offers?q={}", encode("rentals>=3")),
+                "field `rentals` in `rentals>=3` is not available on this node yet; available \
+                 fields: gpu_name num_gpus gpu_ram dph verified cuda driver region payout \
+                 age_days inet_down inet_up disk conflicts",
+            ),
+            (
                 "/v1/offers?order=region".into(),
-                "cannot sort by `region`; sortable fields: dph gpu_ram num_gpus cuda, add `-` \
-                 for descending (e.g. `dph-`)",
+                "cannot sort by `region`; sortable fields: dph gpu_ram num_gpus cuda age_days \
+                 inet_down inet_up disk, add `-` for descending (e.g. `dph-`)",
             ),
             (
                 "/v1/offers?limit=0".into(),
@@ -281,6 +521,15 @@ mod tests {
             (
                 "/v1/offers?limit=ten".into(),
                 "`limit` must be a whole number from 1 to 1000, found `ten`",
+            ),
+            (
+                "/v1/offers?cursor=zz".into(),
+                "invalid `cursor`: it is not a cursor from this API, or start again without a \
+                 cursor",
+            ),
+            (
+                "/v1/offers?include_conflicts=yes".into(),
+                "`include_conflicts` must be 1, true, 0 or false, found `yes`",
             ),
         ];
         for (uri, message) in cases {
@@ -296,8 +545,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn conflicting_offers_are_hidden_unless_asked_for() {
+        let (store, _dir) = testing::store();
+        let honest = Provider::new();
+        let original = honest.offer(|_| {});
+        let copy = Provider::new().offer(|o| o.gpus[0].uuid = original.body.gpus[0].uuid.clone());
+        store.upsert_offer(original, unix_now()).await.unwrap();
+        store.upsert_offer(copy, unix_now()).await.unwrap();
+        let app = app(state(store));
+        assert!(offers(&get(&app, "/v1/offers").await.1).is_empty());
+        for uri in ["/v1/offers?include_conflicts=1", "/v1/offers?include_conflicts=true"] {
+            let found = offers(&get(&app, uri).await.1);
+            assert_eq!(found.len(), 2, "{uri}");
+            assert!(found.iter().all(|o| o.conflicts));
+        }
+        let uri = format!("/v1/offers?q={}", encode("conflicts=true"));
+        assert_eq!(offers(&get(&app, &uri).await.1).len(), 2);
+        let (status, body) = get(&app, &format!("/v1/offers/{}", honest.id())).await;
+        assert_eq!((status, &body["conflicts"]), (StatusCode::OK, &json!(true)));
+    }
+
+    #[tokio::test]
     async fn offer_detail_carries_a_verifiable_envelope() {
-        let (app, ids) = market().await;
+        let Market { app, ids, _dir, .. } = market().await;
         let uri = format!("/v1/offers/{}", ids[1]);
         let (status, body) = get(&app, &uri).await;
         assert_eq!(status, StatusCode::OK);
@@ -315,9 +585,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn providers_show_offer_and_last_heartbeat() {
+        let (store, _dir) = testing::store();
+        let provider = Provider::new();
+        store.upsert_offer(provider.offer(|_| {}), unix_now() - 30).await.unwrap();
+        store.upsert_heartbeat(provider.heartbeat(9), unix_now()).await.unwrap();
+        let app = app(state(store));
+        let peer = provider.identity.peer_id();
+        let (status, body) = get_raw(&app, &format!("/v1/providers/{peer}")).await;
+        assert_eq!(status, StatusCode::OK);
+        let detail: api::ProviderDetail = serde_json::from_slice(&body).unwrap();
+        assert_eq!(detail.peer_id, peer.to_string());
+        assert_eq!(detail.offer.unwrap().id, provider.id().to_string());
+        assert_eq!(detail.heartbeat_count, 1);
+        let last = detail.last_heartbeat.unwrap();
+        assert_eq!((last.seq, last.active_rentals, last.gpus[0].utilization_pct), (9, 1, 87));
+        assert_eq!(last.envelope.open::<gpuflow_protocol::Heartbeat>().unwrap().signer, peer);
+
+        let stranger = Provider::new().identity.peer_id();
+        assert_eq!(
+            get(&app, &format!("/v1/providers/{stranger}")).await,
+            (StatusCode::NOT_FOUND, json!({ "error": format!("no provider {stranger} is known") }))
+        );
+        assert_eq!(
+            get(&app, "/v1/providers/nope").await,
+            (StatusCode::BAD_REQUEST, json!({ "error": "`nope` is not a libp2p peer id" }))
+        );
+    }
+
+    #[tokio::test]
+    async fn rentals_are_not_served_yet() {
+        let Market { app, _dir, .. } = market().await;
+        assert_eq!(
+            get(&app, "/v1/rentals/7").await,
+            (
+                StatusCode::NOT_IMPLEMENTED,
+                json!({ "error": "chain indexing not enabled on this node" })
+            )
+        );
+    }
+
+    #[tokio::test]
     async fn unknown_and_malformed_ids() {
-        let (app, _) = market().await;
-        let unknown = OfferId::of(&Provider::new().identity.peer_id());
+        let Market { app, _dir, .. } = market().await;
+        let unknown = Provider::new().id();
         assert_eq!(
             get(&app, &format!("/v1/offers/{unknown}")).await,
             (StatusCode::NOT_FOUND, json!({ "error": format!("no live offer with id {unknown}") }))
@@ -336,9 +647,61 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn metrics_count_requests_and_offers() {
+        let market = market().await;
+        get(&market.app, "/v1/offers").await;
+        get(&market.app, &format!("/v1/offers/{}", market.ids[0])).await;
+        let (status, body) = get_raw(&market.app, "/metrics").await;
+        assert_eq!(status, StatusCode::OK);
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(text.lines().any(|l| l == "gpuflow_offers 3"), "{text}");
+        for route in ["/v1/offers", "/v1/offers/{id}"] {
+            let line = format!(
+                "gpuflow_http_request_duration_seconds_count{{method=\"GET\",route=\"{route}\",status=\"200\"}} 1"
+            );
+            assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+        }
+        assert!(market.providers.len() == 3);
+    }
+
+    #[tokio::test]
+    async fn openapi_describes_every_route() {
+        let market = market().await;
+        let (status, body) = get(&market.app, "/openapi.json").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body["openapi"].as_str().unwrap().starts_with("3."), "{body}");
+        for path in [
+            "/v1/offers",
+            "/v1/offers/{id}",
+            "/v1/providers/{peer_id}",
+            "/v1/rentals/{id}",
+            "/healthz",
+            "/metrics",
+        ] {
+            assert!(body["paths"][path]["get"].is_object(), "{path} missing");
+        }
+        let params: Vec<_> = body["paths"]["/v1/offers"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(params, ["q", "order", "limit", "cursor", "include_conflicts"]);
+        for schema in ["OfferList", "OfferSummary", "OfferDetail", "ProviderDetail", "GpuHealth"] {
+            assert!(body["components"]["schemas"][schema].is_object(), "{schema} missing");
+        }
+    }
+
+    #[tokio::test]
     async fn store_failures_are_a_generic_500() {
-        let app = app(ApiState { store: Store::closed(), token_decimals: 6 });
-        for uri in ["/healthz", "/v1/offers", "/v1/offers/0011223344556677"] {
+        let app = app(state(Store::closed()));
+        for uri in [
+            "/healthz",
+            "/v1/offers",
+            "/v1/offers/0011223344556677",
+            "/metrics",
+            "/v1/providers/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN",
+        ] {
             assert_eq!(
                 get(&app, uri).await,
                 (StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": "internal error" })),

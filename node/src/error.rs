@@ -47,7 +47,7 @@ pub enum QueryError {
         field: String,
     },
     /// The field belongs to the query language but needs data this node does not track yet
-    /// (reliability, uptime, bandwidth, disk).
+    /// (reliability, uptime, rentals).
     #[error(
         "field `{field}` in `{term}` is not available on this node yet; available fields: {}",
         crate::query::FIELDS
@@ -137,6 +137,12 @@ pub enum QueryError {
         /// The order as typed.
         order: String,
     },
+    /// The pagination cursor was not issued by this API for this sort order.
+    #[error("invalid `cursor`: {reason}, or start again without a cursor")]
+    BadCursor {
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Why the offer store failed.
@@ -170,6 +176,14 @@ pub enum StoreError {
     /// The thread owning the database could not be started.
     #[error("cannot start the store thread: {0}")]
     Spawn(std::io::Error),
+    /// A migration failed; the database was left at the version before it.
+    #[error("cannot migrate the database to schema version {version}: {source}")]
+    Migrate {
+        /// The version the failed migration leads to.
+        version: usize,
+        /// The underlying SQLite error.
+        source: rusqlite::Error,
+    },
     /// An offer field does not fit SQLite's signed 64-bit integers; the offer is refused
     /// and should be counted as invalid input, not treated as a store failure.
     #[error("offer field `{field}` = {value} is out of the storable range")]
@@ -188,4 +202,11 @@ pub enum StoreError {
     /// The thread owning the database has stopped, so requests cannot be answered.
     #[error("the store has shut down")]
     Closed,
+    /// The transaction holding this write could not be committed, so nothing of it was
+    /// stored.
+    #[error("could not commit: {0}")]
+    Commit(String),
+    /// A blocking read task panicked or was cancelled.
+    #[error("a database read did not finish: {0}")]
+    Read(String),
 }

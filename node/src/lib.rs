@@ -1,17 +1,27 @@
 //! The gpuflow node: an index of the offers providers gossip, searchable over HTTP.
 //!
-//! [`Store`] keeps verified offers in SQLite behind a thread of its own, [`Query`] is the
-//! Vast.ai-style search language, and [`app`] is the HTTP API over both. The `gpuflow-node`
-//! binary connects them to the p2p network.
+//! [`start`] runs a whole node: the libp2p swarm (`gpuflow-p2p`), the ingest
+//! (`ingest.rs`) that checks every gossiped offer and heartbeat before storing it, the
+//! SQLite [`Store`], and the HTTP API ([`app`]) with the Vast.ai-style [`Query`] language.
+//! The `gpuflow-node` binary adds configuration ([`NodeConfig`]) and signal handling.
 
 pub mod api;
+pub mod config;
 mod error;
+mod ingest;
+pub mod metrics;
+mod node;
 pub mod query;
 pub mod store;
 #[cfg(test)]
 mod testing;
 
 pub use api::{ApiState, app};
+pub use config::{Args, NodeConfig, RateLimit};
 pub use error::{QueryError, StoreError};
-pub use query::{Order, Query, SortKey};
-pub use store::{OfferDetail, OfferSummary, Store, Upsert};
+pub use ingest::{MAX_CLOCK_SKEW, MAX_HEARTBEAT_AGE};
+pub use node::{NodeError, RunningNode, start};
+pub use query::{Cursor, Order, Query, SortKey};
+pub use store::{
+    HeartbeatUpsert, OfferDetail, OfferSummary, Page, ProviderInfo, Search, Store, Upsert,
+};

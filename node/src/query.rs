@@ -8,24 +8,33 @@
 //!
 //! * Operators: `=` (or `==`), `!=`, `<`, `<=`, `>`, `>=`, `in`, `notin`. Spaces around an
 //!   operator are allowed; `in` and `notin` take a list `[a,b,c]`.
-//! * Numbers (`num_gpus`, `gpu_ram`, `dph`, `cuda`) take every operator.
+//! * Numbers (`num_gpus`, `gpu_ram`, `dph`, `cuda`, `age_days`, `inet_down`, `inet_up`,
+//!   `disk`) take every operator.
 //! * Text (`gpu_name`, `driver`, `region`, `payout`) takes `=`, `!=`, `in`, `notin` and
 //!   compares without regard to ASCII case; `_` in a value stands for a space.
-//! * `verified` takes `true` or `false` with `=` or `!=`.
+//! * `verified` and `conflicts` take `true` or `false` with `=` or `!=`.
 //! * `gpu_name=X` holds when the words of `X` appear, in order and as whole words, in the
 //!   GPU's name. Words are runs of letters and digits; everything else separates them. So
 //!   `RTX_4090` matches `NVIDIA GeForce RTX 4090`, `A100` matches `NVIDIA A100-SXM4-80GB`,
 //!   but `L40` does not match `NVIDIA L40S`.
 //! * `gpu_ram` is GB (10⁹ bytes) per GPU with up to three decimals, compared exactly in MB;
-//!   `dph` is the whole machine's price in whole tokens (dollars) per hour, converted exactly
-//!   to integer token units; `cuda` is a version such as `12.4`.
-//! * An offer whose value for a field is unknown (an unreadable CUDA version) matches no
-//!   condition on that field.
+//!   `disk` is GB the same way; `dph` is the whole machine's price in whole tokens (dollars)
+//!   per hour, converted exactly to integer token units; `cuda` is a version such as `12.4`;
+//!   `age_days` is days since this node first saw the provider (up to three decimals);
+//!   `inet_down` and `inet_up` are the bandwidth the provider declares, in Mbit/s.
+//! * `conflicts=true` finds offers that share a GPU UUID with another live offer. Such
+//!   offers are hidden unless the query mentions `conflicts` or the request asks for
+//!   `include_conflicts`.
+//! * An offer whose value for a field is unknown (an unreadable CUDA version, an undeclared
+//!   bandwidth or disk) matches no condition on that field.
+//! * `reliability`, `uptime` and `rentals` belong to the language but need chain and probe
+//!   data this node does not have yet; they are refused with a message saying so.
 //!
 //! Nothing a user types is ever spliced into SQL: values become bound parameters, and the
-//! SQL text is assembled only from the fixed column and operator names below.
+//! SQL text is assembled only from the fixed column and operator names below. Parameter
+//! `?1` is always the current time.
 
-use gpuflow_protocol::parse_units;
+use gpuflow_protocol::{OfferId, parse_units};
 use rusqlite::types::Value as SqlValue;
 
 use crate::QueryError;
@@ -34,11 +43,18 @@ use crate::QueryError;
 pub const MAX_QUERY_LEN: usize = 4096;
 
 pub(crate) const OPERATORS: &str = "= == != < <= > >= in notin";
-pub(crate) const FIELDS: &str = "gpu_name num_gpus gpu_ram dph verified cuda driver region payout";
-pub(crate) const SORTABLE: &str = "dph gpu_ram num_gpus cuda";
-/// Fields of the query language that need reliability and machine data not tracked yet.
-const PLANNED_FIELDS: [&str; 7] =
-    ["reliability", "uptime", "age_days", "rentals", "inet_down", "inet_up", "disk"];
+pub(crate) const FIELDS: &str = "gpu_name num_gpus gpu_ram dph verified cuda driver region \
+    payout age_days inet_down inet_up disk conflicts";
+pub(crate) const SORTABLE: &str = "dph gpu_ram num_gpus cuda age_days inet_down inet_up disk";
+/// Fields of the query language that need reliability data not tracked yet.
+const PLANNED_FIELDS: [&str; 3] = ["reliability", "uptime", "rentals"];
+
+/// Whether an offer shares a GPU UUID with another live offer (`?1` is now). Evaluated per
+/// row, so a conflict ends as soon as one of the two offers expires.
+pub(crate) const CONFLICT_SQL: &str = "(EXISTS (SELECT 1 FROM offer_gpus mine \
+    JOIN offer_gpus theirs ON theirs.uuid = mine.uuid AND theirs.offer_id <> mine.offer_id \
+    JOIN offers other ON other.id = theirs.offer_id \
+    WHERE mine.offer_id = offers.id AND other.expires_at > ?1))";
 
 /// A parsed search query: every condition must hold. The default query matches all offers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -55,7 +71,8 @@ pub struct Order {
     pub descending: bool,
 }
 
-/// The fields search results can be sorted on.
+/// The fields search results can be sorted on. Offers without a value for the key (an
+/// unknown CUDA version, an undeclared bandwidth) come last either way.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SortKey {
     /// Price of the whole machine per hour.
@@ -65,8 +82,25 @@ pub enum SortKey {
     GpuRam,
     /// Number of GPUs.
     NumGpus,
-    /// Highest supported CUDA version; offers without one come last either way.
+    /// Highest supported CUDA version.
     Cuda,
+    /// Days since this node first saw the provider.
+    AgeDays,
+    /// Declared download bandwidth.
+    InetDown,
+    /// Declared upload bandwidth.
+    InetUp,
+    /// Declared disk space.
+    Disk,
+}
+
+/// Where the next page of a search starts: after the offer `id` whose sort value is
+/// `value`, for one particular order. Clients see it only as an opaque string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    order: Order,
+    value: Option<i64>,
+    id: OfferId,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +114,11 @@ enum Field {
     Driver,
     Region,
     Payout,
+    AgeDays,
+    InetDown,
+    InetUp,
+    Disk,
+    Conflicts,
 }
 
 /// How a field's values compare, which decides the operators it accepts.
@@ -132,6 +171,11 @@ impl Query {
         Ok(Self { conditions })
     }
 
+    /// Whether a condition names `conflicts`, which lifts the default hiding of conflicts.
+    pub(crate) fn mentions_conflicts(&self) -> bool {
+        self.conditions.iter().any(|c| c.field == Field::Conflicts)
+    }
+
     /// Appends ` AND (condition)` for every condition to `sql`, and its values to `params`.
     pub(crate) fn push_sql(&self, sql: &mut String, params: &mut Vec<SqlValue>) {
         for condition in &self.conditions {
@@ -150,6 +194,22 @@ impl std::str::FromStr for Order {
     }
 }
 
+impl std::fmt::Display for Order {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self.key {
+            SortKey::Dph => "dph",
+            SortKey::GpuRam => "gpu_ram",
+            SortKey::NumGpus => "num_gpus",
+            SortKey::Cuda => "cuda",
+            SortKey::AgeDays => "age_days",
+            SortKey::InetDown => "inet_down",
+            SortKey::InetUp => "inet_up",
+            SortKey::Disk => "disk",
+        };
+        write!(f, "{name}{}", if self.descending { "-" } else { "" })
+    }
+}
+
 impl Order {
     /// Parses `FIELD` (ascending) or `FIELD-` (descending), e.g. `dph` or `gpu_ram-`.
     pub fn parse(text: &str) -> Result<Self, QueryError> {
@@ -163,6 +223,10 @@ impl Order {
             "gpu_ram" => SortKey::GpuRam,
             "num_gpus" => SortKey::NumGpus,
             "cuda" => SortKey::Cuda,
+            "age_days" => SortKey::AgeDays,
+            "inet_down" => SortKey::InetDown,
+            "inet_up" => SortKey::InetUp,
+            "disk" => SortKey::Disk,
             _ => {
                 return Err(QueryError::UnknownOrder { order: text.to_owned() });
             }
@@ -170,19 +234,112 @@ impl Order {
         Ok(Self { key, descending })
     }
 
-    /// The `ORDER BY` clause, without the keywords.
-    pub(crate) fn sql(self) -> &'static str {
-        match (self.key, self.descending) {
-            (SortKey::Dph, false) => "price_per_hour ASC, id ASC",
-            (SortKey::Dph, true) => "price_per_hour DESC, id ASC",
-            (SortKey::GpuRam, false) => "gpu_ram_mb ASC, id ASC",
-            (SortKey::GpuRam, true) => "gpu_ram_mb DESC, id ASC",
-            (SortKey::NumGpus, false) => "num_gpus ASC, id ASC",
-            (SortKey::NumGpus, true) => "num_gpus DESC, id ASC",
-            (SortKey::Cuda, false) => "cuda ASC NULLS LAST, id ASC",
-            (SortKey::Cuda, true) => "cuda DESC NULLS LAST, id ASC",
+    /// The column sorted on, whether it can be NULL, and whether its SQL order is the
+    /// reverse of the field's (a larger age is an earlier first sighting).
+    fn column(self) -> (&'static str, bool, bool) {
+        match self.key {
+            SortKey::Dph => ("price_per_hour", false, false),
+            SortKey::GpuRam => ("gpu_ram_mb", false, false),
+            SortKey::NumGpus => ("num_gpus", false, false),
+            SortKey::Cuda => ("cuda", true, false),
+            SortKey::AgeDays => ("first_seen", false, true),
+            SortKey::InetDown => ("inet_down_mbps", true, false),
+            SortKey::InetUp => ("inet_up_mbps", true, false),
+            SortKey::Disk => ("disk_mb", true, false),
         }
     }
+
+    /// The SQL expression of the sort value, selected so that a page's last row can become
+    /// the next page's cursor.
+    pub(crate) fn value_sql(self) -> &'static str {
+        self.column().0
+    }
+
+    /// Whether the column runs largest first.
+    fn sql_descending(self) -> bool {
+        let (_, _, inverted) = self.column();
+        self.descending != inverted
+    }
+
+    /// The `ORDER BY` clause, without the keywords.
+    pub(crate) fn sql(self) -> String {
+        let (column, nullable, _) = self.column();
+        let direction = if self.sql_descending() { "DESC" } else { "ASC" };
+        let nulls = if nullable { " NULLS LAST" } else { "" };
+        format!("{column} {direction}{nulls}, id ASC")
+    }
+}
+
+impl Cursor {
+    /// The cursor that continues `order` after the offer `id` with sort value `value`.
+    pub(crate) fn after(order: Order, value: Option<i64>, id: OfferId) -> Self {
+        Self { order, value, id }
+    }
+
+    /// Reads a cursor that this node issued for a search sorted by `order`.
+    pub fn decode(text: &str, order: Order) -> Result<Self, QueryError> {
+        let bad = |reason: &str| QueryError::BadCursor { reason: reason.to_owned() };
+        let bytes = decode_hex(text).ok_or_else(|| bad("it is not a cursor from this API"))?;
+        let plain =
+            String::from_utf8(bytes).map_err(|_| bad("it is not a cursor from this API"))?;
+        let mut parts = plain.splitn(3, '|');
+        let (Some(issued), Some(value), Some(id)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad("it is not a cursor from this API"));
+        };
+        if issued != order.to_string() {
+            return Err(bad(&format!(
+                "it continues a search sorted by `{issued}`, not `{order}`; repeat that order"
+            )));
+        }
+        let value = match value {
+            "" => None,
+            v => Some(v.parse().map_err(|_| bad("it is not a cursor from this API"))?),
+        };
+        let id = id.parse().map_err(|_| bad("it is not a cursor from this API"))?;
+        Ok(Self { order, value, id })
+    }
+
+    /// The opaque text form handed to clients.
+    pub fn encode(&self) -> String {
+        let value = self.value.map(|v| v.to_string()).unwrap_or_default();
+        encode_hex(format!("{}|{value}|{}", self.order, self.id).as_bytes())
+    }
+
+    /// Appends the keyset condition "sorts after the cursor" to `sql`.
+    pub(crate) fn push_sql(&self, sql: &mut String, params: &mut Vec<SqlValue>) {
+        let (column, nullable, _) = self.order.column();
+        let id = SqlValue::Text(self.id.to_string());
+        let beyond = if self.order.sql_descending() { "<" } else { ">" };
+        match self.value {
+            // NULLs sort last whatever the direction, so after a NULL come only NULLs.
+            None => {
+                sql.push_str(&format!(" AND ({column} IS NULL AND id > ?)"));
+                params.push(id);
+            }
+            Some(value) => {
+                let nulls = if nullable { format!("{column} IS NULL OR ") } else { String::new() };
+                sql.push_str(&format!(
+                    " AND ({nulls}{column} {beyond} ? OR ({column} = ? AND id > ?))"
+                ));
+                params.extend([SqlValue::Integer(value), SqlValue::Integer(value), id]);
+            }
+        }
+    }
+}
+
+fn encode_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || text.len() > 512 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| text.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+        .collect()
 }
 
 /// The padded, lower-case word list of a GPU name (`" nvidia geforce rtx 4090 "`), stored
@@ -213,20 +370,32 @@ impl Field {
             "driver" => Self::Driver,
             "region" => Self::Region,
             "payout" => Self::Payout,
+            "age_days" => Self::AgeDays,
+            "inet_down" => Self::InetDown,
+            "inet_up" => Self::InetUp,
+            "disk" => Self::Disk,
+            "conflicts" => Self::Conflicts,
             _ => return None,
         })
     }
 
     fn kind(self) -> Kind {
         match self {
-            Self::NumGpus | Self::GpuRam | Self::Dph | Self::Cuda => Kind::Number,
+            Self::NumGpus
+            | Self::GpuRam
+            | Self::Dph
+            | Self::Cuda
+            | Self::AgeDays
+            | Self::InetDown
+            | Self::InetUp
+            | Self::Disk => Kind::Number,
             Self::Driver | Self::Region | Self::Payout => Kind::Text,
             Self::GpuName => Kind::Words,
-            Self::Verified => Kind::Bool,
+            Self::Verified | Self::Conflicts => Kind::Bool,
         }
     }
 
-    /// The column the field is compared against; text columns are declared `COLLATE NOCASE`.
+    /// The SQL the field is compared against; text columns are declared `COLLATE NOCASE`.
     fn column(self) -> &'static str {
         match self {
             Self::GpuName => "gpu_name_words",
@@ -238,6 +407,12 @@ impl Field {
             Self::Driver => "driver",
             Self::Region => "region",
             Self::Payout => "payout",
+            // Age in thousandths of seconds, so that fractional days compare exactly.
+            Self::AgeDays => "((?1 - first_seen) * 1000)",
+            Self::InetDown => "inet_down_mbps",
+            Self::InetUp => "inet_up_mbps",
+            Self::Disk => "disk_mb",
+            Self::Conflicts => CONFLICT_SQL,
         }
     }
 
@@ -247,22 +422,31 @@ impl Field {
             value: text.to_owned(),
             expected,
         };
+        let out_of_range =
+            || QueryError::OutOfRange { term: term.to_owned(), value: text.to_owned() };
         let number = |decimals: u8, expected: &str| {
             let units = parse_units(text, decimals).map_err(|_| bad(expected.to_owned()))?;
-            i64::try_from(units).map(Value::Int).map_err(|_| QueryError::OutOfRange {
-                term: term.to_owned(),
-                value: text.to_owned(),
-            })
+            i64::try_from(units).map_err(|_| out_of_range())
         };
         match self {
-            Self::NumGpus => number(0, "a whole number such as 2"),
-            Self::GpuRam => number(3, "GB per GPU such as 24 or 79.5 (at most 3 decimals)"),
+            Self::NumGpus => number(0, "a whole number such as 2").map(Value::Int),
+            Self::GpuRam => {
+                number(3, "GB per GPU such as 24 or 79.5 (at most 3 decimals)").map(Value::Int)
+            }
             Self::Dph => number(
                 token_decimals,
                 &format!("dollars per hour such as 0.5 (at most {token_decimals} decimals)"),
-            ),
-            Self::Cuda => number(3, "a CUDA version such as 12.4"),
-            Self::Verified => match text.to_ascii_lowercase().as_str() {
+            )
+            .map(Value::Int),
+            Self::Cuda => number(3, "a CUDA version such as 12.4").map(Value::Int),
+            Self::AgeDays => {
+                let thousandths = number(3, "days such as 30 or 0.5 (at most 3 decimals)")?;
+                // Compared with the age in thousandths of seconds: days × 86 400 × 1000 / 1000.
+                thousandths.checked_mul(86_400).map(Value::Int).ok_or_else(out_of_range)
+            }
+            Self::InetDown | Self::InetUp => number(0, "whole Mbit/s such as 1000").map(Value::Int),
+            Self::Disk => number(3, "GB such as 500 (at most 3 decimals)").map(Value::Int),
+            Self::Verified | Self::Conflicts => match text.to_ascii_lowercase().as_str() {
                 "true" => Ok(Value::Bool(true)),
                 "false" => Ok(Value::Bool(false)),
                 _ => Err(bad("true or false".into())),
@@ -724,9 +908,17 @@ mod tests {
         assert_eq!(Order::parse("cuda-").unwrap().sql(), "cuda DESC NULLS LAST, id ASC");
         assert_eq!(
             Order::parse("region").unwrap_err().to_string(),
-            "cannot sort by `region`; sortable fields: dph gpu_ram num_gpus cuda, \
-             add `-` for descending (e.g. `dph-`)"
+            "cannot sort by `region`; sortable fields: dph gpu_ram num_gpus cuda age_days \
+             inet_down inet_up disk, add `-` for descending (e.g. `dph-`)"
         );
+        assert_eq!(Order::parse("age_days").unwrap().sql(), "first_seen DESC, id ASC");
+        assert_eq!(Order::parse("age_days-").unwrap().sql(), "first_seen ASC, id ASC");
+        assert_eq!(Order::parse("disk").unwrap().sql(), "disk_mb ASC NULLS LAST, id ASC");
+        for text in
+            ["dph", "gpu_ram-", "num_gpus", "cuda-", "age_days", "inet_down-", "inet_up", "disk-"]
+        {
+            assert_eq!(Order::parse(text).unwrap().to_string(), text);
+        }
         assert!(Order::parse("").is_err());
         assert!(Order::parse("-dph").is_err());
     }
@@ -736,13 +928,18 @@ mod tests {
         assert_eq!(
             err("num_gpus>=1 gpu_nam=RTX_4090"),
             "unknown field `gpu_nam` in `gpu_nam=RTX_4090`; known fields: gpu_name num_gpus \
-             gpu_ram dph verified cuda driver region payout"
+             gpu_ram dph verified cuda driver region payout age_days inet_down inet_up disk \
+             conflicts"
         );
-        assert_eq!(
-            err("reliability>0.99"),
-            "field `reliability` in `reliability>0.99` is not available on this node yet; \
-             available fields: gpu_name num_gpus gpu_ram dph verified cuda driver region payout"
-        );
+        for field in ["reliability", "uptime", "rentals"] {
+            assert_eq!(
+                err(&format!("{field}>0.99")),
+                format!(
+                    "field `{field}` in `{field}>0.99` is not available on this node yet; \
+                     available fields: {FIELDS}"
+                )
+            );
+        }
     }
 
     #[test]
@@ -869,6 +1066,100 @@ mod tests {
         for (query, message) in cases {
             assert_eq!(err(query), message, "{query}");
         }
+    }
+
+    #[test]
+    fn machine_facts_and_age_convert_exactly() {
+        assert_eq!(sql("inet_down>=1000"), (" AND (inet_down_mbps >= ?)".into(), vec![int(1000)]));
+        assert_eq!(sql("inet_up<100").0, " AND (inet_up_mbps < ?)");
+        assert_eq!(sql("disk>=500.5"), (" AND (disk_mb >= ?)".into(), vec![int(500_500)]));
+        // Age compares thousandths of seconds: 1.5 days is 129 600 s.
+        assert_eq!(
+            sql("age_days>=1.5"),
+            (" AND (((?1 - first_seen) * 1000) >= ?)".into(), vec![int(129_600_000)])
+        );
+        assert_eq!(
+            err("age_days>=old"),
+            "`age_days>=old`: expected days such as 30 or 0.5 (at most 3 decimals), found `old`"
+        );
+        assert_eq!(
+            err("age_days>=999999999999999"),
+            "`age_days>=999999999999999`: `999999999999999` is out of range"
+        );
+        assert_eq!(
+            err("inet_down>=1.5"),
+            "`inet_down>=1.5`: expected whole Mbit/s such as 1000, found `1.5`"
+        );
+    }
+
+    #[test]
+    fn conflicts_is_a_boolean_that_lifts_the_default() {
+        let query = parse("conflicts=true").unwrap();
+        assert!(query.mentions_conflicts());
+        assert!(!parse("num_gpus>=1").unwrap().mentions_conflicts());
+        assert_eq!(sql("conflicts=true"), (format!(" AND ({CONFLICT_SQL} = ?)"), vec![int(1)]));
+        assert_eq!(
+            err("conflicts>true"),
+            "`conflicts` does not support `>` (in `conflicts>true`); use one of = !="
+        );
+    }
+
+    #[test]
+    fn cursors_round_trip_and_belong_to_one_order() {
+        let id: OfferId = "0011223344556677".parse().unwrap();
+        for (order, value) in [("dph", Some(360_000)), ("cuda-", None), ("age_days", Some(-5))] {
+            let order = Order::parse(order).unwrap();
+            let cursor = Cursor::after(order, value, id);
+            let text = cursor.encode();
+            assert!(text.bytes().all(|b| b.is_ascii_hexdigit()), "{text}");
+            assert_eq!(Cursor::decode(&text, order).unwrap(), cursor);
+        }
+        let text = Cursor::after(Order::default(), Some(1), id).encode();
+        assert_eq!(
+            Cursor::decode(&text, Order::parse("gpu_ram").unwrap()).unwrap_err().to_string(),
+            "invalid `cursor`: it continues a search sorted by `dph`, not `gpu_ram`; repeat \
+             that order, or start again without a cursor"
+        );
+        for junk in ["", "xyz", "00", &encode_hex(b"dph|1"), &encode_hex(b"dph|x|0011223344556677")]
+        {
+            assert_eq!(
+                Cursor::decode(junk, Order::default()).unwrap_err().to_string(),
+                "invalid `cursor`: it is not a cursor from this API, or start again without a \
+                 cursor",
+                "{junk}"
+            );
+        }
+    }
+
+    #[test]
+    fn keyset_conditions_follow_the_order() {
+        let id: OfferId = "0011223344556677".parse().unwrap();
+        let keyset = |order: &str, value| {
+            let (mut sql, mut params) = (String::new(), Vec::new());
+            Cursor::after(Order::parse(order).unwrap(), value, id).push_sql(&mut sql, &mut params);
+            (sql, params)
+        };
+        let id = text("0011223344556677");
+        assert_eq!(
+            keyset("dph", Some(5)),
+            (
+                " AND (price_per_hour > ? OR (price_per_hour = ? AND id > ?))".into(),
+                vec![int(5), int(5), id.clone()]
+            )
+        );
+        assert_eq!(
+            keyset("dph-", Some(5)).0,
+            " AND (price_per_hour < ? OR (price_per_hour = ? AND id > ?))"
+        );
+        assert_eq!(
+            keyset("age_days", Some(5)).0,
+            " AND (first_seen < ? OR (first_seen = ? AND id > ?))"
+        );
+        assert_eq!(
+            keyset("cuda", Some(12_400)).0,
+            " AND (cuda IS NULL OR cuda > ? OR (cuda = ? AND id > ?))"
+        );
+        assert_eq!(keyset("cuda-", None), (" AND (cuda IS NULL AND id > ?)".into(), vec![id]));
     }
 
     #[test]

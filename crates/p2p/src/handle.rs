@@ -1,17 +1,32 @@
-use gpuflow_protocol::{OFFERS_TOPIC, RentalRequest, RentalResponse, SignedEnvelope};
+use gpuflow_protocol::{
+    HEARTBEATS_TOPIC, MAX_SYNC_PAGE, OFFERS_TOPIC, RentalRequest, RentalResponse, SignedEnvelope,
+    SyncRequest, SyncResponse,
+};
 use libp2p::{Multiaddr, PeerId, gossipsub::MessageId, request_response::ResponseChannel};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::NetworkError;
 
 /// What the application hears from the network.
+///
+/// New kinds of events are added as the protocol grows; match with a wildcard arm.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum NetworkEvent {
     /// The swarm is listening on a new address.
     Listening(Multiaddr),
     /// An offer arrived on `gpuflow/offers/1`. It is not forwarded to other peers until
     /// the application reports it valid with [`Network::report`].
     Offer {
+        /// Gossipsub id, to report the verdict for.
+        message_id: MessageId,
+        /// The peer that relayed it to us.
+        source: PeerId,
+        /// The encoded envelope.
+        data: Vec<u8>,
+    },
+    /// A heartbeat arrived on `gpuflow/heartbeats/1`; report it like an offer.
+    Heartbeat {
         /// Gossipsub id, to report the verdict for.
         message_id: MessageId,
         /// The peer that relayed it to us.
@@ -29,6 +44,23 @@ pub enum NetworkEvent {
         request: RentalRequest,
         /// Where the answer goes.
         channel: ResponseChannel<RentalResponse>,
+    },
+    /// Another index connected and serves `/gpuflow/sync/1`: ask it for its offers with
+    /// [`Network::sync`]. Reported once per connection, and only to indexes.
+    IndexPeer(PeerId),
+    /// An index asked for a page of our offers; answer with [`Network::respond_sync`].
+    SyncRequest {
+        /// Who asked.
+        peer: PeerId,
+        /// Which page.
+        request: SyncRequest,
+        /// Where the answer goes.
+        channel: ResponseChannel<SyncResponse>,
+    },
+    /// The number of connected peers changed.
+    PeersChanged {
+        /// Peers with at least one open connection.
+        connected: usize,
     },
 }
 
@@ -49,11 +81,6 @@ pub(crate) enum Command {
         data: Vec<u8>,
         reply: oneshot::Sender<Result<(), NetworkError>>,
     },
-    Report {
-        message_id: MessageId,
-        source: PeerId,
-        acceptance: Acceptance,
-    },
     Request {
         peer: PeerId,
         addrs: Vec<Multiaddr>,
@@ -64,21 +91,48 @@ pub(crate) enum Command {
         channel: ResponseChannel<RentalResponse>,
         response: RentalResponse,
     },
+    Sync {
+        peer: PeerId,
+        request: SyncRequest,
+        reply: oneshot::Sender<Result<SyncResponse, NetworkError>>,
+    },
+    RespondSync {
+        channel: ResponseChannel<SyncResponse>,
+        response: SyncResponse,
+    },
     ListenAddrs {
         reply: oneshot::Sender<Vec<Multiaddr>>,
     },
+    ConnectedPeers {
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
+    PeerScore {
+        peer: PeerId,
+        reply: oneshot::Sender<Option<f64>>,
+    },
 }
+
+/// A verdict on a gossiped message, on its way to gossipsub.
+pub(crate) type Report = (MessageId, PeerId, Acceptance);
 
 /// Cloneable handle to the [`crate::EventLoop`] that owns the swarm.
 #[derive(Clone, Debug)]
 pub struct Network {
     commands: mpsc::Sender<Command>,
+    /// Unbounded: the event loop may be waiting for the application to take an event while
+    /// the application reports on earlier ones, and neither may wait for the other. There is
+    /// at most one report per message the event loop handed out.
+    reports: mpsc::UnboundedSender<Report>,
     peer_id: PeerId,
 }
 
 impl Network {
-    pub(crate) fn new(commands: mpsc::Sender<Command>, peer_id: PeerId) -> Self {
-        Self { commands, peer_id }
+    pub(crate) fn new(
+        commands: mpsc::Sender<Command>,
+        reports: mpsc::UnboundedSender<Report>,
+        peer_id: PeerId,
+    ) -> Self {
+        Self { commands, reports, peer_id }
     }
 
     /// Our own peer id.
@@ -88,19 +142,36 @@ impl Network {
 
     /// Publishes a signed offer on `gpuflow/offers/1`.
     pub async fn publish_offer(&self, offer: &SignedEnvelope) -> Result<(), NetworkError> {
+        self.publish(OFFERS_TOPIC, offer).await
+    }
+
+    /// Publishes a signed [`gpuflow_protocol::Heartbeat`] on `gpuflow/heartbeats/1`.
+    ///
+    /// Fails with [`NetworkError::Publish`] (`NoPeersSubscribedToTopic`) while no index is
+    /// connected; a heartbeat is worthless later, so callers just log it and go on.
+    pub async fn publish_heartbeat(&self, heartbeat: &SignedEnvelope) -> Result<(), NetworkError> {
+        self.publish(HEARTBEATS_TOPIC, heartbeat).await
+    }
+
+    async fn publish(
+        &self,
+        topic: &'static str,
+        envelope: &SignedEnvelope,
+    ) -> Result<(), NetworkError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Publish { topic: OFFERS_TOPIC, data: offer.to_bytes(), reply }).await?;
+        self.send(Command::Publish { topic, data: envelope.to_bytes(), reply }).await?;
         rx.await.map_err(|_| NetworkError::Stopped)?
     }
 
-    /// Reports the verdict on a gossiped message, so gossipsub forwards or drops it.
+    /// Reports the verdict on a gossiped message, so gossipsub forwards or drops it. Never
+    /// waits for the event loop.
     pub async fn report(
         &self,
         message_id: MessageId,
         source: PeerId,
         acceptance: Acceptance,
     ) -> Result<(), NetworkError> {
-        self.send(Command::Report { message_id, source, acceptance }).await
+        self.reports.send((message_id, source, acceptance)).map_err(|_| NetworkError::Stopped)
     }
 
     /// Sends `request` to `peer`, dialing `addrs` if not yet connected, and waits for
@@ -125,10 +196,46 @@ impl Network {
         self.send(Command::Respond { channel, response }).await
     }
 
+    /// Asks the index `peer` (connected, see [`NetworkEvent::IndexPeer`]) for the page of
+    /// its offers after `after`, at most [`MAX_SYNC_PAGE`] of them.
+    pub async fn sync(
+        &self,
+        peer: PeerId,
+        after: Option<String>,
+    ) -> Result<SyncResponse, NetworkError> {
+        let (reply, rx) = oneshot::channel();
+        let request = SyncRequest { after, limit: MAX_SYNC_PAGE };
+        self.send(Command::Sync { peer, request, reply }).await?;
+        rx.await.map_err(|_| NetworkError::Stopped)?
+    }
+
+    /// Answers a [`NetworkEvent::SyncRequest`].
+    pub async fn respond_sync(
+        &self,
+        channel: ResponseChannel<SyncResponse>,
+        response: SyncResponse,
+    ) -> Result<(), NetworkError> {
+        self.send(Command::RespondSync { channel, response }).await
+    }
+
     /// The addresses the swarm listens on now.
     pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetworkError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::ListenAddrs { reply }).await?;
+        rx.await.map_err(|_| NetworkError::Stopped)
+    }
+
+    /// The peers we have at least one connection with.
+    pub async fn connected_peers(&self) -> Result<Vec<PeerId>, NetworkError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::ConnectedPeers { reply }).await?;
+        rx.await.map_err(|_| NetworkError::Stopped)
+    }
+
+    /// Gossipsub's score of `peer`, if it is known; negative after invalid messages.
+    pub async fn peer_score(&self, peer: PeerId) -> Result<Option<f64>, NetworkError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::PeerScore { peer, reply }).await?;
         rx.await.map_err(|_| NetworkError::Stopped)
     }
 

@@ -1,10 +1,15 @@
 //! The libp2p network layer of gpuflow.
 //!
-//! [`new`] builds a swarm (TCP, noise, yamux, identify, gossipsub and the
-//! `/gpuflow/rental/1` request-response protocol) and splits it the way long-lived
-//! rust-libp2p services do: an [`EventLoop`] that owns the `Swarm` and must be spawned,
-//! a cloneable [`Network`] handle that sends it commands, and a stream of
-//! [`NetworkEvent`]s for the application. Nothing else ever touches the swarm.
+//! [`new`] builds a swarm and splits it the way long-lived rust-libp2p services do: an
+//! [`EventLoop`] that owns the `Swarm` and must be spawned, a cloneable [`Network`] handle
+//! that sends it commands, and a stream of [`NetworkEvent`]s for the application. Nothing
+//! else ever touches the swarm.
+//!
+//! The swarm speaks TCP and QUIC (noise + yamux on TCP), identify, Kademlia
+//! (`/gpuflow/kad/1`, seeded with the bootstrap peers, used to find more peers), gossipsub
+//! on `gpuflow/offers/1` and `gpuflow/heartbeats/1` with application validation, size limits
+//! per topic and peer scoring, and two request-response protocols: `/gpuflow/rental/1`
+//! (renters ask providers) and `/gpuflow/sync/1` (a node asks another node for its offers).
 
 mod behaviour;
 mod error;
@@ -14,7 +19,9 @@ mod handle;
 pub use error::NetworkError;
 pub use event_loop::EventLoop;
 pub use handle::{Acceptance, Network, NetworkEvent};
-pub use libp2p::{Multiaddr, PeerId, gossipsub::MessageId, request_response::ResponseChannel};
+pub use libp2p::{
+    Multiaddr, PeerId, gossipsub::MessageId, multiaddr::Protocol, request_response::ResponseChannel,
+};
 
 use gpuflow_protocol::Identity;
 
@@ -27,7 +34,8 @@ pub struct NetworkConfig {
     pub listen: Vec<Multiaddr>,
     /// Peers to dial at start, and again whenever the peer finds itself alone.
     pub bootstrap: Vec<Multiaddr>,
-    /// Receive offers from gossipsub (nodes); publishers need not subscribe.
+    /// Act as an index (nodes): subscribe to offers and heartbeats and serve
+    /// `/gpuflow/sync/1`. Publishers need not subscribe.
     pub subscribe_offers: bool,
     /// Answer `/gpuflow/rental/1` requests (providers); clients only send them.
     pub serve_requests: bool,
@@ -40,7 +48,8 @@ pub fn new(
 ) -> Result<(Network, tokio::sync::mpsc::Receiver<NetworkEvent>, EventLoop), NetworkError> {
     let peer_id = config.identity.peer_id();
     let (commands_tx, commands_rx) = tokio::sync::mpsc::channel(256);
+    let (reports_tx, reports_rx) = tokio::sync::mpsc::unbounded_channel();
     let (events_tx, events_rx) = tokio::sync::mpsc::channel(1024);
-    let event_loop = EventLoop::new(&config, commands_rx, events_tx)?;
-    Ok((Network::new(commands_tx, peer_id), events_rx, event_loop))
+    let event_loop = EventLoop::new(&config, commands_rx, reports_rx, events_tx)?;
+    Ok((Network::new(commands_tx, reports_tx, peer_id), events_rx, event_loop))
 }

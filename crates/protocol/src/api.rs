@@ -1,11 +1,15 @@
 //! JSON shapes of the node's HTTP API (`/v1/...`), shared by the node and its clients.
+//!
+//! Fields added after the first release carry `#[serde(default)]`, so a newer client still
+//! reads an older node's answers.
 
 use serde::{Deserialize, Serialize};
 
-use crate::SignedEnvelope;
+use crate::{GpuHealth, SignedEnvelope};
 
 /// One live offer as listed by `GET /v1/offers`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OfferSummary {
     /// Offer id (16 hex digits), see [`crate::OfferId`].
     pub id: String,
@@ -42,18 +46,39 @@ pub struct OfferSummary {
     pub issued_at: u64,
     /// Unix time the offer expires.
     pub expires_at: u64,
+    /// Unix time this node first saw the provider (the base of `age_days`).
+    #[serde(default)]
+    pub first_seen: u64,
+    /// True when another live offer lists one of the same GPU UUIDs: at least one of the
+    /// two providers advertises hardware it does not have. Hidden from search unless asked.
+    #[serde(default)]
+    pub conflicts: bool,
+    /// Declared download bandwidth, Mbit/s.
+    #[serde(default)]
+    pub inet_down_mbps: Option<u64>,
+    /// Declared upload bandwidth, Mbit/s.
+    #[serde(default)]
+    pub inet_up_mbps: Option<u64>,
+    /// Declared disk space, in megabytes (10^6 bytes).
+    #[serde(default)]
+    pub disk_mb: Option<u64>,
 }
 
 /// `GET /v1/offers` answer.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OfferList {
     /// Matching offers, in the requested order.
     pub offers: Vec<OfferSummary>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// `GET /v1/offers/{id}` answer: the summary plus the signed envelope, so clients can
 /// verify the offer themselves instead of trusting the node.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OfferDetail {
     /// The indexed fields.
     #[serde(flatten)]
@@ -62,8 +87,53 @@ pub struct OfferDetail {
     pub envelope: SignedEnvelope,
 }
 
+/// `GET /v1/providers/{peer_id}` answer: what this node knows about one provider.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProviderDetail {
+    /// The provider's libp2p peer id.
+    pub peer_id: String,
+    /// Unix time this node first saw the provider.
+    pub first_seen: u64,
+    /// The provider's live offer, if it has one (a rented machine stops advertising).
+    pub offer: Option<OfferSummary>,
+    /// Heartbeats this node accepted from the provider.
+    pub heartbeat_count: u64,
+    /// The latest heartbeat, if any.
+    pub last_heartbeat: Option<HeartbeatSummary>,
+}
+
+/// The latest heartbeat of a provider.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HeartbeatSummary {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Unix time the provider signed it.
+    pub issued_at: u64,
+    /// Unix time this node received it.
+    pub received_at: u64,
+    /// Rentals the provider reported serving.
+    pub active_rentals: u32,
+    /// Health of each GPU.
+    pub gpus: Vec<GpuHealth>,
+    /// The heartbeat as the provider signed it.
+    pub envelope: SignedEnvelope,
+}
+
+/// `GET /healthz` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Health {
+    /// Always `ok` when the node answers.
+    pub status: String,
+    /// Live offers in the index.
+    pub offers: u64,
+}
+
 /// Body of every error answer.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiErrorBody {
     /// What went wrong and what to do.
     pub error: String,

@@ -9,15 +9,19 @@ use crate::{Identity, MAX_MESSAGE_SIZE, PROTOCOL_VERSION, ProtocolError, identit
 /// kind can never be replayed as another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum MessageKind {
     /// A provider's [`crate::Offer`].
     Offer,
+    /// A provider's [`crate::Heartbeat`].
+    Heartbeat,
 }
 
 impl MessageKind {
     fn domain(self) -> &'static [u8] {
         match self {
             Self::Offer => b"gpuflow/offer/1\n",
+            Self::Heartbeat => b"gpuflow/heartbeat/1\n",
         }
     }
 }
@@ -26,6 +30,7 @@ impl std::fmt::Display for MessageKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Offer => "offer",
+            Self::Heartbeat => "heartbeat",
         })
     }
 }
@@ -34,6 +39,8 @@ impl std::fmt::Display for MessageKind {
 pub trait Message: Serialize + DeserializeOwned {
     /// The envelope kind of this body.
     const KIND: MessageKind;
+    /// Largest encoded envelope of this kind accepted from the network, in bytes.
+    const MAX_SIZE: usize = MAX_MESSAGE_SIZE;
 
     /// Checks the body's own rules once its signature is known to be good.
     fn validate(&self, signer: &PeerId) -> Result<(), ProtocolError>;
@@ -44,16 +51,20 @@ pub trait Message: Serialize + DeserializeOwned {
 /// The signature covers the kind's domain tag followed by the exact body bytes, which are
 /// kept verbatim (`RawValue`), so re-encoding never breaks verification.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignedEnvelope {
     /// Envelope format version, [`PROTOCOL_VERSION`].
     pub version: u16,
     /// What the body is.
     pub kind: MessageKind,
     /// The signer's ed25519 public key; its peer id is derived from it.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub public_key: B256,
     /// ed25519 signature over the domain tag and the body.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub signature: B512,
     /// The message body, as signed.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub body: Box<RawValue>,
 }
 
@@ -95,8 +106,22 @@ impl SignedEnvelope {
         Ok(serde_json::from_slice(bytes)?)
     }
 
-    /// Verifies version, kind, signature and body rules, and decodes the body.
+    /// Decodes and opens an envelope of kind `T` received from the network, refusing input
+    /// larger than `T`'s limit before parsing it.
+    pub fn decode<T: Message>(bytes: &[u8]) -> Result<Verified<T>, ProtocolError> {
+        if bytes.len() > T::MAX_SIZE {
+            return Err(ProtocolError::TooLarge { size: bytes.len(), max: T::MAX_SIZE });
+        }
+        Self::from_bytes(bytes)?.open()
+    }
+
+    /// Verifies version, kind, size, signature and body rules, and decodes the body.
     pub fn open<T: Message>(self) -> Result<Verified<T>, ProtocolError> {
+        // Envelopes that did not come through `decode` (sync answers, HTTP) still get a
+        // bound: the body is always smaller than the envelope around it.
+        if self.body.get().len() > T::MAX_SIZE {
+            return Err(ProtocolError::TooLarge { size: self.body.get().len(), max: T::MAX_SIZE });
+        }
         if self.version != PROTOCOL_VERSION {
             return Err(ProtocolError::UnsupportedVersion(self.version));
         }

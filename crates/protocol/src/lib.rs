@@ -2,24 +2,36 @@
 //!
 //! Everything that crosses the network is a [`SignedEnvelope`]: a versioned, size-limited
 //! JSON document whose body is signed with the sender's ed25519 key, which is also its
-//! libp2p identity. Receivers call [`SignedEnvelope::open`] before they look at a body.
+//! libp2p identity. Receivers call [`SignedEnvelope::decode`] (network bytes) or
+//! [`SignedEnvelope::open`] before they look at a body.
+//!
+//! Providers publish an [`Offer`] every few minutes and a [`Heartbeat`] every ~15 s; nodes
+//! exchange their stored offers with [`SyncRequest`] / [`SyncResponse`].
 
 mod amount;
 pub mod api;
 mod envelope;
 mod error;
+mod heartbeat;
 mod identity;
 mod offer;
 mod rental;
+mod sync;
 
 pub use amount::{format_units, parse_units};
 pub use envelope::{Message, MessageKind, SignedEnvelope, Verified};
 pub use error::ProtocolError;
+pub use heartbeat::{
+    GpuHealth, Heartbeat, MAX_ACTIVE_RENTALS, MAX_HEARTBEAT_SIZE, MAX_TEMPERATURE_C,
+};
 pub use identity::Identity;
 pub use offer::{
     GpuInfo, MAX_GPUS, MAX_OFFER_TTL, MAX_PRICE_PER_SECOND, Offer, OfferId, payout_binding_message,
 };
-pub use rental::{RentalRequest, RentalResponse, WorkloadState, WorkloadStatus};
+pub use rental::{
+    QuoteTerms, RentalRequest, RentalResponse, SignedQuote, WorkloadState, WorkloadStatus,
+};
+pub use sync::{MAX_SYNC_PAGE, MAX_SYNC_RESPONSE_SIZE, SyncRequest, SyncResponse};
 
 /// Gossipsub topic on which providers publish their offers.
 pub const OFFERS_TOPIC: &str = "gpuflow/offers/1";
@@ -27,6 +39,8 @@ pub const OFFERS_TOPIC: &str = "gpuflow/offers/1";
 pub const HEARTBEATS_TOPIC: &str = "gpuflow/heartbeats/1";
 /// Request-response protocol spoken between renters, nodes and providers.
 pub const RENTAL_PROTOCOL: &str = "/gpuflow/rental/1";
+/// Request-response protocol over which nodes hand each other their stored offers.
+pub const SYNC_PROTOCOL: &str = "/gpuflow/sync/1";
 /// Version of the envelope format; receivers reject any other.
 pub const PROTOCOL_VERSION: u16 = 1;
 /// Largest encoded message accepted from the network, in bytes.

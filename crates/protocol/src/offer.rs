@@ -13,6 +13,8 @@ pub const MAX_OFFER_TTL: u64 = 24 * 3600;
 pub const MAX_PRICE_PER_SECOND: u128 = 1_000_000_000_000_000;
 const MAX_TEXT: usize = 128;
 const MAX_ADDRS: usize = 8;
+/// Largest declared bandwidth or disk size; far above any real machine.
+const MAX_DECLARED: u64 = 1 << 53;
 
 /// One GPU as read through NVML (or simulated, then the offer is not `verified`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +63,15 @@ pub struct Offer {
     pub region: String,
     /// Multiaddrs where the provider answers `/gpuflow/rental/1`.
     pub listen_addrs: Vec<String>,
+    /// Download bandwidth the provider declares, in Mbit/s (from its config, not measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inet_down_mbps: Option<u64>,
+    /// Upload bandwidth the provider declares, in Mbit/s (from its config, not measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inet_up_mbps: Option<u64>,
+    /// Disk space offered to the workload, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_bytes: Option<u64>,
 }
 
 impl Message for Offer {
@@ -117,6 +128,16 @@ impl Message for Offer {
                 return Err(ProtocolError::field("listen_addrs", "address too long"));
             }
         }
+        // Bounded so that every node can store and compare them as SQLite integers.
+        for (field, value) in [
+            ("inet_down_mbps", self.inet_down_mbps),
+            ("inet_up_mbps", self.inet_up_mbps),
+            ("disk_bytes", self.disk_bytes),
+        ] {
+            if value.is_some_and(|v| v > MAX_DECLARED) {
+                return Err(ProtocolError::field(field, format!("at most {MAX_DECLARED}")));
+            }
+        }
         let recovered = self
             .payout_proof
             .recover_address_from_msg(payout_binding_message(signer))
@@ -157,6 +178,11 @@ impl OfferId {
         let digest = Sha256::digest(peer_id.to_bytes());
         Self(digest[..8].try_into().expect("digest is 32 bytes"))
     }
+
+    /// The raw id.
+    pub fn to_bytes(self) -> [u8; 8] {
+        self.0
+    }
 }
 
 impl std::fmt::Display for OfferId {
@@ -174,7 +200,7 @@ impl std::str::FromStr for OfferId {
     }
 }
 
-fn check_text(field: &'static str, text: &str) -> Result<(), ProtocolError> {
+pub(crate) fn check_text(field: &'static str, text: &str) -> Result<(), ProtocolError> {
     if text.len() > MAX_TEXT || text.chars().any(char::is_control) {
         return Err(ProtocolError::field(
             field,
@@ -184,14 +210,14 @@ fn check_text(field: &'static str, text: &str) -> Result<(), ProtocolError> {
     Ok(())
 }
 
-mod decimal_string {
+pub(crate) mod decimal_string {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
-    pub(super) fn serialize<S: Serializer>(value: &u128, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(value: &u128, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(value)
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
             return Err(D::Error::custom(format!("`{text}` is not a decimal integer")));
@@ -232,6 +258,9 @@ pub(crate) mod tests {
             verified: false,
             region: "eu-west".into(),
             listen_addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+            inet_down_mbps: None,
+            inet_up_mbps: None,
+            disk_bytes: None,
         }
     }
 
@@ -294,6 +323,8 @@ pub(crate) mod tests {
             ("gpus.uuid", Box::new(|o| o.gpus.push(o.gpus[0].clone()))),
             ("gpus.name", Box::new(|o| o.gpus[0].name = "x".repeat(MAX_TEXT + 1))),
             ("region", Box::new(|o| o.region = "a\nb".into())),
+            ("inet_down_mbps", Box::new(|o| o.inet_down_mbps = Some(MAX_DECLARED + 1))),
+            ("disk_bytes", Box::new(|o| o.disk_bytes = Some(u64::MAX))),
         ];
         for (field, mutate) in cases {
             let mut offer = sample(&identity, &payout);
@@ -310,6 +341,24 @@ pub(crate) mod tests {
         let big = vec![b' '; crate::MAX_MESSAGE_SIZE + 1];
         assert!(matches!(SignedEnvelope::from_bytes(&big), Err(ProtocolError::TooLarge { .. })));
         assert!(matches!(SignedEnvelope::from_bytes(b"{}"), Err(ProtocolError::Malformed(_))));
+    }
+
+    #[test]
+    fn declared_machine_facts_are_optional() {
+        let identity = Identity::generate();
+        let payout = PrivateKeySigner::random();
+        let bare = sample(&identity, &payout);
+        let json = serde_json::to_string(&bare).unwrap();
+        assert!(!json.contains("inet_") && !json.contains("disk_"), "{json}");
+        assert_eq!(roundtrip(&SignedEnvelope::seal(&identity, &bare)).unwrap(), bare);
+
+        let declared = Offer {
+            inet_down_mbps: Some(1000),
+            inet_up_mbps: Some(500),
+            disk_bytes: Some(2_000_000_000_000),
+            ..bare
+        };
+        assert_eq!(roundtrip(&SignedEnvelope::seal(&identity, &declared)).unwrap(), declared);
     }
 
     #[test]

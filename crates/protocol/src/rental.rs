@@ -1,9 +1,17 @@
+use alloy::primitives::{Address, B256, Bytes, U256};
 use serde::{Deserialize, Serialize};
 
 /// A request sent to a provider over `/gpuflow/rental/1`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum RentalRequest {
+    /// Terms for renting the provider's machine for `duration` seconds.
+    Quote {
+        /// Who will open the rental; the quote is only valid for this address.
+        renter: Address,
+        /// Seconds wanted at first (the quote allows extending up to its maximum).
+        duration: u64,
+    },
     /// Where is the workload of this on-chain rental?
     Status {
         /// Rental id in `GpuEscrow`.
@@ -15,6 +23,8 @@ pub enum RentalRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum RentalResponse {
+    /// Signed terms to open the rental with on `GpuEscrow`.
+    Quote(SignedQuote),
     /// State of a rental's workload.
     Status(WorkloadStatus),
     /// The request could not be served.
@@ -67,4 +77,34 @@ pub struct WorkloadStatus {
     pub ended_at: Option<u64>,
     /// How to reach the workload, or why it is not running.
     pub detail: String,
+}
+
+/// The terms of a rental as the provider signs them: the `Quote` struct of `GpuEscrow`,
+/// signed as EIP-712 typed data by the provider's payout key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuoteTerms {
+    /// Provider's payout address; the signer.
+    pub provider: Address,
+    /// The only renter who may use the quote.
+    pub renter: Address,
+    /// Token units per second.
+    #[serde(with = "crate::offer::decimal_string")]
+    pub rate_per_second: u128,
+    /// Most seconds the rental may last, extensions included.
+    pub max_duration: u64,
+    /// Unix time after which the quote cannot open a rental.
+    pub deadline: u64,
+    /// Provider-defined id of the machine (the offer id, left-aligned).
+    pub offer_id: B256,
+    /// Single-use nonce of the provider.
+    pub nonce: U256,
+}
+
+/// A quote and the provider's EIP-712 signature over it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedQuote {
+    /// The terms.
+    pub terms: QuoteTerms,
+    /// The provider's signature (65 bytes, or an ERC-1271 blob for contract wallets).
+    pub signature: Bytes,
 }

@@ -1,4 +1,5 @@
-//! Real swarms on loopback: gossip of signed offers and the rental request-response.
+//! Real swarms on loopback: gossip of signed offers and heartbeats, peer scoring, QUIC,
+//! Kademlia discovery, and the rental and sync request-response protocols.
 
 use std::time::Duration;
 
@@ -6,14 +7,17 @@ use alloy::{
     primitives::Address,
     signers::{SignerSync, local::PrivateKeySigner},
 };
-use gpuflow_p2p::{Acceptance, Multiaddr, Network, NetworkConfig, NetworkEvent};
+use gpuflow_p2p::{Acceptance, Multiaddr, Network, NetworkConfig, NetworkEvent, PeerId};
 use gpuflow_protocol::{
-    GpuInfo, Identity, Offer, RentalRequest, RentalResponse, SignedEnvelope, WorkloadState,
-    WorkloadStatus, payout_binding_message, unix_now,
+    GpuHealth, GpuInfo, Heartbeat, Identity, Offer, RentalRequest, RentalResponse, SignedEnvelope,
+    SyncResponse, WorkloadState, WorkloadStatus, payout_binding_message, unix_now,
 };
 use tokio::sync::mpsc::Receiver;
 
 const WAIT: Duration = Duration::from_secs(20);
+
+const TCP: &str = "/ip4/127.0.0.1/tcp/0";
+const QUIC: &str = "/ip4/127.0.0.1/udp/0/quic-v1";
 
 fn peer(
     listen: bool,
@@ -21,9 +25,18 @@ fn peer(
     subscribe: bool,
     serve: bool,
 ) -> (Network, Receiver<NetworkEvent>) {
+    peer_on(if listen { &[TCP] } else { &[] }, bootstrap, subscribe, serve)
+}
+
+fn peer_on(
+    listen: &[&str],
+    bootstrap: Vec<Multiaddr>,
+    subscribe: bool,
+    serve: bool,
+) -> (Network, Receiver<NetworkEvent>) {
     let (network, events, event_loop) = gpuflow_p2p::new(NetworkConfig {
         identity: Identity::generate(),
-        listen: if listen { vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()] } else { Vec::new() },
+        listen: listen.iter().map(|a| a.parse().unwrap()).collect(),
         bootstrap,
         subscribe_offers: subscribe,
         serve_requests: serve,
@@ -31,6 +44,68 @@ fn peer(
     .unwrap();
     tokio::spawn(event_loop.run());
     (network, events)
+}
+
+/// An index listening on `listen`, with its address (including `/p2p/PEER`).
+async fn index_on(
+    listen: &str,
+    bootstrap: Vec<Multiaddr>,
+) -> (Network, Receiver<NetworkEvent>, Multiaddr) {
+    let (index, mut events) = peer_on(&[listen], bootstrap, true, false);
+    let addr = next(&mut events, "listen address", |e| match e {
+        NetworkEvent::Listening(addr) => Some(addr),
+        _ => None,
+    })
+    .await;
+    let addr = format!("{addr}/p2p/{}", index.peer_id()).parse().unwrap();
+    (index, events, addr)
+}
+
+/// Polls, bounded, until `check` holds.
+async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what} did not happen within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A provider that joined through `index`, once `index` subscribed to the topics (so that a
+/// publication reaches it).
+async fn provider_of(index: &Network, index_addr: Multiaddr) -> (Network, Identity) {
+    let identity = Identity::generate();
+    let (provider, mut events, event_loop) = gpuflow_p2p::new(NetworkConfig {
+        identity: identity.clone(),
+        listen: vec![TCP.parse().unwrap()],
+        bootstrap: vec![index_addr],
+        subscribe_offers: false,
+        serve_requests: true,
+    })
+    .unwrap();
+    tokio::spawn(event_loop.run());
+    let subscriber = next(&mut events, "offers subscriber", |e| match e {
+        NetworkEvent::OffersSubscriber(peer) => Some(peer),
+        _ => None,
+    })
+    .await;
+    assert_eq!(subscriber, index.peer_id());
+    (provider, identity)
+}
+
+fn heartbeat(identity: &Identity, seq: u64) -> SignedEnvelope {
+    let heartbeat = Heartbeat {
+        seq,
+        issued_at: unix_now(),
+        gpus: vec![GpuHealth {
+            uuid: "GPU-1".into(),
+            temperature_c: 55,
+            utilization_pct: 100,
+            memory_used_bytes: 1 << 30,
+            ecc_errors: Some(0),
+        }],
+        active_rentals: 1,
+    };
+    SignedEnvelope::seal(identity, &heartbeat)
 }
 
 /// Waits, bounded, for the first event `pick` accepts.
@@ -77,6 +152,9 @@ fn offer(identity: &Identity) -> SignedEnvelope {
         verified: false,
         region: "test".into(),
         listen_addrs: Vec::new(),
+        inet_down_mbps: None,
+        inet_up_mbps: None,
+        disk_bytes: None,
     };
     SignedEnvelope::seal(identity, &offer)
 }
@@ -165,4 +243,104 @@ async fn unreachable_provider_is_an_error_not_a_hang() {
     .await
     .expect("the request fails within the timeout");
     assert!(result.is_err(), "{result:?}");
+}
+
+#[tokio::test]
+async fn heartbeats_cross_gossipsub_for_validation() {
+    let (index, mut events, addr) = index_on(TCP, Vec::new()).await;
+    let (provider, identity) = provider_of(&index, addr).await;
+    let sent = heartbeat(&identity, 3);
+    provider.publish_heartbeat(&sent).await.unwrap();
+    let (message_id, source, data) = next(&mut events, "heartbeat", |e| match e {
+        NetworkEvent::Heartbeat { message_id, source, data } => Some((message_id, source, data)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(source, provider.peer_id());
+    let received = SignedEnvelope::decode::<Heartbeat>(&data).unwrap();
+    assert_eq!((received.signer, received.body.seq), (identity.peer_id(), 3));
+    index.report(message_id, source, Acceptance::Accept).await.unwrap();
+}
+
+#[tokio::test]
+async fn rejected_messages_cost_the_relay_its_score() {
+    let (index, mut events, addr) = index_on(TCP, Vec::new()).await;
+    let (provider, identity) = provider_of(&index, addr).await;
+    for seq in 1..=3 {
+        provider.publish_heartbeat(&heartbeat(&identity, seq)).await.unwrap();
+        let (message_id, source) = next(&mut events, "heartbeat", |e| match e {
+            NetworkEvent::Heartbeat { message_id, source, .. } => Some((message_id, source)),
+            _ => None,
+        })
+        .await;
+        index.report(message_id, source, Acceptance::Reject).await.unwrap();
+    }
+    let score = index.peer_score(provider.peer_id()).await.unwrap().expect("a known peer");
+    // Three invalid messages: -10 × 3², minus whatever decayed, plus at most 20 of credit.
+    assert!(score < -50.0, "score {score}");
+}
+
+#[tokio::test]
+async fn offers_cross_quic() {
+    let (index, mut events, addr) = index_on(QUIC, Vec::new()).await;
+    assert!(addr.to_string().contains("/quic-v1/"), "{addr}");
+    let (provider, identity) = provider_of(&index, addr).await;
+    provider.publish_offer(&offer(&identity)).await.unwrap();
+    let data = next(&mut events, "offer over QUIC", |e| match e {
+        NetworkEvent::Offer { data, .. } => Some(data),
+        _ => None,
+    })
+    .await;
+    assert_eq!(SignedEnvelope::decode::<Offer>(&data).unwrap().signer, identity.peer_id());
+}
+
+#[tokio::test]
+async fn kademlia_finds_peers_beyond_the_bootstrap_peer() {
+    // a ← b ← c: c only knows b, and learns about a through the DHT.
+    let (a, _a_events, a_addr) = index_on(TCP, Vec::new()).await;
+    let (_b, _b_events, b_addr) = index_on(TCP, vec![a_addr]).await;
+    let (c, _c_events, _) = index_on(TCP, vec![b_addr]).await;
+    let a_id: PeerId = a.peer_id();
+    until("c connecting to a", async || c.connected_peers().await.unwrap().contains(&a_id)).await;
+}
+
+#[tokio::test]
+async fn indexes_find_each_other_and_sync() {
+    let (a, mut a_events, a_addr) = index_on(TCP, Vec::new()).await;
+    let (b, mut b_events, _) = index_on(TCP, vec![a_addr]).await;
+    // Each side learns that the other is an index.
+    let found = next(&mut b_events, "index peer", |e| match e {
+        NetworkEvent::IndexPeer(peer) => Some(peer),
+        _ => None,
+    })
+    .await;
+    assert_eq!(found, a.peer_id());
+
+    let stored = offer(&Identity::generate());
+    let ask = tokio::spawn({
+        let b = b.clone();
+        async move { b.sync(found, None).await }
+    });
+    let (peer, request, channel) = next(&mut a_events, "sync request", |e| match e {
+        NetworkEvent::SyncRequest { peer, request, channel } => Some((peer, request, channel)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(peer, b.peer_id());
+    assert_eq!(request.after, None);
+    a.respond_sync(channel, SyncResponse { offers: vec![stored.clone()], next: None })
+        .await
+        .unwrap();
+    let page = tokio::time::timeout(WAIT, ask).await.expect("answer in time").unwrap().unwrap();
+    assert_eq!(page.next, None);
+    assert_eq!(page.offers.len(), 1);
+    assert_eq!(page.offers[0].to_bytes(), stored.to_bytes());
+    // Providers are not indexes: they do not serve the protocol, so asking one fails.
+    let (provider, _) = provider_of(&a, listen_addr(&a).await).await;
+    assert!(a.sync(provider.peer_id(), None).await.is_err());
+}
+
+async fn listen_addr(index: &Network) -> Multiaddr {
+    let addr = index.listen_addrs().await.unwrap().remove(0);
+    format!("{addr}/p2p/{}", index.peer_id()).parse().unwrap()
 }

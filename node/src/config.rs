@@ -1,0 +1,331 @@
+//! The node's settings, layered: built-in defaults < config file < `GPUFLOW_*` environment
+//! variables < command-line flags.
+//!
+//! The file is TOML, read from `--config PATH` (or `GPUFLOW_CONFIG`), else from
+//! `$XDG_CONFIG_HOME/gpuflow/node.toml` when that exists. Every key is optional:
+//!
+//! ```toml
+//! data_dir = "/var/lib/gpuflow-node"
+//! http = "0.0.0.0:8080"
+//! p2p_listen = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]
+//! bootstrap = ["/ip4/203.0.113.7/tcp/4001/p2p/12D3KooW..."]
+//! token_decimals = 6
+//! rate_limit = 200    # gossip messages per second per relaying peer
+//! rate_burst = 1000   # ... allowed in a burst
+//! ```
+//!
+//! No secret belongs in it: the node's only key is its libp2p identity, kept in the data
+//! directory.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use clap::Parser;
+use gpuflow_p2p::Multiaddr;
+use serde::Deserialize;
+
+/// Index the offers of the gpuflow network and serve them over HTTP.
+#[derive(Debug, Default, Parser)]
+#[command(
+    name = "gpuflow-node",
+    version,
+    about,
+    after_help = "Settings come from, weakest first: defaults, the config file, GPUFLOW_* \
+                  variables, flags.
+
+Example:
+  gpuflow-node --http 0.0.0.0:8080 \\
+    --p2p-listen /ip4/0.0.0.0/tcp/4001 --p2p-listen /ip4/0.0.0.0/udp/4001/quic-v1"
+)]
+pub struct Args {
+    /// TOML config file [default: $XDG_CONFIG_HOME/gpuflow/node.toml, if present].
+    #[arg(long, env = "GPUFLOW_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory for the identity key and the SQLite index
+    /// [default: $XDG_CONFIG_HOME/gpuflow/node].
+    #[arg(long, env = "GPUFLOW_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// HTTP API listen address (port 0 picks a free port) [default: 127.0.0.1:8080].
+    #[arg(long, env = "GPUFLOW_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// libp2p listen addresses, TCP and/or QUIC (repeatable or comma separated)
+    /// [default: /ip4/0.0.0.0/tcp/4001 and /ip4/0.0.0.0/udp/4001/quic-v1].
+    #[arg(long, env = "GPUFLOW_P2P_LISTEN", value_delimiter = ',')]
+    pub p2p_listen: Vec<Multiaddr>,
+    /// Peers to join the network through, ideally with their /p2p/PEER_ID (repeatable or
+    /// comma separated).
+    #[arg(long, env = "GPUFLOW_BOOTSTRAP", value_delimiter = ',')]
+    pub bootstrap: Vec<Multiaddr>,
+    /// Decimals of the payment token, to read `dph` in queries [default: 6].
+    #[arg(long, env = "GPUFLOW_TOKEN_DECIMALS")]
+    pub token_decimals: Option<u8>,
+    /// Gossip messages accepted per second from one relaying peer; more are ignored
+    /// [default: 200]. A relay forwards everybody's heartbeats: a thousand providers at one
+    /// per 15 s is about 70 a second.
+    #[arg(long, env = "GPUFLOW_RATE_LIMIT")]
+    pub rate_limit: Option<u32>,
+    /// Gossip messages one relaying peer may send in a burst [default: 1000].
+    #[arg(long, env = "GPUFLOW_RATE_BURST")]
+    pub rate_burst: Option<u32>,
+}
+
+/// The config file's keys; all optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    data_dir: Option<PathBuf>,
+    http: Option<SocketAddr>,
+    #[serde(default)]
+    p2p_listen: Vec<String>,
+    #[serde(default)]
+    bootstrap: Vec<String>,
+    token_decimals: Option<u8>,
+    rate_limit: Option<u32>,
+    rate_burst: Option<u32>,
+}
+
+/// The resolved settings the node runs with.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Holds `identity.key` and `index.sqlite`.
+    pub data_dir: PathBuf,
+    /// HTTP API address.
+    pub http: SocketAddr,
+    /// libp2p listen addresses.
+    pub p2p_listen: Vec<Multiaddr>,
+    /// Peers to join through.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Decimals of the payment token.
+    pub token_decimals: u8,
+    /// Per-peer limit on gossip messages.
+    pub rate_limit: RateLimit,
+}
+
+/// A token bucket's refill rate and size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Tokens added per second.
+    pub per_second: u32,
+    /// Most tokens held.
+    pub burst: u32,
+}
+
+/// Why the settings could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read the config file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML of the expected shape.
+    #[error("invalid config file {}: {source}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the line.
+        source: Box<toml::de::Error>,
+    },
+    /// An address in the config file is not a multiaddr.
+    #[error("invalid config file {}: `{key}` entry `{value}` is not a multiaddr", path.display())]
+    Multiaddr {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: &'static str,
+        /// The entry.
+        value: String,
+    },
+    /// A value is out of its range.
+    #[error("`{key}` must be {expected}")]
+    Invalid {
+        /// The setting.
+        key: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// No data directory was given and none can be derived.
+    #[error("{0}")]
+    NoDataDir(String),
+}
+
+impl NodeConfig {
+    /// Resolves `args` (flags and environment, as clap read them) over the config file over
+    /// the defaults.
+    pub fn resolve(args: Args) -> Result<Self, ConfigError> {
+        let default_file = gpuflow_cli_util::config_dir()
+            .ok()
+            .map(|dir| dir.join("node.toml"))
+            .filter(|path| path.is_file());
+        Self::resolve_with(args, default_file)
+    }
+
+    /// [`NodeConfig::resolve`] with the file read when `--config` is absent made explicit.
+    fn resolve_with(args: Args, default_file: Option<PathBuf>) -> Result<Self, ConfigError> {
+        let path = args.config.clone().or(default_file);
+        let file = match &path {
+            Some(path) => read(path)?,
+            None => File::default(),
+        };
+        let path = path.unwrap_or_default();
+        let addrs =
+            |key: &'static str, values: Vec<String>| -> Result<Vec<Multiaddr>, ConfigError> {
+                values
+                    .into_iter()
+                    .map(|value| {
+                        value.parse().map_err(|_| ConfigError::Multiaddr {
+                            path: path.clone(),
+                            key,
+                            value,
+                        })
+                    })
+                    .collect()
+            };
+        let data_dir = match args.data_dir.or(file.data_dir) {
+            Some(dir) => dir,
+            None => gpuflow_cli_util::config_dir().map_err(ConfigError::NoDataDir)?.join("node"),
+        };
+        let p2p_listen = match (args.p2p_listen, addrs("p2p_listen", file.p2p_listen)?) {
+            (flags, _) if !flags.is_empty() => flags,
+            (_, file) if !file.is_empty() => file,
+            _ => ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]
+                .map(|a| a.parse().expect("default addresses parse"))
+                .to_vec(),
+        };
+        let bootstrap = match args.bootstrap {
+            flags if !flags.is_empty() => flags,
+            _ => addrs("bootstrap", file.bootstrap)?,
+        };
+        let rate_limit = RateLimit {
+            per_second: args.rate_limit.or(file.rate_limit).unwrap_or(200),
+            burst: args.rate_burst.or(file.rate_burst).unwrap_or(1000),
+        };
+        if rate_limit.per_second == 0 || rate_limit.burst == 0 {
+            return Err(ConfigError::Invalid {
+                key: "rate_limit and rate_burst",
+                expected: "at least 1",
+            });
+        }
+        let token_decimals = args.token_decimals.or(file.token_decimals).unwrap_or(6);
+        if token_decimals > 36 {
+            return Err(ConfigError::Invalid { key: "token_decimals", expected: "at most 36" });
+        }
+        Ok(Self {
+            data_dir,
+            http: args.http.or(file.http).unwrap_or_else(|| ([127, 0, 0, 1], 8080).into()),
+            p2p_listen,
+            bootstrap,
+            token_decimals,
+            rate_limit,
+        })
+    }
+}
+
+fn read(path: &Path) -> Result<File, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    toml::from_str(&text)
+        .map_err(|source| ConfigError::Parse { path: path.to_owned(), source: Box::new(source) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn defaults_apply_without_file_or_flags() {
+        let args = Args { data_dir: Some("/d".into()), ..Args::default() };
+        let config = NodeConfig::resolve_with(args, None).unwrap();
+        assert_eq!(config.http, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.p2p_listen.len(), 2);
+        assert!(config.p2p_listen[1].to_string().ends_with("/quic-v1"));
+        assert!(config.bootstrap.is_empty());
+        assert_eq!(config.token_decimals, 6);
+        assert_eq!(config.rate_limit, RateLimit { per_second: 200, burst: 1000 });
+    }
+
+    #[test]
+    fn the_file_fills_in_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(
+            &dir,
+            r#"
+            data_dir = "/from/file"
+            http = "0.0.0.0:9000"
+            p2p_listen = ["/ip4/0.0.0.0/tcp/5001"]
+            bootstrap = ["/ip4/10.0.0.1/tcp/4001"]
+            token_decimals = 18
+            rate_limit = 7
+            "#,
+        );
+        let from_file =
+            NodeConfig::resolve_with(Args { config: Some(path.clone()), ..Args::default() }, None)
+                .unwrap();
+        assert_eq!(from_file.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(from_file.http, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(from_file.p2p_listen, vec!["/ip4/0.0.0.0/tcp/5001".parse().unwrap()]);
+        assert_eq!(from_file.bootstrap, vec!["/ip4/10.0.0.1/tcp/4001".parse().unwrap()]);
+        assert_eq!(from_file.token_decimals, 18);
+        assert_eq!(from_file.rate_limit, RateLimit { per_second: 7, burst: 1000 });
+
+        let flags = Args::try_parse_from([
+            "gpuflow-node",
+            "--config",
+            path.to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+            "--p2p-listen",
+            "/ip4/127.0.0.1/tcp/0,/ip4/127.0.0.1/udp/0/quic-v1",
+            "--p2p-listen",
+            "/ip6/::1/tcp/0",
+            "--token-decimals",
+            "6",
+        ])
+        .unwrap();
+        let config = NodeConfig::resolve_with(flags, None).unwrap();
+        assert_eq!(config.http, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(config.p2p_listen.len(), 3);
+        assert_eq!(config.token_decimals, 6);
+        // What the flags leave alone still comes from the file.
+        assert_eq!(config.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(config.rate_limit.per_second, 7);
+    }
+
+    #[test]
+    fn bad_files_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("htp = \"0.0.0.0:1\"", "unknown field `htp`"),
+            ("http = \"nowhere\"", "invalid config file"),
+            (
+                "bootstrap = [\"not an address\"]",
+                "`bootstrap` entry `not an address` is not a multiaddr",
+            ),
+            ("rate_limit = 0", "`rate_limit and rate_burst` must be at least 1"),
+        ];
+        for (text, expected) in cases {
+            let path = file(&dir, text);
+            let args = Args { config: Some(path), data_dir: Some("/d".into()), ..Args::default() };
+            let message = NodeConfig::resolve_with(args, None).unwrap_err().to_string();
+            assert!(message.contains(expected), "{text}: {message}");
+        }
+        let missing = Args { config: Some(dir.path().join("absent.toml")), ..Args::default() };
+        assert!(
+            NodeConfig::resolve_with(missing, None)
+                .unwrap_err()
+                .to_string()
+                .contains("cannot read")
+        );
+    }
+}

@@ -1,0 +1,494 @@
+//! Everything that reaches the index from the network passes here: gossiped offers and
+//! heartbeats, and offers fetched from other nodes with `/gpuflow/sync/1`.
+//!
+//! A gossiped message is rate limited per relaying peer, checked (size, version, signature,
+//! body rules, then time), stored, and only then reported to gossipsub: `Accept` (forward it)
+//! goes out after the commit, so an accepted message survives a crash of this node.
+//! Intrinsically invalid messages are rejected, which costs the relaying peer its gossipsub
+//! score; messages that fail only for local reasons (stale, expired in transit, rate
+//! limited) are ignored without penalty, since an honest relay can send those.
+//!
+//! Stores are pipelined: the loop keeps reading events while earlier messages wait for
+//! their commit, which lets the writer batch them.
+
+use std::{
+    collections::HashMap,
+    pin::Pin,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use futures::{StreamExt, stream::FuturesUnordered};
+use gpuflow_p2p::{Acceptance, MessageId, Network, NetworkEvent, PeerId, ResponseChannel};
+use gpuflow_protocol::{
+    Heartbeat, MAX_SYNC_PAGE, Offer, OfferId, ProtocolError, SignedEnvelope, SyncRequest,
+    SyncResponse, Verified, unix_now,
+};
+use tokio::sync::mpsc;
+
+use crate::{
+    HeartbeatUpsert, Store, StoreError, Upsert,
+    config::RateLimit,
+    metrics::{Metrics, Topic},
+};
+
+/// Messages signed further ahead than this are ignored: the signer's clock is wrong.
+pub const MAX_CLOCK_SKEW: u64 = 60;
+/// Heartbeats older than this are ignored: they say nothing about the provider now.
+pub const MAX_HEARTBEAT_AGE: u64 = 120;
+/// How often expired offers are pruned and idle rate-limit buckets forgotten.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
+/// Most sync pages taken from one peer per connection (64 offers each).
+const MAX_SYNC_PAGES: usize = 1024;
+
+/// Why a message is not stored: the verdict for gossipsub and the metric's reason label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub(crate) acceptance: Acceptance,
+    pub(crate) reason: &'static str,
+}
+
+impl Refusal {
+    fn reject(reason: &'static str) -> Self {
+        Self { acceptance: Acceptance::Reject, reason }
+    }
+
+    fn ignore(reason: &'static str) -> Self {
+        Self { acceptance: Acceptance::Ignore, reason }
+    }
+}
+
+impl From<ProtocolError> for Refusal {
+    fn from(error: ProtocolError) -> Self {
+        Self::reject(error.reason())
+    }
+}
+
+/// Checks an offer's bytes from gossipsub against everything but the store.
+pub(crate) fn check_offer(data: &[u8], now: u64) -> Result<Verified<Offer>, Refusal> {
+    check_offer_time(SignedEnvelope::decode::<Offer>(data)?, now)
+}
+
+fn check_offer_time(offer: Verified<Offer>, now: u64) -> Result<Verified<Offer>, Refusal> {
+    if offer.body.expires_at <= now {
+        return Err(Refusal::ignore("expired"));
+    }
+    if offer.body.issued_at > now + MAX_CLOCK_SKEW {
+        return Err(Refusal::ignore("from_the_future"));
+    }
+    Ok(offer)
+}
+
+/// Checks a heartbeat's bytes from gossipsub against everything but the store.
+pub(crate) fn check_heartbeat(data: &[u8], now: u64) -> Result<Verified<Heartbeat>, Refusal> {
+    let heartbeat = SignedEnvelope::decode::<Heartbeat>(data)?;
+    if heartbeat.body.issued_at > now + MAX_CLOCK_SKEW {
+        return Err(Refusal::ignore("from_the_future"));
+    }
+    if heartbeat.body.issued_at + MAX_HEARTBEAT_AGE < now {
+        return Err(Refusal::ignore("expired"));
+    }
+    Ok(heartbeat)
+}
+
+/// Maps a store outcome onto a verdict.
+fn offer_stored(outcome: Result<Upsert, StoreError>) -> Result<(), Refusal> {
+    match outcome {
+        Ok(Upsert::Inserted | Upsert::Replaced) => Ok(()),
+        Ok(Upsert::Stale) => Err(Refusal::ignore("stale")),
+        // A number past what any node can store is the sender's fault.
+        Err(StoreError::OutOfRange { .. }) => Err(Refusal::reject("out_of_range")),
+        Err(error) => {
+            tracing::error!(%error, "could not store an offer");
+            Err(Refusal::ignore("store_error"))
+        }
+    }
+}
+
+fn heartbeat_stored(outcome: Result<HeartbeatUpsert, StoreError>) -> Result<(), Refusal> {
+    match outcome {
+        Ok(HeartbeatUpsert::Stored) => Ok(()),
+        Ok(HeartbeatUpsert::Stale) => Err(Refusal::ignore("stale")),
+        Ok(HeartbeatUpsert::UnknownProvider) => Err(Refusal::ignore("unknown_provider")),
+        Err(StoreError::OutOfRange { .. }) => Err(Refusal::reject("out_of_range")),
+        Err(error) => {
+            tracing::error!(%error, "could not store a heartbeat");
+            Err(Refusal::ignore("store_error"))
+        }
+    }
+}
+
+/// A token bucket per peer. Buckets of peers that went quiet are forgotten, so the map
+/// holds only peers that sent something recently.
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    limit: RateLimit,
+    buckets: HashMap<PeerId, Bucket>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl RateLimiter {
+    pub(crate) fn new(limit: RateLimit) -> Self {
+        Self { limit, buckets: HashMap::new() }
+    }
+
+    /// Takes a token from `peer`'s bucket, if it has one.
+    pub(crate) fn allow(&mut self, peer: PeerId, now: Instant) -> bool {
+        let burst = f64::from(self.limit.burst);
+        let bucket = self.buckets.entry(peer).or_insert(Bucket { tokens: burst, refilled: now });
+        let refill = now.saturating_duration_since(bucket.refilled).as_secs_f64()
+            * f64::from(self.limit.per_second);
+        bucket.tokens = (bucket.tokens + refill).min(burst);
+        bucket.refilled = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Drops the buckets that would be full by `now`: a new one would be the same.
+    pub(crate) fn forget_idle(&mut self, now: Instant) {
+        let (rate, burst) = (f64::from(self.limit.per_second), f64::from(self.limit.burst));
+        self.buckets.retain(|_, bucket| {
+            bucket.tokens + now.saturating_duration_since(bucket.refilled).as_secs_f64() * rate
+                < burst
+        });
+    }
+
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.buckets.len()
+    }
+}
+
+type Verdict = Pin<Box<dyn Future<Output = (MessageId, PeerId, Acceptance)> + Send>>;
+
+/// Runs until the network's event stream ends. `backlog` holds events that arrived before
+/// the node was ready to handle them.
+pub(crate) async fn run(
+    network: Network,
+    mut events: mpsc::Receiver<NetworkEvent>,
+    backlog: Vec<NetworkEvent>,
+    store: Store,
+    metrics: Arc<Metrics>,
+    limit: RateLimit,
+) {
+    let mut ingest = Ingest { network, store, metrics, limiter: RateLimiter::new(limit) };
+    let mut verdicts = FuturesUnordered::<Verdict>::new();
+    for event in backlog {
+        ingest.on_event(event, &mut verdicts).await;
+    }
+    let mut maintenance = tokio::time::interval(MAINTENANCE_INTERVAL);
+    maintenance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => ingest.on_event(event, &mut verdicts).await,
+                None => break,
+            },
+            Some((message_id, source, acceptance)) = verdicts.next(), if !verdicts.is_empty() => {
+                if ingest.network.report(message_id, source, acceptance).await.is_err() {
+                    break;
+                }
+            }
+            _ = maintenance.tick() => ingest.maintain(),
+        }
+    }
+    // Let what is already stored be reported, so gossipsub does not wait on it in vain.
+    while let Some((message_id, source, acceptance)) = verdicts.next().await {
+        let _ = ingest.network.report(message_id, source, acceptance).await;
+    }
+}
+
+struct Ingest {
+    network: Network,
+    store: Store,
+    metrics: Arc<Metrics>,
+    limiter: RateLimiter,
+}
+
+type Stored = Pin<Box<dyn Future<Output = Result<(), Refusal>> + Send>>;
+
+fn refused(refusal: Refusal) -> Stored {
+    Box::pin(std::future::ready(Err(refusal)))
+}
+
+impl Ingest {
+    async fn on_event(&mut self, event: NetworkEvent, verdicts: &mut FuturesUnordered<Verdict>) {
+        match event {
+            NetworkEvent::Offer { message_id, source, data } => {
+                let stored =
+                    match self.admit(source, Topic::Offers, || check_offer(&data, unix_now())) {
+                        Err(refusal) => refused(refusal),
+                        // Queued now, in arrival order; awaited with the verdicts.
+                        Ok(offer) => {
+                            let outcome = self.store.queue_offer(offer, unix_now()).await;
+                            Box::pin(async move { offer_stored(outcome.await) })
+                        }
+                    };
+                verdicts.push(self.report_when_done(message_id, source, Topic::Offers, stored));
+            }
+            NetworkEvent::Heartbeat { message_id, source, data } => {
+                let check = || check_heartbeat(&data, unix_now());
+                let stored = match self.admit(source, Topic::Heartbeats, check) {
+                    Err(refusal) => refused(refusal),
+                    Ok(heartbeat) => {
+                        let outcome = self.store.queue_heartbeat(heartbeat, unix_now()).await;
+                        Box::pin(async move { heartbeat_stored(outcome.await) })
+                    }
+                };
+                verdicts.push(self.report_when_done(message_id, source, Topic::Heartbeats, stored));
+            }
+            NetworkEvent::IndexPeer(peer) => {
+                tracing::debug!(%peer, "syncing offers from another index");
+                let sync =
+                    sync_from(self.network.clone(), self.store.clone(), self.metrics.clone(), peer);
+                tokio::spawn(sync);
+            }
+            NetworkEvent::SyncRequest { peer, request, channel } => {
+                if self.limiter.allow(peer, Instant::now()) {
+                    let serve =
+                        serve_sync(self.network.clone(), self.store.clone(), request, channel);
+                    tokio::spawn(serve);
+                } else {
+                    // Dropping the channel answers nothing; the asker sees a failed request.
+                    self.metrics.ignored(Topic::Sync, "rate_limited");
+                }
+            }
+            NetworkEvent::PeersChanged { connected } => self.metrics.set_peers(connected),
+            _ => {}
+        }
+    }
+
+    /// Applies the rate limit, then `check`.
+    fn admit<T>(
+        &mut self,
+        source: PeerId,
+        topic: Topic,
+        check: impl FnOnce() -> Result<T, Refusal>,
+    ) -> Result<T, Refusal> {
+        if !self.limiter.allow(source, Instant::now()) {
+            return Err(Refusal::ignore("rate_limited"));
+        }
+        check().inspect_err(|refusal| {
+            if refusal.acceptance == Acceptance::Reject {
+                tracing::info!(%source, ?topic, reason = refusal.reason, "message rejected");
+            }
+        })
+    }
+
+    fn report_when_done(
+        &self,
+        message_id: MessageId,
+        source: PeerId,
+        topic: Topic,
+        stored: Stored,
+    ) -> Verdict {
+        let metrics = self.metrics.clone();
+        Box::pin(async move {
+            let acceptance = match stored.await {
+                Ok(()) => {
+                    metrics.accepted(topic);
+                    Acceptance::Accept
+                }
+                Err(refusal) => {
+                    count(&metrics, topic, refusal);
+                    refusal.acceptance
+                }
+            };
+            (message_id, source, acceptance)
+        })
+    }
+
+    fn maintain(&mut self) {
+        self.limiter.forget_idle(Instant::now());
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            match store.prune_expired(unix_now()).await {
+                Ok(0) => {}
+                Ok(pruned) => tracing::debug!(pruned, "expired offers pruned"),
+                Err(error) => tracing::warn!(%error, "could not prune expired offers"),
+            }
+        });
+    }
+}
+
+fn count(metrics: &Metrics, topic: Topic, refusal: Refusal) {
+    match refusal.acceptance {
+        Acceptance::Reject => metrics.rejected(topic, refusal.reason),
+        _ => metrics.ignored(topic, refusal.reason),
+    }
+}
+
+/// Pages through `peer`'s live offers and stores each one that checks out, as if it had
+/// come over gossipsub. A peer that serves an invalid offer is not asked for more.
+async fn sync_from(network: Network, store: Store, metrics: Arc<Metrics>, peer: PeerId) {
+    let mut after: Option<String> = None;
+    let mut stored = 0usize;
+    for _ in 0..MAX_SYNC_PAGES {
+        let page = match network.sync(peer, after.clone()).await {
+            Ok(page) => page,
+            Err(error) => {
+                tracing::debug!(%peer, %error, "sync stopped");
+                return;
+            }
+        };
+        if page.offers.len() > MAX_SYNC_PAGE as usize {
+            metrics.rejected(Topic::Sync, "oversized_page");
+            return;
+        }
+        for envelope in page.offers {
+            let checked = envelope
+                .open::<Offer>()
+                .map_err(Refusal::from)
+                .and_then(|offer| check_offer_time(offer, unix_now()));
+            let outcome = match checked {
+                Ok(offer) => offer_stored(store.upsert_offer(offer, unix_now()).await),
+                Err(refusal) => Err(refusal),
+            };
+            match outcome {
+                Ok(()) => {
+                    metrics.accepted(Topic::Sync);
+                    stored += 1;
+                }
+                Err(refusal) => {
+                    count(&metrics, Topic::Sync, refusal);
+                    if refusal.acceptance == Acceptance::Reject {
+                        let reason = refusal.reason;
+                        tracing::info!(%peer, reason, "invalid offer in a sync; stopping");
+                        return;
+                    }
+                }
+            }
+        }
+        // Pages must move forward; anything else would loop.
+        match page.next {
+            Some(next) if after.as_ref().is_none_or(|after| next > *after) => after = Some(next),
+            _ => break,
+        }
+    }
+    tracing::info!(%peer, stored, "synced offers from another index");
+}
+
+/// Answers another index's request for a page of our live offers.
+async fn serve_sync(
+    network: Network,
+    store: Store,
+    request: SyncRequest,
+    channel: ResponseChannel<SyncResponse>,
+) {
+    let after = match request.after.as_deref().map(str::parse::<OfferId>).transpose() {
+        Ok(after) => after,
+        Err(_) => {
+            // Not a cursor we hand out: an empty last page ends the asker's loop.
+            let empty = SyncResponse { offers: Vec::new(), next: None };
+            let _ = network.respond_sync(channel, empty).await;
+            return;
+        }
+    };
+    let page = store.sync_page(after, request.limit.clamp(1, MAX_SYNC_PAGE), unix_now()).await;
+    let response = match page {
+        Ok(page) => SyncResponse { offers: page.offers, next: page.next.map(|id| id.to_string()) },
+        Err(error) => {
+            tracing::warn!(%error, "could not read offers for a sync");
+            return;
+        }
+    };
+    let _ = network.respond_sync(channel, response).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Provider;
+
+    #[test]
+    fn intrinsic_faults_are_rejected_and_local_ones_ignored() {
+        let provider = Provider::new();
+        let now = unix_now();
+        let live = provider.offer(|_| {}).envelope.to_bytes();
+        assert!(check_offer(&live, now).is_ok());
+
+        let forged = String::from_utf8(live.clone()).unwrap().replace("\"100\"", "\"1\"");
+        assert_eq!(
+            check_offer(forged.as_bytes(), now).unwrap_err(),
+            Refusal::reject("bad_signature")
+        );
+        let huge = vec![b' '; gpuflow_protocol::MAX_MESSAGE_SIZE + 1];
+        assert_eq!(check_offer(&huge, now).unwrap_err(), Refusal::reject("too_large"));
+        assert_eq!(check_offer(b"{", now).unwrap_err(), Refusal::reject("malformed"));
+        let heartbeat = provider.heartbeat(1);
+        // Times relative to the heartbeat's own, which may be a second after `now`.
+        let issued = heartbeat.body.issued_at;
+        let heartbeat = heartbeat.envelope.to_bytes();
+        assert_eq!(check_offer(&heartbeat, now).unwrap_err(), Refusal::reject("wrong_kind"));
+
+        let expired = provider.offer(|o| o.expires_at = o.issued_at + 1).envelope.to_bytes();
+        assert_eq!(check_offer(&expired, now).unwrap_err(), Refusal::ignore("expired"));
+        let future = provider
+            .offer(|o| {
+                o.issued_at = now + MAX_CLOCK_SKEW + 5;
+                o.expires_at = o.issued_at + 60;
+            })
+            .envelope
+            .to_bytes();
+        assert_eq!(check_offer(&future, now).unwrap_err(), Refusal::ignore("from_the_future"));
+
+        assert!(check_heartbeat(&heartbeat, issued).is_ok());
+        assert!(check_heartbeat(&heartbeat, issued + MAX_HEARTBEAT_AGE).is_ok());
+        assert_eq!(
+            check_heartbeat(&heartbeat, issued + MAX_HEARTBEAT_AGE + 1).unwrap_err(),
+            Refusal::ignore("expired")
+        );
+        assert!(check_heartbeat(&heartbeat, issued - MAX_CLOCK_SKEW).is_ok());
+        assert_eq!(
+            check_heartbeat(&heartbeat, issued - MAX_CLOCK_SKEW - 1).unwrap_err(),
+            Refusal::ignore("from_the_future")
+        );
+        let mut big = heartbeat.clone();
+        big.resize(gpuflow_protocol::MAX_HEARTBEAT_SIZE + 1, b' ');
+        assert_eq!(check_heartbeat(&big, now).unwrap_err(), Refusal::reject("too_large"));
+    }
+
+    #[test]
+    fn store_outcomes_map_to_verdicts() {
+        assert_eq!(offer_stored(Ok(Upsert::Inserted)), Ok(()));
+        assert_eq!(offer_stored(Ok(Upsert::Replaced)), Ok(()));
+        assert_eq!(offer_stored(Ok(Upsert::Stale)), Err(Refusal::ignore("stale")));
+        assert_eq!(
+            offer_stored(Err(StoreError::OutOfRange { field: "seq", value: u128::MAX })),
+            Err(Refusal::reject("out_of_range"))
+        );
+        assert_eq!(offer_stored(Err(StoreError::Closed)), Err(Refusal::ignore("store_error")));
+        assert_eq!(
+            heartbeat_stored(Ok(HeartbeatUpsert::UnknownProvider)),
+            Err(Refusal::ignore("unknown_provider"))
+        );
+    }
+
+    #[test]
+    fn token_buckets_limit_each_peer_and_refill() {
+        let mut limiter = RateLimiter::new(RateLimit { per_second: 10, burst: 3 });
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let start = Instant::now();
+        assert!((0..3).all(|_| limiter.allow(a, start)));
+        assert!(!limiter.allow(a, start), "the burst is spent");
+        assert!(limiter.allow(b, start), "peers have buckets of their own");
+        // 10 per second: one token every 100 ms.
+        assert!(!limiter.allow(a, start + Duration::from_millis(50)));
+        assert!(limiter.allow(a, start + Duration::from_millis(160)));
+        assert!(!limiter.allow(a, start + Duration::from_millis(160)));
+
+        limiter.forget_idle(start + Duration::from_millis(200));
+        assert_eq!(limiter.tracked(), 1, "b's bucket is full again, a's is not");
+        limiter.forget_idle(start + Duration::from_secs(1));
+        assert_eq!(limiter.tracked(), 0);
+    }
+}

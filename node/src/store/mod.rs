@@ -1,0 +1,947 @@
+//! The SQLite index of offers, providers and heartbeats.
+//!
+//! [`Store`] is a cheap, cloneable handle. Writes go over a channel to the one thread that
+//! owns the writing connection (`writer.rs`), which commits them in batches and answers each
+//! only after its commit: an answered write survives `kill -9`. Reads run on a small pool
+//! of read-only connections (`reader.rs`) and never wait for the writer: WAL gives them the
+//! last committed snapshot.
+
+mod reader;
+mod schema;
+mod writer;
+
+use std::{path::Path, sync::Arc};
+
+use gpuflow_protocol::{Heartbeat, Offer, OfferId, SignedEnvelope, Verified, api};
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Order, Query, StoreError, query::Cursor};
+use reader::Readers;
+use writer::{Reply, Write};
+
+/// Writes waiting for the writer thread before senders are made to wait.
+const QUEUE_DEPTH: usize = 1024;
+
+/// Handle to the index; clones share the writer thread, which stops once every handle is
+/// dropped (after committing what it was given).
+#[derive(Clone, Debug)]
+pub struct Store {
+    writes: mpsc::Sender<Write>,
+    readers: Arc<Readers>,
+}
+
+/// What [`Store::upsert_offer`] did with an offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upsert {
+    /// The provider had no offer stored; this one was added.
+    Inserted,
+    /// It carried a higher `seq` than the stored offer, which it replaced.
+    Replaced,
+    /// Its `seq` was not higher than the provider's latest (a replay or a duplicate);
+    /// nothing changed.
+    Stale,
+}
+
+/// What [`Store::upsert_heartbeat`] did with a heartbeat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeartbeatUpsert {
+    /// Stored as the provider's latest heartbeat.
+    Stored,
+    /// Its `seq` was not higher than the latest one; nothing changed.
+    Stale,
+    /// No offer of this provider was ever stored: heartbeats only count for providers the
+    /// index knows, so that made-up peer ids cannot fill the database.
+    UnknownProvider,
+}
+
+/// The searchable facts of a live offer. The API serves them as
+/// [`gpuflow_protocol::api::OfferSummary`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OfferSummary {
+    /// The offer's id.
+    pub id: OfferId,
+    /// The provider's libp2p peer id.
+    pub peer_id: String,
+    /// Address paid for rentals, lower-case 0x hex.
+    pub payout: String,
+    /// GPU model, e.g. `NVIDIA GeForce RTX 4090`.
+    pub gpu_name: String,
+    /// Number of GPUs rented together.
+    pub num_gpus: u32,
+    /// Memory per GPU, in MB (10⁶ bytes).
+    pub gpu_ram_mb: u64,
+    /// Price of the whole machine, in token units per second.
+    pub price_per_second: u128,
+    /// Price of the whole machine, in token units per hour.
+    pub price_per_hour: u128,
+    /// Whether the inventory was read through NVML rather than simulated.
+    pub verified: bool,
+    /// Region label chosen by the provider.
+    pub region: String,
+    /// Highest CUDA version the driver supports, as advertised (e.g. `12.4`).
+    pub cuda: String,
+    /// NVIDIA driver version.
+    pub driver: String,
+    /// Multiaddrs where the provider answers rental requests.
+    pub listen_addrs: Vec<String>,
+    /// The offer's sequence number.
+    pub seq: u64,
+    /// Unix time the offer was signed.
+    pub issued_at: u64,
+    /// Unix time after which the offer is void.
+    pub expires_at: u64,
+    /// Unix time this node first stored an offer of the provider.
+    pub first_seen: u64,
+    /// Whether another live offer lists one of the same GPU UUIDs.
+    pub conflicts: bool,
+    /// Declared download bandwidth, Mbit/s.
+    pub inet_down_mbps: Option<u64>,
+    /// Declared upload bandwidth, Mbit/s.
+    pub inet_up_mbps: Option<u64>,
+    /// Declared disk space, MB.
+    pub disk_mb: Option<u64>,
+}
+
+/// A live offer together with the signed envelope it arrived in, so that clients can verify
+/// the provider's signature themselves.
+#[derive(Clone, Debug)]
+pub struct OfferDetail {
+    /// The indexed facts.
+    pub summary: OfferSummary,
+    /// The envelope exactly as signed by the provider.
+    pub envelope: SignedEnvelope,
+}
+
+/// What the index knows about one provider.
+#[derive(Clone, Debug)]
+pub struct ProviderInfo {
+    /// The provider's peer id.
+    pub peer_id: String,
+    /// Unix time this node first stored an offer of the provider.
+    pub first_seen: u64,
+    /// Its live offer, if any.
+    pub offer: Option<OfferSummary>,
+    /// Heartbeats stored.
+    pub heartbeat_count: u64,
+    /// The latest heartbeat.
+    pub last_heartbeat: Option<api::HeartbeatSummary>,
+}
+
+/// A search: which offers, in which order, which page.
+#[derive(Clone, Debug, Default)]
+pub struct Search {
+    /// Conditions every offer must meet.
+    pub query: Query,
+    /// Sort order; ties go by offer id.
+    pub order: Order,
+    /// Most offers returned.
+    pub limit: u32,
+    /// Continue after this cursor (from a previous page with the same order).
+    pub after: Option<Cursor>,
+    /// Also list offers in a GPU UUID conflict, which are hidden by default.
+    pub include_conflicts: bool,
+}
+
+/// One page of search results.
+#[derive(Clone, Debug)]
+pub struct Page {
+    /// The offers, in order.
+    pub offers: Vec<OfferSummary>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
+}
+
+/// One page of live offers for another node, in id order.
+#[derive(Clone, Debug)]
+pub struct SyncPage {
+    /// Envelopes as signed.
+    pub offers: Vec<SignedEnvelope>,
+    /// The last id of a full page; `None` when there is nothing after it.
+    pub next: Option<OfferId>,
+}
+
+impl Store {
+    /// Opens (creating it and its directory when missing) the database at `path`, brings its
+    /// schema up to date and starts the writer thread.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StoreError::CreateDir { path: dir.to_owned(), source })?;
+        }
+        let open_error = |source| StoreError::Open { path: path.to_owned(), source };
+        let mut conn = Connection::open(path).map_err(open_error)?;
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(open_error)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %path.display(), %mode, "SQLite refused WAL journaling");
+        }
+        // FULL syncs the WAL at every commit: an acknowledged write survives a power cut,
+        // not only a crash. Batching keeps that to one fsync per batch.
+        conn.pragma_update(None, "synchronous", "FULL").map_err(open_error)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(open_error)?;
+        schema::migrate(&mut conn)?;
+        let (writes, receiver) = mpsc::channel(QUEUE_DEPTH);
+        std::thread::Builder::new()
+            .name("gpuflow-store".into())
+            .spawn(move || writer::run(conn, receiver))
+            .map_err(StoreError::Spawn)?;
+        Ok(Self { writes, readers: Arc::new(Readers::new(path.to_owned())) })
+    }
+
+    /// Stores a verified offer unless the provider already had one with the same or a
+    /// higher `seq`. Answers once the offer is committed.
+    ///
+    /// Fails with [`StoreError::OutOfRange`] when a number of the offer (its `seq` or a
+    /// timestamp) exceeds `i64::MAX`; such an offer is invalid input, not a store failure.
+    pub async fn upsert_offer(
+        &self,
+        offer: Verified<Offer>,
+        received_at: u64,
+    ) -> Result<Upsert, StoreError> {
+        self.queue_offer(offer, received_at).await.await
+    }
+
+    /// Queues [`Store::upsert_offer`] and returns the future of its outcome without waiting
+    /// for it: writes queued before awaiting it are applied in queue order and share commits.
+    pub async fn queue_offer(
+        &self,
+        offer: Verified<Offer>,
+        received_at: u64,
+    ) -> impl Future<Output = Result<Upsert, StoreError>> + Send + 'static {
+        self.queue(move |reply| Write::Offer { offer: Box::new(offer), received_at, reply }).await
+    }
+
+    /// Stores a verified heartbeat as its provider's latest, unless it is not newer than
+    /// the stored one or the provider is unknown. Answers once it is committed.
+    pub async fn upsert_heartbeat(
+        &self,
+        heartbeat: Verified<Heartbeat>,
+        received_at: u64,
+    ) -> Result<HeartbeatUpsert, StoreError> {
+        self.queue_heartbeat(heartbeat, received_at).await.await
+    }
+
+    /// Queues [`Store::upsert_heartbeat`], like [`Store::queue_offer`].
+    pub async fn queue_heartbeat(
+        &self,
+        heartbeat: Verified<Heartbeat>,
+        received_at: u64,
+    ) -> impl Future<Output = Result<HeartbeatUpsert, StoreError>> + Send + 'static {
+        self.queue(move |reply| Write::Heartbeat {
+            heartbeat: Box::new(heartbeat),
+            received_at,
+            reply,
+        })
+        .await
+    }
+
+    /// Deletes offers expired at `now`, returning how many went. Expired offers are already
+    /// invisible; pruning only reclaims space. Providers and their history stay.
+    pub async fn prune_expired(&self, now: u64) -> Result<u64, StoreError> {
+        self.queue(move |reply| Write::Prune { now, reply }).await.await
+    }
+
+    /// One page of the live offers (`expires_at > now`) matching `search`.
+    pub async fn search(&self, search: Search, now: u64) -> Result<Page, StoreError> {
+        self.readers.run(move |conn| reader::search(conn, &search, now)).await
+    }
+
+    /// The offer with `id`, unless it is unknown or expired at `now`.
+    pub async fn get_offer(
+        &self,
+        id: OfferId,
+        now: u64,
+    ) -> Result<Option<OfferDetail>, StoreError> {
+        self.readers.run(move |conn| reader::get(conn, id, now)).await
+    }
+
+    /// How many offers are live at `now`.
+    pub async fn count_offers(&self, now: u64) -> Result<u64, StoreError> {
+        self.readers.run(move |conn| reader::count(conn, now)).await
+    }
+
+    /// What the index knows about the provider `peer_id`, or `None` if it never stored one
+    /// of its offers.
+    pub async fn provider(
+        &self,
+        peer_id: gpuflow_p2p::PeerId,
+        now: u64,
+    ) -> Result<Option<ProviderInfo>, StoreError> {
+        self.readers
+            .run(move |conn| {
+                reader::provider(conn, &peer_id.to_string(), OfferId::of(&peer_id), now)
+            })
+            .await
+    }
+
+    /// Live offers with ids after `after`, at most `limit`, for another node's sync.
+    pub async fn sync_page(
+        &self,
+        after: Option<OfferId>,
+        limit: u32,
+        now: u64,
+    ) -> Result<SyncPage, StoreError> {
+        self.readers.run(move |conn| reader::sync_page(conn, after, limit, now)).await
+    }
+
+    /// Hands a write to the writer thread (waiting while its queue is full) and returns
+    /// the future of its answer.
+    async fn queue<T>(
+        &self,
+        write: impl FnOnce(Reply<T>) -> Write,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send + 'static
+    where
+        T: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let queued = self.writes.send(write(reply)).await.map_err(|_| StoreError::Closed);
+        async move {
+            queued?;
+            answer.await.map_err(|_| StoreError::Closed)?
+        }
+    }
+
+    /// A handle whose writer has stopped and whose database cannot be opened, to exercise
+    /// failure paths.
+    #[cfg(test)]
+    pub(crate) fn closed() -> Self {
+        Self {
+            writes: mpsc::channel(1).0,
+            readers: Arc::new(Readers::new("/nonexistent/gpuflow/index.sqlite".into())),
+        }
+    }
+}
+
+/// Converts an offer's number to SQLite's `i64`, refusing what does not fit.
+fn storable(field: &'static str, value: impl Into<u128>) -> Result<i64, StoreError> {
+    let value = value.into();
+    i64::try_from(value).map_err(|_| StoreError::OutOfRange { field, value })
+}
+
+/// A time for comparison: past `i64::MAX` every stored time is earlier anyway.
+fn clamp(now: u64) -> i64 {
+    i64::try_from(now).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use gpuflow_protocol::unix_now;
+
+    use super::*;
+    use crate::testing::{self, Provider, gpus};
+
+    fn all(query: &str, order: &str) -> Search {
+        Search {
+            query: Query::parse(query, 6).unwrap(),
+            order: Order::parse(order).unwrap(),
+            limit: 100,
+            ..Search::default()
+        }
+    }
+
+    async fn search(store: &Store, query: &str, order: &str) -> Vec<OfferSummary> {
+        store.search(all(query, order), unix_now()).await.unwrap().offers
+    }
+
+    /// Names of the GPUs of the offers a query finds, in result order.
+    async fn names(store: &Store, query: &str) -> Vec<String> {
+        search(store, query, "dph").await.into_iter().map(|o| o.gpu_name).collect()
+    }
+
+    /// A store holding four distinct machines, cheapest first.
+    async fn market() -> (Store, tempfile::TempDir) {
+        let (store, dir) = testing::store();
+        let machines = [
+            (
+                "NVIDIA GeForce RTX 4090",
+                1,
+                25_757_220_864,
+                100,
+                "12.4",
+                "eu-west",
+                false,
+                Some(1000),
+            ),
+            (
+                "NVIDIA A100-SXM4-80GB",
+                4,
+                85_899_345_920,
+                800,
+                "12.2",
+                "us-east",
+                true,
+                Some(10_000),
+            ),
+            ("NVIDIA H100 80GB HBM3", 8, 85_520_809_984, 2_000, "12.8", "US-East", true, None),
+            ("NVIDIA L40S", 2, 48_305_799_168, 300, "N/A", "ap-south", false, Some(500)),
+        ];
+        for (name, count, memory, price, cuda, region, verified, inet) in machines {
+            let offer = Provider::new().offer(|o| {
+                o.gpus = gpus(o, count);
+                for gpu in &mut o.gpus {
+                    gpu.name = name.into();
+                    gpu.memory_bytes = memory;
+                    gpu.cuda_version = cuda.into();
+                }
+                o.price_per_second = price;
+                o.region = region.into();
+                o.verified = verified;
+                o.inet_down_mbps = inet;
+                o.inet_up_mbps = inet.map(|v| v / 10);
+                o.disk_bytes = inet.map(|v| v * 1_000_000_000);
+            });
+            assert_eq!(store.upsert_offer(offer, unix_now()).await.unwrap(), Upsert::Inserted);
+        }
+        (store, dir)
+    }
+
+    #[tokio::test]
+    async fn newer_seq_replaces_and_replays_are_stale() {
+        let (store, _dir) = testing::store();
+        let provider = Provider::new();
+        let now = unix_now();
+        let first = provider.offer(|o| o.seq = 5);
+        assert_eq!(store.upsert_offer(first.clone(), now).await.unwrap(), Upsert::Inserted);
+        assert_eq!(store.upsert_offer(first, now).await.unwrap(), Upsert::Stale);
+        let older = provider.offer(|o| {
+            o.seq = 4;
+            o.price_per_second = 1;
+        });
+        assert_eq!(store.upsert_offer(older, now).await.unwrap(), Upsert::Stale);
+        let same_seq = provider.offer(|o| {
+            o.seq = 5;
+            o.price_per_second = 1;
+        });
+        assert_eq!(store.upsert_offer(same_seq, now).await.unwrap(), Upsert::Stale);
+        let all = search(&store, "", "dph").await;
+        assert_eq!((all.len(), all[0].seq, all[0].price_per_second), (1, 5, 100));
+
+        let newer = provider.offer(|o| {
+            o.seq = 6;
+            o.price_per_second = 7;
+        });
+        assert_eq!(store.upsert_offer(newer, now).await.unwrap(), Upsert::Replaced);
+        let all = search(&store, "", "dph").await;
+        assert_eq!((all.len(), all[0].seq, all[0].price_per_second), (1, 6, 7));
+        assert_eq!(store.count_offers(now).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn expired_offers_are_invisible_and_pruned_but_stay_superseded() {
+        let (store, _dir) = testing::store();
+        let provider = Provider::new();
+        let offer = provider.offer(|o| o.seq = 2);
+        let id = OfferId::of(&offer.signer);
+        let expires_at = offer.body.expires_at;
+        store.upsert_offer(offer, unix_now()).await.unwrap();
+        let before = expires_at - 1;
+        let page = |now| store.search(Search { limit: 10, ..Search::default() }, now);
+        assert_eq!(store.count_offers(before).await.unwrap(), 1);
+        assert!(store.get_offer(id, before).await.unwrap().is_some());
+        assert_eq!(page(before).await.unwrap().offers.len(), 1);
+
+        assert_eq!(store.count_offers(expires_at).await.unwrap(), 0);
+        assert!(store.get_offer(id, expires_at).await.unwrap().is_none());
+        assert!(page(expires_at).await.unwrap().offers.is_empty());
+
+        assert_eq!(store.prune_expired(before).await.unwrap(), 0);
+        assert_eq!(store.prune_expired(expires_at).await.unwrap(), 1);
+        assert_eq!(store.count_offers(before).await.unwrap(), 0);
+
+        // An older offer, replayed after the newer one was pruned, does not come back.
+        let older = provider.offer(|o| o.seq = 1);
+        assert_eq!(store.upsert_offer(older, unix_now()).await.unwrap(), Upsert::Stale);
+        // The provider itself is remembered, with its first sighting.
+        let info = store.provider(provider.identity.peer_id(), unix_now()).await.unwrap().unwrap();
+        assert!(info.offer.is_none());
+    }
+
+    #[tokio::test]
+    async fn summaries_carry_the_indexed_facts() {
+        let (store, _dir) = testing::store();
+        let provider = Provider::new();
+        let offer = provider.offer(|o| {
+            o.inet_down_mbps = Some(940);
+            o.inet_up_mbps = Some(90);
+            o.disk_bytes = Some(512_400_000_000);
+        });
+        let expected_peer = offer.signer.to_string();
+        let received_at = unix_now() - 5;
+        store.upsert_offer(offer.clone(), received_at).await.unwrap();
+        let summary = search(&store, "", "dph").await.remove(0);
+        assert_eq!(summary.id, OfferId::of(&offer.signer));
+        assert_eq!(summary.peer_id, expected_peer);
+        assert_eq!(summary.payout, format!("{:#x}", provider.payout.address()));
+        assert_eq!(summary.payout, summary.payout.to_lowercase());
+        assert_eq!(summary.gpu_name, "NVIDIA GeForce RTX 4090");
+        assert_eq!((summary.num_gpus, summary.gpu_ram_mb), (1, 25_757));
+        assert_eq!((summary.price_per_second, summary.price_per_hour), (100, 360_000));
+        assert_eq!((summary.cuda.as_str(), summary.driver.as_str()), ("12.4", "550.54.14"));
+        assert_eq!(summary.listen_addrs, offer.body.listen_addrs);
+        assert_eq!(
+            (summary.issued_at, summary.expires_at),
+            (offer.body.issued_at, offer.body.expires_at)
+        );
+        assert_eq!(summary.first_seen, received_at);
+        assert!(!summary.conflicts);
+        assert_eq!(
+            (summary.inet_down_mbps, summary.inet_up_mbps, summary.disk_mb),
+            (Some(940), Some(90), Some(512_400))
+        );
+        // A replacement keeps the provider's first sighting.
+        store.upsert_offer(provider.offer(|o| o.seq = 2), unix_now()).await.unwrap();
+        assert_eq!(search(&store, "", "dph").await[0].first_seen, received_at);
+    }
+
+    #[tokio::test]
+    async fn detail_serves_an_envelope_that_verifies() {
+        let (store, _dir) = testing::store();
+        let offer = Provider::new().offer(|_| {});
+        let id = OfferId::of(&offer.signer);
+        store.upsert_offer(offer.clone(), unix_now()).await.unwrap();
+        let detail = store.get_offer(id, unix_now()).await.unwrap().unwrap();
+        assert_eq!(detail.summary.id, id);
+
+        let reopened = detail.envelope.open::<Offer>().unwrap();
+        assert_eq!(reopened.signer, offer.signer);
+        assert_eq!(reopened.body, offer.body);
+
+        let unknown = OfferId::of(&Provider::new().identity.peer_id());
+        assert!(store.get_offer(unknown, unix_now()).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn filters_select_the_right_machines() {
+        let (store, _dir) = market().await;
+        let cases: [(&str, &[&str]); 33] = [
+            ("", &["RTX 4090", "L40S", "A100", "H100"]),
+            ("gpu_name=RTX_4090", &["RTX 4090"]),
+            ("gpu_name==nvidia_geforce_rtx_4090", &["RTX 4090"]),
+            ("gpu_name=RTX_409", &[]),
+            ("gpu_name=L40", &[]),
+            ("gpu_name=a100", &["A100"]),
+            ("gpu_name!=RTX_4090", &["L40S", "A100", "H100"]),
+            ("gpu_name in [H100,L40S]", &["L40S", "H100"]),
+            ("gpu_name notin [H100,L40S]", &["RTX 4090", "A100"]),
+            ("num_gpus>=4", &["A100", "H100"]),
+            ("num_gpus>4", &["H100"]),
+            ("num_gpus<2", &["RTX 4090"]),
+            ("num_gpus<=2", &["RTX 4090", "L40S"]),
+            ("num_gpus!=8", &["RTX 4090", "L40S", "A100"]),
+            ("num_gpus in [1,8]", &["RTX 4090", "H100"]),
+            ("num_gpus notin [1,8]", &["L40S", "A100"]),
+            ("gpu_ram>=80", &["A100", "H100"]),
+            ("gpu_ram>=25.757 gpu_ram<=25.757", &["RTX 4090"]),
+            ("gpu_ram=25.758", &[]),
+            // 800 units/s is 2.88 dollars per hour at 6 decimals.
+            ("dph<=2.88", &["RTX 4090", "L40S", "A100"]),
+            ("dph<2.88", &["RTX 4090", "L40S"]),
+            ("verified=true", &["A100", "H100"]),
+            ("region=us_east", &[]),
+            ("region=US-EAST", &["A100", "H100"]),
+            ("cuda>=12.4", &["RTX 4090", "H100"]),
+            // Undeclared bandwidth and disk match no condition, not even a negative one.
+            ("inet_down>=1000", &["RTX 4090", "A100"]),
+            ("inet_down!=1000", &["L40S", "A100"]),
+            ("inet_up<100", &["L40S"]),
+            ("inet_up in [100,1000]", &["RTX 4090", "A100"]),
+            ("disk>=1000", &["RTX 4090", "A100"]),
+            ("disk<1000.001 disk>999.999", &["RTX 4090"]),
+            ("age_days>=0 age_days<1", &["RTX 4090", "L40S", "A100", "H100"]),
+            ("age_days>=1", &[]),
+        ];
+        for (query, expected) in cases {
+            let found = names(&store, query).await;
+            let short: Vec<_> = found
+                .iter()
+                .map(|n| expected.iter().find(|e| n.contains(*e)).copied().unwrap_or(n.as_str()))
+                .collect();
+            assert_eq!(short, expected, "{query}: found {found:?}");
+        }
+        // Unknown CUDA versions match no condition on `cuda`, not even a negative one.
+        assert_eq!(names(&store, "cuda!=12.4").await.len(), 2);
+        assert_eq!(names(&store, "cuda notin [12.4]").await.len(), 2);
+        assert_eq!(names(&store, "driver=550.54.14").await.len(), 4);
+        assert_eq!(names(&store, "region in [EU-WEST,ap-south]").await.len(), 2);
+        assert_eq!(names(&store, "region notin [eu-west]").await.len(), 3);
+        assert_eq!(names(&store, "verified!=true").await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn age_counts_from_the_first_sighting() {
+        let (store, _dir) = testing::store();
+        let now = unix_now();
+        let day = 86_400;
+        for (age, price) in [(0, 1), (2 * day, 2), (40 * day, 3)] {
+            store
+                .upsert_offer(Provider::new().offer(|o| o.price_per_second = price), now - age)
+                .await
+                .unwrap();
+        }
+        let prices = |offers: Vec<OfferSummary>| {
+            offers.into_iter().map(|o| o.price_per_second).collect::<Vec<_>>()
+        };
+        assert_eq!(prices(search(&store, "age_days>=1.5", "dph").await), [2, 3]);
+        assert_eq!(prices(search(&store, "age_days>30", "dph").await), [3]);
+        assert_eq!(prices(search(&store, "age_days<2", "dph").await), [1]);
+        assert_eq!(prices(search(&store, "", "age_days").await), [1, 2, 3]);
+        assert_eq!(prices(search(&store, "", "age_days-").await), [3, 2, 1]);
+    }
+
+    #[tokio::test]
+    async fn payout_matches_any_case() {
+        let (store, _dir) = market().await;
+        let provider = Provider::new();
+        store.upsert_offer(provider.offer(|_| {}), unix_now()).await.unwrap();
+        let upper = format!("0x{}", alloy::hex::encode_upper(provider.payout.address()));
+        let found = search(&store, &format!("payout={upper}"), "dph").await;
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].payout, format!("{:#x}", provider.payout.address()));
+        assert_eq!(search(&store, &format!("payout!={upper}"), "dph").await.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn orders_and_limits_are_deterministic() {
+        let (store, _dir) = market().await;
+        let ram: Vec<_> =
+            search(&store, "", "gpu_ram-").await.iter().map(|o| o.gpu_ram_mb).collect();
+        assert_eq!(ram, [85_899, 85_520, 48_305, 25_757]);
+        let gpus: Vec<_> =
+            search(&store, "", "num_gpus").await.iter().map(|o| o.num_gpus).collect();
+        assert_eq!(gpus, [1, 2, 4, 8]);
+        let prices: Vec<_> =
+            search(&store, "", "dph-").await.iter().map(|o| o.price_per_second).collect();
+        assert_eq!(prices, [2_000, 800, 300, 100]);
+        let cuda: Vec<_> = search(&store, "", "cuda").await.into_iter().map(|o| o.cuda).collect();
+        assert_eq!(cuda, ["12.2", "12.4", "12.8", "N/A"], "unknown versions sort last");
+        let cuda: Vec<_> = search(&store, "", "cuda-").await.into_iter().map(|o| o.cuda).collect();
+        assert_eq!(cuda, ["12.8", "12.4", "12.2", "N/A"]);
+        for (order, expected) in [
+            ("inet_down", [Some(500), Some(1000), Some(10_000), None]),
+            ("inet_down-", [Some(10_000), Some(1000), Some(500), None]),
+        ] {
+            let found: Vec<_> =
+                search(&store, "", order).await.into_iter().map(|o| o.inet_down_mbps).collect();
+            assert_eq!(found, expected, "{order}");
+        }
+        let up: Vec<_> =
+            search(&store, "", "inet_up").await.iter().map(|o| o.inet_up_mbps).collect();
+        assert_eq!(up, [Some(50), Some(100), Some(1000), None]);
+        let disk: Vec<_> = search(&store, "", "disk-").await.iter().map(|o| o.disk_mb).collect();
+        assert_eq!(disk, [Some(10_000_000), Some(1_000_000), Some(500_000), None]);
+
+        // Equal prices fall back to id order, whichever way the price is sorted.
+        let (store, _dir) = testing::store();
+        for _ in 0..5 {
+            store.upsert_offer(Provider::new().offer(|_| {}), unix_now()).await.unwrap();
+        }
+        let ids = |offers: Vec<OfferSummary>| {
+            offers.into_iter().map(|o| o.id.to_string()).collect::<Vec<_>>()
+        };
+        let ascending = ids(search(&store, "", "dph").await);
+        let mut sorted = ascending.clone();
+        sorted.sort();
+        assert_eq!(ascending, sorted);
+        assert_eq!(ids(search(&store, "", "dph-").await), sorted);
+        let first_two = store
+            .search(Search { limit: 2, ..Search::default() }, unix_now())
+            .await
+            .unwrap()
+            .offers;
+        assert_eq!(ids(first_two), sorted[..2]);
+    }
+
+    #[tokio::test]
+    async fn pages_cover_every_offer_exactly_once_in_every_order() {
+        let (store, _dir) = testing::store();
+        // Repeated prices and missing bandwidths exercise ties and NULLs across page ends.
+        for i in 0..23u64 {
+            let offer = Provider::new().offer(|o| {
+                o.price_per_second = u128::from(i % 4 + 1);
+                o.inet_down_mbps = (i % 3 != 0).then_some(i % 5 * 100);
+                o.gpus = gpus(o, (i % 3 + 1) as usize);
+            });
+            store.upsert_offer(offer, unix_now() - i % 2).await.unwrap();
+        }
+        let orders =
+            ["dph", "dph-", "num_gpus-", "cuda", "age_days", "inet_down", "inet_down-", "disk"];
+        for order in orders {
+            let everything = search(&store, "", order).await;
+            assert_eq!(everything.len(), 23);
+            for limit in [1, 4, 23, 50] {
+                let mut paged = Vec::new();
+                let mut after = None;
+                loop {
+                    let request = Search { limit, after: after.take(), ..all("", order) };
+                    let page = store.search(request, unix_now()).await.unwrap();
+                    assert!(page.offers.len() <= limit as usize);
+                    paged.extend(page.offers);
+                    match page.next {
+                        Some(next) => after = Some(next),
+                        None => break,
+                    }
+                }
+                assert_eq!(paged, everything, "{order} by {limit}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn gpu_uuid_conflicts_are_flagged_and_hidden() {
+        let (store, _dir) = testing::store();
+        let (honest, copycat, bystander) = (Provider::new(), Provider::new(), Provider::new());
+        let now = unix_now();
+        let original = honest.offer(|_| {});
+        let uuid = original.body.gpus[0].uuid.clone();
+        store.upsert_offer(original, now).await.unwrap();
+        store.upsert_offer(bystander.offer(|_| {}), now).await.unwrap();
+        // The same GPU, with a different case, and expiring sooner.
+        let copy = copycat.offer(|o| {
+            o.gpus = gpus(o, 2);
+            o.gpus[1].uuid = uuid.to_lowercase();
+            o.expires_at = o.issued_at + 300;
+        });
+        let copy_expires = copy.body.expires_at;
+        store.upsert_offer(copy, now).await.unwrap();
+
+        let ids = |offers: Vec<OfferSummary>| {
+            let mut ids: Vec<_> = offers.into_iter().map(|o| (o.id, o.conflicts)).collect();
+            ids.sort_by_key(|(id, _)| id.to_string());
+            ids
+        };
+        let sorted = |mut v: Vec<(OfferId, bool)>| {
+            v.sort_by_key(|(id, _)| id.to_string());
+            v
+        };
+        assert_eq!(ids(search(&store, "", "dph").await), [(bystander.id(), false)]);
+        let included = Search { include_conflicts: true, ..all("", "dph") };
+        assert_eq!(
+            ids(store.search(included.clone(), now).await.unwrap().offers),
+            sorted(vec![(honest.id(), true), (copycat.id(), true), (bystander.id(), false)])
+        );
+        assert_eq!(
+            ids(search(&store, "conflicts=true", "dph").await),
+            sorted(vec![(honest.id(), true), (copycat.id(), true)])
+        );
+        assert_eq!(ids(search(&store, "conflicts=false", "dph").await), [(bystander.id(), false)]);
+        assert!(store.get_offer(honest.id(), now).await.unwrap().unwrap().summary.conflicts);
+
+        // Once the copy expires the conflict is over.
+        let later = copy_expires;
+        let visible = store.search(all("", "dph"), later).await.unwrap().offers;
+        assert_eq!(ids(visible), sorted(vec![(honest.id(), false), (bystander.id(), false)]));
+        // And a provider that drops the disputed GPU from its offer clears it at once.
+        store.upsert_offer(copycat.offer(|o| o.seq = 2), now).await.unwrap();
+        assert_eq!(search(&store, "", "dph").await.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn heartbeats_need_a_known_provider_and_a_newer_seq() {
+        let (store, _dir) = testing::store();
+        let provider = Provider::new();
+        let now = unix_now();
+        let peer = provider.identity.peer_id();
+        assert_eq!(
+            store.upsert_heartbeat(provider.heartbeat(1), now).await.unwrap(),
+            HeartbeatUpsert::UnknownProvider
+        );
+        assert!(store.provider(peer, now).await.unwrap().is_none());
+
+        store.upsert_offer(provider.offer(|_| {}), now - 60).await.unwrap();
+        let info = store.provider(peer, now).await.unwrap().unwrap();
+        assert_eq!((info.heartbeat_count, info.first_seen), (0, now - 60));
+        assert!(info.last_heartbeat.is_none());
+        assert_eq!(info.offer.as_ref().map(|o| o.id), Some(provider.id()));
+
+        for (seq, outcome) in [
+            (5, HeartbeatUpsert::Stored),
+            (5, HeartbeatUpsert::Stale),
+            (4, HeartbeatUpsert::Stale),
+            (6, HeartbeatUpsert::Stored),
+        ] {
+            assert_eq!(
+                store.upsert_heartbeat(provider.heartbeat(seq), now).await.unwrap(),
+                outcome,
+                "seq {seq}"
+            );
+        }
+        let info = store.provider(peer, now).await.unwrap().unwrap();
+        assert_eq!(info.heartbeat_count, 2);
+        let last = info.last_heartbeat.unwrap();
+        assert_eq!((last.seq, last.received_at, last.active_rentals), (6, now, 1));
+        assert_eq!(last.gpus[0].temperature_c, 64);
+        assert_eq!(last.envelope.open::<Heartbeat>().unwrap().signer, peer);
+    }
+
+    #[tokio::test]
+    async fn concurrent_writes_are_batched_and_all_answered() {
+        let (store, _dir) = testing::store();
+        let offers: Vec<_> = (0..300).map(|_| Provider::new().offer(|_| {})).collect();
+        let writes = offers.into_iter().map(|offer| {
+            let store = store.clone();
+            tokio::spawn(async move { store.upsert_offer(offer, unix_now()).await })
+        });
+        for write in futures::future::join_all(writes).await {
+            assert_eq!(write.unwrap().unwrap(), Upsert::Inserted);
+        }
+        assert_eq!(store.count_offers(unix_now()).await.unwrap(), 300);
+    }
+
+    #[tokio::test]
+    async fn a_failing_write_does_not_sink_its_batch() {
+        let (store, _dir) = testing::store();
+        let bad = Provider::new().offer(|o| o.seq = u64::MAX);
+        let good = Provider::new().offer(|_| {});
+        let (bad, good) =
+            tokio::join!(store.upsert_offer(bad, unix_now()), store.upsert_offer(good, unix_now()));
+        assert!(matches!(bad, Err(StoreError::OutOfRange { field: "seq", .. })));
+        assert_eq!(good.unwrap(), Upsert::Inserted);
+        assert_eq!(store.count_offers(unix_now()).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn sync_pages_go_by_id() {
+        let (store, _dir) = testing::store();
+        let mut ids = Vec::new();
+        for _ in 0..5 {
+            let offer = Provider::new().offer(|_| {});
+            ids.push(OfferId::of(&offer.signer).to_string());
+            store.upsert_offer(offer, unix_now()).await.unwrap();
+        }
+        ids.sort();
+        let mut after = None;
+        let mut seen = Vec::new();
+        loop {
+            let page = store.sync_page(after, 2, unix_now()).await.unwrap();
+            for envelope in page.offers {
+                seen.push(OfferId::of(&envelope.open::<Offer>().unwrap().signer).to_string());
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ids);
+    }
+
+    #[tokio::test]
+    async fn file_store_uses_wal_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/dir/offers.sqlite");
+        let offer = Provider::new().offer(|_| {});
+        {
+            let store = Store::open(&path).unwrap();
+            store.upsert_offer(offer.clone(), unix_now()).await.unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, schema::MIGRATIONS.len() as i64);
+        drop(conn);
+
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.upsert_offer(offer, unix_now()).await.unwrap(), Upsert::Stale);
+        assert_eq!(store.count_offers(unix_now()).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn version_1_databases_are_migrated_with_their_offers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.sqlite");
+        let provider = Provider::new();
+        let offer = provider.offer(|o| o.gpus = gpus(o, 2));
+        {
+            // What the first release wrote.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO offers VALUES (?1, ?2, ?3, 3, ?4, ?5, 'NVIDIA GeForce RTX 4090', \
+                 ' nvidia geforce rtx 4090 ', 2, 25757, 100, 360000, 0, 'eu-west', 12400, \
+                 '12.4', '550.54.14', '[]', 1000, ?6)",
+                rusqlite::params![
+                    provider.id().to_string(),
+                    offer.signer.to_string(),
+                    format!("{:#x}", offer.body.payout),
+                    offer.body.issued_at as i64,
+                    offer.body.expires_at as i64,
+                    serde_json::to_string(&offer.envelope).unwrap(),
+                ],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let found = search(&store, "", "dph").await;
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].first_seen, found[0].seq), (1000, 3));
+        // The GPUs were indexed for conflicts, and the seq high-water mark carried over.
+        let rival = Provider::new().offer(|o| o.gpus[0].uuid = offer.body.gpus[1].uuid.clone());
+        store.upsert_offer(rival, unix_now()).await.unwrap();
+        assert!(search(&store, "", "dph").await.is_empty());
+        assert_eq!(
+            store.upsert_offer(provider.offer(|o| o.seq = 3), unix_now()).await.unwrap(),
+            Upsert::Stale
+        );
+    }
+
+    #[test]
+    fn unknown_schemas_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for version in [99, -1] {
+            let path = dir.path().join(format!("offers{version}.sqlite"));
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", version).unwrap();
+            drop(conn);
+            match Store::open(&path) {
+                Err(StoreError::UnknownSchema { found, supported: 2 }) => {
+                    assert_eq!(found, version)
+                }
+                other => panic!("version {version}: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn numbers_beyond_i64_are_refused() {
+        let (store, _dir) = testing::store();
+        let offer = Provider::new().offer(|o| o.seq = u64::MAX);
+        assert!(matches!(
+            store.upsert_offer(offer, unix_now()).await,
+            Err(StoreError::OutOfRange { field: "seq", .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_closed_store_says_so() {
+        let store = Store::closed();
+        assert!(matches!(store.prune_expired(0).await, Err(StoreError::Closed)));
+        assert!(matches!(store.count_offers(0).await, Err(StoreError::Open { .. })));
+    }
+}
+#[cfg(test)]
+mod scratch_bench {
+    use gpuflow_protocol::unix_now;
+    use super::*;
+    use crate::testing::{self, Provider, gpus};
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scratch_bench() {
+        let (store, _dir) = testing::store();
+        let t = std::time::Instant::now();
+        let mut writes = Vec::new();
+        for i in 0..5000u64 {
+            let offer = Provider::new().offer(|o| { o.gpus = gpus(o, (i % 8 + 1) as usize); o.price_per_second = u128::from(i % 97 + 1); });
+            let s = store.clone();
+            writes.push(tokio::spawn(async move { s.upsert_offer(offer, unix_now()).await.unwrap() }));
+        }
+        for w in writes { w.await.unwrap(); }
+        eprintln!("insert 5000: {:?}", t.elapsed());
+        for (q, o) in [("", "dph"), ("gpu_name=RTX_4090 num_gpus>=2 gpu_ram>=24 dph<=0.5", "dph"), ("num_gpus in [2,4]", "gpu_ram-"), ("", "age_days")] {
+            let t = std::time::Instant::now();
+            let page = store.search(Search { query: Query::parse(q, 6).unwrap(), order: Order::parse(o).unwrap(), limit: 50, ..Search::default() }, unix_now()).await.unwrap();
+            eprintln!("{q:?} {o}: {} in {:?}", page.offers.len(), t.elapsed());
+        }
+    }
+}

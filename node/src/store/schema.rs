@@ -1,0 +1,92 @@
+//! Versioned schema migrations. The database's `user_version` counts how many have been
+//! applied; each runs in its own transaction together with the version bump, so a crash
+//! mid-migration leaves the previous version intact.
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+/// Every migration, oldest first. Never edit one that has shipped: append a new one.
+pub(super) const MIGRATIONS: [&str; 2] = [
+    // 1: offers, one row per provider.
+    r#"
+CREATE TABLE offers (
+    id TEXT PRIMARY KEY NOT NULL,          -- OfferId, 16 hex digits
+    peer_id TEXT NOT NULL,
+    payout TEXT NOT NULL COLLATE NOCASE,   -- lower-case 0x hex
+    seq INTEGER NOT NULL,
+    issued_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    gpu_name TEXT NOT NULL,
+    gpu_name_words TEXT NOT NULL,          -- see query::name_words
+    num_gpus INTEGER NOT NULL,
+    gpu_ram_mb INTEGER NOT NULL,           -- smallest GPU memory, 10^6 bytes
+    price_per_second INTEGER NOT NULL,     -- token units
+    price_per_hour INTEGER NOT NULL,       -- token units
+    verified INTEGER NOT NULL,
+    region TEXT NOT NULL COLLATE NOCASE,
+    cuda INTEGER,                          -- thousandths (12.4 -> 12400), NULL when unreadable
+    cuda_version TEXT NOT NULL,            -- as advertised
+    driver TEXT NOT NULL COLLATE NOCASE,
+    listen_addrs TEXT NOT NULL,            -- JSON array of multiaddrs
+    received_at INTEGER NOT NULL,
+    envelope TEXT NOT NULL                 -- the signed envelope, JSON, served for re-verification
+) STRICT;
+CREATE INDEX offers_expires_at ON offers (expires_at);
+CREATE INDEX offers_price_per_hour ON offers (price_per_hour);
+"#,
+    // 2: providers (first sighting, offer high-water mark, last heartbeat), the GPU UUIDs
+    // of every offer for conflict detection, and the optional machine facts.
+    r#"
+CREATE TABLE providers (
+    peer_id TEXT PRIMARY KEY NOT NULL,
+    first_seen INTEGER NOT NULL,           -- unix time this node first stored an offer of the peer
+    offer_seq INTEGER NOT NULL,            -- highest offer seq ever stored; outlives pruning
+    heartbeat_seq INTEGER,
+    heartbeat_issued_at INTEGER,
+    heartbeat_received_at INTEGER,
+    heartbeat_count INTEGER NOT NULL DEFAULT 0,
+    heartbeat TEXT                         -- the last heartbeat envelope, JSON
+) STRICT;
+INSERT INTO providers (peer_id, first_seen, offer_seq)
+    SELECT peer_id, min(received_at), max(seq) FROM offers GROUP BY peer_id;
+
+CREATE TABLE offer_gpus (
+    offer_id TEXT NOT NULL,
+    uuid TEXT NOT NULL COLLATE NOCASE,
+    PRIMARY KEY (offer_id, uuid)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX offer_gpus_uuid ON offer_gpus (uuid);
+INSERT OR IGNORE INTO offer_gpus (offer_id, uuid)
+    SELECT offers.id, gpu.value ->> '$.uuid'
+    FROM offers, json_each(offers.envelope, '$.body.gpus') AS gpu;
+
+ALTER TABLE offers ADD COLUMN inet_down_mbps INTEGER;
+ALTER TABLE offers ADD COLUMN inet_up_mbps INTEGER;
+ALTER TABLE offers ADD COLUMN disk_mb INTEGER;
+UPDATE offers SET
+    inet_down_mbps = envelope ->> '$.body.inet_down_mbps',
+    inet_up_mbps = envelope ->> '$.body.inet_up_mbps',
+    disk_mb = (envelope ->> '$.body.disk_bytes') / 1000000;
+"#,
+];
+
+/// Brings the schema up to date, one transaction per migration.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let supported = MIGRATIONS.len() as i64;
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let applied = usize::try_from(found)
+        .ok()
+        .filter(|&applied| applied <= MIGRATIONS.len())
+        .ok_or(StoreError::UnknownSchema { found, supported })?;
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let version = index + 1;
+        let failed = |source| StoreError::Migrate { version, source };
+        let tx = conn.transaction().map_err(failed)?;
+        tx.execute_batch(migration).map_err(failed)?;
+        tx.pragma_update(None, "user_version", version as i64).map_err(failed)?;
+        tx.commit().map_err(failed)?;
+        tracing::info!(version, "database schema migrated");
+    }
+    Ok(())
+}

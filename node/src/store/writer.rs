@@ -1,0 +1,243 @@
+//! The one thread that writes. It takes whatever writes are queued (up to [`MAX_BATCH`]),
+//! applies them in a single transaction, each in its own savepoint so that one bad write
+//! fails alone, commits, and only then answers each writer: an answer means the data is on
+//! disk.
+
+use gpuflow_protocol::{Heartbeat, Offer, OfferId, Verified};
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{HeartbeatUpsert, Upsert, clamp, storable};
+use crate::{
+    StoreError,
+    query::{cuda_thousandths, name_words},
+};
+
+/// Most writes committed together; bounds how long the first of them waits.
+pub(super) const MAX_BATCH: usize = 256;
+
+pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+pub(super) enum Write {
+    Offer {
+        offer: Box<Verified<Offer>>,
+        received_at: u64,
+        reply: Reply<Upsert>,
+    },
+    Heartbeat {
+        heartbeat: Box<Verified<Heartbeat>>,
+        received_at: u64,
+        reply: Reply<HeartbeatUpsert>,
+    },
+    Prune {
+        now: u64,
+        reply: Reply<u64>,
+    },
+}
+
+/// A write applied inside the open transaction, waiting for the commit to be answered.
+enum Done {
+    Offer(Reply<Upsert>, Result<Upsert, StoreError>),
+    Heartbeat(Reply<HeartbeatUpsert>, Result<HeartbeatUpsert, StoreError>),
+    Prune(Reply<u64>, Result<u64, StoreError>),
+}
+
+impl Done {
+    fn answer(self, commit: &Result<(), String>) {
+        fn send<T>(reply: Reply<T>, result: Result<T, StoreError>, commit: &Result<(), String>) {
+            let result = match commit {
+                Ok(()) => result,
+                Err(e) => Err(StoreError::Commit(e.clone())),
+            };
+            // Fails only when the writer stopped waiting; there is no one left to tell.
+            let _ = reply.send(result);
+        }
+        match self {
+            Self::Offer(reply, result) => send(reply, result, commit),
+            Self::Heartbeat(reply, result) => send(reply, result, commit),
+            Self::Prune(reply, result) => send(reply, result, commit),
+        }
+    }
+}
+
+pub(super) fn run(mut conn: Connection, mut writes: mpsc::Receiver<Write>) {
+    while let Some(first) = writes.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match writes.try_recv() {
+                Ok(write) => batch.push(write),
+                Err(_) => break,
+            }
+        }
+        apply(&mut conn, batch);
+    }
+}
+
+fn apply(conn: &mut Connection, batch: Vec<Write>) {
+    let mut tx = match conn.transaction() {
+        Ok(tx) => tx,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot begin a write transaction");
+            let failed = Err(e.to_string());
+            batch.into_iter().for_each(|write| write.abandon().answer(&failed));
+            return;
+        }
+    };
+    let mut done = Vec::with_capacity(batch.len());
+    for write in batch {
+        done.push(match write {
+            Write::Offer { offer, received_at, reply } => {
+                Done::Offer(reply, savepoint(&mut tx, |db| upsert_offer(db, &offer, received_at)))
+            }
+            Write::Heartbeat { heartbeat, received_at, reply } => Done::Heartbeat(
+                reply,
+                savepoint(&mut tx, |db| upsert_heartbeat(db, &heartbeat, received_at)),
+            ),
+            Write::Prune { now, reply } => {
+                Done::Prune(reply, savepoint(&mut tx, |db| prune(db, now)))
+            }
+        });
+    }
+    let commit = tx.commit().map_err(|e| {
+        tracing::error!(error = %e, "cannot commit writes");
+        e.to_string()
+    });
+    for d in done {
+        d.answer(&commit);
+    }
+}
+
+impl Write {
+    /// The write, not applied; answered with the failure that stopped its batch.
+    fn abandon(self) -> Done {
+        match self {
+            Self::Offer { reply, .. } => Done::Offer(reply, Err(StoreError::Closed)),
+            Self::Heartbeat { reply, .. } => Done::Heartbeat(reply, Err(StoreError::Closed)),
+            Self::Prune { reply, .. } => Done::Prune(reply, Err(StoreError::Closed)),
+        }
+    }
+}
+
+/// Runs `work` in a savepoint of `tx`, rolled back if it fails, so one refused write does
+/// not undo the others of its batch.
+fn savepoint<T>(
+    tx: &mut rusqlite::Transaction<'_>,
+    work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let savepoint = tx.savepoint()?;
+    let result = work(&savepoint)?;
+    savepoint.commit()?;
+    Ok(result)
+}
+
+fn upsert_offer(
+    db: &Connection,
+    offer: &Verified<Offer>,
+    received_at: u64,
+) -> Result<Upsert, StoreError> {
+    let id = OfferId::of(&offer.signer).to_string();
+    let peer_id = offer.signer.to_string();
+    let body = &offer.body;
+    let seq = storable("seq", body.seq)?;
+    let received_at = storable("received_at", received_at)?;
+    // The provider's high-water mark outlives pruned offers, so a replay of an old offer
+    // that is still within its lifetime cannot come back once a newer one was seen.
+    let stored: Option<i64> = db
+        .prepare_cached("SELECT offer_seq FROM providers WHERE peer_id = ?1")?
+        .query_row([&peer_id], |row| row.get(0))
+        .optional()?;
+    if stored.is_some_and(|stored| stored >= seq) {
+        return Ok(Upsert::Stale);
+    }
+    db.prepare_cached(
+        "INSERT INTO providers (peer_id, first_seen, offer_seq) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (peer_id) DO UPDATE SET offer_seq = excluded.offer_seq",
+    )?
+    .execute(params![peer_id, received_at, seq])?;
+    // Validation guarantees at least one GPU, all of one model and driver.
+    let (gpu_name, cuda_version, driver) = body.gpus.first().map_or(("", "", ""), |gpu| {
+        (gpu.name.as_str(), gpu.cuda_version.as_str(), gpu.driver_version.as_str())
+    });
+    let replaced = db.prepare_cached("SELECT 1 FROM offers WHERE id = ?1")?.exists([&id])?;
+    db.prepare_cached(
+        "INSERT OR REPLACE INTO offers (id, peer_id, payout, seq, issued_at, expires_at, \
+             gpu_name, gpu_name_words, num_gpus, gpu_ram_mb, price_per_second, \
+             price_per_hour, verified, region, cuda, cuda_version, driver, listen_addrs, \
+             received_at, envelope, inet_down_mbps, inet_up_mbps, disk_mb) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+             ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+    )?
+    .execute(params![
+        id,
+        peer_id,
+        format!("{:#x}", body.payout),
+        seq,
+        storable("issued_at", body.issued_at)?,
+        storable("expires_at", body.expires_at)?,
+        gpu_name,
+        name_words(gpu_name),
+        body.gpus.len() as i64,
+        storable("gpu_ram_mb", body.gpu_memory_bytes() / 1_000_000)?,
+        storable("price_per_second", body.price_per_second)?,
+        storable("price_per_hour", body.price_per_hour())?,
+        body.verified,
+        body.region,
+        cuda_thousandths(cuda_version),
+        cuda_version,
+        driver,
+        serde_json::to_string(&body.listen_addrs)?,
+        received_at,
+        serde_json::to_string(&offer.envelope)?,
+        body.inet_down_mbps.map(|v| storable("inet_down_mbps", v)).transpose()?,
+        body.inet_up_mbps.map(|v| storable("inet_up_mbps", v)).transpose()?,
+        body.disk_bytes.map(|v| storable("disk_mb", v / 1_000_000)).transpose()?,
+    ])?;
+    db.prepare_cached("DELETE FROM offer_gpus WHERE offer_id = ?1")?.execute([&id])?;
+    let mut insert =
+        db.prepare_cached("INSERT INTO offer_gpus (offer_id, uuid) VALUES (?1, ?2)")?;
+    for gpu in &body.gpus {
+        insert.execute(params![id, gpu.uuid])?;
+    }
+    Ok(if replaced { Upsert::Replaced } else { Upsert::Inserted })
+}
+
+fn upsert_heartbeat(
+    db: &Connection,
+    heartbeat: &Verified<Heartbeat>,
+    received_at: u64,
+) -> Result<HeartbeatUpsert, StoreError> {
+    let peer_id = heartbeat.signer.to_string();
+    let seq = storable("seq", heartbeat.body.seq)?;
+    let stored: Option<Option<i64>> = db
+        .prepare_cached("SELECT heartbeat_seq FROM providers WHERE peer_id = ?1")?
+        .query_row([&peer_id], |row| row.get(0))
+        .optional()?;
+    match stored {
+        None => return Ok(HeartbeatUpsert::UnknownProvider),
+        Some(Some(stored)) if stored >= seq => return Ok(HeartbeatUpsert::Stale),
+        Some(_) => {}
+    }
+    db.prepare_cached(
+        "UPDATE providers SET heartbeat_seq = ?2, heartbeat_issued_at = ?3, \
+         heartbeat_received_at = ?4, heartbeat_count = heartbeat_count + 1, heartbeat = ?5 \
+         WHERE peer_id = ?1",
+    )?
+    .execute(params![
+        peer_id,
+        seq,
+        storable("issued_at", heartbeat.body.issued_at)?,
+        storable("received_at", received_at)?,
+        serde_json::to_string(&heartbeat.envelope)?,
+    ])?;
+    Ok(HeartbeatUpsert::Stored)
+}
+
+fn prune(db: &Connection, now: u64) -> Result<u64, StoreError> {
+    db.prepare_cached(
+        "DELETE FROM offer_gpus WHERE offer_id IN (SELECT id FROM offers WHERE expires_at <= ?1)",
+    )?
+    .execute([clamp(now)])?;
+    let deleted =
+        db.prepare_cached("DELETE FROM offers WHERE expires_at <= ?1")?.execute([clamp(now)])?;
+    Ok(deleted as u64)
+}
