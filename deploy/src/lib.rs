@@ -4,6 +4,9 @@
 //!
 //! The `gpuflow-devnet` binary runs it for `make demo`; the end-to-end tests use the
 //! library directly. Everything started is stopped when the [`Devnet`] is dropped.
+//! [`deploy`] is the deployment path for any EVM chain; the devnet uses it too.
+
+pub mod deploy;
 
 use std::{
     path::{Path, PathBuf},
@@ -12,14 +15,11 @@ use std::{
 };
 
 use alloy::{
-    network::EthereumWallet,
     node_bindings::{Anvil, AnvilInstance},
     primitives::{Address, U256},
-    providers::{Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
 use anyhow::{Context, bail};
-use gpuflow_escrow::{GpuEscrow, MockUSDC};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
@@ -49,6 +49,9 @@ pub struct DevnetOptions {
     pub price_per_hour: String,
     /// Platform fee in basis points.
     pub fee_bps: u16,
+    /// Seconds before earned seconds can be withdrawn; short on a devnet so the demo
+    /// can show the provider being paid.
+    pub dispute_window: u64,
     /// Command each rental runs.
     pub workload: String,
     /// Mine a block every this many seconds instead of on every transaction.
@@ -72,6 +75,7 @@ impl DevnetOptions {
             gpus: root.join("deploy/devnet-gpus.json"),
             price_per_hour: "0.36".into(),
             fee_bps: 1000,
+            dispute_window: 5,
             workload:
                 "echo \"workload up for rental $GPUFLOW_RENTAL_ID on $CUDA_VISIBLE_DEVICES\"; \
                        exec sleep 2147483647"
@@ -137,21 +141,23 @@ impl Devnet {
         let key = |i: usize| PrivateKeySigner::from(anvil.keys()[i].clone());
         let (deployer, treasury, provider, renter) = (key(0), key(1), key(2), key(3));
 
-        let chain = ProviderBuilder::new()
-            .wallet(EthereumWallet::from(deployer))
-            .connect_http(anvil.endpoint_url());
-        let token = MockUSDC::deploy(chain.clone()).await.context("deploying MockUSDC")?;
-        let escrow =
-            GpuEscrow::deploy(chain.clone(), *token.address(), treasury.address(), options.fee_bps)
-                .await
-                .context("deploying GpuEscrow")?;
-        token
-            .mint(renter.address(), U256::from(RENTER_FUNDS))
-            .send()
-            .await?
-            .get_receipt()
-            .await
-            .context("funding the renter")?;
+        let chain = gpuflow_escrow::connect(&rpc_url, Some(deployer.clone()))?;
+        let deployment = deploy::deploy(
+            &chain,
+            &deploy::DeployParams {
+                token: None,
+                treasury: treasury.address(),
+                fee_bps: options.fee_bps,
+                dispute_window: options.dispute_window,
+                owner: deployer.address(),
+            },
+        )
+        .await?;
+        std::fs::write(
+            options.dir.join("deployment.json"),
+            serde_json::to_string_pretty(&deployment)?,
+        )?;
+        deploy::mint(&chain, deployment.token, renter.address(), U256::from(RENTER_FUNDS)).await?;
 
         let keystore_dir = options.dir.join("keystore");
         std::fs::create_dir_all(&keystore_dir)?;
@@ -181,7 +187,7 @@ impl Devnet {
         let (agent, ready) = spawn_ready(
             Command::new(options.bin_dir.join("gpuflow-provider"))
                 .arg("run")
-                .args(["--rpc", &rpc_url, "--escrow", &escrow.address().to_string()])
+                .args(["--rpc", &rpc_url, "--escrow", &deployment.escrow.to_string()])
                 .args(["--key-env", PROVIDER_KEY_ENV])
                 .env(PROVIDER_KEY_ENV, provider.to_bytes().to_string())
                 .arg("--data-dir")
@@ -199,9 +205,9 @@ impl Devnet {
 
         let devnet = Self {
             rpc_url,
-            chain_id: chain.get_chain_id().await?,
-            escrow: *escrow.address(),
-            token: *token.address(),
+            chain_id: deployment.chain_id,
+            escrow: deployment.escrow,
+            token: deployment.token,
             treasury: treasury.address(),
             renter: renter.address(),
             renter_keystore,
@@ -234,6 +240,19 @@ impl Devnet {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Moves the chain's clock `seconds` ahead and mines a block, so tests can let
+    /// rented time pass without waiting for it.
+    pub async fn advance_time(&self, seconds: u64) -> anyhow::Result<()> {
+        use alloy::providers::Provider;
+        let chain = gpuflow_escrow::connect(&self.rpc_url, None)?;
+        chain
+            .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), (seconds,))
+            .await
+            .context("evm_increaseTime")?;
+        chain.raw_request::<_, serde_json::Value>("evm_mine".into(), ()).await.context("evm_mine")?;
+        Ok(())
     }
 
     /// The variables a `gpuflow` command needs to use this devnet.

@@ -6,14 +6,15 @@
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use alloy::{
-    primitives::{Address, U256},
+    primitives::{Address, B256, U256},
     signers::{SignerSync, local::PrivateKeySigner},
+    sol_types::Eip712Domain,
 };
 use gpuflow_escrow::{Escrow, EscrowEvent, GpuEscrow};
 use gpuflow_p2p::{Network, NetworkEvent};
 use gpuflow_protocol::{
-    Identity, Offer, OfferId, RentalRequest, RentalResponse, SignedEnvelope, WorkloadState,
-    WorkloadStatus, payout_binding_message, unix_now,
+    Identity, Offer, OfferId, QuoteTerms, RentalRequest, RentalResponse, SignedEnvelope,
+    WorkloadState, WorkloadStatus, payout_binding_message, unix_now,
 };
 use tokio::sync::mpsc;
 
@@ -35,6 +36,12 @@ pub struct AgentConfig {
     pub price_per_second: u128,
     /// Region label.
     pub region: String,
+    /// Declared download bandwidth, Mbit/s.
+    pub inet_down_mbps: Option<u64>,
+    /// Declared upload bandwidth, Mbit/s.
+    pub inet_up_mbps: Option<u64>,
+    /// Disk offered to workloads, bytes.
+    pub disk_bytes: Option<u64>,
     /// Shell command each rental runs.
     pub workload: String,
     /// Where workload logs go.
@@ -45,6 +52,25 @@ pub struct AgentConfig {
     pub offer_interval: Duration,
     /// How long an offer stays valid.
     pub offer_ttl: Duration,
+    /// Shortest rental accepted, in seconds.
+    pub min_duration: u64,
+    /// Longest rental accepted, extensions included, in seconds.
+    pub max_duration: u64,
+    /// How long a signed quote can be used to open a rental.
+    pub quote_validity: Duration,
+}
+
+/// What the agent learns from the chain once, at start.
+#[derive(Debug)]
+pub struct ChainContext {
+    /// Chain id.
+    pub chain_id: u64,
+    /// EIP-712 domain of the escrow, for quotes.
+    pub domain: Eip712Domain,
+    /// Seconds a provider waits before earned seconds can be withdrawn.
+    pub dispute_window: u64,
+    /// First block to read events from.
+    pub next_block: u64,
 }
 
 struct Rental {
@@ -55,6 +81,8 @@ struct Rental {
     started_at: Option<u64>,
     ended_at: Option<u64>,
     detail: String,
+    /// When everything earned can be withdrawn: the end plus the dispute window.
+    payout_due_at: Option<u64>,
     paid_out: bool,
 }
 
@@ -63,29 +91,29 @@ pub struct Agent {
     config: AgentConfig,
     network: Network,
     escrow: Escrow,
-    chain_id: u64,
+    chain: ChainContext,
     listen_addrs: Vec<String>,
-    next_block: u64,
     rentals: BTreeMap<u64, Rental>,
+    next_nonce: U256,
 }
 
 impl Agent {
-    /// Prepares the agent; the chain is read from `next_block` on.
-    pub fn new(
-        config: AgentConfig,
-        network: Network,
-        escrow: Escrow,
-        chain_id: u64,
-        next_block: u64,
-    ) -> Self {
+    /// Prepares the agent.
+    pub fn new(config: AgentConfig, network: Network, escrow: Escrow, chain: ChainContext) -> Self {
+        // Quote nonces are sequential from a time-based start, so they fill the escrow's
+        // nonce bitmap word by word and never repeat across restarts.
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
         Self {
             config,
             network,
             escrow,
-            chain_id,
+            chain,
             listen_addrs: Vec::new(),
-            next_block,
             rentals: BTreeMap::new(),
+            next_nonce: U256::from(start) << 8,
         }
     }
 
@@ -116,6 +144,7 @@ impl Agent {
                         tracing::warn!(error = %e, "could not read the chain; retrying");
                     }
                     self.end_due_rentals().await;
+                    self.withdraw_due().await;
                 }
                 () = &mut shutdown => break,
             }
@@ -145,12 +174,48 @@ impl Agent {
                     RentalRequest::Status { rental_id } => {
                         RentalResponse::Status(self.status(rental_id))
                     }
+                    RentalRequest::Quote { renter, duration } => self.quote(renter, duration),
                 };
                 if let Err(e) = self.network.respond(channel, response).await {
                     tracing::warn!(error = %e, "could not answer a rental request");
                 }
             }
-            NetworkEvent::Offer { .. } => {}
+            _ => {}
+        }
+    }
+
+    /// Signs terms for a rental of the whole machine, if it is free and the duration is
+    /// one the provider accepts.
+    fn quote(&mut self, renter: Address, duration: u64) -> RentalResponse {
+        let refuse = |message: String| RentalResponse::Error { message };
+        if self.is_busy() {
+            return refuse("the machine is rented right now; search for another offer".into());
+        }
+        let (min, max) = (self.config.min_duration, self.config.max_duration);
+        if duration < min || duration > max {
+            return refuse(format!("this provider rents for {min} to {max} seconds"));
+        }
+        if renter.is_zero() {
+            return refuse("the renter address is zero".into());
+        }
+        let mut offer_id = [0u8; 32];
+        offer_id[..8].copy_from_slice(&self.offer_id().to_bytes());
+        let terms = QuoteTerms {
+            provider: self.config.payout.address(),
+            renter,
+            rate_per_second: self.config.price_per_second,
+            max_duration: max,
+            deadline: unix_now() + self.config.quote_validity.as_secs(),
+            offer_id: B256::from(offer_id),
+            nonce: self.next_nonce,
+        };
+        self.next_nonce += U256::from(1);
+        match gpuflow_escrow::sign_quote(&self.config.payout, terms, &self.chain.domain) {
+            Ok(quote) => {
+                tracing::info!(%renter, duration, nonce = %quote.terms.nonce, "quote signed");
+                RentalResponse::Quote(quote)
+            }
+            Err(e) => refuse(format!("the provider could not sign a quote: {e}")),
         }
     }
 
@@ -197,7 +262,7 @@ impl Agent {
                 .unwrap_or_default(),
             issued_at: now,
             expires_at: now + self.config.offer_ttl.as_secs(),
-            chain_id: self.chain_id,
+            chain_id: self.chain.chain_id,
             escrow: self.escrow.address(),
             payout: self.config.payout.address(),
             payout_proof,
@@ -206,6 +271,9 @@ impl Agent {
             verified: self.config.inventory.verified,
             region: self.config.region.clone(),
             listen_addrs: self.listen_addrs.clone(),
+            inet_down_mbps: self.config.inet_down_mbps,
+            inet_up_mbps: self.config.inet_up_mbps,
+            disk_bytes: self.config.disk_bytes,
         };
         let envelope = SignedEnvelope::seal(&self.config.identity, &offer);
         match self.network.publish_offer(&envelope).await {
@@ -223,22 +291,31 @@ impl Agent {
 
     async fn poll_chain(&mut self) -> anyhow::Result<()> {
         let latest = self.escrow.block_number().await?;
-        if latest < self.next_block {
+        if latest < self.chain.next_block {
             return Ok(());
         }
-        let events = self.escrow.events(self.next_block, latest).await?;
-        self.next_block = latest + 1;
+        let events = self.escrow.events(self.chain.next_block, latest).await?;
+        self.chain.next_block = latest + 1;
         for event in events {
             match event {
                 EscrowEvent::Opened(e) if e.provider == self.config.payout.address() => {
                     self.on_opened(e).await
                 }
                 EscrowEvent::Stopped(e) => {
-                    if let Ok(id) = u64::try_from(e.rentalId)
-                        && self.rentals.contains_key(&id)
+                    if let (Ok(id), Ok(at)) = (u64::try_from(e.rentalId), u64::try_from(e.stoppedAt))
+                        && let Some(rental) = self.rentals.get_mut(&id)
                     {
                         tracing::info!(rental = id, refund = %e.refund, "renter stopped the rental");
+                        rental.ends_at = at;
                         self.finish(id, "stopped by the renter").await;
+                    }
+                }
+                EscrowEvent::Extended(e) => {
+                    if let (Ok(id), Ok(end)) = (u64::try_from(e.rentalId), u64::try_from(e.newEnd))
+                        && let Some(rental) = self.rentals.get_mut(&id)
+                    {
+                        tracing::info!(rental = id, new_end = end, "renter extended the rental");
+                        rental.ends_at = end;
                     }
                 }
                 _ => {}
@@ -261,15 +338,11 @@ impl Agent {
             started_at: None,
             ended_at: None,
             detail: String::new(),
+            payout_due_at: None,
             paid_out: false,
         };
-        if event.ratePerSecond < U256::from(self.config.price_per_second) {
-            rental.state = WorkloadState::Refused;
-            rental.detail = format!(
-                "rate {} is below the offered {} units/s; stop the rental to get your deposit back",
-                event.ratePerSecond, self.config.price_per_second
-            );
-        } else if self.is_busy() {
+        // The escrow checked our quote signature: the terms are ours.
+        if self.is_busy() {
             rental.state = WorkloadState::Refused;
             rental.detail =
                 "the machine is already rented; stop the rental to get your deposit back".into();
@@ -309,7 +382,7 @@ impl Agent {
         let due: Vec<u64> = self
             .rentals
             .iter_mut()
-            .filter(|(_, r)| !r.paid_out)
+            .filter(|(_, r)| r.state == WorkloadState::Running)
             .filter_map(|(id, r)| {
                 let exited = r.workload.as_mut().is_some_and(|w| !w.is_running());
                 (now >= r.ends_at || exited).then_some(*id)
@@ -320,30 +393,63 @@ impl Agent {
         }
     }
 
-    /// Stops the rental's workload and withdraws what it earned.
+    /// Stops the rental's workload and schedules its payout after the dispute window.
     async fn finish(&mut self, id: u64, why: &str) {
+        let window = self.chain.dispute_window;
         let Some(rental) = self.rentals.get_mut(&id) else { return };
         if let Some(workload) = rental.workload.take() {
             workload.stop().await;
             tracing::info!(rental = id, why, "workload stopped");
         }
-        // A refused rental ran no workload: its deposit is the renter's to take back.
-        if rental.state == WorkloadState::Refused {
-            rental.paid_out = true;
-        } else {
-            rental.state = WorkloadState::Ended;
-            rental.ended_at.get_or_insert_with(unix_now);
-            rental.detail = why.to_owned();
-            match self.escrow.withdraw(id).await {
-                Ok(Some(w)) => {
-                    rental.paid_out = true;
-                    tracing::info!(rental = id, amount = %w.amount, fee = %w.fee, tx = %w.tx, "earnings withdrawn");
-                }
-                Ok(None) => rental.paid_out = true,
-                Err(e) => tracing::warn!(rental = id, error = %e, "withdrawal failed; retrying"),
+        match rental.state {
+            // A refused rental ran no workload: its deposit is the renter's to take back.
+            WorkloadState::Refused => rental.paid_out = true,
+            WorkloadState::Ended => {}
+            _ => {
+                rental.state = WorkloadState::Ended;
+                rental.ended_at = Some(unix_now());
+                rental.detail = why.to_owned();
             }
+        }
+        if !rental.paid_out {
+            rental.payout_due_at = Some(rental.ends_at + window);
         }
         // The machine is free again: tell the network.
         self.publish_offer().await;
+    }
+
+    /// Withdraws, in one transaction, every ended rental whose dispute window passed.
+    async fn withdraw_due(&mut self) {
+        let now = unix_now();
+        let due: Vec<u64> = self
+            .rentals
+            .iter()
+            .filter(|(_, r)| !r.paid_out && r.payout_due_at.is_some_and(|at| at <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        match self.escrow.withdraw_many(&due).await {
+            Ok(paid) => {
+                for w in &paid {
+                    tracing::info!(rental = w.rental_id, amount = %w.amount, fee = %w.fee, tx = %w.tx, "earnings withdrawn");
+                }
+                for id in due {
+                    // The block that paid may be a little older than our clock: whatever
+                    // is still owed is withdrawn on a later tick.
+                    match self.escrow.outstanding(id).await {
+                        Ok(owed) if owed.is_zero() => {
+                            if let Some(rental) = self.rentals.get_mut(&id) {
+                                rental.paid_out = true;
+                            }
+                        }
+                        Ok(owed) => tracing::debug!(rental = id, %owed, "earnings still owed"),
+                        Err(e) => tracing::warn!(rental = id, error = %e, "could not read the rental"),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "withdrawal failed; retrying"),
+        }
     }
 }

@@ -10,7 +10,7 @@ use gpuflow_p2p::{Multiaddr, NetworkConfig};
 use gpuflow_protocol::{Identity, MAX_OFFER_TTL, format_units, parse_units};
 
 use gpuflow_provider::{
-    agent::{Agent, AgentConfig},
+    agent::{Agent, AgentConfig, ChainContext},
     gpus,
 };
 
@@ -71,6 +71,15 @@ struct RunArgs {
     /// Region label shown to renters.
     #[arg(long, default_value = "unknown")]
     region: String,
+    /// Download bandwidth to declare in offers, Mbit/s.
+    #[arg(long)]
+    inet_down_mbps: Option<u64>,
+    /// Upload bandwidth to declare in offers, Mbit/s.
+    #[arg(long)]
+    inet_up_mbps: Option<u64>,
+    /// Disk offered to workloads, in GB (10^9 bytes).
+    #[arg(long)]
+    disk_gb: Option<u64>,
     /// Shell command each rental runs (process runtime).
     #[arg(long, default_value = "exec sleep 2147483647")]
     workload: String,
@@ -83,6 +92,15 @@ struct RunArgs {
     /// Offer republish interval in seconds.
     #[arg(long, default_value_t = 120)]
     offer_interval_secs: u64,
+    /// Shortest rental accepted, in seconds.
+    #[arg(long, default_value_t = 1)]
+    min_duration_secs: u64,
+    /// Longest rental accepted, extensions included, in seconds.
+    #[arg(long, default_value_t = 7 * 24 * 3600)]
+    max_duration_secs: u64,
+    /// How long a signed quote stays usable, in seconds.
+    #[arg(long, default_value_t = 300)]
+    quote_validity_secs: u64,
 }
 
 #[tokio::main]
@@ -137,12 +155,12 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
     let identity = Identity::load_or_create(&data_dir.join("identity.key"))
         .with_context(|| format!("loading the identity in {}", data_dir.display()))?;
 
-    let chain = gpuflow_escrow::connect(&args.rpc, Some(payout.clone()))?;
-    let chain_id = chain
+    let client = gpuflow_escrow::connect(&args.rpc, Some(payout.clone()))?;
+    let chain_id = client
         .get_chain_id()
         .await
         .with_context(|| format!("cannot reach the chain at {}", args.rpc))?;
-    let escrow = Escrow::new(chain, args.escrow).await?;
+    let escrow = Escrow::new(client, args.escrow).await?;
     let decimals = escrow.decimals().await?;
     let per_hour = parse_units(&args.price_per_hour, decimals)
         .map_err(|e| anyhow::anyhow!("--price-per-hour: {e}"))?;
@@ -158,7 +176,12 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
             "price rounded down to whole token units per second"
         );
     }
-    let next_block = escrow.block_number().await?;
+    let chain = ChainContext {
+        chain_id,
+        domain: escrow.domain().await?,
+        dispute_window: escrow.dispute_window().await?,
+        next_block: escrow.block_number().await?,
+    };
 
     let (network, events, event_loop) = gpuflow_p2p::new(NetworkConfig {
         identity: identity.clone(),
@@ -176,16 +199,21 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
             inventory,
             price_per_second,
             region: args.region,
+            inet_down_mbps: args.inet_down_mbps,
+            inet_up_mbps: args.inet_up_mbps,
+            disk_bytes: args.disk_gb.map(|gb| gb.saturating_mul(1_000_000_000)),
             workload: args.workload,
             data_dir,
             poll_interval: Duration::from_millis(args.poll_interval_ms),
             offer_interval: Duration::from_secs(args.offer_interval_secs),
             offer_ttl: Duration::from_secs((args.offer_interval_secs * 3).clamp(60, MAX_OFFER_TTL)),
+            min_duration: args.min_duration_secs,
+            max_duration: args.max_duration_secs,
+            quote_validity: Duration::from_secs(args.quote_validity_secs),
         },
         network.clone(),
         escrow,
-        chain_id,
-        next_block,
+        chain,
     );
     // One line on stdout tells supervisors (and the devnet) that the agent is up.
     println!(

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use gpuflow_p2p::{Multiaddr, Network, NetworkConfig, PeerId};
 use gpuflow_protocol::{
-    Identity, Offer, RentalRequest, RentalResponse, Verified, WorkloadState, WorkloadStatus,
+    Identity, Offer, RentalRequest, RentalResponse, SignedQuote, Verified, WorkloadState,
+    WorkloadStatus,
 };
 
 /// A short-lived libp2p client for one provider.
@@ -28,11 +29,27 @@ impl ProviderClient {
         Ok(Self { network, peer: offer.signer, addrs })
     }
 
+    /// Asks for signed terms to rent the machine for `duration` seconds.
+    pub(crate) async fn quote(
+        &self,
+        renter: alloy::primitives::Address,
+        duration: u64,
+    ) -> anyhow::Result<SignedQuote> {
+        let request = RentalRequest::Quote { renter, duration };
+        match self.network.request(self.peer, self.addrs.clone(), request).await {
+            Ok(RentalResponse::Quote(quote)) => Ok(quote),
+            Ok(RentalResponse::Error { message }) => anyhow::bail!("the provider refused: {message}"),
+            Ok(other) => anyhow::bail!("the provider answered a quote request with {other:?}"),
+            Err(e) => Err(anyhow::Error::new(e).context("the provider is unreachable; no money moved")),
+        }
+    }
+
     pub(crate) async fn status(&self, rental_id: u64) -> anyhow::Result<WorkloadStatus> {
         let request = RentalRequest::Status { rental_id };
         match self.network.request(self.peer, self.addrs.clone(), request).await? {
             RentalResponse::Status(status) => Ok(status),
             RentalResponse::Error { message } => anyhow::bail!("the provider answered: {message}"),
+            other => anyhow::bail!("the provider answered a status request with {other:?}"),
         }
     }
 

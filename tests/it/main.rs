@@ -119,10 +119,13 @@ async fn rent_run_stop_refund_exact() {
     assert_eq!(status["active"], true);
     assert_eq!(status["workload"]["state"], "running");
 
-    // Stop early: charged exactly rate × elapsed seconds, the rest refunded at once.
+    // Stop early, three chain seconds later: charged exactly rate × elapsed seconds, the
+    // rest refunded at once.
+    devnet.advance_time(3).await.unwrap();
     let stopped = gpuflow_json(&devnet, &["stop", &id.to_string()]).await;
     let start = rented["start"].as_u64().unwrap();
     let stopped_at = stopped["stopped_at"].as_u64().unwrap();
+    assert!(stopped_at >= start + 3, "stopped at {stopped_at}, started at {start}");
     let charged = U256::from(RATE * (stopped_at - start));
     assert_eq!(amount(&stopped["charged"]), charged);
     assert_eq!(amount(&stopped["refund"]), deposit - charged);
@@ -161,15 +164,18 @@ async fn rent_run_stop_refund_exact() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rental_ends_on_time_and_provider_is_paid_in_full() {
+async fn extended_rental_ends_on_time_and_provider_is_paid_in_full() {
     let dir = tempfile::tempdir().unwrap();
     let (devnet, escrow) = start(dir.path()).await;
 
-    // 0.0025 h is 9 s.
+    // 0.0025 h is 9 s; extended by as much again at the same rate.
     let rented = gpuflow_json(&devnet, &["rent", &devnet.offer_id, "--hours", "0.0025"]).await;
     let id = rented["rental_id"].as_u64().unwrap();
-    let total = U256::from(RATE * 9);
-    assert_eq!(amount(&rented["deposit"]), total);
+    assert_eq!(amount(&rented["deposit"]), U256::from(RATE * 9));
+    let extended = gpuflow_json(&devnet, &["extend", &id.to_string(), "--hours", "0.0025"]).await;
+    assert_eq!(amount(&extended["cost"]), U256::from(RATE * 9));
+    assert_eq!(extended["new_end"].as_u64().unwrap(), rented["end"].as_u64().unwrap() + 9);
+    let total = U256::from(RATE * 18);
 
     let history = eventually(
         &devnet,

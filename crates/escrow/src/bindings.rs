@@ -26,11 +26,25 @@ alloy::sol! {
         function approve(address spender, uint256 value) external returns (bool);
         function decimals() external view returns (uint8);
         function symbol() external view returns (string memory);
+        function nonces(address owner) external view returns (uint256);
+        function eip712Domain() external view returns (bytes1 fields, string memory name, string memory version, uint256 chainId, address verifyingContract, bytes32 salt, uint256[] memory extensions);
 
         error ERC20InsufficientBalance(address sender, uint256 balance, uint256 needed);
         error ERC20InsufficientAllowance(address spender, uint256 allowance, uint256 needed);
         error ERC20InvalidSender(address sender);
         error ERC20InvalidReceiver(address receiver);
+    }
+}
+
+alloy::sol! {
+    /// EIP-2612 permit, signed by the token holder.
+    #[derive(Debug)]
+    struct Permit {
+        address owner;
+        address spender;
+        uint256 value;
+        uint256 nonce;
+        uint256 deadline;
     }
 }
 

@@ -7,7 +7,12 @@ use alloy::{
     sol_types::SolEvent,
 };
 
+use gpuflow_protocol::SignedQuote;
+
 use crate::{EscrowError, GpuEscrow, IERC20, Rental, explain};
+
+/// How long a permit signed for one open stays valid, in seconds.
+const PERMIT_VALIDITY: u64 = 3600;
 
 /// Connects to the chain at `rpc_url`, signing with `signer` when given.
 pub fn connect(
@@ -54,6 +59,19 @@ pub struct Stopped {
     pub tx: TxHash,
 }
 
+/// A rental just extended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Extended {
+    /// Rental id.
+    pub rental_id: u64,
+    /// The new end, unix seconds.
+    pub new_end: u64,
+    /// Tokens paid for the extra time.
+    pub cost: U256,
+    /// The transaction.
+    pub tx: TxHash,
+}
+
 /// Earnings just paid to a provider.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Withdrawn {
@@ -76,6 +94,10 @@ pub enum EscrowEvent {
     Stopped(GpuEscrow::RentalStopped),
     /// A provider withdrew earnings.
     Withdrawn(GpuEscrow::EarningsWithdrawn),
+    /// A renter bought more time.
+    Extended(GpuEscrow::RentalExtended),
+    /// Downtime was credited back to the renter.
+    Credited(GpuEscrow::DowntimeCredited),
 }
 
 /// Everything that happened to one rental, from its events.
@@ -87,6 +109,8 @@ pub struct RentalHistory {
     pub provider_paid: U256,
     /// Fees kept for the treasury so far.
     pub fees: U256,
+    /// Downtime refunds credited to the renter so far.
+    pub credited: U256,
 }
 
 /// The escrow and its token, as seen by one wallet (or read-only).
@@ -138,31 +162,41 @@ impl Escrow {
         self.token.decimals().call().await.map_err(|e| call("reading the token's decimals", e))
     }
 
-    /// Locks `rate × duration` tokens and opens a rental for `provider`, approving the
-    /// escrow first when the allowance is short.
+    /// Locks `rate × duration` tokens and opens a rental on the provider's signed quote.
+    ///
+    /// Pays with an EIP-2612 permit in the same transaction when the token supports it
+    /// (ERC-5267 domain), else approves first when the allowance is short.
     pub async fn open(
         &self,
-        renter: Address,
-        provider: Address,
-        rate_per_second: u128,
+        renter: &PrivateKeySigner,
+        quote: &SignedQuote,
         duration: u64,
     ) -> Result<Opened, EscrowError> {
-        let deposit = U256::from(rate_per_second)
-            .checked_mul(U256::from(duration))
-            .ok_or_else(|| EscrowError::OutOfRange("rate × duration overflows".into()))?;
-        let allowance = self
-            .token
-            .allowance(renter, self.address())
-            .call()
-            .await
-            .map_err(|e| call("reading the token allowance", e))?;
-        if allowance < deposit {
-            let approve = self.token.approve(self.address(), deposit);
-            confirm("approving the deposit", approve.send().await).await?;
-        }
-        let open = self.escrow.open(provider, U256::from(rate_per_second), U256::from(duration));
-        let receipt = confirm("opening the rental", open.send().await).await?;
-        let event = find_event::<GpuEscrow::RentalOpened>("opening the rental", &receipt)?;
+        const ACTION: &str = "opening the rental";
+        let deposit = crate::quote::cost(quote.terms.rate_per_second, duration)?;
+        let terms = crate::quote::to_sol(&quote.terms)?;
+        let sent = match self.permit(renter, deposit).await? {
+            Some((deadline, sig)) => {
+                self.escrow
+                    .openWithPermit(
+                        terms,
+                        U256::from(duration),
+                        quote.signature.clone(),
+                        deadline,
+                        27 + u8::from(sig.v()),
+                        sig.r().into(),
+                        sig.s().into(),
+                    )
+                    .send()
+                    .await
+            }
+            None => {
+                self.approve(renter.address(), deposit).await?;
+                self.escrow.open(terms, U256::from(duration), quote.signature.clone()).send().await
+            }
+        };
+        let receipt = confirm(ACTION, sent).await?;
+        let event = find_event::<GpuEscrow::RentalOpened>(ACTION, &receipt)?;
         Ok(Opened {
             rental_id: to_u64(event.rentalId)?,
             start: to_u64(event.start)?,
@@ -170,6 +204,76 @@ impl Escrow {
             deposit: event.deposit,
             tx: receipt.transaction_hash,
         })
+    }
+
+    /// Buys `extra` more seconds at the rental's rate.
+    pub async fn extend(
+        &self,
+        renter: Address,
+        rental_id: u64,
+        extra: u64,
+    ) -> Result<Extended, EscrowError> {
+        const ACTION: &str = "extending the rental";
+        let rental = self.rental(rental_id).await?;
+        self.approve(renter, crate::quote::cost(rental.ratePerSecond, extra)?).await?;
+        let sent = self.escrow.extend(U256::from(rental_id), U256::from(extra)).send().await;
+        let receipt = confirm(ACTION, sent).await?;
+        let event = find_event::<GpuEscrow::RentalExtended>(ACTION, &receipt)?;
+        Ok(Extended {
+            rental_id,
+            new_end: to_u64(event.newEnd)?,
+            cost: event.cost,
+            tx: receipt.transaction_hash,
+        })
+    }
+
+    /// Approves the escrow for `amount` when the allowance is short.
+    async fn approve(&self, owner: Address, amount: U256) -> Result<(), EscrowError> {
+        let allowance = self
+            .token
+            .allowance(owner, self.address())
+            .call()
+            .await
+            .map_err(|e| call("reading the token allowance", e))?;
+        if allowance < amount {
+            let approve = self.token.approve(self.address(), amount);
+            confirm("approving the deposit", approve.send().await).await?;
+        }
+        Ok(())
+    }
+
+    /// Signs an EIP-2612 permit for the escrow, if the token publishes its EIP-712
+    /// domain (ERC-5267) and has permit nonces.
+    async fn permit(
+        &self,
+        owner: &PrivateKeySigner,
+        value: U256,
+    ) -> Result<Option<(U256, alloy::primitives::Signature)>, EscrowError> {
+        let (Ok(domain), Ok(nonce)) = (
+            self.token.eip712Domain().call().await,
+            self.token.nonces(owner.address()).call().await,
+        ) else {
+            return Ok(None);
+        };
+        let domain = alloy::sol_types::Eip712Domain::new(
+            Some(domain.name.into()),
+            Some(domain.version.into()),
+            Some(domain.chainId),
+            Some(domain.verifyingContract),
+            None,
+        );
+        let deadline = U256::from(gpuflow_protocol::unix_now() + PERMIT_VALIDITY);
+        let permit = crate::bindings::Permit {
+            owner: owner.address(),
+            spender: self.address(),
+            value,
+            nonce,
+            deadline,
+        };
+        let hash = alloy::sol_types::SolStruct::eip712_signing_hash(&permit, &domain);
+        let signature = alloy::signers::SignerSync::sign_hash_sync(owner, &hash)
+            .map_err(|e| EscrowError::OutOfRange(format!("signing the permit: {e}")))?;
+        Ok(Some((deadline, signature)))
     }
 
     /// Stops a rental early; the unused remainder goes back to the renter at once.
@@ -211,6 +315,65 @@ impl Escrow {
         }))
     }
 
+    /// Withdraws the earnings of several rentals in one transaction; empty when none
+    /// had anything to withdraw.
+    pub async fn withdraw_many(&self, rental_ids: &[u64]) -> Result<Vec<Withdrawn>, EscrowError> {
+        const ACTION: &str = "withdrawing earnings";
+        let ids = rental_ids.iter().map(|id| U256::from(*id)).collect();
+        let sent = match self.escrow.withdrawMany(ids).send().await {
+            Err(e) if matches!(
+                e.as_decoded_interface_error::<GpuEscrow::GpuEscrowErrors>(),
+                Some(GpuEscrow::GpuEscrowErrors::GpuEscrow_NothingToWithdraw(_))
+            ) =>
+            {
+                return Ok(Vec::new());
+            }
+            sent => sent,
+        };
+        let receipt = confirm(ACTION, sent).await?;
+        receipt
+            .inner
+            .logs()
+            .iter()
+            .filter_map(|log| log.log_decode::<GpuEscrow::EarningsWithdrawn>().ok())
+            .map(|log| {
+                let e = log.inner.data;
+                Ok(Withdrawn {
+                    rental_id: to_u64(e.rentalId)?,
+                    amount: e.amount,
+                    fee: e.fee,
+                    tx: receipt.transaction_hash,
+                })
+            })
+            .collect()
+    }
+
+    /// Gross earnings of an ended rental not yet paid out: its used seconds, less the
+    /// credited downtime, times the rate, less what was withdrawn.
+    pub async fn outstanding(&self, rental_id: u64) -> Result<U256, EscrowError> {
+        let r = self.rental(rental_id).await?;
+        let seconds = r.end.to::<u64>().saturating_sub(r.start.to::<u64>()).saturating_sub(r.credited.to::<u64>());
+        Ok(crate::quote::cost(r.ratePerSecond, seconds)?.saturating_sub(r.withdrawn))
+    }
+
+    /// The dispute window: seconds before earned seconds can be withdrawn.
+    pub async fn dispute_window(&self) -> Result<u64, EscrowError> {
+        let window = self
+            .escrow
+            .DISPUTE_WINDOW()
+            .call()
+            .await
+            .map_err(|e| call("reading the dispute window", e))?;
+        Ok(window.to::<u64>())
+    }
+
+    /// The EIP-712 domain quotes and attestations are signed in.
+    pub async fn domain(&self) -> Result<alloy::sol_types::Eip712Domain, EscrowError> {
+        let chain_id =
+            self.provider.get_chain_id().await.map_err(|e| rpc("reading the chain id", e))?;
+        Ok(crate::quote::domain(chain_id, self.address()))
+    }
+
     /// The rental's on-chain record.
     pub async fn rental(&self, rental_id: u64) -> Result<Rental, EscrowError> {
         self.escrow
@@ -244,6 +407,12 @@ impl Escrow {
                     GpuEscrow::EarningsWithdrawn::SIGNATURE_HASH => {
                         EscrowEvent::Withdrawn(log.log_decode().ok()?.inner.data)
                     }
+                    GpuEscrow::RentalExtended::SIGNATURE_HASH => {
+                        EscrowEvent::Extended(log.log_decode().ok()?.inner.data)
+                    }
+                    GpuEscrow::DowntimeCredited::SIGNATURE_HASH => {
+                        EscrowEvent::Credited(log.log_decode().ok()?.inner.data)
+                    }
                     _ => return None,
                 })
             })
@@ -266,6 +435,8 @@ impl Escrow {
             } else if let Ok(paid) = log.log_decode::<GpuEscrow::EarningsWithdrawn>() {
                 history.provider_paid += paid.inner.data.amount;
                 history.fees += paid.inner.data.fee;
+            } else if let Ok(credit) = log.log_decode::<GpuEscrow::DowntimeCredited>() {
+                history.credited += credit.inner.data.refund;
             }
         }
         Ok(history)

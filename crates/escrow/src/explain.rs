@@ -21,35 +21,49 @@ fn explain_escrow(error: &E) -> String {
         E::GpuEscrow_FeeTooHigh(e) => {
             format!("a fee of {} basis points is above the maximum of {}", e.feeBps, e.max)
         }
+        E::GpuEscrow_DisputeWindowTooLong(e) => format!(
+            "a dispute window of {} s is longer than the maximum of {} s",
+            e.disputeWindow, e.max
+        ),
+        E::GpuEscrow_AttesterZeroAddress(_) => "the attester address is zero".into(),
+        E::GpuEscrow_AttesterThresholdZero(_) => "the attester threshold must be at least 1".into(),
+        E::GpuEscrow_QuoteExpired(e) => format!(
+            "the provider's quote expired at {} (now {}); run the command again for a fresh quote",
+            e.deadline, e.timestamp
+        ),
+        E::GpuEscrow_CallerNotQuoteRenter(e) => format!(
+            "the quote was made for {}, not for {}; ask the provider with your own wallet",
+            e.renter, e.caller
+        ),
         E::GpuEscrow_ProviderZeroAddress(_) => "the offer has no payout address".into(),
-        E::GpuEscrow_ProviderIsRenter(e) => {
-            format!("{} cannot rent its own machine", e.account)
-        }
+        E::GpuEscrow_ProviderIsRenter(e) => format!("{} cannot rent its own machine", e.account),
         E::GpuEscrow_RateZero(_) => "the price per second is zero".into(),
-        E::GpuEscrow_RateTooHigh(e) => {
-            format!(
-                "the price of {} units per second is above the maximum of {}",
-                e.ratePerSecond, e.max
-            )
-        }
+        E::GpuEscrow_RateTooHigh(e) => format!(
+            "the price of {} units per second is above the maximum of {}",
+            e.ratePerSecond, e.max
+        ),
         E::GpuEscrow_DurationZero(_) => {
             "the rental duration is zero; ask for at least one second".into()
         }
-        E::GpuEscrow_DurationTooLong(e) => {
-            format!("a duration of {} s is longer than the maximum of {} s", e.duration, e.max)
+        E::GpuEscrow_DurationAboveMax(e) => format!(
+            "{} s is longer than the {} s the provider's quote allows; rent for less",
+            e.duration, e.max
+        ),
+        E::GpuEscrow_NonceAlreadyUsed(e) => format!(
+            "quote {} of {} was already used or cancelled; ask for a fresh quote",
+            e.nonce, e.provider
+        ),
+        E::GpuEscrow_InvalidSignature(e) => {
+            format!("the quote is not validly signed by {}; no money moved", e.signer)
         }
-        E::GpuEscrow_DepositTooLarge(e) => {
-            format!(
-                "the deposit of {} units is above the maximum of {}; rent for less time",
-                e.deposit, e.max
-            )
-        }
-        E::GpuEscrow_RentalNotFound(e) => {
-            format!(
-                "rental {} does not exist on this escrow; check the id and the --escrow address",
-                e.rentalId
-            )
-        }
+        E::GpuEscrow_PermitFailed(e) => format!(
+            "the token permit failed and the allowance is {} of the {} needed; approve the escrow",
+            e.allowance, e.deposit
+        ),
+        E::GpuEscrow_RentalNotFound(e) => format!(
+            "rental {} does not exist on this escrow; check the id and the --escrow address",
+            e.rentalId
+        ),
         E::GpuEscrow_CallerNotRenter(e) => {
             format!("rental {} belongs to another renter, not {}", e.rentalId, e.caller)
         }
@@ -62,13 +76,67 @@ fn explain_escrow(error: &E) -> String {
         E::GpuEscrow_RentalAlreadyEnded(e) => {
             format!("rental {} already ended at {}; nothing is left to refund", e.rentalId, e.end)
         }
+        E::GpuEscrow_ExtensionZero(_) => "an extension must add at least one second".into(),
+        E::GpuEscrow_ExtensionAboveMax(e) => format!(
+            "rental {} can be extended by at most {} s more under its quote, not {} s",
+            e.rentalId, e.maxExtraSeconds, e.extraSeconds
+        ),
         E::GpuEscrow_NothingToWithdraw(e) => {
-            format!("rental {} has no earnings left to withdraw yet", e.rentalId)
+            format!("rental {} has no earnings to withdraw yet (dispute window)", e.rentalId)
         }
+        E::GpuEscrow_BatchNothingToWithdraw(e) => {
+            format!("none of the {} rentals has earnings to withdraw yet", e.rentalCount)
+        }
+        E::GpuEscrow_DowntimeExpired(e) => format!(
+            "the downtime attestation expired at {} (now {}); fetch a fresh one",
+            e.deadline, e.timestamp
+        ),
+        E::GpuEscrow_DowntimeWindowInvalid(e) => {
+            format!("the downtime window {}..{} is empty or reversed", e.from, e.to)
+        }
+        E::GpuEscrow_DowntimeSecondsInvalid(e) => format!(
+            "{} downtime seconds do not fit a window of {} s",
+            e.downSeconds, e.windowSeconds
+        ),
+        E::GpuEscrow_DowntimeInFuture(e) => {
+            format!("the downtime window ends at {}, after now ({})", e.to, e.timestamp)
+        }
+        E::GpuEscrow_DowntimeOutsideRental(e) => format!(
+            "the downtime window {}..{} is outside rental {}",
+            e.from, e.to, e.rentalId
+        ),
+        E::GpuEscrow_DowntimeOverlaps(e) => format!(
+            "downtime of rental {} up to {} was already credited; the window from {} overlaps it",
+            e.rentalId, e.creditedUntil, e.from
+        ),
+        E::GpuEscrow_NothingToCredit(e) => format!(
+            "rental {} has no unpaid seconds left to credit for this downtime",
+            e.rentalId
+        ),
+        E::GpuEscrow_AttestationsBelowThreshold(e) => format!(
+            "{} attester signatures, but the escrow needs {}; ask more nodes",
+            e.count, e.threshold
+        ),
+        E::GpuEscrow_AttestationMalformed(e) => {
+            format!("attester signature {} does not verify", e.index)
+        }
+        E::GpuEscrow_AttestersNotAscending(e) => format!(
+            "attester signatures must be sorted by attester address ({} came after {})",
+            e.attester, e.previous
+        ),
+        E::GpuEscrow_NotAttester(e) => format!("{} is not a registered attester", e.account),
         E::GpuEscrow_CallerNotTreasury(e) => format!("{} is not the treasury", e.caller),
         E::GpuEscrow_NoFeesToClaim(_) => "there are no fees to claim".into(),
-        E::SafeERC20FailedOperation(e) => {
-            format!("the token {} refused the transfer", e.token)
+        E::SafeERC20FailedOperation(e) => format!("the token {} refused the transfer", e.token),
+        E::EnforcedPause(_) => {
+            "the escrow is paused: no rental can be opened or extended now; stopping still works"
+                .into()
+        }
+        E::ExpectedPause(_) => "the escrow is not paused".into(),
+        E::OwnableUnauthorizedAccount(e) => format!("{} is not the escrow's admin", e.account),
+        E::OwnableInvalidOwner(e) => format!("{} cannot own the escrow", e.owner),
+        E::InvalidShortString(_) | E::StringTooLong(_) => {
+            "the escrow's EIP-712 domain is malformed".into()
         }
     }
 }

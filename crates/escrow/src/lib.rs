@@ -10,10 +10,14 @@ mod bindings;
 mod client;
 mod error;
 mod explain;
+mod quote;
 mod wallet;
 
 pub use bindings::{GpuEscrow, IERC20, MockUSDC, Rental};
-pub use client::{Escrow, EscrowEvent, Opened, RentalHistory, Stopped, Withdrawn, connect};
+pub use client::{
+    Escrow, EscrowEvent, Extended, Opened, RentalHistory, Stopped, Withdrawn, connect,
+};
 pub use error::EscrowError;
 pub use explain::explain;
+pub use quote::{cost, domain, quote_signer, sign_quote, to_sol};
 pub use wallet::{PASSWORD_ENV, WalletError, load_signer};

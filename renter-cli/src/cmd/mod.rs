@@ -2,13 +2,14 @@
 //!
 //! Each exposes an `Args` struct (clap derive) with `async fn run(self, json)`.
 
+pub mod extend;
 pub mod rent;
 pub mod search;
 pub mod status;
 pub mod stop;
 
 use alloy::primitives::U256;
-use gpuflow_protocol::format_units;
+use gpuflow_protocol::{format_units, parse_units};
 
 /// A token amount for humans: whole tokens and the exact integer units.
 pub(crate) fn money(units: U256, decimals: u8) -> String {
@@ -21,4 +22,34 @@ pub(crate) fn money(units: U256, decimals: u8) -> String {
 /// Prints `value` as pretty JSON.
 pub(crate) fn print_json(value: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(value).expect("JSON values print"));
+}
+
+/// Converts decimal hours to whole seconds, exactly.
+pub(crate) fn hours_to_seconds(hours: &str) -> anyhow::Result<u64> {
+    let micro_hours = parse_units(hours, 6).map_err(|e| anyhow::anyhow!("--hours: {e}"))?;
+    let micro_seconds = micro_hours * 3600;
+    anyhow::ensure!(
+        micro_seconds % 1_000_000 == 0,
+        "--hours {hours} is not a whole number of seconds"
+    );
+    let seconds = u64::try_from(micro_seconds / 1_000_000)
+        .map_err(|_| anyhow::anyhow!("--hours {hours} is too long"))?;
+    anyhow::ensure!(seconds > 0, "--hours must be more than zero");
+    Ok(seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hours_to_seconds;
+
+    #[test]
+    fn hours_convert_exactly() {
+        assert_eq!(hours_to_seconds("1").unwrap(), 3600);
+        assert_eq!(hours_to_seconds("0.5").unwrap(), 1800);
+        assert_eq!(hours_to_seconds("0.0025").unwrap(), 9);
+        assert!(hours_to_seconds("0.0001").is_err(), "0.36 s is not whole");
+        assert!(hours_to_seconds("0").is_err());
+        assert!(hours_to_seconds("-1").is_err());
+        assert!(hours_to_seconds("two").is_err());
+    }
 }

@@ -3,10 +3,10 @@ use std::time::Duration;
 
 use alloy::primitives::U256;
 use clap::Args;
-use gpuflow_protocol::{WorkloadState, parse_units};
+use gpuflow_protocol::WorkloadState;
 use serde_json::json;
 
-use super::{money, print_json};
+use super::{hours_to_seconds, money, print_json};
 use crate::{
     node::NodeClient,
     opts::{ChainOpts, NodeOpts, WalletOpts},
@@ -38,7 +38,7 @@ impl RentArgs {
         let signer = self.wallet.signer()?;
         let renter = signer.address();
         let (_, offer) = NodeClient::new(&self.node.node).offer(&self.offer).await?;
-        let (escrow, chain_id) = self.chain.escrow(Some(signer)).await?;
+        let (escrow, chain_id) = self.chain.escrow(Some(signer.clone())).await?;
         anyhow::ensure!(
             offer.body.chain_id == chain_id && offer.body.escrow == escrow.address(),
             "offer {} takes rentals on chain {} at escrow {}, but you are on chain {} at escrow {}; \
@@ -55,7 +55,27 @@ impl RentArgs {
             self.offer
         );
         let decimals = escrow.decimals().await?;
-        let rate = offer.body.price_per_second;
+        let provider = ProviderClient::connect(&offer)?;
+        let quote = provider.quote(renter, duration).await?;
+        let terms = &quote.terms;
+        let signer_ok = gpuflow_escrow::quote_signer(&quote, &escrow.domain().await?)
+            .is_some_and(|a| a == offer.body.payout);
+        anyhow::ensure!(
+            signer_ok && terms.provider == offer.body.payout && terms.renter == renter,
+            "the provider's quote is not signed by its payout address {}; no money moved",
+            offer.body.payout
+        );
+        anyhow::ensure!(
+            terms.rate_per_second <= offer.body.price_per_second,
+            "the provider quoted {} units/s, more than the {} it advertises; no money moved",
+            terms.rate_per_second,
+            offer.body.price_per_second
+        );
+        anyhow::ensure!(
+            terms.deadline > gpuflow_protocol::unix_now() && duration <= terms.max_duration,
+            "the provider's quote is expired or too short; try again"
+        );
+        let rate = terms.rate_per_second;
         if !json {
             eprintln!(
                 "renting offer {} ({} × {}) for {duration} s at {} per second: locking {} ...",
@@ -66,14 +86,13 @@ impl RentArgs {
                 money(U256::from(rate) * U256::from(duration), decimals),
             );
         }
-        let opened = escrow.open(renter, offer.body.payout, rate, duration).await?;
+        let opened = escrow.open(&signer, &quote, duration).await?;
         if !json {
             eprintln!(
                 "rental {} opened in transaction {}; waiting for the provider ...",
                 opened.rental_id, opened.tx
             );
         }
-        let provider = ProviderClient::connect(&offer)?;
         let workload = provider.wait_ready(opened.rental_id, Duration::from_secs(self.wait)).await;
         let refund_hint =
             format!("run `gpuflow stop {}` to get the unused deposit back", opened.rental_id);
@@ -124,35 +143,5 @@ impl RentArgs {
             }
             _ => Ok(()),
         }
-    }
-}
-
-/// Converts decimal hours to whole seconds, exactly.
-fn hours_to_seconds(hours: &str) -> anyhow::Result<u64> {
-    let micro_hours = parse_units(hours, 6).map_err(|e| anyhow::anyhow!("--hours: {e}"))?;
-    let micro_seconds = micro_hours * 3600;
-    anyhow::ensure!(
-        micro_seconds % 1_000_000 == 0,
-        "--hours {hours} is not a whole number of seconds"
-    );
-    let seconds = u64::try_from(micro_seconds / 1_000_000)
-        .map_err(|_| anyhow::anyhow!("--hours {hours} is too long"))?;
-    anyhow::ensure!(seconds > 0, "--hours must be more than zero");
-    Ok(seconds)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::hours_to_seconds;
-
-    #[test]
-    fn hours_convert_exactly() {
-        assert_eq!(hours_to_seconds("1").unwrap(), 3600);
-        assert_eq!(hours_to_seconds("0.5").unwrap(), 1800);
-        assert_eq!(hours_to_seconds("0.0025").unwrap(), 9);
-        assert!(hours_to_seconds("0.0001").is_err(), "0.36 s is not whole");
-        assert!(hours_to_seconds("0").is_err());
-        assert!(hours_to_seconds("-1").is_err());
-        assert!(hours_to_seconds("two").is_err());
     }
 }
