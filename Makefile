@@ -37,6 +37,10 @@ test-rust: build
 ## test: forge tests, cargo tests, the end-to-end tests
 test: test-contracts test-rust
 
+## bench: gas of every escrow operation on anvil (limits enforced by the script)
+bench: contracts
+	cd contracts && bash script/measure-gas.sh
+
 clean:
 	rm -rf contracts/out contracts/cache .devnet
 	cargo clean
