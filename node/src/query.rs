@@ -51,9 +51,12 @@ const PLANNED_FIELDS: [&str; 3] = ["reliability", "uptime", "rentals"];
 
 /// Whether an offer shares a GPU UUID with another live offer (`?1` is now). Evaluated per
 /// row, so a conflict ends as soon as one of the two offers expires.
+/// `CROSS JOIN` fixes the join order (SQLite never reorders it): this offer's few GPUs
+/// first, then their UUID index, then the other offer by id. Left to itself the planner
+/// may scan every live offer for every row.
 pub(crate) const CONFLICT_SQL: &str = "(EXISTS (SELECT 1 FROM offer_gpus mine \
-    JOIN offer_gpus theirs ON theirs.uuid = mine.uuid AND theirs.offer_id <> mine.offer_id \
-    JOIN offers other ON other.id = theirs.offer_id \
+    CROSS JOIN offer_gpus theirs ON theirs.uuid = mine.uuid AND theirs.offer_id <> mine.offer_id \
+    CROSS JOIN offers other ON other.id = theirs.offer_id \
     WHERE mine.offer_id = offers.id AND other.expires_at > ?1))";
 
 /// A parsed search query: every condition must hold. The default query matches all offers.

@@ -30,6 +30,7 @@ pub use offer::{
 };
 pub use rental::{
     QuoteTerms, RentalRequest, RentalResponse, SignedQuote, WorkloadState, WorkloadStatus,
+    logs_request_message,
 };
 pub use sync::{MAX_SYNC_PAGE, MAX_SYNC_RESPONSE_SIZE, SyncRequest, SyncResponse};
 

@@ -17,6 +17,15 @@ pub enum RentalRequest {
         /// Rental id in `GpuEscrow`.
         rental_id: u64,
     },
+    /// The recent log lines of a rental's workload; only its renter may read them.
+    Logs {
+        /// Rental id in `GpuEscrow`.
+        rental_id: u64,
+        /// Unix time the renter signed the request; providers refuse old ones.
+        issued_at: u64,
+        /// The renter's EIP-191 signature over [`logs_request_message`]`(rental_id, issued_at)`.
+        signature: alloy::primitives::Signature,
+    },
 }
 
 /// A provider's answer on `/gpuflow/rental/1`.
@@ -27,6 +36,11 @@ pub enum RentalResponse {
     Quote(SignedQuote),
     /// State of a rental's workload.
     Status(WorkloadStatus),
+    /// Log lines of a rental's workload, oldest first.
+    Logs {
+        /// The last lines the workload wrote to stdout and stderr.
+        lines: Vec<String>,
+    },
     /// The request could not be served.
     Error {
         /// Why, in words.
@@ -107,4 +121,10 @@ pub struct SignedQuote {
     pub terms: QuoteTerms,
     /// The provider's signature (65 bytes, or an ERC-1271 blob for contract wallets).
     pub signature: Bytes,
+}
+
+/// The text a renter signs (EIP-191) to read a rental's logs: it names the rental and a
+/// time, so a signature cannot be replayed for another rental or long after.
+pub fn logs_request_message(rental_id: u64, issued_at: u64) -> String {
+    format!("gpuflow: read the logs of rental {rental_id} at {issued_at}")
 }

@@ -921,27 +921,3 @@ mod tests {
         assert!(matches!(store.count_offers(0).await, Err(StoreError::Open { .. })));
     }
 }
-#[cfg(test)]
-mod scratch_bench {
-    use gpuflow_protocol::unix_now;
-    use super::*;
-    use crate::testing::{self, Provider, gpus};
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn scratch_bench() {
-        let (store, _dir) = testing::store();
-        let t = std::time::Instant::now();
-        let mut writes = Vec::new();
-        for i in 0..5000u64 {
-            let offer = Provider::new().offer(|o| { o.gpus = gpus(o, (i % 8 + 1) as usize); o.price_per_second = u128::from(i % 97 + 1); });
-            let s = store.clone();
-            writes.push(tokio::spawn(async move { s.upsert_offer(offer, unix_now()).await.unwrap() }));
-        }
-        for w in writes { w.await.unwrap(); }
-        eprintln!("insert 5000: {:?}", t.elapsed());
-        for (q, o) in [("", "dph"), ("gpu_name=RTX_4090 num_gpus>=2 gpu_ram>=24 dph<=0.5", "dph"), ("num_gpus in [2,4]", "gpu_ram-"), ("", "age_days")] {
-            let t = std::time::Instant::now();
-            let page = store.search(Search { query: Query::parse(q, 6).unwrap(), order: Order::parse(o).unwrap(), limit: 50, ..Search::default() }, unix_now()).await.unwrap();
-            eprintln!("{q:?} {o}: {} in {:?}", page.offers.len(), t.elapsed());
-        }
-    }
-}
