@@ -172,6 +172,8 @@ impl Devnet {
 
         let (node, ready) = spawn_ready(
             Command::new(options.bin_dir.join("gpuflow-node"))
+                // The devnet's processes never read the developer's own configuration.
+                .env("XDG_CONFIG_HOME", &options.dir)
                 .arg("--data-dir")
                 .arg(options.dir.join("node"))
                 .args(["--http", "127.0.0.1:0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0"]),
@@ -186,6 +188,7 @@ impl Devnet {
         let provider_dir = options.dir.join("provider");
         let (agent, ready) = spawn_ready(
             Command::new(options.bin_dir.join("gpuflow-provider"))
+                .env("XDG_CONFIG_HOME", &options.dir)
                 .arg("run")
                 .args(["--rpc", &rpc_url, "--escrow", &deployment.escrow.to_string()])
                 .args(["--key-env", PROVIDER_KEY_ENV])
