@@ -8,6 +8,6 @@ async fn main() {
     gpuflow_cli_util::init_tracing("warn");
     if let Err(e) = Cli::parse().run().await {
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        std::process::exit(gpuflow_cli::exit_code(&e));
     }
 }

@@ -3,8 +3,11 @@
 use anyhow::Context;
 use gpuflow_protocol::{
     Offer, SignedEnvelope, Verified,
-    api::{ApiErrorBody, OfferDetail, OfferList, OfferSummary},
+    api::{ApiErrorBody, OfferDetail, OfferList, OfferSummary, ProviderDetail},
 };
+use reqwest::StatusCode;
+
+use crate::error::{Exit, fail};
 
 /// A node's `/v1` API.
 pub(crate) struct NodeClient {
@@ -35,6 +38,31 @@ impl NodeClient {
         Ok(list.offers)
     }
 
+    /// Like [`Self::search`], keeping each offer's raw JSON beside it, so fields this
+    /// client does not know yet (scores a newer node adds) still reach the user.
+    pub(crate) async fn search_raw(
+        &self,
+        query: &str,
+        order: Option<&str>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(OfferSummary, serde_json::Value)>> {
+        let mut params = vec![("q", query.to_owned()), ("limit", limit.to_string())];
+        if let Some(order) = order {
+            params.push(("order", order.to_owned()));
+        }
+        let list: serde_json::Value = self.get("/v1/offers", &params).await?;
+        let offers = list.get("offers").and_then(|o| o.as_array()).cloned().unwrap_or_default();
+        offers
+            .into_iter()
+            .map(|raw| {
+                let summary = serde_json::from_value(raw.clone()).with_context(|| {
+                    format!("the node at {} listed an offer this client cannot read", self.base)
+                })?;
+                Ok((summary, raw))
+            })
+            .collect()
+    }
+
     /// Fetches an offer and verifies its signature locally: the node is not trusted.
     pub(crate) async fn offer(&self, id: &str) -> anyhow::Result<(OfferSummary, Verified<Offer>)> {
         let detail: OfferDetail = self.get(&format!("/v1/offers/{id}"), &[]).await?;
@@ -49,14 +77,30 @@ impl NodeClient {
         Ok((detail.summary, verified))
     }
 
+    /// What the node knows about a provider; `None` when it does not serve that route.
+    pub(crate) async fn provider(&self, peer_id: &str) -> anyhow::Result<Option<ProviderDetail>> {
+        match self.get(&format!("/v1/providers/{peer_id}"), &[]).await {
+            Ok(detail) => Ok(Some(detail)),
+            Err(e) if e.downcast_ref::<NotServed>().is_some() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn get<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         params: &[(&str, String)],
     ) -> anyhow::Result<T> {
         let url = format!("{}{path}", self.base);
-        let response = self.http.get(&url).query(params).send().await.with_context(|| {
-            format!("cannot reach the node at {}; check --node or GPUFLOW_NODE", self.base)
+        let response = self.http.get(&url).query(params).send().await.map_err(|e| {
+            fail(
+                Exit::Unreachable,
+                format!(
+                    "cannot reach the node at {} ({e}); check that it runs, or fix --node / \
+                     GPUFLOW_NODE",
+                    self.base
+                ),
+            )
         })?;
         let status = response.status();
         let body =
@@ -65,9 +109,19 @@ impl NodeClient {
             let message = serde_json::from_slice::<ApiErrorBody>(&body)
                 .map(|b| b.error)
                 .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
-            anyhow::bail!("{message}");
+            return Err(match status {
+                StatusCode::NOT_IMPLEMENTED => NotServed.into(),
+                StatusCode::NOT_FOUND => fail(Exit::NotFound, message),
+                StatusCode::BAD_REQUEST => fail(Exit::Usage, message),
+                _ => anyhow::anyhow!("the node at {} answered {status}: {message}", self.base),
+            });
         }
         serde_json::from_slice(&body)
             .with_context(|| format!("the node at {} answered something unexpected", self.base))
     }
 }
+
+/// The node does not implement a route (501).
+#[derive(Debug, thiserror::Error)]
+#[error("this node does not serve that yet")]
+struct NotServed;

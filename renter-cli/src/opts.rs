@@ -1,57 +1,228 @@
-//! Option groups shared by several subcommands.
+//! Options every subcommand shares, and the settings they resolve to.
 
 use std::path::PathBuf;
 
 use alloy::{primitives::Address, providers::Provider, signers::local::PrivateKeySigner};
-use anyhow::Context;
 use clap::Args;
 use gpuflow_escrow::Escrow;
+use serde::Serialize;
 
-/// Where the node's HTTP API is.
-#[derive(Clone, Debug, Args)]
-pub struct NodeOpts {
-    /// gpuflow node to search.
-    #[arg(long, env = "GPUFLOW_NODE", default_value = "http://127.0.0.1:8080")]
-    pub node: String,
-}
+use crate::{
+    config::{self, DEFAULT_NODE, DEFAULT_RPC, Setting, Source},
+    error::{Exit, fail},
+    node::NodeClient,
+    wallet,
+};
 
-/// The chain and the escrow on it.
-#[derive(Clone, Debug, Args)]
-pub struct ChainOpts {
-    /// Ethereum JSON-RPC endpoint.
-    #[arg(long, env = "GPUFLOW_RPC", default_value = "http://127.0.0.1:8545")]
-    pub rpc: String,
-    /// Address of the GpuEscrow contract.
-    #[arg(long, env = "GPUFLOW_ESCROW")]
-    pub escrow: Address,
-}
-
-/// The renter's wallet.
-#[derive(Clone, Debug, Args)]
-pub struct WalletOpts {
-    /// Encrypted keystore (geth format); its password comes from GPUFLOW_PASSWORD.
-    #[arg(long, env = "GPUFLOW_KEYSTORE", value_name = "PATH")]
+/// Where to connect and which wallet to sign with. Each may also come from `GPUFLOW_*`
+/// or the config file's profile.
+#[derive(Clone, Debug, Default, Args)]
+#[command(next_help_heading = "Connection and wallet")]
+pub struct GlobalOpts {
+    /// Profile of `config.toml` to use [env: GPUFLOW_PROFILE].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// gpuflow node to search [env: GPUFLOW_NODE] [default: http://127.0.0.1:8080].
+    #[arg(long, global = true, value_name = "URL")]
+    pub node: Option<String>,
+    /// Ethereum JSON-RPC endpoint [env: GPUFLOW_RPC] [default: http://127.0.0.1:8545].
+    #[arg(long, global = true, value_name = "URL")]
+    pub rpc: Option<String>,
+    /// Address of the GpuEscrow contract [env: GPUFLOW_ESCROW].
+    #[arg(long, global = true, value_name = "ADDRESS")]
+    pub escrow: Option<Address>,
+    /// Chain id the RPC must serve; a different chain is refused [env: GPUFLOW_CHAIN_ID].
+    #[arg(long, global = true, value_name = "ID")]
+    pub chain_id: Option<u64>,
+    /// Wallet name from `gpuflow wallet list` [env: GPUFLOW_WALLET] [default: the first].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub wallet: Option<String>,
+    /// Encrypted keystore file instead of a named wallet [env: GPUFLOW_KEYSTORE].
+    #[arg(long, global = true, value_name = "PATH")]
     pub keystore: Option<PathBuf>,
-    /// Name of an environment variable holding a raw private key instead.
-    #[arg(long, value_name = "VAR")]
+    /// Name of an environment variable holding a raw private key (0x...) instead.
+    #[arg(long, global = true, value_name = "VAR")]
     pub key_env: Option<String>,
 }
 
-impl WalletOpts {
-    /// Loads the signer.
-    pub fn signer(&self) -> anyhow::Result<PrivateKeySigner> {
-        Ok(gpuflow_escrow::load_signer(self.keystore.as_deref(), self.key_env.as_deref())?)
+/// Which key signs.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum KeySource {
+    /// A keystore file.
+    Keystore(PathBuf),
+    /// A raw key in this environment variable.
+    KeyEnv(String),
+    /// A named wallet (the first when none is named).
+    Wallet(Option<String>),
+}
+
+/// The effective settings.
+#[derive(Clone, Debug, Serialize)]
+pub struct Settings {
+    /// The profile in use, if any.
+    pub profile: Option<Setting<String>>,
+    /// Node URL.
+    pub node: Setting<String>,
+    /// RPC URL.
+    pub rpc: Setting<String>,
+    /// Escrow address.
+    pub escrow: Option<Setting<Address>>,
+    /// Expected chain id.
+    pub chain_id: Option<Setting<u64>>,
+    /// Signing key.
+    pub key: Setting<KeySource>,
+}
+
+impl GlobalOpts {
+    /// Resolves the settings: defaults < config file < `GPUFLOW_*` < flags.
+    pub fn resolve(&self) -> anyhow::Result<Settings> {
+        let file = config::load()?;
+        let selected = config::select(&file, self.profile.as_deref())?;
+        let (name, p) = match &selected {
+            Some(s) => (s.value.0.as_str(), s.value.1.clone()),
+            None => ("", config::Profile::default()),
+        };
+        let has = selected.is_some();
+        let text = |t: &str| Ok(t.to_owned());
+        let from = |v: Option<String>| has.then_some((name, v));
+        let node =
+            config::layer((self.node.clone(), "--node"), "GPUFLOW_NODE", from(p.node), text)?
+                .unwrap_or(Setting { value: DEFAULT_NODE.into(), source: Source::Default });
+        let rpc = config::layer((self.rpc.clone(), "--rpc"), "GPUFLOW_RPC", from(p.rpc), text)?
+            .unwrap_or(Setting { value: DEFAULT_RPC.into(), source: Source::Default });
+        let profile_escrow = p
+            .escrow
+            .map(|e| {
+                e.parse::<Address>().map_err(|err| {
+                    fail(
+                        Exit::Usage,
+                        format!("profile {name}: escrow `{e}` is not an address: {err}"),
+                    )
+                })
+            })
+            .transpose()?;
+        let escrow = config::layer(
+            (self.escrow, "--escrow"),
+            "GPUFLOW_ESCROW",
+            has.then_some((name, profile_escrow)),
+            |t| Ok(t.parse()?),
+        )?;
+        let chain_id = config::layer(
+            (self.chain_id, "--chain-id"),
+            "GPUFLOW_CHAIN_ID",
+            has.then_some((name, p.chain_id)),
+            |t| Ok(t.parse()?),
+        )?;
+        let key = self.key_source(has.then_some((name, p.wallet)));
+        Ok(Settings {
+            profile: selected.map(|s| Setting { value: s.value.0, source: s.source }),
+            node,
+            rpc,
+            escrow,
+            chain_id,
+            key,
+        })
+    }
+
+    /// Flags first (`--key-env`, `--keystore`, `--wallet`), then the environment, then
+    /// the profile's wallet, then the first wallet.
+    fn key_source(&self, profile: Option<(&str, Option<String>)>) -> Setting<KeySource> {
+        let flag = |value, flag: &str| Setting { value, source: Source::Flag(flag.into()) };
+        let env = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
+        if let Some(var) = &self.key_env {
+            return flag(KeySource::KeyEnv(var.clone()), "--key-env");
+        }
+        if let Some(path) = &self.keystore {
+            return flag(KeySource::Keystore(path.clone()), "--keystore");
+        }
+        if let Some(name) = &self.wallet {
+            return flag(KeySource::Wallet(Some(name.clone())), "--wallet");
+        }
+        if let Some(path) = env("GPUFLOW_KEYSTORE") {
+            let source = Source::Env("GPUFLOW_KEYSTORE".into());
+            return Setting { value: KeySource::Keystore(path.into()), source };
+        }
+        if let Some(name) = env("GPUFLOW_WALLET") {
+            let source = Source::Env("GPUFLOW_WALLET".into());
+            return Setting { value: KeySource::Wallet(Some(name)), source };
+        }
+        if let Some((profile, Some(name))) = profile {
+            let source = Source::File(profile.to_owned());
+            return Setting { value: KeySource::Wallet(Some(name)), source };
+        }
+        Setting { value: KeySource::Wallet(None), source: Source::Default }
     }
 }
 
-impl ChainOpts {
-    /// Connects to the escrow, signing with `signer` if given; fails with the fix when the
-    /// chain is unreachable.
-    pub async fn escrow(&self, signer: Option<PrivateKeySigner>) -> anyhow::Result<(Escrow, u64)> {
-        let provider = gpuflow_escrow::connect(&self.rpc, signer)?;
-        let chain_id = provider.get_chain_id().await.with_context(|| {
-            format!("cannot reach the chain at {}; check --rpc or GPUFLOW_RPC", self.rpc)
+impl Settings {
+    /// The node's API client.
+    pub(crate) fn node(&self) -> NodeClient {
+        NodeClient::new(&self.node.value)
+    }
+
+    /// Loads the signing key.
+    pub(crate) fn signer(&self) -> anyhow::Result<PrivateKeySigner> {
+        match &self.key.value {
+            KeySource::KeyEnv(var) => Ok(gpuflow_escrow::load_signer(None, Some(var))?),
+            KeySource::Keystore(path) => wallet::unlock(path),
+            KeySource::Wallet(name) => wallet::unlock(&wallet::find(name.as_deref())?.path),
+        }
+    }
+
+    /// The signing address, without unlocking when the keystore records it.
+    pub(crate) fn address(&self) -> anyhow::Result<Address> {
+        if let KeySource::Wallet(name) = &self.key.value
+            && let Some(address) = wallet::find(name.as_deref())?.address
+        {
+            return Ok(address);
+        }
+        Ok(self.signer()?.address())
+    }
+
+    /// Connects to the escrow, signing with `signer` if given, after checking that the
+    /// RPC answers and serves the expected chain. Returns the chain id too.
+    pub(crate) async fn escrow(
+        &self,
+        signer: Option<PrivateKeySigner>,
+    ) -> anyhow::Result<(Escrow, u64)> {
+        let address = self.escrow.as_ref().map(|s| s.value).ok_or_else(|| {
+            fail(
+                Exit::Usage,
+                "no escrow address: pass --escrow, set GPUFLOW_ESCROW, or add `escrow` to a \
+                 profile in config.toml",
+            )
         })?;
-        Ok((Escrow::new(provider, self.escrow).await?, chain_id))
+        let provider = gpuflow_escrow::connect(&self.rpc.value, signer)
+            .map_err(|e| fail(Exit::Usage, e.to_string()))?;
+        let chain_id = self.chain_id(&provider).await?;
+        Ok((Escrow::new(provider, address).await?, chain_id))
+    }
+
+    /// The RPC's chain id, checked against the expected one.
+    pub(crate) async fn chain_id(&self, provider: &impl Provider) -> anyhow::Result<u64> {
+        let chain_id = provider.get_chain_id().await.map_err(|e| {
+            fail(
+                Exit::Unreachable,
+                format!(
+                    "cannot reach the chain at {} ({}): {e}; check that it runs, or fix --rpc / \
+                     GPUFLOW_RPC",
+                    self.rpc.value, self.rpc.source
+                ),
+            )
+        })?;
+        if let Some(expected) = &self.chain_id
+            && expected.value != chain_id
+        {
+            return Err(fail(
+                Exit::Usage,
+                format!(
+                    "wrong chain: {} serves chain id {chain_id}, but chain id {} is expected \
+                     ({}); point --rpc at the right chain or fix the chain id. No money moved",
+                    self.rpc.value, expected.value, expected.source
+                ),
+            ));
+        }
+        Ok(chain_id)
     }
 }

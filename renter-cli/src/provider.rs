@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+use crate::{
+    error::{Exit, fail},
+    node::NodeClient,
+};
 use gpuflow_p2p::{Multiaddr, Network, NetworkConfig, PeerId};
 use gpuflow_protocol::{
     Identity, Offer, RentalRequest, RentalResponse, SignedQuote, Verified, WorkloadState,
@@ -29,6 +33,34 @@ impl ProviderClient {
         Ok(Self { network, peer: offer.signer, addrs })
     }
 
+    /// Finds the provider paid at `payout` through the node's live offers.
+    pub(crate) async fn for_payout(node: &NodeClient, payout: &str) -> anyhow::Result<Self> {
+        let found = node.search(&format!("payout={payout}"), None, 1).await?;
+        let summary = found.first().ok_or_else(|| {
+            fail(Exit::NotFound, format!("the node lists no live offer from {payout}"))
+        })?;
+        let (_, offer) = node.offer(&summary.id).await?;
+        Self::connect(&offer)
+    }
+
+    /// The last lines of a rental's workload; `signature` proves the caller is its renter.
+    pub(crate) async fn logs(
+        &self,
+        rental_id: u64,
+        issued_at: u64,
+        signature: alloy::primitives::Signature,
+    ) -> anyhow::Result<Vec<String>> {
+        let request = RentalRequest::Logs { rental_id, issued_at, signature };
+        match self.network.request(self.peer, self.addrs.clone(), request).await {
+            Ok(RentalResponse::Logs { lines }) => Ok(lines),
+            Ok(RentalResponse::Error { message }) => {
+                Err(fail(Exit::Refused, format!("the provider refused: {message}")))
+            }
+            Ok(other) => anyhow::bail!("the provider answered a logs request with {other:?}"),
+            Err(e) => Err(fail(Exit::Unreachable, format!("the provider is unreachable: {e}"))),
+        }
+    }
+
     /// Asks for signed terms to rent the machine for `duration` seconds.
     pub(crate) async fn quote(
         &self,
@@ -38,9 +70,19 @@ impl ProviderClient {
         let request = RentalRequest::Quote { renter, duration };
         match self.network.request(self.peer, self.addrs.clone(), request).await {
             Ok(RentalResponse::Quote(quote)) => Ok(quote),
-            Ok(RentalResponse::Error { message }) => anyhow::bail!("the provider refused: {message}"),
+            Ok(RentalResponse::Error { message }) => Err(fail(
+                Exit::Refused,
+                format!("the provider refused to quote: {message}; no money moved"),
+            )),
             Ok(other) => anyhow::bail!("the provider answered a quote request with {other:?}"),
-            Err(e) => Err(anyhow::Error::new(e).context("the provider is unreachable; no money moved")),
+            Err(e) => Err(fail(
+                Exit::Unreachable,
+                format!(
+                    "the provider {} is unreachable ({e}); no money moved. It may be offline: \
+                     search again and pick another offer",
+                    self.peer
+                ),
+            )),
         }
     }
 

@@ -1,15 +1,42 @@
 //! One file per subcommand.
 //!
-//! Each exposes an `Args` struct (clap derive) with `async fn run(self, json)`.
+//! Each exposes an `Args` struct (clap derive) with `async fn run(self, &Ctx)`.
 
+pub mod completions;
+pub mod config;
 pub mod extend;
+pub mod logs;
+pub mod offer;
 pub mod rent;
+pub mod rentals;
 pub mod search;
 pub mod status;
 pub mod stop;
+pub mod wallet;
 
 use alloy::primitives::U256;
 use gpuflow_protocol::{format_units, parse_units};
+
+use crate::{
+    error::{Exit, fail},
+    opts::{GlobalOpts, Settings},
+};
+
+/// What every command gets besides its own arguments.
+#[derive(Debug)]
+pub struct Ctx {
+    /// `--json`: machine-readable output, no prompts, no spinners.
+    pub json: bool,
+    /// The shared connection and wallet options.
+    pub globals: GlobalOpts,
+}
+
+impl Ctx {
+    /// The effective settings.
+    pub(crate) fn settings(&self) -> anyhow::Result<Settings> {
+        self.globals.resolve()
+    }
+}
 
 /// A token amount for humans: whole tokens and the exact integer units.
 pub(crate) fn money(units: U256, decimals: u8) -> String {
@@ -19,6 +46,11 @@ pub(crate) fn money(units: U256, decimals: u8) -> String {
     }
 }
 
+/// Whole tokens only, for tables: `0.36`.
+pub(crate) fn tokens(units: U256, decimals: u8) -> String {
+    u128::try_from(units).map(|u| format_units(u, decimals)).unwrap_or_else(|_| units.to_string())
+}
+
 /// Prints `value` as pretty JSON.
 pub(crate) fn print_json(value: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(value).expect("JSON values print"));
@@ -26,15 +58,17 @@ pub(crate) fn print_json(value: &serde_json::Value) {
 
 /// Converts decimal hours to whole seconds, exactly.
 pub(crate) fn hours_to_seconds(hours: &str) -> anyhow::Result<u64> {
-    let micro_hours = parse_units(hours, 6).map_err(|e| anyhow::anyhow!("--hours: {e}"))?;
+    let usage = |m: String| fail(Exit::Usage, m);
+    let micro_hours = parse_units(hours, 6).map_err(|e| usage(format!("--hours: {e}")))?;
     let micro_seconds = micro_hours * 3600;
-    anyhow::ensure!(
-        micro_seconds % 1_000_000 == 0,
-        "--hours {hours} is not a whole number of seconds"
-    );
+    if micro_seconds % 1_000_000 != 0 {
+        return Err(usage(format!("--hours {hours} is not a whole number of seconds")));
+    }
     let seconds = u64::try_from(micro_seconds / 1_000_000)
-        .map_err(|_| anyhow::anyhow!("--hours {hours} is too long"))?;
-    anyhow::ensure!(seconds > 0, "--hours must be more than zero");
+        .map_err(|_| usage(format!("--hours {hours} is too long")))?;
+    if seconds == 0 {
+        return Err(usage("--hours must be more than zero".into()));
+    }
     Ok(seconds)
 }
 

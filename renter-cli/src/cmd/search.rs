@@ -1,59 +1,96 @@
 //! `gpuflow search`.
 use clap::Args;
+use comfy_table::CellAlignment;
+use gpuflow_protocol::{api::OfferSummary, unix_now};
 
-use crate::{node::NodeClient, opts::NodeOpts};
+use super::Ctx;
+use crate::ui;
 
 /// `gpuflow search`.
 #[derive(Debug, Args)]
-#[command(
-    after_help = "Query terms are `field op value`, e.g. 'gpu_name=RTX_4090 gpu_ram>=24 dph<=0.5'.
-Fields: gpu_name num_gpus gpu_ram dph verified cuda driver region payout.
-Operators: = == != < <= > >= in notin (lists as [a,b]). `_` stands for a space."
-)]
+#[command(after_help = "Examples:
+  gpuflow search
+  gpuflow search 'gpu_name=RTX_4090 num_gpus>=2 gpu_ram>=24 dph<=0.5' -o dph
+  gpuflow search 'gpu_name in [RTX_4090,A100] verified=true' -o gpu_ram- --limit 5
+  gpuflow search 'region=eu' --json | jq '.[0].id'
+
+Query terms are `field op value`, e.g. 'gpu_name=RTX_4090 gpu_ram>=24 dph<=0.5'.
+Fields: gpu_name num_gpus gpu_ram dph verified cuda driver region payout (and
+whatever else the node supports; an unknown field is an error naming it).
+Operators: = == != < <= > >= in notin (lists as [a,b]). `_` stands for a space.
+RELIAB and UPTIME show `-` where the node does not publish them.")]
 pub struct SearchArgs {
     /// Vast.ai-style query; empty lists every live offer.
     #[arg(default_value = "")]
     query: String,
     /// Order by a field, `-` suffix for descending (e.g. `dph`, `gpu_ram-`).
-    #[arg(short = 'o', long = "order")]
+    #[arg(short = 'o', long = "order", value_name = "FIELD[-]")]
     order: Option<String>,
     /// Most offers to show.
     #[arg(long, default_value_t = 20)]
     limit: u32,
-    #[command(flatten)]
-    node: NodeOpts,
 }
 
 impl SearchArgs {
-    pub(crate) async fn run(self, json: bool) -> anyhow::Result<()> {
-        let offers = NodeClient::new(&self.node.node)
-            .search(&self.query, self.order.as_deref(), self.limit)
+    pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
+        let offers = ctx
+            .settings()?
+            .node()
+            .search_raw(&self.query, self.order.as_deref(), self.limit)
             .await?;
-        if json {
-            println!("{}", serde_json::to_string_pretty(&offers)?);
+        if ctx.json {
+            let raw: Vec<_> = offers.into_iter().map(|(_, raw)| raw).collect();
+            println!("{}", serde_json::to_string_pretty(&raw)?);
             return Ok(());
         }
         if offers.is_empty() {
             println!("no live offer matches; try a wider query");
             return Ok(());
         }
-        println!(
-            "{:<16}  {:<26} {:>3} {:>8} {:>10}  {:<8} {:<10} {:<5}",
-            "ID", "GPU", "N", "VRAM_GB", "$/HOUR", "VERIFIED", "REGION", "CUDA"
-        );
-        for o in &offers {
-            println!(
-                "{:<16}  {:<26} {:>3} {:>8} {:>10}  {:<8} {:<10} {:<5}",
-                o.id,
-                o.gpu_name,
-                o.num_gpus,
-                gpuflow_protocol::format_units(u128::from(o.gpu_ram_mb), 3),
-                o.dph,
-                if o.verified { "yes" } else { "no" },
-                o.region,
-                o.cuda
-            );
+        let mut table = ui::table(&[
+            "ID", "GPU", "N", "VRAM", "$/HOUR", "RELIAB", "UPTIME", "AGE", "REGION", "VERIFIED",
+        ]);
+        for (o, raw) in &offers {
+            table.add_row(row(o, raw));
         }
+        for i in [2, 3, 4, 5, 6, 7] {
+            if let Some(column) = table.column_mut(i) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        println!("{table}");
         Ok(())
     }
+}
+
+fn row(o: &OfferSummary, raw: &serde_json::Value) -> Vec<String> {
+    vec![
+        o.id.clone(),
+        o.gpu_name.clone(),
+        o.num_gpus.to_string(),
+        format!("{} GB", gpuflow_protocol::format_units(u128::from(o.gpu_ram_mb), 3)),
+        o.dph.clone(),
+        share(raw, "reliability"),
+        share(raw, "uptime"),
+        age(o.first_seen),
+        o.region.clone(),
+        if o.verified { "yes" } else { "no (simulated)" }.into(),
+    ]
+}
+
+/// A 0..1 score as a percentage; `-` when the node does not publish it.
+fn share(raw: &serde_json::Value, field: &str) -> String {
+    match raw.get(field) {
+        Some(serde_json::Value::Number(n)) => format!("{:.1}%", n.as_f64().unwrap_or(0.0) * 100.0),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        _ => "-".into(),
+    }
+}
+
+fn age(first_seen: u64) -> String {
+    if first_seen == 0 {
+        return "-".into();
+    }
+    let days = unix_now().saturating_sub(first_seen) / 86_400;
+    if days == 0 { "<1d".into() } else { format!("{days}d") }
 }

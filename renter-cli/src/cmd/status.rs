@@ -4,27 +4,27 @@ use clap::Args;
 use gpuflow_protocol::unix_now;
 use serde_json::json;
 
-use super::{money, print_json};
-use crate::{
-    node::NodeClient,
-    opts::{ChainOpts, NodeOpts},
-    provider::ProviderClient,
-};
+use super::{Ctx, money, print_json};
+use crate::provider::ProviderClient;
 
 /// `gpuflow status`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  gpuflow status 7
+  gpuflow status 7 --json
+
+The money side comes from the escrow; the workload's state from the provider itself,
+found through the node (shown as unavailable when it cannot be reached).")]
 pub struct StatusArgs {
     /// Rental id, as printed by `gpuflow rent`.
     rental: u64,
-    #[command(flatten)]
-    node: NodeOpts,
-    #[command(flatten)]
-    chain: ChainOpts,
 }
 
 impl StatusArgs {
-    pub(crate) async fn run(self, json: bool) -> anyhow::Result<()> {
-        let (escrow, _) = self.chain.escrow(None).await?;
+    pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
+        let json = ctx.json;
+        let settings = ctx.settings()?;
+        let (escrow, _) = settings.escrow(None).await?;
         let rental = escrow.rental(self.rental).await?;
         let history = escrow.history(self.rental).await?;
         let decimals = escrow.decimals().await?;
@@ -35,7 +35,8 @@ impl StatusArgs {
 
         // The workload's state comes from the provider itself, found through the node.
         let payout = format!("{:#x}", rental.provider);
-        let workload = match self.workload(&payout).await {
+        let provider = ProviderClient::for_payout(&settings.node(), &payout).await;
+        let workload = match async { provider?.status(self.rental).await }.await {
             Ok(status) => Some(status),
             Err(e) => {
                 if !json {
@@ -87,15 +88,5 @@ impl StatusArgs {
             println!("  workload        {} ({})", w.state, w.detail);
         }
         Ok(())
-    }
-
-    async fn workload(&self, payout: &str) -> anyhow::Result<gpuflow_protocol::WorkloadStatus> {
-        let node = NodeClient::new(&self.node.node);
-        let found = node.search(&format!("payout={payout}"), None, 1).await?;
-        let summary = found
-            .first()
-            .ok_or_else(|| anyhow::anyhow!("the node lists no live offer from {payout}"))?;
-        let (_, offer) = node.offer(&summary.id).await?;
-        ProviderClient::connect(&offer)?.status(self.rental).await
     }
 }

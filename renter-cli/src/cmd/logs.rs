@@ -1,0 +1,98 @@
+//! `gpuflow logs`.
+use std::time::Duration;
+
+use alloy::signers::SignerSync;
+use clap::Args;
+use gpuflow_protocol::{logs_request_message, unix_now};
+use serde_json::json;
+
+use super::{Ctx, print_json};
+use crate::provider::ProviderClient;
+
+/// How often `--follow` asks the provider for new lines.
+const FOLLOW_INTERVAL: Duration = Duration::from_secs(2);
+
+/// `gpuflow logs`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  gpuflow logs 7
+  gpuflow logs 7 -f
+  gpuflow logs 7 --json
+
+The request is signed by the rental's wallet, so only its renter can read the logs.
+The provider keeps the most recent lines only.")]
+pub struct LogsArgs {
+    /// Rental id, as printed by `gpuflow rent`.
+    rental: u64,
+    /// Keep printing new lines until interrupted.
+    #[arg(short = 'f', long)]
+    follow: bool,
+}
+
+impl LogsArgs {
+    pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
+        let settings = ctx.settings()?;
+        let signer = settings.signer()?;
+        let (escrow, _) = settings.escrow(None).await?;
+        let rental = escrow.rental(self.rental).await?;
+        let payout = format!("{:#x}", rental.provider);
+        let provider = ProviderClient::for_payout(&settings.node(), &payout).await?;
+        let fetch = || async {
+            let issued_at = unix_now();
+            let message = logs_request_message(self.rental, issued_at);
+            let signature = signer.sign_message_sync(message.as_bytes())?;
+            provider.logs(self.rental, issued_at, signature).await
+        };
+        let mut shown = fetch().await?;
+        if ctx.json && !self.follow {
+            print_json(&json!({ "rental_id": self.rental, "lines": shown }));
+            return Ok(());
+        }
+        print_lines(ctx.json, &shown);
+        if !self.follow {
+            return Ok(());
+        }
+        loop {
+            tokio::time::sleep(FOLLOW_INTERVAL).await;
+            let lines = fetch().await?;
+            print_lines(ctx.json, &lines[new_from(&shown, &lines)..]);
+            shown = lines;
+        }
+    }
+}
+
+fn print_lines(json: bool, lines: &[String]) {
+    for line in lines {
+        if json {
+            println!("{}", serde_json::Value::String(line.clone()));
+        } else {
+            println!("{line}");
+        }
+    }
+}
+
+/// Where the unseen lines start in `next`, a later window of the same log as `prev`:
+/// after the longest suffix of `prev` that `next` begins with.
+fn new_from(prev: &[String], next: &[String]) -> usize {
+    (1..=prev.len().min(next.len()))
+        .rev()
+        .find(|&k| prev[prev.len() - k..] == next[..k])
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_from;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn follow_prints_only_new_lines() {
+        assert_eq!(new_from(&v(&["a", "b"]), &v(&["a", "b", "c"])), 2);
+        assert_eq!(new_from(&v(&["a", "b", "c"]), &v(&["b", "c", "d"])), 2);
+        assert_eq!(new_from(&v(&["a"]), &v(&["x", "y"])), 0);
+        assert_eq!(new_from(&[], &v(&["x"])), 0);
+    }
+}

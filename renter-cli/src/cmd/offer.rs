@@ -1,0 +1,109 @@
+//! `gpuflow offer`.
+use clap::Args;
+use gpuflow_protocol::{format_units, unix_now};
+use serde_json::json;
+
+use super::{Ctx, print_json};
+use crate::ui;
+
+/// `gpuflow offer`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  gpuflow offer 3f9c2a1b7d4e5f60
+  gpuflow offer 3f9c2a1b7d4e5f60 --json
+
+The offer is checked against the provider's own signature, so a node cannot alter it.
+The node does not publish providers' uptime history yet; the command says so.")]
+pub struct OfferArgs {
+    /// Offer id from `gpuflow search`.
+    offer: String,
+}
+
+impl OfferArgs {
+    pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
+        let node = ctx.settings()?.node();
+        let (summary, offer) = node.offer(&self.offer).await?;
+        let provider = node.provider(&summary.peer_id).await?;
+        if ctx.json {
+            print_json(&json!({
+                "offer": summary,
+                "chain_id": offer.body.chain_id,
+                "escrow": offer.body.escrow,
+                "gpus": offer.body.gpus,
+                "provider": provider,
+                // The node's provider API has no uptime history yet; null, never invented.
+                "uptime_history": null,
+            }));
+            return Ok(());
+        }
+        let b = &offer.body;
+        println!("offer {} by {}", summary.id, summary.peer_id);
+        let mut table = ui::table(&["", ""]);
+        let rows = [
+            ("price", format!("{} per hour ({} units/s)", summary.dph, summary.price_per_second)),
+            ("payout", summary.payout.clone()),
+            ("chain / escrow", format!("{} / {}", b.chain_id, b.escrow)),
+            ("region", summary.region.clone()),
+            (
+                "verified",
+                if b.verified { "yes (read through NVML)" } else { "no: simulated GPUs" }.into(),
+            ),
+            ("cuda / driver", format!("{} / {}", summary.cuda, summary.driver)),
+            (
+                "network",
+                format!(
+                    "{} down / {} up Mbit/s",
+                    opt(summary.inet_down_mbps),
+                    opt(summary.inet_up_mbps)
+                ),
+            ),
+            (
+                "disk",
+                summary
+                    .disk_mb
+                    .map(|mb| format!("{} GB", format_units(u128::from(mb), 3)))
+                    .unwrap_or_else(|| "-".into()),
+            ),
+            ("expires in", ui::duration(b.expires_at.saturating_sub(unix_now()))),
+        ];
+        for (k, v) in rows {
+            table.add_row(vec![k.to_owned(), v]);
+        }
+        println!("{table}");
+        let mut gpus = ui::table(&["GPU", "UUID", "VRAM", "PCI", "SM"]);
+        for g in &b.gpus {
+            gpus.add_row(vec![
+                g.name.clone(),
+                g.uuid.clone(),
+                format!("{} GB", format_units(u128::from(g.memory_bytes / 1_000_000), 3)),
+                g.pci_bus_id.clone(),
+                g.compute_capability.clone(),
+            ]);
+        }
+        println!("{gpus}");
+        match &provider {
+            Some(p) => {
+                let seen = unix_now().saturating_sub(p.first_seen);
+                println!(
+                    "provider: first seen {} ago, {} heartbeats{}",
+                    ui::duration(seen),
+                    p.heartbeat_count,
+                    p.last_heartbeat
+                        .as_ref()
+                        .map(|h| format!(
+                            ", last {} ago",
+                            ui::duration(unix_now().saturating_sub(h.received_at))
+                        ))
+                        .unwrap_or_default()
+                );
+            }
+            None => println!("provider: this node does not publish provider details"),
+        }
+        println!("uptime history: not published by this node yet");
+        Ok(())
+    }
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+}

@@ -1,0 +1,105 @@
+//! `gpuflow rentals`.
+use alloy::{
+    primitives::{B256, U256},
+    providers::Provider,
+    rpc::types::Filter,
+    sol_types::SolEvent,
+};
+use clap::Args;
+use gpuflow_escrow::GpuEscrow::RentalOpened;
+use gpuflow_protocol::unix_now;
+use serde_json::json;
+
+use super::{Ctx, print_json, tokens};
+use crate::{
+    error::{Exit, fail},
+    ui,
+};
+
+/// `gpuflow rentals`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  gpuflow rentals
+  gpuflow rentals --all --wallet work --json
+
+Rentals are read from the escrow's RentalOpened events for the wallet's address, so
+they are found from any machine; only the address is needed, not the password.")]
+pub struct RentalsArgs {
+    /// Show ended and stopped rentals too, not only active ones.
+    #[arg(long)]
+    all: bool,
+}
+
+impl RentalsArgs {
+    pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
+        let settings = ctx.settings()?;
+        let renter = settings.address()?;
+        let (escrow, _) = settings.escrow(None).await?;
+        let filter = Filter::new()
+            .address(escrow.address())
+            .event_signature(RentalOpened::SIGNATURE_HASH)
+            .topic2(B256::left_padding_from(renter.as_slice()))
+            .from_block(0);
+        let logs = escrow.provider().get_logs(&filter).await.map_err(|e| {
+            fail(Exit::Unreachable, format!("reading the escrow's rentals from the chain: {e}"))
+        })?;
+        let decimals = escrow.decimals().await?;
+        let now = unix_now();
+        let mut rows = Vec::new();
+        for log in &logs {
+            let Ok(opened) = log.log_decode::<RentalOpened>() else { continue };
+            let id = opened.inner.data.rentalId.to::<u64>();
+            let rental = escrow.rental(id).await?;
+            let (start, end) = (rental.start.to::<u64>(), rental.end.to::<u64>());
+            let state = if rental.stopped {
+                "stopped"
+            } else if now < end {
+                "active"
+            } else {
+                "ended"
+            };
+            if !self.all && state != "active" {
+                continue;
+            }
+            rows.push((id, rental, start, end, state));
+        }
+        if ctx.json {
+            let list: Vec<_> = rows
+                .iter()
+                .map(|(id, r, start, end, state)| {
+                    json!({
+                        "rental_id": id,
+                        "provider": r.provider,
+                        "rate_per_second": r.ratePerSecond.to_string(),
+                        "start": start,
+                        "end": end,
+                        "state": state,
+                    })
+                })
+                .collect();
+            print_json(&serde_json::Value::Array(list));
+            return Ok(());
+        }
+        if rows.is_empty() {
+            let what =
+                if self.all { "no rentals" } else { "no active rentals (--all shows every one)" };
+            println!("{renter}: {what}");
+            return Ok(());
+        }
+        let mut table = ui::table(&["ID", "STATE", "PROVIDER", "$/HOUR", "LENGTH", "LEFT"]);
+        for (id, r, start, end, state) in &rows {
+            let per_hour = U256::from(r.ratePerSecond) * U256::from(3600);
+            let left = if *state == "active" { ui::duration(end - now) } else { "-".into() };
+            table.add_row(vec![
+                id.to_string(),
+                (*state).to_owned(),
+                r.provider.to_string(),
+                tokens(per_hour, decimals),
+                ui::duration(end - start),
+                left,
+            ]);
+        }
+        println!("{table}");
+        Ok(())
+    }
+}

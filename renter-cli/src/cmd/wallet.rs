@@ -1,0 +1,154 @@
+//! `gpuflow wallet`.
+
+use alloy::{primitives::U256, providers::Provider, signers::local::PrivateKeySigner};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::{Ctx, money, print_json};
+use crate::{
+    error::{Exit, fail},
+    ui, wallet,
+};
+
+/// `gpuflow wallet ...`.
+#[derive(Debug, Subcommand)]
+pub enum WalletCommand {
+    /// Create a wallet with a fresh random key.
+    #[command(after_help = "Examples:
+  gpuflow wallet new
+  GPUFLOW_PASSWORD=... gpuflow wallet new --name work
+
+The key is encrypted with the password (GPUFLOW_PASSWORD, or asked twice without
+echo) into $XDG_CONFIG_HOME/gpuflow/keystores/NAME.json, geth's keystore format.
+The first wallet (by name) is the default for rent, extend and stop.")]
+    New(NameArgs),
+    /// Import a raw private key from an environment variable you name.
+    #[command(after_help = "Examples:
+  read -rs KEY && export KEY && gpuflow wallet import --key-env KEY --name main
+
+The key is read only from the variable, never from the command line, so it stays
+out of shell history and process lists.")]
+    Import(NameArgs),
+    /// List the wallets and their addresses.
+    #[command(after_help = "Examples:\n  gpuflow wallet list\n  gpuflow wallet list --json")]
+    List,
+    /// Print the address of the wallet in use.
+    #[command(
+        after_help = "Examples:\n  gpuflow wallet address\n  gpuflow wallet address --wallet work"
+    )]
+    Address,
+    /// Show the wallet's token balance (and ETH for gas).
+    #[command(
+        after_help = "Examples:\n  gpuflow wallet balance\n  gpuflow --profile sepolia wallet balance --json"
+    )]
+    Balance,
+}
+
+/// `--name`.
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    /// Name of the wallet (letters, digits, `-`, `_`).
+    #[arg(long, default_value = "default")]
+    name: String,
+}
+
+impl WalletCommand {
+    pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
+        match self {
+            Self::New(args) => store(ctx, &args.name, PrivateKeySigner::random()),
+            Self::Import(args) => {
+                // `--key-env` is the global option: the same flag that signs with a raw key.
+                let var = ctx.globals.key_env.as_deref().ok_or_else(|| {
+                    fail(Exit::Usage, "name the variable holding the key: --key-env VAR")
+                })?;
+                let signer = gpuflow_escrow::load_signer(None, Some(var))?;
+                store(ctx, &args.name, signer)
+            }
+            Self::List => list(ctx),
+            Self::Address => {
+                let address = ctx.settings()?.address()?;
+                if ctx.json {
+                    print_json(&json!({ "address": address }));
+                } else {
+                    println!("{address}");
+                }
+                Ok(())
+            }
+            Self::Balance => balance(ctx).await,
+        }
+    }
+}
+
+fn store(ctx: &Ctx, name: &str, signer: PrivateKeySigner) -> anyhow::Result<()> {
+    let password = wallet::password(&format!("password for the new wallet {name}: "), true)?;
+    if password.is_empty() {
+        return Err(fail(Exit::Usage, "an empty password would leave the key unprotected"));
+    }
+    let stored = wallet::store(name, &signer, &password)?;
+    if ctx.json {
+        print_json(
+            &json!({ "name": stored.name, "address": signer.address(), "path": stored.path }),
+        );
+    } else {
+        println!("wallet {} created: {}", stored.name, signer.address());
+        println!("keystore: {} (keep a backup and the password)", stored.path.display());
+    }
+    Ok(())
+}
+
+fn list(ctx: &Ctx) -> anyhow::Result<()> {
+    let all = wallet::list()?;
+    if ctx.json {
+        let rows: Vec<_> = all
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                json!({ "name": k.name, "address": k.address, "path": k.path, "default": i == 0 })
+            })
+            .collect();
+        print_json(&serde_json::Value::Array(rows));
+        return Ok(());
+    }
+    if all.is_empty() {
+        println!("no wallet yet; create one with `gpuflow wallet new`");
+        return Ok(());
+    }
+    let mut table = ui::table(&["NAME", "ADDRESS", "DEFAULT"]);
+    for (i, k) in all.iter().enumerate() {
+        let address = k.address.map(|a| a.to_string()).unwrap_or_else(|| "(locked)".into());
+        table.add_row(vec![k.name.clone(), address, if i == 0 { "yes" } else { "" }.into()]);
+    }
+    println!("{table}");
+    Ok(())
+}
+
+async fn balance(ctx: &Ctx) -> anyhow::Result<()> {
+    let settings = ctx.settings()?;
+    let address = settings.address()?;
+    let (escrow, chain_id) = settings.escrow(None).await?;
+    let eth = escrow
+        .provider()
+        .get_balance(address)
+        .await
+        .map_err(|e| fail(Exit::Unreachable, format!("reading the ETH balance: {e}")))?;
+    let tokens = escrow.balance_of(address).await?;
+    let decimals = escrow.decimals().await?;
+    if ctx.json {
+        print_json(&json!({
+            "address": address,
+            "chain_id": chain_id,
+            "token": escrow.token(),
+            "balance": tokens.to_string(),
+            "decimals": decimals,
+            "eth_wei": eth.to_string(),
+        }));
+    } else {
+        println!("{address} on chain {chain_id}");
+        println!("  tokens  {}", money(tokens, decimals));
+        println!("  gas     {} ETH", super::tokens(eth, 18));
+        if eth == U256::ZERO {
+            println!("  note: no ETH for gas; fund this address before renting");
+        }
+    }
+    Ok(())
+}

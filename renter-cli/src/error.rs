@@ -1,0 +1,85 @@
+//! Exit codes, and the errors that carry one.
+//!
+//! Commands fail with `anyhow` errors; the ones a script may want to tell apart carry a
+//! [`Failure`] with its [`Exit`] code, and [`exit_code`] also recognises the escrow's and
+//! the wallet's typed errors anywhere in the chain.
+
+use gpuflow_escrow::{EscrowError, WalletError};
+
+/// What the process exit status means. Documented in `gpuflow --help`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Anything not listed below.
+    Generic = 1,
+    /// Bad flags, arguments or configuration (also clap's own code).
+    Usage = 2,
+    /// The offer, rental, wallet or profile does not exist.
+    NotFound = 3,
+    /// Refused by the provider, the contract, or by the renter's own limits (price cap,
+    /// balance, confirmation); no money moved.
+    Refused = 4,
+    /// The node, the chain's RPC or the provider could not be reached.
+    Unreachable = 5,
+}
+
+/// An error with the exit code it should end the process with.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Failure {
+    /// The exit code.
+    pub exit: Exit,
+    message: String,
+}
+
+/// Builds an error that exits with `exit`.
+pub(crate) fn fail(exit: Exit, message: impl Into<String>) -> anyhow::Error {
+    Failure { exit, message: message.into() }.into()
+}
+
+/// The exit status for an error: the first code found in its chain.
+pub fn exit_code(error: &anyhow::Error) -> i32 {
+    for cause in error.chain() {
+        if let Some(f) = cause.downcast_ref::<Failure>() {
+            return f.exit as i32;
+        }
+        if let Some(e) = cause.downcast_ref::<EscrowError>() {
+            return match e {
+                EscrowError::Reverted { reason, .. } if reason.contains("does not exist") => {
+                    Exit::NotFound as i32
+                }
+                EscrowError::Reverted { .. } | EscrowError::Failed { .. } => Exit::Refused as i32,
+                EscrowError::Rpc { .. } => Exit::Unreachable as i32,
+                _ => Exit::Generic as i32,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<WalletError>() {
+            return match e {
+                WalletError::Missing | WalletError::KeyEnvUnset(_) => Exit::Usage as i32,
+                _ => Exit::Generic as i32,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<reqwest::Error>()
+            && (e.is_connect() || e.is_timeout())
+        {
+            return Exit::Unreachable as i32;
+        }
+    }
+    Exit::Generic as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_found_through_context() {
+        let e = fail(Exit::NotFound, "no such offer").context("renting");
+        assert_eq!(exit_code(&e), 3);
+        assert_eq!(exit_code(&anyhow::anyhow!("plain")), 1);
+        let e = anyhow::Error::new(EscrowError::Reverted {
+            action: "reading the rental",
+            reason: "rental 42 does not exist on this escrow".into(),
+        });
+        assert_eq!(exit_code(&e), 3);
+    }
+}

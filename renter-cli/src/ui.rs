@@ -1,0 +1,76 @@
+//! Terminal output shared by the commands: tables, spinners, confirmation.
+//!
+//! Results go to stdout; progress and questions go to stderr, so `--json` output and
+//! pipes stay clean.
+
+use std::{
+    io::{BufRead, IsTerminal, Write},
+    time::Duration,
+};
+
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::error::{Exit, fail};
+
+/// A table in the one style every command uses.
+pub(crate) fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_BORDERS_ONLY).set_header(header.to_vec());
+    table
+}
+
+/// A spinner on stderr; hidden with `--json` or when stderr is not a terminal.
+pub(crate) fn spinner(json: bool, message: impl Into<String>) -> ProgressBar {
+    let target = if json || !std::io::stderr().is_terminal() {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    };
+    let bar = ProgressBar::with_draw_target(None, target);
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("template"));
+    bar.set_message(message.into());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// Asks `question` on the terminal; refuses when stdin is not one, naming `--yes`.
+pub(crate) fn confirm(question: &str) -> anyhow::Result<()> {
+    if !std::io::stdin().is_terminal() {
+        return Err(fail(
+            Exit::Usage,
+            "not confirmed: stdin is not a terminal, so nobody can answer; pass --yes (or \
+             --json) to confirm non-interactively. No money moved",
+        ));
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        Err(fail(Exit::Refused, "not confirmed; no money moved"))
+    }
+}
+
+/// Seconds as `3d 4h`, `2h 5m`, `42s`.
+pub(crate) fn duration(seconds: u64) -> String {
+    let (d, h, m, s) = (seconds / 86_400, seconds / 3600 % 24, seconds / 60 % 60, seconds % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(super::duration(9), "9s");
+        assert_eq!(super::duration(3600), "1h 0m");
+        assert_eq!(super::duration(90_061), "1d 1h");
+    }
+}

@@ -1,0 +1,162 @@
+//! Encrypted keystores in `$XDG_CONFIG_HOME/gpuflow/keystores/NAME.json`.
+//!
+//! The files are geth's format (scrypt + AES-128-CTR, with the `address` field geth
+//! writes), so they open in other Ethereum tools too. Passwords come from
+//! `GPUFLOW_PASSWORD` or a prompt without echo; nothing secret is ever printed.
+
+use std::{
+    io::IsTerminal,
+    path::{Path, PathBuf},
+};
+
+use alloy::{primitives::Address, signers::local::PrivateKeySigner};
+use gpuflow_escrow::PASSWORD_ENV;
+
+use crate::error::{Exit, fail};
+
+/// A keystore on disk.
+#[derive(Clone, Debug)]
+pub(crate) struct Keystore {
+    pub(crate) name: String,
+    pub(crate) path: PathBuf,
+    /// From the file's `address` field, if it has one (not every tool writes it).
+    pub(crate) address: Option<Address>,
+}
+
+/// `$XDG_CONFIG_HOME/gpuflow/keystores`.
+pub(crate) fn dir() -> anyhow::Result<PathBuf> {
+    Ok(crate::config::dir()?.join("keystores"))
+}
+
+/// Every keystore, by name.
+pub(crate) fn list() -> anyhow::Result<Vec<Keystore>> {
+    let dir = dir()?;
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => anyhow::bail!("cannot read {}: {e}", dir.display()),
+    };
+    let mut found: Vec<Keystore> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let path = entry.path();
+            let name = path.file_name()?.to_str()?.strip_suffix(".json")?.to_owned();
+            Some(Keystore { address: read_address(&path), name, path })
+        })
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
+/// The keystore called `name`, or the first one when `name` is `None`.
+pub(crate) fn find(name: Option<&str>) -> anyhow::Result<Keystore> {
+    let all = list()?;
+    let found = match name {
+        Some(name) => all.iter().find(|k| k.name == name),
+        None => all.first(),
+    };
+    found.cloned().ok_or_else(|| match name {
+        Some(name) => fail(
+            Exit::NotFound,
+            format!(
+                "no wallet named `{name}` in {}; see `gpuflow wallet list`",
+                dir().map(|d| d.display().to_string()).unwrap_or_default()
+            ),
+        ),
+        None => fail(
+            Exit::Usage,
+            "no wallet yet: run `gpuflow wallet new` or `gpuflow wallet import --key-env VAR`, \
+             or pass --keystore PATH or --key-env VAR",
+        ),
+    })
+}
+
+fn read_address(path: &Path) -> Option<Address> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json.get("address")?.as_str()?.parse().ok()
+}
+
+/// Writes `signer` as keystore `name`, encrypted with `password`.
+pub(crate) fn store(
+    name: &str,
+    signer: &PrivateKeySigner,
+    password: &str,
+) -> anyhow::Result<Keystore> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if name.is_empty() || !name.chars().all(allowed) {
+        return Err(fail(Exit::Usage, "a wallet name uses only letters, digits, `-` and `_`"));
+    }
+    let dir = dir()?;
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{name}.json"));
+    if path.exists() {
+        return Err(fail(
+            Exit::Usage,
+            format!("wallet `{name}` already exists at {}", path.display()),
+        ));
+    }
+    PrivateKeySigner::encrypt_keystore(
+        &dir,
+        &mut rand::thread_rng(),
+        signer.to_bytes(),
+        password,
+        Some(&format!("{name}.json")),
+    )?;
+    // geth writes the address beside the ciphertext, so wallets can be listed locked.
+    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    json["address"] = format!("{:x}", signer.address()).trim_start_matches("0x").into();
+    std::fs::write(&path, serde_json::to_vec(&json)?)?;
+    Ok(Keystore { name: name.to_owned(), path, address: Some(signer.address()) })
+}
+
+/// Opens a keystore, asking for its password when `GPUFLOW_PASSWORD` is not set.
+pub(crate) fn unlock(path: &Path) -> anyhow::Result<PrivateKeySigner> {
+    let shown = path.display().to_string();
+    let password = password(&format!("password for {shown}: "), false)?;
+    PrivateKeySigner::decrypt_keystore(path, password).map_err(|e| {
+        let reason = e.to_string();
+        if reason.contains("Mac Mismatch") || reason.contains("MacMismatch") {
+            anyhow::anyhow!(
+                "could not open keystore {shown}: wrong password (check {PASSWORD_ENV})"
+            )
+        } else if !path.exists() {
+            fail(Exit::NotFound, format!("keystore {shown} does not exist"))
+        } else {
+            anyhow::anyhow!("could not open keystore {shown}: {reason}")
+        }
+    })
+}
+
+/// The password from `GPUFLOW_PASSWORD`, else typed at the terminal without echo (twice
+/// when `confirm`).
+pub(crate) fn password(prompt: &str, confirm: bool) -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var(PASSWORD_ENV) {
+        return Ok(password);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(fail(
+            Exit::Usage,
+            format!("a keystore password is needed: set {PASSWORD_ENV} or run in a terminal"),
+        ));
+    }
+    let first = rpassword::prompt_password(prompt)?;
+    if confirm {
+        let again = rpassword::prompt_password("repeat the password: ")?;
+        if again != first {
+            return Err(fail(Exit::Usage, "the passwords differ; nothing was written"));
+        }
+    }
+    Ok(first)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn geth_address_field_parses() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.json");
+        std::fs::write(&path, r#"{"address":"f39fd6e51aad88f6f4ce6ab8827279cfffb92266"}"#).unwrap();
+        assert!(super::read_address(&path).is_some());
+    }
+}

@@ -1,0 +1,370 @@
+//! The real `gpuflow` binary against a real devnet (anvil, node, provider agent), with a
+//! throw-away `XDG_CONFIG_HOME` per test so wallets and profiles never leak between runs.
+//!
+//! Every command runs with a cleared environment plus exactly the variables a test
+//! gives it, and with stdin closed, as in a script.
+
+use std::path::Path;
+
+use alloy::primitives::{Address, U256};
+use gpuflow_devnet::{DEVNET_PASSWORD, Devnet, DevnetOptions, RENTER_FUNDS};
+use gpuflow_escrow::Escrow;
+use serde_json::Value;
+
+/// 0.36 tokens per hour is 100 units per second on the devnet.
+const RATE: u64 = 100;
+/// Anvil's fourth well-known development key: the devnet's funded renter.
+const RENTER_KEY: &str = "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        assert_eq!(self.code, 0, "failed:\n{}\n{}", self.stdout, self.stderr);
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("no JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+    }
+
+    fn ok(&self) {
+        assert_eq!(self.code, 0, "failed:\n{}\n{}", self.stdout, self.stderr);
+    }
+
+    /// Asserts the exit code and that stderr says `needle`.
+    fn fails(&self, code: i32, needle: &str) {
+        assert_eq!(self.code, code, "expected exit {code}:\n{}\n{}", self.stdout, self.stderr);
+        assert!(self.stderr.contains(needle), "stderr lacks `{needle}`:\n{}", self.stderr);
+    }
+}
+
+/// Runs `gpuflow args` with only `env` (and PATH) set.
+async fn gpuflow(env: &[(&str, String)], args: &[&str]) -> Run {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gpuflow"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (*k, v)))
+        .output()
+        .await
+        .expect("the gpuflow binary runs");
+    Run {
+        code: out.status.code().expect("gpuflow exited, not killed"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A port nothing listens on: bound, then released.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The devnet's chain and node, a private config directory, and no wallet chosen.
+fn env_for(devnet: &Devnet, config: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("GPUFLOW_RPC", devnet.rpc_url.clone()),
+        ("GPUFLOW_ESCROW", devnet.escrow.to_string()),
+        ("GPUFLOW_NODE", devnet.node_url.clone()),
+        ("GPUFLOW_PASSWORD", DEVNET_PASSWORD.to_owned()),
+        ("XDG_CONFIG_HOME", config.display().to_string()),
+    ]
+}
+
+async fn start(dir: &Path) -> (Devnet, Escrow) {
+    let devnet = Devnet::start(DevnetOptions::for_checkout(dir.join("devnet")).unwrap())
+        .await
+        .expect("devnet starts; run `cargo build --workspace --bins` first");
+    let escrow =
+        Escrow::new(gpuflow_escrow::connect(&devnet.rpc_url, None).unwrap(), devnet.escrow)
+            .await
+            .unwrap();
+    (devnet, escrow)
+}
+
+fn amount(value: &Value) -> U256 {
+    value.as_str().unwrap_or_else(|| panic!("{value} is not a decimal string")).parse().unwrap()
+}
+
+#[tokio::test]
+async fn without_a_chain_settings_wallets_and_unreachable_endpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    let mut env = vec![
+        ("XDG_CONFIG_HOME", config.display().to_string()),
+        ("GPUFLOW_PASSWORD", "correct horse".to_owned()),
+    ];
+
+    // Wallets: none, then two; the first by name is the default.
+    assert_eq!(gpuflow(&env, &["--json", "wallet", "list"]).await.json(), Value::Array(vec![]));
+    gpuflow(&env, &["rent", "00000000000000ff", "--hours", "1"])
+        .await
+        .fails(2, "gpuflow wallet new");
+    let created = gpuflow(&env, &["--json", "wallet", "new", "--name", "zeta"]).await.json();
+    env.push(("RENTER_KEY", RENTER_KEY.to_owned()));
+    let imported = gpuflow(
+        &env,
+        &["--json", "wallet", "import", "--key-env", "RENTER_KEY", "--name", "alpha"],
+    )
+    .await
+    .json();
+    let renter: Address = "0x90F79bf6EB2c4f870365E785982E1f101E93b906".parse().unwrap();
+    assert_eq!(imported["address"].as_str().unwrap().parse::<Address>().unwrap(), renter);
+    let list = gpuflow(&env, &["--json", "wallet", "list"]).await.json();
+    let names: Vec<_> = list.as_array().unwrap().iter().map(|w| w["name"].clone()).collect();
+    assert_eq!(names, ["alpha", "zeta"]);
+    assert_eq!(list[0]["default"], true);
+    let address = |v: Value| v["address"].as_str().unwrap().parse::<Address>().unwrap();
+    assert_eq!(address(gpuflow(&env, &["--json", "wallet", "address"]).await.json()), renter);
+    assert_eq!(
+        address(gpuflow(&env, &["--json", "wallet", "address", "--wallet", "zeta"]).await.json()),
+        address(created)
+    );
+    gpuflow(&env, &["wallet", "new", "--name", "zeta"]).await.fails(2, "already exists");
+    gpuflow(&env, &["wallet", "address", "--wallet", "nope"])
+        .await
+        .fails(3, "no wallet named `nope`");
+
+    // No secret reaches the output, and the keystore is geth's format with its address.
+    let keystore = std::fs::read_to_string(config.join("gpuflow/keystores/alpha.json")).unwrap();
+    let key_hex = RENTER_KEY.trim_start_matches("0x");
+    assert!(!keystore.contains(key_hex));
+    let keystore: Value = serde_json::from_str(&keystore).unwrap();
+    assert_eq!(keystore["crypto"]["kdf"], "scrypt");
+    assert_eq!(keystore["address"], "90f79bf6eb2c4f870365e785982e1f101e93b906");
+    let everything = gpuflow(&env, &["wallet", "list"]).await;
+    assert!(!everything.stdout.contains(key_hex) && !everything.stderr.contains("correct horse"));
+
+    // A wrong password is named as such.
+    let mut wrong = env.clone();
+    wrong.retain(|(k, _)| *k != "GPUFLOW_PASSWORD");
+    wrong.push(("GPUFLOW_PASSWORD", "wrong".into()));
+    let node = format!("http://127.0.0.1:{}", closed_port());
+    gpuflow(&wrong, &["--node", &node, "rent", "00000000000000ff", "--hours", "1"])
+        .await
+        .fails(1, "wrong password");
+
+    // Layers: defaults < config file < GPUFLOW_* < flags, each with its source.
+    std::fs::write(
+        config.join("gpuflow/config.toml"),
+        "profile = \"dev\"\n[profiles.dev]\nnode = \"http://file:1\"\nrpc = \"http://file:2\"\n\
+         chain_id = 7\nwallet = \"zeta\"\n[profiles.other]\nrpc = \"http://other:2\"\n",
+    )
+    .unwrap();
+    let mut layered = env.clone();
+    layered.push(("GPUFLOW_RPC", "http://env:2".into()));
+    let shown = gpuflow(&layered, &["--json", "--chain-id", "9", "config"]).await.json();
+    let s = &shown["settings"];
+    assert_eq!(s["node"]["value"], "http://file:1");
+    assert_eq!(s["node"]["source"], serde_json::json!({"kind": "file", "name": "dev"}));
+    assert_eq!(s["rpc"]["value"], "http://env:2");
+    assert_eq!(s["rpc"]["source"]["kind"], "env");
+    assert_eq!(s["chain_id"]["value"], 9);
+    assert_eq!(s["chain_id"]["source"]["kind"], "flag");
+    assert_eq!(s["key"]["value"]["value"], "zeta");
+    let other = gpuflow(&env, &["--json", "--profile", "other", "config"]).await.json();
+    assert_eq!(other["settings"]["rpc"]["value"], "http://other:2");
+    assert_eq!(other["settings"]["node"]["source"]["kind"], "default");
+    gpuflow(&env, &["--profile", "nope", "config"]).await.fails(3, "profile `nope`");
+    let text = gpuflow(&env, &["config"]).await;
+    assert!(text.stdout.contains("config file, profile dev"), "{}", text.stdout);
+    std::fs::remove_file(config.join("gpuflow/config.toml")).unwrap();
+
+    // Unreachable node and RPC: exit 5, the flag to fix named, nothing else attempted.
+    gpuflow(&env, &["--node", &node, "search"]).await.fails(5, "cannot reach the node");
+    let rpc = format!("http://127.0.0.1:{}", closed_port());
+    let escrow = "0x0000000000000000000000000000000000000001";
+    gpuflow(&env, &["--rpc", &rpc, "--escrow", escrow, "wallet", "balance"])
+        .await
+        .fails(5, "cannot reach the chain");
+    gpuflow(&env, &["--rpc", &rpc, "--escrow", escrow, "status", "1"]).await.fails(5, "--rpc");
+    gpuflow(&env, &["status", "1"]).await.fails(2, "no escrow address");
+
+    // Completions, and examples on every command's help.
+    for shell in ["bash", "zsh", "fish"] {
+        let script = gpuflow(&env, &["completions", shell]).await;
+        assert!(
+            script.code == 0 && script.stdout.contains("gpuflow"),
+            "{shell}: {}",
+            script.stderr
+        );
+    }
+    for command in [
+        &["search"][..],
+        &["offer"],
+        &["rent"],
+        &["rentals"],
+        &["status"],
+        &["extend"],
+        &["stop"],
+        &["config"],
+        &["completions"],
+        &["wallet", "new"],
+        &["wallet", "import"],
+        &["wallet", "list"],
+        &["wallet", "address"],
+        &["wallet", "balance"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let help = gpuflow(&env, &args).await;
+        assert!(help.stdout.contains("Examples:"), "{command:?} --help has no examples");
+    }
+    let help = gpuflow(&env, &["--help"]).await;
+    assert!(help.stdout.contains("Exit codes:"));
+    gpuflow(&env, &["rent", "--hours"]).await.fails(2, "--hours");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wallet_rent_extend_stop_with_exact_money() {
+    let dir = tempfile::tempdir().unwrap();
+    let (devnet, escrow) = start(dir.path()).await;
+    let mut env = env_for(&devnet, &dir.path().join("config"));
+    env.push(("RENTER_KEY", RENTER_KEY.to_owned()));
+
+    let imported = gpuflow(
+        &env,
+        &["--json", "wallet", "import", "--key-env", "RENTER_KEY", "--name", "renter"],
+    )
+    .await
+    .json();
+    assert_eq!(imported["address"].as_str().unwrap().parse::<Address>().unwrap(), devnet.renter);
+    let balance = gpuflow(&env, &["--json", "wallet", "balance"]).await.json();
+    assert_eq!(amount(&balance["balance"]), U256::from(RENTER_FUNDS));
+    assert_eq!(balance["chain_id"], devnet.chain_id);
+    assert!(amount(&balance["eth_wei"]) > U256::ZERO);
+
+    // Search: filters, ordering and limits reach the node; the table shows every column.
+    let found =
+        gpuflow(&env, &["--json", "search", "num_gpus>=2 dph<=0.36", "-o", "dph-"]).await.json();
+    assert_eq!(found[0]["id"], devnet.offer_id.as_str());
+    assert_eq!(found[0]["price_per_second"], RATE.to_string());
+    assert_eq!(found[0]["verified"], false);
+    let none = gpuflow(&env, &["--json", "search", "num_gpus>2"]).await.json();
+    assert_eq!(none, Value::Array(vec![]));
+    let limited =
+        gpuflow(&env, &["--json", "search", "", "--limit", "1", "-o", "gpu_ram"]).await.json();
+    assert_eq!(limited.as_array().unwrap().len(), 1);
+    gpuflow(&env, &["search", "-o", "nonsense"]).await.fails(2, "nonsense");
+    let table = gpuflow(&env, &["search"]).await;
+    for column in ["GPU", "VRAM", "$/HOUR", "RELIAB", "UPTIME", "AGE", "REGION", "VERIFIED"] {
+        assert!(table.stdout.contains(column), "no {column} in\n{}", table.stdout);
+    }
+    assert!(table.stdout.contains(&devnet.offer_id) && table.stdout.contains("0.36"));
+    let offer = gpuflow(&env, &["offer", &devnet.offer_id]).await;
+    assert_eq!(offer.code, 0, "{}", offer.stderr);
+    assert!(offer.stdout.contains("uptime history: not published"), "{}", offer.stdout);
+    let offer = gpuflow(&env, &["--json", "offer", &devnet.offer_id]).await.json();
+    assert_eq!(offer["offer"]["id"], devnet.offer_id.as_str());
+    assert_eq!(offer["uptime_history"], Value::Null);
+    gpuflow(&env, &["offer", "00000000000000ff"]).await.fails(3, "no live offer");
+
+    // Rent with the default wallet at exactly the price cap, confirmed by --yes.
+    let rented =
+        gpuflow(&env, &["rent", &devnet.offer_id, "--hours", "1", "--max-price", "0.36", "--yes"])
+            .await;
+    assert_eq!(rented.code, 0, "{}\n{}", rented.stdout, rented.stderr);
+    assert!(rented.stdout.contains("workload running"), "{}", rented.stdout);
+    assert!(rented.stdout.contains("connect:"), "{}", rented.stdout);
+    assert!(rented.stderr.contains("platform fee"), "{}", rented.stderr);
+    let deposit = U256::from(RATE * 3600);
+    assert_eq!(escrow.balance_of(devnet.renter).await.unwrap(), U256::from(RENTER_FUNDS) - deposit);
+
+    let rentals = gpuflow(&env, &["--json", "rentals"]).await.json();
+    assert_eq!(rentals.as_array().unwrap().len(), 1, "{rentals}");
+    assert_eq!(rentals[0]["state"], "active");
+    let id = rentals[0]["rental_id"].as_u64().unwrap();
+    let id_text = id.to_string();
+    let start = rentals[0]["start"].as_u64().unwrap();
+
+    // Logs, signed by the renter: the workload's first line, polled within a bound.
+    let want = format!("workload up for rental {id} on GPU-");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let logs = gpuflow(&env, &["--json", "logs", &id_text]).await.json();
+        let lines = logs["lines"].as_array().unwrap();
+        if lines.iter().any(|l| l.as_str().unwrap().starts_with(&want)) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no `{want}` in the logs within 30 s: {logs}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Another wallet is not the renter: the provider refuses.
+    gpuflow(&env, &["wallet", "new", "--name", "stranger"]).await.ok();
+    gpuflow(&env, &["logs", &id_text, "--wallet", "stranger"])
+        .await
+        .fails(4, "only the rental's renter");
+
+    // Extend by 9 s at the same rate, then stop 3 chain seconds in: exact refund.
+    let extended = gpuflow(&env, &["--json", "extend", &id_text, "--hours", "0.0025"]).await.json();
+    assert_eq!(amount(&extended["cost"]), U256::from(RATE * 9));
+    assert_eq!(extended["new_end"].as_u64().unwrap(), rentals[0]["end"].as_u64().unwrap() + 9);
+    let locked = deposit + U256::from(RATE * 9);
+    devnet.advance_time(3).await.unwrap();
+    let stopped = gpuflow(&env, &["--json", "stop", &id_text]).await.json();
+    let stopped_at = stopped["stopped_at"].as_u64().unwrap();
+    assert!(stopped_at >= start + 3);
+    let charged = U256::from(RATE * (stopped_at - start));
+    assert_eq!(amount(&stopped["charged"]), charged);
+    assert_eq!(amount(&stopped["refund"]), locked - charged);
+    assert_eq!(escrow.balance_of(devnet.renter).await.unwrap(), U256::from(RENTER_FUNDS) - charged);
+
+    let status = gpuflow(&env, &["--json", "status", &id_text]).await.json();
+    assert_eq!(status["active"], false);
+    assert_eq!(amount(&status["refund"]), locked - charged);
+    assert_eq!(gpuflow(&env, &["--json", "rentals"]).await.json(), Value::Array(vec![]));
+    let all = gpuflow(&env, &["--json", "rentals", "--all"]).await.json();
+    assert_eq!(all[0]["state"], "stopped");
+    gpuflow(&env, &["stop", &id_text]).await.fails(4, "already stopped");
+    gpuflow(&env, &["status", "42"]).await.fails(3, "rental 42 does not exist");
+    devnet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_says_why_and_moves_no_money() {
+    let dir = tempfile::tempdir().unwrap();
+    let (devnet, escrow) = start(dir.path()).await;
+    let config = dir.path().join("config");
+    let mut env = env_for(&devnet, &config);
+    env.push(("GPUFLOW_KEYSTORE", devnet.renter_keystore.display().to_string()));
+    let offer = devnet.offer_id.as_str();
+    let funds = U256::from(RENTER_FUNDS);
+
+    // A price cap below the offer: refused before any quote.
+    gpuflow(&env, &["rent", offer, "--hours", "1", "--max-price", "0.35", "--yes"])
+        .await
+        .fails(4, "above your --max-price");
+
+    // No terminal and no --yes: nobody can consent.
+    gpuflow(&env, &["rent", offer, "--hours", "1"]).await.fails(2, "--yes");
+
+    // A profile expecting another chain.
+    std::fs::create_dir_all(config.join("gpuflow")).unwrap();
+    std::fs::write(config.join("gpuflow/config.toml"), "[profiles.main]\nchain_id = 1\n").unwrap();
+    gpuflow(&env, &["--profile", "main", "rent", offer, "--hours", "1", "--yes"])
+        .await
+        .fails(2, "wrong chain");
+
+    // A fresh wallet with neither tokens nor ETH.
+    let mut fresh = env.clone();
+    fresh.retain(|(k, _)| *k != "GPUFLOW_KEYSTORE");
+    gpuflow(&fresh, &["wallet", "new", "--name", "empty"]).await.ok();
+    gpuflow(&fresh, &["rent", offer, "--hours", "1", "--yes"]).await.fails(4, "not enough tokens");
+
+    // Unreachable node and RPC while renting.
+    let closed = format!("http://127.0.0.1:{}", closed_port());
+    gpuflow(&env, &["--node", &closed, "rent", offer, "--hours", "1", "--yes"])
+        .await
+        .fails(5, "cannot reach the node");
+    gpuflow(&env, &["--rpc", &closed, "rent", offer, "--hours", "1", "--yes"])
+        .await
+        .fails(5, "cannot reach the chain");
+    assert_eq!(escrow.balance_of(devnet.renter).await.unwrap(), funds);
+
+    devnet.shutdown().await;
+}
