@@ -1,39 +1,54 @@
-//! The provider's main loop: advertise, watch the escrow, run workloads, get paid.
+//! The provider's main loop: advertise, heartbeat, quote, watch the escrow, run
+//! workloads, get paid.
 //!
-//! One task owns all rental state; network requests, chain polling and the offer
-//! republish timer are branches of the same `select!`, so nothing needs a lock.
+//! One task owns all rental state; network requests, chain polling and the timers are
+//! branches of the same `select!`, so nothing needs a lock. Every change of a rental is
+//! written to the [`Store`] before the agent acts on it, and chain events are re-read from
+//! the last fully processed block after a restart, so a crash loses nothing and a GPU is
+//! never handed out twice.
 
-use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::PathBuf,
+    sync::Arc,
+    time::Duration,
+};
 
 use alloy::{
-    primitives::{Address, B256, U256},
+    primitives::{Address, B256, Signature, U256},
+    providers::Provider,
     signers::{SignerSync, local::PrivateKeySigner},
     sol_types::Eip712Domain,
 };
 use gpuflow_escrow::{Escrow, EscrowEvent, GpuEscrow};
 use gpuflow_p2p::{Network, NetworkEvent};
 use gpuflow_protocol::{
-    Identity, Offer, OfferId, QuoteTerms, RentalRequest, RentalResponse, SignedEnvelope,
-    WorkloadState, WorkloadStatus, payout_binding_message, unix_now,
+    GpuHealth, Heartbeat, Identity, Offer, OfferId, QuoteTerms, RentalRequest, RentalResponse,
+    SignedEnvelope, WorkloadState, WorkloadStatus, logs_request_message, payout_binding_message,
+    unix_now,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::{
     gpus::Inventory,
-    runtime::{Workload, WorkloadSpec},
+    runtime::{Runtime, WorkloadSpec},
+    store::{QuoteRecord, RentalRecord, Store},
 };
+
+/// How far a log request's timestamp may be from the provider's clock, in seconds.
+const LOGS_REQUEST_MAX_SKEW: u64 = 300;
 
 /// How the agent runs, once its inputs are resolved.
 #[derive(Debug)]
 pub struct AgentConfig {
-    /// Signs offers; the libp2p identity.
+    /// Signs offers and heartbeats; the libp2p identity.
     pub identity: Identity,
-    /// Receives earnings and binds to the identity.
+    /// Receives earnings, signs quotes and binds to the identity.
     pub payout: PrivateKeySigner,
     /// What is offered.
     pub inventory: Inventory,
-    /// Price of the whole machine, token units per second.
-    pub price_per_second: u128,
+    /// Price of each GPU, token units per second, by UUID.
+    pub gpu_rates: BTreeMap<String, u128>,
     /// Region label.
     pub region: String,
     /// Declared download bandwidth, Mbit/s.
@@ -42,9 +57,7 @@ pub struct AgentConfig {
     pub inet_up_mbps: Option<u64>,
     /// Disk offered to workloads, bytes.
     pub disk_bytes: Option<u64>,
-    /// Shell command each rental runs.
-    pub workload: String,
-    /// Where workload logs go.
+    /// Where the agent keeps its files.
     pub data_dir: PathBuf,
     /// How often the chain is polled.
     pub poll_interval: Duration,
@@ -52,12 +65,17 @@ pub struct AgentConfig {
     pub offer_interval: Duration,
     /// How long an offer stays valid.
     pub offer_ttl: Duration,
+    /// How often a heartbeat is published.
+    pub heartbeat_interval: Duration,
     /// Shortest rental accepted, in seconds.
     pub min_duration: u64,
     /// Longest rental accepted, extensions included, in seconds.
     pub max_duration: u64,
     /// How long a signed quote can be used to open a rental.
     pub quote_validity: Duration,
+    /// Withdraw from running rentals once this much (gross, token units) is withdrawable;
+    /// zero withdraws only ended rentals, once their dispute window passed.
+    pub withdraw_threshold: U256,
 }
 
 /// What the agent learns from the chain once, at start.
@@ -69,21 +87,22 @@ pub struct ChainContext {
     pub domain: Eip712Domain,
     /// Seconds a provider waits before earned seconds can be withdrawn.
     pub dispute_window: u64,
-    /// First block to read events from.
+    /// First block to read events from, when the store has none recorded.
     pub next_block: u64,
 }
 
-struct Rental {
-    renter: Address,
-    ends_at: u64,
-    state: WorkloadState,
-    workload: Option<Workload>,
-    started_at: Option<u64>,
-    ended_at: Option<u64>,
-    detail: String,
-    /// When everything earned can be withdrawn: the end plus the dispute window.
-    payout_due_at: Option<u64>,
-    paid_out: bool,
+/// The stateful parts the agent drives.
+pub struct AgentParts {
+    /// The libp2p handle.
+    pub network: Network,
+    /// The escrow, signing as the payout wallet.
+    pub escrow: Escrow,
+    /// Durable state.
+    pub store: Store,
+    /// Where workloads run.
+    pub runtime: Arc<dyn Runtime>,
+    /// Latest GPU health, kept current by the task that owns NVML.
+    pub health: watch::Receiver<Vec<GpuHealth>>,
 }
 
 /// The running agent.
@@ -91,29 +110,88 @@ pub struct Agent {
     config: AgentConfig,
     network: Network,
     escrow: Escrow,
+    store: Store,
+    runtime: Arc<dyn Runtime>,
+    health: watch::Receiver<Vec<GpuHealth>>,
     chain: ChainContext,
     listen_addrs: Vec<String>,
-    rentals: BTreeMap<u64, Rental>,
+    rentals: BTreeMap<u64, RentalRecord>,
     next_nonce: U256,
+    heartbeat_seq: u64,
+    /// Latest chain time seen; devnets move it ahead of the wall clock.
+    chain_time: u64,
+}
+
+fn state_of(rental: &RentalRecord) -> WorkloadState {
+    match rental.state.as_str() {
+        "starting" => WorkloadState::Starting,
+        "running" => WorkloadState::Running,
+        "ended" => WorkloadState::Ended,
+        "refused" => WorkloadState::Refused,
+        _ => WorkloadState::Unknown,
+    }
+}
+
+fn is_live(rental: &RentalRecord) -> bool {
+    matches!(state_of(rental), WorkloadState::Starting | WorkloadState::Running)
+}
+
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
 }
 
 impl Agent {
-    /// Prepares the agent.
-    pub fn new(config: AgentConfig, network: Network, escrow: Escrow, chain: ChainContext) -> Self {
-        // Quote nonces are sequential from a time-based start, so they fill the escrow's
-        // nonce bitmap word by word and never repeat across restarts.
-        let start = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or_default();
-        Self {
+    /// Loads the stored rentals and resumes them: a workload still running is re-attached,
+    /// one that died with the agent is restarted, one whose rental ended meanwhile is
+    /// stopped.
+    pub async fn start(
+        config: AgentConfig,
+        parts: AgentParts,
+        mut chain: ChainContext,
+    ) -> anyhow::Result<Self> {
+        let AgentParts { network, escrow, store, runtime, health } = parts;
+        if let Some(last) = store.last_block().await? {
+            chain.next_block = last + 1;
+        }
+        let rentals = store.rentals().await?.into_iter().map(|r| (r.id, r)).collect();
+        let mut agent = Self {
             config,
             network,
             escrow,
+            store,
+            runtime,
+            health,
             chain,
             listen_addrs: Vec::new(),
-            rentals: BTreeMap::new(),
-            next_nonce: U256::from(start) << 8,
+            rentals,
+            // Quote nonces are sequential from a time-based start, so they fill the
+            // escrow's nonce bitmap word by word and never repeat across restarts.
+            next_nonce: U256::from(unix_millis()) << 8,
+            heartbeat_seq: 0,
+            chain_time: 0,
+        };
+        agent.resume().await;
+        Ok(agent)
+    }
+
+    async fn resume(&mut self) {
+        let live: Vec<u64> = self.rentals.values().filter(|r| is_live(r)).map(|r| r.id).collect();
+        for id in live {
+            let Some(rental) = self.rentals.get(&id).cloned() else { continue };
+            let handle = rental.handle.clone().unwrap_or_default();
+            if !handle.is_empty() && self.runtime.is_running(id, &handle).await {
+                tracing::info!(rental = id, handle, "re-attached to the running workload");
+                continue;
+            }
+            if rental.ends_at <= unix_now() {
+                // Over while the agent was down: the next poll ends and settles it.
+                continue;
+            }
+            tracing::info!(rental = id, "workload gone after a restart; starting it again");
+            self.start_workload(rental).await;
         }
     }
 
@@ -122,15 +200,22 @@ impl Agent {
         OfferId::of(&self.config.identity.peer_id())
     }
 
-    /// Runs until `shutdown` resolves, then ends every workload.
+    fn now(&self) -> u64 {
+        unix_now().max(self.chain_time)
+    }
+
+    /// Runs until `shutdown` resolves, then ends every workload. Rentals stay recorded
+    /// as running, so the next start resumes them.
     pub async fn run(
         mut self,
         mut events: mpsc::Receiver<NetworkEvent>,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<()> {
         let mut republish = tokio::time::interval(self.config.offer_interval);
+        let mut heartbeat = tokio::time::interval(self.config.heartbeat_interval);
         let mut poll = tokio::time::interval(self.config.poll_interval);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -139,6 +224,10 @@ impl Agent {
                     None => anyhow::bail!("the network stopped"),
                 },
                 _ = republish.tick() => self.publish_offer().await,
+                _ = heartbeat.tick() => {
+                    self.publish_heartbeat().await;
+                    self.withdraw_over_threshold().await;
+                }
                 _ = poll.tick() => {
                     if let Err(e) = self.poll_chain().await {
                         tracing::warn!(error = %e, "could not read the chain; retrying");
@@ -149,10 +238,10 @@ impl Agent {
                 () = &mut shutdown => break,
             }
         }
-        for (id, rental) in &mut self.rentals {
-            if let Some(workload) = rental.workload.take() {
-                tracing::info!(rental = id, "stopping workload for shutdown");
-                workload.stop().await;
+        for rental in self.rentals.values().filter(|r| is_live(r)) {
+            if let Some(handle) = &rental.handle {
+                tracing::info!(rental = rental.id, "stopping workload for shutdown");
+                self.runtime.stop(rental.id, handle).await;
             }
         }
         Ok(())
@@ -167,6 +256,7 @@ impl Agent {
             NetworkEvent::OffersSubscriber(peer) => {
                 tracing::debug!(%peer, "new offers subscriber");
                 self.publish_offer().await;
+                self.publish_heartbeat().await;
             }
             NetworkEvent::RentalRequest { peer, request, channel } => {
                 tracing::debug!(%peer, ?request, "rental request");
@@ -174,7 +264,10 @@ impl Agent {
                     RentalRequest::Status { rental_id } => {
                         RentalResponse::Status(self.status(rental_id))
                     }
-                    RentalRequest::Quote { renter, duration } => self.quote(renter, duration),
+                    RentalRequest::Quote { renter, duration } => self.quote(renter, duration).await,
+                    RentalRequest::Logs { rental_id, issued_at, signature } => {
+                        self.logs(rental_id, issued_at, signature).await
+                    }
                 };
                 if let Err(e) = self.network.respond(channel, response).await {
                     tracing::warn!(error = %e, "could not answer a rental request");
@@ -184,12 +277,25 @@ impl Agent {
         }
     }
 
-    /// Signs terms for a rental of the whole machine, if it is free and the duration is
-    /// one the provider accepts.
-    fn quote(&mut self, renter: Address, duration: u64) -> RentalResponse {
+    /// GPUs of the inventory no live rental holds, in inventory order.
+    fn free_gpus(&self) -> Vec<&gpuflow_protocol::GpuInfo> {
+        let taken: BTreeSet<&String> =
+            self.rentals.values().filter(|r| is_live(r)).flat_map(|r| &r.gpus).collect();
+        self.config.inventory.gpus.iter().filter(|g| !taken.contains(&g.uuid)).collect()
+    }
+
+    fn rate_of(&self, gpus: &[&gpuflow_protocol::GpuInfo]) -> u128 {
+        gpus.iter().map(|g| self.config.gpu_rates.get(&g.uuid).copied().unwrap_or_default()).sum()
+    }
+
+    /// Signs terms for the free GPUs, if any and if the duration is one the provider
+    /// accepts. The quote is stored before it leaves, so the rental it opens can be
+    /// matched to it by nonce.
+    async fn quote(&mut self, renter: Address, duration: u64) -> RentalResponse {
         let refuse = |message: String| RentalResponse::Error { message };
-        if self.is_busy() {
-            return refuse("the machine is rented right now; search for another offer".into());
+        let free = self.free_gpus();
+        if free.is_empty() {
+            return refuse("every GPU is rented right now; search for another offer".into());
         }
         let (min, max) = (self.config.min_duration, self.config.max_duration);
         if duration < min || duration > max {
@@ -198,34 +304,46 @@ impl Agent {
         if renter.is_zero() {
             return refuse("the renter address is zero".into());
         }
+        let gpus: Vec<String> = free.iter().map(|g| g.uuid.clone()).collect();
         let mut offer_id = [0u8; 32];
         offer_id[..8].copy_from_slice(&self.offer_id().to_bytes());
         let terms = QuoteTerms {
             provider: self.config.payout.address(),
             renter,
-            rate_per_second: self.config.price_per_second,
+            rate_per_second: self.rate_of(&free),
             max_duration: max,
-            deadline: unix_now() + self.config.quote_validity.as_secs(),
+            deadline: self.now() + self.config.quote_validity.as_secs(),
             offer_id: B256::from(offer_id),
             nonce: self.next_nonce,
         };
         self.next_nonce += U256::from(1);
-        match gpuflow_escrow::sign_quote(&self.config.payout, terms, &self.chain.domain) {
-            Ok(quote) => {
-                tracing::info!(%renter, duration, nonce = %quote.terms.nonce, "quote signed");
-                RentalResponse::Quote(quote)
-            }
-            Err(e) => refuse(format!("the provider could not sign a quote: {e}")),
+        let quote = match gpuflow_escrow::sign_quote(&self.config.payout, terms, &self.chain.domain)
+        {
+            Ok(quote) => quote,
+            Err(e) => return refuse(format!("the provider could not sign a quote: {e}")),
+        };
+        let record = QuoteRecord {
+            nonce: quote.terms.nonce.to_string(),
+            renter: renter.to_string(),
+            rate_per_second: quote.terms.rate_per_second.to_string(),
+            max_duration: max,
+            deadline: quote.terms.deadline,
+            gpus,
+        };
+        if let Err(e) = self.store.record_quote(record, self.now()).await {
+            tracing::error!(error = %e, "could not store a quote; not issuing it");
+            return refuse("the provider cannot issue quotes right now; try again".into());
         }
+        tracing::info!(%renter, duration, nonce = %quote.terms.nonce, "quote signed");
+        RentalResponse::Quote(quote)
     }
 
     fn status(&self, rental_id: u64) -> WorkloadStatus {
-        let gpus = self.config.inventory.gpus.iter().map(|g| g.uuid.clone()).collect();
         match self.rentals.get(&rental_id) {
             Some(r) => WorkloadStatus {
                 rental_id,
-                state: r.state,
-                gpus,
+                state: state_of(r),
+                gpus: r.gpus.clone(),
                 started_at: r.started_at,
                 ended_at: r.ended_at,
                 detail: r.detail.clone(),
@@ -241,10 +359,41 @@ impl Agent {
         }
     }
 
-    /// Signs and publishes the current offer. Offers are only for free machines; while
-    /// rented the agent stays quiet and its last offer expires.
+    /// Serves a rental's logs to its renter only, as recorded on chain.
+    async fn logs(&self, rental_id: u64, issued_at: u64, signature: Signature) -> RentalResponse {
+        let refuse = |message: String| RentalResponse::Error { message };
+        if unix_now().abs_diff(issued_at) > LOGS_REQUEST_MAX_SKEW {
+            return refuse(format!(
+                "the request was signed at {issued_at}, more than {LOGS_REQUEST_MAX_SKEW} s \
+                 from the provider's clock; sign a fresh one"
+            ));
+        }
+        let Some(rental) = self.rentals.get(&rental_id) else {
+            return refuse(format!("this provider has no rental {rental_id}"));
+        };
+        let message = logs_request_message(rental_id, issued_at);
+        let Ok(signer) = signature.recover_address_from_msg(message.as_bytes()) else {
+            return refuse("the signature does not verify".into());
+        };
+        let renter = match self.escrow.rental(rental_id).await {
+            Ok(on_chain) => on_chain.renter,
+            Err(e) => return refuse(format!("the provider could not read the rental: {e}")),
+        };
+        if signer != renter {
+            return refuse("only the rental's renter may read its logs".into());
+        }
+        let handle = rental.handle.clone().unwrap_or_default();
+        match self.runtime.logs(rental_id, &handle).await {
+            Ok(lines) => RentalResponse::Logs { lines },
+            Err(e) => refuse(format!("the logs are unavailable: {e}")),
+        }
+    }
+
+    /// Signs and publishes the offer for the free GPUs; with none free the agent stays
+    /// quiet and its last offer expires.
     async fn publish_offer(&mut self) {
-        if self.listen_addrs.is_empty() || self.is_busy() {
+        let free = self.free_gpus();
+        if self.listen_addrs.is_empty() || free.is_empty() {
             return;
         }
         let now = unix_now();
@@ -256,18 +405,15 @@ impl Agent {
                 Err(e) => return tracing::error!(error = %e, "could not sign the payout binding"),
             };
         let offer = Offer {
-            seq: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or_default(),
+            seq: unix_millis(),
             issued_at: now,
             expires_at: now + self.config.offer_ttl.as_secs(),
             chain_id: self.chain.chain_id,
             escrow: self.escrow.address(),
             payout: self.config.payout.address(),
             payout_proof,
-            price_per_second: self.config.price_per_second,
-            gpus: self.config.inventory.gpus.clone(),
+            price_per_second: self.rate_of(&free),
+            gpus: free.into_iter().cloned().collect(),
             verified: self.config.inventory.verified,
             region: self.config.region.clone(),
             listen_addrs: self.listen_addrs.clone(),
@@ -283,31 +429,50 @@ impl Agent {
         }
     }
 
-    fn is_busy(&self) -> bool {
-        self.rentals
-            .values()
-            .any(|r| matches!(r.state, WorkloadState::Starting | WorkloadState::Running))
+    async fn publish_heartbeat(&mut self) {
+        // Unix milliseconds stay monotonic across restarts; the max guards a clock step.
+        self.heartbeat_seq = unix_millis().max(self.heartbeat_seq + 1);
+        let heartbeat = Heartbeat {
+            seq: self.heartbeat_seq,
+            issued_at: unix_now(),
+            gpus: self.health.borrow().clone(),
+            active_rentals: self.rentals.values().filter(|r| is_live(r)).count() as u32,
+        };
+        let envelope = SignedEnvelope::seal(&self.config.identity, &heartbeat);
+        match self.network.publish_heartbeat(&envelope).await {
+            Ok(()) => tracing::debug!(seq = heartbeat.seq, "heartbeat published"),
+            Err(e) => tracing::debug!(error = %e, "heartbeat not published"),
+        }
     }
 
     async fn poll_chain(&mut self) -> anyhow::Result<()> {
         let latest = self.escrow.block_number().await?;
+        if let Some(block) = self
+            .escrow
+            .provider()
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Number(latest))
+            .await?
+        {
+            self.chain_time = self.chain_time.max(block.header.timestamp);
+        }
         if latest < self.chain.next_block {
             return Ok(());
         }
         let events = self.escrow.events(self.chain.next_block, latest).await?;
-        self.chain.next_block = latest + 1;
         for event in events {
             match event {
                 EscrowEvent::Opened(e) if e.provider == self.config.payout.address() => {
-                    self.on_opened(e).await
+                    self.on_opened(e).await?
                 }
                 EscrowEvent::Stopped(e) => {
-                    if let (Ok(id), Ok(at)) = (u64::try_from(e.rentalId), u64::try_from(e.stoppedAt))
+                    if let (Ok(id), Ok(at)) =
+                        (u64::try_from(e.rentalId), u64::try_from(e.stoppedAt))
                         && let Some(rental) = self.rentals.get_mut(&id)
+                        && is_live(rental)
                     {
                         tracing::info!(rental = id, refund = %e.refund, "renter stopped the rental");
                         rental.ends_at = at;
-                        self.finish(id, "stopped by the renter").await;
+                        self.finish(id, "stopped by the renter").await?;
                     }
                 }
                 EscrowEvent::Extended(e) => {
@@ -316,137 +481,231 @@ impl Agent {
                     {
                         tracing::info!(rental = id, new_end = end, "renter extended the rental");
                         rental.ends_at = end;
+                        self.store.save_rental(rental.clone()).await?;
                     }
                 }
                 _ => {}
             }
         }
+        // Only now: every event up to `latest` is reflected in the store.
+        self.store.set_last_block(latest).await?;
+        self.chain.next_block = latest + 1;
         Ok(())
     }
 
-    async fn on_opened(&mut self, event: GpuEscrow::RentalOpened) {
-        let (Ok(id), Ok(ends_at)) = (u64::try_from(event.rentalId), u64::try_from(event.end))
+    /// Checks a rental opened with one of this provider's quotes against the quote it
+    /// issued, allocates the quoted GPUs and starts the workload, or refuses it.
+    async fn on_opened(&mut self, event: GpuEscrow::RentalOpened) -> anyhow::Result<()> {
+        let (Ok(id), Ok(start), Ok(ends_at)) =
+            (u64::try_from(event.rentalId), u64::try_from(event.start), u64::try_from(event.end))
         else {
-            return tracing::warn!(rental = %event.rentalId, "rental ids or times out of range; ignored");
+            tracing::warn!(rental = %event.rentalId, "rental ids or times out of range; ignored");
+            return Ok(());
         };
+        if self.rentals.contains_key(&id) {
+            // Re-read after a restart: already handled.
+            return Ok(());
+        }
         tracing::info!(rental = id, renter = %event.renter, rate = %event.ratePerSecond, ends_at, "rental opened");
-        let mut rental = Rental {
-            renter: event.renter,
+        let mut rental = RentalRecord {
+            id,
+            renter: event.renter.to_string(),
             ends_at,
-            state: WorkloadState::Starting,
-            workload: None,
+            gpus: Vec::new(),
+            state: WorkloadState::Starting.to_string(),
+            detail: String::new(),
             started_at: None,
             ended_at: None,
-            detail: String::new(),
-            payout_due_at: None,
+            handle: None,
+            // Nothing of a refused rental is the provider's: the renter stops it for a
+            // full refund.
             paid_out: false,
         };
-        // The escrow checked our quote signature: the terms are ours.
-        if self.is_busy() {
-            rental.state = WorkloadState::Refused;
-            rental.detail =
-                "the machine is already rented; stop the rental to get your deposit back".into();
-        } else {
-            let spec = WorkloadSpec {
-                rental_id: id,
-                gpus: self.config.inventory.gpus.iter().map(|g| g.uuid.clone()).collect(),
-                ends_at,
-                command: self.config.workload.clone(),
-                log_path: self.config.data_dir.join("workloads").join(format!("{id}.log")),
-            };
-            match Workload::start(&spec) {
-                Ok(workload) => {
-                    rental.state = WorkloadState::Running;
-                    rental.started_at = Some(unix_now());
-                    rental.detail = format!(
-                        "process runtime: pid {}, logs at {} (no SSH endpoint in this runtime)",
-                        workload.pid(),
-                        spec.log_path.display()
-                    );
-                    rental.workload = Some(workload);
-                }
-                Err(e) => {
-                    rental.state = WorkloadState::Refused;
-                    rental.detail =
-                        format!("the workload could not start ({e}); stop the rental for a refund");
-                }
+        let quote = self.store.quote(event.nonce.to_string()).await?;
+        let problem = match &quote {
+            None => Some(format!(
+                "it was not opened with a quote this provider issued (nonce {})",
+                event.nonce
+            )),
+            Some(q) if q.renter != event.renter.to_string() => {
+                Some(format!("the quote was issued to {}, not {}", q.renter, event.renter))
+            }
+            Some(q) if q.rate_per_second != event.ratePerSecond.to_string() => Some(format!(
+                "the rate {} differs from the quoted {}",
+                event.ratePerSecond, q.rate_per_second
+            )),
+            Some(q) if ends_at.saturating_sub(start) > q.max_duration => Some(format!(
+                "its {} s exceed the quoted maximum of {} s",
+                ends_at.saturating_sub(start),
+                q.max_duration
+            )),
+            Some(_) => None,
+        };
+        if let Some(problem) = problem {
+            return self
+                .refuse(rental, format!("the terms differ from the quote: {problem}"))
+                .await;
+        }
+        rental.gpus = quote.map(|q| q.gpus).unwrap_or_default();
+        let busy = self.store.open_rental(rental.clone()).await?;
+        if !busy.is_empty() {
+            rental.gpus.clear();
+            let why = format!("GPU {} is already rented", busy.join(", "));
+            return self.refuse(rental, why).await;
+        }
+        self.rentals.insert(id, rental.clone());
+        self.start_workload(rental).await;
+        // The GPUs are taken: the offer shrinks (or, with none left, lapses).
+        self.publish_offer().await;
+        Ok(())
+    }
+
+    /// Records a refusal and reports it; the renter gets the whole deposit back by
+    /// stopping the rental at once.
+    async fn refuse(&mut self, mut rental: RentalRecord, why: String) -> anyhow::Result<()> {
+        tracing::warn!(rental = rental.id, renter = %rental.renter, reason = %why, "rental refused");
+        rental.state = WorkloadState::Refused.to_string();
+        rental.detail = format!("refused: {why}; stop the rental to get the deposit back");
+        rental.paid_out = true;
+        self.store.save_rental(rental.clone()).await?;
+        self.rentals.insert(rental.id, rental);
+        Ok(())
+    }
+
+    async fn start_workload(&mut self, mut rental: RentalRecord) {
+        let spec = WorkloadSpec {
+            rental_id: rental.id,
+            gpus: rental.gpus.clone(),
+            ends_at: rental.ends_at,
+            ssh_key: None,
+        };
+        match self.runtime.start(&spec).await {
+            Ok(started) => {
+                rental.state = WorkloadState::Running.to_string();
+                rental.started_at.get_or_insert(unix_now());
+                rental.detail = started.detail;
+                rental.handle = Some(started.handle);
+            }
+            Err(e) => {
+                tracing::error!(rental = rental.id, error = %e, "workload did not start");
+                rental.state = WorkloadState::Refused.to_string();
+                rental.detail =
+                    format!("the workload could not start ({e}); stop the rental for a refund");
+                rental.paid_out = true;
             }
         }
-        tracing::info!(rental = id, state = %rental.state, renter = %rental.renter, detail = %rental.detail, "rental handled");
-        self.rentals.insert(id, rental);
+        tracing::info!(rental = rental.id, state = %rental.state, gpus = ?rental.gpus, detail = %rental.detail, "rental handled");
+        if let Err(e) = self.store.save_rental(rental.clone()).await {
+            tracing::error!(rental = rental.id, error = %e, "could not record the rental");
+        }
+        self.rentals.insert(rental.id, rental);
     }
 
     /// Ends workloads whose rental ran out or that exited on their own.
     async fn end_due_rentals(&mut self) {
-        let now = unix_now();
-        let due: Vec<u64> = self
+        let now = self.now();
+        let running: Vec<(u64, u64, Option<String>)> = self
             .rentals
-            .iter_mut()
-            .filter(|(_, r)| r.state == WorkloadState::Running)
-            .filter_map(|(id, r)| {
-                let exited = r.workload.as_mut().is_some_and(|w| !w.is_running());
-                (now >= r.ends_at || exited).then_some(*id)
-            })
+            .values()
+            .filter(|r| is_live(r))
+            .map(|r| (r.id, r.ends_at, r.handle.clone()))
             .collect();
-        for id in due {
-            self.finish(id, "the rental ended").await;
+        for (id, ends_at, handle) in running {
+            let exited = match &handle {
+                Some(handle) => !self.runtime.is_running(id, handle).await,
+                None => false,
+            };
+            if now >= ends_at || exited {
+                let why = if exited { "the workload exited" } else { "the rental ended" };
+                if let Err(e) = self.finish(id, why).await {
+                    tracing::error!(rental = id, error = %e, "could not record the rental's end");
+                }
+            }
         }
     }
 
-    /// Stops the rental's workload and schedules its payout after the dispute window.
-    async fn finish(&mut self, id: u64, why: &str) {
-        let window = self.chain.dispute_window;
-        let Some(rental) = self.rentals.get_mut(&id) else { return };
-        if let Some(workload) = rental.workload.take() {
-            workload.stop().await;
+    /// Stops the rental's workload and frees its GPUs; it is paid after the dispute window.
+    async fn finish(&mut self, id: u64, why: &str) -> anyhow::Result<()> {
+        let Some(mut rental) = self.rentals.get(&id).cloned() else { return Ok(()) };
+        if let Some(handle) = &rental.handle {
+            self.runtime.stop(id, handle).await;
             tracing::info!(rental = id, why, "workload stopped");
         }
-        match rental.state {
-            // A refused rental ran no workload: its deposit is the renter's to take back.
-            WorkloadState::Refused => rental.paid_out = true,
-            WorkloadState::Ended => {}
-            _ => {
-                rental.state = WorkloadState::Ended;
-                rental.ended_at = Some(unix_now());
-                rental.detail = why.to_owned();
-            }
+        if is_live(&rental) {
+            rental.state = WorkloadState::Ended.to_string();
+            rental.ended_at = Some(unix_now());
+            rental.detail = why.to_owned();
         }
-        if !rental.paid_out {
-            rental.payout_due_at = Some(rental.ends_at + window);
-        }
-        // The machine is free again: tell the network.
+        self.store.save_rental(rental.clone()).await?;
+        self.rentals.insert(id, rental);
         self.publish_offer().await;
+        Ok(())
     }
 
     /// Withdraws, in one transaction, every ended rental whose dispute window passed.
     async fn withdraw_due(&mut self) {
-        let now = unix_now();
+        let now = self.now();
+        let window = self.chain.dispute_window;
         let due: Vec<u64> = self
             .rentals
-            .iter()
-            .filter(|(_, r)| !r.paid_out && r.payout_due_at.is_some_and(|at| at <= now))
-            .map(|(id, _)| *id)
+            .values()
+            .filter(|r| {
+                !r.paid_out && state_of(r) == WorkloadState::Ended && r.ends_at + window <= now
+            })
+            .map(|r| r.id)
             .collect();
         if due.is_empty() {
             return;
         }
-        match self.escrow.withdraw_many(&due).await {
+        self.withdraw(&due).await;
+        for id in due {
+            // The block that paid may be a little older than our clock: whatever is
+            // still owed is withdrawn on a later tick.
+            match self.escrow.outstanding(id).await {
+                Ok(owed) if owed.is_zero() => {
+                    if let Some(rental) = self.rentals.get_mut(&id) {
+                        rental.paid_out = true;
+                        if let Err(e) = self.store.save_rental(rental.clone()).await {
+                            tracing::error!(rental = id, error = %e, "could not record the payout");
+                        }
+                    }
+                }
+                Ok(owed) => tracing::debug!(rental = id, %owed, "earnings still owed"),
+                Err(e) => tracing::warn!(rental = id, error = %e, "could not read the rental"),
+            }
+        }
+    }
+
+    /// Withdraws from every rental not yet paid out once what they hold together passes
+    /// the configured threshold, so long rentals pay the provider as they go.
+    async fn withdraw_over_threshold(&mut self) {
+        if self.config.withdraw_threshold.is_zero() {
+            return;
+        }
+        let escrow = GpuEscrow::new(self.escrow.address(), self.escrow.provider().clone());
+        let mut total = U256::ZERO;
+        let mut ids = Vec::new();
+        for rental in self.rentals.values().filter(|r| !r.paid_out) {
+            match escrow.withdrawable(U256::from(rental.id)).call().await {
+                Ok(amount) if !amount.is_zero() => {
+                    total += amount;
+                    ids.push(rental.id);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(rental = rental.id, error = %e, "withdrawable unknown"),
+            }
+        }
+        if total >= self.config.withdraw_threshold {
+            tracing::info!(%total, rentals = ids.len(), "withdrawable earnings passed the threshold");
+            self.withdraw(&ids).await;
+        }
+    }
+
+    async fn withdraw(&self, ids: &[u64]) {
+        match self.escrow.withdraw_many(ids).await {
             Ok(paid) => {
                 for w in &paid {
                     tracing::info!(rental = w.rental_id, amount = %w.amount, fee = %w.fee, tx = %w.tx, "earnings withdrawn");
-                }
-                for id in due {
-                    // The block that paid may be a little older than our clock: whatever
-                    // is still owed is withdrawn on a later tick.
-                    match self.escrow.outstanding(id).await {
-                        Ok(owed) if owed.is_zero() => {
-                            if let Some(rental) = self.rentals.get_mut(&id) {
-                                rental.paid_out = true;
-                            }
-                        }
-                        Ok(owed) => tracing::debug!(rental = id, %owed, "earnings still owed"),
-                        Err(e) => tracing::warn!(rental = id, error = %e, "could not read the rental"),
-                    }
                 }
             }
             Err(e) => tracing::warn!(error = %e, "withdrawal failed; retrying"),

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use gpuflow_protocol::GpuInfo;
+use gpuflow_protocol::{GpuHealth, GpuInfo, MAX_TEMPERATURE_C};
 
 /// The GPUs this machine offers.
 #[derive(Clone, Debug)]
@@ -11,6 +11,8 @@ pub struct Inventory {
     pub gpus: Vec<GpuInfo>,
     /// True only when read through NVML; simulated GPUs are never verified.
     pub verified: bool,
+    /// Enforced power limit of each GPU in watts, where known (not part of offers).
+    pub power_limits_w: Vec<Option<u32>>,
 }
 
 /// Why no inventory could be read.
@@ -35,35 +37,195 @@ pub enum InventoryError {
     },
 }
 
-/// Reads the real GPUs through NVML.
-pub fn read_nvml() -> Result<Inventory, InventoryError> {
-    let err = |e: nvml_wrapper::error::NvmlError| InventoryError::Nvml(e.to_string());
-    let nvml = nvml_wrapper::Nvml::init().map_err(err)?;
-    let driver_version = nvml.sys_driver_version().map_err(err)?;
-    let cuda = nvml.sys_cuda_driver_version().map_err(err)?;
+/// What NVML reports about one GPU, in NVML's own units, before it becomes an offer's
+/// [`GpuInfo`] or a heartbeat's [`GpuHealth`]. Values a device does not support are `None`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeviceReading {
+    /// Marketing name.
+    pub name: String,
+    /// NVML UUID.
+    pub uuid: String,
+    /// Total memory, bytes.
+    pub memory_total: u64,
+    /// Memory in use, bytes.
+    pub memory_used: u64,
+    /// PCI bus id.
+    pub pci_bus_id: String,
+    /// CUDA compute capability (major, minor).
+    pub compute_capability: (i32, i32),
+    /// Enforced power limit, milliwatts.
+    pub power_limit_mw: Option<u32>,
+    /// Core temperature, °C.
+    pub temperature_c: Option<u32>,
+    /// GPU utilisation, percent.
+    pub utilization_pct: Option<u32>,
+    /// Uncorrected ECC errors since the driver loaded.
+    pub ecc_uncorrected: Option<u64>,
+    /// Pages retired for double-bit errors (older GPUs report these instead of ECC).
+    pub retired_pages: Option<u64>,
+}
+
+/// A source of GPU readings: NVML on a real rig, fixtures in tests.
+pub trait GpuSource: Send + Sync {
+    /// The driver version, e.g. `550.54.14`.
+    fn driver_version(&self) -> Result<String, InventoryError>;
+    /// The CUDA driver version as NVML encodes it (`major * 1000 + minor * 10`).
+    fn cuda_driver_version(&self) -> Result<i32, InventoryError>;
+    /// Every GPU, in NVML index order.
+    fn devices(&self) -> Result<Vec<DeviceReading>, InventoryError>;
+}
+
+/// The NVIDIA driver, through `libnvidia-ml.so`.
+pub struct NvmlSource {
+    nvml: nvml_wrapper::Nvml,
+}
+
+impl NvmlSource {
+    /// Loads NVML; fails with the fix when the driver is missing.
+    pub fn init() -> Result<Self, InventoryError> {
+        Ok(Self { nvml: nvml_wrapper::Nvml::init().map_err(nvml_err)? })
+    }
+}
+
+fn nvml_err(e: nvml_wrapper::error::NvmlError) -> InventoryError {
+    InventoryError::Nvml(e.to_string())
+}
+
+impl GpuSource for NvmlSource {
+    fn driver_version(&self) -> Result<String, InventoryError> {
+        self.nvml.sys_driver_version().map_err(nvml_err)
+    }
+
+    fn cuda_driver_version(&self) -> Result<i32, InventoryError> {
+        self.nvml.sys_cuda_driver_version().map_err(nvml_err)
+    }
+
+    fn devices(&self) -> Result<Vec<DeviceReading>, InventoryError> {
+        use nvml_wrapper::enum_wrappers::device::{
+            EccCounter, MemoryError, RetirementCause, TemperatureSensor,
+        };
+        let mut readings = Vec::new();
+        for index in 0..self.nvml.device_count().map_err(nvml_err)? {
+            let device = self.nvml.device_by_index(index).map_err(nvml_err)?;
+            let capability = device.cuda_compute_capability().map_err(nvml_err)?;
+            let memory = device.memory_info().map_err(nvml_err)?;
+            readings.push(DeviceReading {
+                name: device.name().map_err(nvml_err)?,
+                uuid: device.uuid().map_err(nvml_err)?,
+                memory_total: memory.total,
+                memory_used: memory.used,
+                pci_bus_id: device.pci_info().map_err(nvml_err)?.bus_id,
+                compute_capability: (capability.major, capability.minor),
+                // Optional readings: consumer GPUs lack ECC, some lack power management.
+                power_limit_mw: device.enforced_power_limit().ok(),
+                temperature_c: device.temperature(TemperatureSensor::Gpu).ok(),
+                utilization_pct: device.utilization_rates().ok().map(|u| u.gpu),
+                ecc_uncorrected: device
+                    .total_ecc_errors(MemoryError::Uncorrected, EccCounter::Volatile)
+                    .ok(),
+                retired_pages: device
+                    .retired_pages(RetirementCause::DoubleBitEccError)
+                    .ok()
+                    .map(|pages| pages.len() as u64),
+            });
+        }
+        Ok(readings)
+    }
+}
+
+/// Turns readings into an offer's inventory.
+pub fn to_inventory(source: &dyn GpuSource) -> Result<Inventory, InventoryError> {
+    let driver_version = source.driver_version()?;
+    let cuda = source.cuda_driver_version()?;
     let cuda_version = format!(
         "{}.{}",
         nvml_wrapper::cuda_driver_version_major(cuda),
         nvml_wrapper::cuda_driver_version_minor(cuda)
     );
-    let mut gpus = Vec::new();
-    for index in 0..nvml.device_count().map_err(err)? {
-        let device = nvml.device_by_index(index).map_err(err)?;
-        let capability = device.cuda_compute_capability().map_err(err)?;
-        gpus.push(GpuInfo {
-            name: device.name().map_err(err)?,
-            uuid: device.uuid().map_err(err)?,
-            memory_bytes: device.memory_info().map_err(err)?.total,
-            pci_bus_id: device.pci_info().map_err(err)?.bus_id,
-            compute_capability: format!("{}.{}", capability.major, capability.minor),
-            driver_version: driver_version.clone(),
-            cuda_version: cuda_version.clone(),
-        });
-    }
-    if gpus.is_empty() {
+    let readings = source.devices()?;
+    if readings.is_empty() {
         return Err(InventoryError::NoGpu);
     }
-    Ok(Inventory { gpus, verified: true })
+    let power_limits_w = readings.iter().map(|d| d.power_limit_mw.map(|mw| mw / 1000)).collect();
+    let gpus = readings
+        .into_iter()
+        .map(|d| GpuInfo {
+            name: d.name,
+            uuid: d.uuid,
+            memory_bytes: d.memory_total,
+            pci_bus_id: d.pci_bus_id,
+            compute_capability: format!("{}.{}", d.compute_capability.0, d.compute_capability.1),
+            driver_version: driver_version.clone(),
+            cuda_version: cuda_version.clone(),
+        })
+        .collect();
+    Ok(Inventory { gpus, verified: true, power_limits_w })
+}
+
+/// Turns readings into a heartbeat's health report. Missing sensors read as zero; an
+/// error count is reported when the device keeps one (ECC, or else retired pages).
+pub fn to_health(readings: &[DeviceReading]) -> Vec<GpuHealth> {
+    readings
+        .iter()
+        .map(|d| GpuHealth {
+            uuid: d.uuid.clone(),
+            temperature_c: d.temperature_c.unwrap_or(0).min(MAX_TEMPERATURE_C),
+            utilization_pct: d.utilization_pct.unwrap_or(0).min(100) as u8,
+            memory_used_bytes: d.memory_used,
+            ecc_errors: d.ecc_uncorrected.or(d.retired_pages),
+        })
+        .collect()
+}
+
+/// Health of a simulated inventory: fixed, idle values, so heartbeats stay deterministic.
+pub fn simulated_health(inventory: &Inventory) -> Vec<GpuHealth> {
+    inventory
+        .gpus
+        .iter()
+        .map(|g| GpuHealth {
+            uuid: g.uuid.clone(),
+            temperature_c: 40,
+            utilization_pct: 0,
+            memory_used_bytes: 0,
+            ecc_errors: None,
+        })
+        .collect()
+}
+
+/// Keeps the latest GPU health in a watch channel. For NVML a dedicated thread owns the
+/// handle and reads every `interval`; a simulated inventory reports fixed values.
+pub fn watch_health(
+    inventory: &Inventory,
+    interval: std::time::Duration,
+) -> tokio::sync::watch::Receiver<Vec<GpuHealth>> {
+    let (tx, rx) = tokio::sync::watch::channel(simulated_health(inventory));
+    if !inventory.verified {
+        return rx;
+    }
+    let spawned = std::thread::Builder::new().name("nvml".into()).spawn(move || {
+        let source = match NvmlSource::init() {
+            Ok(source) => source,
+            Err(e) => return tracing::error!(error = %e, "GPU health unavailable"),
+        };
+        while !tx.is_closed() {
+            match source.devices() {
+                Ok(readings) => {
+                    let _ = tx.send(to_health(&readings));
+                }
+                Err(e) => tracing::warn!(error = %e, "could not read GPU health"),
+            }
+            std::thread::sleep(interval);
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start the GPU health reader");
+    }
+    rx
+}
+
+/// Reads the real GPUs through NVML.
+pub fn read_nvml() -> Result<Inventory, InventoryError> {
+    to_inventory(&NvmlSource::init()?)
 }
 
 /// Loads a simulated inventory: a JSON array of GPUs in the offer's format.
@@ -75,7 +237,7 @@ pub fn read_simulated(path: &Path) -> Result<Inventory, InventoryError> {
     if gpus.is_empty() {
         return Err(fail("lists no GPU".into()));
     }
-    Ok(Inventory { gpus, verified: false })
+    Ok(Inventory { power_limits_w: vec![None; gpus.len()], gpus, verified: false })
 }
 
 /// The inventory to advertise: simulated only when explicitly asked for.
@@ -113,6 +275,72 @@ mod tests {
         std::fs::write(&path, "[]").unwrap();
         let err = read_simulated(&path).unwrap_err().to_string();
         assert!(err.contains("gpus.json") && err.contains("no GPU"), "{err}");
+    }
+
+    struct Fixture(Vec<DeviceReading>);
+
+    impl GpuSource for Fixture {
+        fn driver_version(&self) -> Result<String, InventoryError> {
+            Ok("550.54.14".into())
+        }
+        fn cuda_driver_version(&self) -> Result<i32, InventoryError> {
+            Ok(12040)
+        }
+        fn devices(&self) -> Result<Vec<DeviceReading>, InventoryError> {
+            Ok(self.0.clone())
+        }
+    }
+
+    fn h100() -> DeviceReading {
+        DeviceReading {
+            name: "NVIDIA H100 80GB HBM3".into(),
+            uuid: "GPU-h100".into(),
+            memory_total: 85_520_809_984,
+            memory_used: 1_000_000,
+            pci_bus_id: "00000000:18:00.0".into(),
+            compute_capability: (9, 0),
+            power_limit_mw: Some(700_000),
+            temperature_c: Some(35),
+            utilization_pct: Some(12),
+            ecc_uncorrected: Some(0),
+            retired_pages: Some(3),
+        }
+    }
+
+    #[test]
+    fn nvml_readings_map_to_offer_and_health() {
+        let consumer = DeviceReading {
+            uuid: "GPU-4090".into(),
+            name: "NVIDIA GeForce RTX 4090".into(),
+            compute_capability: (8, 9),
+            power_limit_mw: None,
+            temperature_c: Some(250),
+            utilization_pct: Some(100),
+            ecc_uncorrected: None,
+            retired_pages: None,
+            ..h100()
+        };
+        let inventory = to_inventory(&Fixture(vec![h100(), consumer.clone()])).unwrap();
+        assert!(inventory.verified);
+        assert_eq!(inventory.power_limits_w, vec![Some(700), None]);
+        let gpu = &inventory.gpus[0];
+        assert_eq!(
+            (gpu.compute_capability.as_str(), gpu.cuda_version.as_str(), gpu.memory_bytes),
+            ("9.0", "12.4", 85_520_809_984)
+        );
+        assert_eq!(gpu.driver_version, "550.54.14");
+        assert_eq!(gpu.pci_bus_id, "00000000:18:00.0");
+
+        let health = to_health(&[h100(), consumer]);
+        assert_eq!(health[0].ecc_errors, Some(0), "ECC counter preferred over retired pages");
+        assert_eq!((health[0].temperature_c, health[0].utilization_pct), (35, 12));
+        assert_eq!(health[1].ecc_errors, None, "no counter on consumer GPUs");
+        assert_eq!(health[1].temperature_c, MAX_TEMPERATURE_C, "broken sensor clamped");
+    }
+
+    #[test]
+    fn no_device_is_an_error() {
+        assert!(matches!(to_inventory(&Fixture(Vec::new())), Err(InventoryError::NoGpu)));
     }
 
     #[test]

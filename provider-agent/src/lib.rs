@@ -1,6 +1,13 @@
-//! The gpuflow provider agent: reads the GPUs through NVML ([`gpus`]), advertises them
-//! and runs the rentals opened on the escrow ([`agent`]) in a workload [`runtime`].
+//! The gpuflow provider agent: reads the GPUs through NVML ([`gpus`]), advertises them,
+//! serves quotes and runs the rentals opened on the escrow ([`agent`]) in a workload
+//! [`runtime`] (a local process, or a [`docker`] container), keeping its state in a
+//! SQLite [`store`] so restarts resume where they stopped. [`config`] reads
+//! `provider.toml` and prices; [`earnings`] reads and withdraws what the chain owes.
 
 pub mod agent;
+pub mod config;
+pub mod docker;
+pub mod earnings;
 pub mod gpus;
 pub mod runtime;
+pub mod store;

@@ -1,17 +1,30 @@
 //! `gpuflow-provider`: rents out this machine's GPUs on the gpuflow network.
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    io::{BufRead, Write},
+    path::PathBuf,
+    sync::Arc,
+    time::Duration,
+};
 
-use alloy::providers::Provider;
+use alloy::{
+    primitives::{Address, U256},
+    providers::Provider,
+    signers::local::PrivateKeySigner,
+};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use gpuflow_escrow::Escrow;
+use gpuflow_escrow::{Escrow, PASSWORD_ENV};
 use gpuflow_p2p::{Multiaddr, NetworkConfig};
 use gpuflow_protocol::{Identity, MAX_OFFER_TTL, format_units, parse_units};
 
 use gpuflow_provider::{
-    agent::{Agent, AgentConfig, ChainContext},
-    gpus,
+    agent::{Agent, AgentConfig, AgentParts, ChainContext},
+    config::{self, FileConfig, RuntimeKind},
+    docker::DockerRuntime,
+    earnings, gpus,
+    runtime::{ProcessRuntime, Runtime},
+    store::Store,
 };
 
 /// Rent out this machine's GPUs on the gpuflow network.
@@ -23,12 +36,17 @@ struct Cli {
 }
 
 const EXAMPLES: &str = "Examples:
+  gpuflow-provider init --escrow 0x...
   gpuflow-provider gpus
+  gpuflow-provider run --bootstrap /ip4/203.0.113.1/tcp/4001
+  gpuflow-provider earnings
   gpuflow-provider run --rpc http://127.0.0.1:8545 --escrow 0x... --key-env PROVIDER_KEY \\
       --bootstrap /ip4/127.0.0.1/tcp/4001 --price-per-hour 0.36";
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create the identity, an encrypted payout keystore and a commented config file.
+    Init(InitArgs),
     /// List the GPUs this machine would offer.
     Gpus {
         /// Use a simulated inventory (development only; offers say `verified: false`).
@@ -40,23 +58,63 @@ enum Command {
     },
     /// Advertise the GPUs, run rented workloads and withdraw earnings.
     Run(Box<RunArgs>),
+    /// What each rental earned, is withdrawable and was withdrawn, from the chain.
+    Earnings {
+        #[command(flatten)]
+        chain: ChainArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw everything withdrawable now, in one transaction.
+    Withdraw {
+        #[command(flatten)]
+        chain: ChainArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
-struct RunArgs {
+struct InitArgs {
+    /// Address of the GpuEscrow contract, written to the config file.
+    #[arg(long, env = "GPUFLOW_ESCROW")]
+    escrow: Option<Address>,
+    /// Directory for the identity key, database and workload logs.
+    #[arg(long, env = "GPUFLOW_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Replace an existing config file and keystore.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Where the chain, the escrow and the payout wallet are; each falls back to the config
+/// file.
+#[derive(Debug, Args)]
+struct ChainArgs {
+    /// Config file (default `$XDG_CONFIG_HOME/gpuflow/provider.toml`).
+    #[arg(long, env = "GPUFLOW_PROVIDER_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
     /// Ethereum JSON-RPC endpoint.
-    #[arg(long, env = "GPUFLOW_RPC", default_value = "http://127.0.0.1:8545")]
-    rpc: String,
+    #[arg(long, env = "GPUFLOW_RPC")]
+    rpc: Option<String>,
     /// Address of the GpuEscrow contract.
     #[arg(long, env = "GPUFLOW_ESCROW")]
-    escrow: alloy::primitives::Address,
-    /// Encrypted keystore of the payout wallet (password in GPUFLOW_PASSWORD).
+    escrow: Option<Address>,
+    /// Encrypted keystore of the payout wallet (password in GPUFLOW_PASSWORD or prompted).
     #[arg(long, env = "GPUFLOW_KEYSTORE", value_name = "PATH")]
     keystore: Option<PathBuf>,
     /// Name of an environment variable holding the payout private key instead.
     #[arg(long, value_name = "VAR")]
     key_env: Option<String>,
-    /// Directory for the identity key and workload logs.
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// Directory for the identity key, database and workload logs.
     #[arg(long, env = "GPUFLOW_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// libp2p listen address.
@@ -65,12 +123,13 @@ struct RunArgs {
     /// Node to join the network through (repeatable).
     #[arg(long, env = "GPUFLOW_BOOTSTRAP", value_delimiter = ',')]
     bootstrap: Vec<Multiaddr>,
-    /// Price of the whole machine per hour, in tokens (e.g. 0.36); billed per second.
+    /// Price of the whole machine per hour, in tokens (e.g. 0.36), split evenly over its
+    /// GPUs and billed per second; overrides the per-model prices of the config file.
     #[arg(long)]
-    price_per_hour: String,
+    price_per_hour: Option<String>,
     /// Region label shown to renters.
-    #[arg(long, default_value = "unknown")]
-    region: String,
+    #[arg(long)]
+    region: Option<String>,
     /// Download bandwidth to declare in offers, Mbit/s.
     #[arg(long)]
     inet_down_mbps: Option<u64>,
@@ -80,9 +139,15 @@ struct RunArgs {
     /// Disk offered to workloads, in GB (10^9 bytes).
     #[arg(long)]
     disk_gb: Option<u64>,
+    /// Where rentals run: `process` (development) or `docker`.
+    #[arg(long, value_enum)]
+    runtime: Option<RuntimeKind>,
     /// Shell command each rental runs (process runtime).
-    #[arg(long, default_value = "exec sleep 2147483647")]
-    workload: String,
+    #[arg(long)]
+    workload: Option<String>,
+    /// Container image rentals run (docker runtime).
+    #[arg(long)]
+    image: Option<String>,
     /// Use a simulated inventory (development only; offers say `verified: false`).
     #[arg(long, value_name = "FILE")]
     simulate_gpus: Option<PathBuf>,
@@ -92,15 +157,22 @@ struct RunArgs {
     /// Offer republish interval in seconds.
     #[arg(long, default_value_t = 120)]
     offer_interval_secs: u64,
+    /// Heartbeat interval in seconds.
+    #[arg(long, default_value_t = 15)]
+    heartbeat_interval_secs: u64,
     /// Shortest rental accepted, in seconds.
-    #[arg(long, default_value_t = 1)]
-    min_duration_secs: u64,
+    #[arg(long)]
+    min_duration_secs: Option<u64>,
     /// Longest rental accepted, extensions included, in seconds.
-    #[arg(long, default_value_t = 7 * 24 * 3600)]
-    max_duration_secs: u64,
+    #[arg(long)]
+    max_duration_secs: Option<u64>,
     /// How long a signed quote stays usable, in seconds.
     #[arg(long, default_value_t = 300)]
     quote_validity_secs: u64,
+    /// Withdraw from running rentals once this many tokens are withdrawable; 0 withdraws
+    /// only ended rentals.
+    #[arg(long)]
+    withdraw_threshold: Option<String>,
 }
 
 #[tokio::main]
@@ -114,74 +186,214 @@ async fn main() {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Init(args) => init(args),
         Command::Gpus { simulate_gpus, json } => {
             let inventory = gpus::inventory(simulate_gpus.as_deref())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&inventory.gpus)?);
-            } else {
+                return Ok(());
+            }
+            println!(
+                "{:<4} {:<28} {:>9} {:<18} {:<5} {:<10} {:<6} {:>7} UUID",
+                "#", "NAME", "VRAM_GB", "PCI", "CC", "DRIVER", "CUDA", "POWER_W"
+            );
+            for (i, g) in inventory.gpus.iter().enumerate() {
+                let power = inventory.power_limits_w.get(i).copied().flatten();
                 println!(
-                    "{:<4} {:<28} {:>9} {:<18} {:<5} {:<8} UUID",
-                    "#", "NAME", "VRAM_GB", "PCI", "CC", "CUDA"
+                    "{:<4} {:<28} {:>9} {:<18} {:<5} {:<10} {:<6} {:>7} {}",
+                    i,
+                    g.name,
+                    format_units(u128::from(g.memory_bytes / 1_000_000), 3),
+                    g.pci_bus_id,
+                    g.compute_capability,
+                    g.driver_version,
+                    g.cuda_version,
+                    power.map_or("-".into(), |w| w.to_string()),
+                    g.uuid
                 );
-                for (i, g) in inventory.gpus.iter().enumerate() {
-                    println!(
-                        "{:<4} {:<28} {:>9} {:<18} {:<5} {:<8} {}",
-                        i,
-                        g.name,
-                        format_units(u128::from(g.memory_bytes / 1_000_000), 3),
-                        g.pci_bus_id,
-                        g.compute_capability,
-                        g.cuda_version,
-                        g.uuid
-                    );
-                }
-                if !inventory.verified {
-                    println!("(simulated inventory: offers will say verified: false)");
-                }
+            }
+            if !inventory.verified {
+                println!("(simulated inventory: offers will say verified: false)");
             }
             Ok(())
         }
         Command::Run(args) => run_agent(*args).await,
+        Command::Earnings { chain, json } => show_earnings(chain, json).await,
+        Command::Withdraw { chain, json } => withdraw(chain, json).await,
     }
+}
+
+fn default_config_path() -> anyhow::Result<PathBuf> {
+    Ok(gpuflow_cli_util::config_dir().map_err(anyhow::Error::msg)?.join("provider.toml"))
+}
+
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    Ok(gpuflow_cli_util::config_dir().map_err(anyhow::Error::msg)?.join("provider"))
+}
+
+/// The keystore password from GPUFLOW_PASSWORD, or asked on the terminal.
+fn password(confirm: bool) -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var(PASSWORD_ENV) {
+        return Ok(password);
+    }
+    let first = prompt("Keystore password: ")?;
+    if confirm {
+        anyhow::ensure!(first.len() >= 8, "use a password of at least 8 characters");
+        anyhow::ensure!(prompt("Repeat it: ")? == first, "the passwords differ; nothing written");
+    }
+    Ok(first)
+}
+
+/// Reads a line from the terminal with echo off.
+fn prompt(text: &str) -> anyhow::Result<String> {
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .with_context(|| format!("no terminal to ask for the password; set {PASSWORD_ENV}"))?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&tty);
+    // SAFETY: termios calls on a file descriptor we own; the state is restored below.
+    let saved = unsafe {
+        let mut term: libc::termios = std::mem::zeroed();
+        (libc::tcgetattr(fd, &mut term) == 0).then(|| {
+            let saved = term;
+            term.c_lflag &= !libc::ECHO;
+            libc::tcsetattr(fd, libc::TCSANOW, &term);
+            saved
+        })
+    };
+    let mut out = &tty;
+    out.write_all(text.as_bytes())?;
+    let mut line = String::new();
+    let read = std::io::BufReader::new(&tty).read_line(&mut line);
+    if let Some(saved) = saved {
+        // SAFETY: restores the state saved above.
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    }
+    out.write_all(b"\n")?;
+    read?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn init(args: InitArgs) -> anyhow::Result<()> {
+    let config_path = default_config_path()?;
+    let config_dir = config_path.parent().context("config path has a directory")?.to_owned();
+    let data_dir = match args.data_dir {
+        Some(dir) => dir,
+        None => default_data_dir()?,
+    };
+    let keystore = config_dir.join("keystore").join("provider.json");
+    for path in [&config_path, &keystore] {
+        anyhow::ensure!(
+            args.force || !path.exists(),
+            "{} exists; pass --force to replace it (a replaced keystore loses its earnings \
+             address unless you keep a copy)",
+            path.display()
+        );
+    }
+    let identity = Identity::load_or_create(&data_dir.join("identity.key"))
+        .with_context(|| format!("creating the identity in {}", data_dir.display()))?;
+    let password = password(true)?;
+    let keystore_dir = keystore.parent().context("keystore path has a directory")?;
+    std::fs::create_dir_all(keystore_dir)?;
+    let (signer, _) = PrivateKeySigner::new_keystore(
+        keystore_dir,
+        &mut rand::thread_rng(),
+        password,
+        Some("provider.json"),
+    )
+    .context("writing the keystore")?;
+    std::fs::write(&config_path, config::template(args.escrow, &keystore, &data_dir))
+        .with_context(|| format!("writing {}", config_path.display()))?;
+    println!("peer id:        {}", identity.peer_id());
+    println!("payout address: {}", signer.address());
+    println!("keystore:       {}", keystore.display());
+    println!("config:         {}", config_path.display());
+    println!("Fund the payout address with a little gas, set prices in the config, then run");
+    println!("`gpuflow-provider run --bootstrap <node multiaddr>`.");
+    Ok(())
+}
+
+/// The chain, escrow and wallet from flags, then the config file.
+struct Chain {
+    escrow: Escrow,
+    payout: PrivateKeySigner,
+    rpc: String,
+    chain_id: u64,
+    file: FileConfig,
+}
+
+async fn connect(args: ChainArgs) -> anyhow::Result<Chain> {
+    let config_path = match args.config {
+        Some(path) => path,
+        None => default_config_path()?,
+    };
+    let file = FileConfig::load(&config_path)?;
+    let rpc = args.rpc.or(file.rpc.clone()).unwrap_or_else(|| "http://127.0.0.1:8545".into());
+    let escrow = args.escrow.or(file.escrow).context(
+        "no escrow address: pass --escrow, set GPUFLOW_ESCROW, or add `escrow = \"0x...\"` to provider.toml",
+    )?;
+    let keystore = args.keystore.or(file.keystore.clone());
+    let payout = match (&args.key_env, &keystore) {
+        (None, Some(path)) if std::env::var(PASSWORD_ENV).is_err() => {
+            let password = password(false)?;
+            PrivateKeySigner::decrypt_keystore(path, password)
+                .with_context(|| format!("could not open keystore {}", path.display()))?
+        }
+        _ => gpuflow_escrow::load_signer(keystore.as_deref(), args.key_env.as_deref())?,
+    };
+    let client = gpuflow_escrow::connect(&rpc, Some(payout.clone()))?;
+    let chain_id =
+        client.get_chain_id().await.with_context(|| format!("cannot reach the chain at {rpc}"))?;
+    let escrow = Escrow::new(client, escrow).await?;
+    Ok(Chain { escrow, payout, rpc, chain_id, file })
 }
 
 async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
     let inventory = gpus::inventory(args.simulate_gpus.as_deref())?;
-    let payout = gpuflow_escrow::load_signer(args.keystore.as_deref(), args.key_env.as_deref())?;
-    let data_dir = match args.data_dir {
+    let Chain { escrow, payout, rpc, chain_id, file } = connect(args.chain).await?;
+    let data_dir = match args.data_dir.or(file.data_dir.clone()) {
         Some(dir) => dir,
-        None => gpuflow_cli_util::config_dir().map_err(anyhow::Error::msg)?.join("provider"),
+        None => default_data_dir()?,
     };
     let identity = Identity::load_or_create(&data_dir.join("identity.key"))
         .with_context(|| format!("loading the identity in {}", data_dir.display()))?;
-
-    let client = gpuflow_escrow::connect(&args.rpc, Some(payout.clone()))?;
-    let chain_id = client
-        .get_chain_id()
-        .await
-        .with_context(|| format!("cannot reach the chain at {}", args.rpc))?;
-    let escrow = Escrow::new(client, args.escrow).await?;
     let decimals = escrow.decimals().await?;
-    let per_hour = parse_units(&args.price_per_hour, decimals)
-        .map_err(|e| anyhow::anyhow!("--price-per-hour: {e}"))?;
-    let price_per_second = per_hour / 3600;
-    anyhow::ensure!(
-        price_per_second > 0,
-        "--price-per-hour {} is below one token unit per second; raise it",
-        args.price_per_hour
-    );
-    if per_hour % 3600 != 0 {
-        tracing::warn!(
-            billed_per_hour = %format_units(price_per_second * 3600, decimals),
-            "price rounded down to whole token units per second"
-        );
-    }
+    let gpu_rates =
+        config::gpu_rates(&inventory.gpus, args.price_per_hour.as_deref(), &file.prices, decimals)?;
+    let withdraw_threshold = match args.withdraw_threshold.or(file.withdraw_threshold.clone()) {
+        Some(tokens) => U256::from(
+            parse_units(&tokens, decimals)
+                .map_err(|e| anyhow::anyhow!("withdraw threshold: {e}"))?,
+        ),
+        None => U256::ZERO,
+    };
     let chain = ChainContext {
         chain_id,
         domain: escrow.domain().await?,
         dispute_window: escrow.dispute_window().await?,
         next_block: escrow.block_number().await?,
     };
+    tracing::debug!(%rpc, chain_id, "chain reached");
+
+    let runtime: Arc<dyn Runtime> = match args.runtime.or(file.runtime).unwrap_or_default() {
+        RuntimeKind::Process => Arc::new(ProcessRuntime::new(
+            args.workload
+                .or(file.workload.clone())
+                .unwrap_or_else(|| "exec sleep 2147483647".into()),
+            data_dir.join("workloads"),
+        )),
+        RuntimeKind::Docker => {
+            let image = args.image.or(file.image.clone()).context(
+                "the docker runtime needs an image: pass --image or set `image` in provider.toml",
+            )?;
+            let ssh_host = file.ssh_host.clone().unwrap_or_else(|| "<provider address>".into());
+            Arc::new(DockerRuntime::connect(image, ssh_host).await?)
+        }
+    };
+    let store = Store::open(&data_dir.join("provider.db"))?;
+    let heartbeat_interval = Duration::from_secs(args.heartbeat_interval_secs.max(1));
+    let health = gpus::watch_health(&inventory, heartbeat_interval);
 
     let (network, events, event_loop) = gpuflow_p2p::new(NetworkConfig {
         identity: identity.clone(),
@@ -192,29 +404,33 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
     })?;
     tokio::spawn(event_loop.run());
 
-    let agent = Agent::new(
+    let agent = Agent::start(
         AgentConfig {
             identity,
             payout: payout.clone(),
             inventory,
-            price_per_second,
-            region: args.region,
-            inet_down_mbps: args.inet_down_mbps,
-            inet_up_mbps: args.inet_up_mbps,
-            disk_bytes: args.disk_gb.map(|gb| gb.saturating_mul(1_000_000_000)),
-            workload: args.workload,
+            gpu_rates,
+            region: args.region.or(file.region).unwrap_or_else(|| "unknown".into()),
+            inet_down_mbps: args.inet_down_mbps.or(file.inet_down_mbps),
+            inet_up_mbps: args.inet_up_mbps.or(file.inet_up_mbps),
+            disk_bytes: args.disk_gb.or(file.disk_gb).map(|gb| gb.saturating_mul(1_000_000_000)),
             data_dir,
             poll_interval: Duration::from_millis(args.poll_interval_ms),
             offer_interval: Duration::from_secs(args.offer_interval_secs),
             offer_ttl: Duration::from_secs((args.offer_interval_secs * 3).clamp(60, MAX_OFFER_TTL)),
-            min_duration: args.min_duration_secs,
-            max_duration: args.max_duration_secs,
+            heartbeat_interval,
+            min_duration: args.min_duration_secs.or(file.min_duration_secs).unwrap_or(1),
+            max_duration: args
+                .max_duration_secs
+                .or(file.max_duration_secs)
+                .unwrap_or(7 * 24 * 3600),
             quote_validity: Duration::from_secs(args.quote_validity_secs),
+            withdraw_threshold,
         },
-        network.clone(),
-        escrow,
+        AgentParts { network: network.clone(), escrow, store, runtime, health },
         chain,
-    );
+    )
+    .await?;
     // One line on stdout tells supervisors (and the devnet) that the agent is up.
     println!(
         "gpuflow-provider ready peer={} offer={} payout={}",
@@ -223,4 +439,78 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         payout.address()
     );
     agent.run(events, gpuflow_cli_util::shutdown_signal()).await
+}
+
+async fn show_earnings(args: ChainArgs, json: bool) -> anyhow::Result<()> {
+    let chain = connect(args).await?;
+    let rows = earnings::earnings(&chain.escrow, chain.payout.address()).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let decimals = chain.escrow.decimals().await?;
+    let tokens = |v: U256| format_units(v.to::<u128>(), decimals);
+    println!(
+        "{:>8} {:<42} {:>8} {:>14} {:>14} {:>14}",
+        "RENTAL", "RENTER", "STATE", "EARNED", "WITHDRAWABLE", "WITHDRAWN"
+    );
+    for r in &rows {
+        let state = if r.stopped {
+            "stopped"
+        } else if r.end <= gpuflow_protocol::unix_now() {
+            "ended"
+        } else {
+            "active"
+        };
+        println!(
+            "{:>8} {:<42} {:>8} {:>14} {:>14} {:>14}",
+            r.rental_id,
+            r.renter,
+            state,
+            tokens(r.earned),
+            tokens(r.withdrawable),
+            tokens(r.withdrawn)
+        );
+    }
+    println!("(gross amounts; the platform fee is taken from each withdrawal)");
+    Ok(())
+}
+
+async fn withdraw(args: ChainArgs, json: bool) -> anyhow::Result<()> {
+    let chain = connect(args).await?;
+    let rows = earnings::earnings(&chain.escrow, chain.payout.address()).await?;
+    let due: Vec<u64> =
+        rows.iter().filter(|r| !r.withdrawable.is_zero()).map(|r| r.rental_id).collect();
+    let paid = if due.is_empty() { Vec::new() } else { chain.escrow.withdraw_many(&due).await? };
+    if json {
+        let paid: Vec<_> = paid
+            .iter()
+            .map(|w| {
+                serde_json::json!({
+                    "rental_id": w.rental_id,
+                    "amount": w.amount.to_string(),
+                    "fee": w.fee.to_string(),
+                    "tx": w.tx.to_string(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&paid)?);
+        return Ok(());
+    }
+    if paid.is_empty() {
+        println!("nothing is withdrawable yet (earned seconds wait out the dispute window)");
+        return Ok(());
+    }
+    let decimals = chain.escrow.decimals().await?;
+    println!("{:>8} {:>14} {:>14} TX", "RENTAL", "PAID", "FEE");
+    for w in &paid {
+        println!(
+            "{:>8} {:>14} {:>14} {}",
+            w.rental_id,
+            format_units(w.amount.to::<u128>(), decimals),
+            format_units(w.fee.to::<u128>(), decimals),
+            w.tx
+        );
+    }
+    Ok(())
 }

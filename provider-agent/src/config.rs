@@ -1,0 +1,252 @@
+//! The provider's config file (`$XDG_CONFIG_HOME/gpuflow/provider.toml`) and pricing.
+//!
+//! Layering: built-in defaults < this file < command-line flags. The file holds no
+//! secret: the payout key lives in an encrypted keystore it points to.
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use alloy::primitives::Address;
+use gpuflow_protocol::{GpuInfo, parse_units};
+use serde::Deserialize;
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but cannot be read.
+    #[error("cannot read {path}: {reason}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The file is not valid TOML for this config.
+    #[error("{path} is malformed: {reason}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// Why, with the offending key.
+        reason: String,
+    },
+    /// A price is malformed or does not convert exactly to token units per second.
+    #[error("price {what}: {reason}")]
+    Price {
+        /// Which price.
+        what: String,
+        /// Why, with the fix.
+        reason: String,
+    },
+}
+
+/// Which runtime runs rentals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum RuntimeKind {
+    /// A local process per rental (development, tests).
+    #[default]
+    Process,
+    /// A Docker container per rental with the rented GPUs.
+    Docker,
+}
+
+/// The provider's settings, as read from the config file. Every field is optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Ethereum JSON-RPC endpoint.
+    pub rpc: Option<String>,
+    /// `GpuEscrow` address.
+    pub escrow: Option<Address>,
+    /// Encrypted keystore of the payout wallet.
+    pub keystore: Option<PathBuf>,
+    /// Directory for the identity, database and workload logs.
+    pub data_dir: Option<PathBuf>,
+    /// Region label.
+    pub region: Option<String>,
+    /// Disk offered per rental, GB.
+    pub disk_gb: Option<u64>,
+    /// Declared download bandwidth, Mbit/s.
+    pub inet_down_mbps: Option<u64>,
+    /// Declared upload bandwidth, Mbit/s.
+    pub inet_up_mbps: Option<u64>,
+    /// Shortest rental accepted, seconds.
+    pub min_duration_secs: Option<u64>,
+    /// Longest rental accepted, seconds.
+    pub max_duration_secs: Option<u64>,
+    /// Withdraw automatically once this many tokens are withdrawable (e.g. "5").
+    pub withdraw_threshold: Option<String>,
+    /// `process` or `docker`.
+    pub runtime: Option<RuntimeKind>,
+    /// Default container image for the docker runtime.
+    pub image: Option<String>,
+    /// Host name or IP renters reach the SSH port on.
+    pub ssh_host: Option<String>,
+    /// Shell command of the process runtime.
+    pub workload: Option<String>,
+    /// Price per GPU per hour by GPU model name, in tokens, e.g. `"NVIDIA GeForce RTX 4090" = "0.30"`.
+    #[serde(default)]
+    pub prices: BTreeMap<String, String>,
+}
+
+impl FileConfig {
+    /// Reads `path`; a missing file is an empty config.
+    pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => return Err(ConfigError::Read { path: shown, reason: e.to_string() }),
+        };
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: shown, reason: e.to_string() })
+    }
+}
+
+/// The config file `init` writes, commented so a provider can edit it by hand.
+pub fn template(
+    escrow: Option<Address>,
+    keystore: &std::path::Path,
+    data_dir: &std::path::Path,
+) -> String {
+    let escrow = match escrow {
+        Some(a) => format!("escrow = \"{a}\""),
+        None => "# escrow = \"0x...\"            # the GpuEscrow contract of the network you join"
+            .into(),
+    };
+    format!(
+        r#"# gpuflow provider configuration. Flags of `gpuflow-provider run` override these.
+# No secret belongs here: the payout key is in the encrypted keystore below, and its
+# password comes from GPUFLOW_PASSWORD or a prompt.
+
+rpc = "http://127.0.0.1:8545"          # Ethereum JSON-RPC endpoint
+{escrow}
+keystore = "{keystore}"
+data_dir = "{data_dir}"                # identity key, rental database, workload logs
+
+region = "unknown"                     # shown to renters, e.g. "eu-west"
+# disk_gb = 500                        # disk offered to each rental
+# inet_down_mbps = 1000                # declared, not measured
+# inet_up_mbps = 1000
+
+min_duration_secs = 60                 # shortest rental accepted
+max_duration_secs = 604800             # longest rental, extensions included (7 days)
+
+# Earnings are withdrawn once this many tokens are withdrawable (and always after a
+# rental ends and its dispute window passed).
+withdraw_threshold = "5"
+
+runtime = "docker"                     # "docker" in production, "process" for development
+image = "nvidia/cuda:12.4.1-base-ubuntu22.04"  # used when the renter asks for none
+# ssh_host = "203.0.113.7"             # address renters reach the mapped SSH port on
+
+# Price per GPU per hour, in tokens, by the model name `gpuflow-provider gpus` shows.
+# Each must convert to a whole number of token units per second.
+[prices]
+# "NVIDIA GeForce RTX 4090" = "0.36"
+"#,
+        keystore = keystore.display(),
+        data_dir = data_dir.display(),
+    )
+}
+
+/// Token units per second for one hourly price, which must convert exactly.
+pub fn per_second(what: &str, per_hour: &str, decimals: u8) -> Result<u128, ConfigError> {
+    let fail = |reason: String| ConfigError::Price { what: what.to_owned(), reason };
+    let units = parse_units(per_hour, decimals).map_err(|e| fail(e.to_string()))?;
+    if units % 3600 != 0 || units == 0 {
+        let down = units / 3600 * 3600;
+        return Err(fail(format!(
+            "{per_hour} per hour is not a whole number of token units per second; use a \
+             multiple of {} per hour (e.g. {} or {})",
+            gpuflow_protocol::format_units(3600, decimals),
+            gpuflow_protocol::format_units(down.max(3600), decimals),
+            gpuflow_protocol::format_units(down + 3600, decimals),
+        )));
+    }
+    Ok(units / 3600)
+}
+
+/// The rate of each GPU, token units per second, by UUID: from `--price-per-hour` (the
+/// whole machine, split evenly) when given, else from the config's per-model prices.
+pub fn gpu_rates(
+    gpus: &[GpuInfo],
+    machine_per_hour: Option<&str>,
+    prices: &BTreeMap<String, String>,
+    decimals: u8,
+) -> Result<BTreeMap<String, u128>, ConfigError> {
+    if let Some(price) = machine_per_hour {
+        let machine = per_second("--price-per-hour", price, decimals)?;
+        let n = gpus.len() as u128;
+        if n == 0 || machine % n != 0 {
+            return Err(ConfigError::Price {
+                what: "--price-per-hour".into(),
+                reason: format!(
+                    "{machine} token units per second do not split evenly over {n} GPUs"
+                ),
+            });
+        }
+        return Ok(gpus.iter().map(|g| (g.uuid.clone(), machine / n)).collect());
+    }
+    gpus.iter()
+        .map(|g| {
+            let price = prices.get(&g.name).ok_or_else(|| ConfigError::Price {
+                what: g.name.clone(),
+                reason: format!(
+                    "no price for this model; add `\"{}\" = \"0.30\"` under [prices] in \
+                     provider.toml, or pass --price-per-hour",
+                    g.name
+                ),
+            })?;
+            Ok((g.uuid.clone(), per_second(&g.name, price, decimals)?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gpu(name: &str, uuid: &str) -> GpuInfo {
+        GpuInfo {
+            name: name.into(),
+            uuid: uuid.into(),
+            memory_bytes: 1,
+            pci_bus_id: "0".into(),
+            compute_capability: "8.9".into(),
+            driver_version: "550".into(),
+            cuda_version: "12.4".into(),
+        }
+    }
+
+    #[test]
+    fn prices_convert_exactly_or_say_what_would() {
+        assert_eq!(per_second("x", "0.36", 6).unwrap(), 100);
+        let err = per_second("x", "0.3601", 6).unwrap_err().to_string();
+        assert!(err.contains("0.0036") && err.contains("0.36 or 0.3636"), "{err}");
+        assert!(per_second("x", "0", 6).is_err());
+    }
+
+    #[test]
+    fn rates_come_per_model_or_from_the_machine_flag() {
+        let gpus = [gpu("RTX 4090", "GPU-a"), gpu("H100", "GPU-b")];
+        let prices = BTreeMap::from([
+            ("RTX 4090".to_owned(), "0.36".to_owned()),
+            ("H100".to_owned(), "1.8".to_owned()),
+        ]);
+        let rates = gpu_rates(&gpus, None, &prices, 6).unwrap();
+        assert_eq!((rates["GPU-a"], rates["GPU-b"]), (100, 500));
+        let flag = gpu_rates(&gpus, Some("0.36"), &BTreeMap::new(), 6).unwrap();
+        assert_eq!((flag["GPU-a"], flag["GPU-b"]), (50, 50));
+        let missing = gpu_rates(&gpus, None, &BTreeMap::new(), 6).unwrap_err().to_string();
+        assert!(missing.contains("[prices]") && missing.contains("RTX 4090"), "{missing}");
+    }
+
+    #[test]
+    fn the_template_parses_and_unknown_keys_are_named() {
+        let text = template(Some(Address::repeat_byte(1)), "/k.json".as_ref(), "/d".as_ref());
+        let config: FileConfig = toml::from_str(&text).unwrap();
+        assert_eq!(config.runtime, Some(RuntimeKind::Docker));
+        assert_eq!(config.withdraw_threshold.as_deref(), Some("5"));
+        let bad = toml::from_str::<FileConfig>("regoin = \"eu\"").unwrap_err().to_string();
+        assert!(bad.contains("regoin"), "{bad}");
+    }
+}

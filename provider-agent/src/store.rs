@@ -1,0 +1,349 @@
+//! The agent's durable state in SQLite: issued quotes, rentals, GPU allocations and the
+//! last chain block processed, so a restart resumes where the agent stopped.
+//!
+//! One thread owns the connection; [`Store`] is a cloneable handle that sends it jobs.
+//! A GPU is allocated by inserting its UUID into a table keyed by that UUID, so the
+//! database itself refuses to hand one GPU to two live rentals.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("provider database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The thread owning the connection is gone.
+    #[error("the provider database thread stopped")]
+    Closed,
+    /// The database directory or its thread could not be created.
+    #[error("provider database: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A quote the agent signed, kept until its nonce is used or its deadline passes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuoteRecord {
+    /// The quote's nonce, decimal.
+    pub nonce: String,
+    /// The renter it was signed for.
+    pub renter: String,
+    /// Token units per second, decimal.
+    pub rate_per_second: String,
+    /// Longest rental it allows, in seconds.
+    pub max_duration: u64,
+    /// Unix time after which it cannot open a rental.
+    pub deadline: u64,
+    /// The GPUs it was issued for.
+    pub gpus: Vec<String>,
+}
+
+/// A rental the agent has seen on chain, and what it did about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RentalRecord {
+    /// Rental id in `GpuEscrow`.
+    pub id: u64,
+    /// The renter's address.
+    pub renter: String,
+    /// Scheduled end, unix seconds (chain time).
+    pub ends_at: u64,
+    /// GPUs allocated to it (empty when refused).
+    pub gpus: Vec<String>,
+    /// Workload state, as in `WorkloadState`'s display form.
+    pub state: String,
+    /// How to reach the workload, or why it is not running.
+    pub detail: String,
+    /// When the workload started.
+    pub started_at: Option<u64>,
+    /// When it ended.
+    pub ended_at: Option<u64>,
+    /// Runtime handle of the workload (process group id or container id).
+    pub handle: Option<String>,
+    /// True once nothing more is owed to the provider.
+    pub paid_out: bool,
+}
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// Cloneable handle to the thread that owns the database connection.
+#[derive(Clone, Debug)]
+pub struct Store {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS quotes (
+    nonce TEXT PRIMARY KEY, renter TEXT NOT NULL, rate_per_second TEXT NOT NULL,
+    max_duration INTEGER NOT NULL, deadline INTEGER NOT NULL, gpus TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rentals (
+    id INTEGER PRIMARY KEY, renter TEXT NOT NULL, ends_at INTEGER NOT NULL,
+    gpus TEXT NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL,
+    started_at INTEGER, ended_at INTEGER, handle TEXT, paid_out INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS allocations (
+    gpu TEXT PRIMARY KEY, rental_id INTEGER NOT NULL REFERENCES rentals(id));
+";
+
+impl Store {
+    /// Opens (or creates) the database at `path` and starts its owning thread.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut conn = Connection::open(path)?;
+        // WAL keeps readers of the file (operators with sqlite3) from blocking the agent;
+        // FULL sync makes a committed allocation survive power loss.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(SCHEMA)?;
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new().name("provider-db".into()).spawn(move || {
+            for job in queue {
+                job(&mut conn);
+            }
+        })?;
+        Ok(Self { jobs })
+    }
+
+    async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move |conn| {
+                let _ = reply.send(f(conn));
+            }))
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// The last chain block whose events were all processed.
+    pub async fn last_block(&self) -> Result<Option<u64>, StoreError> {
+        self.call(|c| {
+            Ok(c.query_row("SELECT value FROM meta WHERE key = 'last_block'", [], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Records that every event up to `block` was processed.
+    pub async fn set_last_block(&self, block: u64) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('last_block', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![block],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Stores a signed quote and forgets quotes whose deadline passed before `now`.
+    pub async fn record_quote(&self, quote: QuoteRecord, now: u64) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            // A rental can only be opened before the deadline, and its event arrives a
+            // few polls later; an hour of slack covers an agent that was down meanwhile.
+            tx.execute("DELETE FROM quotes WHERE deadline + 3600 < ?1", params![now])?;
+            tx.execute(
+                "INSERT INTO quotes VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    quote.nonce,
+                    quote.renter,
+                    quote.rate_per_second,
+                    quote.max_duration,
+                    quote.deadline,
+                    quote.gpus.join(",")
+                ],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The quote issued with `nonce`, if this agent issued it.
+    pub async fn quote(&self, nonce: String) -> Result<Option<QuoteRecord>, StoreError> {
+        self.call(move |c| {
+            Ok(c.query_row("SELECT * FROM quotes WHERE nonce = ?1", params![nonce], |r| {
+                Ok(QuoteRecord {
+                    nonce: r.get(0)?,
+                    renter: r.get(1)?,
+                    rate_per_second: r.get(2)?,
+                    max_duration: r.get(3)?,
+                    deadline: r.get(4)?,
+                    gpus: split(r.get::<_, String>(5)?),
+                })
+            })
+            .optional()?)
+        })
+        .await
+    }
+
+    /// Stores a new rental and allocates its GPUs in one transaction. Returns the GPUs
+    /// already held by another rental, and stores nothing, when any of them is busy.
+    pub async fn open_rental(&self, rental: RentalRecord) -> Result<Vec<String>, StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let mut busy = Vec::new();
+            for gpu in &rental.gpus {
+                let held: Option<u64> = tx
+                    .query_row(
+                        "SELECT rental_id FROM allocations WHERE gpu = ?1",
+                        params![gpu],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if held.is_some() {
+                    busy.push(gpu.clone());
+                }
+            }
+            if !busy.is_empty() {
+                return Ok(busy);
+            }
+            upsert(&tx, &rental)?;
+            for gpu in &rental.gpus {
+                tx.execute("INSERT INTO allocations VALUES (?1, ?2)", params![gpu, rental.id])?;
+            }
+            tx.commit()?;
+            Ok(Vec::new())
+        })
+        .await
+    }
+
+    /// Stores a rental's new state; an ended or refused rental gives its GPUs back.
+    pub async fn save_rental(&self, rental: RentalRecord) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            upsert(&tx, &rental)?;
+            if rental.state != "running" && rental.state != "starting" {
+                tx.execute("DELETE FROM allocations WHERE rental_id = ?1", params![rental.id])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Every rental, by id.
+    pub async fn rentals(&self) -> Result<Vec<RentalRecord>, StoreError> {
+        self.call(|c| {
+            let mut stmt = c.prepare("SELECT * FROM rentals ORDER BY id")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(RentalRecord {
+                    id: r.get(0)?,
+                    renter: r.get(1)?,
+                    ends_at: r.get(2)?,
+                    gpus: split(r.get::<_, String>(3)?),
+                    state: r.get(4)?,
+                    detail: r.get(5)?,
+                    started_at: r.get(6)?,
+                    ended_at: r.get(7)?,
+                    handle: r.get(8)?,
+                    paid_out: r.get(9)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// UUIDs of the GPUs allocated to live rentals.
+    pub async fn allocated(&self) -> Result<Vec<String>, StoreError> {
+        self.call(|c| {
+            let mut stmt = c.prepare("SELECT gpu FROM allocations ORDER BY gpu")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+}
+
+fn upsert(tx: &rusqlite::Transaction<'_>, r: &RentalRecord) -> rusqlite::Result<usize> {
+    tx.execute(
+        "INSERT INTO rentals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT(id) DO UPDATE SET ends_at = excluded.ends_at, state = excluded.state,
+           detail = excluded.detail, started_at = excluded.started_at,
+           ended_at = excluded.ended_at, handle = excluded.handle, paid_out = excluded.paid_out",
+        params![
+            r.id,
+            r.renter,
+            r.ends_at,
+            r.gpus.join(","),
+            r.state,
+            r.detail,
+            r.started_at,
+            r.ended_at,
+            r.handle,
+            r.paid_out
+        ],
+    )
+}
+
+fn split(text: String) -> Vec<String> {
+    text.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rental(id: u64, gpus: &[&str]) -> RentalRecord {
+        RentalRecord {
+            id,
+            renter: "0x01".into(),
+            ends_at: 100,
+            gpus: gpus.iter().map(|g| g.to_string()).collect(),
+            state: "running".into(),
+            detail: String::new(),
+            started_at: Some(1),
+            ended_at: None,
+            handle: Some("42".into()),
+            paid_out: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_gpu_is_never_allocated_twice_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("provider.db");
+        let store = Store::open(&path).unwrap();
+        assert!(store.open_rental(rental(1, &["GPU-a", "GPU-b"])).await.unwrap().is_empty());
+        assert_eq!(store.open_rental(rental(2, &["GPU-b"])).await.unwrap(), vec!["GPU-b"]);
+        store.set_last_block(9).await.unwrap();
+        drop(store);
+
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.last_block().await.unwrap(), Some(9));
+        assert_eq!(store.rentals().await.unwrap(), vec![rental(1, &["GPU-a", "GPU-b"])]);
+        assert_eq!(store.allocated().await.unwrap(), vec!["GPU-a", "GPU-b"]);
+        let mut ended = rental(1, &["GPU-a", "GPU-b"]);
+        ended.state = "ended".into();
+        store.save_rental(ended).await.unwrap();
+        assert!(store.allocated().await.unwrap().is_empty());
+        assert!(store.open_rental(rental(2, &["GPU-b"])).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn quotes_are_found_by_nonce() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("provider.db")).unwrap();
+        let quote = QuoteRecord {
+            nonce: "77".into(),
+            renter: "0x02".into(),
+            rate_per_second: "100".into(),
+            max_duration: 3600,
+            deadline: 1_000,
+            gpus: vec!["GPU-a".into()],
+        };
+        store.record_quote(quote.clone(), 500).await.unwrap();
+        assert_eq!(store.quote("77".into()).await.unwrap(), Some(quote));
+        assert_eq!(store.quote("78".into()).await.unwrap(), None);
+    }
+}

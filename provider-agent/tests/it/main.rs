@@ -1,0 +1,522 @@
+//! The provider agent against a real chain: anvil with the deployed escrow (through
+//! `gpuflow_devnet`), a real `gpuflow-provider` process of our own that we can kill and
+//! restart, and real libp2p on loopback to ask it for quotes and status.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use alloy::signers::SignerSync;
+use alloy::{
+    primitives::{B256, U256},
+    providers::Provider,
+    signers::local::PrivateKeySigner,
+};
+use gpuflow_devnet::{DEVNET_PASSWORD, Devnet, DevnetOptions};
+use gpuflow_escrow::{Escrow, GpuEscrow};
+use gpuflow_p2p::{Multiaddr, Network, NetworkConfig, PeerId};
+use gpuflow_protocol::{
+    Identity, QuoteTerms, RentalRequest, RentalResponse, SignedQuote, WorkloadState,
+    WorkloadStatus, logs_request_message, unix_now,
+};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+/// `--price-per-hour 0.36` over two GPUs: 100 token units per second.
+const RATE: u64 = 100;
+const KEY_ENV: &str = "GPUFLOW_TEST_PROVIDER_KEY";
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Our own agent beside the devnet's: its own payout key, GPUs, data dir and port.
+struct Harness {
+    devnet: Devnet,
+    dir: PathBuf,
+    key: PrivateKeySigner,
+    renter: PrivateKeySigner,
+    port: u16,
+    agent: Option<Child>,
+    peer: Option<PeerId>,
+    client: Network,
+    starts: u32,
+    /// Flags added to `run`.
+    extra: Vec<String>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Harness {
+    async fn new(dir: &Path) -> Self {
+        let devnet = Devnet::start(DevnetOptions::for_checkout(dir.join("devnet")).unwrap())
+            .await
+            .expect("devnet starts");
+        let key = PrivateKeySigner::random();
+        // Gas for the agent's withdrawals.
+        let chain = gpuflow_escrow::connect(&devnet.rpc_url, None).unwrap();
+        chain
+            .raw_request::<_, serde_json::Value>(
+                "anvil_setBalance".into(),
+                (key.address(), U256::from(10u128.pow(20))),
+            )
+            .await
+            .unwrap();
+        let renter =
+            PrivateKeySigner::decrypt_keystore(&devnet.renter_keystore, DEVNET_PASSWORD).unwrap();
+        let gpus = dir.join("gpus.json");
+        std::fs::write(
+            &gpus,
+            r#"[{"name":"NVIDIA GeForce RTX 4090","uuid":"GPU-test-a","memory_bytes":25757220864,
+                "pci_bus_id":"00000000:01:00.0","compute_capability":"8.9",
+                "driver_version":"550.54.14","cuda_version":"12.4"},
+               {"name":"NVIDIA GeForce RTX 4090","uuid":"GPU-test-b","memory_bytes":25757220864,
+                "pci_bus_id":"00000000:02:00.0","compute_capability":"8.9",
+                "driver_version":"550.54.14","cuda_version":"12.4"}]"#,
+        )
+        .unwrap();
+        let (client, mut events, event_loop) = gpuflow_p2p::new(NetworkConfig {
+            identity: Identity::generate(),
+            listen: Vec::new(),
+            bootstrap: Vec::new(),
+            subscribe_offers: false,
+            serve_requests: false,
+        })
+        .unwrap();
+        tokio::spawn(event_loop.run());
+        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        Self {
+            devnet,
+            dir: dir.to_owned(),
+            key,
+            renter,
+            port: free_port(),
+            agent: None,
+            peer: None,
+            client,
+            starts: 0,
+            extra: Vec::new(),
+        }
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.join(format!("agent-{}.log", self.starts))
+    }
+
+    fn logs(&self) -> String {
+        (1..=self.starts)
+            .map(|i| {
+                std::fs::read_to_string(self.dir.join(format!("agent-{i}.log"))).unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join("\n--- restart ---\n")
+    }
+
+    /// Starts the agent and waits for its ready line.
+    async fn start_agent(&mut self) {
+        self.starts += 1;
+        let bin = gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider");
+        let mut child = Command::new(&bin)
+            .arg("run")
+            .args(["--rpc", &self.devnet.rpc_url, "--escrow", &self.devnet.escrow.to_string()])
+            .args(["--key-env", KEY_ENV])
+            .env(KEY_ENV, self.key.to_bytes().to_string())
+            // No config file of the machine's user leaks in.
+            .env("XDG_CONFIG_HOME", self.dir.join("config"))
+            .arg("--data-dir")
+            .arg(self.dir.join("agent"))
+            .args(["--listen", &format!("/ip4/127.0.0.1/tcp/{}", self.port)])
+            .args(["--bootstrap", &self.devnet.node_p2p])
+            .arg("--simulate-gpus")
+            .arg(self.dir.join("gpus.json"))
+            .args(["--price-per-hour", "0.36", "--region", "test"])
+            .args(["--workload", "echo up $GPUFLOW_RENTAL_ID; exec sleep 600"])
+            .args(["--poll-interval-ms", "200", "--heartbeat-interval-secs", "1"])
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(self.log()).unwrap())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}; build the binaries first", bin.display()));
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = tokio::time::timeout(TIMEOUT, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if line.starts_with("gpuflow-provider ready") {
+                    return Some(line);
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("the agent did not report ready; log:\n{}", self.logs()));
+        let peer = ready
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("peer="))
+            .expect("ready line names the peer");
+        self.peer = Some(peer.parse().unwrap());
+        self.agent = Some(child);
+    }
+
+    /// Kills the agent without letting it clean up, as a crash or power cut would.
+    async fn crash_agent(&mut self) {
+        let mut child = self.agent.take().expect("agent running");
+        child.start_kill().unwrap();
+        child.wait().await.unwrap();
+    }
+
+    async fn stop_agent(&mut self) {
+        if let Some(mut child) = self.agent.take() {
+            if let Some(pid) = child.id() {
+                // SAFETY: kill(2) on our own child process.
+                unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            }
+            if tokio::time::timeout(TIMEOUT, child.wait()).await.is_err() {
+                let _ = child.kill().await;
+            }
+        }
+    }
+
+    async fn request(&self, request: RentalRequest) -> RentalResponse {
+        let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{}", self.port).parse().unwrap();
+        // The agent may still be binding its port right after a restart: retry briefly.
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            match self.client.request(self.peer.unwrap(), vec![addr.clone()], request.clone()).await
+            {
+                Ok(response) => return response,
+                Err(e) if tokio::time::Instant::now() > deadline => {
+                    panic!("the agent did not answer {request:?}: {e}; log:\n{}", self.logs())
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    async fn quote(&self, duration: u64) -> Result<SignedQuote, String> {
+        match self.request(RentalRequest::Quote { renter: self.renter.address(), duration }).await {
+            RentalResponse::Quote(quote) => Ok(quote),
+            RentalResponse::Error { message } => Err(message),
+            other => panic!("unexpected answer to a quote request: {other:?}"),
+        }
+    }
+
+    async fn status(&self, rental_id: u64) -> WorkloadStatus {
+        match self.request(RentalRequest::Status { rental_id }).await {
+            RentalResponse::Status(status) => status,
+            other => panic!("unexpected answer to a status request: {other:?}"),
+        }
+    }
+
+    /// Polls the rental's status until `done` holds, failing after `TIMEOUT` with the log.
+    async fn wait_status(
+        &self,
+        rental_id: u64,
+        what: &str,
+        done: impl Fn(&WorkloadStatus) -> bool,
+    ) -> WorkloadStatus {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            let status = self.status(rental_id).await;
+            if done(&status) {
+                return status;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "rental {rental_id}: timed out after {TIMEOUT:?} waiting for {what}; last \
+                     status {status:?}; agent log:\n{}",
+                    self.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn renter_escrow(&self) -> Escrow {
+        let chain =
+            gpuflow_escrow::connect(&self.devnet.rpc_url, Some(self.renter.clone())).unwrap();
+        Escrow::new(chain, self.devnet.escrow).await.unwrap()
+    }
+
+    async fn open(&self, quote: &SignedQuote, duration: u64) -> u64 {
+        self.renter_escrow().await.open(&self.renter, quote, duration).await.unwrap().rental_id
+    }
+}
+
+fn workload_pid(status: &WorkloadStatus) -> i32 {
+    status
+        .detail
+        .split_once("pid ")
+        .and_then(|(_, rest)| rest.split(',').next())
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {:?}", status.detail))
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie still answers kill(0); the workload's parent may be gone, so look at /proc.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().to_owned()))
+        .is_some_and(|rest| !rest.starts_with('Z'))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_resumes_the_rental_refuses_busy_gpus_ends_on_time_and_is_paid_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.start_agent().await;
+
+    // Two quotes while every GPU is free: both name the same two GPUs.
+    let duration = 3600;
+    let first = h.quote(duration).await.unwrap();
+    let second = h.quote(duration).await.unwrap();
+    assert_eq!(first.terms.rate_per_second, u128::from(RATE));
+    assert_eq!(first.terms.provider, h.key.address());
+
+    let id = h.open(&first, duration).await;
+    let running =
+        h.wait_status(id, "the workload to run", |s| s.state == WorkloadState::Running).await;
+    assert_eq!(running.gpus, vec!["GPU-test-a", "GPU-test-b"]);
+    let pid = workload_pid(&running);
+    assert!(alive(pid));
+
+    // The second quote is valid on chain, but its GPUs are taken: refused, not run.
+    let busy = h.open(&second, duration).await;
+    let refused = h
+        .wait_status(busy, "the busy rental's refusal", |s| s.state == WorkloadState::Refused)
+        .await;
+    assert!(refused.detail.contains("already rented"), "{}", refused.detail);
+    assert!(refused.gpus.is_empty());
+    let err = h.quote(duration).await.unwrap_err();
+    assert!(err.contains("rented"), "{err}");
+
+    // Crash in the middle of the rental, and come back.
+    h.crash_agent().await;
+    h.start_agent().await;
+    let resumed = h.status(id).await;
+    assert_eq!(resumed.state, WorkloadState::Running, "{resumed:?}");
+    assert_eq!(workload_pid(&resumed), pid, "the running workload is re-attached");
+    assert_eq!(resumed.started_at, running.started_at);
+    assert_eq!(h.status(busy).await.state, WorkloadState::Refused);
+    assert!(h.quote(duration).await.is_err(), "no GPU is free after the restart either");
+    assert!(h.logs().contains("re-attached to the running workload"), "agent log:\n{}", h.logs());
+
+    // The refused renter takes the unused deposit back at once.
+    let end = h.renter_escrow().await.rental(busy).await.unwrap().end.to::<u64>();
+    let stopped = h.renter_escrow().await.stop(busy).await.unwrap();
+    assert_eq!(stopped.refund, U256::from(RATE * (end - stopped.stopped_at)));
+
+    // The rental's time runs out on chain: the workload is stopped within seconds.
+    h.devnet.advance_time(duration).await.unwrap();
+    let ended = h.wait_status(id, "the rental's end", |s| s.state == WorkloadState::Ended).await;
+    assert!(!alive(pid), "workload {pid} still runs after the rental ended");
+    assert!(ended.ended_at.is_some());
+
+    // Past the dispute window the agent withdraws: exactly what the contract owes.
+    h.devnet.advance_time(10).await.unwrap();
+    let escrow =
+        Escrow::new(gpuflow_escrow::connect(&h.devnet.rpc_url, None).unwrap(), h.devnet.escrow)
+            .await
+            .unwrap();
+    let gross = U256::from(RATE * duration);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let history = loop {
+        let history = escrow.history(id).await.unwrap();
+        if history.provider_paid + history.fees == gross {
+            break history;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no full withdrawal within {TIMEOUT:?} ({history:?}); agent log:\n{}",
+            h.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let contract = GpuEscrow::new(h.devnet.escrow, escrow.provider().clone());
+    let rental = escrow.rental(id).await.unwrap();
+    assert_eq!(rental.withdrawn, gross);
+    assert_eq!(contract.earned(U256::from(id)).call().await.unwrap(), gross);
+    assert_eq!(contract.withdrawable(U256::from(id)).call().await.unwrap(), U256::ZERO);
+    let fee = gross * U256::from(rental.feeBps) / U256::from(10_000);
+    assert_eq!(history.fees, fee);
+    assert_eq!(escrow.balance_of(h.key.address()).await.unwrap(), gross - fee);
+    assert_eq!(escrow.history(busy).await.unwrap().provider_paid, U256::ZERO);
+
+    // `earnings --json` reads the same numbers from the chain.
+    let out = Command::new(gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider"))
+        .args(["earnings", "--json", "--rpc", &h.devnet.rpc_url])
+        .args(["--escrow", &h.devnet.escrow.to_string(), "--key-env", KEY_ENV])
+        .env(KEY_ENV, h.key.to_bytes().to_string())
+        .env("XDG_CONFIG_HOME", h.dir.join("config"))
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let row = rows.iter().find(|r| r["rental_id"] == id).unwrap();
+    assert_eq!(row["earned"], gross.to_string());
+    assert_eq!(row["withdrawn"], gross.to_string());
+    assert_eq!(row["withdrawable"], "0");
+
+    // The GPUs are free again.
+    assert!(h.quote(duration).await.is_ok());
+    h.stop_agent().await;
+    h.devnet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rental_whose_terms_differ_from_the_quote_is_refused_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.start_agent().await;
+    let issued = h.quote(600).await.unwrap();
+
+    // A quote the agent never issued, though validly signed with its key (a copied key,
+    // another installation): a lower rate and a nonce the agent does not know.
+    let chain_id = h.renter_escrow().await.provider().get_chain_id().await.unwrap();
+    let domain = gpuflow_escrow::domain(chain_id, h.devnet.escrow);
+    let forged = gpuflow_escrow::sign_quote(
+        &h.key,
+        QuoteTerms {
+            rate_per_second: 1,
+            nonce: issued.terms.nonce + U256::from(1_000),
+            offer_id: B256::ZERO,
+            renter: h.renter.address(),
+            ..issued.terms.clone()
+        },
+        &domain,
+    )
+    .unwrap();
+    let id = h.open(&forged, 600).await;
+    let refused = h.wait_status(id, "the refusal", |s| s.state == WorkloadState::Refused).await;
+    assert!(refused.detail.contains("terms differ from the quote"), "{}", refused.detail);
+    assert!(refused.gpus.is_empty());
+    assert!(h.logs().contains("rental refused"), "the refusal is logged:\n{}", h.logs());
+
+    // No GPU was taken: the real quote still opens and runs.
+    let real = h.open(&issued, 600).await;
+    h.wait_status(real, "the quoted rental to run", |s| s.state == WorkloadState::Running).await;
+
+    // Its renter reads the workload's logs; nobody else does.
+    let logs = |signer: PrivateKeySigner, issued_at: u64| {
+        let message = logs_request_message(real, issued_at);
+        let signature = signer.sign_message_sync(message.as_bytes()).unwrap();
+        RentalRequest::Logs { rental_id: real, issued_at, signature }
+    };
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        match h.request(logs(h.renter.clone(), unix_now())).await {
+            RentalResponse::Logs { lines } if lines == vec![format!("up {real}")] => break,
+            other => assert!(
+                tokio::time::Instant::now() < deadline,
+                "no workload line within {TIMEOUT:?}: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    match h.request(logs(PrivateKeySigner::random(), unix_now())).await {
+        RentalResponse::Error { message } => assert!(message.contains("renter"), "{message}"),
+        other => panic!("a stranger read the logs: {other:?}"),
+    }
+    match h.request(logs(h.renter.clone(), unix_now() - 3600)).await {
+        RentalResponse::Error { message } => assert!(message.contains("fresh"), "{message}"),
+        other => panic!("an old signature was accepted: {other:?}"),
+    }
+
+    // Heartbeats reach the node, with the simulated GPUs' fixed health and the rental.
+    let url = format!("{}/v1/providers/{}", h.devnet.node_url, h.peer.unwrap());
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let heartbeat = loop {
+        if let Ok(response) = reqwest::get(&url).await
+            && let Ok(detail) = response.json::<serde_json::Value>().await
+            && detail["last_heartbeat"]["active_rentals"] == 1
+        {
+            break detail["last_heartbeat"].clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no heartbeat at {url} within {TIMEOUT:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let gpus = heartbeat["gpus"].as_array().unwrap();
+    assert_eq!(gpus.len(), 2, "{heartbeat}");
+    assert_eq!(gpus[0]["temperature_c"], 40, "{heartbeat}");
+    h.stop_agent().await;
+    h.devnet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn earnings_past_the_threshold_are_withdrawn_while_the_rental_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    // 0.01 tokens is 10,000 units: 100 seconds at 100 units per second.
+    h.extra = vec!["--withdraw-threshold".into(), "0.01".into()];
+    h.start_agent().await;
+    let quote = h.quote(3600).await.unwrap();
+    let id = h.open(&quote, 3600).await;
+    h.wait_status(id, "the workload to run", |s| s.state == WorkloadState::Running).await;
+
+    let escrow = h.renter_escrow().await;
+    h.devnet.advance_time(200).await.unwrap();
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let history = loop {
+        let history = escrow.history(id).await.unwrap();
+        if !history.provider_paid.is_zero() {
+            break history;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing withdrawn within {TIMEOUT:?}; agent log:\n{}",
+            h.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let rental = escrow.rental(id).await.unwrap();
+    assert_eq!(history.provider_paid + history.fees, rental.withdrawn);
+    assert!(rental.withdrawn >= U256::from(RATE * 100), "{}", rental.withdrawn);
+    assert_eq!(escrow.balance_of(h.key.address()).await.unwrap(), history.provider_paid);
+    assert_eq!(h.status(id).await.state, WorkloadState::Running, "still running");
+    h.stop_agent().await;
+    h.devnet.shutdown().await;
+}
+
+#[tokio::test]
+async fn init_writes_identity_keystore_and_a_commented_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider");
+    let init = || {
+        let mut command = Command::new(&bin);
+        command
+            .arg("init")
+            .args(["--escrow", "0x0000000000000000000000000000000000000001"])
+            .env("XDG_CONFIG_HOME", dir.path())
+            .env("GPUFLOW_PASSWORD", "correct horse")
+            .env_remove("GPUFLOW_DATA_DIR")
+            .stdin(Stdio::null());
+        command.output()
+    };
+    let out = init().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+
+    let config_path = dir.path().join("gpuflow/provider.toml");
+    let text = std::fs::read_to_string(&config_path).unwrap();
+    assert!(text.starts_with("# gpuflow provider configuration"), "{text}");
+    let config = gpuflow_provider::config::FileConfig::load(&config_path).unwrap();
+    assert_eq!(config.escrow, Some("0x0000000000000000000000000000000000000001".parse().unwrap()));
+    let keystore = config.keystore.unwrap();
+    let signer = PrivateKeySigner::decrypt_keystore(&keystore, "correct horse").unwrap();
+    assert!(stdout.contains(&signer.address().to_string()), "{stdout}");
+    assert!(!text.contains(&signer.to_bytes().to_string()[2..]), "the key is not in the config");
+    assert!(config.data_dir.unwrap().join("identity.key").exists());
+
+    // A second init refuses to replace the keystore that holds the earnings address.
+    let again = init().await.unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+}
