@@ -7,7 +7,8 @@
 //! * `GET /v1/offers/{id}` → [`api::OfferDetail`], including the signed envelope
 //! * `GET /v1/providers/{peer_id}` → [`api::ProviderDetail`]: first sighting, offer, last
 //!   heartbeat and the GPU health it reported
-//! * `GET /v1/rentals/{id}` → 501 until this node indexes the chain
+//! * `GET /v1/rentals/{id}` → [`api::RentalDetail`] from the escrow's events, or 501 when
+//!   the node runs without `--rpc` and `--escrow`
 //! * `GET /healthz` → [`api::Health`]
 //! * `GET /metrics` → Prometheus (OpenMetrics) text, see [`crate::metrics`]
 //! * `GET /openapi.json` → the OpenAPI 3.1 description, generated from these handlers
@@ -60,6 +61,8 @@ pub struct ApiState {
     pub token_decimals: u8,
     /// The node's metrics, served on `/metrics` and fed by every request.
     pub metrics: Arc<Metrics>,
+    /// Whether the chain watcher runs, so that `/v1/rentals/{id}` has something to serve.
+    pub rentals_indexed: bool,
 }
 
 #[derive(OpenApi)]
@@ -222,19 +225,48 @@ async fn provider(
     }))
 }
 
-/// A rental's state from the chain; not served by this node yet.
+/// A rental as indexed from the escrow's events, `confirmations` blocks behind the head.
 #[utoipa::path(
     get,
     path = "/v1/rentals/{id}",
     tag = "rentals",
     params(("id" = u64, Path, description = "Rental id in GpuEscrow")),
     responses(
+        (status = 200, description = "The rental", body = api::RentalDetail),
+        (status = 400, description = "Not a rental id", body = api::ApiErrorBody),
+        (status = 404, description = "No such rental indexed (yet)", body = api::ApiErrorBody),
         (status = 501, description = "This node does not index the chain",
          body = api::ApiErrorBody),
     )
 )]
-async fn rental(Path(_id): Path<String>) -> ApiError {
-    ApiError::NotImplemented("chain indexing not enabled on this node".into())
+async fn rental(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<api::RentalDetail>, ApiError> {
+    if !state.rentals_indexed {
+        return Err(ApiError::NotImplemented("chain indexing not enabled on this node".into()));
+    }
+    let id: u64 =
+        id.parse().map_err(|_| ApiError::BadRequest(format!("`{id}` is not a rental id")))?;
+    let rental = state.store.rental(id).await?;
+    let r = rental.ok_or_else(|| ApiError::NotFound(format!("no rental {id} is indexed")))?;
+    Ok(Json(api::RentalDetail {
+        id: r.id,
+        renter: format!("{:#x}", r.renter),
+        provider: format!("{:#x}", r.provider),
+        rate_per_second: r.rate_per_second.to_string(),
+        start: r.start,
+        end: r.end,
+        stopped_at: r.stopped_at,
+        deposit: r.deposit.to_string(),
+        refund: r.refund.to_string(),
+        withdrawn: r.withdrawn.to_string(),
+        fees: r.fees.to_string(),
+        credited: r.credited.to_string(),
+        credited_seconds: r.credited_seconds,
+        opened_block: r.opened_block,
+        updated_block: r.updated_block,
+    }))
 }
 
 /// Liveness, and the number of live offers.
@@ -390,7 +422,12 @@ mod tests {
     }
 
     fn state(store: Store) -> ApiState {
-        ApiState { store, token_decimals: 6, metrics: Arc::new(Metrics::new()) }
+        ApiState {
+            store,
+            token_decimals: 6,
+            metrics: Arc::new(Metrics::new()),
+            rentals_indexed: false,
+        }
     }
 
     struct Market {

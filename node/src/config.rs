@@ -12,6 +12,10 @@
 //! token_decimals = 6
 //! rate_limit = 200    # gossip messages per second per relaying peer
 //! rate_burst = 1000   # ... allowed in a burst
+//! rpc = "https://rpc.example.org"   # with `escrow`: index GpuEscrow's rentals
+//! escrow = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+//! escrow_from_block = 19000000      # the deployment's block (deployment.json)
+//! confirmations = 2                 # blocks a log waits before it is indexed
 //! ```
 //!
 //! No secret belongs in it: the node's only key is its libp2p identity, kept in the data
@@ -22,6 +26,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use alloy::primitives::Address;
 use clap::Parser;
 use gpuflow_p2p::Multiaddr;
 use serde::Deserialize;
@@ -69,6 +74,20 @@ pub struct Args {
     /// Gossip messages one relaying peer may send in a burst [default: 1000].
     #[arg(long, env = "GPUFLOW_RATE_BURST")]
     pub rate_burst: Option<u32>,
+    /// Ethereum JSON-RPC URL; with --escrow, the node indexes the escrow's rentals
+    /// (`GET /v1/rentals/{id}`). Without both the chain watcher is off.
+    #[arg(long, env = "GPUFLOW_RPC")]
+    pub rpc: Option<String>,
+    /// `GpuEscrow` address to index.
+    #[arg(long, env = "GPUFLOW_ESCROW")]
+    pub escrow: Option<Address>,
+    /// First block to index: the escrow's deployment block [default: 0].
+    #[arg(long, env = "GPUFLOW_ESCROW_FROM_BLOCK")]
+    pub escrow_from_block: Option<u64>,
+    /// Blocks on top of a block before its events are indexed [default: 2]; a devnet may
+    /// use 0, reorgs are rolled back either way.
+    #[arg(long, env = "GPUFLOW_CONFIRMATIONS")]
+    pub confirmations: Option<u64>,
 }
 
 /// The config file's keys; all optional, unknown keys refused.
@@ -84,6 +103,10 @@ struct File {
     token_decimals: Option<u8>,
     rate_limit: Option<u32>,
     rate_burst: Option<u32>,
+    rpc: Option<String>,
+    escrow: Option<Address>,
+    escrow_from_block: Option<u64>,
+    confirmations: Option<u64>,
 }
 
 /// The resolved settings the node runs with.
@@ -101,6 +124,30 @@ pub struct NodeConfig {
     pub token_decimals: u8,
     /// Per-peer limit on gossip messages.
     pub rate_limit: RateLimit,
+    /// The chain to index rentals from; `None` leaves the watcher off.
+    pub chain: Option<ChainConfig>,
+}
+
+/// Where and how the chain watcher reads `GpuEscrow` events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainConfig {
+    /// JSON-RPC URL.
+    pub rpc_url: String,
+    /// The escrow contract.
+    pub escrow: Address,
+    /// First block to index when the database has no cursor for this escrow.
+    pub from_block: u64,
+    /// Blocks that must be mined on top of a block before it is indexed.
+    pub confirmations: u64,
+    /// Pause between polls once the watcher has caught up.
+    pub poll_interval: std::time::Duration,
+}
+
+impl ChainConfig {
+    /// Default confirmation depth: reorgs of one or two blocks are routine on L1 and L2s.
+    pub const DEFAULT_CONFIRMATIONS: u64 = 2;
+    /// Default pause between polls.
+    pub const DEFAULT_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 }
 
 /// A token bucket's refill rate and size.
@@ -215,7 +262,27 @@ impl NodeConfig {
         if token_decimals > 36 {
             return Err(ConfigError::Invalid { key: "token_decimals", expected: "at most 36" });
         }
+        let chain = match (args.rpc.or(file.rpc), args.escrow.or(file.escrow)) {
+            (Some(rpc_url), Some(escrow)) => Some(ChainConfig {
+                rpc_url,
+                escrow,
+                from_block: args.escrow_from_block.or(file.escrow_from_block).unwrap_or(0),
+                confirmations: args
+                    .confirmations
+                    .or(file.confirmations)
+                    .unwrap_or(ChainConfig::DEFAULT_CONFIRMATIONS),
+                poll_interval: ChainConfig::DEFAULT_POLL_INTERVAL,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    key: "rpc and escrow",
+                    expected: "given together (or neither, to leave the chain watcher off)",
+                });
+            }
+        };
         Ok(Self {
+            chain,
             data_dir,
             http: args.http.or(file.http).unwrap_or_else(|| ([127, 0, 0, 1], 8080).into()),
             p2p_listen,
@@ -253,6 +320,52 @@ mod tests {
         assert!(config.bootstrap.is_empty());
         assert_eq!(config.token_decimals, 6);
         assert_eq!(config.rate_limit, RateLimit { per_second: 200, burst: 1000 });
+        assert_eq!(config.chain, None);
+    }
+
+    #[test]
+    fn the_chain_watcher_needs_rpc_and_escrow() {
+        let escrow = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+        let args = Args::try_parse_from([
+            "gpuflow-node",
+            "--data-dir",
+            "/d",
+            "--rpc",
+            "http://127.0.0.1:8545",
+            "--escrow",
+            escrow,
+        ])
+        .unwrap();
+        let chain = NodeConfig::resolve_with(args, None).unwrap().chain.unwrap();
+        assert_eq!(chain.escrow, escrow.parse::<Address>().unwrap());
+        assert_eq!((chain.from_block, chain.confirmations), (0, 2));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(
+            &dir,
+            &format!(
+                "rpc = \"http://rpc\"\nescrow = \"{escrow}\"\nescrow_from_block = 9\n\
+                 confirmations = 5"
+            ),
+        );
+        let args = Args::try_parse_from([
+            "gpuflow-node",
+            "--config",
+            path.to_str().unwrap(),
+            "--confirmations",
+            "0",
+        ])
+        .unwrap();
+        let chain = NodeConfig::resolve_with(args, None).unwrap().chain.unwrap();
+        assert_eq!(
+            (chain.rpc_url.as_str(), chain.from_block, chain.confirmations),
+            ("http://rpc", 9, 0)
+        );
+
+        let half =
+            Args { rpc: Some("http://rpc".into()), data_dir: Some("/d".into()), ..Args::default() };
+        let message = NodeConfig::resolve_with(half, None).unwrap_err().to_string();
+        assert!(message.contains("`rpc and escrow` must be given together"), "{message}");
     }
 
     #[test]

@@ -206,6 +206,9 @@ pub enum StoreError {
     /// stored.
     #[error("could not commit: {0}")]
     Commit(String),
+    /// A stored value no longer reads as what was written.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
     /// A blocking read task panicked or was cancelled.
     #[error("a database read did not finish: {0}")]
     Read(String),

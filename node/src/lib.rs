@@ -2,7 +2,9 @@
 //!
 //! [`start`] runs a whole node: the libp2p swarm (`gpuflow-p2p`), the ingest
 //! (`ingest.rs`) that checks every gossiped offer and heartbeat before storing it, the
-//! SQLite [`Store`], and the HTTP API ([`app`]) with the Vast.ai-style [`Query`] language.
+//! SQLite [`Store`], the chain watcher (`watcher.rs`) that indexes `GpuEscrow` rentals when
+//! given an RPC endpoint, and the HTTP API ([`app`]) with the Vast.ai-style [`Query`]
+//! language.
 //! The `gpuflow-node` binary adds configuration ([`NodeConfig`]) and signal handling.
 
 pub mod api;
@@ -15,13 +17,16 @@ pub mod query;
 pub mod store;
 #[cfg(test)]
 mod testing;
+mod watcher;
 
 pub use api::{ApiState, app};
-pub use config::{Args, NodeConfig, RateLimit};
+pub use config::{Args, ChainConfig, NodeConfig, RateLimit};
 pub use error::{QueryError, StoreError};
 pub use ingest::{MAX_CLOCK_SKEW, MAX_HEARTBEAT_AGE};
 pub use node::{NodeError, RunningNode, start};
 pub use query::{Cursor, Order, Query, SortKey};
 pub use store::{
-    HeartbeatUpsert, OfferDetail, OfferSummary, Page, ProviderInfo, Search, Store, Upsert,
+    HeartbeatUpsert, OfferDetail, OfferSummary, Page, ProviderInfo, RentalRecord, Search, Store,
+    Upsert,
 };
+pub use watcher::WatchError;

@@ -81,6 +81,8 @@ pub struct Metrics {
     rejected: Family<RefusalLabels, Counter>,
     ignored: Family<RefusalLabels, Counter>,
     requests: Family<RequestLabels, Histogram, LatencyBuckets>,
+    chain_next_block: Gauge,
+    chain_reorgs: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -123,7 +125,29 @@ impl Metrics {
             "HTTP API request latency",
             requests.clone(),
         );
-        Self { registry, peers, offers, accepted, rejected, ignored, requests }
+        let chain_next_block = Gauge::default();
+        registry.register(
+            "chain_next_block",
+            "First escrow block the chain watcher has not indexed yet",
+            chain_next_block.clone(),
+        );
+        let chain_reorgs = Counter::default();
+        registry.register(
+            "chain_reorgs",
+            "Chain reorganisations the watcher rolled back",
+            chain_reorgs.clone(),
+        );
+        Self {
+            registry,
+            peers,
+            offers,
+            accepted,
+            rejected,
+            ignored,
+            requests,
+            chain_next_block,
+            chain_reorgs,
+        }
     }
 
     /// Counts a stored message.
@@ -149,6 +173,16 @@ impl Metrics {
     /// Records the number of live offers.
     pub fn set_offers(&self, offers: u64) {
         self.offers.set(i64::try_from(offers).unwrap_or(i64::MAX));
+    }
+
+    /// Records where the chain watcher stands.
+    pub fn set_chain_next_block(&self, block: u64) {
+        self.chain_next_block.set(i64::try_from(block).unwrap_or(i64::MAX));
+    }
+
+    /// Counts a rolled-back reorg.
+    pub fn chain_reorg(&self) {
+        self.chain_reorgs.inc();
     }
 
     /// Records one HTTP request; `route` is the matched route pattern, never the raw path,

@@ -91,7 +91,8 @@ impl RunningNode {
         &self.network
     }
 
-    /// Stops taking requests, lets those in flight finish, and stops the swarm and ingest.
+    /// Stops taking requests, lets those in flight finish, and stops the swarm, ingest and
+    /// chain watcher.
     /// Everything the node acknowledged is already committed.
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(true);
@@ -136,8 +137,20 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         config.rate_limit,
     ));
 
+    let mut background = vec![swarm, ingest];
+    if let Some(chain) = config.chain.clone() {
+        tracing::info!(escrow = %chain.escrow, confirmations = chain.confirmations, "indexing the escrow");
+        let watcher = crate::watcher::run(chain, store.clone(), metrics.clone());
+        background.push(tokio::spawn(watcher));
+    }
+
     let (shutdown, mut stop) = tokio::sync::watch::channel(false);
-    let state = ApiState { store, token_decimals: config.token_decimals, metrics };
+    let state = ApiState {
+        store,
+        token_decimals: config.token_decimals,
+        metrics,
+        rentals_indexed: config.chain.is_some(),
+    };
     let server = tokio::spawn(async move {
         axum::serve(listener, app(state))
             .with_graceful_shutdown(async move {
@@ -152,7 +165,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         network,
         shutdown,
         server,
-        background: vec![swarm, ingest],
+        background,
     })
 }
 

@@ -103,6 +103,43 @@ pub struct ProviderDetail {
     pub last_heartbeat: Option<HeartbeatSummary>,
 }
 
+/// A rental as a node indexed it from `GpuEscrow` events (`GET /v1/rentals/{id}`).
+/// Amounts are token units as decimal strings; times are unix seconds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RentalDetail {
+    /// Rental id in the escrow.
+    pub id: u64,
+    /// The renter's address (lowercase hex).
+    pub renter: String,
+    /// The provider's payout address (lowercase hex).
+    pub provider: String,
+    /// Price, token units per second.
+    pub rate_per_second: String,
+    /// When the rental started (the opening block's timestamp).
+    pub start: u64,
+    /// Scheduled end, after any extensions.
+    pub end: u64,
+    /// When the renter stopped it early, if it did.
+    pub stopped_at: Option<u64>,
+    /// Everything the renter paid in: the opening deposit plus extensions.
+    pub deposit: String,
+    /// Returned to the renter when it stopped the rental early.
+    pub refund: String,
+    /// Paid to the provider so far, net of fees.
+    pub withdrawn: String,
+    /// Platform fees taken so far.
+    pub fees: String,
+    /// Downtime refunds credited to the renter.
+    pub credited: String,
+    /// Seconds of downtime credited.
+    pub credited_seconds: u64,
+    /// Block that opened the rental.
+    pub opened_block: u64,
+    /// Last block whose events changed the rental.
+    pub updated_block: u64,
+}
+
 /// The latest heartbeat of a provider.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

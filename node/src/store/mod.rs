@@ -6,6 +6,7 @@
 //! of read-only connections (`reader.rs`) and never wait for the writer: WAL gives them the
 //! last committed snapshot.
 
+mod chain;
 mod reader;
 mod schema;
 mod writer;
@@ -17,6 +18,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{Order, Query, StoreError, query::Cursor};
+pub use chain::{ChainCursor, ChainUpdate, KEPT_HASHES, LoggedEvent, RentalEvent, RentalRecord};
 use reader::Readers;
 use writer::{Reply, Write};
 
@@ -284,6 +286,22 @@ impl Store {
         now: u64,
     ) -> Result<SyncPage, StoreError> {
         self.readers.run(move |conn| reader::sync_page(conn, after, limit, now)).await
+    }
+
+    /// Applies one step of the chain watcher atomically: its rollback, new blocks and
+    /// events, and the cursor. Answers once committed.
+    pub async fn apply_chain(&self, update: ChainUpdate) -> Result<(), StoreError> {
+        self.queue(move |reply| Write::Chain { update: Box::new(update), reply }).await.await
+    }
+
+    /// Where the watcher of `escrow` left off.
+    pub async fn chain_cursor(&self, escrow: String) -> Result<ChainCursor, StoreError> {
+        self.readers.run(move |conn| chain::cursor(conn, &escrow)).await
+    }
+
+    /// The indexed rental `id`, if its opening was indexed.
+    pub async fn rental(&self, id: u64) -> Result<Option<RentalRecord>, StoreError> {
+        self.readers.run(move |conn| chain::rental(conn, id)).await
     }
 
     /// Hands a write to the writer thread (waiting while its queue is full) and returns
@@ -896,7 +914,7 @@ mod tests {
             conn.pragma_update(None, "user_version", version).unwrap();
             drop(conn);
             match Store::open(&path) {
-                Err(StoreError::UnknownSchema { found, supported: 2 }) => {
+                Err(StoreError::UnknownSchema { found, supported: 3 }) => {
                     assert_eq!(found, version)
                 }
                 other => panic!("version {version}: {other:?}"),

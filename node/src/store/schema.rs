@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// Every migration, oldest first. Never edit one that has shipped: append a new one.
-pub(super) const MIGRATIONS: [&str; 2] = [
+pub(super) const MIGRATIONS: [&str; 3] = [
     // 1: offers, one row per provider.
     r#"
 CREATE TABLE offers (
@@ -68,6 +68,45 @@ UPDATE offers SET
     inet_down_mbps = envelope ->> '$.body.inet_down_mbps',
     inet_up_mbps = envelope ->> '$.body.inet_up_mbps',
     disk_mb = (envelope ->> '$.body.disk_bytes') / 1000000;
+"#,
+    // 3: the chain index (see store/chain.rs): escrow events as a log, rentals folded from
+    // them, recent block hashes for reorg detection, and where the watcher resumes.
+    r#"
+CREATE TABLE chain_cursor (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    escrow TEXT NOT NULL,                  -- the indexed GpuEscrow, 0x hex
+    next_block INTEGER NOT NULL            -- first block not indexed yet
+) STRICT;
+CREATE TABLE chain_blocks (
+    number INTEGER PRIMARY KEY NOT NULL,
+    hash TEXT NOT NULL                     -- 0x hex, as indexed
+) STRICT;
+CREATE TABLE chain_events (
+    block INTEGER NOT NULL,
+    log_index INTEGER NOT NULL,
+    rental_id INTEGER NOT NULL,
+    event TEXT NOT NULL,                   -- chain::RentalEvent, JSON
+    PRIMARY KEY (block, log_index)
+) STRICT;
+CREATE INDEX chain_events_rental ON chain_events (rental_id, block, log_index);
+CREATE TABLE rentals (
+    id INTEGER PRIMARY KEY NOT NULL,
+    renter TEXT NOT NULL,                  -- lower-case 0x hex
+    provider TEXT NOT NULL COLLATE NOCASE, -- payout address, lower-case 0x hex
+    rate_per_second TEXT NOT NULL,         -- token units, decimal (uint256)
+    start_at INTEGER NOT NULL,
+    end_at INTEGER NOT NULL,               -- scheduled end after extensions
+    stopped_at INTEGER,
+    deposit TEXT NOT NULL,                 -- opening deposit + extensions, decimal
+    refund TEXT NOT NULL,
+    withdrawn TEXT NOT NULL,
+    fees TEXT NOT NULL,
+    credited TEXT NOT NULL,
+    credited_seconds INTEGER NOT NULL,
+    opened_block INTEGER NOT NULL,
+    updated_block INTEGER NOT NULL
+) STRICT;
+CREATE INDEX rentals_provider ON rentals (provider, start_at);
 "#,
 ];
 

@@ -7,7 +7,11 @@ use gpuflow_protocol::{Heartbeat, Offer, OfferId, Verified};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{HeartbeatUpsert, Upsert, clamp, storable};
+use super::{
+    HeartbeatUpsert, Upsert,
+    chain::{self, ChainUpdate},
+    clamp, storable,
+};
 use crate::{
     StoreError,
     query::{cuda_thousandths, name_words},
@@ -33,6 +37,10 @@ pub(super) enum Write {
         now: u64,
         reply: Reply<u64>,
     },
+    Chain {
+        update: Box<ChainUpdate>,
+        reply: Reply<()>,
+    },
 }
 
 /// A write applied inside the open transaction, waiting for the commit to be answered.
@@ -40,6 +48,7 @@ enum Done {
     Offer(Reply<Upsert>, Result<Upsert, StoreError>),
     Heartbeat(Reply<HeartbeatUpsert>, Result<HeartbeatUpsert, StoreError>),
     Prune(Reply<u64>, Result<u64, StoreError>),
+    Chain(Reply<()>, Result<(), StoreError>),
 }
 
 impl Done {
@@ -56,6 +65,7 @@ impl Done {
             Self::Offer(reply, result) => send(reply, result, commit),
             Self::Heartbeat(reply, result) => send(reply, result, commit),
             Self::Prune(reply, result) => send(reply, result, commit),
+            Self::Chain(reply, result) => send(reply, result, commit),
         }
     }
 }
@@ -96,6 +106,9 @@ fn apply(conn: &mut Connection, batch: Vec<Write>) {
             Write::Prune { now, reply } => {
                 Done::Prune(reply, savepoint(&mut tx, |db| prune(db, now)))
             }
+            Write::Chain { update, reply } => {
+                Done::Chain(reply, savepoint(&mut tx, |db| chain::apply(db, &update)))
+            }
         });
     }
     let commit = tx.commit().map_err(|e| {
@@ -114,6 +127,7 @@ impl Write {
             Self::Offer { reply, .. } => Done::Offer(reply, Err(StoreError::Closed)),
             Self::Heartbeat { reply, .. } => Done::Heartbeat(reply, Err(StoreError::Closed)),
             Self::Prune { reply, .. } => Done::Prune(reply, Err(StoreError::Closed)),
+            Self::Chain { reply, .. } => Done::Chain(reply, Err(StoreError::Closed)),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Integration tests of the node: in-process nodes on real loopback swarms, and the real
-//! `gpuflow-node` binary for crash safety and configuration.
+//! `gpuflow-node` binary for crash safety and configuration, and the chain watcher against
+//! a real anvil.
 
+mod chain;
 mod network;
 mod process;
 mod support;

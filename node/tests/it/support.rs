@@ -43,6 +43,7 @@ pub(crate) fn config(dir: &Path, bootstrap: Vec<Multiaddr>) -> NodeConfig {
         bootstrap,
         token_decimals: 6,
         rate_limit: RateLimit { per_second: 1000, burst: 1000 },
+        chain: None,
     }
 }
 

@@ -1,0 +1,200 @@
+//! The chain watcher against a real anvil: rentals are indexed, a reorg made with
+//! `evm_snapshot`/`evm_revert` is rolled back, and a restarted node resumes from its
+//! cursor.
+
+use std::{path::PathBuf, time::Duration};
+
+use alloy::{
+    node_bindings::{Anvil, AnvilInstance},
+    primitives::{Address, B256, U256, aliases::U40},
+    providers::{DynProvider, Provider},
+    signers::local::PrivateKeySigner,
+};
+use gpuflow_escrow::{Escrow, GpuEscrow, MockUSDC};
+use gpuflow_node::ChainConfig;
+use gpuflow_protocol::{QuoteTerms, api, unix_now};
+
+use crate::support::{TestNode, eventually, try_get_json};
+
+const RATE: u128 = 1_000;
+
+/// Anvil with a deployed escrow, a funded renter and a provider that signs quotes.
+struct Chain {
+    anvil: AnvilInstance,
+    escrow: Address,
+    deployed_at: u64,
+    renter: PrivateKeySigner,
+    provider: PrivateKeySigner,
+    renter_escrow: Escrow,
+    nonce: u64,
+}
+
+impl Chain {
+    async fn start() -> Self {
+        let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        let anvil = Anvil::at(bin).try_spawn().expect("anvil starts");
+        let key = |i: usize| PrivateKeySigner::from(anvil.keys()[i].clone());
+        let (deployer, treasury, provider, renter) = (key(0), key(1), key(2), key(3));
+        let admin = gpuflow_escrow::connect(&anvil.endpoint(), Some(deployer.clone())).unwrap();
+        let token = MockUSDC::deploy(admin.clone()).await.unwrap();
+        let minted = token.mint(renter.address(), U256::from(10u128.pow(12))).send().await;
+        minted.unwrap().get_receipt().await.unwrap();
+        let receipt = GpuEscrow::deploy_builder(
+            admin.clone(),
+            *token.address(),
+            treasury.address(),
+            1000,
+            U40::from(60),
+            deployer.address(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+        let escrow = receipt.contract_address.unwrap();
+        let chain = gpuflow_escrow::connect(&anvil.endpoint(), Some(renter.clone())).unwrap();
+        let renter_escrow = Escrow::new(chain, escrow).await.unwrap();
+        Self {
+            anvil,
+            escrow,
+            deployed_at: receipt.block_number.unwrap(),
+            renter,
+            provider,
+            renter_escrow,
+            nonce: 0,
+        }
+    }
+
+    fn rpc(&self) -> &DynProvider {
+        self.renter_escrow.provider()
+    }
+
+    fn config(&self, from_block: u64) -> ChainConfig {
+        ChainConfig {
+            rpc_url: self.anvil.endpoint(),
+            escrow: self.escrow,
+            from_block,
+            confirmations: 0,
+            poll_interval: Duration::from_millis(50),
+        }
+    }
+
+    /// Opens a rental of `seconds` on a fresh provider-signed quote; returns its id.
+    async fn open(&mut self, seconds: u64) -> u64 {
+        self.nonce += 1;
+        let terms = QuoteTerms {
+            provider: self.provider.address(),
+            renter: self.renter.address(),
+            rate_per_second: RATE,
+            max_duration: 10 * seconds,
+            deadline: unix_now() + 3600,
+            offer_id: B256::ZERO,
+            nonce: U256::from(self.nonce),
+        };
+        let domain = self.renter_escrow.domain().await.unwrap();
+        let quote = gpuflow_escrow::sign_quote(&self.provider, terms, &domain).unwrap();
+        self.renter_escrow.open(&self.renter, &quote, seconds).await.unwrap().rental_id
+    }
+
+    async fn snapshot(&self) -> U256 {
+        self.rpc().raw_request("evm_snapshot".into(), ()).await.unwrap()
+    }
+
+    /// Reverts to `snapshot`, with a fresh connection: alloy waits for receipts by watching
+    /// block numbers rise, and after a revert they repeat.
+    async fn revert(&mut self, snapshot: U256) {
+        let reverted: bool =
+            self.rpc().raw_request("evm_revert".into(), (snapshot,)).await.unwrap();
+        assert!(reverted);
+        let chain =
+            gpuflow_escrow::connect(&self.anvil.endpoint(), Some(self.renter.clone())).unwrap();
+        self.renter_escrow = Escrow::new(chain, self.escrow).await.unwrap();
+    }
+
+    async fn mine(&self) {
+        let _: serde_json::Value = self.rpc().raw_request("evm_mine".into(), ()).await.unwrap();
+    }
+}
+
+async fn rental(node: &TestNode, id: u64) -> Option<api::RentalDetail> {
+    try_get_json(&format!("{}/v1/rentals/{id}", node.url)).await
+}
+
+/// Waits until rental `id` as served satisfies `ready`.
+async fn rental_where(
+    node: &TestNode,
+    id: u64,
+    what: &str,
+    ready: impl Fn(&api::RentalDetail) -> bool,
+) -> api::RentalDetail {
+    eventually(what, || async { rental(node, id).await.filter(|r| ready(r)) }).await
+}
+
+#[tokio::test]
+async fn the_watcher_indexes_rentals_rolls_back_reorgs_and_resumes() {
+    let mut chain = Chain::start().await;
+    let config = chain.config(chain.deployed_at);
+    let node = TestNode::start_with(vec![], |c| c.chain = Some(config)).await;
+
+    let first = chain.open(600).await;
+    let opened = rental_where(&node, first, "the opened rental", |_| true).await;
+    assert_eq!(opened.renter, format!("{:#x}", chain.renter.address()));
+    assert_eq!(opened.provider, format!("{:#x}", chain.provider.address()));
+    assert_eq!(opened.rate_per_second, RATE.to_string());
+    assert_eq!(opened.end - opened.start, 600);
+    assert_eq!(opened.deposit, (RATE * 600).to_string());
+    assert_eq!(opened.stopped_at, None);
+
+    // A branch that will be orphaned: the first rental stopped, a second one opened.
+    let snapshot = chain.snapshot().await;
+    chain.renter_escrow.stop(first).await.unwrap();
+    let orphan = chain.open(300).await;
+    rental_where(&node, first, "the stop", |r| r.stopped_at.is_some()).await;
+    rental_where(&node, orphan, "the rental on the doomed branch", |_| true).await;
+
+    // The chain forks below both: the first rental is extended instead, and the new
+    // branch grows past the old one's height.
+    chain.revert(snapshot).await;
+    chain.renter_escrow.extend(chain.renter.address(), first, 100).await.unwrap();
+    for _ in 0..3 {
+        chain.mine().await;
+    }
+    let extended = rental_where(&node, first, "the reorg to be rolled back", |r| {
+        r.stopped_at.is_none() && r.end == opened.end + 100
+    })
+    .await;
+    assert_eq!(extended.refund, "0");
+    assert_eq!(extended.deposit, (RATE * 700).to_string());
+    assert!(rental(&node, orphan).await.is_none(), "the orphaned rental is gone");
+    assert!(node.metric("gpuflow_chain_reorgs_total").await >= 1);
+    let unknown = reqwest::get(format!("{}/v1/rentals/{orphan}", node.url)).await.unwrap();
+    assert_eq!(unknown.status(), reqwest::StatusCode::NOT_FOUND);
+
+    // Restarted with a start block past everything to come, the node must resume from its
+    // cursor to see the next rental.
+    let dir = node._dir;
+    node.node.shutdown().await.unwrap();
+    let head = chain.rpc().get_block_number().await.unwrap();
+    let config = chain.config(head + 1_000_000);
+    let data_dir = dir.path().to_owned();
+    let node = TestNode::start_with(vec![], |c| {
+        c.data_dir = data_dir;
+        c.chain = Some(config);
+    })
+    .await;
+    assert_eq!(rental(&node, first).await, Some(extended), "served from the index at once");
+    let next = chain.open(60).await;
+    let reopened = rental_where(&node, next, "a rental after the restart", |_| true).await;
+    assert_eq!(reopened.deposit, (RATE * 60).to_string());
+    drop(dir);
+}
+
+#[tokio::test]
+async fn without_a_chain_rentals_answer_501() {
+    let node = TestNode::start(vec![]).await;
+    let response = reqwest::get(format!("{}/v1/rentals/1", node.url)).await.unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::NOT_IMPLEMENTED);
+}
