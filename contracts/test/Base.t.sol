@@ -4,8 +4,9 @@ pragma solidity 0.8.30;
 import { Test } from "forge-std/Test.sol";
 import { IERC20 } from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
-import { GpuEscrow } from "src/GpuEscrow.sol";
 import { Downtime, Quote } from "src/types/DataTypes.sol";
+
+import { IEscrow } from "./utils/IEscrow.sol";
 
 import { BlocklistUSDC } from "./mocks/BlocklistUSDC.sol";
 
@@ -69,7 +70,7 @@ abstract contract Base_Test is Test {
     uint256[3] internal attesterKeys;
 
     BlocklistUSDC internal token;
-    GpuEscrow internal escrow;
+    IEscrow internal escrow;
 
     /// @dev The nonce the next {defaultQuote} uses.
     uint256 internal nextNonce;
@@ -101,9 +102,29 @@ abstract contract Base_Test is Test {
         escrow.setAttester(attesters[0], true);
     }
 
-    function deployEscrow(uint16 feeBps, uint40 disputeWindow) internal returns (GpuEscrow deployed) {
-        deployed = new GpuEscrow(IERC20(address(token)), treasury, feeBps, disputeWindow, owner);
+    function deployEscrow(uint16 feeBps, uint40 disputeWindow) internal returns (IEscrow deployed) {
+        deployed = deployEscrowWith(IERC20(address(token)), treasury, feeBps, disputeWindow, owner);
         vm.label(address(deployed), "GpuEscrow");
+    }
+
+    /// @dev Deploys the escrow artifact, built with the IR pipeline as in production. Reverts bubble up, so
+    /// `vm.expectRevert` works on it as on `new`.
+    function deployEscrowWith(IERC20 token_, address treasury_, uint16 feeBps, uint40 disputeWindow, address owner_)
+        internal
+        returns (IEscrow deployed)
+    {
+        bytes memory initCode = bytes.concat(
+            vm.getCode("GpuEscrow.sol:GpuEscrow"), abi.encode(token_, treasury_, feeBps, disputeWindow, owner_)
+        );
+        address created;
+        assembly ("memory-safe") {
+            created := create(0, add(initCode, 0x20), mload(initCode))
+            if iszero(created) {
+                returndatacopy(0, 0, returndatasize())
+                revert(0, returndatasize())
+            }
+        }
+        deployed = IEscrow(created);
     }
 
     function sortAttesters() private {

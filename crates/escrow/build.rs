@@ -18,7 +18,8 @@ fn main() {
         let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
             panic!("{} is missing: run `make contracts` before cargo", path.display())
         });
-        let json: serde_json::Value = serde_json::from_str(&text).expect("forge artifacts are JSON");
+        let json: serde_json::Value =
+            serde_json::from_str(&text).expect("forge artifacts are JSON");
         let sources = json["metadata"]["sources"].as_object().expect("artifact has metadata");
         for (name, source) in sources.iter().filter(|(name, _)| name.starts_with("src/")) {
             let recorded = source["keccak256"].as_str().unwrap_or_default();

@@ -203,16 +203,7 @@ contract GpuEscrow_Fuzz_Test is Base_Test {
         withdrawIfAny(rentalId);
         vm.warp(START_TIME + stopAt);
         uint256 refunded = stopAs(renter, rentalId);
-
-        // Downtime over the whole rental so far; only the unpaid part can be credited.
-        downSeconds = bound(downSeconds, 1, stopAt);
-        Downtime memory downtime = downtimeOf(rentalId, START_TIME, START_TIME + stopAt, downSeconds);
-        uint256 settled = escrow.getRental(rentalId).withdrawn / rate;
-        if (settled < stopAt) {
-            uint256 expected = downSeconds < stopAt - settled ? downSeconds : stopAt - settled;
-            assertEq(credit(downtime), rate * expected, "credit capped at the unpaid part");
-        }
-
+        creditWholeRental(rentalId, stopAt, bound(downSeconds, 1, stopAt));
         vm.warp(START_TIME + stopAt + DISPUTE_WINDOW);
         withdrawIfAny(rentalId);
         uint256 fees;
@@ -221,14 +212,23 @@ contract GpuEscrow_Fuzz_Test is Base_Test {
             fees = escrow.claimFees();
         }
 
-        uint256 deposit = rate * duration;
         uint256 renterBack = balanceOf(renter) - renterBefore;
         assertGe(renterBack, refunded, "stop refund received");
-        assertEq(renterBack + balanceOf(provider) + fees, deposit, "deposit == refunds + payouts + fees");
+        assertEq(renterBack + balanceOf(provider) + fees, rate * duration, "deposit == refunds + payouts + fees");
         assertEq(balanceOf(address(escrow)), 0, "escrow drained");
         Rental memory rental = escrow.getRental(rentalId);
         assertEq(fees, feeOf(rental.withdrawn, bps), "fee on the provider's gross only");
         assertEq(rental.withdrawn / rate + rental.credited, stopAt, "every second paid or credited");
+    }
+
+    /// @dev Credits downtime over the whole (stopped) rental; only its unpaid part can be credited.
+    function creditWholeRental(uint256 rentalId, uint256 stoppedAfter, uint256 downSeconds) internal {
+        Rental memory rental = escrow.getRental(rentalId);
+        uint256 settled = rental.withdrawn / rental.ratePerSecond;
+        if (settled == stoppedAfter) return;
+        uint256 expected = downSeconds < stoppedAfter - settled ? downSeconds : stoppedAfter - settled;
+        Downtime memory downtime = downtimeOf(rentalId, START_TIME, START_TIME + stoppedAfter, downSeconds);
+        assertEq(credit(downtime), rental.ratePerSecond * expected, "credit capped at the unpaid part");
     }
 
     /// @dev A credit never takes back what the provider was paid: a window before the payout cursor credits nothing.

@@ -10,7 +10,7 @@ import { EscrowHandler } from "./handlers/EscrowHandler.sol";
 
 /// @notice The invariants listed in `README.md` next to this file, checked after every call of random sequences driven
 /// by {EscrowHandler}.
-/// forge-config: default.invariant.runs = 128
+/// forge-config: default.invariant.runs = 64
 /// forge-config: default.invariant.depth = 128
 contract GpuEscrow_Invariant_Test is Base_Test {
     EscrowHandler internal handler;

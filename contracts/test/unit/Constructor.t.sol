@@ -4,11 +4,11 @@ pragma solidity 0.8.30;
 import { Ownable } from "@openzeppelin/contracts/access/Ownable.sol";
 import { IERC20 } from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
-import { GpuEscrow } from "src/GpuEscrow.sol";
 import { IGpuEscrow } from "src/interfaces/IGpuEscrow.sol";
 import { Errors } from "src/libraries/Errors.sol";
 
 import { Base_Test } from "../Base.t.sol";
+import { IEscrow } from "../utils/IEscrow.sol";
 
 contract Constructor_Unit_Test is Base_Test {
     function test_Constructor() external {
@@ -20,7 +20,7 @@ contract Constructor_Unit_Test is Base_Test {
         emit IGpuEscrow.FeeBpsChanged(0, 1500);
         vm.expectEmit();
         emit IGpuEscrow.AttesterThresholdChanged(0, 1);
-        GpuEscrow deployed = new GpuEscrow(IERC20(address(token)), treasury, 1500, 30 days, owner);
+        IEscrow deployed = deployEscrowWith(IERC20(address(token)), treasury, 1500, 30 days, owner);
 
         assertEq(address(deployed.token()), address(token), "token");
         assertEq(deployed.treasury(), treasury, "treasury");
@@ -37,33 +37,33 @@ contract Constructor_Unit_Test is Base_Test {
     }
 
     function test_Constructor_ZeroFeeAndWindow() external {
-        GpuEscrow deployed = new GpuEscrow(IERC20(address(token)), treasury, 0, 0, owner);
+        IEscrow deployed = deployEscrowWith(IERC20(address(token)), treasury, 0, 0, owner);
         assertEq(deployed.feeBps(), 0, "feeBps");
         assertEq(deployed.DISPUTE_WINDOW(), 0, "DISPUTE_WINDOW");
     }
 
     function test_RevertWhen_TokenZeroAddress() external {
         vm.expectRevert(Errors.GpuEscrow_TokenZeroAddress.selector);
-        new GpuEscrow(IERC20(address(0)), treasury, FEE_BPS, DISPUTE_WINDOW, owner);
+        deployEscrowWith(IERC20(address(0)), treasury, FEE_BPS, DISPUTE_WINDOW, owner);
     }
 
     function test_RevertWhen_TreasuryZeroAddress() external {
         vm.expectRevert(Errors.GpuEscrow_TreasuryZeroAddress.selector);
-        new GpuEscrow(IERC20(address(token)), address(0), FEE_BPS, DISPUTE_WINDOW, owner);
+        deployEscrowWith(IERC20(address(token)), address(0), FEE_BPS, DISPUTE_WINDOW, owner);
     }
 
     function test_RevertWhen_FeeTooHigh() external {
         vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_FeeTooHigh.selector, 1501, 1500));
-        new GpuEscrow(IERC20(address(token)), treasury, 1501, DISPUTE_WINDOW, owner);
+        deployEscrowWith(IERC20(address(token)), treasury, 1501, DISPUTE_WINDOW, owner);
     }
 
     function test_RevertWhen_DisputeWindowTooLong() external {
         vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_DisputeWindowTooLong.selector, 30 days + 1, 30 days));
-        new GpuEscrow(IERC20(address(token)), treasury, FEE_BPS, 30 days + 1, owner);
+        deployEscrowWith(IERC20(address(token)), treasury, FEE_BPS, 30 days + 1, owner);
     }
 
     function test_RevertWhen_OwnerZeroAddress() external {
         vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableInvalidOwner.selector, address(0)));
-        new GpuEscrow(IERC20(address(token)), treasury, FEE_BPS, DISPUTE_WINDOW, address(0));
+        deployEscrowWith(IERC20(address(token)), treasury, FEE_BPS, DISPUTE_WINDOW, address(0));
     }
 }

@@ -5,13 +5,13 @@ import { IERC20 } from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import { IERC20Errors } from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import { Pausable } from "@openzeppelin/contracts/utils/Pausable.sol";
 
-import { GpuEscrow } from "src/GpuEscrow.sol";
 import { IGpuEscrow } from "src/interfaces/IGpuEscrow.sol";
 import { Errors } from "src/libraries/Errors.sol";
 import { Quote, Rental } from "src/types/DataTypes.sol";
 
 import { Base_Test } from "../Base.t.sol";
 import { MockERC1271Wallet } from "../mocks/MockERC1271Wallet.sol";
+import { IEscrow } from "../utils/IEscrow.sol";
 
 contract Open_Unit_Test is Base_Test {
     /*//////////////////////////////////////////////////////////////////////////
@@ -158,7 +158,7 @@ contract Open_Unit_Test is Base_Test {
     }
 
     function test_RevertWhen_SignatureForOtherEscrow() external {
-        GpuEscrow other = deployEscrow(FEE_BPS, DISPUTE_WINDOW);
+        IEscrow other = deployEscrow(FEE_BPS, DISPUTE_WINDOW);
         Quote memory quote = defaultQuote();
         bytes memory signature = signQuote(providerKey, quote); // for `escrow`
         vm.prank(renter);

@@ -321,10 +321,11 @@ impl Escrow {
         const ACTION: &str = "withdrawing earnings";
         let ids = rental_ids.iter().map(|id| U256::from(*id)).collect();
         let sent = match self.escrow.withdrawMany(ids).send().await {
-            Err(e) if matches!(
-                e.as_decoded_interface_error::<GpuEscrow::GpuEscrowErrors>(),
-                Some(GpuEscrow::GpuEscrowErrors::GpuEscrow_NothingToWithdraw(_))
-            ) =>
+            Err(e)
+                if matches!(
+                    e.as_decoded_interface_error::<GpuEscrow::GpuEscrowErrors>(),
+                    Some(GpuEscrow::GpuEscrowErrors::GpuEscrow_NothingToWithdraw(_))
+                ) =>
             {
                 return Ok(Vec::new());
             }
@@ -352,7 +353,11 @@ impl Escrow {
     /// credited downtime, times the rate, less what was withdrawn.
     pub async fn outstanding(&self, rental_id: u64) -> Result<U256, EscrowError> {
         let r = self.rental(rental_id).await?;
-        let seconds = r.end.to::<u64>().saturating_sub(r.start.to::<u64>()).saturating_sub(r.credited.to::<u64>());
+        let seconds = r
+            .end
+            .to::<u64>()
+            .saturating_sub(r.start.to::<u64>())
+            .saturating_sub(r.credited.to::<u64>());
         Ok(crate::quote::cost(r.ratePerSecond, seconds)?.saturating_sub(r.withdrawn))
     }
 

@@ -101,24 +101,22 @@ fn explain_escrow(error: &E) -> String {
         E::GpuEscrow_DowntimeInFuture(e) => {
             format!("the downtime window ends at {}, after now ({})", e.to, e.timestamp)
         }
-        E::GpuEscrow_DowntimeOutsideRental(e) => format!(
-            "the downtime window {}..{} is outside rental {}",
-            e.from, e.to, e.rentalId
-        ),
+        E::GpuEscrow_DowntimeOutsideRental(e) => {
+            format!("the downtime window {}..{} is outside rental {}", e.from, e.to, e.rentalId)
+        }
         E::GpuEscrow_DowntimeOverlaps(e) => format!(
             "downtime of rental {} up to {} was already credited; the window from {} overlaps it",
             e.rentalId, e.creditedUntil, e.from
         ),
-        E::GpuEscrow_NothingToCredit(e) => format!(
-            "rental {} has no unpaid seconds left to credit for this downtime",
-            e.rentalId
-        ),
+        E::GpuEscrow_NothingToCredit(e) => {
+            format!("rental {} has no unpaid seconds left to credit for this downtime", e.rentalId)
+        }
         E::GpuEscrow_AttestationsBelowThreshold(e) => format!(
             "{} attester signatures, but the escrow needs {}; ask more nodes",
             e.count, e.threshold
         ),
         E::GpuEscrow_AttestationMalformed(e) => {
-            format!("attester signature {} does not verify", e.index)
+            format!("attestation entry {} is too short to name its attester", e.index)
         }
         E::GpuEscrow_AttestersNotAscending(e) => format!(
             "attester signatures must be sorted by attester address ({} came after {})",

@@ -3,11 +3,11 @@ pragma solidity 0.8.30;
 
 import { Test } from "forge-std/Test.sol";
 
-import { GpuEscrow } from "src/GpuEscrow.sol";
 import { Downtime, Quote, Rental } from "src/types/DataTypes.sol";
 
 import { BlocklistUSDC } from "../../mocks/BlocklistUSDC.sol";
 import { MockERC1271Wallet } from "../../mocks/MockERC1271Wallet.sol";
+import { IEscrow } from "../../utils/IEscrow.sol";
 
 /// @notice Drives the escrow through random sequences of every action a renter, a provider, an attester, the treasury,
 /// the owner, the token issuer (blocklist) and a stranger can take, while keeping ghost totals of every token movement.
@@ -18,7 +18,7 @@ contract EscrowHandler is Test {
                                    SYSTEM UNDER TEST
     //////////////////////////////////////////////////////////////////////////*/
 
-    GpuEscrow internal immutable escrow;
+    IEscrow internal immutable escrow;
     BlocklistUSDC internal immutable token;
     address internal immutable owner;
     address internal immutable treasury;
@@ -60,7 +60,7 @@ contract EscrowHandler is Test {
     mapping(string action => uint256) public calls;
     mapping(string action => uint256) public effective;
 
-    constructor(GpuEscrow escrow_, BlocklistUSDC token_, address owner_, address treasury_, uint256 attesterKey_) {
+    constructor(IEscrow escrow_, BlocklistUSDC token_, address owner_, address treasury_, uint256 attesterKey_) {
         escrow = escrow_;
         token = token_;
         owner = owner_;
@@ -308,6 +308,7 @@ contract EscrowHandler is Test {
         uint256 low = rental.creditedUntil > rental.start ? rental.creditedUntil : rental.start;
         uint256 high = block.timestamp < rental.end ? block.timestamp : rental.end;
         if (high <= low) return;
+        if (high < rental.end) tryFutureWindow(rentalId, low);
         uint256 from = bound(fromSeed, low, high - 1);
         uint256 to = bound(toSeed, from + 1, high);
         uint256 downSeconds = bound(downSeed, 1, to - from);
@@ -349,6 +350,22 @@ contract EscrowHandler is Test {
         entries[0] = abi.encodePacked(attester, sign(attesterKey, escrow.hashDowntime(downtime)));
         try escrow.creditDowntime(downtime, entries) {
             recordViolation("overlapping window credited");
+        } catch { }
+    }
+
+    /// @dev Downtime cannot be attested ahead of time: a window still running at submission is refused.
+    function tryFutureWindow(uint256 rentalId, uint256 from) internal {
+        Downtime memory downtime = Downtime({
+            rentalId: rentalId,
+            from: uint40(from),
+            to: uint40(block.timestamp + 1),
+            downSeconds: 1,
+            deadline: uint40(block.timestamp)
+        });
+        bytes[] memory entries = new bytes[](1);
+        entries[0] = abi.encodePacked(attester, sign(attesterKey, escrow.hashDowntime(downtime)));
+        try escrow.creditDowntime(downtime, entries) {
+            recordViolation("future downtime credited");
         } catch { }
     }
 
