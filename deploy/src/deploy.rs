@@ -56,8 +56,7 @@ pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> anyhow::Re
             (*mock.address(), true)
         }
     };
-    let window = u64::try_from(params.dispute_window)
-        .ok()
+    let window = Some(params.dispute_window)
         .filter(|w| *w < 1 << 40)
         .context("the dispute window does not fit 40 bits")?;
     let builder = GpuEscrow::deploy_builder(
@@ -91,7 +90,12 @@ pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> anyhow::Re
 }
 
 /// Mints devnet tokens to `to` (only works on a `MockUSDC`).
-pub async fn mint(provider: &DynProvider, token: Address, to: Address, amount: U256) -> anyhow::Result<()> {
+pub async fn mint(
+    provider: &DynProvider,
+    token: Address,
+    to: Address,
+    amount: U256,
+) -> anyhow::Result<()> {
     MockUSDC::new(token, provider.clone())
         .mint(to, amount)
         .send()

@@ -176,7 +176,15 @@ impl Devnet {
                 .env("XDG_CONFIG_HOME", &options.dir)
                 .arg("--data-dir")
                 .arg(options.dir.join("node"))
-                .args(["--http", "127.0.0.1:0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0"]),
+                .args(["--http", "127.0.0.1:0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
+                // Index the escrow too; anvil does not reorg on its own, so no confirmations.
+                .args(["--rpc", &rpc_url, "--escrow", &deployment.escrow.to_string()])
+                .args([
+                    "--escrow-from-block",
+                    &deployment.block.to_string(),
+                    "--confirmations",
+                    "0",
+                ]),
             &options.dir.join("node.log"),
             "gpuflow-node ready",
         )
@@ -254,7 +262,10 @@ impl Devnet {
             .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), (seconds,))
             .await
             .context("evm_increaseTime")?;
-        chain.raw_request::<_, serde_json::Value>("evm_mine".into(), ()).await.context("evm_mine")?;
+        chain
+            .raw_request::<_, serde_json::Value>("evm_mine".into(), ())
+            .await
+            .context("evm_mine")?;
         Ok(())
     }
 

@@ -8,9 +8,14 @@ use gpuflow_devnet::deploy::{DeployParams, deploy};
 
 /// Deploy GpuEscrow (and MockUSDC on devnets) to the chain at --rpc.
 #[derive(Debug, Parser)]
-#[command(name = "gpuflow-deploy", version, about, after_help = "Example:
+#[command(
+    name = "gpuflow-deploy",
+    version,
+    about,
+    after_help = "Example:
   gpuflow-deploy --rpc https://rpc.example --key-env DEPLOYER_KEY \\
-      --token 0xA0b8...eB48 --treasury 0x... --fee-bps 1000 --out deployment.json")]
+      --token 0xA0b8...eB48 --treasury 0x... --fee-bps 1000 --out deployment.json"
+)]
 struct Args {
     /// Ethereum JSON-RPC endpoint.
     #[arg(long, env = "GPUFLOW_RPC")]
