@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/gpuflow/target
 BIN := $(CARGO_TARGET_DIR)/debug
 FORGE := ./node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 
-.PHONY: demo test build contracts deps test-contracts test-rust bench clean
+.PHONY: demo test build contracts deps test-contracts test-rust bench bench-smoke clean
 
 ## deps: install Foundry, solc and the Solidity libraries from npm (pinned, lock file)
 deps: contracts/node_modules/.package-lock.json
@@ -37,9 +37,18 @@ test-rust: build
 ## test: forge tests, cargo tests, the end-to-end tests
 test: test-contracts test-rust
 
-## bench: gas of every escrow operation on anvil (limits enforced by the script)
+## bench: measure every figure of BENCHMARKS.md on this machine at full size (release builds;
+## escrow gas comes from contracts/script/measure-gas.sh, which gpuflow-bench runs)
+BENCH_BIN := $(CARGO_TARGET_DIR)/release
 bench: contracts
-	cd contracts && bash script/measure-gas.sh
+	cargo build --release --locked -p gpuflow-node -p gpuflow-provider -p gpuflow-cli -p gpuflow-bench
+	$(BENCH_BIN)/gpuflow-bench all --out BENCHMARKS.md
+
+## bench-smoke: the same benchmarks at toy sizes, in a couple of minutes (not part of `make test`)
+bench-smoke: contracts
+	cargo build --release --locked -p gpuflow-node -p gpuflow-provider -p gpuflow-cli -p gpuflow-bench
+	$(BENCH_BIN)/gpuflow-bench all --smoke --out $(CARGO_TARGET_DIR)/bench-smoke.md
+	@cat $(CARGO_TARGET_DIR)/bench-smoke.md
 
 clean:
 	rm -rf contracts/out contracts/cache .devnet

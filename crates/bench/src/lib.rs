@@ -1,0 +1,17 @@
+//! gpuflow's benchmarks: the figures promised in `BENCHMARKS.md` and the seeded data and
+//! load generators that measure them.
+//!
+//! Each module measures one figure family and returns a [`report::Section`]:
+//! [`gas`] (escrow gas via `contracts/script/measure-gas.sh`), [`search`] (latency,
+//! throughput and memory of the real `gpuflow-node` binary over HTTP), [`heartbeat`]
+//! (verified and stored heartbeats per second), [`propagation`] (provider → index offer
+//! gossip on loopback) and [`rental`] (`gpuflow rent` to a running workload on the devnet).
+//! [`data`] makes the signed offers and heartbeats, deterministically from a seed.
+
+pub mod data;
+pub mod gas;
+pub mod heartbeat;
+pub mod propagation;
+pub mod rental;
+pub mod report;
+pub mod search;
