@@ -17,6 +17,8 @@ mod identity;
 mod offer;
 mod rental;
 mod sync;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod testing;
 
 pub use amount::{format_units, parse_units};
 pub use envelope::{Message, MessageKind, SignedEnvelope, Verified};

@@ -228,39 +228,23 @@ pub(crate) mod decimal_string {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use alloy::signers::{SignerSync, local::PrivateKeySigner};
+    use alloy::signers::local::PrivateKeySigner;
 
     use super::*;
     use crate::{Identity, SignedEnvelope};
 
     pub(crate) fn sample(identity: &Identity, payout: &PrivateKeySigner) -> Offer {
-        let proof = payout
-            .sign_message_sync(payout_binding_message(&identity.peer_id()).as_bytes())
-            .unwrap();
         Offer {
-            seq: 1,
-            issued_at: 1_000,
-            expires_at: 1_600,
-            chain_id: 31337,
             escrow: Address::repeat_byte(0xee),
-            payout: payout.address(),
-            payout_proof: proof,
-            price_per_second: 100,
-            gpus: vec![GpuInfo {
-                name: "NVIDIA GeForce RTX 4090".into(),
-                uuid: "GPU-00000000-0000-0000-0000-000000000001".into(),
-                memory_bytes: 25_757_220_864,
-                pci_bus_id: "00000000:01:00.0".into(),
-                compute_capability: "8.9".into(),
-                driver_version: "550.54.14".into(),
-                cuda_version: "12.4".into(),
-            }],
-            verified: false,
             region: "eu-west".into(),
             listen_addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
-            inet_down_mbps: None,
-            inet_up_mbps: None,
-            disk_bytes: None,
+            ..crate::testing::offer(
+                identity,
+                payout,
+                "GPU-00000000-0000-0000-0000-000000000001",
+                1_000,
+                600,
+            )
         }
     }
 

@@ -2,15 +2,11 @@
 
 use std::{future::Future, path::Path, time::Duration};
 
-use alloy::{
-    primitives::Address,
-    signers::{SignerSync, local::PrivateKeySigner},
-};
+use alloy::signers::local::PrivateKeySigner;
 use gpuflow_node::{NodeConfig, RateLimit, RunningNode};
 use gpuflow_p2p::{Multiaddr, Network, NetworkConfig, NetworkEvent, PeerId};
 use gpuflow_protocol::{
-    GpuHealth, GpuInfo, Heartbeat, Identity, Offer, OfferId, SignedEnvelope, api,
-    payout_binding_message, unix_now,
+    GpuHealth, Heartbeat, Identity, Offer, OfferId, SignedEnvelope, api, unix_now,
 };
 
 /// Longest wait for anything to happen; generous for a loaded 2-core machine.
@@ -134,35 +130,9 @@ impl Provider {
 
     /// A signed offer for one GPU of this provider's own, after `edit`.
     pub(crate) fn offer(&self, edit: impl FnOnce(&mut Offer)) -> SignedEnvelope {
-        let now = unix_now();
-        let mut offer = Offer {
-            seq: 1,
-            issued_at: now,
-            expires_at: now + 600,
-            chain_id: 31337,
-            escrow: Address::repeat_byte(1),
-            payout: self.payout.address(),
-            payout_proof: self
-                .payout
-                .sign_message_sync(payout_binding_message(&self.identity.peer_id()).as_bytes())
-                .unwrap(),
-            price_per_second: 100,
-            gpus: vec![GpuInfo {
-                name: "NVIDIA GeForce RTX 4090".into(),
-                uuid: format!("GPU-{}", self.id()),
-                memory_bytes: 25_757_220_864,
-                pci_bus_id: "00000000:01:00.0".into(),
-                compute_capability: "8.9".into(),
-                driver_version: "550.54.14".into(),
-                cuda_version: "12.4".into(),
-            }],
-            verified: false,
-            region: "test".into(),
-            listen_addrs: Vec::new(),
-            inet_down_mbps: None,
-            inet_up_mbps: None,
-            disk_bytes: None,
-        };
+        let uuid = format!("GPU-{}", self.id());
+        let mut offer =
+            gpuflow_protocol::testing::offer(&self.identity, &self.payout, &uuid, unix_now(), 600);
         edit(&mut offer);
         SignedEnvelope::seal(&self.identity, &offer)
     }

@@ -3,14 +3,11 @@
 
 use std::time::Duration;
 
-use alloy::{
-    primitives::Address,
-    signers::{SignerSync, local::PrivateKeySigner},
-};
+use alloy::signers::local::PrivateKeySigner;
 use gpuflow_p2p::{Acceptance, Multiaddr, Network, NetworkConfig, NetworkEvent, PeerId};
 use gpuflow_protocol::{
-    GpuHealth, GpuInfo, Heartbeat, Identity, Offer, RentalRequest, RentalResponse, SignedEnvelope,
-    SyncResponse, WorkloadState, WorkloadStatus, payout_binding_message, unix_now,
+    GpuHealth, Heartbeat, Identity, Offer, RentalRequest, RentalResponse, SignedEnvelope,
+    SyncResponse, WorkloadState, WorkloadStatus, unix_now,
 };
 use tokio::sync::mpsc::Receiver;
 
@@ -128,34 +125,7 @@ async fn next<T>(
 
 fn offer(identity: &Identity) -> SignedEnvelope {
     let payout = PrivateKeySigner::random();
-    let now = unix_now();
-    let offer = Offer {
-        seq: 1,
-        issued_at: now,
-        expires_at: now + 300,
-        chain_id: 31337,
-        escrow: Address::repeat_byte(1),
-        payout: payout.address(),
-        payout_proof: payout
-            .sign_message_sync(payout_binding_message(&identity.peer_id()).as_bytes())
-            .unwrap(),
-        price_per_second: 100,
-        gpus: vec![GpuInfo {
-            name: "NVIDIA GeForce RTX 4090".into(),
-            uuid: "GPU-1".into(),
-            memory_bytes: 25_757_220_864,
-            pci_bus_id: "00000000:01:00.0".into(),
-            compute_capability: "8.9".into(),
-            driver_version: "550.54.14".into(),
-            cuda_version: "12.4".into(),
-        }],
-        verified: false,
-        region: "test".into(),
-        listen_addrs: Vec::new(),
-        inet_down_mbps: None,
-        inet_up_mbps: None,
-        disk_bytes: None,
-    };
+    let offer = gpuflow_protocol::testing::offer(identity, &payout, "GPU-1", unix_now(), 300);
     SignedEnvelope::seal(identity, &offer)
 }
 
