@@ -85,6 +85,23 @@ pub struct Withdrawn {
     pub tx: TxHash,
 }
 
+/// A confirmed downtime credit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credited {
+    /// The rental.
+    pub rental_id: u64,
+    /// Start of the credited window.
+    pub from: u64,
+    /// End of the credited window.
+    pub to: u64,
+    /// Seconds credited (at most those attested: paid seconds are never clawed back).
+    pub down_seconds: u64,
+    /// Tokens refunded to the renter.
+    pub refund: U256,
+    /// The transaction.
+    pub tx: TxHash,
+}
+
 /// An escrow event a provider or renter reacts to.
 #[derive(Clone, Debug)]
 pub enum EscrowEvent {
@@ -445,6 +462,27 @@ impl Escrow {
             }
         }
         Ok(history)
+    }
+
+    /// Submits a downtime attestation with its attesters' signatures (see
+    /// [`crate::pack_signatures`]); the refund goes to the renter, whoever sends it.
+    pub async fn credit_downtime(
+        &self,
+        terms: &crate::DowntimeTerms,
+        signatures: Vec<alloy::primitives::Bytes>,
+    ) -> Result<Credited, EscrowError> {
+        const ACTION: &str = "crediting the downtime";
+        let credit = self.escrow.creditDowntime(terms.to_sol()?, signatures);
+        let receipt = confirm(ACTION, credit.send().await).await?;
+        let event = find_event::<GpuEscrow::DowntimeCredited>(ACTION, &receipt)?;
+        Ok(Credited {
+            rental_id: terms.rental_id,
+            from: to_u64(event.from)?,
+            to: to_u64(event.to)?,
+            down_seconds: to_u64(event.downSeconds)?,
+            refund: event.refund,
+            tx: receipt.transaction_hash,
+        })
     }
 }
 

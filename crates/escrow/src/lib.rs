@@ -8,6 +8,7 @@
 
 mod bindings;
 mod client;
+mod downtime;
 mod error;
 mod explain;
 mod quote;
@@ -15,8 +16,9 @@ mod wallet;
 
 pub use bindings::{GpuEscrow, IERC20, MockUSDC, Rental};
 pub use client::{
-    Escrow, EscrowEvent, Extended, Opened, RentalHistory, Stopped, Withdrawn, connect,
+    Credited, Escrow, EscrowEvent, Extended, Opened, RentalHistory, Stopped, Withdrawn, connect,
 };
+pub use downtime::{DowntimeTerms, downtime_signer, pack_signatures, sign_downtime};
 pub use error::EscrowError;
 pub use explain::explain;
 pub use quote::{cost, domain, quote_signer, sign_quote, to_sol};
