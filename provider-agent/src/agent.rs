@@ -35,6 +35,9 @@ use crate::{
     store::{QuoteRecord, RentalRecord, Store},
 };
 
+/// Lifetime of the offer that replaces a fully rented machine's, in seconds: long enough
+/// to cross gossipsub, short enough that searches stop listing the machine at once.
+const LAPSE_SECS: u64 = 5;
 /// How far a log request's timestamp may be from the provider's clock, in seconds.
 const LOGS_REQUEST_MAX_SKEW: u64 = 300;
 
@@ -76,6 +79,8 @@ pub struct AgentConfig {
     /// Withdraw from running rentals once this much (gross, token units) is withdrawable;
     /// zero withdraws only ended rentals, once their dispute window passed.
     pub withdraw_threshold: U256,
+    /// Images renters may ask for (see [`crate::config::image_allowed`]); empty: any.
+    pub allowed_images: Vec<String>,
 }
 
 /// What the agent learns from the chain once, at start.
@@ -120,6 +125,8 @@ pub struct Agent {
     heartbeat_seq: u64,
     /// Latest chain time seen; devnets move it ahead of the wall clock.
     chain_time: u64,
+    /// The GPUs of the last offer published, while it may still be live on the nodes.
+    advertised: Vec<gpuflow_protocol::GpuInfo>,
 }
 
 fn state_of(rental: &RentalRecord) -> WorkloadState {
@@ -157,6 +164,7 @@ impl Agent {
             chain.next_block = last + 1;
         }
         let rentals = store.rentals().await?.into_iter().map(|r| (r.id, r)).collect();
+        let config_gpus = config.inventory.gpus.clone();
         let mut agent = Self {
             config,
             network,
@@ -172,6 +180,9 @@ impl Agent {
             next_nonce: U256::from(unix_millis()) << 8,
             heartbeat_seq: 0,
             chain_time: 0,
+            // What the last run published is unknown: if every GPU turns out rented,
+            // withdraw whatever offer may still be live.
+            advertised: config_gpus,
         };
         agent.resume().await;
         Ok(agent)
@@ -264,7 +275,9 @@ impl Agent {
                     RentalRequest::Status { rental_id } => {
                         RentalResponse::Status(self.status(rental_id))
                     }
-                    RentalRequest::Quote { renter, duration } => self.quote(renter, duration).await,
+                    RentalRequest::Quote { renter, duration, image, ssh_key } => {
+                        self.quote(renter, duration, image, ssh_key).await
+                    }
                     RentalRequest::Logs { rental_id, issued_at, signature } => {
                         self.logs(rental_id, issued_at, signature).await
                     }
@@ -288,10 +301,16 @@ impl Agent {
         gpus.iter().map(|g| self.config.gpu_rates.get(&g.uuid).copied().unwrap_or_default()).sum()
     }
 
-    /// Signs terms for the free GPUs, if any and if the duration is one the provider
-    /// accepts. The quote is stored before it leaves, so the rental it opens can be
-    /// matched to it by nonce.
-    async fn quote(&mut self, renter: Address, duration: u64) -> RentalResponse {
+    /// Signs terms for the free GPUs, if any and if the duration, image and SSH key are
+    /// ones the provider accepts. The quote is stored, with the image and key, before it
+    /// leaves, so the rental it opens can be matched to it by nonce and run as asked.
+    async fn quote(
+        &mut self,
+        renter: Address,
+        duration: u64,
+        image: Option<String>,
+        ssh_key: Option<String>,
+    ) -> RentalResponse {
         let refuse = |message: String| RentalResponse::Error { message };
         let free = self.free_gpus();
         if free.is_empty() {
@@ -304,6 +323,23 @@ impl Agent {
         if renter.is_zero() {
             return refuse("the renter address is zero".into());
         }
+        if let Some(image) = &image {
+            if let Err(e) = RentalRequest::check_image(image) {
+                return refuse(e);
+            }
+            if !crate::config::image_allowed(&self.config.allowed_images, image) {
+                return refuse(format!(
+                    "image `{image}` is not allowed on this provider, which runs only {}; \
+                     pick one of those with --image, or leave --image out for its default",
+                    self.config.allowed_images.join(", ")
+                ));
+            }
+        }
+        let ssh_key = match ssh_key.as_deref().map(RentalRequest::check_ssh_public_key) {
+            None => None,
+            Some(Ok(key)) => Some(key),
+            Some(Err(e)) => return refuse(format!("the SSH key: {e}")),
+        };
         let gpus: Vec<String> = free.iter().map(|g| g.uuid.clone()).collect();
         let mut offer_id = [0u8; 32];
         offer_id[..8].copy_from_slice(&self.offer_id().to_bytes());
@@ -329,12 +365,14 @@ impl Agent {
             max_duration: max,
             deadline: quote.terms.deadline,
             gpus,
+            image: image.clone(),
+            ssh_key,
         };
         if let Err(e) = self.store.record_quote(record, self.now()).await {
             tracing::error!(error = %e, "could not store a quote; not issuing it");
             return refuse("the provider cannot issue quotes right now; try again".into());
         }
-        tracing::info!(%renter, duration, nonce = %quote.terms.nonce, "quote signed");
+        tracing::info!(%renter, duration, nonce = %quote.terms.nonce, image = image.as_deref().unwrap_or("default"), "quote signed");
         RentalResponse::Quote(quote)
     }
 
@@ -389,13 +427,22 @@ impl Agent {
         }
     }
 
-    /// Signs and publishes the offer for the free GPUs; with none free the agent stays
-    /// quiet and its last offer expires.
+    /// Signs and publishes the offer for the free GPUs. With none free, the live offer is
+    /// replaced by one that lapses within [`LAPSE_SECS`], so searches stop listing a
+    /// machine that is fully rented (an offer must name at least one GPU).
     async fn publish_offer(&mut self) {
-        let free = self.free_gpus();
-        if self.listen_addrs.is_empty() || free.is_empty() {
+        if self.listen_addrs.is_empty() {
             return;
         }
+        let free: Vec<gpuflow_protocol::GpuInfo> = self.free_gpus().into_iter().cloned().collect();
+        let (gpus, ttl) = if !free.is_empty() {
+            (free, self.config.offer_ttl.as_secs())
+        } else if !self.advertised.is_empty() {
+            (self.advertised.clone(), LAPSE_SECS)
+        } else {
+            return;
+        };
+        let lapsing = ttl == LAPSE_SECS;
         let now = unix_now();
         let peer_id = self.config.identity.peer_id();
         let payout_proof =
@@ -404,16 +451,17 @@ impl Agent {
                 Ok(sig) => sig,
                 Err(e) => return tracing::error!(error = %e, "could not sign the payout binding"),
             };
+        let rate = self.rate_of(&gpus.iter().collect::<Vec<_>>());
         let offer = Offer {
             seq: unix_millis(),
             issued_at: now,
-            expires_at: now + self.config.offer_ttl.as_secs(),
+            expires_at: now + ttl,
             chain_id: self.chain.chain_id,
             escrow: self.escrow.address(),
             payout: self.config.payout.address(),
             payout_proof,
-            price_per_second: self.rate_of(&free),
-            gpus: free.into_iter().cloned().collect(),
+            price_per_second: rate,
+            gpus,
             verified: self.config.inventory.verified,
             region: self.config.region.clone(),
             listen_addrs: self.listen_addrs.clone(),
@@ -421,9 +469,19 @@ impl Agent {
             inet_up_mbps: self.config.inet_up_mbps,
             disk_bytes: self.config.disk_bytes,
         };
+        if !lapsing {
+            self.advertised = offer.gpus.clone();
+        }
         let envelope = SignedEnvelope::seal(&self.config.identity, &offer);
         match self.network.publish_offer(&envelope).await {
-            Ok(()) => tracing::info!(offer = %self.offer_id(), seq = offer.seq, "offer published"),
+            Ok(()) if lapsing => {
+                // Withdrawn: nothing to publish until a GPU is free again.
+                self.advertised.clear();
+                tracing::info!(offer = %self.offer_id(), seq = offer.seq, "every GPU is rented: offer withdrawn");
+            }
+            Ok(()) => {
+                tracing::info!(offer = %self.offer_id(), seq = offer.seq, gpus = offer.gpus.len(), "offer published")
+            }
             // Alone on the network: the next subscriber triggers a republish.
             Err(e) => tracing::debug!(error = %e, "offer not published"),
         }
@@ -520,6 +578,8 @@ impl Agent {
             // Nothing of a refused rental is the provider's: the renter stops it for a
             // full refund.
             paid_out: false,
+            image: None,
+            ssh_key: None,
         };
         let quote = self.store.quote(event.nonce.to_string()).await?;
         let problem = match &quote {
@@ -546,7 +606,11 @@ impl Agent {
                 .refuse(rental, format!("the terms differ from the quote: {problem}"))
                 .await;
         }
-        rental.gpus = quote.map(|q| q.gpus).unwrap_or_default();
+        if let Some(q) = quote {
+            rental.gpus = q.gpus;
+            rental.image = q.image;
+            rental.ssh_key = q.ssh_key;
+        }
         let busy = self.store.open_rental(rental.clone()).await?;
         if !busy.is_empty() {
             rental.gpus.clear();
@@ -577,7 +641,8 @@ impl Agent {
             rental_id: rental.id,
             gpus: rental.gpus.clone(),
             ends_at: rental.ends_at,
-            ssh_key: None,
+            image: rental.image.clone(),
+            ssh_key: rental.ssh_key.clone(),
         };
         match self.runtime.start(&spec).await {
             Ok(started) => {

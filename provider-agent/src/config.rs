@@ -81,6 +81,10 @@ pub struct FileConfig {
     pub image: Option<String>,
     /// Host name or IP renters reach the SSH port on.
     pub ssh_host: Option<String>,
+    /// Images renters may ask for; empty allows any. An entry ending in `*` allows every
+    /// image starting with what precedes it (`"pytorch/pytorch:*"`).
+    #[serde(default)]
+    pub allowed_images: Vec<String>,
     /// Shell command of the process runtime.
     pub workload: Option<String>,
     /// Price per GPU per hour by GPU model name, in tokens, e.g. `"NVIDIA GeForce RTX 4090" = "0.30"`.
@@ -136,6 +140,9 @@ withdraw_threshold = "5"
 
 runtime = "docker"                     # "docker" in production, "process" for development
 image = "nvidia/cuda:12.4.1-base-ubuntu22.04"  # used when the renter asks for none
+# Images renters may ask for (`gpuflow rent --image`); a trailing * matches any tag.
+# Without this list any image is allowed.
+# allowed_images = ["nvidia/cuda:*", "pytorch/pytorch:*", "ubuntu:22.04"]
 # ssh_host = "203.0.113.7"             # address renters reach the mapped SSH port on
 
 # Price per GPU per hour, in tokens, by the model name `gpuflow-provider gpus` shows.
@@ -146,6 +153,15 @@ image = "nvidia/cuda:12.4.1-base-ubuntu22.04"  # used when the renter asks for n
         keystore = keystore.display(),
         data_dir = data_dir.display(),
     )
+}
+
+/// Whether `image` may run under the allow-list `allowed` (empty: any image may).
+pub fn image_allowed(allowed: &[String], image: &str) -> bool {
+    allowed.is_empty()
+        || allowed.iter().any(|entry| match entry.strip_suffix('*') {
+            Some(prefix) => image.starts_with(prefix),
+            None => image == entry,
+        })
 }
 
 /// Token units per second for one hourly price, which must convert exactly.
@@ -238,6 +254,18 @@ mod tests {
         assert_eq!((flag["GPU-a"], flag["GPU-b"]), (50, 50));
         let missing = gpu_rates(&gpus, None, &BTreeMap::new(), 6).unwrap_err().to_string();
         assert!(missing.contains("[prices]") && missing.contains("RTX 4090"), "{missing}");
+    }
+
+    #[test]
+    fn the_image_allow_list_matches_exactly_or_by_prefix() {
+        let allowed = vec!["pytorch/pytorch:*".to_owned(), "ubuntu:22.04".to_owned()];
+        assert!(image_allowed(&allowed, "pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime"));
+        assert!(image_allowed(&allowed, "ubuntu:22.04"));
+        assert!(!image_allowed(&allowed, "ubuntu:24.04"));
+        assert!(!image_allowed(&allowed, "evil/pytorch/pytorch:1"));
+        assert!(image_allowed(&[], "anything:1"), "no list allows every image");
+        let config: FileConfig = toml::from_str("allowed_images = [\"nvidia/cuda:*\"]").unwrap();
+        assert_eq!(config.allowed_images, vec!["nvidia/cuda:*"]);
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub const RENTAL_LABEL: &str = "io.gpuflow.rental";
 #[derive(Debug)]
 pub struct DockerRuntime {
     docker: Docker,
+    /// The image of rentals whose renter asked for none.
     image: String,
     ssh_host: String,
 }
@@ -45,17 +46,17 @@ impl DockerRuntime {
         Ok(Self { docker, image, ssh_host })
     }
 
-    async fn pull(&self) -> Result<(), RuntimeError> {
-        let (repo, tag) = split_image(&self.image);
+    async fn pull(&self, image: &str) -> Result<(), RuntimeError> {
+        let (repo, tag) = split_image(image);
         let options = CreateImageOptionsBuilder::new().from_image(repo).tag(tag).build();
         let mut progress = self.docker.create_image(Some(options), None, None);
         while let Some(step) = progress.next().await {
             let step = step.map_err(docker_err)?;
             if let Some(error) = step.error_detail.and_then(|e| e.message) {
-                return Err(RuntimeError::Docker(format!("pulling {}: {error}", self.image)));
+                return Err(RuntimeError::Docker(format!("pulling {image}: {error}")));
             }
             tracing::info!(
-                image = %self.image,
+                image,
                 layer = step.id.as_deref().unwrap_or(""),
                 status = step.status.as_deref().unwrap_or(""),
                 current = step.progress_detail.as_ref().and_then(|p| p.current).unwrap_or(0),
@@ -104,9 +105,24 @@ impl DockerRuntime {
     }
 }
 
-/// The container a rental runs in: its GPUs by UUID and nothing else, the SSH port
-/// published on an ephemeral host port, labelled with the rental so it can be found again.
-pub fn container_config(image: &str, spec: &WorkloadSpec) -> ContainerCreateBody {
+/// The image a rental runs: the renter's choice (checked against the allow-list when the
+/// quote was issued), else the provider's default.
+fn image_of<'a>(default: &'a str, spec: &'a WorkloadSpec) -> &'a str {
+    spec.image.as_deref().unwrap_or(default)
+}
+
+/// What the renter is told to type: `ssh -p PORT root@HOST` once Docker mapped the port.
+pub fn connect_detail(name: &str, ssh_port: Option<&str>, ssh_host: &str) -> String {
+    match ssh_port {
+        Some(port) => format!("ssh -p {port} root@{ssh_host}"),
+        None => format!("container {name} runs; it exposes no SSH port"),
+    }
+}
+
+/// The container a rental runs in: the renter's image (or `default_image`), its GPUs by
+/// UUID and nothing else, the SSH port published on an ephemeral host port, labelled with
+/// the rental so it can be found again.
+pub fn container_config(default_image: &str, spec: &WorkloadSpec) -> ContainerCreateBody {
     let mut env = vec![
         format!("GPUFLOW_RENTAL_ID={}", spec.rental_id),
         format!("GPUFLOW_RENTAL_ENDS_AT={}", spec.ends_at),
@@ -116,7 +132,7 @@ pub fn container_config(image: &str, spec: &WorkloadSpec) -> ContainerCreateBody
         env.push(format!("PUBLIC_KEY={key}"));
     }
     ContainerCreateBody {
-        image: Some(image.to_owned()),
+        image: Some(image_of(default_image, spec).to_owned()),
         env: Some(env),
         labels: Some(HashMap::from([(RENTAL_LABEL.to_owned(), spec.rental_id.to_string())])),
         exposed_ports: Some(vec![SSH_PORT.to_owned()]),
@@ -160,7 +176,7 @@ fn docker_err(e: bollard::errors::Error) -> RuntimeError {
 impl Runtime for DockerRuntime {
     fn start<'a>(&'a self, spec: &'a WorkloadSpec) -> BoxFuture<'a, Result<Started, RuntimeError>> {
         Box::pin(async move {
-            self.pull().await?;
+            self.pull(image_of(&self.image, spec)).await?;
             let name = container_name(spec.rental_id);
             let options = CreateContainerOptionsBuilder::new().name(&name).build();
             let created = self
@@ -172,10 +188,8 @@ impl Runtime for DockerRuntime {
             if let Some(key) = &spec.ssh_key {
                 self.install_key(&created.id, key).await?;
             }
-            let detail = match self.ssh_port(&created.id).await? {
-                Some(port) => format!("ssh -p {port} root@{}", self.ssh_host),
-                None => format!("container {name} runs; it exposes no SSH port"),
-            };
+            let port = self.ssh_port(&created.id).await?;
+            let detail = connect_detail(&name, port.as_deref(), &self.ssh_host);
             Ok(Started { handle: created.id, detail })
         })
     }
@@ -236,6 +250,7 @@ mod tests {
             rental_id: 42,
             gpus: vec!["GPU-a".into(), "GPU-c".into()],
             ends_at: 1_700_000_000,
+            image: None,
             ssh_key: Some("ssh-ed25519 AAAA renter@laptop".into()),
         }
     }
@@ -266,6 +281,22 @@ mod tests {
         assert_eq!(config.labels.unwrap()[RENTAL_LABEL], "42");
         let no_key = container_config("img", &WorkloadSpec { ssh_key: None, ..spec() });
         assert!(!no_key.env.unwrap().iter().any(|v| v.starts_with("PUBLIC_KEY=")));
+    }
+
+    #[test]
+    fn the_renters_image_replaces_the_default() {
+        let chosen = WorkloadSpec { image: Some("ubuntu:22.04".into()), ..spec() };
+        assert_eq!(container_config("default:1", &chosen).image.as_deref(), Some("ubuntu:22.04"));
+        assert_eq!(container_config("default:1", &spec()).image.as_deref(), Some("default:1"));
+    }
+
+    #[test]
+    fn the_renter_is_told_how_to_connect() {
+        assert_eq!(
+            connect_detail("c", Some("32768"), "203.0.113.7"),
+            "ssh -p 32768 root@203.0.113.7"
+        );
+        assert!(connect_detail("c", None, "h").contains("no SSH port"));
     }
 
     #[test]

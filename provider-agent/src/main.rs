@@ -145,9 +145,16 @@ struct RunArgs {
     /// Shell command each rental runs (process runtime).
     #[arg(long)]
     workload: Option<String>,
-    /// Container image rentals run (docker runtime).
+    /// Container image rentals run when the renter asks for none (docker runtime).
     #[arg(long)]
     image: Option<String>,
+    /// Host name or IP renters reach the mapped SSH port on (docker runtime).
+    #[arg(long, value_name = "HOST")]
+    ssh_host: Option<String>,
+    /// An image renters may ask for (repeatable; a trailing `*` matches any tag);
+    /// replaces `allowed_images` of the config file. Without any, every image is allowed.
+    #[arg(long = "allow-image", value_name = "IMAGE")]
+    allowed_images: Vec<String>,
     /// Use a simulated inventory (development only; offers say `verified: false`).
     #[arg(long, value_name = "FILE")]
     simulate_gpus: Option<PathBuf>,
@@ -376,6 +383,7 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
     };
     tracing::debug!(%rpc, chain_id, "chain reached");
 
+    let default_image = args.image.or(file.image.clone());
     let runtime: Arc<dyn Runtime> = match args.runtime.or(file.runtime).unwrap_or_default() {
         RuntimeKind::Process => Arc::new(ProcessRuntime::new(
             args.workload
@@ -384,13 +392,31 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
             data_dir.join("workloads"),
         )),
         RuntimeKind::Docker => {
-            let image = args.image.or(file.image.clone()).context(
+            let image = default_image.clone().context(
                 "the docker runtime needs an image: pass --image or set `image` in provider.toml",
             )?;
-            let ssh_host = file.ssh_host.clone().unwrap_or_else(|| "<provider address>".into());
+            let ssh_host = args
+                .ssh_host
+                .or(file.ssh_host.clone())
+                .unwrap_or_else(|| "<provider address>".into());
             Arc::new(DockerRuntime::connect(image, ssh_host).await?)
         }
     };
+    let mut allowed_images = if args.allowed_images.is_empty() {
+        file.allowed_images.clone()
+    } else {
+        args.allowed_images
+    };
+    // The provider's own default is always allowed, asked for by name or not.
+    if let Some(image) = &default_image
+        && !allowed_images.is_empty()
+    {
+        allowed_images.push(image.clone());
+    }
+    for image in &allowed_images {
+        gpuflow_protocol::RentalRequest::check_image(image.trim_end_matches('*'))
+            .map_err(|e| anyhow::anyhow!("allowed image `{image}`: {e}"))?;
+    }
     let store = Store::open(&data_dir.join("provider.db"))?;
     let heartbeat_interval = Duration::from_secs(args.heartbeat_interval_secs.max(1));
     let health = gpus::watch_health(&inventory, heartbeat_interval);
@@ -426,6 +452,7 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
                 .unwrap_or(7 * 24 * 3600),
             quote_validity: Duration::from_secs(args.quote_validity_secs),
             withdraw_threshold,
+            allowed_images,
         },
         AgentParts { network: network.clone(), escrow, store, runtime, health },
         chain,

@@ -44,6 +44,8 @@ pub struct WorkloadSpec {
     pub gpus: Vec<String>,
     /// Unix time the rental ends.
     pub ends_at: u64,
+    /// The container image the renter asked for; `None` runs the provider's default.
+    pub image: Option<String>,
     /// The renter's SSH public key, installed where the runtime supports it.
     pub ssh_key: Option<String>,
 }
@@ -73,7 +75,9 @@ pub trait Runtime: Send + Sync {
     ) -> BoxFuture<'a, Result<Vec<String>, RuntimeError>>;
 }
 
-/// Runs each workload as a local process group (`sh -c COMMAND`), logs to a file.
+/// Runs each workload as a local process group (`sh -c COMMAND`), logs to a file. The
+/// rental's image and SSH key, when the renter gave them, are in `GPUFLOW_IMAGE` and
+/// `GPUFLOW_SSH_KEY`.
 #[derive(Debug)]
 pub struct ProcessRuntime {
     command: String,
@@ -99,7 +103,16 @@ impl ProcessRuntime {
         // Append: a workload restarted after an agent restart keeps its earlier lines.
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
         let devices = spec.gpus.join(",");
-        let child = Command::new("sh")
+        let mut command = Command::new("sh");
+        // No container here: the renter's image and key are handed to the command, which
+        // may use them (a development setup may start sshd with the key, say).
+        if let Some(image) = &spec.image {
+            command.env("GPUFLOW_IMAGE", image);
+        }
+        if let Some(key) = &spec.ssh_key {
+            command.env("GPUFLOW_SSH_KEY", key);
+        }
+        let child = command
             .arg("-c")
             .arg(&self.command)
             .env("GPUFLOW_RENTAL_ID", spec.rental_id.to_string())
@@ -264,8 +277,8 @@ mod tests {
         let ready = dir.path().join("ready");
         let runtime = ProcessRuntime::new(
             format!(
-                "echo hello; echo \"$GPUFLOW_RENTAL_ID $CUDA_VISIBLE_DEVICES\" > {}; \
-                 exec sleep 600",
+                "echo hello; echo \"$GPUFLOW_RENTAL_ID $CUDA_VISIBLE_DEVICES $GPUFLOW_IMAGE \
+                 $GPUFLOW_SSH_KEY\" > {}; exec sleep 600",
                 ready.display()
             ),
             dir.path().join("logs"),
@@ -274,10 +287,14 @@ mod tests {
             rental_id: 7,
             gpus: vec!["GPU-a".into(), "GPU-b".into()],
             ends_at: 0,
-            ssh_key: None,
+            image: Some("ubuntu:22.04".into()),
+            ssh_key: Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 me@laptop".into()),
         };
         let started = runtime.start(&spec).await.unwrap();
-        assert_eq!(wait_for(&ready).await, "7 GPU-a,GPU-b\n");
+        assert_eq!(
+            wait_for(&ready).await,
+            "7 GPU-a,GPU-b ubuntu:22.04 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 me@laptop\n"
+        );
         assert!(runtime.is_running(7, &started.handle).await);
         assert!(!runtime.is_running(8, "1:0").await, "pid 1 started at boot is not ours");
         assert_eq!(runtime.logs(7, &started.handle).await.unwrap(), vec!["hello"]);
@@ -292,7 +309,8 @@ mod tests {
     async fn a_workload_is_found_again_by_a_new_runtime() {
         let dir = tempfile::tempdir().unwrap();
         let command = "exec sleep 600".to_owned();
-        let spec = WorkloadSpec { rental_id: 9, gpus: vec![], ends_at: 0, ssh_key: None };
+        let spec =
+            WorkloadSpec { rental_id: 9, gpus: vec![], ends_at: 0, image: None, ssh_key: None };
         let first = ProcessRuntime::new(command.clone(), dir.path().to_owned());
         let started = first.start(&spec).await.unwrap();
         // The agent restarted: a fresh runtime knows only the stored handle.

@@ -39,6 +39,10 @@ pub struct QuoteRecord {
     pub deadline: u64,
     /// The GPUs it was issued for.
     pub gpus: Vec<String>,
+    /// The container image the renter asked for (`None`: the provider's default).
+    pub image: Option<String>,
+    /// The renter's SSH public key, if given.
+    pub ssh_key: Option<String>,
 }
 
 /// A rental the agent has seen on chain, and what it did about it.
@@ -64,6 +68,10 @@ pub struct RentalRecord {
     pub handle: Option<String>,
     /// True once nothing more is owed to the provider.
     pub paid_out: bool,
+    /// The container image the renter asked for in the quote (`None`: the default).
+    pub image: Option<String>,
+    /// The renter's SSH public key from the quote, installed in the workload.
+    pub ssh_key: Option<String>,
 }
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -87,6 +95,31 @@ CREATE TABLE IF NOT EXISTS allocations (
     gpu TEXT PRIMARY KEY, rental_id INTEGER NOT NULL REFERENCES rentals(id));
 ";
 
+/// Columns added after the first release: created on databases that lack them.
+const ADDED_COLUMNS: &[(&str, &str)] =
+    &[("quotes", "image"), ("quotes", "ssh_key"), ("rentals", "image"), ("rentals", "ssh_key")];
+
+const QUOTE_COLUMNS: &str = "nonce, renter, rate_per_second, max_duration, deadline, gpus, \
+                             image, ssh_key";
+const RENTAL_COLUMNS: &str = "id, renter, ends_at, gpus, state, detail, started_at, ended_at, \
+                              handle, paid_out, image, ssh_key";
+
+/// Adds the columns of [`ADDED_COLUMNS`] a database made by an older agent lacks.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    for (table, column) in ADDED_COLUMNS {
+        let mut stmt = conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
+        let present = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?
+            .iter()
+            .any(|name| name == column);
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"))?;
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens (or creates) the database at `path` and starts its owning thread.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -100,6 +133,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new().name("provider-db".into()).spawn(move || {
             for job in queue {
@@ -152,14 +186,18 @@ impl Store {
             // few polls later; an hour of slack covers an agent that was down meanwhile.
             tx.execute("DELETE FROM quotes WHERE deadline + 3600 < ?1", params![now])?;
             tx.execute(
-                "INSERT INTO quotes VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                &format!(
+                    "INSERT INTO quotes ({QUOTE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                ),
                 params![
                     quote.nonce,
                     quote.renter,
                     quote.rate_per_second,
                     quote.max_duration,
                     quote.deadline,
-                    quote.gpus.join(",")
+                    quote.gpus.join(","),
+                    quote.image,
+                    quote.ssh_key
                 ],
             )?;
             tx.commit()?;
@@ -171,7 +209,8 @@ impl Store {
     /// The quote issued with `nonce`, if this agent issued it.
     pub async fn quote(&self, nonce: String) -> Result<Option<QuoteRecord>, StoreError> {
         self.call(move |c| {
-            Ok(c.query_row("SELECT * FROM quotes WHERE nonce = ?1", params![nonce], |r| {
+            let sql = format!("SELECT {QUOTE_COLUMNS} FROM quotes WHERE nonce = ?1");
+            Ok(c.query_row(&sql, params![nonce], |r| {
                 Ok(QuoteRecord {
                     nonce: r.get(0)?,
                     renter: r.get(1)?,
@@ -179,6 +218,8 @@ impl Store {
                     max_duration: r.get(3)?,
                     deadline: r.get(4)?,
                     gpus: split(r.get::<_, String>(5)?),
+                    image: r.get(6)?,
+                    ssh_key: r.get(7)?,
                 })
             })
             .optional()?)
@@ -234,7 +275,8 @@ impl Store {
     /// Every rental, by id.
     pub async fn rentals(&self) -> Result<Vec<RentalRecord>, StoreError> {
         self.call(|c| {
-            let mut stmt = c.prepare("SELECT * FROM rentals ORDER BY id")?;
+            let mut stmt =
+                c.prepare(&format!("SELECT {RENTAL_COLUMNS} FROM rentals ORDER BY id"))?;
             let rows = stmt.query_map([], |r| {
                 Ok(RentalRecord {
                     id: r.get(0)?,
@@ -247,6 +289,8 @@ impl Store {
                     ended_at: r.get(7)?,
                     handle: r.get(8)?,
                     paid_out: r.get(9)?,
+                    image: r.get(10)?,
+                    ssh_key: r.get(11)?,
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
@@ -267,10 +311,13 @@ impl Store {
 
 fn upsert(tx: &rusqlite::Transaction<'_>, r: &RentalRecord) -> rusqlite::Result<usize> {
     tx.execute(
-        "INSERT INTO rentals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+        &format!(
+            "INSERT INTO rentals ({RENTAL_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT(id) DO UPDATE SET ends_at = excluded.ends_at, state = excluded.state,
            detail = excluded.detail, started_at = excluded.started_at,
-           ended_at = excluded.ended_at, handle = excluded.handle, paid_out = excluded.paid_out",
+           ended_at = excluded.ended_at, handle = excluded.handle, paid_out = excluded.paid_out"
+        ),
         params![
             r.id,
             r.renter,
@@ -281,7 +328,9 @@ fn upsert(tx: &rusqlite::Transaction<'_>, r: &RentalRecord) -> rusqlite::Result<
             r.started_at,
             r.ended_at,
             r.handle,
-            r.paid_out
+            r.paid_out,
+            r.image,
+            r.ssh_key
         ],
     )
 }
@@ -306,6 +355,8 @@ mod tests {
             ended_at: None,
             handle: Some("42".into()),
             paid_out: false,
+            image: Some("ubuntu:22.04".into()),
+            ssh_key: None,
         }
     }
 
@@ -341,9 +392,32 @@ mod tests {
             max_duration: 3600,
             deadline: 1_000,
             gpus: vec!["GPU-a".into()],
+            image: Some("pytorch/pytorch:2.4.0".into()),
+            ssh_key: Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 renter".into()),
         };
         store.record_quote(quote.clone(), 500).await.unwrap();
         assert_eq!(store.quote("77".into()).await.unwrap(), Some(quote));
         assert_eq!(store.quote("78".into()).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_database_of_an_older_agent_gains_the_new_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("provider.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE quotes (
+                nonce TEXT PRIMARY KEY, renter TEXT NOT NULL, rate_per_second TEXT NOT NULL,
+                max_duration INTEGER NOT NULL, deadline INTEGER NOT NULL, gpus TEXT NOT NULL);
+             INSERT INTO quotes VALUES ('5', '0x02', '100', 60, 1000, 'GPU-a');",
+        )
+        .unwrap();
+        drop(old);
+        let store = Store::open(&path).unwrap();
+        let quote = store.quote("5".into()).await.unwrap().unwrap();
+        assert_eq!((quote.image, quote.ssh_key), (None, None));
+        assert_eq!(quote.gpus, vec!["GPU-a"]);
+        drop(store);
+        Store::open(&path).expect("migrating twice is harmless");
     }
 }

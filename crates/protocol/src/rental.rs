@@ -11,6 +11,13 @@ pub enum RentalRequest {
         renter: Address,
         /// Seconds wanted at first (the quote allows extending up to its maximum).
         duration: u64,
+        /// Container image the renter wants to run; `None` takes the provider's default.
+        /// Absent from older clients' requests.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        image: Option<String>,
+        /// The renter's SSH public key (one OpenSSH line), installed in the workload.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ssh_key: Option<String>,
     },
     /// Where is the workload of this on-chain rental?
     Status {
@@ -123,8 +130,130 @@ pub struct SignedQuote {
     pub signature: Bytes,
 }
 
+/// Longest container image reference accepted in a quote request.
+const MAX_IMAGE_LEN: usize = 255;
+/// Longest SSH public key line accepted in a quote request (a 16384-bit RSA key fits).
+const MAX_SSH_KEY_LEN: usize = 4096;
+
+/// Key types an SSH public key line may start with.
+const SSH_KEY_TYPES: &[&str] = &[
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+];
+
+impl RentalRequest {
+    /// Checks a quote request's image; see [`check_image`].
+    pub fn check_image(image: &str) -> Result<(), String> {
+        check_image(image)
+    }
+
+    /// Checks a quote request's SSH key and returns it trimmed; see
+    /// [`check_ssh_public_key`].
+    pub fn check_ssh_public_key(key: &str) -> Result<String, String> {
+        check_ssh_public_key(key)
+    }
+}
+
+/// Checks a container image reference (`[registry[:port]/]name[:tag][@digest]`) for the
+/// characters and length Docker accepts, so nothing else reaches a runtime.
+fn check_image(image: &str) -> Result<(), String> {
+    if image.is_empty() || image.len() > MAX_IMAGE_LEN {
+        return Err(format!("an image reference has 1 to {MAX_IMAGE_LEN} characters"));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._-/:@+".contains(c);
+    if let Some(bad) = image.chars().find(|c| !allowed(*c)) {
+        return Err(format!("image `{image}` contains {bad:?}, which no image reference has"));
+    }
+    if image.starts_with(['-', '.', '/', ':', '@']) {
+        return Err(format!("image `{image}` does not start with a name"));
+    }
+    Ok(())
+}
+
+/// Checks that `key` is one OpenSSH public key line (`TYPE BASE64 [comment]`), and
+/// returns it trimmed. A private key, or anything else, is refused without echoing it.
+fn check_ssh_public_key(key: &str) -> Result<String, String> {
+    let key = key.trim();
+    if key.contains("PRIVATE KEY") {
+        return Err("this is a private key; give the public one (the `.pub` file)".into());
+    }
+    if key.len() > MAX_SSH_KEY_LEN {
+        return Err(format!("an SSH public key line has at most {MAX_SSH_KEY_LEN} characters"));
+    }
+    if key.contains(['\n', '\r']) || key.chars().any(char::is_control) {
+        return Err("an SSH public key is a single line of text".into());
+    }
+    let mut parts = key.split_whitespace();
+    let kind = parts.next().unwrap_or_default();
+    let body = parts.next().unwrap_or_default();
+    if !SSH_KEY_TYPES.contains(&kind) {
+        return Err(format!(
+            "not an SSH public key: it should start with one of {}",
+            SSH_KEY_TYPES.join(", ")
+        ));
+    }
+    let base64 = |c: char| c.is_ascii_alphanumeric() || "+/=".contains(c);
+    if body.len() < 16 || !body.chars().all(base64) {
+        return Err(format!("not an SSH public key: the part after `{kind}` is not base64"));
+    }
+    Ok(key.to_owned())
+}
+
 /// The text a renter signs (EIP-191) to read a rental's logs: it names the rental and a
 /// time, so a signature cannot be replayed for another rental or long after.
 pub fn logs_request_message(rental_id: u64, issued_at: u64) -> String {
     format!("gpuflow: read the logs of rental {rental_id} at {issued_at}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_requests_of_older_clients_still_parse() {
+        let renter = Address::repeat_byte(7);
+        let old = format!(r#"{{"type":"quote","renter":"{renter}","duration":60}}"#);
+        let parsed: RentalRequest = serde_json::from_str(&old).unwrap();
+        assert_eq!(
+            parsed,
+            RentalRequest::Quote { renter, duration: 60, image: None, ssh_key: None }
+        );
+        // Without image or key the request is byte for byte what older providers expect.
+        assert_eq!(serde_json::to_string(&parsed).unwrap(), old);
+        let new = RentalRequest::Quote {
+            renter,
+            duration: 60,
+            image: Some("ubuntu:22.04".into()),
+            ssh_key: Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA me".into()),
+        };
+        let text = serde_json::to_string(&new).unwrap();
+        assert_eq!(serde_json::from_str::<RentalRequest>(&text).unwrap(), new);
+    }
+
+    #[test]
+    fn images_are_references_only() {
+        for good in ["ubuntu", "ubuntu:22.04", "registry:5000/team/img:v1", "img@sha256:abc"] {
+            assert_eq!(check_image(good), Ok(()), "{good}");
+        }
+        for bad in ["", "ubuntu; rm -rf /", "-v", "a b", &"x".repeat(MAX_IMAGE_LEN + 1)] {
+            assert!(check_image(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ssh_keys_are_one_public_key_line() {
+        let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx renter@laptop";
+        assert_eq!(check_ssh_public_key(&format!("{key}\n")).unwrap(), key);
+        let private = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA\n";
+        let err = check_ssh_public_key(private).unwrap_err();
+        assert!(err.contains("private key") && !err.contains("b3Bl"), "{err}");
+        assert!(check_ssh_public_key("hello world").unwrap_err().contains("ssh-ed25519"));
+        assert!(check_ssh_public_key("ssh-rsa not*base64*at*all").is_err());
+        assert!(check_ssh_public_key(&format!("{key}\n{key}")).is_err(), "two lines");
+    }
 }

@@ -42,6 +42,10 @@ struct Harness {
     peer: Option<PeerId>,
     client: Network,
     starts: u32,
+    /// The offer id the agent reported ready with.
+    offer: String,
+    /// Shell command each rental runs.
+    workload: String,
     /// Flags added to `run`.
     extra: Vec<String>,
 }
@@ -98,6 +102,8 @@ impl Harness {
             peer: None,
             client,
             starts: 0,
+            offer: String::new(),
+            workload: "echo up $GPUFLOW_RENTAL_ID; exec sleep 600".into(),
             extra: Vec::new(),
         }
     }
@@ -133,7 +139,7 @@ impl Harness {
             .arg("--simulate-gpus")
             .arg(self.dir.join("gpus.json"))
             .args(["--price-per-hour", "0.36", "--region", "test"])
-            .args(["--workload", "echo up $GPUFLOW_RENTAL_ID; exec sleep 600"])
+            .args(["--workload", &self.workload])
             .args(["--poll-interval-ms", "200", "--heartbeat-interval-secs", "1"])
             .args(&self.extra)
             .stdin(Stdio::null())
@@ -160,6 +166,11 @@ impl Harness {
             .find_map(|f| f.strip_prefix("peer="))
             .expect("ready line names the peer");
         self.peer = Some(peer.parse().unwrap());
+        self.offer = ready
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("offer="))
+            .expect("ready line names the offer")
+            .to_owned();
         self.agent = Some(child);
     }
 
@@ -199,7 +210,22 @@ impl Harness {
     }
 
     async fn quote(&self, duration: u64) -> Result<SignedQuote, String> {
-        match self.request(RentalRequest::Quote { renter: self.renter.address(), duration }).await {
+        self.quote_for(duration, None, None).await
+    }
+
+    async fn quote_for(
+        &self,
+        duration: u64,
+        image: Option<&str>,
+        ssh_key: Option<&str>,
+    ) -> Result<SignedQuote, String> {
+        let request = RentalRequest::Quote {
+            renter: self.renter.address(),
+            duration,
+            image: image.map(str::to_owned),
+            ssh_key: ssh_key.map(str::to_owned),
+        };
+        match self.request(request).await {
             RentalResponse::Quote(quote) => Ok(quote),
             RentalResponse::Error { message } => Err(message),
             other => panic!("unexpected answer to a quote request: {other:?}"),
@@ -237,6 +263,26 @@ impl Harness {
         }
     }
 
+    /// Waits until the devnet's node lists this agent's offer (`listed`) or no longer does.
+    async fn wait_listed(&self, listed: bool) {
+        let url = format!("{}/v1/offers/{}", self.devnet.node_url, self.offer);
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            let status = reqwest::get(&url).await.map(|r| r.status().is_success());
+            if status.as_ref().is_ok_and(|ok| *ok == listed) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the node still {} offer {} after {TIMEOUT:?} ({status:?}); agent log:\n{}",
+                if listed { "does not list" } else { "lists" },
+                self.offer,
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn renter_escrow(&self) -> Escrow {
         let chain =
             gpuflow_escrow::connect(&self.devnet.rpc_url, Some(self.renter.clone())).unwrap();
@@ -270,6 +316,7 @@ async fn restart_resumes_the_rental_refuses_busy_gpus_ends_on_time_and_is_paid_e
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
     h.start_agent().await;
+    h.wait_listed(true).await;
 
     // Two quotes while every GPU is free: both name the same two GPUs.
     let duration = 3600;
@@ -284,6 +331,8 @@ async fn restart_resumes_the_rental_refuses_busy_gpus_ends_on_time_and_is_paid_e
     assert_eq!(running.gpus, vec!["GPU-test-a", "GPU-test-b"]);
     let pid = workload_pid(&running);
     assert!(alive(pid));
+    // Every GPU is taken: searches stop listing the machine.
+    h.wait_listed(false).await;
 
     // The second quote is valid on chain, but its GPUs are taken: refused, not run.
     let busy = h.open(&second, duration).await;
@@ -313,8 +362,11 @@ async fn restart_resumes_the_rental_refuses_busy_gpus_ends_on_time_and_is_paid_e
 
     // The rental's time runs out on chain: the workload is stopped within seconds.
     h.devnet.advance_time(duration).await.unwrap();
+    let time_up = tokio::time::Instant::now();
     let ended = h.wait_status(id, "the rental's end", |s| s.state == WorkloadState::Ended).await;
     assert!(!alive(pid), "workload {pid} still runs after the rental ended");
+    let took = time_up.elapsed();
+    assert!(took < Duration::from_secs(10), "the workload took {took:?} to stop");
     assert!(ended.ended_at.is_some());
 
     // Past the dispute window the agent withdraws: exactly what the contract owes.
@@ -365,7 +417,8 @@ async fn restart_resumes_the_rental_refuses_busy_gpus_ends_on_time_and_is_paid_e
     assert_eq!(row["withdrawn"], gross.to_string());
     assert_eq!(row["withdrawable"], "0");
 
-    // The GPUs are free again.
+    // The GPUs are free again, and advertised again.
+    h.wait_listed(true).await;
     assert!(h.quote(duration).await.is_ok());
     h.stop_agent().await;
     h.devnet.shutdown().await;
@@ -375,8 +428,18 @@ async fn restart_resumes_the_rental_refuses_busy_gpus_ends_on_time_and_is_paid_e
 async fn a_rental_whose_terms_differ_from_the_quote_is_refused_and_reported() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
+    h.extra = vec!["--allow-image".into(), "ubuntu:*".into()];
+    h.workload =
+        "echo up $GPUFLOW_RENTAL_ID $GPUFLOW_IMAGE $GPUFLOW_SSH_KEY; exec sleep 600".into();
     h.start_agent().await;
-    let issued = h.quote(600).await.unwrap();
+
+    // Only allowed images and real public keys are quoted for.
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHtest renter@laptop";
+    let err = h.quote_for(600, Some("evil/miner:latest"), None).await.unwrap_err();
+    assert!(err.contains("not allowed on this provider") && err.contains("ubuntu:*"), "{err}");
+    let err = h.quote_for(600, Some("ubuntu:22.04"), Some("hello")).await.unwrap_err();
+    assert!(err.contains("not an SSH public key"), "{err}");
+    let issued = h.quote_for(600, Some("ubuntu:22.04"), Some(key)).await.unwrap();
 
     // A quote the agent never issued, though validly signed with its key (a copied key,
     // another installation): a lower rate and a nonce the agent does not know.
@@ -413,7 +476,12 @@ async fn a_rental_whose_terms_differ_from_the_quote_is_refused_and_reported() {
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
         match h.request(logs(h.renter.clone(), unix_now())).await {
-            RentalResponse::Logs { lines } if lines == vec![format!("up {real}")] => break,
+            // The image and key of the quote reached the workload.
+            RentalResponse::Logs { lines }
+                if lines == vec![format!("up {real} ubuntu:22.04 {key}")] =>
+            {
+                break;
+            }
             other => assert!(
                 tokio::time::Instant::now() < deadline,
                 "no workload line within {TIMEOUT:?}: {other:?}"
