@@ -29,11 +29,40 @@ pub struct Failure {
     /// The exit code.
     pub exit: Exit,
     message: String,
+    /// What a script needs besides the message (the id of a rental that did open, say);
+    /// merged into the `--json` error document.
+    details: Option<serde_json::Value>,
 }
 
 /// Builds an error that exits with `exit`.
 pub(crate) fn fail(exit: Exit, message: impl Into<String>) -> anyhow::Error {
-    Failure { exit, message: message.into() }.into()
+    Failure { exit, message: message.into(), details: None }.into()
+}
+
+/// Builds an error that exits with `exit` and carries `details` (a JSON object) for
+/// `--json` output.
+pub(crate) fn fail_with(
+    exit: Exit,
+    message: impl Into<String>,
+    details: serde_json::Value,
+) -> anyhow::Error {
+    Failure { exit, message: message.into(), details: Some(details) }.into()
+}
+
+/// The `--json` form of an error: `{"error": {"code": N, "message": "..."}}`, plus the
+/// fields of the failure's details.
+pub fn error_json(error: &anyhow::Error) -> serde_json::Value {
+    let mut doc = serde_json::Map::new();
+    if let Some(serde_json::Value::Object(details)) =
+        error.chain().find_map(|c| c.downcast_ref::<Failure>()).and_then(|f| f.details.clone())
+    {
+        doc.extend(details);
+    }
+    doc.insert(
+        "error".into(),
+        serde_json::json!({ "code": exit_code(error), "message": format!("{error:#}") }),
+    );
+    serde_json::Value::Object(doc)
 }
 
 /// The exit status for an error: the first code found in its chain.
@@ -81,5 +110,15 @@ mod tests {
             reason: "rental 42 does not exist on this escrow".into(),
         });
         assert_eq!(exit_code(&e), 3);
+    }
+
+    #[test]
+    fn json_errors_carry_the_code_message_and_details() {
+        let e = fail_with(Exit::Unreachable, "not ready", serde_json::json!({"rental_id": 7}));
+        let doc = error_json(&e);
+        assert_eq!(doc["error"]["code"], 5);
+        assert_eq!(doc["error"]["message"], "not ready");
+        assert_eq!(doc["rental_id"], 7);
+        assert_eq!(error_json(&anyhow::anyhow!("plain"))["error"]["code"], 1);
     }
 }

@@ -61,13 +61,16 @@ impl ProviderClient {
         }
     }
 
-    /// Asks for signed terms to rent the machine for `duration` seconds.
+    /// Asks for signed terms to rent the machine for `duration` seconds, running `image`
+    /// (the provider's default if `None`) with `ssh_key` installed.
     pub(crate) async fn quote(
         &self,
         renter: alloy::primitives::Address,
         duration: u64,
+        image: Option<String>,
+        ssh_key: Option<String>,
     ) -> anyhow::Result<SignedQuote> {
-        let request = RentalRequest::Quote { renter, duration };
+        let request = RentalRequest::Quote { renter, duration, image, ssh_key };
         match self.network.request(self.peer, self.addrs.clone(), request).await {
             Ok(RentalResponse::Quote(quote)) => Ok(quote),
             Ok(RentalResponse::Error { message }) => Err(fail(

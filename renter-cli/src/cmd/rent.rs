@@ -4,12 +4,12 @@ use std::time::Duration;
 use alloy::{primitives::U256, providers::Provider};
 use clap::Args;
 use gpuflow_escrow::GpuEscrow;
-use gpuflow_protocol::{WorkloadState, parse_units, unix_now};
+use gpuflow_protocol::{RentalRequest, WorkloadState, parse_units, unix_now};
 use serde_json::json;
 
 use super::{Ctx, hours_to_seconds, money, print_json, tokens};
 use crate::{
-    error::{Exit, fail},
+    error::{Exit, fail, fail_with},
     provider::ProviderClient,
     ui,
 };
@@ -23,8 +23,14 @@ const QUOTE_MARGIN: u64 = 10;
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   gpuflow rent 3f9c2a1b7d4e5f60 --hours 2
+  gpuflow rent 3f9c2a1b7d4e5f60 --hours 2 --image pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime \\
+      --ssh-key ~/.ssh/id_ed25519.pub
   gpuflow rent 3f9c2a1b7d4e5f60 --hours 0.5 --max-price 0.4 --yes
-  gpuflow --json rent 3f9c2a1b7d4e5f60 --hours 1
+  gpuflow --json rent 3f9c2a1b7d4e5f60 --hours 1 --ssh-key ~/.ssh/id_ed25519.pub
+
+--image picks the container the provider runs (its default without it; providers may
+allow only some images). --ssh-key installs your public key in it; `rent` then prints
+how to connect, e.g. `ssh -p 32768 root@203.0.113.7`. Only `.pub` files are read.
 
 Asks the provider for a signed quote, shows the cost and asks before any money
 moves. --yes skips the question; so does --json, which implies consent, for scripts.
@@ -45,6 +51,13 @@ pub struct RentArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     yes: bool,
+    /// Container image to run, e.g. `pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime`;
+    /// without it the provider runs its default image.
+    #[arg(long, value_name = "IMAGE")]
+    image: Option<String>,
+    /// Your SSH public key file (`.pub`), installed in the workload so you can log in.
+    #[arg(long, value_name = "PATH")]
+    ssh_key: Option<std::path::PathBuf>,
     /// Longest wait for the provider to report the workload running, in seconds.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     wait: u64,
@@ -54,6 +67,11 @@ impl RentArgs {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
         let json = ctx.json;
         let duration = hours_to_seconds(&self.hours)?;
+        if let Some(image) = &self.image {
+            RentalRequest::check_image(image)
+                .map_err(|e| fail(Exit::Usage, format!("--image: {e}")))?;
+        }
+        let ssh_key = self.ssh_key.as_deref().map(read_public_key).transpose()?;
         let settings = ctx.settings()?;
         let signer = settings.signer()?;
         let renter = signer.address();
@@ -111,7 +129,7 @@ impl RentArgs {
 
         let provider = ProviderClient::connect(&offer)?;
         let spinner = ui::spinner(json, "asking the provider for a quote");
-        let quote = provider.quote(renter, duration).await;
+        let quote = provider.quote(renter, duration, self.image.clone(), ssh_key).await;
         spinner.finish_and_clear();
         let quote = quote?;
         let terms = &quote.terms;
@@ -201,60 +219,64 @@ impl RentArgs {
         let spinner = ui::spinner(json, "waiting for the provider to start the workload");
         let workload = provider.wait_ready(opened.rental_id, Duration::from_secs(self.wait)).await;
         spinner.finish_and_clear();
-        let refund_hint =
-            format!("run `gpuflow stop {}` to get the unused deposit back", opened.rental_id);
-        let workload = match workload {
-            Ok(status) => status,
-            Err(e) => {
-                eprintln!("warning: {e:#}; {refund_hint}");
-                None
+        let id = opened.rental_id;
+        let refund_hint = format!("run `gpuflow stop {id}` to get the unused deposit back");
+        let (workload, not_ready) = match workload {
+            Ok(Some(status)) => (Some(status), None),
+            Ok(None) => {
+                (None, Some(format!("did not report the workload running within {} s", self.wait)))
             }
+            Err(e) => (None, Some(format!("could not be asked whether the workload runs ({e:#})"))),
         };
-        if json {
-            print_json(&json!({
-                "rental_id": opened.rental_id,
-                "offer": self.offer,
-                "provider": offer.body.payout,
-                "rate_per_second": rate.to_string(),
-                "duration": duration,
-                "deposit": opened.deposit.to_string(),
-                "fee": fee.to_string(),
-                "start": opened.start,
-                "end": opened.end,
-                "tx": opened.tx,
-                "workload": workload,
-            }));
-        } else {
+        let summary = json!({
+            "rental_id": id,
+            "offer": self.offer,
+            "provider": offer.body.payout,
+            "rate_per_second": rate.to_string(),
+            "duration": duration,
+            "deposit": opened.deposit.to_string(),
+            "fee": fee.to_string(),
+            "start": opened.start,
+            "end": opened.end,
+            "tx": opened.tx,
+            "image": self.image,
+            "workload": workload,
+        });
+        if !json {
             println!(
-                "rental {}: {} locked, runs {} until unix time {}",
-                opened.rental_id,
+                "rental {id}: {} locked, runs {} until unix time {}",
                 money(opened.deposit, decimals),
                 ui::duration(opened.end - opened.start),
                 opened.end
             );
-            match &workload {
-                Some(s) if s.state == WorkloadState::Running => {
+        }
+        match (workload, not_ready) {
+            (Some(s), _) if s.state == WorkloadState::Running => {
+                if json {
+                    print_json(&summary);
+                } else {
                     println!("workload running on {} GPU(s)", s.gpus.len());
                     println!("connect: {}", s.detail);
                     println!(
-                        "then: `gpuflow status {0}`, `gpuflow extend {0} --hours H`, \
-                         `gpuflow stop {0}`",
-                        opened.rental_id
+                        "then: `gpuflow status {id}`, `gpuflow extend {id} --hours H`, \
+                         `gpuflow stop {id}`"
                     );
                 }
-                Some(s) => println!("the provider refused the rental: {}", s.detail),
-                None => println!(
-                    "the provider did not report the workload running within {} s; {refund_hint}",
-                    self.wait
-                ),
+                Ok(())
             }
-        }
-        match workload {
-            Some(s) if s.state == WorkloadState::Refused => Err(fail(
+            (Some(s), _) => Err(fail_with(
                 Exit::Refused,
-                format!("rental {} was refused by the provider; {refund_hint}", opened.rental_id),
+                format!("rental {id} was refused by the provider ({}); {refund_hint}", s.detail),
+                summary,
             )),
-            _ => Ok(()),
+            (None, why) => Err(fail_with(
+                Exit::Unreachable,
+                format!(
+                    "rental {id} is open, but the provider {}; {refund_hint}",
+                    why.unwrap_or_default()
+                ),
+                summary,
+            )),
         }
     }
 }
@@ -300,4 +322,73 @@ async fn check_funds(
         ));
     }
     Ok(())
+}
+
+/// Largest file `--ssh-key` reads: public keys are one line.
+const MAX_KEY_FILE: u64 = 16 * 1024;
+
+/// Reads and checks the renter's SSH public key. Only a `.pub` file is ever opened, so a
+/// private key passed by mistake is refused without being read.
+fn read_public_key(path: &std::path::Path) -> anyhow::Result<String> {
+    let usage = |m: String| fail(Exit::Usage, m);
+    let shown = path.display();
+    let keygen = "create a key pair with `ssh-keygen -t ed25519` and pass its `.pub` file";
+    if path.extension().is_none_or(|e| e != "pub") {
+        let public = format!("{shown}.pub");
+        let hint = if std::path::Path::new(&public).exists() {
+            format!("pass {public}, its public half")
+        } else {
+            keygen.to_owned()
+        };
+        return Err(usage(format!(
+            "--ssh-key {shown}: not a public key file (`.pub`), so it is not read (it may be a \
+             private key, which never leaves this machine); {hint}"
+        )));
+    }
+    let too_big = std::fs::metadata(path).map(|m| m.len() > MAX_KEY_FILE);
+    match too_big {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(usage(format!("--ssh-key {shown} does not exist; {keygen}")));
+        }
+        Err(e) => return Err(usage(format!("--ssh-key {shown}: cannot read it ({e})"))),
+        Ok(true) => {
+            return Err(usage(format!(
+                "--ssh-key {shown} is too large for a public key; {keygen}"
+            )));
+        }
+        Ok(false) => {}
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("--ssh-key {shown}: cannot read it ({e})")))?;
+    RentalRequest::check_ssh_public_key(&text)
+        .map_err(|e| usage(format!("--ssh-key {shown}: {e}; {keygen}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_public_key;
+
+    #[test]
+    fn only_public_key_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let private = dir.path().join("id_ed25519");
+        std::fs::write(&private, "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n").unwrap();
+        let public = dir.path().join("id_ed25519.pub");
+        let err = read_public_key(&private).unwrap_err().to_string();
+        assert!(err.contains("not a public key file") && err.contains("ssh-keygen"), "{err}");
+        std::fs::write(&public, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey me@laptop\n").unwrap();
+        let err = read_public_key(&private).unwrap_err().to_string();
+        assert!(err.contains(&format!("pass {}", public.display())), "{err}");
+        assert!(!err.contains("secret"));
+        assert_eq!(
+            read_public_key(&public).unwrap(),
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey me@laptop"
+        );
+        let missing = read_public_key(&dir.path().join("nope.pub")).unwrap_err().to_string();
+        assert!(missing.contains("does not exist") && missing.contains("ssh-keygen"), "{missing}");
+        let renamed = dir.path().join("renamed.pub");
+        std::fs::write(&renamed, "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n").unwrap();
+        let err = read_public_key(&renamed).unwrap_err().to_string();
+        assert!(err.contains("private key") && !err.contains("secret"), "{err}");
+    }
 }

@@ -4,7 +4,11 @@
 //! Every command runs with a cleared environment plus exactly the variables a test
 //! gives it, and with stdin closed, as in a script.
 
-use std::path::Path;
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
 
 use alloy::primitives::{Address, U256};
 use gpuflow_devnet::{DEVNET_PASSWORD, Devnet, DevnetOptions, RENTER_FUNDS};
@@ -13,6 +17,8 @@ use serde_json::Value;
 
 /// 0.36 tokens per hour is 100 units per second on the devnet.
 const RATE: u64 = 100;
+/// Longest wait for an agent, an offer or a workload.
+const TIMEOUT: Duration = Duration::from_secs(60);
 /// Anvil's fourth well-known development key: the devnet's funded renter.
 const RENTER_KEY: &str = "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6";
 
@@ -37,6 +43,105 @@ impl Run {
     fn fails(&self, code: i32, needle: &str) {
         assert_eq!(self.code, code, "expected exit {code}:\n{}\n{}", self.stdout, self.stderr);
         assert!(self.stderr.contains(needle), "stderr lacks `{needle}`:\n{}", self.stderr);
+    }
+
+    /// Asserts a `--json` run failed with `code` and a message saying `needle`, and returns
+    /// the error document it printed on stdout.
+    fn json_error(&self, code: i32, needle: &str) -> Value {
+        self.fails(code, needle);
+        let doc: Value = serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("no JSON error ({e}):\n{}\n{}", self.stdout, self.stderr));
+        assert_eq!(doc["error"]["code"], code, "{doc}");
+        let message = doc["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(needle), "the JSON error lacks `{needle}`: {doc}");
+        doc
+    }
+}
+
+/// A provider agent of the test's own beside the devnet's: its own GPU (so the node sees
+/// no UUID conflict), payout key, data directory and flags.
+struct Agent {
+    child: tokio::process::Child,
+    offer: String,
+    data: PathBuf,
+    log: PathBuf,
+}
+
+impl Agent {
+    async fn start(devnet: &Devnet, dir: &Path, name: &str, flags: &[&str]) -> Self {
+        let dir = dir.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let gpus = dir.join("gpus.json");
+        std::fs::write(
+            &gpus,
+            format!(
+                r#"[{{"name":"NVIDIA GeForce RTX 4090","uuid":"GPU-{name}","memory_bytes":25757220864,
+                    "pci_bus_id":"00000000:01:00.0","compute_capability":"8.9",
+                    "driver_version":"550.54.14","cuda_version":"12.4"}}]"#
+            ),
+        )
+        .unwrap();
+        let key = alloy::signers::local::PrivateKeySigner::random();
+        let log = dir.join("agent.log");
+        let bin = gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider");
+        let mut child = tokio::process::Command::new(&bin)
+            .arg("run")
+            .args(["--rpc", &devnet.rpc_url, "--escrow", &devnet.escrow.to_string()])
+            .args(["--key-env", "AGENT_KEY"])
+            .env("AGENT_KEY", key.to_bytes().to_string())
+            .env("XDG_CONFIG_HOME", dir.join("config"))
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", &devnet.node_p2p])
+            .arg("--simulate-gpus")
+            .arg(&gpus)
+            .args(["--price-per-hour", "0.36", "--region", "test"])
+            .args(flags)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}; build the binaries first", bin.display()));
+        use tokio::io::AsyncBufReadExt;
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = tokio::time::timeout(TIMEOUT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.starts_with("gpuflow-provider ready") {
+                    return Some(line);
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| {
+            panic!("agent {name} did not report ready:\n{}", std::fs::read_to_string(&log).unwrap())
+        });
+        let offer = ready
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("offer="))
+            .expect("the ready line names the offer")
+            .to_owned();
+        let agent = Self { child, offer, data: dir.join("data"), log };
+        agent.wait_listed(devnet).await;
+        agent
+    }
+
+    /// Waits until the devnet's node lists this agent's offer.
+    async fn wait_listed(&self, devnet: &Devnet) {
+        let url = format!("{}/v1/offers/{}", devnet.node_url, self.offer);
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        while !reqwest::get(&url).await.is_ok_and(|r| r.status().is_success()) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the node did not list offer {} within {TIMEOUT:?}; agent log:\n{}",
+                self.offer,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 }
 
@@ -214,6 +319,22 @@ async fn without_a_chain_settings_wallets_and_unreachable_endpoints() {
     }
     let help = gpuflow(&env, &["--help"]).await;
     assert!(help.stdout.contains("Exit codes:"));
+    let help = gpuflow(&env, &["rent", "--help"]).await;
+    assert!(help.stdout.contains("--image pytorch/") && help.stdout.contains("--ssh-key ~/.ssh/"));
+
+    // The SSH key file is checked before anything else, and a private key is never read.
+    let rent = ["rent", "00000000000000ff", "--hours", "1", "--ssh-key"];
+    let missing = dir.path().join("missing.pub").display().to_string();
+    gpuflow(&env, &[&rent[..], &[&missing]].concat()).await.fails(2, "ssh-keygen -t ed25519");
+    let private = dir.path().join("id_ed25519");
+    std::fs::write(&private, "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0\n").unwrap();
+    let run =
+        gpuflow(&env, &[&["--json"][..], &rent, &[&private.display().to_string()]].concat()).await;
+    run.json_error(2, "not a public key file");
+    assert!(!run.stdout.contains("c2VjcmV0") && !run.stderr.contains("c2VjcmV0"));
+    gpuflow(&env, &["rent", "00000000000000ff", "--hours", "1", "--image", "a b"])
+        .await
+        .fails(2, "--image");
     gpuflow(&env, &["rent", "--hours"]).await.fails(2, "--hours");
 }
 
@@ -366,5 +487,113 @@ async fn every_refusal_says_why_and_moves_no_money() {
         .fails(5, "cannot reach the chain");
     assert_eq!(escrow.balance_of(devnet.renter).await.unwrap(), funds);
 
+    devnet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_renters_image_and_key_reach_the_workload_and_provider_failures_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let (devnet, escrow) = start(dir.path()).await;
+    let mut env = env_for(&devnet, &dir.path().join("config"));
+    env.push(("GPUFLOW_KEYSTORE", devnet.renter_keystore.display().to_string()));
+    let balance = || async { escrow.balance_of(devnet.renter).await.unwrap() };
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGtestkeyfortherenter renter@laptop";
+    let key_file = dir.path().join("id_ed25519.pub");
+    std::fs::write(&key_file, format!("{key}\n")).unwrap();
+    let key_path = key_file.display().to_string();
+
+    // A provider that allows only ubuntu images, and whose workload prints what it got.
+    let mut allowing = Agent::start(
+        &devnet,
+        dir.path(),
+        "allowing",
+        &[
+            "--allow-image",
+            "ubuntu:*",
+            "--workload",
+            "echo \"image=$GPUFLOW_IMAGE key=$GPUFLOW_SSH_KEY\"; exec sleep 600",
+        ],
+    )
+    .await;
+    let before = balance().await;
+    let refused = gpuflow(
+        &env,
+        &["--json", "rent", &allowing.offer, "--hours", "1", "--image", "evil/miner:1"],
+    )
+    .await;
+    let doc = refused.json_error(4, "not allowed on this provider");
+    assert!(doc["error"]["message"].as_str().unwrap().contains("ubuntu:*"), "{doc}");
+    assert_eq!(balance().await, before, "a refused quote moves no money");
+
+    let rented = gpuflow(
+        &env,
+        &[
+            "--json",
+            "rent",
+            &allowing.offer,
+            "--hours",
+            "1",
+            "--image",
+            "ubuntu:22.04",
+            "--ssh-key",
+            &key_path,
+        ],
+    )
+    .await
+    .json();
+    let id = rented["rental_id"].as_u64().unwrap();
+    assert_eq!(rented["image"], "ubuntu:22.04");
+    assert_eq!(rented["workload"]["state"], "running", "{rented}");
+    assert_eq!(rented["workload"]["gpus"], serde_json::json!(["GPU-allowing"]));
+    let log = allowing.data.join(format!("workloads/{id}.log"));
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let line = loop {
+        if let Ok(text) = std::fs::read_to_string(&log)
+            && text.ends_with('\n')
+        {
+            break text;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{} not written", log.display());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(line, format!("image=ubuntu:22.04 key={key}\n"));
+    gpuflow(&env, &["--json", "stop", &id.to_string()]).await.json();
+
+    // The provider goes down while its offer is still listed: unreachable, nothing moved.
+    allowing.wait_listed(&devnet).await;
+    allowing.child.kill().await.unwrap();
+    let before = balance().await;
+    let down = gpuflow(&env, &["--json", "rent", &allowing.offer, "--hours", "1"]).await;
+    down.json_error(5, "unreachable");
+    assert!(down.stderr.contains("no money moved"), "{}", down.stderr);
+    assert_eq!(balance().await, before);
+
+    // A provider whose quotes lapse before a transaction could be mined.
+    let hasty = Agent::start(&devnet, dir.path(), "hasty", &["--quote-validity-secs", "5"]).await;
+    let expired = gpuflow(&env, &["--json", "rent", &hasty.offer, "--hours", "1"]).await;
+    let doc = expired.json_error(4, "quote expired");
+    assert!(doc["error"]["message"].as_str().unwrap().contains("No money moved"), "{doc}");
+    assert_eq!(balance().await, before);
+
+    // A provider that quotes but reads the chain only once an hour never starts the
+    // workload: the wait is bounded and says how to get the deposit back.
+    let asleep =
+        Agent::start(&devnet, dir.path(), "asleep", &["--poll-interval-ms", "3600000"]).await;
+    let waited =
+        gpuflow(&env, &["--json", "rent", &asleep.offer, "--hours", "1", "--wait", "3"]).await;
+    let doc = waited.json_error(5, "did not report the workload running within 3 s");
+    let id = doc["rental_id"].as_u64().expect("the open rental's id is in the JSON error");
+    assert!(
+        doc["error"]["message"].as_str().unwrap().contains(&format!("gpuflow stop {id}")),
+        "{doc}"
+    );
+    assert_eq!(doc["workload"], Value::Null);
+    let deposit = amount(&doc["deposit"]);
+    assert_eq!(deposit, U256::from(RATE * 3600));
+    assert_eq!(balance().await, before - deposit);
+    let stopped = gpuflow(&env, &["--json", "stop", &id.to_string()]).await.json();
+    let charged = amount(&stopped["charged"]);
+    assert_eq!(amount(&stopped["refund"]), deposit - charged);
+    assert_eq!(balance().await, before - charged, "the unused deposit came back");
     devnet.shutdown().await;
 }
