@@ -77,6 +77,8 @@ enum Command {
     Logs(cmd::logs::LogsArgs),
     /// Stop a rental early and get the unused remainder back at once.
     Stop(cmd::stop::StopArgs),
+    /// Get the provider's downtime during a rental refunded, on a node's signed evidence.
+    ClaimSla(cmd::claim_sla::ClaimSlaArgs),
     /// Show the effective settings and where each comes from.
     Config(cmd::config::ConfigArgs),
     /// Print a shell completion script.
@@ -97,6 +99,7 @@ impl Cli {
             Command::Extend(args) => args.run(&ctx).await,
             Command::Logs(args) => args.run(&ctx).await,
             Command::Stop(args) => args.run(&ctx).await,
+            Command::ClaimSla(args) => args.run(&ctx).await,
             Command::Config(args) => args.run(&ctx).await,
             Command::Completions(args) => args.run(&mut Cli::command()),
         }

@@ -3,7 +3,9 @@
 use anyhow::Context;
 use gpuflow_protocol::{
     Offer, SignedEnvelope, Verified,
-    api::{ApiErrorBody, OfferDetail, OfferList, OfferSummary, ProviderDetail},
+    api::{
+        ApiErrorBody, DowntimeAttestation, OfferDetail, OfferList, OfferSummary, ProviderDetail,
+    },
 };
 use reqwest::StatusCode;
 
@@ -86,13 +88,38 @@ impl NodeClient {
         }
     }
 
+    /// A downtime attestation for rental `id`, signed by the node's attester key.
+    pub(crate) async fn downtime(&self, id: u64) -> anyhow::Result<DowntimeAttestation> {
+        let path = format!("/v1/rentals/{id}/downtime");
+        match self.send(self.http.post(format!("{}{path}", self.base)), &path).await {
+            Err(e) if e.downcast_ref::<NotServed>().is_some() => Err(fail(
+                Exit::Refused,
+                format!(
+                    "the node at {} signs no downtime attestations; ask a node registered as \
+                     attester on the escrow (--from-node URL)",
+                    self.base
+                ),
+            )),
+            other => other,
+        }
+    }
+
     async fn get<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         params: &[(&str, String)],
     ) -> anyhow::Result<T> {
         let url = format!("{}{path}", self.base);
-        let response = self.http.get(&url).query(params).send().await.map_err(|e| {
+        self.send(self.http.get(&url).query(params), path).await
+    }
+
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        path: &str,
+    ) -> anyhow::Result<T> {
+        let url = format!("{}{path}", self.base);
+        let response = request.send().await.map_err(|e| {
             fail(
                 Exit::Unreachable,
                 format!(
@@ -113,6 +140,7 @@ impl NodeClient {
                 StatusCode::NOT_IMPLEMENTED => NotServed.into(),
                 StatusCode::NOT_FOUND => fail(Exit::NotFound, message),
                 StatusCode::BAD_REQUEST => fail(Exit::Usage, message),
+                StatusCode::CONFLICT => fail(Exit::Refused, message),
                 _ => anyhow::anyhow!("the node at {} answered {status}: {message}", self.base),
             });
         }

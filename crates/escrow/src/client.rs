@@ -389,6 +389,15 @@ impl Escrow {
         Ok(window.to::<u64>())
     }
 
+    /// How many distinct attesters must sign a downtime attestation.
+    pub async fn attester_threshold(&self) -> Result<u8, EscrowError> {
+        self.escrow
+            .attesterThreshold()
+            .call()
+            .await
+            .map_err(|e| call("reading the attester threshold", e))
+    }
+
     /// The EIP-712 domain quotes and attestations are signed in.
     pub async fn domain(&self) -> Result<alloy::sol_types::Eip712Domain, EscrowError> {
         let chain_id =
