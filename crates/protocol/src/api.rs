@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{GpuHealth, SignedEnvelope};
 
 /// One live offer as listed by `GET /v1/offers`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OfferSummary {
     /// Offer id (16 hex digits), see [`crate::OfferId`].
@@ -62,7 +62,25 @@ pub struct OfferSummary {
     /// Declared disk space, in megabytes (10^6 bytes).
     #[serde(default)]
     pub disk_mb: Option<u64>,
+    /// The provider's reliability score in [0, 1]: the share of rented time its machine was
+    /// up, smoothed toward the prior for newcomers (see the node's `RELIABILITY.md`).
+    #[serde(default = "default_reliability")]
+    pub reliability: f64,
+    /// Share of listed time the machine was up, in [0, 1]; absent before any listed time
+    /// was measured.
+    #[serde(default)]
+    pub uptime: Option<f64>,
+    /// Rentals the provider's payout address received on the indexed escrow.
+    #[serde(default)]
+    pub rentals: u64,
 }
+
+fn default_reliability() -> f64 {
+    RELIABILITY_PRIOR
+}
+
+/// Reliability of a provider with no rented time measured yet.
+pub const RELIABILITY_PRIOR: f64 = 0.9;
 
 /// `GET /v1/offers` answer.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -101,6 +119,141 @@ pub struct ProviderDetail {
     pub heartbeat_count: u64,
     /// The latest heartbeat, if any.
     pub last_heartbeat: Option<HeartbeatSummary>,
+    /// Reliability, uptime and rental counts, as last scored by this node.
+    #[serde(default)]
+    pub scores: Option<ProviderScores>,
+}
+
+/// A provider's scores, computed from the evidence of `GET /v1/providers/{peer_id}/evidence`
+/// by the model in the node's `RELIABILITY.md`. Times are unix seconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProviderScores {
+    /// `(up_rented_seconds + prior × prior_weight) / (rented_seconds + prior_weight)`.
+    pub reliability: f64,
+    /// `up_listed_seconds / listed_seconds`; absent when nothing was listed in the window.
+    pub uptime: Option<f64>,
+    /// Rented seconds in the window (a second rented twice counts twice).
+    pub rented_seconds: u64,
+    /// Of those, seconds the machine was up.
+    pub up_rented_seconds: u64,
+    /// Seconds the provider had a live offer in the window.
+    pub listed_seconds: u64,
+    /// Of those, seconds the machine was up.
+    pub up_listed_seconds: u64,
+    /// Days since this node first saw the provider.
+    pub age_days: f64,
+    /// Rentals ever opened with the provider's payout address.
+    pub rentals: u64,
+    /// Of those, rentals that ended (ran out or were stopped) without a downtime credit.
+    pub completed_rentals: u64,
+    /// Downtime credits paid back to renters of the provider.
+    pub sla_credits: u64,
+    /// Seconds those credits covered.
+    pub sla_credited_seconds: u64,
+    /// Uptime per UTC day of the window, oldest first.
+    pub daily: Vec<DayUptime>,
+    /// When these scores were computed.
+    pub scored_at: u64,
+}
+
+/// Uptime of one UTC day.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DayUptime {
+    /// Unix time of the day's start (midnight UTC).
+    pub day: u64,
+    /// Share of the day's listed time up; absent when the provider was not listed that day.
+    pub uptime: Option<f64>,
+}
+
+/// `GET /v1/providers/{peer_id}/evidence` answer: everything the scores are computed from,
+/// so that anyone can recompute them.
+///
+/// Time is cut in buckets of `bucket_secs` seconds, numbered from unix time 0; the window
+/// holds `buckets` of them, the first starting at `from`. Each bitmap is hex, bucket `i` of
+/// the window in bit `i % 8` (least significant first) of byte `i / 8`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Evidence {
+    /// The provider's peer id.
+    pub peer_id: String,
+    /// Its payout address, which the escrow's rentals name.
+    pub payout: Option<String>,
+    /// When this node first saw the provider.
+    pub first_seen: u64,
+    /// The moment scored; the window ends at the start of its bucket.
+    pub now: u64,
+    /// Model parameters.
+    pub params: ModelParams,
+    /// Start of the window's first bucket.
+    pub from: u64,
+    /// Buckets in the window.
+    pub buckets: u64,
+    /// Buckets in which a signed heartbeat was received or a probe was answered.
+    pub heard: String,
+    /// Buckets in which a probe of the node went unanswered.
+    pub failed: String,
+    /// Buckets covered by a live offer of the provider.
+    pub listed: String,
+    /// Every indexed rental of the provider's payout address.
+    pub rentals: Vec<EvidenceRental>,
+    /// The scores this node computed from the above.
+    pub scores: ProviderScores,
+}
+
+/// The parameters of the reliability model.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ModelParams {
+    /// Width of a bucket, seconds.
+    pub bucket_secs: u64,
+    /// A bucket is up when it or one of the `grace_buckets` before it was heard, and no
+    /// probe failed in it.
+    pub grace_buckets: u64,
+    /// Length of the window, days.
+    pub window_days: u64,
+    /// Score of a provider with no rented time.
+    pub prior: f64,
+    /// Weight of the prior, in rented seconds.
+    pub prior_weight_secs: u64,
+}
+
+/// A rental as the scores see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EvidenceRental {
+    /// Rental id in `GpuEscrow`.
+    pub id: u64,
+    /// Start, unix seconds.
+    pub start: u64,
+    /// End: the stop time if it was stopped, else the scheduled end.
+    pub end: u64,
+    /// Seconds of downtime credited to the renter.
+    pub credited_seconds: u64,
+    /// Downtime credits (windows) paid.
+    pub credits: u64,
+}
+
+/// `POST /v1/rentals/{id}/downtime` answer: an EIP-712 `Downtime` attestation of
+/// `GpuEscrow`, signed by the node's attester key, ready for `creditDowntime`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DowntimeAttestation {
+    /// Rental id.
+    pub rental_id: u64,
+    /// Start of the attested window, unix seconds.
+    pub from: u64,
+    /// End of the window (exclusive).
+    pub to: u64,
+    /// Seconds of the window the provider was down.
+    pub down_seconds: u64,
+    /// Unix time after which the escrow refuses the attestation.
+    pub deadline: u64,
+    /// The attester's address (0x hex).
+    pub attester: String,
+    /// 65-byte signature `r ‖ s ‖ v`, 0x hex.
+    pub signature: String,
 }
 
 /// A rental as a node indexed it from `GpuEscrow` events (`GET /v1/rentals/{id}`).
