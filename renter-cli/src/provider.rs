@@ -1,6 +1,9 @@
 //! Talking to a provider directly over `/gpuflow/rental/1`.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
+
+use alloy::primitives::Address;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     error::{Exit, fail},
@@ -12,6 +15,38 @@ use gpuflow_protocol::{
     WorkloadStatus,
 };
 
+/// How to reach the provider of one rental, kept in
+/// `$XDG_CONFIG_HOME/gpuflow/rentals/ESCROW-ID.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Remembered {
+    /// The rental's start, so a record left by an earlier chain (a devnet restarted at
+    /// the same addresses) is never taken for this rental's.
+    start: u64,
+    payout: Address,
+    peer: String,
+    addrs: Vec<String>,
+}
+
+impl Remembered {
+    fn path(escrow: Address, rental_id: u64) -> anyhow::Result<PathBuf> {
+        Ok(crate::config::dir()?.join("rentals").join(format!("{escrow:#x}-{rental_id}.json")))
+    }
+
+    fn load(escrow: Address, rental_id: u64) -> Option<Self> {
+        let text = std::fs::read_to_string(Self::path(escrow, rental_id).ok()?).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    fn save(&self, escrow: Address, rental_id: u64) -> anyhow::Result<()> {
+        let path = Self::path(escrow, rental_id)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, serde_json::to_string_pretty(self)?)?;
+        Ok(())
+    }
+}
+
 /// A short-lived libp2p client for one provider.
 pub(crate) struct ProviderClient {
     network: Network,
@@ -21,6 +56,11 @@ pub(crate) struct ProviderClient {
 
 impl ProviderClient {
     pub(crate) fn connect(offer: &Verified<Offer>) -> anyhow::Result<Self> {
+        let addrs = offer.body.listen_addrs.iter().filter_map(|a| a.parse().ok()).collect();
+        Self::dial(offer.signer, addrs)
+    }
+
+    fn dial(peer: PeerId, addrs: Vec<Multiaddr>) -> anyhow::Result<Self> {
         let (network, _events, event_loop) = gpuflow_p2p::new(NetworkConfig {
             identity: Identity::generate(),
             listen: Vec::new(),
@@ -29,8 +69,42 @@ impl ProviderClient {
             serve_requests: false,
         })?;
         tokio::spawn(event_loop.run());
-        let addrs = offer.body.listen_addrs.iter().filter_map(|a| a.parse().ok()).collect();
-        Ok(Self { network, peer: offer.signer, addrs })
+        Ok(Self { network, peer, addrs })
+    }
+
+    /// The provider of rental `rental_id`: as remembered when this machine opened it,
+    /// else found through the node's live offers. A node stops listing a machine while
+    /// every GPU of it is rented, so the remembered address is what usually works.
+    pub(crate) async fn for_rental(
+        node: &NodeClient,
+        escrow: Address,
+        rental_id: u64,
+        start: u64,
+        payout: Address,
+    ) -> anyhow::Result<Self> {
+        if let Some(known) = Remembered::load(escrow, rental_id)
+            && known.payout == payout
+            && known.start == start
+            && let Ok(peer) = known.peer.parse()
+        {
+            let addrs = known.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+            return Self::dial(peer, addrs);
+        }
+        Self::for_payout(node, &format!("{payout:#x}")).await
+    }
+
+    /// Remembers how to reach this provider for rental `rental_id`; best effort, since
+    /// the node can still find a provider with a free GPU.
+    pub(crate) fn remember(&self, escrow: Address, rental_id: u64, start: u64, payout: Address) {
+        let known = Remembered {
+            start,
+            payout,
+            peer: self.peer.to_string(),
+            addrs: self.addrs.iter().map(ToString::to_string).collect(),
+        };
+        if let Err(e) = known.save(escrow, rental_id) {
+            tracing::warn!(error = %e, rental_id, "could not remember the provider's address");
+        }
     }
 
     /// Finds the provider paid at `payout` through the node's live offers.

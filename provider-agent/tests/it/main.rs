@@ -463,6 +463,28 @@ async fn a_rental_whose_terms_differ_from_the_quote_is_refused_and_reported() {
     assert!(refused.gpus.is_empty());
     assert!(h.logs().contains("rental refused"), "the refusal is logged:\n{}", h.logs());
 
+    // The renter sees it with `gpuflow status`, and how to get the deposit back.
+    let status = |json: bool| {
+        let mut command = Command::new(gpuflow_devnet::bin_dir().unwrap().join("gpuflow"));
+        if json {
+            command.arg("--json");
+        }
+        command
+            .args(["status", &id.to_string()])
+            .env("GPUFLOW_RPC", &h.devnet.rpc_url)
+            .env("GPUFLOW_ESCROW", h.devnet.escrow.to_string())
+            .env("GPUFLOW_NODE", &h.devnet.node_url)
+            .env("XDG_CONFIG_HOME", h.dir.join("renter-config"))
+            .output()
+    };
+    let out = status(true).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["workload"]["state"], "refused", "{shown}");
+    assert!(shown["workload"]["detail"].as_str().unwrap().contains("stop the rental"), "{shown}");
+    let text = String::from_utf8_lossy(&status(false).await.unwrap().stdout).into_owned();
+    assert!(text.contains(&format!("run `gpuflow stop {id}`")), "{text}");
+
     // No GPU was taken: the real quote still opens and runs.
     let real = h.open(&issued, 600).await;
     h.wait_status(real, "the quoted rental to run", |s| s.state == WorkloadState::Running).await;

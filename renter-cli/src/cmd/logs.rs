@@ -35,8 +35,14 @@ impl LogsArgs {
         let signer = settings.signer()?;
         let (escrow, _) = settings.escrow(None).await?;
         let rental = escrow.rental(self.rental).await?;
-        let payout = format!("{:#x}", rental.provider);
-        let provider = ProviderClient::for_payout(&settings.node(), &payout).await?;
+        let provider = ProviderClient::for_rental(
+            &settings.node(),
+            escrow.address(),
+            self.rental,
+            rental.start.to::<u64>(),
+            rental.provider,
+        )
+        .await?;
         let fetch = || async {
             let issued_at = unix_now();
             let message = logs_request_message(self.rental, issued_at);

@@ -213,6 +213,7 @@ impl RentArgs {
         let opened = escrow.open(&signer, &quote, duration).await;
         spinner.finish_and_clear();
         let opened = opened?;
+        provider.remember(escrow.address(), opened.rental_id, opened.start, offer.body.payout);
         if !json {
             eprintln!("rental {} opened in transaction {}", opened.rental_id, opened.tx);
         }

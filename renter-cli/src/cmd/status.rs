@@ -33,9 +33,15 @@ impl StatusArgs {
         let charged = U256::from(rental.ratePerSecond) * U256::from(billed_until - start);
         let active = !rental.stopped && unix_now() < end;
 
-        // The workload's state comes from the provider itself, found through the node.
-        let payout = format!("{:#x}", rental.provider);
-        let provider = ProviderClient::for_payout(&settings.node(), &payout).await;
+        // The workload's state comes from the provider itself.
+        let provider = ProviderClient::for_rental(
+            &settings.node(),
+            escrow.address(),
+            self.rental,
+            rental.start.to::<u64>(),
+            rental.provider,
+        )
+        .await;
         let workload = match async { provider?.status(self.rental).await }.await {
             Ok(status) => Some(status),
             Err(e) => {
@@ -59,6 +65,7 @@ impl StatusArgs {
                 "refund": history.refund.map(|r| r.to_string()),
                 "provider_paid": history.provider_paid.to_string(),
                 "fees": history.fees.to_string(),
+                "sla_credited": history.credited.to_string(),
                 "workload": workload,
             }));
             return Ok(());
@@ -84,8 +91,18 @@ impl StatusArgs {
         }
         println!("  provider paid   {}", money(history.provider_paid, decimals));
         println!("  platform fee    {}", money(history.fees, decimals));
+        if !history.credited.is_zero() {
+            println!("  downtime refund {}", money(history.credited, decimals));
+        }
         if let Some(w) = workload {
             println!("  workload        {} ({})", w.state, w.detail);
+            if w.state == gpuflow_protocol::WorkloadState::Refused && active {
+                println!(
+                    "the provider refused this rental: run `gpuflow stop {}` to get the unused \
+                     deposit back",
+                    self.rental
+                );
+            }
         }
         Ok(())
     }

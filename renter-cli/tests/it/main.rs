@@ -125,18 +125,19 @@ impl Agent {
             .expect("the ready line names the offer")
             .to_owned();
         let agent = Self { child, offer, data: dir.join("data"), log };
-        agent.wait_listed(devnet).await;
+        agent.wait_listed(devnet, true).await;
         agent
     }
 
-    /// Waits until the devnet's node lists this agent's offer.
-    async fn wait_listed(&self, devnet: &Devnet) {
+    /// Waits until the devnet's node lists this agent's offer (`listed`), or no longer does.
+    async fn wait_listed(&self, devnet: &Devnet, listed: bool) {
         let url = format!("{}/v1/offers/{}", devnet.node_url, self.offer);
         let deadline = tokio::time::Instant::now() + TIMEOUT;
-        while !reqwest::get(&url).await.is_ok_and(|r| r.status().is_success()) {
+        while !reqwest::get(&url).await.is_ok_and(|r| r.status().is_success() == listed) {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "the node did not list offer {} within {TIMEOUT:?}; agent log:\n{}",
+                "the node still {} offer {} after {TIMEOUT:?}; agent log:\n{}",
+                if listed { "does not list" } else { "lists" },
                 self.offer,
                 std::fs::read_to_string(&self.log).unwrap_or_default()
             );
@@ -457,9 +458,9 @@ async fn every_refusal_says_why_and_moves_no_money() {
     let funds = U256::from(RENTER_FUNDS);
 
     // A price cap below the offer: refused before any quote.
-    gpuflow(&env, &["rent", offer, "--hours", "1", "--max-price", "0.35", "--yes"])
+    gpuflow(&env, &["--json", "rent", offer, "--hours", "1", "--max-price", "0.35"])
         .await
-        .fails(4, "above your --max-price");
+        .json_error(4, "above your --max-price");
 
     // No terminal and no --yes: nobody can consent.
     gpuflow(&env, &["rent", offer, "--hours", "1"]).await.fails(2, "--yes");
@@ -467,24 +468,26 @@ async fn every_refusal_says_why_and_moves_no_money() {
     // A profile expecting another chain.
     std::fs::create_dir_all(config.join("gpuflow")).unwrap();
     std::fs::write(config.join("gpuflow/config.toml"), "[profiles.main]\nchain_id = 1\n").unwrap();
-    gpuflow(&env, &["--profile", "main", "rent", offer, "--hours", "1", "--yes"])
+    gpuflow(&env, &["--json", "--profile", "main", "rent", offer, "--hours", "1"])
         .await
-        .fails(2, "wrong chain");
+        .json_error(2, "wrong chain");
 
     // A fresh wallet with neither tokens nor ETH.
     let mut fresh = env.clone();
     fresh.retain(|(k, _)| *k != "GPUFLOW_KEYSTORE");
     gpuflow(&fresh, &["wallet", "new", "--name", "empty"]).await.ok();
-    gpuflow(&fresh, &["rent", offer, "--hours", "1", "--yes"]).await.fails(4, "not enough tokens");
+    gpuflow(&fresh, &["--json", "rent", offer, "--hours", "1"])
+        .await
+        .json_error(4, "not enough tokens");
 
     // Unreachable node and RPC while renting.
     let closed = format!("http://127.0.0.1:{}", closed_port());
-    gpuflow(&env, &["--node", &closed, "rent", offer, "--hours", "1", "--yes"])
+    gpuflow(&env, &["--json", "--node", &closed, "rent", offer, "--hours", "1"])
         .await
-        .fails(5, "cannot reach the node");
-    gpuflow(&env, &["--rpc", &closed, "rent", offer, "--hours", "1", "--yes"])
+        .json_error(5, "cannot reach the node");
+    gpuflow(&env, &["--json", "--rpc", &closed, "rent", offer, "--hours", "1"])
         .await
-        .fails(5, "cannot reach the chain");
+        .json_error(5, "cannot reach the chain");
     assert_eq!(escrow.balance_of(devnet.renter).await.unwrap(), funds);
 
     devnet.shutdown().await;
@@ -557,10 +560,18 @@ async fn the_renters_image_and_key_reach_the_workload_and_provider_failures_say_
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(line, format!("image=ubuntu:22.04 key={key}\n"));
+
+    // Its only GPU is rented, so searches stop listing the machine; its renter still
+    // reaches it for status and logs.
+    allowing.wait_listed(&devnet, false).await;
+    let status = gpuflow(&env, &["--json", "status", &id.to_string()]).await.json();
+    assert_eq!(status["workload"]["state"], "running", "{status}");
+    let logs = gpuflow(&env, &["--json", "logs", &id.to_string()]).await.json();
+    assert_eq!(logs["lines"], serde_json::json!([line.trim_end()]));
     gpuflow(&env, &["--json", "stop", &id.to_string()]).await.json();
 
-    // The provider goes down while its offer is still listed: unreachable, nothing moved.
-    allowing.wait_listed(&devnet).await;
+    // The provider goes down while its offer is listed again: unreachable, nothing moved.
+    allowing.wait_listed(&devnet, true).await;
     allowing.child.kill().await.unwrap();
     let before = balance().await;
     let down = gpuflow(&env, &["--json", "rent", &allowing.offer, "--hours", "1"]).await;
