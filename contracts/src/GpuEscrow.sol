@@ -18,8 +18,8 @@ import { Downtime, Quote, Rental } from "./types/DataTypes.sol";
 /// @title GpuEscrow
 /// @notice See the documentation in {IGpuEscrow}.
 /// @dev Accounting is kept in seconds, not amounts: a rental stores how many seconds were paid to the provider
-/// (`withdrawnSeconds`) and credited to the renter (`credited`), and every amount is `ratePerSecond * seconds`. With
-/// `settled = withdrawnSeconds + credited`, the escrow holds for each rental exactly
+/// (`paidSeconds`) and credited to the renter (`credited`), and every amount is `ratePerSecond * seconds`. With
+/// `settled = paidSeconds + credited`, the escrow holds for each rental exactly
 /// `ratePerSecond * (end - start - settled)`, plus {feesAccrued} overall, and the following keeps that non-negative:
 /// every second in `[start, start + settled)` is paid or credited, `start + settled <= max(last withdrawal cutoff,
 /// creditedUntil) <= block.timestamp`, and a stop never moves `end` below `block.timestamp`.
@@ -34,24 +34,21 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
                                        TYPES
     //////////////////////////////////////////////////////////////////////////*/
 
-    /// @dev A rental as stored. Opening writes exactly the first two slots; the third is only written by a downtime
-    /// credit. Keeping `withdrawnSeconds` in a slot that is already non-zero makes even the first withdrawal a cheap
-    /// non-zero to non-zero write, and storing a 32-bit provider id instead of the address is what makes the rest fit.
+    /// @dev A rental as stored. Opening writes exactly one slot, `terms`, which also holds everything that stopping,
+    /// extending and withdrawing change, so none of them ever writes a fresh slot. The second slot is only written by
+    /// a downtime credit.
+    ///
+    /// `terms`, from the lowest bit up (the `*_OFFSET` constants): renter id (32 bits), provider id (32), start (40),
+    /// duration `end - start` (32), maximum duration `maxEnd - start` (32), paid seconds (32), fee in basis points (11),
+    /// stopped flag (1), rate per second (44). The renter and the provider are compact account ids (see {_accountIds});
+    /// every duration is at most {MAX_RENTAL_DURATION}, and the paid seconds never exceed the duration.
+    ///
+    /// `credits`: credited seconds (32 bits), then the end of the last credited window (40).
     struct StoredRental {
         // slot 0
-        address renter;
-        uint40 start;
-        uint40 end;
-        uint16 feeBps;
+        uint256 terms;
         // slot 1
-        uint96 ratePerSecond;
-        uint32 providerId;
-        uint40 maxEnd;
-        uint40 withdrawnSeconds;
-        uint40 credited;
-        bool stopped;
-        // slot 2
-        uint40 creditedUntil;
+        uint256 credits;
     }
 
     /*//////////////////////////////////////////////////////////////////////////
@@ -64,8 +61,37 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
     /// @inheritdoc IGpuEscrow
     uint256 public constant override MAX_DISPUTE_WINDOW = 30 days;
 
+    /// @dev The highest rate per second a rental can have, `2^44 - 1`: about 17.6 million USDC per second.
+    uint256 private constant MAX_RATE = (1 << 44) - 1;
+
+    /// @dev The longest a rental can last in total, extensions included: `2^32 - 1` seconds, about 136 years.
+    uint256 private constant MAX_RENTAL_DURATION = type(uint32).max;
+
+    /// @dev Bit offsets of the fields of {StoredRental.terms} (the renter id is at bit 0), and its stopped flag.
+    uint256 private constant PROVIDER_ID_OFFSET = 32;
+    uint256 private constant START_OFFSET = 64;
+    uint256 private constant DURATION_OFFSET = 104;
+    uint256 private constant MAX_DURATION_OFFSET = 136;
+    uint256 private constant PAID_OFFSET = 168;
+    uint256 private constant FEE_OFFSET = 200;
+    uint256 private constant STOPPED_FLAG = 1 << 211;
+    uint256 private constant RATE_OFFSET = 212;
+
+    /// @dev Bit offset of the end of the last credited window in {StoredRental.credits}.
+    uint256 private constant CREDITED_UNTIL_OFFSET = 32;
+
+    uint256 private constant MASK_32 = (1 << 32) - 1;
+    uint256 private constant MASK_40 = (1 << 40) - 1;
+    uint256 private constant MASK_FEE = (1 << 11) - 1;
+
     /// @dev How many nonces share a word of {_nonceWords}; the remaining 32 bits hold the provider id.
     uint256 private constant NONCES_PER_WORD = 224;
+
+    /// @dev In an entry of {_attesters}, the bits that hold the attester threshold while the account is registered.
+    uint256 private constant ATTESTER_THRESHOLD_MASK = 0xff;
+
+    /// @dev In an entry of {_attesters}, the bit that marks an account listed in {_attesterList}.
+    uint256 private constant ATTESTER_LISTED = 1 << 8;
 
     /// @dev The denominator of basis-point fees.
     uint256 private constant BPS_DENOMINATOR = 10_000;
@@ -109,26 +135,31 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
     /// @inheritdoc IGpuEscrow
     uint8 public override attesterThreshold;
 
-    /// @dev How many providers have an id. Ids start at 1, so 0 means "not registered".
-    uint32 private _providerCount;
+    /// @dev How many accounts have an id. Ids start at 1, so 0 means "no id".
+    uint32 private _accountCount;
 
     /// @inheritdoc IGpuEscrow
     uint256 public override feesAccrued;
 
-    /// @inheritdoc IGpuEscrow
-    mapping(address account => bool) public override isAttester;
-
     /// @dev Rentals by id.
     mapping(uint256 rentalId => StoredRental) private _rentals;
 
-    /// @dev Compact ids of providers, assigned on their first rental, and the reverse lookup.
-    mapping(address provider => uint32 providerId) private _providerIds;
-    mapping(uint32 providerId => address provider) private _providers;
+    /// @dev Compact ids of renters and providers, assigned on their first rental, and the reverse lookup.
+    mapping(address account => uint32 accountId) private _accountIds;
+    mapping(uint32 accountId => address account) private _accounts;
 
     /// @dev Used nonces per provider, as a bitmap of 224 nonces per word: nonce `n` is bit `n % 224` of word
     /// `n / 224`. The top 32 bits of a word cache the provider's id once a rental was opened through it, so that
     /// opening a rental reads the nonce bit and the provider id with one storage access.
     mapping(address provider => mapping(uint256 wordPos => uint256 word)) private _nonceWords;
+
+    /// @dev One entry per account ever registered as an attester: the attester threshold while the account is
+    /// registered (0 while it is not), and the {ATTESTER_LISTED} bit. Keeping a copy of the threshold in every
+    /// registration lets a downtime credit read both with the one storage access of its attester.
+    mapping(address account => uint256 entry) private _attesters;
+
+    /// @dev Every account ever registered as an attester, so that {setAttesterThreshold} can update their entries.
+    address[] private _attesterList;
 
     /*//////////////////////////////////////////////////////////////////////////
                                     CONSTRUCTOR
@@ -172,6 +203,11 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
     //////////////////////////////////////////////////////////////////////////*/
 
     /// @inheritdoc IGpuEscrow
+    function isAttester(address account) external view override returns (bool) {
+        return _attesters[account] & ATTESTER_THRESHOLD_MASK != 0;
+    }
+
+    /// @inheritdoc IGpuEscrow
     function nextRentalId() external view override returns (uint256) {
         return _nextRentalId;
     }
@@ -194,35 +230,43 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
 
     /// @inheritdoc IGpuEscrow
     function getRental(uint256 rentalId) external view override returns (Rental memory rental) {
-        StoredRental storage stored = _getExistingRental(rentalId);
+        StoredRental storage stored = _rentals[rentalId];
+        uint256 terms = _existingTerms(stored, rentalId);
+        uint256 start = _start(terms);
+        uint256 rate = _rate(terms);
+        // All casts are safe: the times are at most `type(uint40).max` (see {_open}) and the rate fits in 44 bits.
+        // forge-lint: disable-start(unsafe-typecast)
         rental = Rental({
-            renter: stored.renter,
-            provider: _providers[stored.providerId],
-            start: stored.start,
-            end: stored.end,
-            maxEnd: stored.maxEnd,
-            stopped: stored.stopped,
-            ratePerSecond: stored.ratePerSecond,
-            feeBps: stored.feeBps,
-            withdrawn: uint256(stored.ratePerSecond) * stored.withdrawnSeconds,
-            credited: stored.credited,
-            creditedUntil: stored.creditedUntil
+            renter: _accounts[_renterId(terms)],
+            provider: _accounts[_providerId(terms)],
+            start: uint40(start),
+            end: uint40(start + _duration(terms)),
+            maxEnd: uint40(start + (terms >> MAX_DURATION_OFFSET & MASK_32)),
+            stopped: terms & STOPPED_FLAG != 0,
+            ratePerSecond: uint128(rate),
+            feeBps: uint16(terms >> FEE_OFFSET & MASK_FEE),
+            withdrawn: rate * _paidSeconds(terms),
+            credited: uint40(stored.credits & MASK_32),
+            creditedUntil: uint40(stored.credits >> CREDITED_UNTIL_OFFSET)
         });
+        // forge-lint: disable-end(unsafe-typecast)
     }
 
     /// @inheritdoc IGpuEscrow
     function earned(uint256 rentalId) external view override returns (uint256) {
-        StoredRental storage stored = _getExistingRental(rentalId);
-        uint256 end = stored.end;
+        StoredRental storage stored = _rentals[rentalId];
+        uint256 terms = _existingTerms(stored, rentalId);
+        uint256 end = _end(terms);
         uint256 until = block.timestamp < end ? block.timestamp : end;
-        uint256 earnedUntil = uint256(stored.start) + stored.credited;
-        return until > earnedUntil ? uint256(stored.ratePerSecond) * (until - earnedUntil) : 0;
+        uint256 earnedUntil = _start(terms) + (stored.credits & MASK_32);
+        return until > earnedUntil ? _rate(terms) * (until - earnedUntil) : 0;
     }
 
     /// @inheritdoc IGpuEscrow
     function withdrawable(uint256 rentalId) external view override returns (uint256 gross) {
-        StoredRental storage stored = _getExistingRental(rentalId);
-        gross = uint256(stored.ratePerSecond) * _payableSeconds(stored);
+        StoredRental storage stored = _rentals[rentalId];
+        uint256 terms = _existingTerms(stored, rentalId);
+        gross = _rate(terms) * _payableSeconds(terms, stored.credits & MASK_32);
     }
 
     /*//////////////////////////////////////////////////////////////////////////
@@ -271,26 +315,23 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
     /// @inheritdoc IGpuEscrow
     function extend(uint256 rentalId, uint256 extraSeconds) external override whenNotPaused returns (uint256 cost) {
         // Checks: only the renter, only an active rental, only within the quote's maximum duration.
-        StoredRental storage stored = _getExistingRental(rentalId);
-        if (msg.sender != stored.renter) {
-            revert Errors.GpuEscrow_CallerNotRenter(rentalId, msg.sender);
-        }
-        _requireActive(stored, rentalId);
+        StoredRental storage stored = _rentals[rentalId];
+        uint256 terms = _existingTerms(stored, rentalId);
+        _requireRenter(terms, rentalId);
+        _requireActive(terms, rentalId);
         if (extraSeconds == 0) {
             revert Errors.GpuEscrow_ExtensionZero();
         }
-        uint256 end = stored.end;
-        uint256 maxExtraSeconds = stored.maxEnd - end;
+        uint256 duration = _duration(terms);
+        uint256 maxExtraSeconds = (terms >> MAX_DURATION_OFFSET & MASK_32) - duration;
         if (extraSeconds > maxExtraSeconds) {
             revert Errors.GpuEscrow_ExtensionAboveMax(rentalId, extraSeconds, maxExtraSeconds);
         }
 
-        // Effects: move the end.
-        uint256 newEnd = end + extraSeconds;
-        // Safe: `newEnd <= maxEnd`, which is a uint40.
-        // forge-lint: disable-next-line(unsafe-typecast)
-        stored.end = uint40(newEnd);
-        cost = uint256(stored.ratePerSecond) * extraSeconds;
+        // Effects: move the end. The new duration is at most the maximum duration, so the field cannot overflow.
+        stored.terms = terms + (extraSeconds << DURATION_OFFSET);
+        uint256 newEnd = _start(terms) + duration + extraSeconds;
+        cost = _rate(terms) * extraSeconds;
         emit RentalExtended(rentalId, newEnd, cost);
 
         // Interactions: pull the cost.
@@ -300,19 +341,16 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
     /// @inheritdoc IGpuEscrow
     function stop(uint256 rentalId) external override returns (uint256 refund) {
         // Checks: only the renter, only an active rental.
-        StoredRental storage stored = _getExistingRental(rentalId);
-        if (msg.sender != stored.renter) {
-            revert Errors.GpuEscrow_CallerNotRenter(rentalId, msg.sender);
-        }
-        _requireActive(stored, rentalId);
+        StoredRental storage stored = _rentals[rentalId];
+        uint256 terms = _existingTerms(stored, rentalId);
+        _requireRenter(terms, rentalId);
+        _requireActive(terms, rentalId);
 
         // Effects: moving the end to now freezes the provider's earnings at what has accrued, so the rest of the
         // deposit is exactly the refund. Every paid or credited second lies before now, so none of them is refunded.
-        refund = uint256(stored.ratePerSecond) * (stored.end - block.timestamp);
-        // Safe: `block.timestamp < end`, which is a uint40.
-        // forge-lint: disable-next-line(unsafe-typecast)
-        stored.end = uint40(block.timestamp);
-        stored.stopped = true;
+        uint256 unusedSeconds = _end(terms) - block.timestamp;
+        refund = _rate(terms) * unusedSeconds;
+        stored.terms = (terms - (unusedSeconds << DURATION_OFFSET)) | STOPPED_FLAG;
         emit RentalStopped(rentalId, msg.sender, block.timestamp, refund);
 
         // Interactions: refund the renter. Nothing goes to the provider, so its standing with the token is irrelevant.
@@ -322,7 +360,7 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
     /// @inheritdoc IGpuEscrow
     function withdraw(uint256 rentalId) external override returns (uint256 paid) {
         // Checks and effects: settle the rental up to the end of the dispute window.
-        (uint256 gross, uint256 fee) = _settle(rentalId, _providerIds[msg.sender]);
+        (uint256 gross, uint256 fee) = _settle(rentalId, _accountIds[msg.sender]);
         if (gross == 0) {
             revert Errors.GpuEscrow_NothingToWithdraw(rentalId);
         }
@@ -339,7 +377,7 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
     /// @inheritdoc IGpuEscrow
     function withdrawMany(uint256[] calldata rentalIds) external override returns (uint256 paid) {
         // Checks and effects: settle every rental, adding up what is due.
-        uint32 providerId = _providerIds[msg.sender];
+        uint32 providerId = _accountIds[msg.sender];
         uint256 totalGross;
         uint256 totalFee;
         uint256 count = rentalIds.length;
@@ -385,30 +423,47 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
         override
         returns (uint256 refund)
     {
-        // Checks: a fresh, well-formed window of the rental, signed by enough attesters, with something unpaid in it.
-        if (block.timestamp > downtime.deadline) {
-            revert Errors.GpuEscrow_DowntimeExpired(downtime.deadline, block.timestamp);
+        // Every member is read once, straight from calldata, and the four uint40 members are validated together, as
+        // the ABI decoder would (it reverts without data on a value that does not fit its type).
+        uint256 rentalId;
+        uint256 from;
+        uint256 to;
+        uint256 downSeconds;
+        uint256 deadline;
+        assembly ("memory-safe") {
+            rentalId := calldataload(downtime)
+            from := calldataload(add(downtime, 0x20))
+            to := calldataload(add(downtime, 0x40))
+            downSeconds := calldataload(add(downtime, 0x60))
+            deadline := calldataload(add(downtime, 0x80))
         }
-        uint256 rentalId = downtime.rentalId;
-        StoredRental storage stored = _getExistingRental(rentalId);
-        _checkDowntimeWindow(stored, downtime);
+        if ((from | to | downSeconds | deadline) > MASK_40) {
+            revert();
+        }
+
+        // Checks: a fresh, well-formed window of the rental, signed by enough attesters, with something unpaid in it.
+        if (block.timestamp > deadline) {
+            revert Errors.GpuEscrow_DowntimeExpired(deadline, block.timestamp);
+        }
+        StoredRental storage stored = _rentals[rentalId];
+        uint256 terms = _existingTerms(stored, rentalId);
+        uint256 credits = stored.credits;
+        _checkDowntimeWindow(terms, credits >> CREDITED_UNTIL_OFFSET, rentalId, from, to, downSeconds);
         _verifyAttestation(_hashDowntime(downtime), signatures);
-        uint256 credited = stored.credited;
-        uint256 creditSeconds = _creditableSeconds(stored, credited, downtime);
+        uint256 credited = credits & MASK_32;
+        uint256 creditSeconds = _creditableSeconds(terms, credited, from, to, downSeconds);
         if (creditSeconds == 0) {
             revert Errors.GpuEscrow_NothingToCredit(rentalId);
         }
 
-        // Effects: record the credit and the window.
-        // Safe: the credited seconds lie in disjoint windows inside `[start, end)`, so they fit in 40 bits.
-        // forge-lint: disable-next-line(unsafe-typecast)
-        stored.credited = uint40(credited + creditSeconds);
-        stored.creditedUntil = downtime.to;
-        refund = uint256(stored.ratePerSecond) * creditSeconds;
-        emit DowntimeCredited(rentalId, downtime.from, downtime.to, creditSeconds, refund);
+        // Effects: record the credit and the window. The credited seconds lie in disjoint windows inside
+        // `[start, end)`, so they fit in 32 bits.
+        stored.credits = (credited + creditSeconds) | to << CREDITED_UNTIL_OFFSET;
+        refund = _rate(terms) * creditSeconds;
+        emit DowntimeCredited(rentalId, from, to, creditSeconds, refund);
 
         // Interactions: refund the renter, whoever submitted the attestation.
-        token.safeTransfer(stored.renter, refund);
+        token.safeTransfer(_accounts[_renterId(terms)], refund);
     }
 
     /// @inheritdoc IGpuEscrow
@@ -446,7 +501,15 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
         if (attester == address(0)) {
             revert Errors.GpuEscrow_AttesterZeroAddress();
         }
-        isAttester[attester] = allowed;
+        uint256 entry = _attesters[attester] & ATTESTER_LISTED;
+        if (allowed) {
+            if (entry == 0) {
+                _attesterList.push(attester);
+                entry = ATTESTER_LISTED;
+            }
+            entry |= attesterThreshold;
+        }
+        _attesters[attester] = entry;
         emit AttesterSet(attester, allowed);
     }
 
@@ -457,6 +520,14 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
         }
         uint8 oldThreshold = attesterThreshold;
         attesterThreshold = newThreshold;
+        // Update the copy of the threshold that every registered attester carries.
+        uint256 count = _attesterList.length;
+        for (uint256 i = 0; i < count; ++i) {
+            address attester = _attesterList[i];
+            if (_attesters[attester] & ATTESTER_THRESHOLD_MASK != 0) {
+                _attesters[attester] = ATTESTER_LISTED | newThreshold;
+            }
+        }
         emit AttesterThresholdChanged(oldThreshold, newThreshold);
     }
 
@@ -474,21 +545,61 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
                              PRIVATE CONSTANT FUNCTIONS
     //////////////////////////////////////////////////////////////////////////*/
 
-    /// @dev Loads a rental, reverting if it was never opened. Opened rentals always have a non-zero renter, since
-    /// the renter is the caller of {open}.
-    function _getExistingRental(uint256 rentalId) private view returns (StoredRental storage stored) {
-        stored = _rentals[rentalId];
-        if (stored.renter == address(0)) {
+    /// @dev Loads the terms of a rental, reverting if it was never opened. Opened rentals always have non-zero
+    /// terms, since their renter id and rate are non-zero.
+    function _existingTerms(StoredRental storage stored, uint256 rentalId) private view returns (uint256 terms) {
+        terms = stored.terms;
+        if (terms == 0) {
             revert Errors.GpuEscrow_RentalNotFound(rentalId);
         }
     }
 
+    /// @dev The fields of {StoredRental.terms}.
+    function _renterId(uint256 terms) private pure returns (uint32) {
+        // Safe: masked to 32 bits.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return uint32(terms & MASK_32);
+    }
+
+    function _providerId(uint256 terms) private pure returns (uint32) {
+        // Safe: masked to 32 bits.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return uint32(terms >> PROVIDER_ID_OFFSET & MASK_32);
+    }
+
+    function _start(uint256 terms) private pure returns (uint256) {
+        return terms >> START_OFFSET & MASK_40;
+    }
+
+    function _duration(uint256 terms) private pure returns (uint256) {
+        return terms >> DURATION_OFFSET & MASK_32;
+    }
+
+    function _end(uint256 terms) private pure returns (uint256) {
+        return _start(terms) + _duration(terms);
+    }
+
+    function _paidSeconds(uint256 terms) private pure returns (uint256) {
+        return terms >> PAID_OFFSET & MASK_32;
+    }
+
+    function _rate(uint256 terms) private pure returns (uint256) {
+        return terms >> RATE_OFFSET;
+    }
+
+    /// @dev Reverts unless the caller is the rental's renter.
+    function _requireRenter(uint256 terms, uint256 rentalId) private view {
+        if (_accountIds[msg.sender] != terms & MASK_32) {
+            revert Errors.GpuEscrow_CallerNotRenter(rentalId, msg.sender);
+        }
+    }
+
     /// @dev Reverts unless the rental can still be stopped or extended.
-    function _requireActive(StoredRental storage stored, uint256 rentalId) private view {
-        if (stored.stopped) {
+    function _requireActive(uint256 terms, uint256 rentalId) private view {
+        if (terms & STOPPED_FLAG != 0) {
             revert Errors.GpuEscrow_RentalAlreadyStopped(rentalId);
         }
-        uint256 end = stored.end;
+        uint256 end = _end(terms);
         if (block.timestamp >= end) {
             revert Errors.GpuEscrow_RentalAlreadyEnded(rentalId, end);
         }
@@ -496,57 +607,65 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
 
     /// @dev The seconds the provider could be paid for now: those before the dispute window's cutoff that are
     /// neither paid nor credited yet.
-    function _payableSeconds(StoredRental storage stored) private view returns (uint256) {
-        uint256 end = stored.end;
+    function _payableSeconds(uint256 terms, uint256 credited) private view returns (uint256) {
+        uint256 end = _end(terms);
         uint256 window = DISPUTE_WINDOW;
         uint256 cutoff = block.timestamp > window ? block.timestamp - window : 0;
         if (cutoff > end) {
             cutoff = end;
         }
-        uint256 settledUntil = uint256(stored.start) + stored.withdrawnSeconds + stored.credited;
+        uint256 settledUntil = _start(terms) + _paidSeconds(terms) + credited;
         return cutoff > settledUntil ? cutoff - settledUntil : 0;
     }
 
     /// @dev Reverts unless `[from, to)` is a non-empty window inside the rental that has already ended and starts at
     /// or after the last credited window, and `downSeconds` fits in it.
-    function _checkDowntimeWindow(StoredRental storage stored, Downtime calldata downtime) private view {
-        uint256 from = downtime.from;
-        uint256 to = downtime.to;
+    function _checkDowntimeWindow(
+        uint256 terms,
+        uint256 creditedUntil,
+        uint256 rentalId,
+        uint256 from,
+        uint256 to,
+        uint256 downSeconds
+    ) private view {
         if (from >= to) {
             revert Errors.GpuEscrow_DowntimeWindowInvalid(from, to);
         }
-        uint256 downSeconds = downtime.downSeconds;
-        if (downSeconds == 0 || downSeconds > to - from) {
-            revert Errors.GpuEscrow_DowntimeSecondsInvalid(downSeconds, to - from);
+        unchecked {
+            // `from < to`, so the window length cannot underflow.
+            if (downSeconds == 0 || downSeconds > to - from) {
+                revert Errors.GpuEscrow_DowntimeSecondsInvalid(downSeconds, to - from);
+            }
         }
         if (to > block.timestamp) {
             revert Errors.GpuEscrow_DowntimeInFuture(to, block.timestamp);
         }
-        if (from < stored.start || to > stored.end) {
-            revert Errors.GpuEscrow_DowntimeOutsideRental(downtime.rentalId, from, to);
+        uint256 start = _start(terms);
+        if (from < start || to > start + _duration(terms)) {
+            revert Errors.GpuEscrow_DowntimeOutsideRental(rentalId, from, to);
         }
-        uint256 creditedUntil = stored.creditedUntil;
         if (from < creditedUntil) {
-            revert Errors.GpuEscrow_DowntimeOverlaps(downtime.rentalId, from, creditedUntil);
+            revert Errors.GpuEscrow_DowntimeOverlaps(rentalId, from, creditedUntil);
         }
     }
 
     /// @dev How many of the attested down seconds can be credited. Every second before `settledUntil` is paid or
     /// credited already and the provider is paid in time order, so only the part of the window after it counts.
-    function _creditableSeconds(StoredRental storage stored, uint256 credited, Downtime calldata downtime)
+    function _creditableSeconds(uint256 terms, uint256 credited, uint256 from, uint256 to, uint256 downSeconds)
         private
-        view
+        pure
         returns (uint256 creditSeconds)
     {
-        uint256 settledUntil = uint256(stored.start) + stored.withdrawnSeconds + credited;
-        uint256 unpaidFrom = downtime.from > settledUntil ? downtime.from : settledUntil;
-        uint256 to = downtime.to;
+        uint256 settledUntil = _start(terms) + _paidSeconds(terms) + credited;
+        uint256 unpaidFrom = from > settledUntil ? from : settledUntil;
         if (to <= unpaidFrom) {
             return 0;
         }
-        creditSeconds = to - unpaidFrom;
-        if (downtime.downSeconds < creditSeconds) {
-            creditSeconds = downtime.downSeconds;
+        unchecked {
+            creditSeconds = to - unpaidFrom;
+        }
+        if (downSeconds < creditSeconds) {
+            creditSeconds = downSeconds;
         }
     }
 
@@ -564,27 +683,64 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
         return _hashTypedDataV4(structHash);
     }
 
-    /// @dev The EIP-712 digest of a downtime attestation.
+    /// @dev The EIP-712 digest of a downtime attestation, hashed from calldata like {_hashQuote}.
     function _hashDowntime(Downtime calldata downtime) private view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(DOWNTIME_TYPEHASH, downtime)));
+        bytes32 typeHash = DOWNTIME_TYPEHASH;
+        bytes32 structHash;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, typeHash)
+            calldatacopy(add(ptr, 0x20), downtime, 0xa0)
+            structHash := keccak256(ptr, 0xc0)
+        }
+        return _hashTypedDataV4(structHash);
     }
 
     /// @dev Whether `signature` is `signer`'s signature of `digest`. The ECDSA check comes first: it is what EOAs
     /// use and it needs no access to the signer's account, which is cold at this point. Only when it fails is the
-    /// signer asked through ERC-1271, which covers contract wallets and delegated (EIP-7702) accounts.
+    /// signer asked through ERC-1271, which covers contract wallets and delegated (EIP-7702) accounts. `signer` is
+    /// never the zero address, which is what {_recover} returns for an invalid signature.
     function _isValidSignature(address signer, bytes32 digest, bytes calldata signature) private view returns (bool) {
-        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, signature);
-        if (err == ECDSA.RecoverError.NoError && recovered == signer) {
-            return true;
+        return _recover(digest, signature) == signer
+            || SignatureChecker.isValidERC1271SignatureNowCalldata(signer, digest, signature);
+    }
+
+    /// @dev The signer of a 65-byte `r || s || v` ECDSA signature of `digest`, or the zero address if the signature
+    /// is malformed, has a high `s` (malleable), a `v` other than 27 or 28, or does not recover. The same rules as
+    /// OpenZeppelin's `ECDSA.tryRecover`, without its error codes, which nothing here needs.
+    function _recover(bytes32 digest, bytes calldata signature) private view returns (address recovered) {
+        assembly ("memory-safe") {
+            let s := calldataload(add(signature.offset, 0x20))
+            if and(eq(signature.length, 65), lt(s, 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a1)) {
+                let ptr := mload(0x40)
+                mstore(ptr, digest)
+                mstore(add(ptr, 0x20), byte(0, calldataload(add(signature.offset, 0x40))))
+                mstore(add(ptr, 0x40), calldataload(signature.offset))
+                mstore(add(ptr, 0x60), s)
+                // The precompile returns nothing for a `v` other than 27 or 28 or a signature that does not recover.
+                let success := staticcall(gas(), 0x01, ptr, 0x80, 0x00, 0x20)
+                recovered := mul(mload(0x00), and(success, eq(returndatasize(), 0x20)))
+            }
         }
-        return SignatureChecker.isValidERC1271SignatureNowCalldata(signer, digest, signature);
     }
 
     /// @dev Reverts unless at least {attesterThreshold} distinct registered attesters signed `digest`. Each entry is
-    /// `attester || signature`; strictly ascending attesters prove they are distinct without a set.
+    /// `attester || signature`; strictly ascending attesters prove they are distinct without a set. The threshold is
+    /// read from the first attester's registration, which carries a copy of it, and from {attesterThreshold} only if
+    /// that attester is not registered or the entry is malformed (the call reverts then anyway).
     function _verifyAttestation(bytes32 digest, bytes[] calldata signatures) private view {
         uint256 count = signatures.length;
-        uint256 threshold = attesterThreshold;
+        uint256 firstRegistration;
+        if (count != 0) {
+            bytes calldata first = signatures[0];
+            if (first.length >= 20) {
+                firstRegistration = _attesters[_attesterOf(first)];
+            }
+        }
+        uint256 threshold = firstRegistration & ATTESTER_THRESHOLD_MASK;
+        if (threshold == 0) {
+            threshold = attesterThreshold;
+        }
         if (count < threshold) {
             revert Errors.GpuEscrow_AttestationsBelowThreshold(count, threshold);
         }
@@ -594,17 +750,26 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
             if (entry.length < 20) {
                 revert Errors.GpuEscrow_AttestationMalformed(i);
             }
-            address attester = address(bytes20(entry[:20]));
+            address attester = _attesterOf(entry);
             if (attester <= previous) {
                 revert Errors.GpuEscrow_AttestersNotAscending(previous, attester);
             }
-            if (!isAttester[attester]) {
+            uint256 registration = i == 0 ? firstRegistration : _attesters[attester];
+            if (registration & ATTESTER_THRESHOLD_MASK == 0) {
                 revert Errors.GpuEscrow_NotAttester(attester);
             }
-            if (!SignatureChecker.isValidSignatureNowCalldata(attester, digest, entry[20:])) {
+            bytes calldata signature = entry[20:];
+            if (!_isValidSignature(attester, digest, signature)) {
                 revert Errors.GpuEscrow_InvalidSignature(attester);
             }
             previous = attester;
+        }
+    }
+
+    /// @dev The attester address at the front of an attestation entry of at least 20 bytes.
+    function _attesterOf(bytes calldata entry) private pure returns (address attester) {
+        assembly ("memory-safe") {
+            attester := shr(96, calldataload(entry.offset))
         }
     }
 
@@ -637,27 +802,34 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
         if (rate == 0) {
             revert Errors.GpuEscrow_RateZero();
         }
-        if (rate > type(uint96).max) {
-            revert Errors.GpuEscrow_RateTooHigh(rate, type(uint96).max);
+        if (rate > MAX_RATE) {
+            revert Errors.GpuEscrow_RateTooHigh(rate, MAX_RATE);
         }
         if (duration == 0) {
             revert Errors.GpuEscrow_DurationZero();
         }
-        uint256 maxEnd = block.timestamp + quote.maxDuration;
-        if (maxEnd > type(uint40).max) {
-            maxEnd = type(uint40).max;
+        uint256 maxDuration = quote.maxDuration;
+        if (maxDuration > MAX_RENTAL_DURATION) {
+            maxDuration = MAX_RENTAL_DURATION;
         }
-        if (duration > maxEnd - block.timestamp) {
-            revert Errors.GpuEscrow_DurationAboveMax(duration, maxEnd - block.timestamp);
+        if (block.timestamp + maxDuration > type(uint40).max) {
+            maxDuration = type(uint40).max - block.timestamp;
+        }
+        if (duration > maxDuration) {
+            revert Errors.GpuEscrow_DurationAboveMax(duration, maxDuration);
         }
         if (!_isValidSignature(provider, _hashQuote(quote), signature)) {
             revert Errors.GpuEscrow_InvalidSignature(provider);
         }
 
         // Effects: consume the nonce and record the rental.
-        uint32 providerId = _useNonce(provider, quote.nonce);
+        uint256 providerId = _useNonce(provider, quote.nonce);
         if (providerId == 0) {
             providerId = _cacheProviderId(provider, quote.nonce);
+        }
+        uint256 renterId = _accountIds[msg.sender];
+        if (renterId == 0) {
+            renterId = _registerAccount(msg.sender);
         }
         rentalId = _nextRentalId;
         unchecked {
@@ -665,25 +837,20 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
             // forge-lint: disable-next-line(unsafe-typecast)
             _nextRentalId = uint64(rentalId + 1);
         }
-        uint256 end = block.timestamp + duration;
-        StoredRental storage stored = _rentals[rentalId];
-        // All casts are safe: the timestamps are at most `maxEnd`, a uint40, and the rate was checked to fit.
-        // forge-lint: disable-start(unsafe-typecast)
-        stored.renter = msg.sender;
-        stored.start = uint40(block.timestamp);
-        stored.end = uint40(end);
-        stored.feeBps = feeBps;
-        stored.ratePerSecond = uint96(rate);
-        stored.providerId = providerId;
-        stored.maxEnd = uint40(maxEnd);
-        // forge-lint: disable-end(unsafe-typecast)
+        // Every field fits its width: the ids are 32-bit, `block.timestamp + maxDuration <= type(uint40).max`,
+        // `duration <= maxDuration <= MAX_RENTAL_DURATION`, the fee is at most 1500 and the rate at most `MAX_RATE`.
+        _rentals[rentalId].terms = renterId | providerId << PROVIDER_ID_OFFSET | block.timestamp << START_OFFSET
+            | duration << DURATION_OFFSET | maxDuration << MAX_DURATION_OFFSET | uint256(feeBps) << FEE_OFFSET
+            | rate << RATE_OFFSET;
         deposit = rate * duration;
-        emit RentalOpened(rentalId, msg.sender, provider, quote.nonce, rate, block.timestamp, end, deposit);
+        emit RentalOpened(
+            rentalId, msg.sender, provider, quote.nonce, rate, block.timestamp, block.timestamp + duration, deposit
+        );
     }
 
     /// @dev Marks a provider nonce as used, reverting if it already was, and returns the provider id cached in the
     /// nonce's word (0 if none is cached yet).
-    function _useNonce(address provider, uint256 nonce) private returns (uint32 cachedProviderId) {
+    function _useNonce(address provider, uint256 nonce) private returns (uint256 cachedProviderId) {
         mapping(uint256 wordPos => uint256 word) storage words = _nonceWords[provider];
         uint256 wordPos = nonce / NONCES_PER_WORD;
         // forge-lint: disable-next-line(incorrect-shift)
@@ -693,48 +860,51 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
             revert Errors.GpuEscrow_NonceAlreadyUsed(provider, nonce);
         }
         words[wordPos] = word | bit;
-        // Safe: a word holds 224 nonce bits below a 32-bit id.
-        // forge-lint: disable-next-line(unsafe-typecast)
-        cachedProviderId = uint32(word >> NONCES_PER_WORD);
+        cachedProviderId = word >> NONCES_PER_WORD;
     }
 
     /// @dev Returns the provider's id, assigning the next one on its first rental, and caches it in the word of
     /// `nonce`. Only runs the first time a provider opens a rental through a given nonce word.
-    function _cacheProviderId(address provider, uint256 nonce) private returns (uint32 providerId) {
-        providerId = _providerIds[provider];
+    function _cacheProviderId(address provider, uint256 nonce) private returns (uint256 providerId) {
+        providerId = _accountIds[provider];
         if (providerId == 0) {
-            providerId = _providerCount + 1;
-            _providerCount = providerId;
-            _providerIds[provider] = providerId;
-            _providers[providerId] = provider;
+            providerId = _registerAccount(provider);
         }
-        _nonceWords[provider][nonce / NONCES_PER_WORD] |= uint256(providerId) << NONCES_PER_WORD;
+        _nonceWords[provider][nonce / NONCES_PER_WORD] |= providerId << NONCES_PER_WORD;
+    }
+
+    /// @dev Assigns the next account id to `account`, which has none yet.
+    function _registerAccount(address account) private returns (uint256) {
+        uint32 accountId = _accountCount + 1;
+        _accountCount = accountId;
+        _accountIds[account] = accountId;
+        _accounts[accountId] = account;
+        return accountId;
     }
 
     /// @dev Settles what the provider can be paid on a rental and returns the gross amount and the fee. Reverts if
     /// the rental does not exist or `providerId` is not its provider's; returns zeros if nothing is payable.
     function _settle(uint256 rentalId, uint32 providerId) private returns (uint256 gross, uint256 fee) {
-        StoredRental storage stored = _getExistingRental(rentalId);
-        if (stored.providerId != providerId) {
+        StoredRental storage stored = _rentals[rentalId];
+        uint256 terms = _existingTerms(stored, rentalId);
+        if (_providerId(terms) != providerId) {
             revert Errors.GpuEscrow_CallerNotProvider(rentalId, msg.sender);
         }
-        uint256 payableSeconds = _payableSeconds(stored);
+        uint256 payableSeconds = _payableSeconds(terms, stored.credits & MASK_32);
         if (payableSeconds == 0) {
             return (0, 0);
         }
 
-        uint256 rate = stored.ratePerSecond;
-        uint256 withdrawnSeconds = stored.withdrawnSeconds;
-        uint256 newWithdrawnSeconds = withdrawnSeconds + payableSeconds;
+        uint256 rate = _rate(terms);
+        uint256 paidSeconds = _paidSeconds(terms);
         gross = rate * payableSeconds;
         // Taking the fee as the difference of cumulative fees, instead of a fee on `gross`, keeps rounding from
         // accumulating: the total fee is `fee(total gross)` no matter how the withdrawals were split.
-        uint256 bps = stored.feeBps;
-        fee = _fee(rate * newWithdrawnSeconds, bps) - _fee(rate * withdrawnSeconds, bps);
+        uint256 bps = terms >> FEE_OFFSET & MASK_FEE;
+        fee = _fee(rate * (paidSeconds + payableSeconds), bps) - _fee(rate * paidSeconds, bps);
 
-        // Safe: the paid seconds lie inside `[start, end)`, so they fit in 40 bits.
-        // forge-lint: disable-next-line(unsafe-typecast)
-        stored.withdrawnSeconds = uint40(newWithdrawnSeconds);
+        // The paid seconds stay inside the rental's duration, so the field cannot overflow.
+        stored.terms = terms + (payableSeconds << PAID_OFFSET);
         emit EarningsWithdrawn(rentalId, msg.sender, gross - fee, fee);
     }
 

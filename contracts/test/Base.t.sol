@@ -17,6 +17,11 @@ abstract contract Base_Test is Test {
                                      CONSTANTS
     //////////////////////////////////////////////////////////////////////////*/
 
+    /// @dev The highest rate per second the escrow stores (44 bits) and the longest total duration of a rental (32
+    /// bits), as documented in `IGpuEscrow.open`.
+    uint256 internal constant MAX_STORED_RATE = 2 ** 44 - 1;
+    uint256 internal constant MAX_RENTAL_DURATION = 2 ** 32 - 1;
+
     /// @dev 2.5 %, chosen so that rounding of the fee is visible with small amounts.
     uint16 internal constant FEE_BPS = 250;
 

@@ -182,8 +182,10 @@ interface IGpuEscrow {
     /// - The contract must not be paused.
     /// - `block.timestamp` must be at most `quote.deadline`.
     /// - The caller must be `quote.renter`, and `quote.provider` must be neither the zero address nor the caller.
-    /// - `quote.ratePerSecond` must be non-zero and fit in 96 bits.
-    /// - `duration` must be non-zero and at most `quote.maxDuration` (and end no later than `type(uint40).max`).
+    /// - `quote.ratePerSecond` must be non-zero and fit in 44 bits (at most `2^44 - 1`, about 17.6 million USDC per
+    ///   second), else it reverts with {Errors.GpuEscrow_RateTooHigh}.
+    /// - `duration` must be non-zero and at most `quote.maxDuration`, capped at `type(uint32).max` seconds (about 136
+    ///   years) and at the end `type(uint40).max`; the same cap bounds `maxEnd`, and so every extension.
     /// - `quote.nonce` must not have been used or invalidated by the provider; it is consumed.
     /// - `signature` must be the provider's signature of {hashQuote}: ECDSA from the provider's key or, if that does
     ///   not match, valid under ERC-1271 `isValidSignature` of the provider contract.

@@ -48,13 +48,14 @@ library Errors {
     /// @notice Thrown when a quote has a zero rate per second.
     error GpuEscrow_RateZero();
 
-    /// @notice Thrown when a quote's rate per second does not fit in the 96 bits the escrow stores.
+    /// @notice Thrown when a quote's rate per second does not fit in the 44 bits the escrow stores.
     error GpuEscrow_RateTooHigh(uint256 ratePerSecond, uint256 max);
 
     /// @notice Thrown when opening a rental for zero seconds.
     error GpuEscrow_DurationZero();
 
-    /// @notice Thrown when the requested duration exceeds what the quote allows.
+    /// @notice Thrown when the requested duration exceeds what the quote allows, or the escrow's cap of
+    /// `type(uint32).max` seconds.
     error GpuEscrow_DurationAboveMax(uint256 duration, uint256 max);
 
     /// @notice Thrown when a provider nonce has already opened a rental or was invalidated.

@@ -127,6 +127,28 @@ contract Admin_Unit_Test is Base_Test {
         assertFalse(escrow.isAttester(attesters[1]), "unregistered");
     }
 
+    function test_SetAttester_UnregisterUnknownAccount() external {
+        vm.expectEmit({ emitter: address(escrow) });
+        emit IGpuEscrow.AttesterSet({ attester: stranger, allowed: false });
+        vm.startPrank(owner);
+        escrow.setAttester(stranger, false);
+        escrow.setAttesterThreshold(2);
+        vm.stopPrank();
+        assertFalse(escrow.isAttester(stranger), "isAttester");
+    }
+
+    function test_SetAttester_Twice() external {
+        vm.startPrank(owner);
+        escrow.setAttester(attesters[1], true);
+        escrow.setAttester(attesters[1], true);
+        escrow.setAttesterThreshold(2);
+        escrow.setAttester(attesters[1], false);
+        escrow.setAttester(attesters[1], true);
+        vm.stopPrank();
+        assertTrue(escrow.isAttester(attesters[1]), "isAttester");
+        assertEq(escrow.attesterThreshold(), 2, "threshold");
+    }
+
     function test_RevertWhen_AttesterZeroAddress() external {
         vm.expectRevert(Errors.GpuEscrow_AttesterZeroAddress.selector);
         vm.prank(owner);

@@ -418,6 +418,75 @@ contract CreditDowntime_Unit_Test is Base_Test {
         assertEq(submit(downtime, attest(downtime, 3)), RATE * 60, "refund with 3 of 3");
     }
 
+    function test_CreditDowntime_ThresholdRaisedBeforeRegistering() external {
+        // The default attester was registered before the change, the second one after it: both need a co-signer.
+        vm.startPrank(owner);
+        escrow.setAttesterThreshold(2);
+        escrow.setAttester(attesters[1], true);
+        vm.stopPrank();
+        Downtime memory downtime = window(60);
+        bytes[] memory entries = attest(downtime, 2);
+        bytes[] memory single = new bytes[](1);
+        for (uint256 i = 0; i < 2; ++i) {
+            single[0] = entries[i];
+            vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_AttestationsBelowThreshold.selector, 1, 2));
+            submit(downtime, single);
+        }
+        assertEq(submit(downtime, entries), RATE * 60, "refund with 2 of 2");
+    }
+
+    function test_CreditDowntime_ThresholdLowered() external {
+        registerAttesters(2);
+        vm.startPrank(owner);
+        escrow.setAttesterThreshold(2);
+        escrow.setAttesterThreshold(1);
+        vm.stopPrank();
+        Downtime memory downtime = window(60);
+        bytes[] memory entries = attest(downtime, 2);
+        bytes[] memory single = new bytes[](1);
+        single[0] = entries[1];
+        assertEq(submit(downtime, single), RATE * 60, "refund with 1 of 2");
+    }
+
+    function test_CreditDowntime_ReregisteredAttester() external {
+        // Unregistered while the threshold changes, registered again afterwards: it follows the current threshold.
+        vm.startPrank(owner);
+        escrow.setAttester(attesters[0], false);
+        escrow.setAttesterThreshold(2);
+        escrow.setAttester(attesters[0], true);
+        vm.stopPrank();
+        Downtime memory downtime = window(60);
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_AttestationsBelowThreshold.selector, 1, 2));
+        submit(downtime, attest(downtime, 1));
+
+        vm.prank(owner);
+        escrow.setAttesterThreshold(1);
+        assertEq(submit(downtime, attest(downtime, 1)), RATE * 60, "refund");
+    }
+
+    function test_RevertWhen_UnregisteredAttesterAfterThresholdChange() external {
+        // A threshold change must not bring an unregistered attester back.
+        vm.startPrank(owner);
+        escrow.setAttester(attesters[0], false);
+        escrow.setAttesterThreshold(1);
+        vm.stopPrank();
+        assertFalse(escrow.isAttester(attesters[0]), "isAttester");
+        Downtime memory downtime = window(60);
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_NotAttester.selector, attesters[0]));
+        submit(downtime, attest(downtime, 1));
+    }
+
+    function test_RevertWhen_BelowThresholdAndFirstEntryMalformed() external {
+        registerAttesters(2);
+        vm.prank(owner);
+        escrow.setAttesterThreshold(3);
+        bytes[] memory entries = new bytes[](2);
+        entries[0] = hex"01";
+        entries[1] = hex"02";
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_AttestationsBelowThreshold.selector, 2, 3));
+        submit(window(60), entries);
+    }
+
     function test_CreditDowntime_ERC1271Attester() external {
         // A multisig-like contract attester, signed through its owner key, next to an EOA attester.
         MockERC1271Wallet multisig = new MockERC1271Wallet(attesters[2]);

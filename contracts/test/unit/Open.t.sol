@@ -74,9 +74,18 @@ contract Open_Unit_Test is Base_Test {
 
     function test_RevertWhen_RateTooHigh() external {
         Quote memory quote = defaultQuote();
-        quote.ratePerSecond = uint128(type(uint96).max) + 1;
+        quote.ratePerSecond = uint128(MAX_STORED_RATE) + 1;
         vm.expectRevert(
-            abi.encodeWithSelector(Errors.GpuEscrow_RateTooHigh.selector, quote.ratePerSecond, type(uint96).max)
+            abi.encodeWithSelector(Errors.GpuEscrow_RateTooHigh.selector, MAX_STORED_RATE + 1, MAX_STORED_RATE)
+        );
+        openWith(quote, 1);
+    }
+
+    function test_RevertWhen_RateMaxUint128() external {
+        Quote memory quote = defaultQuote();
+        quote.ratePerSecond = type(uint128).max;
+        vm.expectRevert(
+            abi.encodeWithSelector(Errors.GpuEscrow_RateTooHigh.selector, type(uint128).max, MAX_STORED_RATE)
         );
         openWith(quote, 1);
     }
@@ -100,12 +109,24 @@ contract Open_Unit_Test is Base_Test {
         openWith(defaultQuote(), type(uint256).max);
     }
 
-    function test_RevertWhen_DurationPastUint40() external {
+    function test_RevertWhen_DurationPastMaxRentalDuration() external {
         Quote memory quote = defaultQuote();
         quote.maxDuration = type(uint40).max;
-        uint256 max = uint256(type(uint40).max) - block.timestamp;
-        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_DurationAboveMax.selector, max + 1, max));
-        openWith(quote, max + 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                Errors.GpuEscrow_DurationAboveMax.selector, MAX_RENTAL_DURATION + 1, MAX_RENTAL_DURATION
+            )
+        );
+        openWith(quote, MAX_RENTAL_DURATION + 1);
+    }
+
+    function test_RevertWhen_DurationPastUint40() external {
+        // Late enough that the 32-bit duration cap would end the rental after `type(uint40).max`.
+        vm.warp(uint256(type(uint40).max) - 2 hours);
+        Quote memory quote = defaultQuote();
+        quote.maxDuration = type(uint40).max;
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_DurationAboveMax.selector, 2 hours + 1, 2 hours));
+        openWith(quote, 2 hours + 1);
     }
 
     /*//////////////////////////////////////////////////////////////////////////
@@ -384,16 +405,43 @@ contract Open_Unit_Test is Base_Test {
 
     function test_Open_MaxRate() external {
         Quote memory quote = defaultQuote();
-        quote.ratePerSecond = type(uint96).max;
-        fundAndApprove(renter, type(uint96).max);
-        uint256 rentalId = openWith(quote, 1);
-        assertEq(escrow.getRental(rentalId).ratePerSecond, type(uint96).max, "ratePerSecond");
+        quote.ratePerSecond = uint128(MAX_STORED_RATE);
+        fundAndApprove(renter, MAX_STORED_RATE * 2);
+        uint256 rentalId = openWith(quote, 2);
+        Rental memory rental = escrow.getRental(rentalId);
+        assertEq(rental.ratePerSecond, MAX_STORED_RATE, "ratePerSecond");
+        assertEq(rental.end, START_TIME + 2, "end");
+        assertEq(balanceOf(address(escrow)), MAX_STORED_RATE * 2, "deposit");
     }
 
-    function test_Open_MaxEndCappedAtUint40() external {
+    function test_Open_MaxEndCappedAtMaxRentalDuration() external {
         Quote memory quote = defaultQuote();
         quote.maxDuration = type(uint40).max;
         uint256 rentalId = openWith(quote, DURATION);
+        assertEq(escrow.getRental(rentalId).maxEnd, START_TIME + MAX_RENTAL_DURATION, "maxEnd");
+    }
+
+    function test_Open_LongestRental() external {
+        Quote memory quote = defaultQuote();
+        quote.maxDuration = type(uint40).max;
+        fundAndApprove(renter, RATE * MAX_RENTAL_DURATION);
+        uint256 rentalId = openWith(quote, MAX_RENTAL_DURATION);
+        Rental memory rental = escrow.getRental(rentalId);
+        assertEq(rental.end, START_TIME + MAX_RENTAL_DURATION, "end");
+        assertEq(rental.maxEnd, START_TIME + MAX_RENTAL_DURATION, "maxEnd");
+        assertEq(balanceOf(address(escrow)), RATE * MAX_RENTAL_DURATION, "deposit");
+
+        // The whole rental can still be withdrawn, to the last second.
+        vm.warp(START_TIME + MAX_RENTAL_DURATION + DISPUTE_WINDOW);
+        uint256 gross = RATE * MAX_RENTAL_DURATION;
+        assertEq(withdrawAs(provider, rentalId), gross - feeOf(gross, FEE_BPS), "paid");
+    }
+
+    function test_Open_MaxEndCappedAtUint40() external {
+        vm.warp(uint256(type(uint40).max) - 2 hours);
+        Quote memory quote = defaultQuote();
+        quote.maxDuration = type(uint40).max;
+        uint256 rentalId = openWith(quote, 1 hours);
         assertEq(escrow.getRental(rentalId).maxEnd, type(uint40).max, "maxEnd");
     }
 
