@@ -132,10 +132,18 @@ impl ProcessRuntime {
         let started =
             proc_stat(pid).ok_or_else(|| std::io::Error::other("workload exited at once"))?.1;
         self.children.lock().unwrap_or_else(|p| p.into_inner()).insert(pid, child);
+        let given = match (&spec.image, &spec.ssh_key) {
+            (None, None) => String::new(),
+            (image, key) => format!(
+                ", {} and {} handed over as GPUFLOW_IMAGE and GPUFLOW_SSH_KEY",
+                image.as_deref().map_or("no image".into(), |i| format!("image {i}")),
+                if key.is_some() { "the SSH key" } else { "no SSH key" }
+            ),
+        };
         Ok(Started {
             handle: Handle { pid, started }.to_string(),
             detail: format!(
-                "process runtime: pid {pid}, logs at {} (no SSH endpoint in this runtime)",
+                "process runtime: pid {pid}, logs at {}{given} (no SSH endpoint in this runtime)",
                 log_path.display()
             ),
         })
@@ -291,6 +299,11 @@ mod tests {
             ssh_key: Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 me@laptop".into()),
         };
         let started = runtime.start(&spec).await.unwrap();
+        assert!(
+            started.detail.contains("image ubuntu:22.04 and the SSH key"),
+            "{}",
+            started.detail
+        );
         assert_eq!(
             wait_for(&ready).await,
             "7 GPU-a,GPU-b ubuntu:22.04 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 me@laptop\n"
