@@ -20,6 +20,22 @@ use crate::runtime::{BoxFuture, MAX_LOG_LINES, Runtime, RuntimeError, Started, W
 const SSH_PORT: &str = "22/tcp";
 /// Seconds a container gets to exit after SIGTERM.
 const STOP_GRACE_SECS: i32 = 10;
+/// Run in the container once it started: installs `$GPUFLOW_SSH_KEY` for root and, when
+/// the image has an SSH server that is not running yet, starts it (host keys created if
+/// missing). `GPUFLOW_SSH_DIR` exists for the tests only.
+pub const INSTALL_KEY: &str = r#"set -e
+dir="${GPUFLOW_SSH_DIR:-/root/.ssh}"
+mkdir -p "$dir" && chmod 700 "$dir"
+touch "$dir/authorized_keys"
+grep -qxF "$GPUFLOW_SSH_KEY" "$dir/authorized_keys" || printf '%s
+' "$GPUFLOW_SSH_KEY" >> "$dir/authorized_keys"
+chmod 600 "$dir/authorized_keys"
+if command -v sshd >/dev/null 2>&1 && ! pgrep -x sshd >/dev/null 2>&1; then
+  mkdir -p /run/sshd
+  ssh-keygen -A >/dev/null 2>&1 || true
+  "$(command -v sshd)"
+fi
+"#;
 /// Label that marks containers as gpuflow workloads, with the rental id as value.
 pub const RENTAL_LABEL: &str = "io.gpuflow.rental";
 
@@ -73,14 +89,7 @@ impl DockerRuntime {
             .create_exec(
                 container,
                 bollard::exec::CreateExecOptions {
-                    cmd: Some(vec![
-                        "sh".to_owned(),
-                        "-c".to_owned(),
-                        "mkdir -p /root/.ssh && chmod 700 /root/.ssh && \
-                         printf '%s\\n' \"$GPUFLOW_SSH_KEY\" >> /root/.ssh/authorized_keys && \
-                         chmod 600 /root/.ssh/authorized_keys"
-                            .to_owned(),
-                    ]),
+                    cmd: Some(vec!["sh".to_owned(), "-c".to_owned(), INSTALL_KEY.to_owned()]),
                     env: Some(vec![format!("GPUFLOW_SSH_KEY={key}")]),
                     ..Default::default()
                 },
@@ -136,6 +145,10 @@ pub fn container_config(default_image: &str, spec: &WorkloadSpec) -> ContainerCr
         env: Some(env),
         labels: Some(HashMap::from([(RENTAL_LABEL.to_owned(), spec.rental_id.to_string())])),
         exposed_ports: Some(vec![SSH_PORT.to_owned()]),
+        // A terminal and an open stdin keep an image whose command is a shell (most base
+        // images) running, as `docker run -dit` does, so the renter has a machine to use.
+        tty: Some(true),
+        open_stdin: Some(true),
         host_config: Some(HostConfig {
             device_requests: Some(vec![DeviceRequest {
                 driver: Some("nvidia".to_owned()),
@@ -297,6 +310,35 @@ mod tests {
             "ssh -p 32768 root@203.0.113.7"
         );
         assert!(connect_detail("c", None, "h").contains("no SSH port"));
+    }
+
+    #[test]
+    fn a_shell_image_is_kept_running() {
+        let config = container_config("ubuntu:22.04", &spec());
+        assert_eq!((config.tty, config.open_stdin), (Some(true), Some(true)));
+    }
+
+    #[test]
+    fn the_key_script_installs_the_key_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let ssh = dir.path().join("ssh");
+        let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey renter@laptop";
+        for _ in 0..2 {
+            let out = std::process::Command::new("sh")
+                .args(["-c", INSTALL_KEY])
+                .env("GPUFLOW_SSH_DIR", &ssh)
+                .env("GPUFLOW_SSH_KEY", key)
+                // No sshd on this PATH: nothing is started.
+                .env("PATH", "/usr/bin:/bin")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        let keys = std::fs::read_to_string(ssh.join("authorized_keys")).unwrap();
+        assert_eq!(keys, format!("{key}\n"), "installed once, even when run again");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(ssh.join("authorized_keys")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]
