@@ -20,6 +20,8 @@ declare -A LIMITS=(
     [open]=${GAS_LIMIT_OPEN:-100000}
     [openWithPermit]=${GAS_LIMIT_OPEN_WITH_PERMIT:-125000}
     [withdraw]=${GAS_LIMIT_WITHDRAW:-58000}
+    [stop]=${GAS_LIMIT_STOP:-52000}
+    [creditDowntime]=${GAS_LIMIT_CREDIT_DOWNTIME:-75000}
 )
 
 for tool in "$FORGE" "$CAST" "$ANVIL"; do

@@ -310,6 +310,40 @@ contract CreditDowntime_Unit_Test is Base_Test {
         submit(downtime, entries);
     }
 
+    function test_RevertWhen_EntryTooShortAfterValidEntry() external {
+        registerAttesters(2);
+        Downtime memory downtime = window(60);
+        bytes[] memory entries = attest(downtime, 2);
+        entries[1] = hex"00112233445566778899aabbccddeeff001122"; // 19 bytes
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_AttestationMalformed.selector, 1));
+        submit(downtime, entries);
+    }
+
+    function test_RevertWhen_SignatureTruncated() external {
+        Downtime memory downtime = window(60);
+        bytes[] memory entries = attest(downtime, 1);
+        bytes memory entry = entries[0];
+        assembly ("memory-safe") {
+            mstore(entry, 84) // attester and 64 of the 65 signature bytes
+        }
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidSignature.selector, attesters[0]));
+        submit(downtime, entries);
+    }
+
+    function test_RevertWhen_MemberDoesNotFitUint40() external {
+        // An ABI encoding with a dirty `from` (bit 40 set) is rejected without data, as the ABI decoder would.
+        Downtime memory downtime = window(60);
+        bytes memory data = abi.encodeCall(IGpuEscrow.creditDowntime, (downtime, attest(downtime, 1)));
+        assembly ("memory-safe") {
+            let fromWord := add(data, add(0x20, 0x24)) // after the length and the selector, the second member
+            mstore(fromWord, or(mload(fromWord), shl(40, 1)))
+        }
+        vm.prank(stranger);
+        (bool success, bytes memory returned) = address(escrow).call(data);
+        assertFalse(success, "success");
+        assertEq(returned.length, 0, "revert data");
+    }
+
     /*//////////////////////////////////////////////////////////////////////////
                                       SUCCESS
     //////////////////////////////////////////////////////////////////////////*/
@@ -504,6 +538,14 @@ contract CreditDowntime_Unit_Test is Base_Test {
         (entries[0], entries[1]) = attesters[0] < address(multisig) ? (eoaEntry, walletEntry) : (walletEntry, eoaEntry);
 
         assertEq(submit(downtime, entries), RATE * 60, "refund");
+    }
+
+    function test_CreditDowntime_DelegatedAttester() external {
+        // An attester EOA that delegated its code (EIP-7702) still signs with its key: ECDSA is checked first, as for
+        // quotes, and the contract is only asked when that fails.
+        vm.etch(attesters[0], address(new MockERC1271Wallet(address(0))).code);
+        Downtime memory downtime = window(60);
+        assertEq(submit(downtime, attest(downtime, 1)), RATE * 60, "refund");
     }
 
     function test_RevertWhen_ERC1271AttesterRejects() external {

@@ -46,7 +46,8 @@ fn explain_escrow(error: &E) -> String {
             "the rental duration is zero; ask for at least one second".into()
         }
         E::GpuEscrow_DurationAboveMax(e) => format!(
-            "{} s is longer than the {} s the provider's quote allows; rent for less",
+            "{} s is longer than the {} s allowed (the provider's quote, at most about 136 years); \
+             rent for less",
             e.duration, e.max
         ),
         E::GpuEscrow_NonceAlreadyUsed(e) => format!(
