@@ -333,7 +333,9 @@ interface IGpuEscrow {
     function setAttester(address attester, bool allowed) external;
 
     /// @notice Sets how many distinct registered attesters must sign a downtime attestation.
-    /// @dev Emits an {AttesterThresholdChanged} event. Only the owner; not zero.
+    /// @dev Emits an {AttesterThresholdChanged} event. Only the owner; not zero. Every attester registration carries a
+    /// copy of the threshold (so that a credit reads both at once), so this costs gas linear in the number of
+    /// accounts ever registered as attesters.
     function setAttesterThreshold(uint8 newThreshold) external;
 
     /// @notice Pauses opening and extending rentals. Stopping, withdrawing, crediting downtime and claiming fees
