@@ -71,6 +71,53 @@ contract GpuEscrow_Fuzz_Test is Base_Test {
         openWith(quote, duration);
     }
 
+    /// @dev Every field of the packed rental at the edges of its width: the largest rate and the longest rental the
+    /// escrow stores, withdrawn, extended, credited and stopped, read back exactly.
+    function testFuzz_PackedFieldsRoundTrip(
+        uint256 rate,
+        uint256 maxDuration,
+        uint256 duration,
+        uint256 elapsed,
+        uint256 feeBps
+    ) external {
+        uint16 bps = deployWithFee(feeBps);
+        rate = bound(rate, 1, MAX_STORED_RATE);
+        maxDuration = bound(maxDuration, 2 * DISPUTE_WINDOW + 2, type(uint40).max);
+        uint256 cappedMax = maxDuration < MAX_RENTAL_DURATION ? maxDuration : MAX_RENTAL_DURATION;
+        duration = bound(duration, 2 * DISPUTE_WINDOW + 2, cappedMax);
+        fundAndApprove(renter, rate * cappedMax);
+        Quote memory quote = quoteOf(0, maxDuration);
+        quote.ratePerSecond = uint128(rate);
+        uint256 rentalId = openWith(quote, duration);
+
+        // Withdraw what is payable halfway, credit a window after it, extend to the maximum, then stop.
+        elapsed = bound(elapsed, 2 * DISPUTE_WINDOW + 1, duration - 1);
+        vm.warp(START_TIME + elapsed);
+        uint256 paid = elapsed - DISPUTE_WINDOW;
+        withdrawAs(provider, rentalId);
+        credit(downtimeOf(rentalId, START_TIME + paid, START_TIME + elapsed, 1));
+        if (cappedMax > duration) {
+            extendAs(renter, rentalId, cappedMax - duration);
+        }
+        stopAs(renter, rentalId);
+
+        Rental memory rental = escrow.getRental(rentalId);
+        assertEq(rental.renter, renter, "renter");
+        assertEq(rental.provider, provider, "provider");
+        assertEq(rental.start, START_TIME, "start");
+        assertEq(rental.end, START_TIME + elapsed, "end");
+        assertEq(rental.maxEnd, START_TIME + cappedMax, "maxEnd");
+        assertTrue(rental.stopped, "stopped");
+        assertEq(rental.ratePerSecond, rate, "rate");
+        assertEq(rental.feeBps, bps, "feeBps");
+        assertEq(rental.withdrawn, rate * paid, "withdrawn");
+        assertEq(rental.credited, 1, "credited");
+        assertEq(rental.creditedUntil, START_TIME + elapsed, "creditedUntil");
+        assertEq(
+            balanceOf(address(escrow)), rate * (elapsed - paid - 1) + escrow.feesAccrued(), "escrow holds the rest"
+        );
+    }
+
     function testFuzz_RevertWhen_DurationAboveMax(uint256 maxDuration, uint256 duration) external {
         maxDuration = bound(maxDuration, 1, MAX_QUOTE_DURATION);
         duration = bound(duration, maxDuration + 1, type(uint256).max);
