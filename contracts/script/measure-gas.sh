@@ -100,7 +100,6 @@ ESCROW=$(deploy "$OWNER_KEY" src/GpuEscrow.sol:GpuEscrow --constructor-args "$TO
 DOMAIN_TYPE='[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}]'
 ESCROW_DOMAIN="{\"name\":\"GpuEscrow\",\"version\":\"1\",\"chainId\":$CHAIN_ID,\"verifyingContract\":\"$ESCROW\"}"
 QUOTE_SIG='(address,address,uint128,uint40,uint40,bytes32,uint256)'
-DOWNTIME_SIG='(uint256,uint40,uint40,uint40,uint40)'
 
 RATE=1000          # 0.001 mUSDC per second, 3.6 mUSDC per hour
 DURATION=86400     # one day
@@ -129,12 +128,13 @@ sign_permit() {
     echo "$deadline $((16#${sig:130:2})) 0x${sig:2:64} 0x${sig:66:64}"
 }
 
-# Signs a downtime attestation (rentalId from to downSeconds deadline) and prints the `attester || signature` entry.
+# Signs a downtime attestation (rentalId from to downSeconds deadline) and prints the entry
+# `attester || signature length || signature`.
 sign_downtime() {
     local data sig
     data="{\"types\":{\"EIP712Domain\":$DOMAIN_TYPE,\"Downtime\":[{\"name\":\"rentalId\",\"type\":\"uint256\"},{\"name\":\"from\",\"type\":\"uint40\"},{\"name\":\"to\",\"type\":\"uint40\"},{\"name\":\"downSeconds\",\"type\":\"uint40\"},{\"name\":\"deadline\",\"type\":\"uint40\"}]},\"primaryType\":\"Downtime\",\"domain\":$ESCROW_DOMAIN,\"message\":{\"rentalId\":\"$1\",\"from\":\"$2\",\"to\":\"$3\",\"downSeconds\":\"$4\",\"deadline\":\"$5\"}}"
     sig=$("$CAST" wallet sign --private-key "$ATTESTER_KEY" --data "$data")
-    echo "${ATTESTER,,}${sig:2}"
+    printf '%s%04x%s\n' "${ATTESTER,,}" $(((${#sig} - 2) / 2)) "${sig:2}"
 }
 
 # Both openers run in the current shell (not in a command substitution) so that NONCE advances; they leave the gas
@@ -188,8 +188,8 @@ GAS[extend]=$(send "$RENTER_KEY" "$ESCROW" "extend(uint256,uint256)" 9 3600)
 T=$(now)
 FROM=$((T - 1800))
 ENTRY=$(sign_downtime 10 "$FROM" "$T" 600 $((T + 3600)))
-GAS[creditDowntime]=$(send "$RELAYER_KEY" "$ESCROW" "creditDowntime($DOWNTIME_SIG,bytes[])" \
-    "(10,$FROM,$T,600,$((T + 3600)))" "[$ENTRY]")
+PACKED=$(printf '0x%024x%010x%010x%010x%010x' 10 "$FROM" "$T" 600 $((T + 3600)))
+GAS[creditDowntime]=$(send "$RELAYER_KEY" "$ESCROW" "creditDowntime(uint256,bytes)" "$PACKED" "$ENTRY")
 
 advance 60
 GAS[claimFees]=$(send "$TREASURY_KEY" "$ESCROW" "claimFees()")

@@ -76,6 +76,13 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
     uint256 private constant STOPPED_FLAG = 1 << 211;
     uint256 private constant RATE_OFFSET = 212;
 
+    /// @dev Bit offsets of the members of a packed downtime attestation (see {creditDowntime}); the deadline is at
+    /// bit 0.
+    uint256 private constant RENTAL_ID_OFFSET = 160;
+    uint256 private constant FROM_OFFSET = 120;
+    uint256 private constant TO_OFFSET = 80;
+    uint256 private constant DOWN_SECONDS_OFFSET = 40;
+
     /// @dev Bit offset of the end of the last credited window in {StoredRental.credits}.
     uint256 private constant CREDITED_UNTIL_OFFSET = 32;
 
@@ -224,7 +231,7 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
 
     /// @inheritdoc IGpuEscrow
     function hashDowntime(Downtime calldata downtime) external view override returns (bytes32 digest) {
-        digest = _hashDowntime(downtime);
+        digest = _hashDowntime(downtime.rentalId, downtime.from, downtime.to, downtime.downSeconds, downtime.deadline);
     }
 
     /// @inheritdoc IGpuEscrow
@@ -417,28 +424,14 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
     }
 
     /// @inheritdoc IGpuEscrow
-    function creditDowntime(Downtime calldata downtime, bytes[] calldata signatures)
-        external
-        override
-        returns (uint256 refund)
-    {
-        // Every member is read once, straight from calldata, and the four uint40 members are validated together, as
-        // the ABI decoder would (it reverts without data on a value that does not fit its type).
-        uint256 rentalId;
-        uint256 from;
-        uint256 to;
-        uint256 downSeconds;
-        uint256 deadline;
-        assembly ("memory-safe") {
-            rentalId := calldataload(downtime)
-            from := calldataload(add(downtime, 0x20))
-            to := calldataload(add(downtime, 0x40))
-            downSeconds := calldataload(add(downtime, 0x60))
-            deadline := calldataload(add(downtime, 0x80))
-        }
-        if ((from | to | downSeconds | deadline) > MASK_40) {
-            revert();
-        }
+    function creditDowntime(uint256 downtime, bytes calldata signatures) external override returns (uint256 refund) {
+        // The attestation's members, packed as `rentalId (96 bits) || from || to || downSeconds || deadline (40 bits
+        // each)`; each fits its type by construction.
+        uint256 rentalId = downtime >> RENTAL_ID_OFFSET;
+        uint256 from = downtime >> FROM_OFFSET & MASK_40;
+        uint256 to = downtime >> TO_OFFSET & MASK_40;
+        uint256 downSeconds = downtime >> DOWN_SECONDS_OFFSET & MASK_40;
+        uint256 deadline = downtime & MASK_40;
 
         // Checks: a fresh, well-formed window of the rental, signed by enough attesters, with something unpaid in it.
         if (block.timestamp > deadline) {
@@ -448,7 +441,7 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
         uint256 terms = _existingTerms(stored, rentalId);
         uint256 credits = stored.credits;
         _checkDowntimeWindow(terms, credits >> CREDITED_UNTIL_OFFSET, rentalId, from, to, downSeconds);
-        _verifyAttestation(_hashDowntime(downtime), signatures);
+        _verifyAttestation(_hashDowntime(rentalId, from, to, downSeconds, deadline), signatures);
         uint256 credited = credits & MASK_32;
         uint256 creditSeconds = _creditableSeconds(terms, credited, from, to, downSeconds);
         if (creditSeconds == 0) {
@@ -702,14 +695,22 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
         }
     }
 
-    /// @dev The EIP-712 digest of a downtime attestation, hashed from calldata like {_hashQuote}.
-    function _hashDowntime(Downtime calldata downtime) private view returns (bytes32 digest) {
+    /// @dev The EIP-712 digest of a downtime attestation with the given members.
+    function _hashDowntime(uint256 rentalId, uint256 from, uint256 to, uint256 downSeconds, uint256 deadline)
+        private
+        view
+        returns (bytes32 digest)
+    {
         bytes32 typeHash = DOWNTIME_TYPEHASH;
         bytes32 domainSeparator = _domainSeparatorV4();
         assembly ("memory-safe") {
             let ptr := mload(0x40)
             mstore(ptr, typeHash)
-            calldatacopy(add(ptr, 0x20), downtime, 0xa0)
+            mstore(add(ptr, 0x20), rentalId)
+            mstore(add(ptr, 0x40), from)
+            mstore(add(ptr, 0x60), to)
+            mstore(add(ptr, 0x80), downSeconds)
+            mstore(add(ptr, 0xa0), deadline)
             let structHash := keccak256(ptr, 0xc0)
             mstore(ptr, hex"1901")
             mstore(add(ptr, 0x02), domainSeparator)
@@ -749,18 +750,35 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
         }
     }
 
-    /// @dev Reverts unless at least {attesterThreshold} distinct registered attesters signed `digest`. Each entry is
-    /// `attester || signature`; strictly ascending attesters prove they are distinct without a set. The threshold is
-    /// read from the first attester's registration, which carries a copy of it, and from {attesterThreshold} only if
-    /// that entry is malformed or its attester is not registered; either way the count is checked against it before
-    /// any entry is rejected, as the errors are ordered.
-    function _verifyAttestation(bytes32 digest, bytes[] calldata signatures) private view {
-        uint256 count = signatures.length;
-        uint256 registration;
-        if (count != 0) {
-            (address first, bytes calldata firstSignature) = _attestationEntry(signatures, 0);
-            if (firstSignature.length != type(uint256).max) {
-                registration = _attesters[first];
+    /// @dev Reverts unless at least {attesterThreshold} distinct registered attesters signed `digest`. `signatures`
+    /// holds the entries back to back, each `attester (20 bytes) || signature length (2 bytes) || signature`;
+    /// strictly ascending attesters prove they are distinct without a set. Entries are checked in order, and the
+    /// count against the threshold once all of them passed. The threshold is the copy carried by the registration of
+    /// the last attester read, and {attesterThreshold} only when there is no entry.
+    function _verifyAttestation(bytes32 digest, bytes calldata signatures) private view {
+        uint256 count = 0;
+        uint256 registration = 0;
+        address previous = address(0);
+        uint256 offset = 0;
+        while (offset < signatures.length) {
+            (address attester, bytes calldata signature, uint256 next) = _attestationEntry(signatures, offset);
+            if (next > signatures.length) {
+                revert Errors.GpuEscrow_AttestationMalformed(count);
+            }
+            if (attester <= previous) {
+                revert Errors.GpuEscrow_AttestersNotAscending(previous, attester);
+            }
+            registration = _attesters[attester];
+            if (registration & ATTESTER_THRESHOLD_MASK == 0) {
+                revert Errors.GpuEscrow_NotAttester(attester);
+            }
+            if (!_isValidSignature(attester, digest, signature)) {
+                revert Errors.GpuEscrow_InvalidSignature(attester);
+            }
+            previous = attester;
+            offset = next;
+            unchecked {
+                ++count;
             }
         }
         uint256 threshold = registration & ATTESTER_THRESHOLD_MASK;
@@ -770,48 +788,24 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
         if (count < threshold) {
             revert Errors.GpuEscrow_AttestationsBelowThreshold(count, threshold);
         }
-        address previous = address(0);
-        for (uint256 i = 0; i < count;) {
-            (address attester, bytes calldata signature) = _attestationEntry(signatures, i);
-            if (signature.length == type(uint256).max) {
-                revert Errors.GpuEscrow_AttestationMalformed(i);
-            }
-            if (attester <= previous) {
-                revert Errors.GpuEscrow_AttestersNotAscending(previous, attester);
-            }
-            if (i != 0) {
-                registration = _attesters[attester];
-            }
-            if (registration & ATTESTER_THRESHOLD_MASK == 0) {
-                revert Errors.GpuEscrow_NotAttester(attester);
-            }
-            if (!_isValidSignature(attester, digest, signature)) {
-                revert Errors.GpuEscrow_InvalidSignature(attester);
-            }
-            previous = attester;
-            unchecked {
-                ++i;
-            }
-        }
     }
 
-    /// @dev Splits entry `i` of an attestation into the attester and its signature; the signature's length is
-    /// `type(uint256).max` if the entry is shorter than an address. Reading the entry with `calldataload` skips the
-    /// bounds checks of a `bytes[]` access, which cost more than the rest of the check: an entry that points past the
-    /// calldata reads as zeros, which is no more than the caller could have sent, and `i` is always below the length
-    /// that the ABI decoder checked.
-    function _attestationEntry(bytes[] calldata signatures, uint256 i)
+    /// @dev Splits the entry of `signatures` that starts at `offset` into the attester and its signature, and returns
+    /// where the next entry starts; that is past the end of `signatures` if the entry is cut short, and the caller
+    /// must check it before using the entry. Reading with `calldataload` past the end of the calldata gives zeros,
+    /// and `offset` is below the length that the ABI decoder checked, so nothing here can overflow.
+    function _attestationEntry(bytes calldata signatures, uint256 offset)
         private
         pure
-        returns (address attester, bytes calldata signature)
+        returns (address attester, bytes calldata signature, uint256 next)
     {
         assembly ("memory-safe") {
-            let entry := add(signatures.offset, calldataload(add(signatures.offset, shl(5, i))))
-            let length := calldataload(entry)
-            attester := shr(96, calldataload(add(entry, 0x20)))
-            signature.offset := add(entry, 0x34)
-            signature.length := sub(length, 20)
-            if lt(length, 20) { signature.length := not(0) }
+            let entry := add(signatures.offset, offset)
+            let head := calldataload(entry)
+            attester := shr(96, head)
+            signature.offset := add(entry, 22)
+            signature.length := and(shr(80, head), 0xffff)
+            next := add(add(offset, 22), signature.length)
         }
     }
 

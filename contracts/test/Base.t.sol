@@ -221,18 +221,38 @@ abstract contract Base_Test is Test {
         return signDigest(key, quoteDigest(quote, address(escrow), block.chainid));
     }
 
-    /// @dev One `attester || signature` entry of a downtime attestation.
+    /// @dev One entry of a downtime attestation: `attester || signature length (2 bytes) || signature`.
     function attestationEntry(address attester, bytes memory signature) internal pure returns (bytes memory) {
-        return abi.encodePacked(attester, signature);
+        return abi.encodePacked(attester, uint16(signature.length), signature);
     }
 
-    /// @dev An attestation signed by the first `count` attesters, in ascending address order.
+    /// @dev An attestation signed by the first `count` attesters, in ascending address order, one entry each.
     function attest(Downtime memory downtime, uint256 count) internal view returns (bytes[] memory entries) {
         bytes32 digest = downtimeDigest(downtime, address(escrow), block.chainid);
         entries = new bytes[](count);
         for (uint256 i = 0; i < count; ++i) {
             entries[i] = attestationEntry(attesters[i], signDigest(attesterKeys[i], digest));
         }
+    }
+
+    /// @dev The `signatures` argument of `creditDowntime`: the entries back to back.
+    function packEntries(bytes[] memory entries) internal pure returns (bytes memory packed) {
+        for (uint256 i = 0; i < entries.length; ++i) {
+            packed = bytes.concat(packed, entries[i]);
+        }
+    }
+
+    /// @dev The `downtime` argument of `creditDowntime`: `abi.encodePacked(uint96 rentalId, uint40 from, uint40 to,
+    /// uint40 downSeconds, uint40 deadline)` as one word.
+    function packDowntime(Downtime memory downtime) internal pure returns (uint256) {
+        require(downtime.rentalId <= type(uint96).max, "rental id does not fit 96 bits");
+        return uint256(
+            bytes32(
+                abi.encodePacked(
+                    uint96(downtime.rentalId), downtime.from, downtime.to, downtime.downSeconds, downtime.deadline
+                )
+            )
+        );
     }
 
     function signPermit(uint256 key, address spender, uint256 value, uint256 deadline)
@@ -294,7 +314,7 @@ abstract contract Base_Test is Test {
     function credit(Downtime memory downtime) internal returns (uint256 refund) {
         bytes[] memory entries = attest(downtime, 1);
         vm.prank(stranger);
-        refund = escrow.creditDowntime(downtime, entries);
+        refund = escrow.creditDowntime(packDowntime(downtime), packEntries(entries));
     }
 
     function downtimeOf(uint256 rentalId, uint256 from, uint256 to, uint256 downSeconds)

@@ -297,22 +297,34 @@ interface IGpuEscrow {
     /// + credited` is the point up to which every second of the rental is paid or credited. Nothing is ever clawed
     /// back from the provider.
     ///
-    /// Each entry of `signatures` is the attester's address followed by its signature of {hashDowntime}:
-    /// `abi.encodePacked(attester, signature)`. Entries must be sorted by strictly ascending attester address, which
-    /// proves that the attesters are distinct; an attester may be a contract (ERC-1271), e.g. a multisig.
+    /// The attestation is the {Downtime} that attesters sign, passed as one word to keep the calldata short:
+    /// `abi.encodePacked(uint96(rentalId), from, to, downSeconds, deadline)`, i.e. the rental id in the top 96 bits,
+    /// then the four `uint40` members, the deadline in the lowest 40 bits. Rental ids never exceed 64 bits, so every
+    /// attestation of an existing rental can be passed this way, and the signed digest is {hashDowntime} of the
+    /// unpacked members.
+    ///
+    /// `signatures` holds the entries back to back, one per attester, each the attester's address, the length of its
+    /// signature as two bytes (big-endian) and its signature of {hashDowntime}: `abi.encodePacked(attester,
+    /// uint16(signature.length), signature)`. Entries must be sorted by strictly ascending attester address, which
+    /// proves that the attesters are distinct; an attester may be a contract (ERC-1271), e.g. a multisig, whose
+    /// signature may have any length. Entries are checked in order (well-formed, ascending, registered, valid
+    /// signature), and their count against {attesterThreshold} after the last one.
     ///
     /// Works while paused.
     ///
     /// Requirements:
-    /// - `block.timestamp` must be at most `downtime.deadline`.
+    /// - `block.timestamp` must be at most the attestation's `deadline`.
     /// - The rental must exist, and `[from, to)` must be a non-empty window inside `[start, end)` that has ended
     ///   (`to <= block.timestamp`) and starts at or after the rental's `creditedUntil`, so windows never overlap.
     /// - `downSeconds` must be non-zero and at most `to - from`.
+    /// - `signatures` must consist of whole entries, else it reverts with {Errors.GpuEscrow_AttestationMalformed}.
     /// - At least {attesterThreshold} entries, each a valid signature of a distinct registered attester.
     /// - Some of the window must still be unpaid, else it reverts with {Errors.GpuEscrow_NothingToCredit}.
     ///
+    /// @param downtime The packed attestation.
+    /// @param signatures The attesters' entries.
     /// @return refund The amount sent to the renter.
-    function creditDowntime(Downtime calldata downtime, bytes[] calldata signatures) external returns (uint256 refund);
+    function creditDowntime(uint256 downtime, bytes calldata signatures) external returns (uint256 refund);
 
     /// @notice Cancels one of the caller's unused quote nonces, so the quote that carries it can no longer open a
     /// rental.

@@ -134,7 +134,8 @@ library Errors {
     /// @notice Thrown when fewer attestations are submitted than the attester threshold requires.
     error GpuEscrow_AttestationsBelowThreshold(uint256 count, uint256 threshold);
 
-    /// @notice Thrown when an attestation entry is too short to hold the attester's address.
+    /// @notice Thrown when the attestation entry at `index` is cut short: the signatures end inside its 22-byte header
+    /// (attester and signature length) or inside its signature.
     error GpuEscrow_AttestationMalformed(uint256 index);
 
     /// @notice Thrown when attestations are not sorted by strictly ascending attester address.

@@ -27,6 +27,8 @@ struct Quote {
 /// @notice An attestation that a rented machine was down for `downSeconds` within the window `[from, to)`, signed by
 /// registered attesters as EIP-712 typed data.
 /// @dev EIP-712 type: `Downtime(uint256 rentalId,uint40 from,uint40 to,uint40 downSeconds,uint40 deadline)`.
+/// `creditDowntime` takes it packed into one word, `abi.encodePacked(uint96(rentalId), from, to, downSeconds,
+/// deadline)`; `hashDowntime` takes it as is.
 /// @param rentalId The rental the downtime belongs to.
 /// @param from The start of the observed window, inclusive, as a Unix time.
 /// @param to The end of the observed window, exclusive, as a Unix time.

@@ -298,9 +298,9 @@ contract GpuEscrow_Fuzz_Test is Base_Test {
         vm.prank(stranger);
         if (expected == 0) {
             vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_NothingToCredit.selector, rentalId));
-            escrow.creditDowntime(downtime, entries);
+            escrow.creditDowntime(packDowntime(downtime), packEntries(entries));
         } else {
-            assertEq(escrow.creditDowntime(downtime, entries), RATE * expected, "refund");
+            assertEq(escrow.creditDowntime(packDowntime(downtime), packEntries(entries)), RATE * expected, "refund");
         }
         assertEq(balanceOf(provider), providerBalance, "provider untouched");
         assertEq(escrow.getRental(rentalId).withdrawn, RATE * paidUntil, "withdrawn untouched");

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import { IERC1271 } from "@openzeppelin/contracts/interfaces/IERC1271.sol";
 import { IERC20 } from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 import { IGpuEscrow } from "src/interfaces/IGpuEscrow.sol";
@@ -22,7 +23,7 @@ contract CreditDowntime_Unit_Test is Base_Test {
 
     function submit(Downtime memory downtime, bytes[] memory entries) internal returns (uint256 refund) {
         vm.prank(stranger);
-        refund = escrow.creditDowntime(downtime, entries);
+        refund = escrow.creditDowntime(packDowntime(downtime), packEntries(entries));
     }
 
     /// @dev A window of the default rental that has ended and is still unpaid.
@@ -302,15 +303,15 @@ contract CreditDowntime_Unit_Test is Base_Test {
         submit(downtime, entries);
     }
 
-    function test_RevertWhen_EntryTooShort() external {
-        Downtime memory downtime = window(60);
+    function test_RevertWhen_EntryHeaderCutShort() external {
+        // 21 bytes: shorter than the 22 bytes of an attester and a signature length.
         bytes[] memory entries = new bytes[](1);
-        entries[0] = hex"00112233445566778899aabbccddeeff001122"; // 19 bytes
+        entries[0] = hex"00112233445566778899aabbccddeeff0011223344";
         vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_AttestationMalformed.selector, 0));
-        submit(downtime, entries);
+        submit(window(60), entries);
     }
 
-    function test_RevertWhen_EntryTooShortAfterValidEntry() external {
+    function test_RevertWhen_EntryCutShortAfterValidEntry() external {
         registerAttesters(2);
         Downtime memory downtime = window(60);
         bytes[] memory entries = attest(downtime, 2);
@@ -319,29 +320,68 @@ contract CreditDowntime_Unit_Test is Base_Test {
         submit(downtime, entries);
     }
 
-    function test_RevertWhen_SignatureTruncated() external {
+    function test_RevertWhen_SignatureShorterThanItsLength() external {
         Downtime memory downtime = window(60);
         bytes[] memory entries = attest(downtime, 1);
         bytes memory entry = entries[0];
         assembly ("memory-safe") {
-            mstore(entry, 84) // attester and 64 of the 65 signature bytes
+            mstore(entry, 86) // the attester, the length (65) and 64 of the 65 signature bytes
         }
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_AttestationMalformed.selector, 0));
+        submit(downtime, entries);
+    }
+
+    function test_RevertWhen_SignatureLongerThanItsLength() external {
+        // One byte too many: it is read as the start of a second entry, which is cut short.
+        Downtime memory downtime = window(60);
+        bytes[] memory entries = attest(downtime, 1);
+        entries[0] = bytes.concat(entries[0], hex"00");
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_AttestationMalformed.selector, 1));
+        submit(downtime, entries);
+    }
+
+    function test_RevertWhen_SignatureTruncated() external {
+        // A consistent entry whose signature is 64 of the 65 bytes: well-formed, but not a valid signature.
+        Downtime memory downtime = window(60);
+        bytes memory signature = signDigest(attesterKeys[0], downtimeDigest(downtime, address(escrow), block.chainid));
+        assembly ("memory-safe") {
+            mstore(signature, 64)
+        }
+        bytes[] memory entries = new bytes[](1);
+        entries[0] = attestationEntry(attesters[0], signature);
         vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidSignature.selector, attesters[0]));
         submit(downtime, entries);
     }
 
-    function test_RevertWhen_MemberDoesNotFitUint40() external {
-        // An ABI encoding with a dirty `from` (bit 40 set) is rejected without data, as the ABI decoder would.
+    function test_RevertWhen_CompactSignature() external {
+        // EIP-2098 `r || vs` signatures are not accepted from EOAs: only 65-byte `r || s || v` ones are.
         Downtime memory downtime = window(60);
-        bytes memory data = abi.encodeCall(IGpuEscrow.creditDowntime, (downtime, attest(downtime, 1)));
-        assembly ("memory-safe") {
-            let fromWord := add(data, add(0x20, 0x24)) // after the length and the selector, the second member
-            mstore(fromWord, or(mload(fromWord), shl(40, 1)))
-        }
-        vm.prank(stranger);
-        (bool success, bytes memory returned) = address(escrow).call(data);
-        assertFalse(success, "success");
-        assertEq(returned.length, 0, "revert data");
+        (bytes32 r, bytes32 vs) =
+            vm.signCompact(attesterKeys[0], downtimeDigest(downtime, address(escrow), block.chainid));
+        bytes[] memory entries = new bytes[](1);
+        entries[0] = attestationEntry(attesters[0], abi.encodePacked(r, vs));
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidSignature.selector, attesters[0]));
+        submit(downtime, entries);
+    }
+
+    function test_RevertWhen_MalformedEntryBelowThreshold() external {
+        // Entries are checked before their count: a malformed one is reported as such.
+        registerAttesters(2);
+        vm.prank(owner);
+        escrow.setAttesterThreshold(3);
+        bytes[] memory entries = new bytes[](2);
+        entries[0] = hex"01";
+        entries[1] = hex"02";
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_AttestationMalformed.selector, 0));
+        submit(window(60), entries);
+    }
+
+    function test_RevertWhen_RentalIdBeyond64Bits() external {
+        // The packed attestation carries 96 bits of rental id; ids past the 64-bit counter name no rental.
+        Downtime memory downtime = window(60);
+        downtime.rentalId = uint256(type(uint96).max);
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_RentalNotFound.selector, type(uint96).max));
+        submit(downtime, attest(downtime, 1));
     }
 
     /*//////////////////////////////////////////////////////////////////////////
@@ -510,17 +550,6 @@ contract CreditDowntime_Unit_Test is Base_Test {
         submit(downtime, attest(downtime, 1));
     }
 
-    function test_RevertWhen_BelowThresholdAndFirstEntryMalformed() external {
-        registerAttesters(2);
-        vm.prank(owner);
-        escrow.setAttesterThreshold(3);
-        bytes[] memory entries = new bytes[](2);
-        entries[0] = hex"01";
-        entries[1] = hex"02";
-        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_AttestationsBelowThreshold.selector, 2, 3));
-        submit(window(60), entries);
-    }
-
     function test_CreditDowntime_ERC1271Attester() external {
         // A multisig-like contract attester, signed through its owner key, next to an EOA attester.
         MockERC1271Wallet multisig = new MockERC1271Wallet(attesters[2]);
@@ -538,6 +567,52 @@ contract CreditDowntime_Unit_Test is Base_Test {
         (entries[0], entries[1]) = attesters[0] < address(multisig) ? (eoaEntry, walletEntry) : (walletEntry, eoaEntry);
 
         assertEq(submit(downtime, entries), RATE * 60, "refund");
+    }
+
+    function test_CreditDowntime_ERC1271AttesterLongSignature() external {
+        // A contract attester's signature can be of any length (here two signatures, as a 2-of-n multisig would
+        // send); the escrow hands it over byte for byte, and the entry after it is still found.
+        MockERC1271Wallet multisig = new MockERC1271Wallet(attesters[2]);
+        registerAttesters(2);
+        vm.startPrank(owner);
+        escrow.setAttester(address(multisig), true);
+        escrow.setAttesterThreshold(2);
+        vm.stopPrank();
+
+        Downtime memory downtime = window(60);
+        bytes32 digest = downtimeDigest(downtime, address(escrow), block.chainid);
+        bytes memory long = bytes.concat(signDigest(attesterKeys[2], digest), signDigest(attesterKeys[1], digest));
+        vm.mockCall(
+            address(multisig),
+            abi.encodeCall(IERC1271.isValidSignature, (digest, long)),
+            abi.encode(IERC1271.isValidSignature.selector)
+        );
+        bytes memory eoaEntry = attestationEntry(attesters[0], signDigest(attesterKeys[0], digest));
+        bytes memory walletEntry = attestationEntry(address(multisig), long);
+        bytes[] memory entries = new bytes[](2);
+        (entries[0], entries[1]) = attesters[0] < address(multisig) ? (eoaEntry, walletEntry) : (walletEntry, eoaEntry);
+
+        vm.expectCall(address(multisig), abi.encodeCall(IERC1271.isValidSignature, (digest, long)));
+        assertEq(submit(downtime, entries), RATE * 60, "refund");
+    }
+
+    function test_CreditDowntime_PackedMembersAtTheirWidths() external {
+        // A rental whose window ends at the last 40-bit second, attested with every member at its widest: the packed
+        // members unpack to exactly what the attester signed.
+        vm.warp(type(uint40).max - 3 hours);
+        uint256 id = openWith(defaultQuote(), 3 hours);
+        vm.warp(type(uint40).max);
+        Downtime memory downtime = Downtime({
+            rentalId: id,
+            from: type(uint40).max - 1 hours,
+            to: type(uint40).max,
+            downSeconds: 1 hours,
+            deadline: type(uint40).max
+        });
+        assertEq(submit(downtime, attest(downtime, 1)), RATE * 1 hours, "refund");
+        Rental memory rental = escrow.getRental(id);
+        assertEq(rental.credited, 1 hours, "credited");
+        assertEq(rental.creditedUntil, type(uint40).max, "creditedUntil");
     }
 
     function test_CreditDowntime_DelegatedAttester() external {

@@ -473,15 +473,15 @@ impl Escrow {
         Ok(history)
     }
 
-    /// Submits a downtime attestation with its attesters' signatures (see
-    /// [`crate::pack_signatures`]); the refund goes to the renter, whoever sends it.
+    /// Submits a downtime attestation with its attesters' signatures, packed with
+    /// [`crate::pack_signatures`]; the refund goes to the renter, whoever sends it.
     pub async fn credit_downtime(
         &self,
         terms: &crate::DowntimeTerms,
-        signatures: Vec<alloy::primitives::Bytes>,
+        signatures: alloy::primitives::Bytes,
     ) -> Result<Credited, EscrowError> {
         const ACTION: &str = "crediting the downtime";
-        let credit = self.escrow.creditDowntime(terms.to_sol()?, signatures);
+        let credit = self.escrow.creditDowntime(terms.packed()?, signatures);
         let receipt = confirm(ACTION, credit.send().await).await?;
         let event = find_event::<GpuEscrow::DowntimeCredited>(ACTION, &receipt)?;
         Ok(Credited {

@@ -117,7 +117,11 @@ fn explain_escrow(error: &E) -> String {
             e.count, e.threshold
         ),
         E::GpuEscrow_AttestationMalformed(e) => {
-            format!("attestation entry {} is too short to name its attester", e.index)
+            format!(
+                "attestation entry {} is cut short: its attester, signature length or \
+                 signature runs past the end of the signatures",
+                e.index
+            )
         }
         E::GpuEscrow_AttestersNotAscending(e) => format!(
             "attester signatures must be sorted by attester address ({} came after {})",

@@ -124,7 +124,7 @@ impl ClaimSlaArgs {
             ctx.json,
             format!("claiming {down_seconds} s of downtime for rental {}", self.rental),
         );
-        let credited = escrow.credit_downtime(&terms, pack_signatures(signed)).await;
+        let credited = escrow.credit_downtime(&terms, pack_signatures(signed)?).await;
         spinner.finish_and_clear();
         let credited = credited?;
         let decimals = escrow.decimals().await?;

@@ -319,8 +319,7 @@ contract EscrowHandler is Test {
             downSeconds: uint40(downSeconds),
             deadline: uint40(block.timestamp)
         });
-        bytes[] memory entries = new bytes[](1);
-        entries[0] = abi.encodePacked(attester, sign(attesterKey, escrow.hashDowntime(downtime)));
+        (uint256 packed, bytes memory signatures) = attestation(downtime);
 
         // Everything before `settledUntil` is paid or credited already; only the rest of the window can be credited.
         uint256 settledUntil = rental.start + rental.withdrawn / rental.ratePerSecond + rental.credited;
@@ -330,25 +329,25 @@ contract EscrowHandler is Test {
 
         vm.prank(stranger);
         if (expected == 0) {
-            try escrow.creditDowntime(downtime, entries) {
+            try escrow.creditDowntime(packed, signatures) {
                 recordViolation("credited already paid seconds");
             } catch { }
             return;
         }
-        uint256 refund = escrow.creditDowntime(downtime, entries);
+        uint256 refund = escrow.creditDowntime(packed, signatures);
         if (refund != rental.ratePerSecond * expected) recordViolation("credit refund");
         ghostCreditRefunded += refund;
         ++effective["creditDowntime"];
         if (expected < downSeconds) ++effective["creditDowntime clipped"];
 
         // Neither the same attestation nor any window reaching back into this one can be credited again.
-        try escrow.creditDowntime(downtime, entries) {
+        try escrow.creditDowntime(packed, signatures) {
             recordViolation("attestation replayed");
         } catch { }
         downtime.from = uint40(to - 1);
         downtime.downSeconds = 1;
-        entries[0] = abi.encodePacked(attester, sign(attesterKey, escrow.hashDowntime(downtime)));
-        try escrow.creditDowntime(downtime, entries) {
+        (packed, signatures) = attestation(downtime);
+        try escrow.creditDowntime(packed, signatures) {
             recordViolation("overlapping window credited");
         } catch { }
     }
@@ -362,11 +361,24 @@ contract EscrowHandler is Test {
             downSeconds: 1,
             deadline: uint40(block.timestamp)
         });
-        bytes[] memory entries = new bytes[](1);
-        entries[0] = abi.encodePacked(attester, sign(attesterKey, escrow.hashDowntime(downtime)));
-        try escrow.creditDowntime(downtime, entries) {
+        (uint256 packed, bytes memory signatures) = attestation(downtime);
+        try escrow.creditDowntime(packed, signatures) {
             recordViolation("future downtime credited");
         } catch { }
+    }
+
+    /// @dev The arguments of `creditDowntime` for `downtime` signed by the attester: the packed members and the
+    /// single `attester || signature length || signature` entry.
+    function attestation(Downtime memory downtime) internal view returns (uint256 packed, bytes memory signatures) {
+        bytes memory signature = sign(attesterKey, escrow.hashDowntime(downtime));
+        packed = uint256(
+            bytes32(
+                abi.encodePacked(
+                    uint96(downtime.rentalId), downtime.from, downtime.to, downtime.downSeconds, downtime.deadline
+                )
+            )
+        );
+        signatures = abi.encodePacked(attester, uint16(signature.length), signature);
     }
 
     /*//////////////////////////////////////////////////////////////////////////
