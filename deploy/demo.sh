@@ -44,8 +44,17 @@ step "the workload is running on the provider"
 cat "$GPUFLOW_WORKLOAD_DIR/$rental.log"
 "$gpuflow" status "$rental"
 
-step "let it run for 3 seconds, then gpuflow stop $rental"
-sleep 3
+step "the provider's machine hangs for 12 seconds (SIGSTOP), then recovers"
+kill -STOP "$GPUFLOW_PROVIDER_PID"
+sleep 12
+kill -CONT "$GPUFLOW_PROVIDER_PID"
+# Let the node hear the provider again for a few buckets before asking.
+sleep 6
+
+step "gpuflow claim-sla $rental: the node attests the downtime it measured, the escrow refunds it"
+"$gpuflow" claim-sla "$rental"
+
+step "gpuflow stop $rental"
 "$gpuflow" stop "$rental"
 
 step "the provider agent ends the workload and withdraws its earnings"
@@ -63,17 +72,19 @@ import json, sys
 s = json.loads(sys.argv[1])
 rate, start, end = int(s["rate_per_second"]), s["start"], s["end"]
 charged, refund = int(s["charged"]), int(s["refund"])
-paid, fee = int(s["provider_paid"]), int(s["fees"])
+paid, fee, credited = int(s["provider_paid"]), int(s["fees"]), int(s["sla_credited"])
 print(f"rate                {rate} units/s")
 print(f"rented for          {end - start} s")
 print(f"renter charged      {charged} units = {rate} x {end - start}")
-print(f"renter refunded     {refund} units")
+print(f"renter refunded     {refund} units (unused time)")
+print(f"downtime refunded   {credited} units = {rate} x {credited // rate} s")
 print(f"provider earned     {paid} units")
 print(f"platform fee        {fee} units")
 assert charged == rate * (end - start), "charge is not rate x seconds"
-assert paid + fee == charged, "provider + fee != charged"
+assert credited > 0 and credited % rate == 0, "the downtime refund is not rate x seconds"
+assert paid + fee + credited == charged, "provider + fee + downtime refund != charged"
 assert s["workload"] is None or s["workload"]["state"] == "ended", s["workload"]
-print("ok: deposit = charged + refund, charged = provider + fee")
+print("ok: deposit = charged + refund, charged = provider + fee + downtime refund")
 PY
 
 step "shutting the devnet down"

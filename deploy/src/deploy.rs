@@ -89,6 +89,25 @@ pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> anyhow::Re
     })
 }
 
+/// Registers `attester` on the escrow, so its downtime attestations are honoured; needs
+/// the owner's wallet in `provider`.
+pub async fn register_attester(
+    provider: &DynProvider,
+    escrow: Address,
+    attester: Address,
+) -> anyhow::Result<()> {
+    let receipt = GpuEscrow::new(escrow, provider.clone())
+        .setAttester(attester, true)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("registering attester {attester}: {}", gpuflow_escrow::explain(&e)))?
+        .get_receipt()
+        .await
+        .context("waiting for the attester registration")?;
+    anyhow::ensure!(receipt.status(), "registering attester {attester} reverted");
+    Ok(())
+}
+
 /// Mints devnet tokens to `to` (only works on a `MockUSDC`).
 pub async fn mint(
     provider: &DynProvider,

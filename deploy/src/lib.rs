@@ -56,6 +56,13 @@ pub struct DevnetOptions {
     pub workload: String,
     /// Mine a block every this many seconds instead of on every transaction.
     pub block_time: Option<u64>,
+    /// Width of the node's uptime buckets, seconds; short on a devnet so that downtime
+    /// shows within seconds.
+    pub uptime_bucket_secs: u64,
+    /// Silence the node forgives before counting downtime, seconds.
+    pub grace_secs: u64,
+    /// Seconds between the provider's heartbeats, and between the node's probes.
+    pub heartbeat_interval_secs: u64,
 }
 
 impl DevnetOptions {
@@ -81,6 +88,9 @@ impl DevnetOptions {
                        exec sleep 2147483647"
                     .into(),
             block_time: None,
+            uptime_bucket_secs: 2,
+            grace_secs: 4,
+            heartbeat_interval_secs: 1,
         })
     }
 }
@@ -114,8 +124,14 @@ pub struct Devnet {
     pub provider_log: PathBuf,
     /// Where workload logs go.
     pub workload_dir: PathBuf,
+    /// The node's attester address, registered on the escrow.
+    pub attester: Address,
     node: Child,
     agent: Child,
+    /// How the agent was started, to start it again.
+    agent_command: Vec<std::ffi::OsString>,
+    provider_key: String,
+    dir: PathBuf,
     _anvil: AnvilInstance,
 }
 
@@ -140,6 +156,7 @@ impl Devnet {
         let rpc_url = anvil.endpoint();
         let key = |i: usize| PrivateKeySigner::from(anvil.keys()[i].clone());
         let (deployer, treasury, provider, renter) = (key(0), key(1), key(2), key(3));
+        let attester = key(4);
 
         let chain = gpuflow_escrow::connect(&rpc_url, Some(deployer.clone()))?;
         let deployment = deploy::deploy(
@@ -158,6 +175,7 @@ impl Devnet {
             serde_json::to_string_pretty(&deployment)?,
         )?;
         deploy::mint(&chain, deployment.token, renter.address(), U256::from(RENTER_FUNDS)).await?;
+        deploy::register_attester(&chain, deployment.escrow, attester.address()).await?;
 
         let keystore_dir = options.dir.join("keystore");
         std::fs::create_dir_all(&keystore_dir)?;
@@ -169,6 +187,14 @@ impl Devnet {
             Some("renter.json"),
         )?;
         let renter_keystore = keystore_dir.join("renter.json");
+        PrivateKeySigner::encrypt_keystore(
+            &keystore_dir,
+            &mut rand::thread_rng(),
+            attester.to_bytes(),
+            DEVNET_PASSWORD,
+            Some("attester.json"),
+        )?;
+        let seconds = |n: u64| n.to_string();
 
         let (node, ready) = spawn_ready(
             Command::new(options.bin_dir.join("gpuflow-node"))
@@ -184,7 +210,15 @@ impl Devnet {
                     &deployment.block.to_string(),
                     "--confirmations",
                     "0",
-                ]),
+                ])
+                // Sign downtime attestations with the registered attester key.
+                .arg("--attester-keystore")
+                .arg(keystore_dir.join("attester.json"))
+                .env(gpuflow_escrow::PASSWORD_ENV, DEVNET_PASSWORD)
+                .args(["--uptime-bucket-secs", &seconds(options.uptime_bucket_secs)])
+                .args(["--grace-secs", &seconds(options.grace_secs)])
+                .args(["--probe-interval-secs", &seconds(options.heartbeat_interval_secs)])
+                .args(["--score-interval-secs", &seconds(options.heartbeat_interval_secs)]),
             &options.dir.join("node.log"),
             "gpuflow-node ready",
         )
@@ -194,24 +228,43 @@ impl Devnet {
 
         let provider_log = options.dir.join("provider.log");
         let provider_dir = options.dir.join("provider");
-        let (agent, ready) = spawn_ready(
-            Command::new(options.bin_dir.join("gpuflow-provider"))
-                .env("XDG_CONFIG_HOME", &options.dir)
-                .arg("run")
-                .args(["--rpc", &rpc_url, "--escrow", &deployment.escrow.to_string()])
-                .args(["--key-env", PROVIDER_KEY_ENV])
-                .env(PROVIDER_KEY_ENV, provider.to_bytes().to_string())
-                .arg("--data-dir")
-                .arg(&provider_dir)
-                .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", &node_p2p])
-                .arg("--simulate-gpus")
-                .arg(&options.gpus)
-                .args(["--price-per-hour", &options.price_per_hour, "--region", "devnet"])
-                .args(["--workload", &options.workload, "--poll-interval-ms", "250"]),
-            &provider_log,
-            "gpuflow-provider ready",
-        )
-        .await?;
+        let mut agent_command: Vec<std::ffi::OsString> = vec![
+            options.bin_dir.join("gpuflow-provider").into(),
+            "run".into(),
+            "--data-dir".into(),
+            provider_dir.clone().into(),
+            "--simulate-gpus".into(),
+            options.gpus.clone().into(),
+        ];
+        agent_command.extend(
+            [
+                "--rpc",
+                &rpc_url,
+                "--escrow",
+                &deployment.escrow.to_string(),
+                "--key-env",
+                PROVIDER_KEY_ENV,
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+                "--bootstrap",
+                &node_p2p,
+                "--price-per-hour",
+                &options.price_per_hour,
+                "--region",
+                "devnet",
+                "--workload",
+                &options.workload,
+                "--poll-interval-ms",
+                "250",
+                "--heartbeat-interval-secs",
+                &seconds(options.heartbeat_interval_secs),
+            ]
+            .map(Into::into),
+        );
+        // The key only ever travels in the agent's environment.
+        let provider_key = provider.to_bytes().to_string();
+        let (agent, ready) =
+            start_agent(&agent_command, &options.dir, &provider_key, &provider_log).await?;
         let offer_id = field(&ready, "offer")?;
 
         let devnet = Self {
@@ -228,8 +281,12 @@ impl Devnet {
             offer_id,
             provider_log,
             workload_dir: provider_dir.join("workloads"),
+            attester: attester.address(),
             node,
             agent,
+            agent_command,
+            provider_key,
+            dir: options.dir.clone(),
             _anvil: anvil,
         };
         devnet.wait_for_offer().await?;
@@ -251,6 +308,21 @@ impl Devnet {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Kills the provider agent at once (SIGKILL), as a crash or a power cut would.
+    pub async fn kill_provider(&mut self) -> anyhow::Result<()> {
+        self.agent.kill().await.context("killing the provider agent")
+    }
+
+    /// Starts the provider agent again on its data directory, after
+    /// [`Devnet::kill_provider`]; its log continues in the same file.
+    pub async fn restart_provider(&mut self) -> anyhow::Result<()> {
+        let (agent, _) =
+            start_agent(&self.agent_command, &self.dir, &self.provider_key, &self.provider_log)
+                .await?;
+        self.agent = agent;
+        Ok(())
     }
 
     /// Moves the chain's clock `seconds` ahead and mines a block, so tests can let
@@ -284,6 +356,8 @@ impl Devnet {
             ("GPUFLOW_OFFER", self.offer_id.clone()),
             ("GPUFLOW_PROVIDER_LOG", self.provider_log.display().to_string()),
             ("GPUFLOW_WORKLOAD_DIR", self.workload_dir.display().to_string()),
+            ("GPUFLOW_PROVIDER_PID", self.agent.id().map(|pid| pid.to_string()).unwrap_or_default()),
+            ("GPUFLOW_ATTESTER", self.attester.to_string()),
         ]
     }
 
@@ -321,13 +395,32 @@ pub fn bin_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Spawns a daemon with stderr to `log`, and waits for its one-line ready report.
+/// Starts the provider agent with `command` and waits until it is ready.
+async fn start_agent(
+    command: &[std::ffi::OsString],
+    dir: &Path,
+    key: &str,
+    log: &Path,
+) -> anyhow::Result<(Child, String)> {
+    let (program, args) = command.split_first().context("an agent command")?;
+    spawn_ready(
+        Command::new(program)
+            .args(args)
+            .env("XDG_CONFIG_HOME", dir)
+            .env(PROVIDER_KEY_ENV, key),
+        log,
+        "gpuflow-provider ready",
+    )
+    .await
+}
+
+/// Spawns a daemon with stderr appended to `log`, and waits for its one-line ready report.
 async fn spawn_ready(
     command: &mut Command,
     log: &Path,
     marker: &str,
 ) -> anyhow::Result<(Child, String)> {
-    let stderr = std::fs::File::create(log)?;
+    let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
