@@ -13,7 +13,10 @@ use crate::ui;
   gpuflow offer 3f9c2a1b7d4e5f60 --json
 
 The offer is checked against the provider's own signature, so a node cannot alter it.
-The node does not publish providers' uptime history yet; the command says so.")]
+Reliability is the share of rented time the machine was up over the last 30 days, smoothed
+toward 90 % for newcomers; uptime the share of listed time it was up. The history shows one
+bar per day, oldest first (`·`: not listed that day). The node's evidence for these numbers:
+GET <node>/v1/providers/<peer id>/evidence.")]
 pub struct OfferArgs {
     /// Offer id from `gpuflow search`.
     offer: String,
@@ -31,8 +34,7 @@ impl OfferArgs {
                 "escrow": offer.body.escrow,
                 "gpus": offer.body.gpus,
                 "provider": provider,
-                // The node's provider API has no uptime history yet; null, never invented.
-                "uptime_history": null,
+                "uptime_history": provider.as_ref().and_then(|p| p.scores.as_ref()).map(|s| &s.daily),
             }));
             return Ok(());
         }
@@ -99,9 +101,35 @@ impl OfferArgs {
             }
             None => println!("provider: this node does not publish provider details"),
         }
-        println!("uptime history: not published by this node yet");
+        match provider.as_ref().and_then(|p| p.scores.as_ref()) {
+            Some(scores) => {
+                println!(
+                    "reliability {:.2}% over {} rented, uptime {}, {} rentals ({} completed), \
+                     {} SLA credits",
+                    scores.reliability * 100.0,
+                    ui::duration(scores.rented_seconds),
+                    scores.uptime.map_or("-".into(), |u| format!("{:.2}%", u * 100.0)),
+                    scores.rentals,
+                    scores.completed_rentals,
+                    scores.sla_credits,
+                );
+                println!("uptime history ({} days): {}", scores.daily.len(), history(&scores.daily));
+            }
+            None => println!("uptime history: not published by this node"),
+        }
         Ok(())
     }
+}
+
+/// One bar per day, higher for more uptime; `·` for a day the provider was not listed.
+fn history(days: &[gpuflow_protocol::api::DayUptime]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    days.iter()
+        .map(|day| match day.uptime {
+            None => '·',
+            Some(u) => BARS[((u.clamp(0.0, 1.0) * 7.0).round()) as usize],
+        })
+        .collect()
 }
 
 fn opt(v: Option<u64>) -> String {
