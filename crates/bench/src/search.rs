@@ -164,13 +164,56 @@ pub async fn fill(seed: u64, offers: u64, dir: &Path) -> anyhow::Result<String> 
     Ok(details)
 }
 
+/// Names a directory where filled data directories are kept and reused by later runs with
+/// the same seed and size, to skip the fill (mostly signature verification) while
+/// iterating. Unset, every run fills a temporary directory of its own.
+pub const DATA_CACHE_ENV: &str = "GPUFLOW_BENCH_DATA";
+
+/// Marks a kept data directory as completely filled: the unix time of the fill, then the
+/// details lines it wrote.
+const FILLED: &str = "filled";
+
+/// The data directory of this run: a fresh temporary one, or one kept under
+/// [`DATA_CACHE_ENV`] for `(seed, offers)`, filled first if it is missing, incomplete or its
+/// offers would expire within the hour. Returns the directory (and the temporary guard) and
+/// the details lines of its fill.
+async fn data_dir(
+    seed: u64,
+    offers: u64,
+) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>, String)> {
+    let Some(cache) = std::env::var_os(DATA_CACHE_ENV) else {
+        let temp = tempfile::tempdir()?;
+        let details = fill(seed, offers, temp.path()).await?;
+        return Ok((temp.path().to_owned(), Some(temp), details));
+    };
+    let dir = PathBuf::from(cache).join(format!("search-seed{seed}-offers{offers}"));
+    let marker = dir.join(FILLED);
+    // Offers live for MAX_OFFER_TTL less an hour from the fill (see data.rs).
+    let usable = gpuflow_protocol::MAX_OFFER_TTL - 2 * 3600;
+    if let Ok(text) = std::fs::read_to_string(&marker)
+        && let Some((at, details)) = text.split_once('\n')
+        && at.parse::<u64>().is_ok_and(|at| gpuflow_protocol::unix_now() < at + usable)
+    {
+        let reused = format!("{} (reused from `{}`)\n", details.trim_end(), dir.display());
+        return Ok((dir, None, reused));
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let at = gpuflow_protocol::unix_now();
+    let details = fill(seed, offers, &dir).await?;
+    std::fs::write(&marker, format!("{at}\n{details}"))?;
+    Ok((dir, None, details))
+}
+
 /// Runs the search benchmark.
 pub async fn run(params: &SearchParams) -> anyhow::Result<Section> {
-    let dir = tempfile::tempdir()?;
+    let (dir, _temp, filled) = data_dir(params.seed, params.offers).await?;
     let mut details = String::from("## Search, throughput and node memory\n\n");
-    details.push_str(&fill(params.seed, params.offers, dir.path()).await?);
+    details.push_str(&filled);
 
-    let node = NodeProcess::start(&params.node_bin, dir.path()).await?;
+    let node = NodeProcess::start(&params.node_bin, &dir).await?;
     let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
     let loaded_rss = rss_mib(node.pid).context("reading the node's VmRSS")?;
 
