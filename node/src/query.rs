@@ -30,14 +30,14 @@
 //! * `reliability`, `uptime` and `rentals` belong to the language but need chain and probe
 //!   data this node does not have yet; they are refused with a message saying so.
 //!
-//! Nothing a user types is ever spliced into SQL: values become bound parameters, and the
-//! SQL text is assembled only from the fixed column and operator names below. Parameter
-//! `?1` is always the current time.
+//! Queries are evaluated against the store's in-memory index (`store/index.rs`), never
+//! turned into SQL, so nothing a user types reaches the database.
+
+use std::cmp::Ordering;
 
 use gpuflow_protocol::{OfferId, parse_units};
-use rusqlite::types::Value as SqlValue;
 
-use crate::QueryError;
+use crate::{OfferSummary, QueryError};
 
 /// Longest query text accepted, in bytes.
 pub const MAX_QUERY_LEN: usize = 4096;
@@ -49,15 +49,48 @@ pub(crate) const SORTABLE: &str = "dph gpu_ram num_gpus cuda age_days inet_down 
 /// Fields of the query language that need reliability data not tracked yet.
 const PLANNED_FIELDS: [&str; 3] = ["reliability", "uptime", "rentals"];
 
-/// Whether an offer shares a GPU UUID with another live offer (`?1` is now). Evaluated per
-/// row, so a conflict ends as soon as one of the two offers expires.
-/// `CROSS JOIN` fixes the join order (SQLite never reorders it): this offer's few GPUs
-/// first, then their UUID index, then the other offer by id. Left to itself the planner
-/// may scan every live offer for every row.
-pub(crate) const CONFLICT_SQL: &str = "(EXISTS (SELECT 1 FROM offer_gpus mine \
-    CROSS JOIN offer_gpus theirs ON theirs.uuid = mine.uuid AND theirs.offer_id <> mine.offer_id \
-    CROSS JOIN offers other ON other.id = theirs.offer_id \
-    WHERE mine.offer_id = offers.id AND other.expires_at > ?1))";
+/// The numbers of one offer that conditions compare and results are sorted by, as stored in
+/// SQLite, packed small so that a search scans little memory. Text that many offers share
+/// (region, driver) is interned by the index; [`Candidate`] carries its text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Facts {
+    pub(crate) id: OfferId,
+    pub(crate) price_per_hour: i64,
+    pub(crate) gpu_ram_mb: i64,
+    pub(crate) num_gpus: i64,
+    /// Unix time this node first stored an offer of the provider.
+    pub(crate) first_seen: i64,
+    pub(crate) expires_at: i64,
+    /// The latest expiry of another offer sharing a GPU UUID with this one, 0 when none.
+    pub(crate) conflict_until: i64,
+    /// CUDA version in thousandths, `None` when unreadable.
+    pub(crate) cuda: Option<i64>,
+    pub(crate) inet_down_mbps: Option<i64>,
+    pub(crate) inet_up_mbps: Option<i64>,
+    pub(crate) disk_mb: Option<i64>,
+    /// Interned region and driver (see `store/index.rs`).
+    pub(crate) region: u32,
+    pub(crate) driver: u32,
+    pub(crate) verified: bool,
+}
+
+impl Facts {
+    /// Whether the offer shares a GPU UUID with another offer live at `now`.
+    pub(crate) fn conflicts(&self, now: i64) -> bool {
+        self.conflict_until > now
+    }
+}
+
+/// One offer as a query sees it.
+#[derive(Clone, Copy)]
+pub(crate) struct Candidate<'a> {
+    pub(crate) facts: &'a Facts,
+    /// The text of an interned region or driver.
+    pub(crate) text: &'a dyn Fn(u32) -> &'a str,
+    /// Read only by `payout` conditions, which are rare: the rest of a search stays in
+    /// [`Facts`].
+    pub(crate) summary: &'a OfferSummary,
+}
 
 /// A parsed search query: every condition must hold. The default query matches all offers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -179,13 +212,50 @@ impl Query {
         self.conditions.iter().any(|c| c.field == Field::Conflicts)
     }
 
-    /// Appends ` AND (condition)` for every condition to `sql`, and its values to `params`.
-    pub(crate) fn push_sql(&self, sql: &mut String, params: &mut Vec<SqlValue>) {
-        for condition in &self.conditions {
-            sql.push_str(" AND (");
-            condition.push_sql(sql, params);
-            sql.push(')');
-        }
+    /// Whether the `gpu_name` conditions hold for a GPU name's padded word list (see
+    /// [`name_words`]); the index tests them once per name, not per offer.
+    pub(crate) fn matches_name(&self, words: &str) -> bool {
+        self.conditions.iter().filter(|c| c.field.kind() == Kind::Words).all(|c| {
+            let any = c.values.iter().any(|v| matches!(v, Value::Text(v) if words.contains(v)));
+            any == matches!(c.op, Op::Eq | Op::In)
+        })
+    }
+
+    /// Whether no offer whose numbers lie between `low` and `high` (each field's smallest
+    /// and largest known value, `None` when none is known) can match at `now`, so that a
+    /// whole group of offers can be skipped: a GPU model without 48 GB, say.
+    pub(crate) fn rules_out(&self, low: &Facts, high: &Facts, now: i64) -> bool {
+        self.conditions.iter().any(|c| {
+            if c.field.kind() != Kind::Number {
+                return false;
+            }
+            let (a, b) = (c.field.number(low, now), c.field.number(high, now));
+            let (Some(a), Some(b)) = (a, b) else {
+                // Nothing known: an unknown value matches no condition.
+                return true;
+            };
+            // The age runs against the first sighting.
+            let (least, most) = (a.min(b), a.max(b));
+            let beyond = |v: &Value| match v {
+                Value::Int(v) => *v < least || *v > most,
+                _ => false,
+            };
+            let first = c.values.first();
+            match c.op {
+                Op::Eq => first.is_some_and(beyond),
+                Op::In => c.values.iter().all(beyond),
+                Op::Lt => first.is_some_and(|v| matches!(v, Value::Int(v) if least >= *v)),
+                Op::Le => first.is_some_and(|v| matches!(v, Value::Int(v) if least > *v)),
+                Op::Gt => first.is_some_and(|v| matches!(v, Value::Int(v) if most <= *v)),
+                Op::Ge => first.is_some_and(|v| matches!(v, Value::Int(v) if most < *v)),
+                Op::Ne | Op::NotIn => false,
+            }
+        })
+    }
+
+    /// Whether every condition but the `gpu_name` ones holds for `offer` at `now`.
+    pub(crate) fn matches(&self, offer: Candidate<'_>, now: i64) -> bool {
+        self.conditions.iter().all(|c| c.holds(offer, now))
     }
 }
 
@@ -237,39 +307,42 @@ impl Order {
         Ok(Self { key, descending })
     }
 
-    /// The column sorted on, whether it can be NULL, and whether its SQL order is the
-    /// reverse of the field's (a larger age is an earlier first sighting).
-    fn column(self) -> (&'static str, bool, bool) {
+    /// The value `offer` is sorted by, as stored (the age sorts by the first sighting), so
+    /// that a page's last offer can become the next page's cursor; `None` when unknown.
+    pub(crate) fn value(self, offer: &Facts) -> Option<i64> {
         match self.key {
-            SortKey::Dph => ("price_per_hour", false, false),
-            SortKey::GpuRam => ("gpu_ram_mb", false, false),
-            SortKey::NumGpus => ("num_gpus", false, false),
-            SortKey::Cuda => ("cuda", true, false),
-            SortKey::AgeDays => ("first_seen", false, true),
-            SortKey::InetDown => ("inet_down_mbps", true, false),
-            SortKey::InetUp => ("inet_up_mbps", true, false),
-            SortKey::Disk => ("disk_mb", true, false),
+            SortKey::Dph => Some(offer.price_per_hour),
+            SortKey::GpuRam => Some(offer.gpu_ram_mb),
+            SortKey::NumGpus => Some(offer.num_gpus),
+            SortKey::Cuda => offer.cuda,
+            SortKey::AgeDays => Some(offer.first_seen),
+            SortKey::InetDown => offer.inet_down_mbps,
+            SortKey::InetUp => offer.inet_up_mbps,
+            SortKey::Disk => offer.disk_mb,
         }
     }
 
-    /// The SQL expression of the sort value, selected so that a page's last row can become
-    /// the next page's cursor.
-    pub(crate) fn value_sql(self) -> &'static str {
-        self.column().0
+    /// Whether the stored value runs largest first (a larger age is an earlier sighting).
+    fn value_descending(self) -> bool {
+        self.descending != (self.key == SortKey::AgeDays)
     }
 
-    /// Whether the column runs largest first.
-    fn sql_descending(self) -> bool {
-        let (_, _, inverted) = self.column();
-        self.descending != inverted
+    /// Where the sort values `a` and `b` go relative to each other: unknown values last
+    /// whatever the direction. Ties are for the offer id to break.
+    fn compare_values(self, a: Option<i64>, b: Option<i64>) -> Ordering {
+        match (a, b) {
+            (Some(a), Some(b)) if self.value_descending() => b.cmp(&a),
+            (Some(a), Some(b)) => a.cmp(&b),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        }
     }
 
-    /// The `ORDER BY` clause, without the keywords.
-    pub(crate) fn sql(self) -> String {
-        let (column, nullable, _) = self.column();
-        let direction = if self.sql_descending() { "DESC" } else { "ASC" };
-        let nulls = if nullable { " NULLS LAST" } else { "" };
-        format!("{column} {direction}{nulls}, id ASC")
+    /// Where `a` goes relative to `b` in this order; ties go by offer id.
+    pub(crate) fn compare(self, a: &Facts, b: &Facts) -> Ordering {
+        self.compare_values(self.value(a), self.value(b))
+            .then_with(|| a.id.to_bytes().cmp(&b.id.to_bytes()))
     }
 }
 
@@ -309,25 +382,13 @@ impl Cursor {
         encode_hex(format!("{}|{value}|{}", self.order, self.id).as_bytes())
     }
 
-    /// Appends the keyset condition "sorts after the cursor" to `sql`.
-    pub(crate) fn push_sql(&self, sql: &mut String, params: &mut Vec<SqlValue>) {
-        let (column, nullable, _) = self.order.column();
-        let id = SqlValue::Text(self.id.to_string());
-        let beyond = if self.order.sql_descending() { "<" } else { ">" };
-        match self.value {
-            // NULLs sort last whatever the direction, so after a NULL come only NULLs.
-            None => {
-                sql.push_str(&format!(" AND ({column} IS NULL AND id > ?)"));
-                params.push(id);
-            }
-            Some(value) => {
-                let nulls = if nullable { format!("{column} IS NULL OR ") } else { String::new() };
-                sql.push_str(&format!(
-                    " AND ({nulls}{column} {beyond} ? OR ({column} = ? AND id > ?))"
-                ));
-                params.extend([SqlValue::Integer(value), SqlValue::Integer(value), id]);
-            }
-        }
+    /// Whether `offer` sorts after the cursor, so belongs to a later page.
+    pub(crate) fn precedes(&self, offer: &Facts) -> bool {
+        let order = self.order;
+        order
+            .compare_values(self.value, order.value(offer))
+            .then_with(|| self.id.to_bytes().cmp(&offer.id.to_bytes()))
+            .is_lt()
     }
 }
 
@@ -399,23 +460,39 @@ impl Field {
     }
 
     /// The SQL the field is compared against; text columns are declared `COLLATE NOCASE`.
-    fn column(self) -> &'static str {
+    /// The number `offer` holds for a numeric field, `None` when unknown. The age is in
+    /// thousandths of seconds at `now`, so that fractional days compare exactly.
+    fn number(self, offer: &Facts, now: i64) -> Option<i64> {
         match self {
-            Self::GpuName => "gpu_name_words",
-            Self::NumGpus => "num_gpus",
-            Self::GpuRam => "gpu_ram_mb",
-            Self::Dph => "price_per_hour",
-            Self::Verified => "verified",
-            Self::Cuda => "cuda",
-            Self::Driver => "driver",
-            Self::Region => "region",
-            Self::Payout => "payout",
-            // Age in thousandths of seconds, so that fractional days compare exactly.
-            Self::AgeDays => "((?1 - first_seen) * 1000)",
-            Self::InetDown => "inet_down_mbps",
-            Self::InetUp => "inet_up_mbps",
-            Self::Disk => "disk_mb",
-            Self::Conflicts => CONFLICT_SQL,
+            Self::NumGpus => Some(offer.num_gpus),
+            Self::GpuRam => Some(offer.gpu_ram_mb),
+            Self::Dph => Some(offer.price_per_hour),
+            Self::Cuda => offer.cuda,
+            // Stored times are small enough for this not to overflow; saturating anyway.
+            Self::AgeDays => Some(now.saturating_sub(offer.first_seen).saturating_mul(1000)),
+            Self::InetDown => offer.inet_down_mbps,
+            Self::InetUp => offer.inet_up_mbps,
+            Self::Disk => offer.disk_mb,
+            _ => None,
+        }
+    }
+
+    /// The text `offer` holds for a text field, compared without regard to ASCII case.
+    fn text(self, offer: Candidate<'_>) -> &str {
+        match self {
+            Self::Driver => (offer.text)(offer.facts.driver),
+            Self::Region => (offer.text)(offer.facts.region),
+            Self::Payout => &offer.summary.payout,
+            _ => "",
+        }
+    }
+
+    /// The truth `offer` holds for a boolean field at `now`.
+    fn flag(self, offer: &Facts, now: i64) -> bool {
+        match self {
+            Self::Verified => offer.verified,
+            Self::Conflicts => offer.conflicts(now),
+            _ => false,
         }
     }
 
@@ -512,48 +589,51 @@ impl Op {
         matches!(self, Self::In | Self::NotIn)
     }
 
-    fn sql(self) -> &'static str {
+    /// Whether a found value stands in this relation to the condition's `values`, given how
+    /// it compares with each of them.
+    fn relates(self, values: &[Value], compare: impl Fn(&Value) -> Ordering) -> bool {
+        let first = || values.first().map(&compare);
         match self {
-            Self::Eq => "=",
-            Self::Ne => "<>",
-            Self::Lt => "<",
-            Self::Le => "<=",
-            Self::Gt => ">",
-            Self::Ge => ">=",
-            Self::In => "IN",
-            Self::NotIn => "NOT IN",
-        }
-    }
-}
-
-impl Value {
-    fn to_sql(&self) -> SqlValue {
-        match self {
-            Self::Int(v) => SqlValue::Integer(*v),
-            Self::Text(v) => SqlValue::Text(v.clone()),
-            Self::Bool(v) => SqlValue::Integer(i64::from(*v)),
+            Self::Eq => first() == Some(Ordering::Equal),
+            Self::Ne => first().is_some_and(Ordering::is_ne),
+            Self::Lt => first().is_some_and(Ordering::is_lt),
+            Self::Le => first().is_some_and(Ordering::is_le),
+            Self::Gt => first().is_some_and(Ordering::is_gt),
+            Self::Ge => first().is_some_and(Ordering::is_ge),
+            Self::In => values.iter().any(|v| compare(v).is_eq()),
+            Self::NotIn => values.iter().all(|v| compare(v).is_ne()),
         }
     }
 }
 
 impl Condition {
-    fn push_sql(&self, sql: &mut String, params: &mut Vec<SqlValue>) {
-        let column = self.field.column();
-        let placeholders = vec!["?"; self.values.len()].join(", ");
-        let clause = if self.field.kind() == Kind::Words {
-            // The padded word lists make whole-word containment a substring test.
-            let any = vec![format!("instr({column}, ?) > 0"); self.values.len()].join(" OR ");
-            match self.op {
-                Op::Eq | Op::In => any,
-                _ => format!("NOT ({any})"),
+    /// Whether the condition holds for `offer` at `now`. A field whose value is unknown
+    /// matches no condition, not even a negative one; `gpu_name` conditions are tested per
+    /// name by [`Query::matches_name`].
+    fn holds(&self, offer: Candidate<'_>, now: i64) -> bool {
+        match self.field.kind() {
+            Kind::Words => true,
+            Kind::Number => self.field.number(offer.facts, now).is_some_and(|found| {
+                self.op.relates(&self.values, |v| match v {
+                    Value::Int(v) => found.cmp(v),
+                    _ => Ordering::Less,
+                })
+            }),
+            Kind::Text => {
+                let found = self.field.text(offer);
+                self.op.relates(&self.values, |v| match v {
+                    Value::Text(v) if found.eq_ignore_ascii_case(v) => Ordering::Equal,
+                    _ => Ordering::Less,
+                })
             }
-        } else if self.op.takes_list() {
-            format!("{column} {} ({placeholders})", self.op.sql())
-        } else {
-            format!("{column} {} ?", self.op.sql())
-        };
-        sql.push_str(&clause);
-        params.extend(self.values.iter().map(Value::to_sql));
+            Kind::Bool => {
+                let found = self.field.flag(offer.facts, now);
+                self.op.relates(&self.values, |v| match v {
+                    Value::Bool(v) if *v == found => Ordering::Equal,
+                    _ => Ordering::Less,
+                })
+            }
+        }
     }
 }
 
@@ -764,96 +844,187 @@ mod tests {
         Query::parse(text, 6)
     }
 
-    /// The SQL and parameters a query compiles to.
-    fn sql(text: &str) -> (String, Vec<SqlValue>) {
-        let (mut sql, mut params) = (String::new(), Vec::new());
-        parse(text).unwrap_or_else(|e| panic!("{text}: {e}")).push_sql(&mut sql, &mut params);
-        (sql, params)
+    /// The conditions a query compiles to: field, operator and values.
+    fn terms(text: &str) -> Vec<(Field, Op, Vec<Value>)> {
+        let query = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        query.conditions.into_iter().map(|c| (c.field, c.op, c.values)).collect()
     }
 
     fn err(text: &str) -> String {
         parse(text).expect_err(text).to_string()
     }
 
-    fn int(v: i64) -> SqlValue {
-        SqlValue::Integer(v)
+    fn int(v: i64) -> Value {
+        Value::Int(v)
     }
 
-    fn text(v: &str) -> SqlValue {
-        SqlValue::Text(v.into())
+    fn text(v: &str) -> Value {
+        Value::Text(v.into())
+    }
+
+    /// An offer as a query sees it, with its texts.
+    struct TestOffer {
+        facts: Facts,
+        region: String,
+        driver: String,
+        summary: crate::OfferSummary,
+    }
+
+    impl TestOffer {
+        /// Its candidate, handed to `check`.
+        fn check<T>(&self, check: impl FnOnce(Candidate<'_>) -> T) -> T {
+            let text = |id: u32| if id == 0 { self.region.as_str() } else { self.driver.as_str() };
+            check(Candidate { facts: &self.facts, text: &text, summary: &self.summary })
+        }
+    }
+
+    /// An offer with id `id` (as 16 hex digits) of two RTX 4090, after `edit`.
+    fn offer(id: u64, edit: impl FnOnce(&mut TestOffer)) -> TestOffer {
+        let id = format!("{id:016x}").parse().unwrap();
+        let mut offer = TestOffer {
+            facts: Facts {
+                id,
+                price_per_hour: 360_000,
+                gpu_ram_mb: 25_757,
+                num_gpus: 2,
+                first_seen: 1_000,
+                expires_at: 2_000,
+                conflict_until: 0,
+                cuda: Some(12_400),
+                inet_down_mbps: Some(1_000),
+                inet_up_mbps: None,
+                disk_mb: Some(500_000),
+                region: 0,
+                driver: 1,
+                verified: false,
+            },
+            region: "EU-West".into(),
+            driver: "550.54.14".into(),
+            summary: crate::OfferSummary {
+                id,
+                peer_id: "peer".into(),
+                payout: format!("0x{}", "ab".repeat(20)),
+                gpu_name: "NVIDIA GeForce RTX 4090".into(),
+                num_gpus: 2,
+                gpu_ram_mb: 25_757,
+                price_per_second: 100,
+                price_per_hour: 360_000,
+                verified: false,
+                region: "EU-West".into(),
+                cuda: "12.4".into(),
+                driver: "550.54.14".into(),
+                listen_addrs: Vec::new(),
+                seq: 1,
+                issued_at: 1_000,
+                expires_at: 2_000,
+                first_seen: 1_000,
+                conflicts: false,
+                inet_down_mbps: Some(1_000),
+                inet_up_mbps: None,
+                disk_mb: Some(500_000),
+            },
+        };
+        edit(&mut offer);
+        offer
+    }
+
+    /// Whether `query` selects `offer` at time 1 500.
+    fn selects(query: &str, offer: &TestOffer) -> bool {
+        let query = parse(query).unwrap_or_else(|e| panic!("{query}: {e}"));
+        query.matches_name(&name_words(&offer.summary.gpu_name))
+            && offer.check(|candidate| query.matches(candidate, 1_500))
     }
 
     #[test]
     fn empty_query_matches_everything() {
         assert_eq!(parse("").unwrap(), Query::default());
         assert_eq!(parse("   \t ").unwrap(), Query::default());
-        assert_eq!(sql(""), (String::new(), vec![]));
+        assert!(terms("").is_empty());
+        assert!(selects("", &offer(1, |_| {})));
     }
 
     #[test]
     fn every_comparison_operator() {
-        for (op, sql_op) in [
-            ("=", "="),
-            ("==", "="),
-            ("!=", "<>"),
-            ("<", "<"),
-            ("<=", "<="),
-            (">", ">"),
-            (">=", ">="),
+        for (op, parsed, holds) in [
+            ("=", Op::Eq, [false, true, false]),
+            ("==", Op::Eq, [false, true, false]),
+            ("!=", Op::Ne, [true, false, true]),
+            ("<", Op::Lt, [true, false, false]),
+            ("<=", Op::Le, [true, true, false]),
+            (">", Op::Gt, [false, false, true]),
+            (">=", Op::Ge, [false, true, true]),
         ] {
-            assert_eq!(
-                sql(&format!("num_gpus{op}2")),
-                (format!(" AND (num_gpus {sql_op} ?)"), vec![int(2)]),
-                "{op}"
-            );
+            let query = format!("num_gpus{op}2");
+            assert_eq!(terms(&query), [(Field::NumGpus, parsed, vec![int(2)])], "{op}");
+            for (gpus, holds) in [1, 2, 3].into_iter().zip(holds) {
+                assert_eq!(selects(&query, &offer(1, |o| o.facts.num_gpus = gpus)), holds);
+            }
         }
     }
 
     #[test]
     fn spaces_around_operators_are_allowed() {
-        assert_eq!(sql("gpu_ram >= 24"), sql("gpu_ram>=24"));
-        assert_eq!(sql("num_gpus in [ 1 , 2 ]"), sql("num_gpus in [1,2]"));
-        assert_eq!(sql("num_gpus in[1,2]"), sql("num_gpus in [1,2]"));
+        assert_eq!(terms("gpu_ram >= 24"), terms("gpu_ram>=24"));
+        assert_eq!(terms("num_gpus in [ 1 , 2 ]"), terms("num_gpus in [1,2]"));
+        assert_eq!(terms("num_gpus in[1,2]"), terms("num_gpus in [1,2]"));
     }
 
     #[test]
     fn in_and_notin_take_lists() {
         assert_eq!(
-            sql("num_gpus in [1,2,4]"),
-            (" AND (num_gpus IN (?, ?, ?))".into(), vec![int(1), int(2), int(4)])
+            terms("num_gpus in [1,2,4]"),
+            [(Field::NumGpus, Op::In, vec![int(1), int(2), int(4)])]
         );
         assert_eq!(
-            sql("region notin [eu-west,US_East]"),
-            (" AND (region NOT IN (?, ?))".into(), vec![text("eu-west"), text("US East")])
+            terms("region notin [eu-west,US_East]"),
+            [(Field::Region, Op::NotIn, vec![text("eu-west"), text("US East")])]
         );
-        assert_eq!(sql("num_gpus IN [1]"), sql("num_gpus in [1]"));
+        assert_eq!(terms("num_gpus IN [1]"), terms("num_gpus in [1]"));
+        let two = offer(1, |_| {});
+        assert!(selects("num_gpus in [1,2,4]", &two));
+        assert!(!selects("num_gpus in [1,4]", &two));
+        assert!(selects("num_gpus notin [1,4]", &two));
+        assert!(!selects("num_gpus notin [2]", &two));
+        assert!(!selects("region notin [eu-west,US_East]", &two));
+        assert!(selects("region in [us_east,eu-west]", &two));
     }
 
     #[test]
     fn terms_are_joined_with_and() {
-        let (sql, params) = sql("num_gpus>=2 verified=true dph<=0.5");
-        assert_eq!(sql, " AND (num_gpus >= ?) AND (verified = ?) AND (price_per_hour <= ?)");
-        assert_eq!(params, vec![int(2), int(1), int(500_000)]);
+        assert_eq!(
+            terms("num_gpus>=2 verified=true dph<=0.5"),
+            [
+                (Field::NumGpus, Op::Ge, vec![int(2)]),
+                (Field::Verified, Op::Eq, vec![Value::Bool(true)]),
+                (Field::Dph, Op::Le, vec![int(500_000)]),
+            ]
+        );
+        let verified = offer(1, |o| o.facts.verified = true);
+        assert!(selects("num_gpus>=2 verified=true dph<=0.5", &verified));
+        assert!(!selects("num_gpus>=2 verified=true dph<=0.35", &verified));
+        assert!(!selects("num_gpus>=2 verified=true dph<=0.5", &offer(1, |_| {})));
     }
 
     #[test]
     fn gpu_name_matches_whole_words() {
         assert_eq!(
-            sql("gpu_name=RTX_4090"),
-            (" AND (instr(gpu_name_words, ?) > 0)".into(), vec![text(" rtx 4090 ")])
+            terms("gpu_name=RTX_4090"),
+            [(Field::GpuName, Op::Eq, vec![text(" rtx 4090 ")])]
         );
         assert_eq!(
-            sql("gpu_name!=rtx_4090"),
-            (" AND (NOT (instr(gpu_name_words, ?) > 0))".into(), vec![text(" rtx 4090 ")])
+            terms("gpu_name in [A100-SXM4-80GB,H100]"),
+            [(Field::GpuName, Op::In, vec![text(" a100 sxm4 80gb "), text(" h100 ")])]
         );
-        assert_eq!(
-            sql("gpu_name in [A100-SXM4-80GB,H100]"),
-            (
-                " AND (instr(gpu_name_words, ?) > 0 OR instr(gpu_name_words, ?) > 0)".into(),
-                vec![text(" a100 sxm4 80gb "), text(" h100 ")]
-            )
-        );
-        assert_eq!(sql("gpu_name notin [H100]").0, " AND (NOT (instr(gpu_name_words, ?) > 0))");
+        let words = name_words("NVIDIA GeForce RTX 4090");
+        let name = |query: &str| parse(query).unwrap().matches_name(&words);
+        assert!(name("gpu_name=RTX_4090"));
+        assert!(!name("gpu_name!=rtx_4090"));
+        assert!(name("gpu_name in [A100-SXM4-80GB,geforce_rtx]"));
+        assert!(!name("gpu_name in [A100-SXM4-80GB,H100]"));
+        assert!(name("gpu_name notin [H100]"));
+        assert!(!name("gpu_name notin [H100,4090]"));
+        assert!(name("gpu_name=nvidia gpu_name!=RTX_3090"));
+        assert!(!name("gpu_name=nvidia gpu_name!=RTX_4090"));
         assert_eq!(name_words("NVIDIA GeForce RTX 4090"), " nvidia geforce rtx 4090 ");
         assert!(name_words("NVIDIA GeForce RTX 4090").contains(&name_words("RTX_4090")));
         assert!(name_words("NVIDIA A100-SXM4-80GB").contains(&name_words("a100")));
@@ -863,40 +1034,58 @@ mod tests {
 
     #[test]
     fn numbers_convert_exactly() {
-        assert_eq!(sql("gpu_ram>=24").1, vec![int(24_000)]);
-        assert_eq!(sql("gpu_ram>=79.5").1, vec![int(79_500)]);
-        assert_eq!(sql("gpu_ram<25.757").1, vec![int(25_757)]);
-        assert_eq!(sql("dph<=0.35").1, vec![int(350_000)]);
-        assert_eq!(sql("dph<=0.000001").1, vec![int(1)]);
+        let values = |query: &str| terms(query).remove(0).2;
+        assert_eq!(values("gpu_ram>=24"), vec![int(24_000)]);
+        assert_eq!(values("gpu_ram>=79.5"), vec![int(79_500)]);
+        assert_eq!(values("gpu_ram<25.757"), vec![int(25_757)]);
+        assert_eq!(values("dph<=0.35"), vec![int(350_000)]);
+        assert_eq!(values("dph<=0.000001"), vec![int(1)]);
         assert_eq!(Query::parse("dph<=2", 18).unwrap(), Query::parse("dph<=2.0", 18).unwrap());
-        assert_eq!(sql("dph<=2").1, vec![int(2_000_000)]);
-        assert_eq!(sql("cuda>=12.4").1, vec![int(12_400)]);
-        assert_eq!(sql("cuda>=12").1, vec![int(12_000)]);
+        assert_eq!(values("dph<=2"), vec![int(2_000_000)]);
+        assert_eq!(values("cuda>=12.4"), vec![int(12_400)]);
+        assert_eq!(values("cuda>=12"), vec![int(12_000)]);
         assert_eq!(cuda_thousandths("12.4"), Some(12_400));
         assert_eq!(cuda_thousandths("N/A"), None);
+        let machine = offer(1, |_| {});
+        assert!(selects("gpu_ram>=25.757 gpu_ram<=25.757 dph<=0.36 cuda>=12.4", &machine));
+        assert!(!selects("gpu_ram>25.757", &machine));
+        assert!(!selects("dph<0.36", &machine));
     }
 
     #[test]
     fn text_values_read_underscores_as_spaces() {
-        assert_eq!(sql("region=us_east_1").1, vec![text("us east 1")]);
-        assert_eq!(sql("driver=550.54.14").1, vec![text("550.54.14")]);
-        assert_eq!(sql("region==EU-West"), (" AND (region = ?)".into(), vec![text("EU-West")]));
+        assert_eq!(terms("region=us_east_1").remove(0).2, vec![text("us east 1")]);
+        assert_eq!(terms("driver=550.54.14").remove(0).2, vec![text("550.54.14")]);
+        assert_eq!(terms("region==EU-West"), [(Field::Region, Op::Eq, vec![text("EU-West")])]);
+        let machine = offer(1, |o| o.region = "us east 1".into());
+        assert!(selects("region=US_EAST_1 driver=550.54.14", &machine));
+        assert!(!selects("region!=us_east_1", &machine));
     }
 
     #[test]
     fn booleans_and_addresses() {
-        assert_eq!(sql("verified=TRUE").1, vec![int(1)]);
-        assert_eq!(sql("verified!=false"), (" AND (verified <> ?)".into(), vec![int(0)]));
+        assert_eq!(terms("verified=TRUE").remove(0).2, vec![Value::Bool(true)]);
+        assert_eq!(terms("verified!=false"), [(Field::Verified, Op::Ne, vec![Value::Bool(false)])]);
         let address = format!("0x{}", "AB".repeat(20));
         assert_eq!(
-            sql(&format!("payout={address}")),
-            (" AND (payout = ?)".into(), vec![text(&format!("0x{}", "ab".repeat(20)))])
+            terms(&format!("payout={address}")),
+            [(Field::Payout, Op::Eq, vec![text(&format!("0x{}", "ab".repeat(20)))])]
         );
+        let machine = offer(1, |_| {});
+        assert!(selects(&format!("payout={address} verified=false"), &machine));
+        assert!(!selects("verified!=false", &machine));
     }
 
     #[test]
     fn field_names_ignore_case() {
-        assert_eq!(sql("NUM_GPUS>=2"), sql("num_gpus>=2"));
+        assert_eq!(terms("NUM_GPUS>=2"), terms("num_gpus>=2"));
+    }
+
+    /// Ids of `offers` sorted by `order`.
+    fn sorted(order: &str, mut offers: Vec<TestOffer>) -> Vec<String> {
+        let order = Order::parse(order).unwrap();
+        offers.sort_by(|a, b| order.compare(&a.facts, &b.facts));
+        offers.iter().map(|o| o.facts.id.to_string()[12..].to_owned()).collect()
     }
 
     #[test]
@@ -908,15 +1097,11 @@ mod tests {
             Order { key: SortKey::GpuRam, descending: true }
         );
         assert_eq!(Order::parse("num_gpus").unwrap().key, SortKey::NumGpus);
-        assert_eq!(Order::parse("cuda-").unwrap().sql(), "cuda DESC NULLS LAST, id ASC");
         assert_eq!(
             Order::parse("region").unwrap_err().to_string(),
             "cannot sort by `region`; sortable fields: dph gpu_ram num_gpus cuda age_days \
              inet_down inet_up disk, add `-` for descending (e.g. `dph-`)"
         );
-        assert_eq!(Order::parse("age_days").unwrap().sql(), "first_seen DESC, id ASC");
-        assert_eq!(Order::parse("age_days-").unwrap().sql(), "first_seen ASC, id ASC");
-        assert_eq!(Order::parse("disk").unwrap().sql(), "disk_mb ASC NULLS LAST, id ASC");
         for text in
             ["dph", "gpu_ram-", "num_gpus", "cuda-", "age_days", "inet_down-", "inet_up", "disk-"]
         {
@@ -924,6 +1109,29 @@ mod tests {
         }
         assert!(Order::parse("").is_err());
         assert!(Order::parse("-dph").is_err());
+
+        // Unknown values last either way, ties by id; the youngest first for `age_days`.
+        let machines = || {
+            vec![
+                offer(4, |o| o.facts.cuda = Some(12_200)),
+                offer(3, |o| o.facts.cuda = None),
+                offer(2, |o| o.facts.cuda = Some(12_800)),
+                offer(1, |o| o.facts.cuda = Some(12_200)),
+            ]
+        };
+        assert_eq!(sorted("cuda", machines()), ["0001", "0004", "0002", "0003"]);
+        assert_eq!(sorted("cuda-", machines()), ["0002", "0001", "0004", "0003"]);
+        let seen = || {
+            vec![
+                offer(1, |o| o.facts.first_seen = 30),
+                offer(2, |o| o.facts.first_seen = 10),
+                offer(3, |o| o.facts.first_seen = 20),
+            ]
+        };
+        assert_eq!(sorted("age_days", seen()), ["0001", "0003", "0002"]);
+        assert_eq!(sorted("age_days-", seen()), ["0002", "0003", "0001"]);
+        let disks = vec![offer(2, |o| o.facts.disk_mb = None), offer(1, |_| {})];
+        assert_eq!(sorted("disk", disks), ["0001", "0002"]);
     }
 
     #[test]
@@ -1073,14 +1281,28 @@ mod tests {
 
     #[test]
     fn machine_facts_and_age_convert_exactly() {
-        assert_eq!(sql("inet_down>=1000"), (" AND (inet_down_mbps >= ?)".into(), vec![int(1000)]));
-        assert_eq!(sql("inet_up<100").0, " AND (inet_up_mbps < ?)");
-        assert_eq!(sql("disk>=500.5"), (" AND (disk_mb >= ?)".into(), vec![int(500_500)]));
+        assert_eq!(terms("inet_down>=1000"), [(Field::InetDown, Op::Ge, vec![int(1000)])]);
+        assert_eq!(terms("inet_up<100"), [(Field::InetUp, Op::Lt, vec![int(100)])]);
+        assert_eq!(terms("disk>=500.5"), [(Field::Disk, Op::Ge, vec![int(500_500)])]);
         // Age compares thousandths of seconds: 1.5 days is 129 600 s.
-        assert_eq!(
-            sql("age_days>=1.5"),
-            (" AND (((?1 - first_seen) * 1000) >= ?)".into(), vec![int(129_600_000)])
-        );
+        assert_eq!(terms("age_days>=1.5"), [(Field::AgeDays, Op::Ge, vec![int(129_600_000)])]);
+        let now = 1_000_000;
+        let aged = |secs: i64| offer(1, |o| o.facts.first_seen = now - secs);
+        let age = |query: &str, secs| {
+            let query = parse(query).unwrap();
+            aged(secs).check(|candidate| query.matches(candidate, now))
+        };
+        assert!(age("age_days>=1.5", 129_600));
+        assert!(!age("age_days>=1.5", 129_599));
+        assert!(age("age_days<0.001", 86));
+        assert!(!age("age_days<0.001", 87));
+        // Undeclared facts match no condition, not even a negative one.
+        let machine = offer(1, |_| {});
+        assert!(selects("inet_down>=1000 disk>=500", &machine));
+        assert!(!selects("inet_up<100", &machine));
+        assert!(!selects("inet_up!=100", &machine));
+        assert!(!selects("inet_up notin [100]", &machine));
+        assert!(!selects("cuda!=12.4", &offer(1, |o| o.facts.cuda = None)));
         assert_eq!(
             err("age_days>=old"),
             "`age_days>=old`: expected days such as 30 or 0.5 (at most 3 decimals), found `old`"
@@ -1100,7 +1322,14 @@ mod tests {
         let query = parse("conflicts=true").unwrap();
         assert!(query.mentions_conflicts());
         assert!(!parse("num_gpus>=1").unwrap().mentions_conflicts());
-        assert_eq!(sql("conflicts=true"), (format!(" AND ({CONFLICT_SQL} = ?)"), vec![int(1)]));
+        assert_eq!(terms("conflicts=true"), [(Field::Conflicts, Op::Eq, vec![Value::Bool(true)])]);
+        // A conflict lasts while the other offer lives: until 1 600 here, and `selects`
+        // looks at 1 500.
+        let disputed = offer(1, |o| o.facts.conflict_until = 1_600);
+        assert!(selects("conflicts=true", &disputed));
+        assert!(!selects("conflicts=false", &disputed));
+        assert!(!disputed.check(|candidate| query.matches(candidate, 1_600)));
+        assert!(selects("conflicts!=true", &offer(1, |_| {})));
         assert_eq!(
             err("conflicts>true"),
             "`conflicts` does not support `>` (in `conflicts>true`); use one of = !="
@@ -1136,33 +1365,77 @@ mod tests {
 
     #[test]
     fn keyset_conditions_follow_the_order() {
-        let id: OfferId = "0011223344556677".parse().unwrap();
-        let keyset = |order: &str, value| {
-            let (mut sql, mut params) = (String::new(), Vec::new());
-            Cursor::after(Order::parse(order).unwrap(), value, id).push_sql(&mut sql, &mut params);
-            (sql, params)
+        let id: OfferId = format!("{:016x}", 5).parse().unwrap();
+        // Whether an offer with `value` and id `other` comes after the cursor.
+        let after = |order: &str, cursor: Option<i64>, value: Option<i64>, other: u64| {
+            let order = Order::parse(order).unwrap();
+            let candidate = offer(other, |o| {
+                o.facts.cuda = value;
+                o.facts.price_per_hour = value.unwrap_or_default();
+                o.facts.first_seen = value.unwrap_or_default();
+            });
+            Cursor::after(order, cursor, id).precedes(&candidate.facts)
         };
-        let id = text("0011223344556677");
-        assert_eq!(
-            keyset("dph", Some(5)),
-            (
-                " AND (price_per_hour > ? OR (price_per_hour = ? AND id > ?))".into(),
-                vec![int(5), int(5), id.clone()]
-            )
-        );
-        assert_eq!(
-            keyset("dph-", Some(5)).0,
-            " AND (price_per_hour < ? OR (price_per_hour = ? AND id > ?))"
-        );
-        assert_eq!(
-            keyset("age_days", Some(5)).0,
-            " AND (first_seen < ? OR (first_seen = ? AND id > ?))"
-        );
-        assert_eq!(
-            keyset("cuda", Some(12_400)).0,
-            " AND (cuda IS NULL OR cuda > ? OR (cuda = ? AND id > ?))"
-        );
-        assert_eq!(keyset("cuda-", None), (" AND (cuda IS NULL AND id > ?)".into(), vec![id]));
+        for (order, cursor, value, other, expected) in [
+            ("dph", Some(5), Some(6), 1, true),
+            ("dph", Some(5), Some(4), 9, false),
+            ("dph", Some(5), Some(5), 6, true),
+            ("dph", Some(5), Some(5), 5, false),
+            ("dph", Some(5), Some(5), 4, false),
+            ("dph-", Some(5), Some(4), 1, true),
+            ("dph-", Some(5), Some(6), 9, false),
+            ("dph-", Some(5), Some(5), 6, true),
+            // The oldest first: an earlier first sighting comes later in `age_days-`.
+            ("age_days", Some(5), Some(4), 1, true),
+            ("age_days-", Some(5), Some(6), 1, true),
+            // Unknown values come last either way, so after an unknown only unknowns.
+            ("cuda", Some(12_400), None, 1, true),
+            ("cuda-", Some(12_400), None, 1, true),
+            ("cuda", Some(12_400), Some(12_500), 1, true),
+            ("cuda-", Some(12_400), Some(12_500), 9, false),
+            ("cuda-", None, Some(12_500), 9, false),
+            ("cuda-", None, None, 6, true),
+            ("cuda-", None, None, 4, false),
+        ] {
+            assert_eq!(
+                after(order, cursor, value, other),
+                expected,
+                "{order} after {cursor:?}: {value:?} of {other}"
+            );
+        }
+    }
+
+    #[test]
+    fn ranges_rule_out_groups_that_cannot_match() {
+        let low = offer(1, |o| o.facts.inet_up_mbps = None).facts;
+        let high = offer(2, |o| {
+            o.facts.gpu_ram_mb = 48_000;
+            o.facts.price_per_hour = 720_000;
+            o.facts.inet_up_mbps = None;
+        })
+        .facts;
+        let out = |query: &str| parse(query).unwrap().rules_out(&low, &high, 1_500);
+        for query in
+            ["gpu_ram>48", "gpu_ram<25.757", "dph>0.72", "gpu_ram in [24,80]", "inet_up>=0"]
+        {
+            assert!(out(query), "{query}");
+        }
+        for query in [
+            "",
+            "gpu_ram>=48",
+            "gpu_ram<=25.757",
+            "gpu_ram=30",
+            "gpu_ram in [24,30]",
+            "gpu_ram!=30",
+            "gpu_ram notin [25.757,48]",
+            "region=nowhere",
+            "age_days<0.006",
+        ] {
+            assert!(!out(query), "{query}");
+        }
+        // First seen at 1 000, so 0.5 s old at 1 500: between 0.005 and 0.006 days.
+        assert!(out("age_days>0.006"));
+        assert!(out("age_days<0.005"));
     }
 
     #[test]

@@ -316,18 +316,14 @@ pub async fn run(params: &SearchParams) -> anyhow::Result<Section> {
     }
     if figures.iter().any(Figure::missed) {
         details.push_str(
-            "\nWhere the time goes: every search is one SQLite query on one of the node's four \
-             reader connections (`node/src/store/reader.rs`), on Tokio's blocking pool. The \
-             `gpu_name` filter is an `instr` over `gpu_name_words`, which no index serves, so \
-             a query walks the live offers; with SQLite's default page cache (2 MiB per \
-             connection) against a database many times larger, each walk reads its pages \
-             again from the OS with `pread` (the kernel's `_copy_to_iter` and \
-             `filemap_get_read_batch` at the top of the profile) rather than from memory. \
-             Plan: (1) `PRAGMA mmap_size` and a larger `cache_size` on the reader connections, \
-             (2) a `gpu_models` lookup (model word → offer ids) or a normalised `gpu_model` \
-             column with an index so the name filter seeks instead of scanning, (3) a \
-             covering index on `(gpu_model, price_per_hour)` for the default order; \
-             re-measure with this benchmark after each.\n",
+            "\nWhere the time goes: searches never touch SQLite. The node keeps every offer's \
+             searchable numbers in memory (`node/src/store/index.rs`), grouped by GPU name and \
+             kept in step with the writer's commits; a search skips the groups whose name or \
+             value ranges rule them out and walks the rest in the order asked, stopping once \
+             a page is full, so what is left is mostly HTTP, JSON and copying the page's \
+             summaries (see the profile). The load generator shares the two cores. Plan: \
+             measure the node alone (load from another machine) to separate the two, then \
+             serialise pages without the intermediate copies.\n",
         );
     }
     Ok(Section { figures, details })

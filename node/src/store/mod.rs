@@ -4,9 +4,11 @@
 //! owns the writing connection (`writer.rs`), which commits them in batches and answers each
 //! only after its commit: an answered write survives `kill -9`. Reads run on a small pool
 //! of read-only connections (`reader.rs`) and never wait for the writer: WAL gives them the
-//! last committed snapshot.
+//! last committed snapshot. Searches read an in-memory index of the offers (`index.rs`)
+//! that the writer updates after each commit, before it answers.
 
 mod chain;
+pub(crate) mod index;
 mod reader;
 mod schema;
 mod writer;
@@ -19,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{Order, Query, StoreError, query::Cursor};
 pub use chain::{ChainCursor, ChainUpdate, KEPT_HASHES, LoggedEvent, RentalEvent, RentalRecord};
+use index::OfferIndex;
 use reader::Readers;
 use writer::{Reply, Write};
 
@@ -31,6 +34,7 @@ const QUEUE_DEPTH: usize = 1024;
 pub struct Store {
     writes: mpsc::Sender<Write>,
     readers: Arc<Readers>,
+    index: Arc<OfferIndex>,
 }
 
 /// What [`Store::upsert_offer`] did with an offer.
@@ -184,12 +188,27 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL").map_err(open_error)?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(open_error)?;
         schema::migrate(&mut conn)?;
+        // Search runs on memory rebuilt from the database at every start, by the writer
+        // thread that keeps it up to date (so the allocator reuses what updates free).
+        let index = Arc::new(OfferIndex::default());
+        let (loaded, load) = std::sync::mpsc::sync_channel(1);
         let (writes, receiver) = mpsc::channel(QUEUE_DEPTH);
         std::thread::Builder::new()
             .name("gpuflow-store".into())
-            .spawn(move || writer::run(conn, receiver))
+            .spawn({
+                let index = Arc::clone(&index);
+                move || {
+                    let result = index.reload(&conn);
+                    let ready = result.is_ok();
+                    let _ = loaded.send(result);
+                    if ready {
+                        writer::run(conn, receiver, &index);
+                    }
+                }
+            })
             .map_err(StoreError::Spawn)?;
-        Ok(Self { writes, readers: Arc::new(Readers::new(path.to_owned())) })
+        load.recv().map_err(|_| StoreError::Closed)??;
+        Ok(Self { writes, readers: Arc::new(Readers::new(path.to_owned())), index })
     }
 
     /// Stores a verified offer unless the provider already had one with the same or a
@@ -246,8 +265,14 @@ impl Store {
     }
 
     /// One page of the live offers (`expires_at > now`) matching `search`.
+    /// Served from the in-memory index (`index.rs`), which the writer keeps in step with
+    /// its commits.
     pub async fn search(&self, search: Search, now: u64) -> Result<Page, StoreError> {
-        self.readers.run(move |conn| reader::search(conn, &search, now)).await
+        // Without its writer the index no longer follows the database.
+        if self.writes.is_closed() {
+            return Err(StoreError::Closed);
+        }
+        Ok(self.index.search(&search, now))
     }
 
     /// The offer with `id`, unless it is unknown or expired at `now`.
@@ -328,6 +353,7 @@ impl Store {
         Self {
             writes: mpsc::channel(1).0,
             readers: Arc::new(Readers::new("/nonexistent/gpuflow/index.sqlite".into())),
+            index: Arc::default(),
         }
     }
 }
@@ -905,6 +931,204 @@ mod tests {
         );
     }
 
+    /// `conflict_until` of each offer, by id.
+    fn conflict_until(path: &Path) -> std::collections::BTreeMap<String, i64> {
+        let conn = Connection::open(path).unwrap();
+        let mut statement = conn.prepare("SELECT id, conflict_until FROM offers").unwrap();
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
+    #[tokio::test]
+    async fn conflicts_are_kept_when_offers_are_replaced_expire_or_are_pruned() {
+        let (store, dir) = testing::store();
+        let path = dir.path().join("index.sqlite");
+        let (honest, copycat, third) = (Provider::new(), Provider::new(), Provider::new());
+        let now = unix_now();
+        let original = honest.offer(|o| o.gpus = gpus(o, 2));
+        let (uuid, honest_expires) = (original.body.gpus[1].uuid.clone(), original.body.expires_at);
+        store.upsert_offer(original, now).await.unwrap();
+        let copy = |seq, ttl: u64| {
+            let uuid = uuid.clone();
+            copycat.offer(move |o| {
+                o.seq = seq;
+                o.gpus[0].uuid = uuid.to_uppercase();
+                o.expires_at = o.issued_at + ttl;
+            })
+        };
+        let first_copy = copy(1, 300);
+        let copy_expires = first_copy.body.expires_at;
+        store.upsert_offer(first_copy, now).await.unwrap();
+        let until = conflict_until(&path);
+        assert_eq!(until[&honest.id().to_string()], copy_expires as i64);
+        assert_eq!(until[&copycat.id().to_string()], honest_expires as i64);
+
+        // A third claimant: each offer's conflict lasts as long as the longest of the others.
+        let third_offer = third.offer(|o| {
+            o.gpus[0].uuid = uuid.clone();
+            o.expires_at = o.issued_at + 100;
+        });
+        let third_expires = third_offer.body.expires_at;
+        store.upsert_offer(third_offer, now).await.unwrap();
+        let until = conflict_until(&path);
+        assert_eq!(until[&honest.id().to_string()], copy_expires as i64);
+        assert_eq!(until[&third.id().to_string()], honest_expires as i64);
+        let flagged = |at| {
+            let store = store.clone();
+            async move {
+                let search = Search { include_conflicts: true, ..all("", "dph") };
+                let mut found: Vec<_> = store
+                    .search(search, at)
+                    .await
+                    .unwrap()
+                    .offers
+                    .into_iter()
+                    .map(|o| (o.id.to_string(), o.conflicts))
+                    .collect();
+                found.sort();
+                found
+            }
+        };
+        let sorted = |mut v: Vec<(String, bool)>| {
+            v.sort();
+            v
+        };
+        // Once the third offer expired, the other two still conflict with each other...
+        assert_eq!(
+            flagged(third_expires).await,
+            sorted(vec![(honest.id().to_string(), true), (copycat.id().to_string(), true)])
+        );
+        // ...and once the copy expired too, the honest offer is clear.
+        assert_eq!(flagged(copy_expires).await, [(honest.id().to_string(), false)]);
+
+        // Replaced by an offer without the disputed GPU, the copy clears the others at once,
+        // not only those it conflicted with through its new GPUs.
+        store.upsert_offer(copycat.offer(|o| o.seq = 2), now).await.unwrap();
+        let until = conflict_until(&path);
+        assert_eq!(until[&copycat.id().to_string()], 0);
+        assert_eq!(until[&honest.id().to_string()], third_expires as i64);
+        assert_eq!(until[&third.id().to_string()], honest_expires as i64);
+
+        // Pruning the expired third offer takes its conflict with it, even for a search
+        // at a time when it was still live.
+        assert_eq!(store.prune_expired(third_expires).await.unwrap(), 1);
+        assert!(conflict_until(&path).values().all(|&until| until == 0));
+        assert_eq!(
+            flagged(now).await,
+            sorted(vec![(honest.id().to_string(), false), (copycat.id().to_string(), false)])
+        );
+        assert!(!store.get_offer(honest.id(), now).await.unwrap().unwrap().summary.conflicts);
+
+        // A replacement that claims the GPU again conflicts again.
+        store.upsert_offer(copy(3, 300), now).await.unwrap();
+        assert_eq!(search(&store, "", "dph").await.len(), 0);
+        assert!(store.get_offer(honest.id(), now).await.unwrap().unwrap().summary.conflicts);
+    }
+
+    #[tokio::test]
+    async fn searches_follow_every_write_in_every_order() {
+        let (store, _dir) = testing::store();
+        let prices = |offers: Vec<OfferSummary>| {
+            offers.into_iter().map(|o| o.price_per_second).collect::<Vec<_>>()
+        };
+        let providers: Vec<_> = (0..3).map(|_| Provider::new()).collect();
+        for (provider, price) in providers.iter().zip([20, 30, 40]) {
+            let offer = provider.offer(|o| o.price_per_second = price);
+            store.upsert_offer(offer, unix_now()).await.unwrap();
+        }
+        assert_eq!(prices(search(&store, "", "dph").await), [20, 30, 40]);
+        assert_eq!(prices(search(&store, "", "dph-").await), [40, 30, 20]);
+        assert!(search(&store, "gpu_ram>=48", "dph").await.is_empty());
+        // A new cheapest offer, a replacement that moves to the end, one of another model.
+        store
+            .upsert_offer(Provider::new().offer(|o| o.price_per_second = 10), unix_now())
+            .await
+            .unwrap();
+        let moved = providers[0].offer(|o| {
+            o.seq = 2;
+            o.price_per_second = 50;
+        });
+        store.upsert_offer(moved, unix_now()).await.unwrap();
+        let other = Provider::new().offer(|o| {
+            o.price_per_second = 5;
+            for gpu in &mut o.gpus {
+                gpu.name = "NVIDIA L40S".into();
+                gpu.memory_bytes = 48_305_799_168;
+            }
+        });
+        store.upsert_offer(other, unix_now()).await.unwrap();
+        assert_eq!(prices(search(&store, "", "dph").await), [5, 10, 30, 40, 50]);
+        assert_eq!(prices(search(&store, "gpu_name=rtx_4090", "dph-").await), [50, 40, 30, 10]);
+        assert_eq!(prices(search(&store, "gpu_ram>=48", "dph").await), [5]);
+        // Pruned offers leave every order.
+        let later = unix_now() + 3_600;
+        assert_eq!(store.prune_expired(later).await.unwrap(), 5);
+        assert!(store.search(all("", "dph"), unix_now()).await.unwrap().offers.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_search_index_is_rebuilt_from_the_database_on_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.sqlite");
+        let (a, b, c) = (Provider::new(), Provider::new(), Provider::new());
+        let shared = b.offer(|_| {}).body.gpus[0].uuid.clone();
+        let expected = {
+            let store = Store::open(&path).unwrap();
+            store.upsert_offer(a.offer(|o| o.price_per_second = 3), unix_now()).await.unwrap();
+            store.upsert_offer(b.offer(|o| o.price_per_second = 2), unix_now()).await.unwrap();
+            let rival = c.offer(|o| {
+                o.price_per_second = 1;
+                o.gpus[0].uuid = shared.clone();
+            });
+            store.upsert_offer(rival, unix_now()).await.unwrap();
+            let all = Search { include_conflicts: true, ..all("", "dph") };
+            let expected = store.search(all, unix_now()).await.unwrap().offers;
+            assert_eq!(expected.iter().filter(|o| o.conflicts).count(), 2);
+            expected
+        };
+        let store = Store::open(&path).unwrap();
+        let all = Search { include_conflicts: true, ..all("", "dph") };
+        assert_eq!(store.search(all, unix_now()).await.unwrap().offers, expected);
+        assert_eq!(search(&store, "", "dph").await, expected[2..]);
+    }
+
+    #[tokio::test]
+    async fn migrating_to_version_4_flags_existing_conflicts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.sqlite");
+        let (a, b) = (Provider::new(), Provider::new());
+        let first = a.offer(|_| {});
+        let second = b.offer(|o| o.gpus[0].uuid = first.body.gpus[0].uuid.clone());
+        {
+            // Version 1 rows; migration 2 reads the GPUs from the envelopes.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            for offer in [&first, &second] {
+                conn.execute(
+                    "INSERT INTO offers VALUES (?1, ?2, ?3, 1, ?4, ?5, 'NVIDIA GeForce RTX 4090', \
+                     ' nvidia geforce rtx 4090 ', 1, 25757, 100, 360000, 0, 'eu-west', 12400, \
+                     '12.4', '550.54.14', '[]', 1000, ?6)",
+                    rusqlite::params![
+                        OfferId::of(&offer.signer).to_string(),
+                        offer.signer.to_string(),
+                        format!("{:#x}", offer.body.payout),
+                        offer.body.issued_at as i64,
+                        offer.body.expires_at as i64,
+                        serde_json::to_string(&offer.envelope).unwrap(),
+                    ],
+                )
+                .unwrap();
+            }
+        }
+        let store = Store::open(&path).unwrap();
+        assert!(search(&store, "", "dph").await.is_empty());
+        assert_eq!(search(&store, "conflicts=true", "dph").await.len(), 2);
+        let until = conflict_until(&path);
+        assert_eq!(until[&a.id().to_string()], second.body.expires_at as i64);
+        assert_eq!(until[&b.id().to_string()], first.body.expires_at as i64);
+    }
+
     #[test]
     fn unknown_schemas_are_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -914,7 +1138,7 @@ mod tests {
             conn.pragma_update(None, "user_version", version).unwrap();
             drop(conn);
             match Store::open(&path) {
-                Err(StoreError::UnknownSchema { found, supported: 3 }) => {
+                Err(StoreError::UnknownSchema { found, supported: 4 }) => {
                     assert_eq!(found, version)
                 }
                 other => panic!("version {version}: {other:?}"),

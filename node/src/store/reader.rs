@@ -9,20 +9,17 @@ use std::{
 };
 
 use gpuflow_protocol::{Heartbeat, OfferId, SignedEnvelope, api};
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tokio::sync::Semaphore;
 
-use super::{OfferDetail, OfferSummary, Page, ProviderInfo, Search, SyncPage, clamp};
-use crate::{
-    StoreError,
-    query::{CONFLICT_SQL, Cursor},
-};
+use super::{OfferDetail, OfferSummary, ProviderInfo, SyncPage, clamp};
+use crate::StoreError;
 
 /// Reads running at once; more wait for a connection. Two cores, so a few suffice.
 pub(super) const MAX_READERS: usize = 4;
 
-const SUMMARY_COLUMNS: &str = "id, peer_id, payout, gpu_name, num_gpus, gpu_ram_mb, \
+/// The columns of an [`OfferSummary`] but `conflicts`, from `offers JOIN providers`.
+pub(super) const SUMMARY_COLUMNS: &str = "id, peer_id, offers.payout, gpu_name, num_gpus, gpu_ram_mb, \
     price_per_second, price_per_hour, verified, region, cuda_version, driver, listen_addrs, \
     seq, issued_at, expires_at, first_seen, inet_down_mbps, inet_up_mbps, disk_mb";
 
@@ -73,45 +70,13 @@ impl Readers {
     }
 }
 
-pub(super) fn search(conn: &Connection, search: &Search, now: u64) -> Result<Page, StoreError> {
-    let order = search.order;
-    let mut sql = format!(
-        "SELECT {SUMMARY_COLUMNS}, {CONFLICT_SQL} AS conflicts, {} AS sort_value \
-         FROM offers JOIN providers USING (peer_id) WHERE expires_at > ?1",
-        order.value_sql()
-    );
-    let mut params = vec![SqlValue::Integer(clamp(now))];
-    if !search.include_conflicts && !search.query.mentions_conflicts() {
-        sql.push_str(&format!(" AND NOT {CONFLICT_SQL}"));
-    }
-    search.query.push_sql(&mut sql, &mut params);
-    if let Some(cursor) = &search.after {
-        cursor.push_sql(&mut sql, &mut params);
-    }
-    sql.push_str(&format!(" ORDER BY {} LIMIT ?", order.sql()));
-    // One row more than asked tells whether there is a next page.
-    params.push(SqlValue::Integer(i64::from(search.limit) + 1));
-    let mut statement = conn.prepare_cached(&sql)?;
-    let rows = statement.query_map(params_from_iter(params), |row| {
-        Ok((summary_from_row(row)?, row.get::<_, Option<i64>>("sort_value")?))
-    })?;
-    let mut rows = rows.collect::<Result<Vec<_>, _>>()?;
-    let next = if rows.len() > search.limit as usize {
-        rows.truncate(search.limit as usize);
-        rows.last().map(|(last, value)| Cursor::after(order, *value, last.id))
-    } else {
-        None
-    };
-    Ok(Page { offers: rows.into_iter().map(|(summary, _)| summary).collect(), next })
-}
-
 pub(super) fn get(
     conn: &Connection,
     id: OfferId,
     now: u64,
 ) -> Result<Option<OfferDetail>, StoreError> {
     let sql = format!(
-        "SELECT {SUMMARY_COLUMNS}, {CONFLICT_SQL} AS conflicts, envelope \
+        "SELECT {SUMMARY_COLUMNS}, conflict_until > ?1 AS conflicts, envelope \
          FROM offers JOIN providers USING (peer_id) WHERE expires_at > ?1 AND id = ?2"
     );
     let found = conn
@@ -208,7 +173,7 @@ pub(super) fn sync_page(
     Ok(SyncPage { offers, next })
 }
 
-fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<OfferSummary> {
+pub(super) fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<OfferSummary> {
     let invalid = |column: &str, error: Box<dyn std::error::Error + Send + Sync>| {
         let index = row.as_ref().column_index(column).unwrap_or_default();
         rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, error)

@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// Every migration, oldest first. Never edit one that has shipped: append a new one.
-pub(super) const MIGRATIONS: [&str; 3] = [
+pub(super) const MIGRATIONS: [&str; 4] = [
     // 1: offers, one row per provider.
     r#"
 CREATE TABLE offers (
@@ -107,6 +107,21 @@ CREATE TABLE rentals (
     updated_block INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX rentals_provider ON rentals (provider, start_at);
+"#,
+    // 4: GPU UUID conflicts kept by the writer (store/writer.rs) instead of looked up per
+    // searched row: the latest expiry of the other offers sharing a GPU UUID with this one,
+    // 0 when none, so that a conflict still ends when the other offer expires. Search runs
+    // on the in-memory index (store/index.rs), so the price index has no reader left.
+    r#"
+ALTER TABLE offers ADD COLUMN conflict_until INTEGER NOT NULL DEFAULT 0;
+UPDATE offers SET conflict_until = coalesce((
+    SELECT max(other.expires_at) FROM offer_gpus mine
+    CROSS JOIN offer_gpus theirs ON theirs.uuid = mine.uuid AND theirs.offer_id <> mine.offer_id
+    CROSS JOIN offers other ON other.id = theirs.offer_id
+    WHERE mine.offer_id = offers.id), 0)
+WHERE id IN (SELECT mine.offer_id FROM offer_gpus mine
+    CROSS JOIN offer_gpus theirs ON theirs.uuid = mine.uuid AND theirs.offer_id <> mine.offer_id);
+DROP INDEX offers_price_per_hour;
 "#,
 ];
 

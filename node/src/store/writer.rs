@@ -3,6 +3,8 @@
 //! fails alone, commits, and only then answers each writer: an answer means the data is on
 //! disk.
 
+use std::collections::BTreeSet;
+
 use gpuflow_protocol::{Heartbeat, Offer, OfferId, Verified};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
@@ -10,7 +12,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::{
     HeartbeatUpsert, Upsert,
     chain::{self, ChainUpdate},
-    clamp, storable,
+    clamp,
+    index::{Changes, OfferIndex},
+    storable,
 };
 use crate::{
     StoreError,
@@ -70,7 +74,7 @@ impl Done {
     }
 }
 
-pub(super) fn run(mut conn: Connection, mut writes: mpsc::Receiver<Write>) {
+pub(super) fn run(mut conn: Connection, mut writes: mpsc::Receiver<Write>, index: &OfferIndex) {
     while let Some(first) = writes.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -79,11 +83,12 @@ pub(super) fn run(mut conn: Connection, mut writes: mpsc::Receiver<Write>) {
                 Err(_) => break,
             }
         }
-        apply(&mut conn, batch);
+        apply(&mut conn, batch, index);
     }
 }
 
-fn apply(conn: &mut Connection, batch: Vec<Write>) {
+fn apply(conn: &mut Connection, batch: Vec<Write>, index: &OfferIndex) {
+    let mut changes = Changes::default();
     let mut tx = match conn.transaction() {
         Ok(tx) => tx,
         Err(e) => {
@@ -97,14 +102,16 @@ fn apply(conn: &mut Connection, batch: Vec<Write>) {
     for write in batch {
         done.push(match write {
             Write::Offer { offer, received_at, reply } => {
-                Done::Offer(reply, savepoint(&mut tx, |db| upsert_offer(db, &offer, received_at)))
+                let upsert =
+                    savepoint(&mut tx, |db| upsert_offer(db, &offer, received_at, &mut changes));
+                Done::Offer(reply, upsert)
             }
             Write::Heartbeat { heartbeat, received_at, reply } => Done::Heartbeat(
                 reply,
                 savepoint(&mut tx, |db| upsert_heartbeat(db, &heartbeat, received_at)),
             ),
             Write::Prune { now, reply } => {
-                Done::Prune(reply, savepoint(&mut tx, |db| prune(db, now)))
+                Done::Prune(reply, savepoint(&mut tx, |db| prune(db, now, &mut changes)))
             }
             Write::Chain { update, reply } => {
                 Done::Chain(reply, savepoint(&mut tx, |db| chain::apply(db, &update)))
@@ -115,6 +122,15 @@ fn apply(conn: &mut Connection, batch: Vec<Write>) {
         tracing::error!(error = %e, "cannot commit writes");
         e.to_string()
     });
+    // Before answering, so that a search after an answered write sees it.
+    if commit.is_ok()
+        && let Err(e) = index.refresh(conn, &changes)
+    {
+        tracing::error!(error = %e, "cannot update the search index; reloading it");
+        if let Err(e) = index.reload(conn) {
+            tracing::error!(error = %e, "cannot reload the search index");
+        }
+    }
     for d in done {
         d.answer(&commit);
     }
@@ -144,10 +160,46 @@ fn savepoint<T>(
     Ok(result)
 }
 
+/// The other offers that list one of the GPU UUIDs of offer `?1`. `CROSS JOIN` fixes the
+/// join order (SQLite never reorders it): this offer's few GPUs, then the UUID index.
+const SHARING_SQL: &str = "SELECT DISTINCT theirs.offer_id FROM offer_gpus mine \
+    CROSS JOIN offer_gpus theirs ON theirs.uuid = mine.uuid AND theirs.offer_id <> mine.offer_id \
+    WHERE mine.offer_id = ?1";
+
+/// Sets `conflict_until` of offer `?1`: the latest expiry of the other offers sharing one of
+/// its GPU UUIDs, 0 when none. Search compares it with the time of the search, so a
+/// conflict ends as soon as the other offer expires.
+const CONFLICT_UNTIL_SQL: &str = "UPDATE offers SET conflict_until = coalesce(( \
+    SELECT max(other.expires_at) FROM offer_gpus mine \
+    CROSS JOIN offer_gpus theirs ON theirs.uuid = mine.uuid AND theirs.offer_id <> mine.offer_id \
+    CROSS JOIN offers other ON other.id = theirs.offer_id \
+    WHERE mine.offer_id = offers.id), 0) WHERE id = ?1";
+
+fn sharing(db: &Connection, id: &str) -> Result<Vec<String>, StoreError> {
+    let mut statement = db.prepare_cached(SHARING_SQL)?;
+    let ids = statement.query_map([id], |row| row.get(0))?;
+    Ok(ids.collect::<Result<_, _>>()?)
+}
+
+/// Recomputes `conflict_until` of the offers `ids` and marks them changed.
+fn update_conflicts<'a>(
+    db: &Connection,
+    ids: impl IntoIterator<Item = &'a String>,
+    changes: &mut Changes,
+) -> Result<(), StoreError> {
+    let mut update = db.prepare_cached(CONFLICT_UNTIL_SQL)?;
+    for id in ids {
+        update.execute([id])?;
+        changes.offer(id.as_str());
+    }
+    Ok(())
+}
+
 fn upsert_offer(
     db: &Connection,
     offer: &Verified<Offer>,
     received_at: u64,
+    changes: &mut Changes,
 ) -> Result<Upsert, StoreError> {
     let id = OfferId::of(&offer.signer).to_string();
     let peer_id = offer.signer.to_string();
@@ -206,12 +258,17 @@ fn upsert_offer(
         body.inet_up_mbps.map(|v| storable("inet_up_mbps", v)).transpose()?,
         body.disk_bytes.map(|v| storable("disk_mb", v / 1_000_000)).transpose()?,
     ])?;
+    // The offers that shared a GPU with the replaced offer or share one with this one.
+    let mut affected: BTreeSet<String> = sharing(db, &id)?.into_iter().collect();
     db.prepare_cached("DELETE FROM offer_gpus WHERE offer_id = ?1")?.execute([&id])?;
     let mut insert =
         db.prepare_cached("INSERT INTO offer_gpus (offer_id, uuid) VALUES (?1, ?2)")?;
     for gpu in &body.gpus {
         insert.execute(params![id, gpu.uuid])?;
     }
+    affected.extend(sharing(db, &id)?);
+    affected.insert(id);
+    update_conflicts(db, &affected, changes)?;
     Ok(if replaced { Upsert::Replaced } else { Upsert::Inserted })
 }
 
@@ -246,12 +303,26 @@ fn upsert_heartbeat(
     Ok(HeartbeatUpsert::Stored)
 }
 
-fn prune(db: &Connection, now: u64) -> Result<u64, StoreError> {
+fn prune(db: &Connection, now: u64, changes: &mut Changes) -> Result<u64, StoreError> {
+    let expired: Vec<String> = db
+        .prepare_cached("SELECT id FROM offers WHERE expires_at <= ?1")?
+        .query_map([clamp(now)], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    // Offers that shared a GPU with a pruned one no longer conflict with it.
+    let mut affected = BTreeSet::new();
+    for id in &expired {
+        affected.extend(sharing(db, id)?);
+        changes.offer(id.as_str());
+    }
     db.prepare_cached(
         "DELETE FROM offer_gpus WHERE offer_id IN (SELECT id FROM offers WHERE expires_at <= ?1)",
     )?
     .execute([clamp(now)])?;
     let deleted =
         db.prepare_cached("DELETE FROM offers WHERE expires_at <= ?1")?.execute([clamp(now)])?;
+    for id in &expired {
+        affected.remove(id);
+    }
+    update_conflicts(db, &affected, changes)?;
     Ok(deleted as u64)
 }

@@ -1,0 +1,460 @@
+//! The search index: every stored offer's searchable facts in memory, grouped by GPU name,
+//! so that a search scans the compact [`Facts`] of the few groups whose name matches
+//! instead of querying a table many times the size of SQLite's page cache.
+//!
+//! SQLite stays the source of truth. [`OfferIndex::load`] fills the index from the database
+//! when the store opens; after every commit the writer reloads the rows of the offers its
+//! writes touched (see [`Changes`]) before it answers them, so a search never misses an
+//! answered write and never sees an uncommitted one. Expiry and GPU UUID conflicts depend on
+//! the time of the search and are evaluated then.
+
+use std::{
+    cmp::Ordering,
+    collections::{BTreeSet, BinaryHeap, HashMap, HashSet},
+    sync::{OnceLock, PoisonError, RwLock},
+};
+
+use gpuflow_p2p::PeerId;
+use gpuflow_protocol::OfferId;
+use rusqlite::{Connection, Row};
+
+use super::{OfferSummary, Page, Search, clamp, reader};
+use crate::{
+    Order, StoreError,
+    query::{Candidate, Cursor, Facts},
+};
+
+/// Offers whose rows a batch of writes changed; the writer reloads them into the index after
+/// the commit. Marking too much only costs a reload.
+#[derive(Debug, Default)]
+pub(super) struct Changes {
+    offers: BTreeSet<String>,
+}
+
+/// Rows read from SQLite and applied under the lock at a time when many offers changed, so
+/// that searches never wait long and the index is never held twice in memory.
+const CHUNK: usize = 4096;
+
+impl Changes {
+    /// The row of offer `id` (16 hex digits) may have changed, appeared or gone.
+    pub(super) fn offer(&mut self, id: impl Into<String>) {
+        self.offers.insert(id.into());
+    }
+
+    /// The `providers` row of `peer_id` changed: search shows provider columns with the
+    /// provider's offer, whose id derives from the peer id.
+    #[allow(dead_code, reason = "for writes of provider columns that search shows")]
+    pub(super) fn provider(&mut self, peer_id: &str) {
+        if let Some(id) = offer_of(peer_id) {
+            self.offer(id.to_string());
+        }
+    }
+}
+
+/// The id of the offer of the provider `peer_id`.
+fn offer_of(peer_id: &str) -> Option<OfferId> {
+    match peer_id.parse::<PeerId>() {
+        Ok(peer) => Some(OfferId::of(&peer)),
+        Err(_) => {
+            tracing::warn!(%peer_id, "a stored peer id does not parse");
+            None
+        }
+    }
+}
+
+/// The in-memory index of every stored offer, expired or not (pruning removes them).
+#[derive(Debug, Default)]
+pub(super) struct OfferIndex {
+    inner: RwLock<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// One group per GPU name word list (see `query::name_words`).
+    groups: Vec<Group>,
+    group_of: HashMap<String, usize>,
+    /// Where each offer is: group, then position in it.
+    place: HashMap<OfferId, (usize, usize)>,
+    /// Region and driver texts, shared by many offers.
+    symbols: Symbols,
+}
+
+/// A group's offers as two parallel lists: what searches scan, and what they return.
+#[derive(Debug)]
+struct Group {
+    words: String,
+    facts: Vec<Facts>,
+    summaries: Vec<OfferSummary>,
+    /// Positions in each order (see [`slot`]), sorted by the first search in that order
+    /// after a change to the group, so that searches stop once they have enough.
+    sorted: [OnceLock<Vec<u32>>; ORDERS],
+    /// The smallest and the largest known value of each number, `None` when empty.
+    range: OnceLock<Option<(Facts, Facts)>>,
+}
+
+/// Sort keys times directions.
+const ORDERS: usize = 16;
+
+/// Where the positions sorted by `order` are kept.
+fn slot(order: Order) -> usize {
+    order.key as usize * 2 + usize::from(order.descending)
+}
+
+impl Group {
+    fn new(words: String) -> Self {
+        Self {
+            words,
+            facts: Vec::new(),
+            summaries: Vec::new(),
+            sorted: Default::default(),
+            range: OnceLock::new(),
+        }
+    }
+
+    /// The smallest and the largest known value of each number of the group's offers.
+    fn range(&self) -> Option<&(Facts, Facts)> {
+        self.range
+            .get_or_init(|| {
+                let (first, rest) = self.facts.split_first()?;
+                let (mut low, mut high) = (*first, *first);
+                let least = |a: Option<i64>, b: Option<i64>| match (a, b) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let most = |a: Option<i64>, b: Option<i64>| match (a, b) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                for f in rest {
+                    low.price_per_hour = low.price_per_hour.min(f.price_per_hour);
+                    high.price_per_hour = high.price_per_hour.max(f.price_per_hour);
+                    low.gpu_ram_mb = low.gpu_ram_mb.min(f.gpu_ram_mb);
+                    high.gpu_ram_mb = high.gpu_ram_mb.max(f.gpu_ram_mb);
+                    low.num_gpus = low.num_gpus.min(f.num_gpus);
+                    high.num_gpus = high.num_gpus.max(f.num_gpus);
+                    low.first_seen = low.first_seen.min(f.first_seen);
+                    high.first_seen = high.first_seen.max(f.first_seen);
+                    low.cuda = least(low.cuda, f.cuda);
+                    high.cuda = most(high.cuda, f.cuda);
+                    low.inet_down_mbps = least(low.inet_down_mbps, f.inet_down_mbps);
+                    high.inet_down_mbps = most(high.inet_down_mbps, f.inet_down_mbps);
+                    low.inet_up_mbps = least(low.inet_up_mbps, f.inet_up_mbps);
+                    high.inet_up_mbps = most(high.inet_up_mbps, f.inet_up_mbps);
+                    low.disk_mb = least(low.disk_mb, f.disk_mb);
+                    high.disk_mb = most(high.disk_mb, f.disk_mb);
+                }
+                Some((low, high))
+            })
+            .as_ref()
+    }
+
+    /// Positions of the offers, sorted by `order`.
+    fn sorted(&self, order: Order) -> &[u32] {
+        self.sorted[slot(order)].get_or_init(|| {
+            let mut positions: Vec<u32> = (0..self.facts.len() as u32).collect();
+            positions.sort_unstable_by(|&a, &b| {
+                order.compare(&self.facts[a as usize], &self.facts[b as usize])
+            });
+            positions
+        })
+    }
+
+    /// Forgets the sorted positions, after a change.
+    fn changed(&mut self) {
+        self.sorted = Default::default();
+        self.range = OnceLock::new();
+    }
+}
+
+/// Interned texts, counted so that texts no offer uses any more are dropped.
+#[derive(Debug, Default)]
+struct Symbols {
+    texts: Vec<(String, usize)>,
+    ids: HashMap<String, u32>,
+    free: Vec<u32>,
+}
+
+impl Symbols {
+    fn intern(&mut self, text: &str) -> u32 {
+        if let Some(&id) = self.ids.get(text) {
+            self.texts[id as usize].1 += 1;
+            return id;
+        }
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.texts[id as usize] = (text.to_owned(), 1);
+                id
+            }
+            None => {
+                self.texts.push((text.to_owned(), 1));
+                u32::try_from(self.texts.len() - 1).expect("fewer texts than offers")
+            }
+        };
+        self.ids.insert(text.to_owned(), id);
+        id
+    }
+
+    fn release(&mut self, id: u32) {
+        let (text, uses) = &mut self.texts[id as usize];
+        *uses -= 1;
+        if *uses == 0 {
+            self.ids.remove(text.as_str());
+            text.clear();
+            self.free.push(id);
+        }
+    }
+
+    fn text(&self, id: u32) -> &str {
+        &self.texts[id as usize].0
+    }
+}
+
+/// One offer as read from SQLite.
+struct Loaded {
+    words: String,
+    summary: OfferSummary,
+    cuda: Option<i64>,
+    conflict_until: i64,
+}
+
+impl OfferIndex {
+    /// Reloads what `changes` names from `conn`, which must see the committed rows.
+    pub(super) fn refresh(&self, conn: &Connection, changes: &Changes) -> Result<(), StoreError> {
+        if changes.offers.len() > CHUNK {
+            return self.reload(conn);
+        }
+        // Read outside the lock; searches wait only for the updates below.
+        let mut rows = Vec::new();
+        for id in &changes.offers {
+            select(conn, "WHERE id = ?1", [id], |row| {
+                rows.push(row);
+                Ok(())
+            })?;
+        }
+        let found: HashSet<OfferId> = rows.iter().map(|row| row.summary.id).collect();
+        let mut inner = self.write();
+        for id in changes.offers.iter().filter_map(|id| id.parse().ok()) {
+            if !found.contains(&id) {
+                inner.remove(id);
+            }
+        }
+        for row in rows {
+            inner.insert(row);
+        }
+        Ok(())
+    }
+
+    /// Brings the whole index in line with `conn`, a chunk of rows at a time.
+    pub(super) fn reload(&self, conn: &Connection) -> Result<(), StoreError> {
+        let mut seen = HashSet::new();
+        let mut chunk = Vec::with_capacity(CHUNK);
+        select(conn, "", (), |row| {
+            seen.insert(row.summary.id);
+            chunk.push(row);
+            if chunk.len() == CHUNK {
+                let mut inner = self.write();
+                chunk.drain(..).for_each(|row| inner.insert(row));
+            }
+            Ok(())
+        })?;
+        let mut inner = self.write();
+        chunk.drain(..).for_each(|row| inner.insert(row));
+        let gone: Vec<OfferId> =
+            inner.place.keys().filter(|id| !seen.contains(*id)).copied().collect();
+        gone.into_iter().for_each(|id| inner.remove(id));
+        Ok(())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One page of the offers live at `now` that match `search`.
+    pub(super) fn search(&self, search: &Search, now: u64) -> Page {
+        let now = clamp(now);
+        let query = &search.query;
+        let order = search.order;
+        let hide_conflicts = !search.include_conflicts && !query.mentions_conflicts();
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        let symbols = &inner.symbols;
+        let text = |id| symbols.text(id);
+        // The first `wanted` matches in the order, worst on top; one more than asked tells
+        // whether there is a next page.
+        let wanted = search.limit as usize + 1;
+        let mut best: BinaryHeap<Ranked<'_>> = BinaryHeap::with_capacity(wanted + 1);
+        for group in inner.groups.iter().filter(|g| query.matches_name(&g.words)) {
+            match group.range() {
+                Some((low, high)) if !query.rules_out(low, high, now) => {}
+                _ => continue,
+            }
+            let sorted = group.sorted(order);
+            // Everything before the cursor was on earlier pages.
+            let start = search.after.as_ref().map_or(0, |after| {
+                sorted.partition_point(|&i| !after.precedes(&group.facts[i as usize]))
+            });
+            for &i in &sorted[start..] {
+                let (facts, summary) = (&group.facts[i as usize], &group.summaries[i as usize]);
+                if facts.expires_at <= now || (hide_conflicts && facts.conflicts(now)) {
+                    continue;
+                }
+                let hit = Ranked { order, facts, summary };
+                // Once there are enough, the rest of this group sorts later.
+                let full = best.len() == wanted;
+                if full && best.peek().is_some_and(|worst| hit >= *worst) {
+                    break;
+                }
+                if !query.matches(Candidate { facts, text: &text, summary }, now) {
+                    continue;
+                }
+                if full {
+                    if let Some(mut worst) = best.peek_mut() {
+                        *worst = hit;
+                    }
+                } else {
+                    best.push(hit);
+                }
+            }
+        }
+        let mut hits = best.into_sorted_vec();
+        let next = if hits.len() > search.limit as usize {
+            hits.truncate(search.limit as usize);
+            hits.last().map(|last| Cursor::after(order, order.value(last.facts), last.facts.id))
+        } else {
+            None
+        };
+        let offers = hits
+            .into_iter()
+            .map(|hit| OfferSummary { conflicts: hit.facts.conflicts(now), ..hit.summary.clone() })
+            .collect();
+        Page { offers, next }
+    }
+}
+
+/// A search hit, ordered by the search's order.
+struct Ranked<'a> {
+    order: Order,
+    facts: &'a Facts,
+    summary: &'a OfferSummary,
+}
+
+impl PartialEq for Ranked<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Ranked<'_> {}
+
+impl PartialOrd for Ranked<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ranked<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.order.compare(self.facts, other.facts)
+    }
+}
+
+impl Inner {
+    fn insert(&mut self, row: Loaded) {
+        let Loaded { words, summary, cuda, conflict_until } = row;
+        let id = summary.id;
+        if let Some(&(group, position)) = self.place.get(&id) {
+            let (group, facts) = (&self.groups[group], &self.groups[group].facts[position]);
+            // Most reloads change nothing (a rescore that moved no score): keep the memory.
+            if group.words == words
+                && (facts.cuda, facts.conflict_until) == (cuda, conflict_until)
+                && group.summaries[position] == summary
+            {
+                return;
+            }
+        }
+        let stored = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let facts = Facts {
+            id,
+            price_per_hour: i64::try_from(summary.price_per_hour).unwrap_or(i64::MAX),
+            gpu_ram_mb: stored(summary.gpu_ram_mb),
+            num_gpus: i64::from(summary.num_gpus),
+            first_seen: stored(summary.first_seen),
+            expires_at: stored(summary.expires_at),
+            conflict_until,
+            cuda,
+            inet_down_mbps: summary.inet_down_mbps.map(stored),
+            inet_up_mbps: summary.inet_up_mbps.map(stored),
+            disk_mb: summary.disk_mb.map(stored),
+            region: self.symbols.intern(&summary.region),
+            driver: self.symbols.intern(&summary.driver),
+            verified: summary.verified,
+        };
+        if let Some(&(group, position)) = self.place.get(&id) {
+            if self.groups[group].words == words {
+                let old = std::mem::replace(&mut self.groups[group].facts[position], facts);
+                self.groups[group].summaries[position] = summary;
+                self.groups[group].changed();
+                self.symbols.release(old.region);
+                self.symbols.release(old.driver);
+                return;
+            }
+            self.remove(id);
+        }
+        let group = match self.group_of.get(&words) {
+            Some(&group) => group,
+            None => {
+                self.groups.push(Group::new(words.clone()));
+                self.group_of.insert(words, self.groups.len() - 1);
+                self.groups.len() - 1
+            }
+        };
+        let offers = &mut self.groups[group];
+        offers.facts.push(facts);
+        offers.summaries.push(summary);
+        offers.changed();
+        self.place.insert(id, (group, offers.facts.len() - 1));
+    }
+
+    fn remove(&mut self, id: OfferId) {
+        let Some((group, position)) = self.place.remove(&id) else {
+            return;
+        };
+        let offers = &mut self.groups[group];
+        let old = offers.facts.swap_remove(position);
+        offers.summaries.swap_remove(position);
+        offers.changed();
+        if let Some(moved) = offers.facts.get(position) {
+            self.place.insert(moved.id, (group, position));
+        }
+        self.symbols.release(old.region);
+        self.symbols.release(old.driver);
+    }
+}
+
+/// Reads the offers (with their providers) selected by `filter`, handing each to `each`.
+fn select<P: rusqlite::Params>(
+    conn: &Connection,
+    filter: &str,
+    params: P,
+    mut each: impl FnMut(Loaded) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "SELECT {}, 0 AS conflicts, gpu_name_words, cuda, conflict_until \
+         FROM offers JOIN providers USING (peer_id) {filter}",
+        reader::SUMMARY_COLUMNS
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut rows = statement.query(params)?;
+    while let Some(row) = rows.next()? {
+        each(loaded(row)?)?;
+    }
+    Ok(())
+}
+
+fn loaded(row: &Row<'_>) -> rusqlite::Result<Loaded> {
+    Ok(Loaded {
+        words: row.get("gpu_name_words")?,
+        summary: reader::summary_from_row(row)?,
+        cuda: row.get("cuda")?,
+        conflict_until: row.get("conflict_until")?,
+    })
+}
