@@ -220,6 +220,10 @@ struct Loaded {
 impl OfferIndex {
     /// Reloads what `changes` names from `conn`, which must see the committed rows.
     pub(super) fn refresh(&self, conn: &Connection, changes: &Changes) -> Result<(), StoreError> {
+        if changes.offers.is_empty() {
+            // Heartbeats, probes, chain updates: nothing search shows.
+            return Ok(());
+        }
         if changes.offers.len() > CHUNK {
             return self.reload(conn);
         }
