@@ -7,14 +7,19 @@
 //! * `GET /v1/offers/{id}` → [`api::OfferDetail`], including the signed envelope
 //! * `GET /v1/providers/{peer_id}` → [`api::ProviderDetail`]: first sighting, offer, last
 //!   heartbeat and the GPU health it reported
+//! * `GET /v1/providers/{peer_id}/evidence` → [`api::Evidence`]: the uptime buckets and
+//!   rentals the provider's scores are computed from, to recompute them
 //! * `GET /v1/rentals/{id}` → [`api::RentalDetail`] from the escrow's events, or 501 when
 //!   the node runs without `--rpc` and `--escrow`
+//! * `POST /v1/rentals/{id}/downtime` → [`api::DowntimeAttestation`] signed by the node's
+//!   attester key for the downtime it measured, or 501 without an attester key
 //! * `GET /healthz` → [`api::Health`]
 //! * `GET /metrics` → Prometheus (OpenMetrics) text, see [`crate::metrics`]
 //! * `GET /openapi.json` → the OpenAPI 3.1 description, generated from these handlers
 //!
 //! Errors are [`api::ApiErrorBody`] (`{"error":"..."}`) with status 400 for bad input, 404
-//! for unknown offers, providers and routes, 501 for what this node does not do, and 500,
+//! for unknown offers, providers and routes, 409 when there is nothing to attest, 501 for
+//! what this node does not do, and 500,
 //! with a generic message, when the store fails. Requests carry no body (16 KiB at most)
 //! and are cut off after 10 s.
 
@@ -39,8 +44,11 @@ use utoipa::{IntoParams, OpenApi};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    OfferSummary, Order, Query, QueryError, Search, Store, StoreError, metrics::Metrics,
+    OfferSummary, Order, Query, QueryError, Search, Store, StoreError,
+    metrics::Metrics,
     query::Cursor,
+    reliability::{AttestError, Attester},
+    store::scores_of,
 };
 
 /// Results returned by a search that does not set `limit`.
@@ -63,6 +71,10 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     /// Whether the chain watcher runs, so that `/v1/rentals/{id}` has something to serve.
     pub rentals_indexed: bool,
+    /// The reliability model's parameters.
+    pub params: api::ModelParams,
+    /// Signs downtime attestations; `None` when the node has no attester key.
+    pub attester: Option<Attester>,
 }
 
 #[derive(OpenApi)]
@@ -96,7 +108,9 @@ fn routes(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(search))
         .routes(routes!(offer))
         .routes(routes!(provider))
+        .routes(routes!(evidence))
         .routes(routes!(rental))
+        .routes(routes!(downtime))
         .routes(routes!(healthz))
         .routes(routes!(metrics))
         .split_for_parts();
@@ -216,12 +230,67 @@ async fn provider(
         .map_err(|_| ApiError::BadRequest(format!("`{peer_id}` is not a libp2p peer id")))?;
     let info = state.store.provider(peer, unix_now()).await?;
     let info = info.ok_or_else(|| ApiError::NotFound(format!("no provider {peer} is known")))?;
+    let now = unix_now();
+    let scores = state
+        .store
+        .evidence(state.params, info.peer_id.clone(), now)
+        .await?
+        .map(|(window, facts)| scores_of(&window, &facts, now));
     Ok(Json(api::ProviderDetail {
         peer_id: info.peer_id,
         first_seen: info.first_seen,
         offer: info.offer.map(|o| wire(o, state.token_decimals)),
         heartbeat_count: info.heartbeat_count,
         last_heartbeat: info.last_heartbeat,
+        scores,
+    }))
+}
+
+/// The evidence a provider's scores are computed from: per-bucket uptime bitmaps over the
+/// window and the rentals of its payout address. `RELIABILITY.md` says how to recompute
+/// the scores from it.
+#[utoipa::path(
+    get,
+    path = "/v1/providers/{peer_id}/evidence",
+    tag = "providers",
+    params(("peer_id" = String, Path, description = "The provider's libp2p peer id")),
+    responses(
+        (status = 200, description = "The evidence and the scores computed from it",
+         body = api::Evidence),
+        (status = 400, description = "Not a peer id", body = api::ApiErrorBody),
+        (status = 404, description = "No offer of this provider was ever indexed",
+         body = api::ApiErrorBody),
+    )
+)]
+async fn evidence(
+    State(state): State<ApiState>,
+    Path(peer_id): Path<String>,
+) -> Result<Json<api::Evidence>, ApiError> {
+    let peer: PeerId = peer_id
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("`{peer_id}` is not a libp2p peer id")))?;
+    let now = unix_now();
+    let (window, facts) = state
+        .store
+        .evidence(state.params, peer.to_string(), now)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no provider {peer} is known")))?;
+    let hex = |runs: &crate::reliability::model::Runs| {
+        alloy::hex::encode(runs.to_bitmap(window.buckets).to_bytes())
+    };
+    Ok(Json(api::Evidence {
+        peer_id: peer.to_string(),
+        payout: facts.payout.clone(),
+        first_seen: facts.first_seen,
+        now,
+        params: state.params,
+        from: window.from,
+        buckets: window.buckets,
+        heard: hex(&window.heard),
+        failed: hex(&window.failed),
+        listed: hex(&window.listed),
+        scores: scores_of(&window, &facts, now),
+        rentals: facts.rentals,
     }))
 }
 
@@ -267,6 +336,51 @@ async fn rental(
         opened_block: r.opened_block,
         updated_block: r.updated_block,
     }))
+}
+
+/// Signs an EIP-712 `Downtime` attestation for the downtime this node measured in a rental,
+/// from the end of its last credited window (or its start) to its end or, while it runs,
+/// the start of the current uptime bucket. Submit it with `creditDowntime` (or
+/// `gpuflow claim-sla`); the refund goes to the renter.
+#[utoipa::path(
+    post,
+    path = "/v1/rentals/{id}/downtime",
+    tag = "rentals",
+    params(("id" = u64, Path, description = "Rental id in GpuEscrow")),
+    responses(
+        (status = 200, description = "The signed attestation", body = api::DowntimeAttestation),
+        (status = 400, description = "Not a rental id", body = api::ApiErrorBody),
+        (status = 404, description = "Rental or its provider unknown here",
+         body = api::ApiErrorBody),
+        (status = 409, description = "No downtime measured, or nothing uncredited has ended",
+         body = api::ApiErrorBody),
+        (status = 501, description = "This node has no attester key", body = api::ApiErrorBody),
+    )
+)]
+async fn downtime(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<api::DowntimeAttestation>, ApiError> {
+    let attester = state.attester.as_ref().ok_or_else(|| {
+        ApiError::NotImplemented(
+            "this node signs no downtime attestations (it runs without --attester-keystore); \
+             ask a node registered as attester on the escrow"
+                .into(),
+        )
+    })?;
+    let id: u64 =
+        id.parse().map_err(|_| ApiError::BadRequest(format!("`{id}` is not a rental id")))?;
+    match attester.attest(&state.store, state.params, id, unix_now()).await {
+        Ok(attestation) => Ok(Json(attestation)),
+        Err(error @ (AttestError::UnknownRental(_) | AttestError::UnknownProvider(_))) => {
+            Err(ApiError::NotFound(error.to_string()))
+        }
+        Err(error @ (AttestError::NothingToAttest { .. } | AttestError::NoDowntime { .. })) => {
+            Err(ApiError::Conflict(error.to_string()))
+        }
+        Err(AttestError::Store(error)) => Err(ApiError::Internal(error)),
+        Err(error) => Err(ApiError::Internal(StoreError::Read(error.to_string()))),
+    }
 }
 
 /// Liveness, and the number of live offers.
@@ -340,6 +454,9 @@ fn wire(offer: OfferSummary, token_decimals: u8) -> api::OfferSummary {
         inet_down_mbps: offer.inet_down_mbps,
         inet_up_mbps: offer.inet_up_mbps,
         disk_mb: offer.disk_mb,
+        reliability: offer.reliability,
+        uptime: offer.uptime,
+        rentals: offer.rentals,
     }
 }
 
@@ -354,6 +471,8 @@ enum ApiError {
     BadRequest(String),
     /// Nothing lives at what the request names.
     NotFound(String),
+    /// What was asked conflicts with the current state.
+    Conflict(String),
     /// This node does not offer what was asked.
     NotImplemented(String),
     /// The node failed; details go to the log, never to the client.
@@ -377,6 +496,7 @@ impl IntoResponse for ApiError {
         let (status, message) = match self {
             Self::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
             Self::NotFound(message) => (StatusCode::NOT_FOUND, message),
+            Self::Conflict(message) => (StatusCode::CONFLICT, message),
             Self::NotImplemented(message) => (StatusCode::NOT_IMPLEMENTED, message),
             Self::Internal(error) => {
                 tracing::error!(%error, "request failed");
@@ -427,6 +547,8 @@ mod tests {
             token_decimals: 6,
             metrics: Arc::new(Metrics::new()),
             rentals_indexed: false,
+            params: crate::reliability::params(60, 60, 30),
+            attester: None,
         }
     }
 
@@ -746,4 +868,148 @@ mod tests {
             );
         }
     }
+
+    async fn post(app: &Router, uri: &str) -> (StatusCode, Value) {
+        let request = Request::post(uri).body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    /// A provider heard every 15 s over the last hour except for ten silent minutes, and
+    /// one rental of its payout address over most of that hour; the rental's id is 1.
+    async fn outage() -> (Store, tempfile::TempDir, Provider, u64, (u64, u64)) {
+        use alloy::primitives::{Address, U256};
+
+        use crate::store::{ChainUpdate, LoggedEvent, RentalEvent};
+
+        let (store, dir) = testing::store();
+        let provider = Provider::new();
+        let now = unix_now();
+        let first = now - 3_700;
+        store.upsert_offer(provider.offer(|_| {}), first).await.unwrap();
+        let silent = (now - 2_400)..(now - 1_800);
+        let mut seq = 0;
+        for at in (first..now - 300).step_by(15).filter(|at| !silent.contains(at)) {
+            seq += 1;
+            store.upsert_heartbeat(provider.heartbeat(seq), at).await.unwrap();
+        }
+        let (start, end) = (now - 3_600, now - 600);
+        let opened = RentalEvent::Opened {
+            renter: Address::repeat_byte(1),
+            provider: provider.payout.address(),
+            rate_per_second: U256::from(10),
+            start,
+            end,
+            deposit: U256::from(10 * (end - start)),
+        };
+        store
+            .apply_chain(ChainUpdate {
+                escrow: format!("{:#x}", Address::repeat_byte(0xee)),
+                rollback_above: None,
+                blocks: vec![(1, format!("{:#x}", alloy::primitives::B256::repeat_byte(1)))],
+                events: vec![LoggedEvent { block: 1, log_index: 0, rental_id: 1, event: opened }],
+                next_block: 2,
+            })
+            .await
+            .unwrap();
+        (store, dir, provider, now, (start, end))
+    }
+
+    #[tokio::test]
+    async fn evidence_recomputes_to_the_served_scores() {
+        let (store, _dir, provider, now, (start, end)) = outage().await;
+        let app = app(state(store));
+        let peer = provider.identity.peer_id();
+        let (status, body) = get(&app, &format!("/v1/providers/{peer}/evidence")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let evidence: api::Evidence = serde_json::from_value(body).unwrap();
+        assert!(evidence.now >= now);
+
+        // The formulas of RELIABILITY.md, applied to the exported bits.
+        let n = evidence.buckets as usize;
+        let bits = |hex: &str| -> Vec<bool> {
+            let bytes = alloy::hex::decode(hex).unwrap();
+            (0..n).map(|i| bytes.get(i / 8).is_some_and(|b| b >> (i % 8) & 1 == 1)).collect()
+        };
+        let (heard, failed, listed) =
+            (bits(&evidence.heard), bits(&evidence.failed), bits(&evidence.listed));
+        let g = evidence.params.grace_buckets as usize;
+        let up: Vec<bool> = (0..n)
+            .map(|i| !failed[i] && (i.saturating_sub(g)..=i).any(|j| heard[j]))
+            .collect();
+        let w = evidence.params.bucket_secs;
+        let window_end = evidence.from + n as u64 * w;
+        let (mut rented, mut up_rented) = (0u64, 0u64);
+        for rental in &evidence.rentals {
+            for second in rental.start.max(evidence.from)..rental.end.min(window_end) {
+                rented += 1;
+                up_rented += u64::from(up[((second - evidence.from) / w) as usize]);
+            }
+        }
+        let (prior, weight) = (evidence.params.prior, evidence.params.prior_weight_secs as f64);
+        let reliability = (up_rented as f64 + prior * weight) / (rented as f64 + weight);
+        let listed_seconds = listed.iter().filter(|&&b| b).count() as u64 * w;
+        let up_listed = (0..n).filter(|&i| listed[i] && up[i]).count() as u64 * w;
+
+        let scores = &evidence.scores;
+        assert_eq!(evidence.rentals.len(), 1);
+        assert_eq!((scores.rented_seconds, scores.up_rented_seconds), (rented, up_rented));
+        assert_eq!(scores.reliability, reliability);
+        assert_eq!(scores.uptime, Some(up_listed as f64 / listed_seconds as f64));
+        assert_eq!(rented, end - start);
+        // Ten minutes of silence, less at most the grace period and a bucket at each edge.
+        let down = rented - up_rented;
+        assert!((600 - 60 - 2 * 60..=600).contains(&down), "{down} s down");
+        assert!(reliability < 1.0 && reliability > 0.8, "{reliability}");
+
+        // The provider's page serves the same scores.
+        let (_, detail) = get(&app, &format!("/v1/providers/{peer}")).await;
+        let detail: api::ProviderDetail = serde_json::from_value(detail).unwrap();
+        let served = detail.scores.unwrap();
+        assert_eq!((served.reliability, served.rentals), (reliability, 1));
+    }
+
+    #[tokio::test]
+    async fn downtime_attestations_sign_the_measured_downtime() {
+        use alloy::signers::local::PrivateKeySigner;
+        use gpuflow_escrow::{DowntimeTerms, downtime_signer};
+
+        let (store, _dir, _provider, _now, (start, end)) = outage().await;
+        let plain = app(ApiState { rentals_indexed: true, ..state(store.clone()) });
+        let (status, body) = post(&plain, "/v1/rentals/1/downtime").await;
+        assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
+        assert!(body["error"].as_str().unwrap().contains("--attester-keystore"), "{body}");
+
+        let signer = PrivateKeySigner::random();
+        let domain = gpuflow_escrow::domain(31_337, alloy::primitives::Address::repeat_byte(0xee));
+        let attester = crate::reliability::Attester::new(signer.clone(), domain.clone());
+        let app = app(ApiState { rentals_indexed: true, attester: Some(attester), ..state(store) });
+        let (status, body) = post(&app, "/v1/rentals/1/downtime").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let signed: api::DowntimeAttestation = serde_json::from_value(body).unwrap();
+        assert_eq!((signed.rental_id, signed.from, signed.to), (1, start, end));
+        assert!((600 - 60 - 2 * 60..=600).contains(&signed.down_seconds), "{signed:?}");
+        assert_eq!(signed.deadline % 3_600, 0);
+        assert!(signed.deadline > unix_now() + 3_600 - 1);
+        let terms = DowntimeTerms {
+            rental_id: 1,
+            from: signed.from,
+            to: signed.to,
+            down_seconds: signed.down_seconds,
+            deadline: signed.deadline,
+        };
+        let signature = alloy::hex::decode(&signed.signature).unwrap();
+        assert_eq!(downtime_signer(&terms, &signature, &domain), Some(signer.address()));
+        assert_eq!(signed.attester, format!("{:#x}", signer.address()));
+
+        for (uri, status) in [
+            ("/v1/rentals/2/downtime", StatusCode::NOT_FOUND),
+            ("/v1/rentals/x/downtime", StatusCode::BAD_REQUEST),
+        ] {
+            assert_eq!(post(&app, uri).await.0, status, "{uri}");
+        }
+    }
+
 }

@@ -16,10 +16,16 @@
 //! escrow = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 //! escrow_from_block = 19000000      # the deployment's block (deployment.json)
 //! confirmations = 2                 # blocks a log waits before it is indexed
+//! uptime_bucket_secs = 60           # width of the uptime buckets (divides 10800)
+//! grace_secs = 60                   # silence shorter than this is not downtime
+//! window_days = 30                  # reliability window, at most 35
+//! probe_interval_secs = 60          # how often each provider is probed
+//! score_interval_secs = 60          # how often every score is recomputed
+//! attester_keystore = "/var/lib/gpuflow-node/attester.json"  # signs downtime attestations
 //! ```
 //!
-//! No secret belongs in it: the node's only key is its libp2p identity, kept in the data
-//! directory.
+//! No secret belongs in it: the attester keystore is encrypted, its password comes from
+//! `GPUFLOW_PASSWORD`, and the libp2p identity is kept in the data directory.
 
 use std::{
     net::SocketAddr,
@@ -88,6 +94,25 @@ pub struct Args {
     /// use 0, reorgs are rolled back either way.
     #[arg(long, env = "GPUFLOW_CONFIRMATIONS")]
     pub confirmations: Option<u64>,
+    /// Width of the uptime buckets in seconds, a divisor of 10800 [default: 60].
+    #[arg(long, env = "GPUFLOW_UPTIME_BUCKET_SECS")]
+    pub uptime_bucket_secs: Option<u64>,
+    /// Silence from a provider shorter than this is not downtime [default: 60].
+    #[arg(long, env = "GPUFLOW_GRACE_SECS")]
+    pub grace_secs: Option<u64>,
+    /// Days of evidence the scores look back over, at most 35 [default: 30].
+    #[arg(long, env = "GPUFLOW_WINDOW_DAYS")]
+    pub window_days: Option<u64>,
+    /// Seconds between two probes of each provider [default: 60].
+    #[arg(long, env = "GPUFLOW_PROBE_INTERVAL_SECS")]
+    pub probe_interval_secs: Option<u64>,
+    /// Seconds between two recomputations of every score [default: 60].
+    #[arg(long, env = "GPUFLOW_SCORE_INTERVAL_SECS")]
+    pub score_interval_secs: Option<u64>,
+    /// Encrypted keystore of the key that signs downtime attestations (password in
+    /// GPUFLOW_PASSWORD); needs --rpc and --escrow. Without it the node attests nothing.
+    #[arg(long, env = "GPUFLOW_ATTESTER_KEYSTORE")]
+    pub attester_keystore: Option<PathBuf>,
 }
 
 /// The config file's keys; all optional, unknown keys refused.
@@ -107,6 +132,12 @@ struct File {
     escrow: Option<Address>,
     escrow_from_block: Option<u64>,
     confirmations: Option<u64>,
+    uptime_bucket_secs: Option<u64>,
+    grace_secs: Option<u64>,
+    window_days: Option<u64>,
+    probe_interval_secs: Option<u64>,
+    score_interval_secs: Option<u64>,
+    attester_keystore: Option<PathBuf>,
 }
 
 /// The resolved settings the node runs with.
@@ -126,6 +157,45 @@ pub struct NodeConfig {
     pub rate_limit: RateLimit,
     /// The chain to index rentals from; `None` leaves the watcher off.
     pub chain: Option<ChainConfig>,
+    /// Uptime tracking, scores and attestations.
+    pub reliability: ReliabilityConfig,
+}
+
+/// How the node measures uptime and scores providers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReliabilityConfig {
+    /// Width of the uptime buckets, seconds.
+    pub bucket_secs: u64,
+    /// Silence shorter than this is not downtime, seconds.
+    pub grace_secs: u64,
+    /// Days the scores look back over.
+    pub window_days: u64,
+    /// Pause between probe rounds.
+    pub probe_interval: std::time::Duration,
+    /// Pause between recomputations of the scores.
+    pub score_interval: std::time::Duration,
+    /// Keystore of the attester key; `None` attests nothing.
+    pub attester_keystore: Option<PathBuf>,
+}
+
+impl Default for ReliabilityConfig {
+    fn default() -> Self {
+        Self {
+            bucket_secs: 60,
+            grace_secs: 60,
+            window_days: 30,
+            probe_interval: std::time::Duration::from_secs(60),
+            score_interval: std::time::Duration::from_secs(60),
+            attester_keystore: None,
+        }
+    }
+}
+
+impl ReliabilityConfig {
+    /// The model parameters these settings give.
+    pub fn params(&self) -> gpuflow_protocol::api::ModelParams {
+        crate::reliability::params(self.bucket_secs, self.grace_secs, self.window_days)
+    }
 }
 
 /// Where and how the chain watcher reads `GpuEscrow` events.
@@ -281,8 +351,49 @@ impl NodeConfig {
                 });
             }
         };
+        let defaults = ReliabilityConfig::default();
+        let secs = std::time::Duration::from_secs;
+        let reliability = ReliabilityConfig {
+            bucket_secs: args
+                .uptime_bucket_secs
+                .or(file.uptime_bucket_secs)
+                .unwrap_or(defaults.bucket_secs),
+            grace_secs: args.grace_secs.or(file.grace_secs).unwrap_or(defaults.grace_secs),
+            window_days: args.window_days.or(file.window_days).unwrap_or(defaults.window_days),
+            probe_interval: args
+                .probe_interval_secs
+                .or(file.probe_interval_secs)
+                .map_or(defaults.probe_interval, secs),
+            score_interval: args
+                .score_interval_secs
+                .or(file.score_interval_secs)
+                .map_or(defaults.score_interval, secs),
+            attester_keystore: args.attester_keystore.or(file.attester_keystore),
+        };
+        if reliability.bucket_secs == 0 || 10_800 % reliability.bucket_secs != 0 {
+            return Err(ConfigError::Invalid {
+                key: "uptime_bucket_secs",
+                expected: "a divisor of 10800 (e.g. 60)",
+            });
+        }
+        if !(1..=crate::store::RETENTION_DAYS).contains(&reliability.window_days) {
+            return Err(ConfigError::Invalid { key: "window_days", expected: "1 to 35" });
+        }
+        if reliability.probe_interval.is_zero() || reliability.score_interval.is_zero() {
+            return Err(ConfigError::Invalid {
+                key: "probe_interval_secs and score_interval_secs",
+                expected: "at least 1",
+            });
+        }
+        if reliability.attester_keystore.is_some() && chain.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "attester_keystore",
+                expected: "given with rpc and escrow (attestations are for that escrow)",
+            });
+        }
         Ok(Self {
             chain,
+            reliability,
             data_dir,
             http: args.http.or(file.http).unwrap_or_else(|| ([127, 0, 0, 1], 8080).into()),
             p2p_listen,

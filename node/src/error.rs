@@ -173,6 +173,12 @@ pub enum StoreError {
         /// Highest version this build can use.
         supported: i64,
     },
+    /// The configured uptime bucket width does not split a day into whole bytes of bits.
+    #[error(
+        "uptime buckets of {0} s are not supported; pick a width that divides 10800 \
+         (60 is the default)"
+    )]
+    BucketWidth(u64),
     /// The thread owning the database could not be started.
     #[error("cannot start the store thread: {0}")]
     Spawn(std::io::Error),

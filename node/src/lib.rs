@@ -14,13 +14,14 @@ mod ingest;
 pub mod metrics;
 mod node;
 pub mod query;
+pub mod reliability;
 pub mod store;
 #[cfg(test)]
 mod testing;
 mod watcher;
 
 pub use api::{ApiState, app};
-pub use config::{Args, ChainConfig, NodeConfig, RateLimit};
+pub use config::{Args, ChainConfig, NodeConfig, RateLimit, ReliabilityConfig};
 pub use error::{QueryError, StoreError};
 pub use ingest::{MAX_CLOCK_SKEW, MAX_HEARTBEAT_AGE};
 pub use node::{NodeError, RunningNode, start};

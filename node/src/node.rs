@@ -8,7 +8,11 @@ use gpuflow_p2p::{Multiaddr, Network, NetworkConfig, NetworkError, NetworkEvent,
 use gpuflow_protocol::Identity;
 use tokio::{sync::mpsc, task::JoinHandle};
 
-use crate::{ApiState, NodeConfig, Store, StoreError, app, ingest, metrics::Metrics};
+use crate::{
+    ApiState, NodeConfig, Store, StoreError, app, ingest,
+    metrics::Metrics,
+    reliability::{self, AttestError, Attester},
+};
 
 /// Longest wait for the swarm to report every listen address.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,6 +40,9 @@ pub enum NodeError {
         /// The addresses still missing.
         missing: String,
     },
+    /// The attester key could not be loaded.
+    #[error(transparent)]
+    Attester(#[from] AttestError),
     /// The HTTP address could not be bound.
     #[error("cannot listen on {addr}; pick another --http address: {source}")]
     Http {
@@ -110,7 +117,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         Identity::load_or_create(&config.data_dir.join("identity.key")).map_err(|source| {
             NodeError::Identity { dir: config.data_dir.display().to_string(), source }
         })?;
-    let store = Store::open(&config.data_dir.join("index.sqlite"))?;
+    let store =
+        Store::open_with(&config.data_dir.join("index.sqlite"), config.reliability.bucket_secs)?;
+    let attester = match (&config.reliability.attester_keystore, &config.chain) {
+        (Some(keystore), Some(chain)) => {
+            let attester = Attester::load(keystore, chain).await?;
+            tracing::info!(attester = %attester.address(), "signing downtime attestations");
+            Some(attester)
+        }
+        _ => None,
+    };
     let metrics = Arc::new(Metrics::new());
 
     let (network, mut events, event_loop) = gpuflow_p2p::new(NetworkConfig {
@@ -137,7 +153,18 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         config.rate_limit,
     ));
 
-    let mut background = vec![swarm, ingest];
+    let params = config.reliability.params();
+    let prober = tokio::spawn(reliability::probe::probe_every(
+        network.clone(),
+        store.clone(),
+        config.reliability.probe_interval,
+    ));
+    let scorer = tokio::spawn(reliability::rescore_every(
+        store.clone(),
+        params,
+        config.reliability.score_interval,
+    ));
+    let mut background = vec![swarm, ingest, prober, scorer];
     if let Some(chain) = config.chain.clone() {
         tracing::info!(escrow = %chain.escrow, confirmations = chain.confirmations, "indexing the escrow");
         let watcher = crate::watcher::run(chain, store.clone(), metrics.clone());
@@ -150,6 +177,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         token_decimals: config.token_decimals,
         metrics,
         rentals_indexed: config.chain.is_some(),
+        params,
+        attester,
     };
     let server = tokio::spawn(async move {
         axum::serve(listener, app(state))

@@ -922,6 +922,9 @@ mod tests {
                 inet_down_mbps: Some(1_000),
                 inet_up_mbps: None,
                 disk_mb: Some(500_000),
+                reliability: 0.9,
+                uptime: None,
+                rentals: 0,
             },
         };
         edit(&mut offer);

@@ -5,13 +5,15 @@
 //! [`gas`] (escrow gas via `contracts/script/measure-gas.sh`), [`search`] (latency,
 //! throughput and memory of the real `gpuflow-node` binary over HTTP), [`heartbeat`]
 //! (verified and stored heartbeats per second), [`propagation`] (provider → index offer
-//! gossip on loopback) and [`rental`] (`gpuflow rent` to a running workload on the devnet).
+//! gossip on loopback), [`rental`] (`gpuflow rent` to a running workload on the devnet) and
+//! [`reliability`] (every provider's scores from 30 days of uptime buckets).
 //! [`data`] makes the signed offers and heartbeats, deterministically from a seed.
 
 pub mod data;
 pub mod gas;
 pub mod heartbeat;
 pub mod propagation;
+pub mod reliability;
 pub mod rental;
 pub mod report;
 pub mod search;

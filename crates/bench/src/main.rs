@@ -9,9 +9,11 @@ use gpuflow_bench::{
     heartbeat::HeartbeatParams,
     propagation,
     propagation::PropagationParams,
+    reliability,
+    reliability::ReliabilityParams,
     rental,
     rental::RentalParams,
-    report::{self, Figure, Machine, Section, Target},
+    report::{self, Figure, Machine, Section},
     search,
     search::SearchParams,
 };
@@ -41,6 +43,8 @@ enum Bench {
     Propagation,
     /// Time from `gpuflow rent` to a running workload on the devnet.
     Rental,
+    /// Every provider's reliability scores from 30 days of uptime buckets.
+    Reliability,
     /// Everything above, in that order; a benchmark that fails is reported, not fatal.
     All,
 }
@@ -81,6 +85,9 @@ struct Sizes {
     /// Rentals timed on the devnet [default: 10].
     #[arg(long, global = true)]
     rentals: Option<usize>,
+    /// Providers scored by the reliability recomputation [default: 100000].
+    #[arg(long, global = true)]
+    scored: Option<u64>,
     /// Where gpuflow, gpuflow-node and gpuflow-provider are [default: next to this binary].
     #[arg(long, global = true, value_name = "DIR")]
     bin_dir: Option<PathBuf>,
@@ -142,6 +149,19 @@ impl Sizes {
             offers,
             command: format!(
                 "gpuflow-bench propagation --nodes {nodes} --published {offers} --seed {}",
+                self.seed
+            ),
+        }
+    }
+
+    fn reliability(&self) -> ReliabilityParams {
+        let providers = self.pick(self.scored, 100_000, 2_000);
+        ReliabilityParams {
+            seed: self.seed,
+            providers,
+            runs: 3,
+            command: format!(
+                "gpuflow-bench reliability --scored {providers} --seed {}",
                 self.seed
             ),
         }
@@ -217,23 +237,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let params = sizes.rental()?;
         sections.push(section(all, "time to a running rental", rental::run(&params)).await?);
     }
-    if all {
-        sections.push(Section {
-            figures: vec![
-                Figure::missing(
-                    "reliability recomputation",
-                    "s",
-                    Some(Target::AtMost(2.0)),
-                    "–",
-                    "not measured: reliability scoring not built yet",
-                )
-                .note(
-                    "not measured: reliability scoring not built yet; target: all scores of \
-                   100,000 providers with 30 days of buckets",
-                ),
-            ],
-            details: String::new(),
-        });
+    if matches!(cli.bench, Bench::Reliability | Bench::All) {
+        let params = sizes.reliability();
+        sections.push(section(all, "reliability recomputation", reliability::run(&params)).await?);
     }
     let invocation: Vec<String> = std::env::args().skip(1).collect();
     let command = format!("gpuflow-bench {}", invocation.join(" "));

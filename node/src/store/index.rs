@@ -18,7 +18,7 @@ use gpuflow_p2p::PeerId;
 use gpuflow_protocol::OfferId;
 use rusqlite::{Connection, Row};
 
-use super::{OfferSummary, Page, Search, clamp, reader};
+use super::{OfferSummary, Page, Search, StoredScores, clamp, reader};
 use crate::{
     Order, StoreError,
     query::{Candidate, Cursor, Facts},
@@ -29,6 +29,9 @@ use crate::{
 #[derive(Debug, Default)]
 pub(super) struct Changes {
     offers: BTreeSet<String>,
+    /// New scores of providers, by their offer's id: applied in place, as rescoring every
+    /// provider would otherwise reload every offer.
+    scores: Vec<(OfferId, f64, Option<f64>, u64)>,
 }
 
 /// Rows read from SQLite and applied under the lock at a time when many offers changed, so
@@ -43,10 +46,17 @@ impl Changes {
 
     /// The `providers` row of `peer_id` changed: search shows provider columns with the
     /// provider's offer, whose id derives from the peer id.
-    #[allow(dead_code, reason = "for writes of provider columns that search shows")]
+    #[allow(dead_code, reason = "for writes of provider columns other than the scores")]
     pub(super) fn provider(&mut self, peer_id: &str) {
         if let Some(id) = offer_of(peer_id) {
             self.offer(id.to_string());
+        }
+    }
+
+    /// The provider's scores were stored as `scores`.
+    pub(super) fn scores(&mut self, scores: &StoredScores) {
+        if let Some(id) = offer_of(&scores.peer_id) {
+            self.scores.push((id, scores.reliability, scores.uptime, scores.rentals));
         }
     }
 }
@@ -220,6 +230,16 @@ struct Loaded {
 impl OfferIndex {
     /// Reloads what `changes` names from `conn`, which must see the committed rows.
     pub(super) fn refresh(&self, conn: &Connection, changes: &Changes) -> Result<(), StoreError> {
+        for scores in changes.scores.chunks(CHUNK) {
+            let mut inner = self.write();
+            for &(id, reliability, uptime, rentals) in scores {
+                if let Some(&(group, position)) = inner.place.get(&id) {
+                    let summary = &mut inner.groups[group].summaries[position];
+                    (summary.reliability, summary.uptime, summary.rentals) =
+                        (reliability, uptime, rentals);
+                }
+            }
+        }
         if changes.offers.is_empty() {
             // Heartbeats, probes, chain updates: nothing search shows.
             return Ok(());

@@ -11,19 +11,24 @@ mod chain;
 pub(crate) mod index;
 mod reader;
 mod schema;
+mod uptime;
 mod writer;
 
 use std::{path::Path, sync::Arc};
 
-use gpuflow_protocol::{Heartbeat, Offer, OfferId, SignedEnvelope, Verified, api};
+use gpuflow_protocol::{Heartbeat, Offer, OfferId, SignedEnvelope, Verified, api, api::ModelParams};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Order, Query, StoreError, query::Cursor};
+use crate::{Order, Query, StoreError, query::Cursor, reliability::model::Window};
 pub use chain::{ChainCursor, ChainUpdate, KEPT_HASHES, LoggedEvent, RentalEvent, RentalRecord};
+pub use uptime::{ProviderFacts, RETENTION_DAYS, StoredScores, scores_of};
 use index::OfferIndex;
 use reader::Readers;
 use writer::{Reply, Write};
+
+/// Width of the uptime buckets unless configured: one minute.
+pub const DEFAULT_BUCKET_SECS: u64 = 60;
 
 /// Writes waiting for the writer thread before senders are made to wait.
 const QUEUE_DEPTH: usize = 1024;
@@ -63,7 +68,7 @@ pub enum HeartbeatUpsert {
 
 /// The searchable facts of a live offer. The API serves them as
 /// [`gpuflow_protocol::api::OfferSummary`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct OfferSummary {
     /// The offer's id.
     pub id: OfferId,
@@ -107,6 +112,12 @@ pub struct OfferSummary {
     pub inet_up_mbps: Option<u64>,
     /// Declared disk space, MB.
     pub disk_mb: Option<u64>,
+    /// The provider's reliability score, as last computed.
+    pub reliability: f64,
+    /// The provider's uptime share, as last computed.
+    pub uptime: Option<f64>,
+    /// Rentals of the provider's payout address.
+    pub rentals: u64,
 }
 
 /// A live offer together with the signed envelope it arrived in, so that clients can verify
@@ -169,8 +180,18 @@ pub struct SyncPage {
 
 impl Store {
     /// Opens (creating it and its directory when missing) the database at `path`, brings its
-    /// schema up to date and starts the writer thread.
+    /// schema up to date and starts the writer thread. Uptime evidence goes in buckets of
+    /// [`DEFAULT_BUCKET_SECS`].
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, DEFAULT_BUCKET_SECS)
+    }
+
+    /// [`Store::open`] with uptime buckets `bucket_secs` wide (a divisor of 10 800, so that
+    /// a day's bitmap is whole bytes).
+    pub fn open_with(path: &Path, bucket_secs: u64) -> Result<Self, StoreError> {
+        if bucket_secs == 0 || 10_800 % bucket_secs != 0 {
+            return Err(StoreError::BucketWidth(bucket_secs));
+        }
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|source| StoreError::CreateDir { path: dir.to_owned(), source })?;
@@ -202,7 +223,7 @@ impl Store {
                     let ready = result.is_ok();
                     let _ = loaded.send(result);
                     if ready {
-                        writer::run(conn, receiver, &index);
+                        writer::run(conn, receiver, bucket_secs, &index);
                     }
                 }
             })
@@ -327,6 +348,52 @@ impl Store {
     /// The indexed rental `id`, if its opening was indexed.
     pub async fn rental(&self, id: u64) -> Result<Option<RentalRecord>, StoreError> {
         self.readers.run(move |conn| chain::rental(conn, id)).await
+    }
+
+    /// Records the outcome of the node's probe of `peer_id` at `at`: an answer counts as
+    /// heard, silence as a failed bucket.
+    pub async fn record_probe(
+        &self,
+        peer_id: String,
+        at: u64,
+        answered: bool,
+    ) -> Result<(), StoreError> {
+        self.queue(move |reply| Write::Probe { peer_id, at, answered, reply }).await.await
+    }
+
+    /// The uptime evidence of `peer_id` for the window of `params` ending at `now`, with
+    /// the facts the scores also use; `None` for an unknown provider.
+    pub async fn evidence(
+        &self,
+        params: ModelParams,
+        peer_id: String,
+        now: u64,
+    ) -> Result<Option<(Window, ProviderFacts)>, StoreError> {
+        self.readers.run(move |conn| uptime::evidence(conn, params, &peer_id, now)).await
+    }
+
+    /// Recomputes every provider's scores at `now` and stores them for search; answers how
+    /// many providers were scored.
+    pub async fn rescore(&self, params: ModelParams, now: u64) -> Result<usize, StoreError> {
+        let scores = self.readers.run(move |conn| uptime::score_all(conn, params, now)).await?;
+        let scored = scores.len();
+        self.queue(move |reply| Write::Scores { scores, reply }).await.await?;
+        Ok(scored)
+    }
+
+    /// End of the last downtime window credited on rental `id`, if any.
+    pub async fn credited_until(&self, id: u64) -> Result<Option<u64>, StoreError> {
+        self.readers.run(move |conn| uptime::credited_until(conn, id)).await
+    }
+
+    /// The peer id of the provider whose offers name `payout`.
+    pub async fn peer_of_payout(&self, payout: String) -> Result<Option<String>, StoreError> {
+        self.readers.run(move |conn| uptime::peer_of_payout(conn, &payout)).await
+    }
+
+    /// Providers with an indexed offer, and their listen addresses, for probing.
+    pub async fn probe_targets(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        self.readers.run(uptime::probe_targets).await
     }
 
     /// Hands a write to the writer thread (waiting while its queue is full) and returns
@@ -1138,7 +1205,7 @@ mod tests {
             conn.pragma_update(None, "user_version", version).unwrap();
             drop(conn);
             match Store::open(&path) {
-                Err(StoreError::UnknownSchema { found, supported: 4 }) => {
+                Err(StoreError::UnknownSchema { found, supported: 5 }) => {
                     assert_eq!(found, version)
                 }
                 other => panic!("version {version}: {other:?}"),

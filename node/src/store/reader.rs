@@ -21,7 +21,8 @@ pub(super) const MAX_READERS: usize = 4;
 /// The columns of an [`OfferSummary`] but `conflicts`, from `offers JOIN providers`.
 pub(super) const SUMMARY_COLUMNS: &str = "id, peer_id, offers.payout, gpu_name, num_gpus, gpu_ram_mb, \
     price_per_second, price_per_hour, verified, region, cuda_version, driver, listen_addrs, \
-    seq, issued_at, expires_at, first_seen, inet_down_mbps, inet_up_mbps, disk_mb";
+    seq, issued_at, expires_at, first_seen, inet_down_mbps, inet_up_mbps, disk_mb, \
+    reliability, uptime, rentals";
 
 #[derive(Debug)]
 pub(super) struct Readers {
@@ -206,6 +207,9 @@ pub(super) fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<OfferSummary> 
         inet_down_mbps: optional("inet_down_mbps")?,
         inet_up_mbps: optional("inet_up_mbps")?,
         disk_mb: optional("disk_mb")?,
+        reliability: row.get("reliability")?,
+        uptime: row.get("uptime")?,
+        rentals: unsigned(row, "rentals")?,
     })
 }
 

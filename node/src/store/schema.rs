@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// Every migration, oldest first. Never edit one that has shipped: append a new one.
-pub(super) const MIGRATIONS: [&str; 4] = [
+pub(super) const MIGRATIONS: [&str; 5] = [
     // 1: offers, one row per provider.
     r#"
 CREATE TABLE offers (
@@ -122,6 +122,26 @@ UPDATE offers SET conflict_until = coalesce((
 WHERE id IN (SELECT mine.offer_id FROM offer_gpus mine
     CROSS JOIN offer_gpus theirs ON theirs.uuid = mine.uuid AND theirs.offer_id <> mine.offer_id);
 DROP INDEX offers_price_per_hour;
+"#,
+    // 5: uptime evidence (see store/uptime.rs) and the scores computed from it, beside each
+    // provider for search; the payout address links a provider to its rentals.
+    r#"
+CREATE TABLE uptime (
+    peer_id TEXT PRIMARY KEY NOT NULL,
+    bucket_secs INTEGER NOT NULL,          -- width of the buckets the runs count
+    heard BLOB NOT NULL,                   -- runs [start, end) of bucket numbers, u32 LE pairs
+    failed BLOB NOT NULL,
+    listed BLOB NOT NULL,
+    written_at INTEGER NOT NULL            -- unix time of the latest mark, for retention
+) STRICT, WITHOUT ROWID;
+CREATE INDEX uptime_written_at ON uptime (written_at);
+
+ALTER TABLE providers ADD COLUMN payout TEXT COLLATE NOCASE;
+UPDATE providers SET payout = (SELECT payout FROM offers WHERE offers.peer_id = providers.peer_id);
+CREATE INDEX providers_payout ON providers (payout);
+ALTER TABLE providers ADD COLUMN reliability REAL NOT NULL DEFAULT 0.9;
+ALTER TABLE providers ADD COLUMN uptime REAL;
+ALTER TABLE providers ADD COLUMN rentals INTEGER NOT NULL DEFAULT 0;
 "#,
 ];
 

@@ -3,7 +3,7 @@
 //! fails alone, commits, and only then answers each writer: an answer means the data is on
 //! disk.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use gpuflow_protocol::{Heartbeat, Offer, OfferId, Verified};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -15,6 +15,7 @@ use super::{
     clamp,
     index::{Changes, OfferIndex},
     storable,
+    uptime::{self, Mark, StoredScores},
 };
 use crate::{
     StoreError,
@@ -45,6 +46,16 @@ pub(super) enum Write {
         update: Box<ChainUpdate>,
         reply: Reply<()>,
     },
+    Probe {
+        peer_id: String,
+        at: u64,
+        answered: bool,
+        reply: Reply<()>,
+    },
+    Scores {
+        scores: Vec<StoredScores>,
+        reply: Reply<()>,
+    },
 }
 
 /// A write applied inside the open transaction, waiting for the commit to be answered.
@@ -53,6 +64,7 @@ enum Done {
     Heartbeat(Reply<HeartbeatUpsert>, Result<HeartbeatUpsert, StoreError>),
     Prune(Reply<u64>, Result<u64, StoreError>),
     Chain(Reply<()>, Result<(), StoreError>),
+    Unit(Reply<()>, Result<(), StoreError>),
 }
 
 impl Done {
@@ -70,11 +82,28 @@ impl Done {
             Self::Heartbeat(reply, result) => send(reply, result, commit),
             Self::Prune(reply, result) => send(reply, result, commit),
             Self::Chain(reply, result) => send(reply, result, commit),
+            Self::Unit(reply, result) => send(reply, result, commit),
         }
     }
 }
 
-pub(super) fn run(mut conn: Connection, mut writes: mpsc::Receiver<Write>, index: &OfferIndex) {
+/// What the writer remembers between batches.
+#[derive(Debug, Default)]
+struct State {
+    /// Width of the uptime buckets.
+    bucket_secs: u64,
+    /// The last bucket marked heard per provider, committed: later heartbeats in the same
+    /// bucket need no write.
+    heard: HashMap<String, u64>,
+}
+
+pub(super) fn run(
+    mut conn: Connection,
+    mut writes: mpsc::Receiver<Write>,
+    bucket_secs: u64,
+    index: &OfferIndex,
+) {
+    let mut state = State { bucket_secs, ..State::default() };
     while let Some(first) = writes.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -83,11 +112,13 @@ pub(super) fn run(mut conn: Connection, mut writes: mpsc::Receiver<Write>, index
                 Err(_) => break,
             }
         }
-        apply(&mut conn, batch, index);
+        apply(&mut conn, batch, &mut state, index);
     }
 }
 
-fn apply(conn: &mut Connection, batch: Vec<Write>, index: &OfferIndex) {
+fn apply(conn: &mut Connection, batch: Vec<Write>, state: &mut State, index: &OfferIndex) {
+    let bucket_secs = state.bucket_secs;
+    let mut heard = Vec::new();
     let mut changes = Changes::default();
     let mut tx = match conn.transaction() {
         Ok(tx) => tx,
@@ -101,15 +132,47 @@ fn apply(conn: &mut Connection, batch: Vec<Write>, index: &OfferIndex) {
     let mut done = Vec::with_capacity(batch.len());
     for write in batch {
         done.push(match write {
-            Write::Offer { offer, received_at, reply } => {
-                let upsert =
-                    savepoint(&mut tx, |db| upsert_offer(db, &offer, received_at, &mut changes));
-                Done::Offer(reply, upsert)
-            }
+            Write::Offer { offer, received_at, reply } => Done::Offer(
+                reply,
+                savepoint(&mut tx, |db| {
+                    let upsert = upsert_offer(db, &offer, received_at, &mut changes)?;
+                    if upsert != Upsert::Stale {
+                        uptime::offer_listed(db, bucket_secs, &offer, received_at)?;
+                    }
+                    Ok(upsert)
+                }),
+            ),
             Write::Heartbeat { heartbeat, received_at, reply } => Done::Heartbeat(
                 reply,
-                savepoint(&mut tx, |db| upsert_heartbeat(db, &heartbeat, received_at)),
+                savepoint(&mut tx, |db| {
+                    let upsert = upsert_heartbeat(db, &heartbeat, received_at)?;
+                    let peer_id = heartbeat.signer.to_string();
+                    let bucket = received_at / bucket_secs;
+                    if upsert == HeartbeatUpsert::Stored
+                        && state.heard.get(&peer_id) != Some(&bucket)
+                    {
+                        let at = bucket * bucket_secs;
+                        uptime::mark(db, bucket_secs, &peer_id, Mark::Heard, at, at + 1)?;
+                        heard.push((peer_id, bucket));
+                    }
+                    Ok(upsert)
+                }),
             ),
+            Write::Probe { peer_id, at, answered, reply } => Done::Unit(
+                reply,
+                savepoint(&mut tx, |db| {
+                    let mark = if answered { Mark::Heard } else { Mark::Failed };
+                    uptime::mark(db, bucket_secs, &peer_id, mark, at, at + 1)
+                }),
+            ),
+            Write::Scores { scores, reply } => {
+                let saved = savepoint(&mut tx, |db| uptime::save_scores(db, &scores));
+                if saved.is_ok() {
+                    // Search shows the scores with each provider's offer.
+                    scores.iter().for_each(|s| changes.scores(s));
+                }
+                Done::Unit(reply, saved)
+            }
             Write::Prune { now, reply } => {
                 Done::Prune(reply, savepoint(&mut tx, |db| prune(db, now, &mut changes)))
             }
@@ -122,13 +185,14 @@ fn apply(conn: &mut Connection, batch: Vec<Write>, index: &OfferIndex) {
         tracing::error!(error = %e, "cannot commit writes");
         e.to_string()
     });
-    // Before answering, so that a search after an answered write sees it.
-    if commit.is_ok()
-        && let Err(e) = index.refresh(conn, &changes)
-    {
-        tracing::error!(error = %e, "cannot update the search index; reloading it");
-        if let Err(e) = index.reload(conn) {
-            tracing::error!(error = %e, "cannot reload the search index");
+    if commit.is_ok() {
+        state.heard.extend(heard);
+        // Before answering, so that a search after an answered write sees it.
+        if let Err(e) = index.refresh(conn, &changes) {
+            tracing::error!(error = %e, "cannot update the search index; reloading it");
+            if let Err(e) = index.reload(conn) {
+                tracing::error!(error = %e, "cannot reload the search index");
+            }
         }
     }
     for d in done {
@@ -144,6 +208,9 @@ impl Write {
             Self::Heartbeat { reply, .. } => Done::Heartbeat(reply, Err(StoreError::Closed)),
             Self::Prune { reply, .. } => Done::Prune(reply, Err(StoreError::Closed)),
             Self::Chain { reply, .. } => Done::Chain(reply, Err(StoreError::Closed)),
+            Self::Probe { reply, .. } | Self::Scores { reply, .. } => {
+                Done::Unit(reply, Err(StoreError::Closed))
+            }
         }
     }
 }
@@ -304,6 +371,7 @@ fn upsert_heartbeat(
 }
 
 fn prune(db: &Connection, now: u64, changes: &mut Changes) -> Result<u64, StoreError> {
+    uptime::prune(db, now)?;
     let expired: Vec<String> = db
         .prepare_cached("SELECT id FROM offers WHERE expires_at <= ?1")?
         .query_map([clamp(now)], |row| row.get(0))?

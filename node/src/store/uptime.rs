@@ -1,0 +1,315 @@
+//! Uptime evidence: one row per provider holding three sets of buckets (heard, probe
+//! failed, listed) as runs of absolute bucket numbers (see [`Runs`]), 8 bytes a run. A
+//! provider that stays up costs a few runs however long it runs; one that flaps costs at
+//! most one run per two buckets of the retained days. Runs older than [`RETENTION_DAYS`]
+//! are forgotten whenever the row is written, and rows not written for that long are
+//! deleted with the expired offers.
+//! A row written with another bucket width than the store's is ignored and overwritten.
+
+use std::collections::HashMap;
+
+use gpuflow_protocol::{
+    Offer, Verified,
+    api::{EvidenceRental, ModelParams, ProviderScores},
+};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{clamp, storable};
+use crate::{
+    StoreError,
+    reliability::model::{self, DAY, Runs, Standing, Window},
+};
+
+/// Days of evidence kept; the longest window the model may use.
+pub const RETENTION_DAYS: u64 = 35;
+
+/// Which of a provider's sets a mark goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Mark {
+    /// A heartbeat arrived or a probe was answered.
+    Heard,
+    /// A probe went unanswered.
+    Failed,
+    /// A live offer covered the time.
+    Listed,
+}
+
+/// The three sets of one provider, as stored.
+#[derive(Debug, Default)]
+struct Sets {
+    heard: Runs,
+    failed: Runs,
+    listed: Runs,
+}
+
+fn load(
+    db: &Connection,
+    bucket_secs: u64,
+    peer_id: &str,
+) -> Result<Option<Sets>, StoreError> {
+    let row: Option<(i64, Vec<u8>, Vec<u8>, Vec<u8>)> = db
+        .prepare_cached(
+            "SELECT bucket_secs, heard, failed, listed FROM uptime WHERE peer_id = ?1",
+        )?
+        .query_row([peer_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+        .optional()?;
+    Ok(row.filter(|(width, ..)| *width as u64 == bucket_secs).map(|(_, h, f, l)| Sets {
+        heard: Runs::decode(&h),
+        failed: Runs::decode(&f),
+        listed: Runs::decode(&l),
+    }))
+}
+
+/// Adds every bucket overlapping `[from, to)` to the `mark` set of `peer_id`.
+pub(super) fn mark(
+    db: &Connection,
+    bucket_secs: u64,
+    peer_id: &str,
+    mark: Mark,
+    from: u64,
+    to: u64,
+) -> Result<(), StoreError> {
+    let (first, end) = (from / bucket_secs, to.div_ceil(bucket_secs));
+    let mut sets = load(db, bucket_secs, peer_id)?.unwrap_or_default();
+    let runs = match mark {
+        Mark::Heard => &mut sets.heard,
+        Mark::Failed => &mut sets.failed,
+        Mark::Listed => &mut sets.listed,
+    };
+    runs.insert(first, end);
+    let cutoff = first.saturating_sub(RETENTION_DAYS * DAY / bucket_secs);
+    for runs in [&mut sets.heard, &mut sets.failed, &mut sets.listed] {
+        runs.forget_before(cutoff);
+    }
+    db.prepare_cached(
+        "INSERT OR REPLACE INTO uptime (peer_id, bucket_secs, heard, failed, listed, written_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        peer_id,
+        storable("bucket_secs", bucket_secs)?,
+        sets.heard.encode(),
+        sets.failed.encode(),
+        sets.listed.encode(),
+        storable("written_at", from)?,
+    ])?;
+    Ok(())
+}
+
+/// Longest stretch ahead that one offer marks as listed.
+const MAX_LISTED_AHEAD: u64 = 2 * DAY;
+
+/// Records a stored offer: its payout address links the provider to its rentals, and its
+/// lifetime from `received_at` counts as listed time.
+pub(super) fn offer_listed(
+    db: &Connection,
+    bucket_secs: u64,
+    offer: &Verified<Offer>,
+    received_at: u64,
+) -> Result<(), StoreError> {
+    let peer_id = offer.signer.to_string();
+    db.prepare_cached("UPDATE providers SET payout = ?2 WHERE peer_id = ?1")?
+        .execute(params![peer_id, format!("{:#x}", offer.body.payout)])?;
+    let until = offer.body.expires_at.min(received_at.saturating_add(MAX_LISTED_AHEAD));
+    mark(db, bucket_secs, &peer_id, Mark::Listed, received_at, until)
+}
+
+/// Deletes the evidence of providers not heard of for [`RETENTION_DAYS`] before `now`.
+pub(super) fn prune(db: &Connection, now: u64) -> Result<u64, StoreError> {
+    let oldest = now.saturating_sub(RETENTION_DAYS * DAY);
+    Ok(db.prepare_cached("DELETE FROM uptime WHERE written_at < ?1")?.execute([clamp(oldest)])?
+        as u64)
+}
+
+/// What the scores need from outside the buckets, per provider.
+#[derive(Clone, Debug, Default)]
+pub struct ProviderFacts {
+    /// Its payout address, lower-case 0x hex.
+    pub payout: Option<String>,
+    /// When this node first saw it.
+    pub first_seen: u64,
+    /// The indexed rentals of its payout address.
+    pub rentals: Vec<EvidenceRental>,
+}
+
+/// The rentals of every payout address, with their downtime credits.
+fn rentals_by_payout(
+    db: &Connection,
+    payout: Option<&str>,
+) -> Result<HashMap<String, Vec<EvidenceRental>>, StoreError> {
+    let mut statement = db.prepare_cached(
+        "SELECT r.provider, r.id, r.start_at, coalesce(r.stopped_at, r.end_at), \
+             r.credited_seconds, \
+             (SELECT count(*) FROM chain_events e \
+              WHERE e.rental_id = r.id AND e.event ->> '$.kind' = 'credited') \
+         FROM rentals r WHERE ?1 IS NULL OR r.provider = ?1 ORDER BY r.id",
+    )?;
+    let mut rows = statement.query([payout])?;
+    let mut by_payout: HashMap<String, Vec<EvidenceRental>> = HashMap::new();
+    while let Some(row) = rows.next()? {
+        let number = |i| row.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or_default());
+        by_payout.entry(row.get::<_, String>(0)?.to_lowercase()).or_default().push(
+            EvidenceRental {
+                id: number(1)?,
+                start: number(2)?,
+                end: number(3)?,
+                credited_seconds: number(4)?,
+                credits: number(5)?,
+            },
+        );
+    }
+    Ok(by_payout)
+}
+
+/// The evidence of `peer_id` for the window ending at `now`, with the facts beside it;
+/// `None` for an unknown provider.
+pub(super) fn evidence(
+    db: &Connection,
+    params: ModelParams,
+    peer_id: &str,
+    now: u64,
+) -> Result<Option<(Window, ProviderFacts)>, StoreError> {
+    let found: Option<(Option<String>, i64)> = db
+        .prepare_cached("SELECT payout, first_seen FROM providers WHERE peer_id = ?1")?
+        .query_row([peer_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let Some((payout, first_seen)) = found else {
+        return Ok(None);
+    };
+    let sets = load(db, params.bucket_secs, peer_id)?.unwrap_or_default();
+    let window = Window::from_runs(params, now, &sets.heard, &sets.failed, &sets.listed);
+    let rentals = match &payout {
+        Some(payout) => {
+            rentals_by_payout(db, Some(payout))?.remove(&payout.to_lowercase()).unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
+    let first_seen = u64::try_from(first_seen).unwrap_or_default();
+    Ok(Some((window, ProviderFacts { payout, first_seen, rentals })))
+}
+
+/// The searchable scores of one provider, as stored beside it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredScores {
+    /// The provider.
+    pub peer_id: String,
+    /// See [`ProviderScores::reliability`].
+    pub reliability: f64,
+    /// See [`ProviderScores::uptime`].
+    pub uptime: Option<f64>,
+    /// See [`ProviderScores::rentals`].
+    pub rentals: u64,
+}
+
+/// Scores every known provider from its evidence at `now`, streaming both tables in
+/// peer id order.
+pub(super) fn score_all(
+    db: &Connection,
+    params: ModelParams,
+    now: u64,
+) -> Result<Vec<StoredScores>, StoreError> {
+    let rentals = rentals_by_payout(db, None)?;
+    let mut providers =
+        db.prepare_cached("SELECT peer_id, payout, first_seen FROM providers ORDER BY peer_id")?;
+    let mut providers = providers.query([])?;
+    let mut evidence = db.prepare_cached(
+        "SELECT peer_id, heard, failed, listed FROM uptime WHERE bucket_secs = ?1 \
+         ORDER BY peer_id",
+    )?;
+    let mut evidence = evidence.query([storable("bucket_secs", params.bucket_secs)?])?;
+    let read = |row: &rusqlite::Row<'_>| -> rusqlite::Result<(String, Sets)> {
+        Ok((
+            row.get(0)?,
+            Sets {
+                heard: Runs::decode(row.get_ref(1)?.as_blob()?),
+                failed: Runs::decode(row.get_ref(2)?.as_blob()?),
+                listed: Runs::decode(row.get_ref(3)?.as_blob()?),
+            },
+        ))
+    };
+    let mut pending = evidence.next()?.map(read).transpose()?;
+    let mut scored = Vec::new();
+    while let Some(provider) = providers.next()? {
+        let peer_id: String = provider.get(0)?;
+        let payout: Option<String> = provider.get(1)?;
+        let first_seen = u64::try_from(provider.get::<_, i64>(2)?).unwrap_or_default();
+        // Evidence rows of peers that are no providers (none are written) are skipped.
+        while pending.as_ref().is_some_and(|(peer, _)| *peer < peer_id) {
+            pending = evidence.next()?.map(read).transpose()?;
+        }
+        let sets = match pending.take() {
+            Some((peer, sets)) if peer == peer_id => {
+                pending = evidence.next()?.map(read).transpose()?;
+                sets
+            }
+            other => {
+                pending = other;
+                Sets::default()
+            }
+        };
+        let window = Window::from_runs(params, now, &sets.heard, &sets.failed, &sets.listed);
+        // Peers sharing a payout address share its rentals.
+        let own_rentals = payout
+            .as_ref()
+            .and_then(|payout| rentals.get(&payout.to_lowercase()))
+            .map_or(&[][..], Vec::as_slice);
+        let scores = model::score(&window, own_rentals, Standing { first_seen, now });
+        scored.push(StoredScores {
+            peer_id,
+            reliability: scores.reliability,
+            uptime: scores.uptime,
+            rentals: scores.rentals,
+        });
+    }
+    Ok(scored)
+}
+
+/// Stores the scores beside each provider, for search.
+pub(super) fn save_scores(db: &Connection, scores: &[StoredScores]) -> Result<(), StoreError> {
+    let mut update = db.prepare_cached(
+        "UPDATE providers SET reliability = ?2, uptime = ?3, rentals = ?4 WHERE peer_id = ?1",
+    )?;
+    for s in scores {
+        update.execute(params![s.peer_id, s.reliability, s.uptime, storable("rentals", s.rentals)?])?;
+    }
+    Ok(())
+}
+
+/// The scores of one provider, from [`evidence`].
+pub fn scores_of(window: &Window, facts: &ProviderFacts, now: u64) -> ProviderScores {
+    model::score(window, &facts.rentals, Standing { first_seen: facts.first_seen, now })
+}
+
+/// End of the last downtime window credited on rental `id`.
+pub(super) fn credited_until(db: &Connection, id: u64) -> Result<Option<u64>, StoreError> {
+    let until: Option<i64> = db
+        .prepare_cached(
+            "SELECT max(event ->> '$.to') FROM chain_events \
+             WHERE rental_id = ?1 AND event ->> '$.kind' = 'credited'",
+        )?
+        .query_row([storable("rental id", id)?], |row| row.get(0))?;
+    Ok(until.and_then(|until| u64::try_from(until).ok()))
+}
+
+/// The provider advertising `payout`, the most recently heard one if several do.
+pub(super) fn peer_of_payout(db: &Connection, payout: &str) -> Result<Option<String>, StoreError> {
+    Ok(db
+        .prepare_cached(
+            "SELECT peer_id FROM providers WHERE payout = ?1 \
+             ORDER BY coalesce(heartbeat_received_at, 0) DESC, peer_id LIMIT 1",
+        )?
+        .query_row([payout], |row| row.get(0))
+        .optional()?)
+}
+
+/// Every provider with an indexed offer and where it listens.
+pub(super) fn probe_targets(db: &Connection) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+    let mut statement = db.prepare_cached("SELECT peer_id, listen_addrs FROM offers")?;
+    let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get::<_, String>(1)?)))?;
+    let mut targets = Vec::new();
+    for row in rows {
+        let (peer_id, addrs) = row?;
+        targets.push((peer_id, serde_json::from_str(&addrs)?));
+    }
+    Ok(targets)
+}
