@@ -125,7 +125,7 @@ struct SearchParams {
     /// Search query, e.g. `gpu_name=RTX_4090 num_gpus>=2 dph<=0.5`; empty matches all.
     q: Option<String>,
     /// Sort field, `-` appended for descending: dph gpu_ram num_gpus cuda age_days
-    /// inet_down inet_up disk. Default `dph`.
+    /// inet_down inet_up disk reliability uptime rentals. Default `dph`.
     order: Option<String>,
     /// Page size, 1 to 1000 (default 50).
     // Text, so that a bad limit gets the same clear message as any other bad input.
@@ -651,7 +651,7 @@ mod tests {
                 format!("/v1/offers?q={}", encode("num_gpus>=1 gpu_nam=RTX_4090")),
                 "unknown field `gpu_nam` in `gpu_nam=RTX_4090`; known fields: gpu_name \
                  num_gpus gpu_ram dph verified cuda driver region payout age_days inet_down \
-                 inet_up disk conflicts",
+                 inet_up disk reliability uptime rentals conflicts",
             ),
             (
                 format!("/v1/offers?q={}", encode("gpu_ram>=abc")),
@@ -659,15 +659,15 @@ mod tests {
                  found `abc`",
             ),
             (
-                format!("/v1/offers?q={}", encode("rentals>=3")),
-                "field `rentals` in `rentals>=3` is not available on this node yet; available \
-                 fields: gpu_name num_gpus gpu_ram dph verified cuda driver region payout \
-                 age_days inet_down inet_up disk conflicts",
+                format!("/v1/offers?q={}", encode("reliability>=99%")),
+                "`reliability>=99%`: expected a share from 0 to 1 such as 0.99 (at most 6 \
+                 decimals), found `99%`",
             ),
             (
                 "/v1/offers?order=region".into(),
                 "cannot sort by `region`; sortable fields: dph gpu_ram num_gpus cuda age_days \
-                 inet_down inet_up disk, add `-` for descending (e.g. `dph-`)",
+                 inet_down inet_up disk reliability uptime rentals, add `-` for descending \
+                 (e.g. `dph-`)",
             ),
             (
                 "/v1/offers?limit=0".into(),
@@ -920,8 +920,22 @@ mod tests {
     #[tokio::test]
     async fn evidence_recomputes_to_the_served_scores() {
         let (store, _dir, provider, now, (start, end)) = outage().await;
-        let app = app(state(store));
+        let app = app(state(store.clone()));
         let peer = provider.identity.peer_id();
+        // Before the first rescore the provider sits at the prior; after it, search sees
+        // the score its downtime earned.
+        let found = |query: &str| {
+            let (app, uri) = (app.clone(), format!("/v1/offers?q={}", encode(query)));
+            async move {
+                let (status, body) = get(&app, &uri).await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+                body["offers"].as_array().unwrap().len()
+            }
+        };
+        assert_eq!(found("reliability=0.9 rentals=0").await, 1);
+        assert_eq!(store.rescore(state(store.clone()).params, unix_now()).await.unwrap(), 1);
+        assert_eq!(found("reliability<0.9 rentals=1 uptime<1").await, 1);
+        assert_eq!(found("reliability>=0.9").await, 0);
         let (status, body) = get(&app, &format!("/v1/providers/{peer}/evidence")).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let evidence: api::Evidence = serde_json::from_value(body).unwrap();

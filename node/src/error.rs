@@ -46,18 +46,6 @@ pub enum QueryError {
         /// The field name as typed.
         field: String,
     },
-    /// The field belongs to the query language but needs data this node does not track yet
-    /// (reliability, uptime, rentals).
-    #[error(
-        "field `{field}` in `{term}` is not available on this node yet; available fields: {}",
-        crate::query::FIELDS
-    )]
-    UnsupportedField {
-        /// The term as typed.
-        term: String,
-        /// The field name.
-        field: String,
-    },
     /// The operator makes no sense for the field's type (ordering text, for instance).
     #[error("`{field}` does not support `{op}` (in `{term}`); use one of {supported}")]
     UnsupportedOperator {

@@ -9,7 +9,7 @@
 //! * Operators: `=` (or `==`), `!=`, `<`, `<=`, `>`, `>=`, `in`, `notin`. Spaces around an
 //!   operator are allowed; `in` and `notin` take a list `[a,b,c]`.
 //! * Numbers (`num_gpus`, `gpu_ram`, `dph`, `cuda`, `age_days`, `inet_down`, `inet_up`,
-//!   `disk`) take every operator.
+//!   `disk`, `reliability`, `uptime`, `rentals`) take every operator.
 //! * Text (`gpu_name`, `driver`, `region`, `payout`) takes `=`, `!=`, `in`, `notin` and
 //!   compares without regard to ASCII case; `_` in a value stands for a space.
 //! * `verified` and `conflicts` take `true` or `false` with `=` or `!=`.
@@ -27,8 +27,10 @@
 //!   `include_conflicts`.
 //! * An offer whose value for a field is unknown (an unreadable CUDA version, an undeclared
 //!   bandwidth or disk) matches no condition on that field.
-//! * `reliability`, `uptime` and `rentals` belong to the language but need chain and probe
-//!   data this node does not have yet; they are refused with a message saying so.
+//! * `reliability` and `uptime` are shares from 0 to 1 (up to six decimals, e.g.
+//!   `reliability>0.99`) as this node last scored the provider (see `node/RELIABILITY.md`);
+//!   `rentals` counts the rentals of the provider's payout address. An offer whose provider
+//!   was never listed long enough to have an uptime matches no `uptime` condition.
 //!
 //! Queries are evaluated against the store's in-memory index (`store/index.rs`), never
 //! turned into SQL, so nothing a user types reaches the database.
@@ -44,10 +46,9 @@ pub const MAX_QUERY_LEN: usize = 4096;
 
 pub(crate) const OPERATORS: &str = "= == != < <= > >= in notin";
 pub(crate) const FIELDS: &str = "gpu_name num_gpus gpu_ram dph verified cuda driver region \
-    payout age_days inet_down inet_up disk conflicts";
-pub(crate) const SORTABLE: &str = "dph gpu_ram num_gpus cuda age_days inet_down inet_up disk";
-/// Fields of the query language that need reliability data not tracked yet.
-const PLANNED_FIELDS: [&str; 3] = ["reliability", "uptime", "rentals"];
+    payout age_days inet_down inet_up disk reliability uptime rentals conflicts";
+pub(crate) const SORTABLE: &str =
+    "dph gpu_ram num_gpus cuda age_days inet_down inet_up disk reliability uptime rentals";
 
 /// The numbers of one offer that conditions compare and results are sorted by, as stored in
 /// SQLite, packed small so that a search scans little memory. Text that many offers share
@@ -68,13 +69,32 @@ pub(crate) struct Facts {
     pub(crate) inet_down_mbps: Option<i64>,
     pub(crate) inet_up_mbps: Option<i64>,
     pub(crate) disk_mb: Option<i64>,
+    /// The provider's reliability, in millionths.
+    pub(crate) reliability: i64,
+    /// The provider's uptime, in millionths; `None` before any listed time was measured.
+    pub(crate) uptime: Option<i64>,
+    /// Rentals of the provider's payout address.
+    pub(crate) rentals: i64,
     /// Interned region and driver (see `store/index.rs`).
     pub(crate) region: u32,
     pub(crate) driver: u32,
     pub(crate) verified: bool,
 }
 
+/// A share in [0, 1] in millionths, as conditions compare it.
+pub(crate) fn millionths(share: f64) -> i64 {
+    (share.clamp(0.0, 1.0) * 1_000_000.0).round() as i64
+}
+
 impl Facts {
+    /// Sets the provider's scores; answers whether any changed.
+    pub(crate) fn set_scores(&mut self, reliability: f64, uptime: Option<f64>, rentals: u64) -> bool {
+        let scores = (millionths(reliability), uptime.map(millionths), i64::try_from(rentals).unwrap_or(i64::MAX));
+        let changed = (self.reliability, self.uptime, self.rentals) != scores;
+        (self.reliability, self.uptime, self.rentals) = scores;
+        changed
+    }
+
     /// Whether the offer shares a GPU UUID with another offer live at `now`.
     pub(crate) fn conflicts(&self, now: i64) -> bool {
         self.conflict_until > now
@@ -128,6 +148,12 @@ pub enum SortKey {
     InetUp,
     /// Declared disk space.
     Disk,
+    /// The provider's reliability score.
+    Reliability,
+    /// The provider's uptime.
+    Uptime,
+    /// Rentals of the provider.
+    Rentals,
 }
 
 /// Where the next page of a search starts: after the offer `id` whose sort value is
@@ -154,6 +180,9 @@ enum Field {
     InetDown,
     InetUp,
     Disk,
+    Reliability,
+    Uptime,
+    Rentals,
     Conflicts,
 }
 
@@ -278,6 +307,9 @@ impl std::fmt::Display for Order {
             SortKey::InetDown => "inet_down",
             SortKey::InetUp => "inet_up",
             SortKey::Disk => "disk",
+            SortKey::Reliability => "reliability",
+            SortKey::Uptime => "uptime",
+            SortKey::Rentals => "rentals",
         };
         write!(f, "{name}{}", if self.descending { "-" } else { "" })
     }
@@ -300,6 +332,9 @@ impl Order {
             "inet_down" => SortKey::InetDown,
             "inet_up" => SortKey::InetUp,
             "disk" => SortKey::Disk,
+            "reliability" => SortKey::Reliability,
+            "uptime" => SortKey::Uptime,
+            "rentals" => SortKey::Rentals,
             _ => {
                 return Err(QueryError::UnknownOrder { order: text.to_owned() });
             }
@@ -319,6 +354,9 @@ impl Order {
             SortKey::InetDown => offer.inet_down_mbps,
             SortKey::InetUp => offer.inet_up_mbps,
             SortKey::Disk => offer.disk_mb,
+            SortKey::Reliability => Some(offer.reliability),
+            SortKey::Uptime => offer.uptime,
+            SortKey::Rentals => Some(offer.rentals),
         }
     }
 
@@ -438,6 +476,9 @@ impl Field {
             "inet_down" => Self::InetDown,
             "inet_up" => Self::InetUp,
             "disk" => Self::Disk,
+            "reliability" => Self::Reliability,
+            "uptime" => Self::Uptime,
+            "rentals" => Self::Rentals,
             "conflicts" => Self::Conflicts,
             _ => return None,
         })
@@ -452,7 +493,10 @@ impl Field {
             | Self::AgeDays
             | Self::InetDown
             | Self::InetUp
-            | Self::Disk => Kind::Number,
+            | Self::Disk
+            | Self::Reliability
+            | Self::Uptime
+            | Self::Rentals => Kind::Number,
             Self::Driver | Self::Region | Self::Payout => Kind::Text,
             Self::GpuName => Kind::Words,
             Self::Verified | Self::Conflicts => Kind::Bool,
@@ -473,6 +517,9 @@ impl Field {
             Self::InetDown => offer.inet_down_mbps,
             Self::InetUp => offer.inet_up_mbps,
             Self::Disk => offer.disk_mb,
+            Self::Reliability => Some(offer.reliability),
+            Self::Uptime => offer.uptime,
+            Self::Rentals => Some(offer.rentals),
             _ => None,
         }
     }
@@ -526,6 +573,14 @@ impl Field {
             }
             Self::InetDown | Self::InetUp => number(0, "whole Mbit/s such as 1000").map(Value::Int),
             Self::Disk => number(3, "GB such as 500 (at most 3 decimals)").map(Value::Int),
+            Self::Reliability | Self::Uptime => {
+                let share = number(6, "a share from 0 to 1 such as 0.99 (at most 6 decimals)")?;
+                if share > 1_000_000 {
+                    return Err(bad("a share from 0 to 1 such as 0.99 (at most 6 decimals)".into()));
+                }
+                Ok(Value::Int(share))
+            }
+            Self::Rentals => number(0, "a whole number such as 3").map(Value::Int),
             Self::Verified | Self::Conflicts => match text.to_ascii_lowercase().as_str() {
                 "true" => Ok(Value::Bool(true)),
                 "false" => Ok(Value::Bool(false)),
@@ -796,12 +851,9 @@ impl RawTerm<'_> {
     fn resolve(self, token_decimals: u8) -> Result<Condition, QueryError> {
         let term = self.text;
         let name = self.field.to_ascii_lowercase();
-        let field = Field::from_name(&name).ok_or_else(|| {
-            if PLANNED_FIELDS.contains(&name.as_str()) {
-                QueryError::UnsupportedField { term: term.to_owned(), field: name.clone() }
-            } else {
-                QueryError::UnknownField { term: term.to_owned(), field: self.field.to_owned() }
-            }
+        let field = Field::from_name(&name).ok_or_else(|| QueryError::UnknownField {
+            term: term.to_owned(),
+            field: self.field.to_owned(),
         })?;
         let op = Op::parse(self.op).ok_or_else(|| QueryError::UnknownOperator {
             term: term.to_owned(),
@@ -894,6 +946,9 @@ mod tests {
                 inet_down_mbps: Some(1_000),
                 inet_up_mbps: None,
                 disk_mb: Some(500_000),
+                reliability: 900_000,
+                uptime: None,
+                rentals: 0,
                 region: 0,
                 driver: 1,
                 verified: false,
@@ -1103,7 +1158,8 @@ mod tests {
         assert_eq!(
             Order::parse("region").unwrap_err().to_string(),
             "cannot sort by `region`; sortable fields: dph gpu_ram num_gpus cuda age_days \
-             inet_down inet_up disk, add `-` for descending (e.g. `dph-`)"
+             inet_down inet_up disk reliability uptime rentals, add `-` for descending (e.g. \
+             `dph-`)"
         );
         for text in
             ["dph", "gpu_ram-", "num_gpus", "cuda-", "age_days", "inet_down-", "inet_up", "disk-"]
@@ -1138,22 +1194,22 @@ mod tests {
     }
 
     #[test]
-    fn unknown_and_planned_fields_are_named() {
+    fn unknown_fields_and_bad_scores_are_named() {
         assert_eq!(
             err("num_gpus>=1 gpu_nam=RTX_4090"),
             "unknown field `gpu_nam` in `gpu_nam=RTX_4090`; known fields: gpu_name num_gpus \
              gpu_ram dph verified cuda driver region payout age_days inet_down inet_up disk \
-             conflicts"
+             reliability uptime rentals conflicts"
         );
-        for field in ["reliability", "uptime", "rentals"] {
-            assert_eq!(
-                err(&format!("{field}>0.99")),
-                format!(
-                    "field `{field}` in `{field}>0.99` is not available on this node yet; \
-                     available fields: {FIELDS}"
-                )
-            );
-        }
+        assert_eq!(
+            err("reliability>1.5"),
+            "`reliability>1.5`: expected a share from 0 to 1 such as 0.99 (at most 6 decimals), \
+             found `1.5`"
+        );
+        assert_eq!(
+            err("rentals>=two"),
+            "`rentals>=two`: expected a whole number such as 3, found `two`"
+        );
     }
 
     #[test]
@@ -1280,6 +1336,31 @@ mod tests {
         for (query, message) in cases {
             assert_eq!(err(query), message, "{query}");
         }
+    }
+
+    #[test]
+    fn scores_compare_in_millionths() {
+        assert_eq!(terms("reliability>0.99"), [(Field::Reliability, Op::Gt, vec![int(990_000)])]);
+        assert_eq!(terms("uptime>=0.9995"), [(Field::Uptime, Op::Ge, vec![int(999_500)])]);
+        assert_eq!(terms("rentals>=3"), [(Field::Rentals, Op::Ge, vec![int(3)])]);
+        let mut scored = offer(1, |_| {});
+        assert!(scored.facts.set_scores(0.991_234_4, Some(0.95), 4));
+        assert!(!scored.facts.set_scores(0.991_234_4, Some(0.95), 4), "nothing changed");
+        assert_eq!((scored.facts.reliability, scored.facts.uptime), (991_234, Some(950_000)));
+        assert!(selects("reliability>0.99 uptime>=0.95 rentals>=4", &scored));
+        assert!(!selects("reliability>0.991235", &scored));
+        assert!(!selects("rentals>4", &scored));
+        // A provider never listed long enough has no uptime: no uptime condition holds.
+        let newcomer = offer(2, |_| {});
+        assert!(selects("reliability=0.9 rentals=0", &newcomer));
+        assert!(!selects("uptime>=0", &newcomer));
+        assert!(!selects("uptime<1", &newcomer));
+        // Sorting: the most reliable first, unknown uptime last either way.
+        let order = |text: &str| Order::parse(text).unwrap();
+        assert_eq!(order("reliability-").compare(&scored.facts, &newcomer.facts), Ordering::Less);
+        assert_eq!(order("uptime").compare(&scored.facts, &newcomer.facts), Ordering::Less);
+        assert_eq!(order("uptime-").compare(&scored.facts, &newcomer.facts), Ordering::Less);
+        assert_eq!(order("rentals").compare(&newcomer.facts, &scored.facts), Ordering::Less);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use rusqlite::{Connection, Row};
 use super::{OfferSummary, Page, Search, StoredScores, clamp, reader};
 use crate::{
     Order, StoreError,
-    query::{Candidate, Cursor, Facts},
+    query::{Candidate, Cursor, Facts, millionths},
 };
 
 /// Offers whose rows a batch of writes changed; the writer reloads them into the index after
@@ -152,6 +152,12 @@ impl Group {
                     high.inet_up_mbps = most(high.inet_up_mbps, f.inet_up_mbps);
                     low.disk_mb = least(low.disk_mb, f.disk_mb);
                     high.disk_mb = most(high.disk_mb, f.disk_mb);
+                    low.reliability = low.reliability.min(f.reliability);
+                    high.reliability = high.reliability.max(f.reliability);
+                    low.uptime = least(low.uptime, f.uptime);
+                    high.uptime = most(high.uptime, f.uptime);
+                    low.rentals = low.rentals.min(f.rentals);
+                    high.rentals = high.rentals.max(f.rentals);
                 }
                 Some((low, high))
             })
@@ -234,9 +240,14 @@ impl OfferIndex {
             let mut inner = self.write();
             for &(id, reliability, uptime, rentals) in scores {
                 if let Some(&(group, position)) = inner.place.get(&id) {
-                    let summary = &mut inner.groups[group].summaries[position];
+                    let group = &mut inner.groups[group];
+                    let summary = &mut group.summaries[position];
                     (summary.reliability, summary.uptime, summary.rentals) =
                         (reliability, uptime, rentals);
+                    // Search filters and sorts on the scores: a change re-sorts the group.
+                    if group.facts[position].set_scores(reliability, uptime, rentals) {
+                        group.changed();
+                    }
                 }
             }
         }
@@ -408,6 +419,9 @@ impl Inner {
             inet_down_mbps: summary.inet_down_mbps.map(stored),
             inet_up_mbps: summary.inet_up_mbps.map(stored),
             disk_mb: summary.disk_mb.map(stored),
+            reliability: millionths(summary.reliability),
+            uptime: summary.uptime.map(millionths),
+            rentals: stored(summary.rentals),
             region: self.symbols.intern(&summary.region),
             driver: self.symbols.intern(&summary.driver),
             verified: summary.verified,

@@ -12,11 +12,14 @@ use crate::ui;
   gpuflow search
   gpuflow search 'gpu_name=RTX_4090 num_gpus>=2 gpu_ram>=24 dph<=0.5' -o dph
   gpuflow search 'gpu_name in [RTX_4090,A100] verified=true' -o gpu_ram- --limit 5
+  gpuflow search 'reliability>0.99 uptime>=0.95 rentals>=3' -o reliability-
   gpuflow search 'region=eu' --json | jq '.[0].id'
 
 Query terms are `field op value`, e.g. 'gpu_name=RTX_4090 gpu_ram>=24 dph<=0.5'.
-Fields: gpu_name num_gpus gpu_ram dph verified cuda driver region payout (and
-whatever else the node supports; an unknown field is an error naming it).
+Fields: gpu_name num_gpus gpu_ram dph verified cuda driver region payout age_days
+inet_down inet_up disk reliability uptime rentals conflicts (an unknown field is an
+error naming it). reliability: share of rented time up over 30 days, smoothed toward 0.9
+for newcomers; uptime: share of listed time up; both from 0 to 1.
 Operators: = == != < <= > >= in notin (lists as [a,b]). `_` stands for a space.
 RELIAB and UPTIME show `-` where the node does not publish them.")]
 pub struct SearchArgs {
