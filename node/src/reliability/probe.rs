@@ -1,5 +1,5 @@
-//! The node's own probes: every provider with an indexed offer is asked for a status over
-//! `/gpuflow/rental/1` once a round. Any answer counts as heard; silence (a failed dial or
+//! The node's own probes: providers renting out their machine, and in turn every listed
+//! provider, are asked for a status over `/gpuflow/rental/1` once a round. Any answer counts as heard; silence (a failed dial or
 //! a timeout) marks the bucket failed, which outweighs heartbeats: a provider that gossips
 //! but cannot be reached cannot serve a rental.
 
@@ -13,20 +13,28 @@ use crate::Store;
 
 /// Probes in flight at once.
 const CONCURRENCY: usize = 16;
+/// Most providers probed in one round: rented ones first, then the listed ones in turn, so
+/// a large index is probed round-robin instead of all at once.
+pub const MAX_PER_ROUND: usize = 1024;
 
-/// Probes every provider with an indexed offer every `interval`, for as long as the store
-/// and the network live.
+/// Probes providers every `interval`, for as long as the store and the network live.
 pub async fn probe_every(network: Network, store: Store, interval: Duration) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut after = String::new();
     loop {
         ticks.tick().await;
-        let targets = match store.probe_targets().await {
+        let targets = match store.probe_targets(unix_now(), after.clone(), MAX_PER_ROUND).await {
             Ok(targets) => targets,
             Err(error) => {
                 tracing::warn!(%error, "cannot list providers to probe");
                 continue;
             }
+        };
+        // Start again from the first listed provider once the last one was probed.
+        after = match targets.len() < MAX_PER_ROUND {
+            true => String::new(),
+            false => targets.last().map(|(peer, _)| peer.clone()).unwrap_or_default(),
         };
         futures::stream::iter(targets)
             .for_each_concurrent(CONCURRENCY, |(peer_id, addrs)| {

@@ -391,9 +391,15 @@ impl Store {
         self.readers.run(move |conn| uptime::peer_of_payout(conn, &payout)).await
     }
 
-    /// Providers with an indexed offer, and their listen addresses, for probing.
-    pub async fn probe_targets(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
-        self.readers.run(uptime::probe_targets).await
+    /// Providers to probe and where they listen, at most `limit`: those renting out their
+    /// machine at `now` first, then listed ones in peer id order after `after`.
+    pub async fn probe_targets(
+        &self,
+        now: u64,
+        after: String,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        self.readers.run(move |conn| uptime::probe_targets(conn, now, &after, limit)).await
     }
 
     /// Hands a write to the writer thread (waiting while its queue is full) and returns

@@ -137,7 +137,10 @@ CREATE TABLE uptime (
 CREATE INDEX uptime_written_at ON uptime (written_at);
 
 ALTER TABLE providers ADD COLUMN payout TEXT COLLATE NOCASE;
-UPDATE providers SET payout = (SELECT payout FROM offers WHERE offers.peer_id = providers.peer_id);
+ALTER TABLE providers ADD COLUMN last_listen_addrs TEXT;  -- JSON array, kept when the offer is pruned
+UPDATE providers SET
+    payout = (SELECT payout FROM offers WHERE offers.peer_id = providers.peer_id),
+    last_listen_addrs = (SELECT listen_addrs FROM offers WHERE offers.peer_id = providers.peer_id);
 CREATE INDEX providers_payout ON providers (payout);
 ALTER TABLE providers ADD COLUMN reliability REAL NOT NULL DEFAULT 0.9;
 ALTER TABLE providers ADD COLUMN uptime REAL;

@@ -108,8 +108,12 @@ pub(super) fn offer_listed(
     received_at: u64,
 ) -> Result<(), StoreError> {
     let peer_id = offer.signer.to_string();
-    db.prepare_cached("UPDATE providers SET payout = ?2 WHERE peer_id = ?1")?
-        .execute(params![peer_id, format!("{:#x}", offer.body.payout)])?;
+    db.prepare_cached("UPDATE providers SET payout = ?2, last_listen_addrs = ?3 WHERE peer_id = ?1")?
+        .execute(params![
+            peer_id,
+            format!("{:#x}", offer.body.payout),
+            serde_json::to_string(&offer.body.listen_addrs)?,
+        ])?;
     let until = offer.body.expires_at.min(received_at.saturating_add(MAX_LISTED_AHEAD));
     mark(db, bucket_secs, &peer_id, Mark::Listed, received_at, until)
 }
@@ -302,14 +306,102 @@ pub(super) fn peer_of_payout(db: &Connection, payout: &str) -> Result<Option<Str
         .optional()?)
 }
 
-/// Every provider with an indexed offer and where it listens.
-pub(super) fn probe_targets(db: &Connection) -> Result<Vec<(String, Vec<String>)>, StoreError> {
-    let mut statement = db.prepare_cached("SELECT peer_id, listen_addrs FROM offers")?;
-    let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get::<_, String>(1)?)))?;
-    let mut targets = Vec::new();
-    for row in rows {
-        let (peer_id, addrs) = row?;
-        targets.push((peer_id, serde_json::from_str(&addrs)?));
+/// Where providers to probe listen, at most `limit` of them: first every provider renting
+/// out its machine at `now` (its offer may be gone while every GPU is rented), then listed
+/// providers in peer id order after `after`, so that successive calls go round them all.
+pub(super) fn probe_targets(
+    db: &Connection,
+    now: u64,
+    after: &str,
+    limit: usize,
+) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+    let mut targets: Vec<(String, Vec<String>)> = Vec::new();
+    let mut push = |row: &rusqlite::Row<'_>| -> Result<(), StoreError> {
+        let addrs: String = row.get(1)?;
+        targets.push((row.get(0)?, serde_json::from_str(&addrs)?));
+        Ok(())
+    };
+    let mut rented = db.prepare_cached(
+        "SELECT peer_id, last_listen_addrs FROM providers WHERE last_listen_addrs IS NOT NULL \
+         AND payout IN \
+         (SELECT provider FROM rentals WHERE start_at <= ?1 AND coalesce(stopped_at, end_at) > ?1) \
+         ORDER BY peer_id LIMIT ?2",
+    )?;
+    let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut rows = rented.query(params![clamp(now), limit_sql])?;
+    while let Some(row) = rows.next()? {
+        push(row)?;
     }
+    let mut listed = db.prepare_cached(
+        "SELECT peer_id, listen_addrs FROM offers WHERE expires_at > ?1 AND peer_id > ?2 \
+         ORDER BY peer_id LIMIT ?3",
+    )?;
+    let mut rows = listed.query(params![clamp(now), after, limit_sql])?;
+    while let Some(row) = rows.next()? {
+        push(row)?;
+    }
+    let mut seen = std::collections::HashSet::new();
+    targets.retain(|(peer, _)| seen.insert(peer.clone()));
+    targets.truncate(limit.max(1));
     Ok(targets)
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::{Address, B256, U256};
+    use gpuflow_protocol::unix_now;
+
+    use crate::{
+        store::{ChainUpdate, LoggedEvent, RentalEvent},
+        testing::{self, Provider},
+    };
+
+    #[tokio::test]
+    async fn probes_reach_rented_providers_first_and_go_round_the_listed_ones() {
+        let (store, _dir) = testing::store();
+        let now = unix_now();
+        let providers: Vec<Provider> = (0..5).map(|_| Provider::new()).collect();
+        for p in &providers {
+            store.upsert_offer(p.offer(|_| {}), now).await.unwrap();
+        }
+        // The first provider is rented out and its offer is gone (pruned long after expiry).
+        let rented = Provider::new();
+        let offer = rented.offer(|o| o.expires_at = o.issued_at + 60);
+        let expires_at = offer.body.expires_at;
+        store.upsert_offer(offer, now - 120).await.unwrap();
+        store.prune_expired(expires_at).await.unwrap();
+        let opened = RentalEvent::Opened {
+            renter: Address::repeat_byte(1),
+            provider: rented.payout.address(),
+            rate_per_second: U256::from(1),
+            start: now - 100,
+            end: now + 3_600,
+            deposit: U256::from(3_700),
+        };
+        store
+            .apply_chain(ChainUpdate {
+                escrow: format!("{:#x}", Address::repeat_byte(0xee)),
+                rollback_above: None,
+                blocks: vec![(1, format!("{:#x}", B256::repeat_byte(1)))],
+                events: vec![LoggedEvent { block: 1, log_index: 0, rental_id: 1, event: opened }],
+                next_block: 2,
+            })
+            .await
+            .unwrap();
+
+        let rented_peer = rented.identity.peer_id().to_string();
+        let first = store.probe_targets(now, String::new(), 3).await.unwrap();
+        assert_eq!(first.len(), 3);
+        assert_eq!(first[0].0, rented_peer, "the rented provider comes first");
+        assert_eq!(first[0].1, ["/ip4/127.0.0.1/tcp/4001"], "its last known addresses");
+        // Successive rounds cover every listed provider once.
+        let mut seen: Vec<String> = first[1..].iter().map(|(peer, _)| peer.clone()).collect();
+        let next = store.probe_targets(now, seen.last().unwrap().clone(), 10).await.unwrap();
+        assert_eq!(next[0].0, rented_peer);
+        seen.extend(next[1..].iter().map(|(peer, _)| peer.clone()));
+        let mut listed: Vec<String> =
+            providers.iter().map(|p| p.identity.peer_id().to_string()).collect();
+        listed.sort();
+        assert_eq!(seen, listed);
+    }
 }
