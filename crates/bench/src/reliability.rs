@@ -95,11 +95,9 @@ fn fill(path: &std::path::Path, providers: &[Generated]) -> anyhow::Result<(u64,
     let (mut rentals, mut runs) = (0u64, 0u64);
     {
         let mut provider = tx.prepare(
-            "INSERT INTO providers (peer_id, first_seen, offer_seq, payout) VALUES (?1, ?2, 1, ?3)",
-        )?;
-        let mut uptime = tx.prepare(
-            "INSERT INTO uptime (peer_id, bucket_secs, heard, failed, listed, written_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO providers (peer_id, first_seen, offer_seq, payout, uptime_bucket_secs, \
+                 heard, failed, listed, uptime_written_at) \
+             VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         let mut rental = tx.prepare(
             "INSERT INTO rentals (id, renter, provider, rate_per_second, start_at, end_at, \
@@ -109,9 +107,10 @@ fn fill(path: &std::path::Path, providers: &[Generated]) -> anyhow::Result<(u64,
         )?;
         let renter = format!("{:#x}", Address::repeat_byte(0x11));
         for p in providers {
-            provider.execute(params![p.peer_id, p.first_seen as i64, p.payout])?;
-            uptime.execute(params![
+            provider.execute(params![
                 p.peer_id,
+                p.first_seen as i64,
+                p.payout,
                 BUCKET as i64,
                 p.heard.encode(),
                 p.failed.encode(),

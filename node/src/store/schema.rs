@@ -126,15 +126,12 @@ DROP INDEX offers_price_per_hour;
     // 5: uptime evidence (see store/uptime.rs) and the scores computed from it, beside each
     // provider for search; the payout address links a provider to its rentals.
     r#"
-CREATE TABLE uptime (
-    peer_id TEXT PRIMARY KEY NOT NULL,
-    bucket_secs INTEGER NOT NULL,          -- width of the buckets the runs count
-    heard BLOB NOT NULL,                   -- runs [start, end) of bucket numbers, u32 LE pairs
-    failed BLOB NOT NULL,
-    listed BLOB NOT NULL,
-    written_at INTEGER NOT NULL            -- unix time of the latest mark, for retention
-) STRICT, WITHOUT ROWID;
-CREATE INDEX uptime_written_at ON uptime (written_at);
+-- Uptime evidence lives in the provider's row, which every heartbeat updates anyway.
+ALTER TABLE providers ADD COLUMN uptime_bucket_secs INTEGER;  -- width of the buckets the runs count
+ALTER TABLE providers ADD COLUMN heard BLOB;       -- runs [start, end) of bucket numbers, u32 LE pairs
+ALTER TABLE providers ADD COLUMN failed BLOB;
+ALTER TABLE providers ADD COLUMN listed BLOB;
+ALTER TABLE providers ADD COLUMN uptime_written_at INTEGER;  -- unix time of the latest mark
 
 ALTER TABLE providers ADD COLUMN payout TEXT COLLATE NOCASE;
 ALTER TABLE providers ADD COLUMN last_listen_addrs TEXT;  -- JSON array, kept when the offer is pruned

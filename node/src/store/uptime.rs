@@ -1,10 +1,11 @@
-//! Uptime evidence: one row per provider holding three sets of buckets (heard, probe
-//! failed, listed) as runs of absolute bucket numbers (see [`Runs`]), 8 bytes a run. A
+//! Uptime evidence: each provider's row holds three sets of buckets (heard, probe failed,
+//! listed) as runs of absolute bucket numbers (see [`Runs`]), 8 bytes a run; the row is
+//! the one every heartbeat already updates, so evidence costs heartbeats little. A
 //! provider that stays up costs a few runs however long it runs; one that flaps costs at
 //! most one run per two buckets of the retained days. Runs older than [`RETENTION_DAYS`]
-//! are forgotten whenever the row is written, and rows not written for that long are
-//! deleted with the expired offers.
-//! A row written with another bucket width than the store's is ignored and overwritten.
+//! are forgotten whenever the row is written, and the sets of providers not marked for that
+//! long are cleared with the expired offers.
+//! Sets written with another bucket width than the store's are ignored and overwritten.
 
 use std::collections::HashMap;
 
@@ -42,22 +43,66 @@ struct Sets {
     listed: Runs,
 }
 
-fn load(
-    db: &Connection,
-    bucket_secs: u64,
-    peer_id: &str,
-) -> Result<Option<Sets>, StoreError> {
-    let row: Option<(i64, Vec<u8>, Vec<u8>, Vec<u8>)> = db
+/// The provider's sets, empty when it has none of this bucket width; `None` for an
+/// unknown provider.
+fn load(db: &Connection, bucket_secs: u64, peer_id: &str) -> Result<Option<Sets>, StoreError> {
+    let row: Option<StoredSets> = db
         .prepare_cached(
-            "SELECT bucket_secs, heard, failed, listed FROM uptime WHERE peer_id = ?1",
+            "SELECT uptime_bucket_secs, heard, failed, listed FROM providers WHERE peer_id = ?1",
         )?
-        .query_row([peer_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+        .query_row([peer_id], |row| stored_sets(row, 0))
         .optional()?;
-    Ok(row.filter(|(width, ..)| *width as u64 == bucket_secs).map(|(_, h, f, l)| Sets {
-        heard: Runs::decode(&h),
-        failed: Runs::decode(&f),
-        listed: Runs::decode(&l),
-    }))
+    Ok(row.map(|row| sets(row, bucket_secs)))
+}
+
+/// The uptime columns of a provider's row, as read.
+pub(super) type StoredSets = (Option<i64>, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Reads the uptime columns starting at column `first` of `row`.
+pub(super) fn stored_sets(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<StoredSets> {
+    Ok((row.get(first)?, row.get(first + 1)?, row.get(first + 2)?, row.get(first + 3)?))
+}
+
+/// The uptime columns to write back after a mark: width, heard, failed, listed, written at.
+pub(super) type MarkedSets = (i64, Vec<u8>, Vec<u8>, Vec<u8>, i64);
+
+/// `stored` with every bucket overlapping `[from, to)` added to the `mark` set, and what
+/// is older than the retention forgotten.
+pub(super) fn marked(
+    stored: StoredSets,
+    bucket_secs: u64,
+    mark: Mark,
+    from: u64,
+    to: u64,
+) -> Result<MarkedSets, StoreError> {
+    let mut sets = sets(stored, bucket_secs);
+    let (first, end) = (from / bucket_secs, to.div_ceil(bucket_secs));
+    let runs = match mark {
+        Mark::Heard => &mut sets.heard,
+        Mark::Failed => &mut sets.failed,
+        Mark::Listed => &mut sets.listed,
+    };
+    runs.insert(first, end);
+    let cutoff = first.saturating_sub(RETENTION_DAYS * DAY / bucket_secs);
+    for runs in [&mut sets.heard, &mut sets.failed, &mut sets.listed] {
+        runs.forget_before(cutoff);
+    }
+    Ok((
+        storable("bucket_secs", bucket_secs)?,
+        sets.heard.encode(),
+        sets.failed.encode(),
+        sets.listed.encode(),
+        storable("written_at", from)?,
+    ))
+}
+
+/// The stored sets if they count buckets of `bucket_secs`, else empty ones.
+fn sets((width, heard, failed, listed): StoredSets, bucket_secs: u64) -> Sets {
+    if width.and_then(|w| u64::try_from(w).ok()) != Some(bucket_secs) {
+        return Sets::default();
+    }
+    let decode = |bytes: Option<Vec<u8>>| Runs::decode(&bytes.unwrap_or_default());
+    Sets { heard: decode(heard), failed: decode(failed), listed: decode(listed) }
 }
 
 /// Adds every bucket overlapping `[from, to)` to the `mark` set of `peer_id`.
@@ -69,30 +114,22 @@ pub(super) fn mark(
     from: u64,
     to: u64,
 ) -> Result<(), StoreError> {
-    let (first, end) = (from / bucket_secs, to.div_ceil(bucket_secs));
-    let mut sets = load(db, bucket_secs, peer_id)?.unwrap_or_default();
-    let runs = match mark {
-        Mark::Heard => &mut sets.heard,
-        Mark::Failed => &mut sets.failed,
-        Mark::Listed => &mut sets.listed,
+    // Evidence is only kept for providers the index knows.
+    let stored: Option<StoredSets> = db
+        .prepare_cached(
+            "SELECT uptime_bucket_secs, heard, failed, listed FROM providers WHERE peer_id = ?1",
+        )?
+        .query_row([peer_id], |row| stored_sets(row, 0))
+        .optional()?;
+    let Some(stored) = stored else {
+        return Ok(());
     };
-    runs.insert(first, end);
-    let cutoff = first.saturating_sub(RETENTION_DAYS * DAY / bucket_secs);
-    for runs in [&mut sets.heard, &mut sets.failed, &mut sets.listed] {
-        runs.forget_before(cutoff);
-    }
+    let (width, heard, failed, listed, written_at) = marked(stored, bucket_secs, mark, from, to)?;
     db.prepare_cached(
-        "INSERT OR REPLACE INTO uptime (peer_id, bucket_secs, heard, failed, listed, written_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "UPDATE providers SET uptime_bucket_secs = ?2, heard = ?3, failed = ?4, listed = ?5, \
+         uptime_written_at = ?6 WHERE peer_id = ?1",
     )?
-    .execute(params![
-        peer_id,
-        storable("bucket_secs", bucket_secs)?,
-        sets.heard.encode(),
-        sets.failed.encode(),
-        sets.listed.encode(),
-        storable("written_at", from)?,
-    ])?;
+    .execute(params![peer_id, width, heard, failed, listed, written_at])?;
     Ok(())
 }
 
@@ -118,11 +155,16 @@ pub(super) fn offer_listed(
     mark(db, bucket_secs, &peer_id, Mark::Listed, received_at, until)
 }
 
-/// Deletes the evidence of providers not heard of for [`RETENTION_DAYS`] before `now`.
+/// Forgets the evidence of providers not heard of for [`RETENTION_DAYS`] before `now`.
 pub(super) fn prune(db: &Connection, now: u64) -> Result<u64, StoreError> {
     let oldest = now.saturating_sub(RETENTION_DAYS * DAY);
-    Ok(db.prepare_cached("DELETE FROM uptime WHERE written_at < ?1")?.execute([clamp(oldest)])?
-        as u64)
+    let forgotten = db
+        .prepare_cached(
+            "UPDATE providers SET uptime_bucket_secs = NULL, heard = NULL, failed = NULL, \
+             listed = NULL, uptime_written_at = NULL WHERE uptime_written_at < ?1",
+        )?
+        .execute([clamp(oldest)])?;
+    Ok(forgotten as u64)
 }
 
 /// What the scores need from outside the buckets, per provider.
@@ -205,51 +247,30 @@ pub struct StoredScores {
     pub rentals: u64,
 }
 
-/// Scores every known provider from its evidence at `now`, streaming both tables in
-/// peer id order.
+/// Scores every known provider from its evidence at `now`, in one pass over the providers.
 pub(super) fn score_all(
     db: &Connection,
     params: ModelParams,
     now: u64,
 ) -> Result<Vec<StoredScores>, StoreError> {
     let rentals = rentals_by_payout(db, None)?;
-    let mut providers =
-        db.prepare_cached("SELECT peer_id, payout, first_seen FROM providers ORDER BY peer_id")?;
-    let mut providers = providers.query([])?;
-    let mut evidence = db.prepare_cached(
-        "SELECT peer_id, heard, failed, listed FROM uptime WHERE bucket_secs = ?1 \
-         ORDER BY peer_id",
+    let mut providers = db.prepare_cached(
+        "SELECT peer_id, payout, first_seen, uptime_bucket_secs, heard, failed, listed \
+         FROM providers",
     )?;
-    let mut evidence = evidence.query([storable("bucket_secs", params.bucket_secs)?])?;
-    let read = |row: &rusqlite::Row<'_>| -> rusqlite::Result<(String, Sets)> {
-        Ok((
-            row.get(0)?,
-            Sets {
-                heard: Runs::decode(row.get_ref(1)?.as_blob()?),
-                failed: Runs::decode(row.get_ref(2)?.as_blob()?),
-                listed: Runs::decode(row.get_ref(3)?.as_blob()?),
-            },
-        ))
-    };
-    let mut pending = evidence.next()?.map(read).transpose()?;
+    let mut rows = providers.query([])?;
     let mut scored = Vec::new();
-    while let Some(provider) = providers.next()? {
-        let peer_id: String = provider.get(0)?;
-        let payout: Option<String> = provider.get(1)?;
-        let first_seen = u64::try_from(provider.get::<_, i64>(2)?).unwrap_or_default();
-        // Evidence rows of peers that are no providers (none are written) are skipped.
-        while pending.as_ref().is_some_and(|(peer, _)| *peer < peer_id) {
-            pending = evidence.next()?.map(read).transpose()?;
-        }
-        let sets = match pending.take() {
-            Some((peer, sets)) if peer == peer_id => {
-                pending = evidence.next()?.map(read).transpose()?;
-                sets
-            }
-            other => {
-                pending = other;
-                Sets::default()
-            }
+    while let Some(row) = rows.next()? {
+        let peer_id: String = row.get(0)?;
+        let payout: Option<String> = row.get(1)?;
+        let first_seen = u64::try_from(row.get::<_, i64>(2)?).unwrap_or_default();
+        let blob = |i| -> rusqlite::Result<Runs> {
+            Ok(row.get_ref(i)?.as_blob_or_null()?.map(Runs::decode).unwrap_or_default())
+        };
+        let width = row.get::<_, Option<i64>>(3)?.and_then(|w| u64::try_from(w).ok());
+        let sets = match width == Some(params.bucket_secs) {
+            true => Sets { heard: blob(4)?, failed: blob(5)?, listed: blob(6)? },
+            false => Sets::default(),
         };
         let window = Window::from_runs(params, now, &sets.heard, &sets.failed, &sets.listed);
         // Peers sharing a payout address share its rentals.

@@ -145,14 +145,13 @@ fn apply(conn: &mut Connection, batch: Vec<Write>, state: &mut State, index: &Of
             Write::Heartbeat { heartbeat, received_at, reply } => Done::Heartbeat(
                 reply,
                 savepoint(&mut tx, |db| {
-                    let upsert = upsert_heartbeat(db, &heartbeat, received_at)?;
                     let peer_id = heartbeat.signer.to_string();
                     let bucket = received_at / bucket_secs;
-                    if upsert == HeartbeatUpsert::Stored
-                        && state.heard.get(&peer_id) != Some(&bucket)
-                    {
-                        let at = bucket * bucket_secs;
-                        uptime::mark(db, bucket_secs, &peer_id, Mark::Heard, at, at + 1)?;
+                    // Later heartbeats in a bucket already marked need no uptime write.
+                    let mark = (state.heard.get(&peer_id) != Some(&bucket))
+                        .then_some((bucket_secs, bucket));
+                    let upsert = upsert_heartbeat(db, &heartbeat, received_at, mark)?;
+                    if upsert == HeartbeatUpsert::Stored && mark.is_some() {
                         heard.push((peer_id, bucket));
                     }
                     Ok(upsert)
@@ -339,34 +338,59 @@ fn upsert_offer(
     Ok(if replaced { Upsert::Replaced } else { Upsert::Inserted })
 }
 
+/// Stores the heartbeat and, when `heard` names a bucket (`(width, bucket number)`), marks
+/// the provider heard in it, in the same row update.
 fn upsert_heartbeat(
     db: &Connection,
     heartbeat: &Verified<Heartbeat>,
     received_at: u64,
+    heard: Option<(u64, u64)>,
 ) -> Result<HeartbeatUpsert, StoreError> {
     let peer_id = heartbeat.signer.to_string();
     let seq = storable("seq", heartbeat.body.seq)?;
-    let stored: Option<Option<i64>> = db
-        .prepare_cached("SELECT heartbeat_seq FROM providers WHERE peer_id = ?1")?
-        .query_row([&peer_id], |row| row.get(0))
+    let stored: Option<(Option<i64>, uptime::StoredSets)> = db
+        .prepare_cached(
+            "SELECT heartbeat_seq, uptime_bucket_secs, heard, failed, listed FROM providers \
+             WHERE peer_id = ?1",
+        )?
+        .query_row([&peer_id], |row| Ok((row.get(0)?, uptime::stored_sets(row, 1)?)))
         .optional()?;
-    match stored {
+    let sets = match stored {
         None => return Ok(HeartbeatUpsert::UnknownProvider),
-        Some(Some(stored)) if stored >= seq => return Ok(HeartbeatUpsert::Stale),
-        Some(_) => {}
-    }
-    db.prepare_cached(
-        "UPDATE providers SET heartbeat_seq = ?2, heartbeat_issued_at = ?3, \
-         heartbeat_received_at = ?4, heartbeat_count = heartbeat_count + 1, heartbeat = ?5 \
-         WHERE peer_id = ?1",
-    )?
-    .execute(params![
+        Some((Some(stored), _)) if stored >= seq => return Ok(HeartbeatUpsert::Stale),
+        Some((_, sets)) => sets,
+    };
+    let heartbeat_fields = params![
         peer_id,
         seq,
         storable("issued_at", heartbeat.body.issued_at)?,
         storable("received_at", received_at)?,
         serde_json::to_string(&heartbeat.envelope)?,
-    ])?;
+    ];
+    let Some((bucket_secs, bucket)) = heard else {
+        db.prepare_cached(
+            "UPDATE providers SET heartbeat_seq = ?2, heartbeat_issued_at = ?3, \
+             heartbeat_received_at = ?4, heartbeat_count = heartbeat_count + 1, heartbeat = ?5 \
+             WHERE peer_id = ?1",
+        )?
+        .execute(heartbeat_fields)?;
+        return Ok(HeartbeatUpsert::Stored);
+    };
+    let at = bucket * bucket_secs;
+    let (width, heard, failed, listed, written_at) =
+        uptime::marked(sets, bucket_secs, Mark::Heard, at, at + 1)?;
+    let mut update = db.prepare_cached(
+        "UPDATE providers SET heartbeat_seq = ?2, heartbeat_issued_at = ?3, \
+         heartbeat_received_at = ?4, heartbeat_count = heartbeat_count + 1, heartbeat = ?5, \
+         uptime_bucket_secs = ?6, heard = ?7, failed = ?8, listed = ?9, uptime_written_at = ?10 \
+         WHERE peer_id = ?1",
+    )?;
+    let fields: Vec<&dyn rusqlite::ToSql> = heartbeat_fields
+        .iter()
+        .copied()
+        .chain([&width as &dyn rusqlite::ToSql, &heard, &failed, &listed, &written_at])
+        .collect();
+    update.execute(fields.as_slice())?;
     Ok(HeartbeatUpsert::Stored)
 }
 
