@@ -192,6 +192,10 @@ async fn section(
     bench: impl Future<Output = anyhow::Result<Section>>,
 ) -> anyhow::Result<Section> {
     eprintln!("gpuflow-bench: {name}...");
+    // Start on a quiet disk: what an earlier benchmark left to write back (the search
+    // database is hundreds of MB) must not slow this one down.
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
     match bench.await {
         Ok(section) => {
             for figure in &section.figures {
