@@ -8,8 +8,10 @@
 //! score; messages that fail only for local reasons (stale, expired in transit, rate
 //! limited) are ignored without penalty, since an honest relay can send those.
 //!
-//! Stores are pipelined: the loop keeps reading events while earlier messages wait for
-//! their commit, which lets the writer batch them.
+//! Checks and stores are pipelined: the messages that are ready are taken together and
+//! checked on every core at once (signatures are the bulk of the work), then queued to the
+//! store in arrival order; the loop keeps reading events while they wait for their commit,
+//! which lets the writer batch them.
 
 use std::{
     collections::HashMap,
@@ -40,6 +42,8 @@ pub const MAX_HEARTBEAT_AGE: u64 = 120;
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 /// Most sync pages taken from one peer per connection (64 offers each).
 const MAX_SYNC_PAGES: usize = 1024;
+/// Most ready events taken together; their gossiped messages are checked on every core.
+const CHECK_CHUNK: usize = 256;
 
 /// Why a message is not stored: the verdict for gossipsub and the metric's reason label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,17 +184,30 @@ pub(crate) async fn run(
     metrics: Arc<Metrics>,
     limit: RateLimit,
 ) {
-    let mut ingest = Ingest { network, store, metrics, limiter: RateLimiter::new(limit) };
+    let mut ingest = Ingest {
+        network,
+        store,
+        metrics,
+        limiter: RateLimiter::new(limit),
+        cores: std::thread::available_parallelism().map_or(2, usize::from),
+    };
     let mut verdicts = FuturesUnordered::<Verdict>::new();
-    for event in backlog {
-        ingest.on_event(event, &mut verdicts).await;
-    }
+    ingest.on_events(backlog, &mut verdicts).await;
     let mut maintenance = tokio::time::interval(MAINTENANCE_INTERVAL);
     maintenance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             event = events.recv() => match event {
-                Some(event) => ingest.on_event(event, &mut verdicts).await,
+                Some(event) => {
+                    let mut ready = vec![event];
+                    while ready.len() < CHECK_CHUNK {
+                        match events.try_recv() {
+                            Ok(event) => ready.push(event),
+                            Err(_) => break,
+                        }
+                    }
+                    ingest.on_events(ready, &mut verdicts).await;
+                }
                 None => break,
             },
             Some((message_id, source, acceptance)) = verdicts.next(), if !verdicts.is_empty() => {
@@ -212,6 +229,51 @@ struct Ingest {
     store: Store,
     metrics: Arc<Metrics>,
     limiter: RateLimiter,
+    /// Cores to check messages on.
+    cores: usize,
+}
+
+/// A gossiped message that passed its checks.
+enum Checked {
+    Offer(Verified<Offer>),
+    Heartbeat(Verified<Heartbeat>),
+}
+
+/// Checks one gossiped message of `topic`.
+fn check(topic: Topic, data: &[u8], now: u64) -> Result<Checked, Refusal> {
+    match topic {
+        Topic::Offers => check_offer(data, now).map(Checked::Offer),
+        _ => check_heartbeat(data, now).map(Checked::Heartbeat),
+    }
+}
+
+/// Checks `messages` in order, split over `cores` blocking tasks when there are several.
+async fn check_all(messages: Vec<(Topic, Vec<u8>)>, cores: usize) -> Vec<Result<Checked, Refusal>> {
+    let now = unix_now();
+    if messages.len() < 2 * cores {
+        return messages.iter().map(|(topic, data)| check(*topic, data, now)).collect();
+    }
+    let size = messages.len().div_ceil(cores);
+    let mut messages = messages.into_iter();
+    let tasks: Vec<_> = (0..cores)
+        .map(|_| {
+            let chunk: Vec<_> = messages.by_ref().take(size).collect();
+            let len = chunk.len();
+            let task = tokio::task::spawn_blocking(move || {
+                chunk.iter().map(|(topic, data)| check(*topic, data, now)).collect::<Vec<_>>()
+            });
+            (task, len)
+        })
+        .collect();
+    let mut checked = Vec::new();
+    for (task, len) in tasks {
+        match task.await {
+            Ok(results) => checked.extend(results),
+            // A panicking check refuses its chunk rather than the node.
+            Err(_) => checked.extend((0..len).map(|_| Err(Refusal::ignore("check_failed")))),
+        }
+    }
+    checked
 }
 
 type Stored = Pin<Box<dyn Future<Output = Result<(), Refusal>> + Send>>;
@@ -221,31 +283,62 @@ fn refused(refusal: Refusal) -> Stored {
 }
 
 impl Ingest {
-    async fn on_event(&mut self, event: NetworkEvent, verdicts: &mut FuturesUnordered<Verdict>) {
-        match event {
-            NetworkEvent::Offer { message_id, source, data } => {
-                let stored =
-                    match self.admit(source, Topic::Offers, || check_offer(&data, unix_now())) {
-                        Err(refusal) => refused(refusal),
-                        // Queued now, in arrival order; awaited with the verdicts.
-                        Ok(offer) => {
-                            let outcome = self.store.queue_offer(offer, unix_now()).await;
-                            Box::pin(async move { offer_stored(outcome.await) })
-                        }
-                    };
-                verdicts.push(self.report_when_done(message_id, source, Topic::Offers, stored));
+    /// Handles events that arrived together: gossiped messages are rate limited in arrival
+    /// order, checked on every core, then queued to the store in arrival order.
+    async fn on_events(&mut self, events: Vec<NetworkEvent>, verdicts: &mut FuturesUnordered<Verdict>) {
+        let mut gossip = Vec::new();
+        for event in events {
+            match event {
+                NetworkEvent::Offer { message_id, source, data } => {
+                    gossip.push((message_id, source, Topic::Offers, data))
+                }
+                NetworkEvent::Heartbeat { message_id, source, data } => {
+                    gossip.push((message_id, source, Topic::Heartbeats, data))
+                }
+                other => self.on_event(other).await,
             }
-            NetworkEvent::Heartbeat { message_id, source, data } => {
-                let check = || check_heartbeat(&data, unix_now());
-                let stored = match self.admit(source, Topic::Heartbeats, check) {
-                    Err(refusal) => refused(refusal),
-                    Ok(heartbeat) => {
-                        let outcome = self.store.queue_heartbeat(heartbeat, unix_now()).await;
-                        Box::pin(async move { heartbeat_stored(outcome.await) })
+        }
+        let mut admitted = Vec::new();
+        let mut outcomes: Vec<Option<Refusal>> = Vec::with_capacity(gossip.len());
+        for (_, source, topic, data) in &mut gossip {
+            match self.limiter.allow(*source, Instant::now()) {
+                true => {
+                    admitted.push((*topic, std::mem::take(data)));
+                    outcomes.push(None);
+                }
+                false => outcomes.push(Some(Refusal::ignore("rate_limited"))),
+            }
+        }
+        let mut checked = check_all(admitted, self.cores).await.into_iter();
+        for ((message_id, source, topic, _), limited) in gossip.into_iter().zip(outcomes) {
+            let outcome = match limited {
+                Some(refusal) => Err(refusal),
+                None => checked.next().unwrap_or(Err(Refusal::ignore("check_failed"))),
+            };
+            let stored: Stored = match outcome {
+                Err(refusal) => {
+                    if refusal.acceptance == Acceptance::Reject {
+                        tracing::info!(%source, ?topic, reason = refusal.reason, "message rejected");
                     }
-                };
-                verdicts.push(self.report_when_done(message_id, source, Topic::Heartbeats, stored));
-            }
+                    refused(refusal)
+                }
+                Ok(Checked::Offer(offer)) => {
+                    // Queued now, in arrival order; awaited with the verdicts.
+                    let outcome = self.store.queue_offer(offer, unix_now()).await;
+                    Box::pin(async move { offer_stored(outcome.await) })
+                }
+                Ok(Checked::Heartbeat(heartbeat)) => {
+                    let outcome = self.store.queue_heartbeat(heartbeat, unix_now()).await;
+                    Box::pin(async move { heartbeat_stored(outcome.await) })
+                }
+            };
+            verdicts.push(self.report_when_done(message_id, source, topic, stored));
+        }
+    }
+
+    /// Handles an event that is not a gossiped message.
+    async fn on_event(&mut self, event: NetworkEvent) {
+        match event {
             NetworkEvent::IndexPeer(peer) => {
                 tracing::debug!(%peer, "syncing offers from another index");
                 let sync =
@@ -265,23 +358,6 @@ impl Ingest {
             NetworkEvent::PeersChanged { connected } => self.metrics.set_peers(connected),
             _ => {}
         }
-    }
-
-    /// Applies the rate limit, then `check`.
-    fn admit<T>(
-        &mut self,
-        source: PeerId,
-        topic: Topic,
-        check: impl FnOnce() -> Result<T, Refusal>,
-    ) -> Result<T, Refusal> {
-        if !self.limiter.allow(source, Instant::now()) {
-            return Err(Refusal::ignore("rate_limited"));
-        }
-        check().inspect_err(|refusal| {
-            if refusal.acceptance == Acceptance::Reject {
-                tracing::info!(%source, ?topic, reason = refusal.reason, "message rejected");
-            }
-        })
     }
 
     fn report_when_done(
