@@ -1026,4 +1026,63 @@ mod tests {
         }
     }
 
+
+    #[tokio::test]
+    async fn two_nodes_with_the_same_evidence_give_the_same_scores() {
+        use alloy::primitives::{Address, B256, U256};
+
+        use crate::store::{ChainUpdate, LoggedEvent, RentalEvent, scores_of};
+
+        let provider = Provider::new();
+        let offer = provider.offer(|_| {});
+        let now = unix_now();
+        let heartbeats: Vec<_> = (1..=200).map(|seq| provider.heartbeat(seq)).collect();
+        let opened = RentalEvent::Opened {
+            renter: Address::repeat_byte(1),
+            provider: provider.payout.address(),
+            rate_per_second: U256::from(10),
+            start: now - 3_000,
+            end: now - 100,
+            deposit: U256::from(29_000),
+        };
+        let mut scored = Vec::new();
+        for _ in 0..2 {
+            let (store, dir) = testing::store();
+            store.upsert_offer(offer.clone(), now - 3_200).await.unwrap();
+            // Heard every 15 s except in two silent stretches.
+            for (i, heartbeat) in heartbeats.iter().enumerate() {
+                let at = now - 3_200 + 15 * i as u64;
+                if !(600..900).contains(&(i * 15)) && !(2_000..2_100).contains(&(i * 15)) {
+                    store.upsert_heartbeat(heartbeat.clone(), at).await.unwrap();
+                }
+            }
+            store.record_probe(provider.identity.peer_id().to_string(), now - 500, false).await.unwrap();
+            store
+                .apply_chain(ChainUpdate {
+                    escrow: format!("{:#x}", Address::repeat_byte(0xee)),
+                    rollback_above: None,
+                    blocks: vec![(1, format!("{:#x}", B256::repeat_byte(1)))],
+                    events: vec![LoggedEvent {
+                        block: 1,
+                        log_index: 0,
+                        rental_id: 1,
+                        event: opened.clone(),
+                    }],
+                    next_block: 2,
+                })
+                .await
+                .unwrap();
+            let params = state(store.clone()).params;
+            let peer = provider.identity.peer_id().to_string();
+            let (window, facts) = store.evidence(params, peer, now).await.unwrap().unwrap();
+            scored.push((window.clone(), scores_of(&window, &facts, now)));
+            drop(dir);
+        }
+        assert_eq!(scored[0], scored[1]);
+        let scores = &scored[0].1;
+        // The silences and the failed probe inside the rental show as downtime.
+        assert!(scores.up_rented_seconds < scores.rented_seconds, "{scores:?}");
+        assert_eq!(scores.rented_seconds, 2_900);
+    }
+
 }
