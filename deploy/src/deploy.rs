@@ -100,7 +100,9 @@ pub async fn register_attester(
         .setAttester(attester, true)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("registering attester {attester}: {}", gpuflow_escrow::explain(&e)))?
+        .map_err(|e| {
+            anyhow::anyhow!("registering attester {attester}: {}", gpuflow_escrow::explain(&e))
+        })?
         .get_receipt()
         .await
         .context("waiting for the attester registration")?;

@@ -356,7 +356,10 @@ impl Devnet {
             ("GPUFLOW_OFFER", self.offer_id.clone()),
             ("GPUFLOW_PROVIDER_LOG", self.provider_log.display().to_string()),
             ("GPUFLOW_WORKLOAD_DIR", self.workload_dir.display().to_string()),
-            ("GPUFLOW_PROVIDER_PID", self.agent.id().map(|pid| pid.to_string()).unwrap_or_default()),
+            (
+                "GPUFLOW_PROVIDER_PID",
+                self.agent.id().map(|pid| pid.to_string()).unwrap_or_default(),
+            ),
             ("GPUFLOW_ATTESTER", self.attester.to_string()),
         ]
     }
@@ -404,10 +407,7 @@ async fn start_agent(
 ) -> anyhow::Result<(Child, String)> {
     let (program, args) = command.split_first().context("an agent command")?;
     spawn_ready(
-        Command::new(program)
-            .args(args)
-            .env("XDG_CONFIG_HOME", dir)
-            .env(PROVIDER_KEY_ENV, key),
+        Command::new(program).args(args).env("XDG_CONFIG_HOME", dir).env(PROVIDER_KEY_ENV, key),
         log,
         "gpuflow-provider ready",
     )

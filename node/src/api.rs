@@ -950,9 +950,8 @@ mod tests {
         let (heard, failed, listed) =
             (bits(&evidence.heard), bits(&evidence.failed), bits(&evidence.listed));
         let g = evidence.params.grace_buckets as usize;
-        let up: Vec<bool> = (0..n)
-            .map(|i| !failed[i] && (i.saturating_sub(g)..=i).any(|j| heard[j]))
-            .collect();
+        let up: Vec<bool> =
+            (0..n).map(|i| !failed[i] && (i.saturating_sub(g)..=i).any(|j| heard[j])).collect();
         let w = evidence.params.bucket_secs;
         let window_end = evidence.from + n as u64 * w;
         let (mut rented, mut up_rented) = (0u64, 0u64);
@@ -1026,7 +1025,6 @@ mod tests {
         }
     }
 
-
     #[tokio::test]
     async fn two_nodes_with_the_same_evidence_give_the_same_scores() {
         use alloy::primitives::{Address, B256, U256};
@@ -1056,7 +1054,10 @@ mod tests {
                     store.upsert_heartbeat(heartbeat.clone(), at).await.unwrap();
                 }
             }
-            store.record_probe(provider.identity.peer_id().to_string(), now - 500, false).await.unwrap();
+            store
+                .record_probe(provider.identity.peer_id().to_string(), now - 500, false)
+                .await
+                .unwrap();
             store
                 .apply_chain(ChainUpdate {
                     escrow: format!("{:#x}", Address::repeat_byte(0xee)),
@@ -1084,5 +1085,4 @@ mod tests {
         assert!(scores.up_rented_seconds < scores.rented_seconds, "{scores:?}");
         assert_eq!(scores.rented_seconds, 2_900);
     }
-
 }

@@ -285,7 +285,11 @@ fn refused(refusal: Refusal) -> Stored {
 impl Ingest {
     /// Handles events that arrived together: gossiped messages are rate limited in arrival
     /// order, checked on every core, then queued to the store in arrival order.
-    async fn on_events(&mut self, events: Vec<NetworkEvent>, verdicts: &mut FuturesUnordered<Verdict>) {
+    async fn on_events(
+        &mut self,
+        events: Vec<NetworkEvent>,
+        verdicts: &mut FuturesUnordered<Verdict>,
+    ) {
         let mut gossip = Vec::new();
         for event in events {
             match event {

@@ -88,8 +88,17 @@ pub(crate) fn millionths(share: f64) -> i64 {
 
 impl Facts {
     /// Sets the provider's scores; answers whether any changed.
-    pub(crate) fn set_scores(&mut self, reliability: f64, uptime: Option<f64>, rentals: u64) -> bool {
-        let scores = (millionths(reliability), uptime.map(millionths), i64::try_from(rentals).unwrap_or(i64::MAX));
+    pub(crate) fn set_scores(
+        &mut self,
+        reliability: f64,
+        uptime: Option<f64>,
+        rentals: u64,
+    ) -> bool {
+        let scores = (
+            millionths(reliability),
+            uptime.map(millionths),
+            i64::try_from(rentals).unwrap_or(i64::MAX),
+        );
         let changed = (self.reliability, self.uptime, self.rentals) != scores;
         (self.reliability, self.uptime, self.rentals) = scores;
         changed
@@ -576,7 +585,9 @@ impl Field {
             Self::Reliability | Self::Uptime => {
                 let share = number(6, "a share from 0 to 1 such as 0.99 (at most 6 decimals)")?;
                 if share > 1_000_000 {
-                    return Err(bad("a share from 0 to 1 such as 0.99 (at most 6 decimals)".into()));
+                    return Err(
+                        bad("a share from 0 to 1 such as 0.99 (at most 6 decimals)".into()),
+                    );
                 }
                 Ok(Value::Int(share))
             }

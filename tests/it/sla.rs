@@ -41,7 +41,8 @@ async fn downtime_mid_rental_is_measured_attested_and_refunded() {
             .json()
             .await
             .unwrap();
-    let provider_url = format!("{}/v1/providers/{}", devnet.node_url, offer["peer_id"].as_str().unwrap());
+    let provider_url =
+        format!("{}/v1/providers/{}", devnet.node_url, offer["peer_id"].as_str().unwrap());
     eventually(&devnet, "the node to hear the provider", Duration::from_secs(30), || {
         let url = provider_url.clone();
         async move {
@@ -81,11 +82,12 @@ async fn downtime_mid_rental_is_measured_attested_and_refunded() {
     devnet.restart_provider().await.unwrap();
     let back_at = now();
     // Wait until the buckets after the restart are complete and heard.
-    let attested = eventually(&devnet, "the restarted provider to be heard", Duration::from_secs(60), || {
-        let url = devnet.node_url.clone();
-        async move { attestation(&url, id).await.filter(|a| a.to >= back_at + 3 * bucket) }
-    })
-    .await;
+    let attested =
+        eventually(&devnet, "the restarted provider to be heard", Duration::from_secs(60), || {
+            let url = devnet.node_url.clone();
+            async move { attestation(&url, id).await.filter(|a| a.to >= back_at + 3 * bucket) }
+        })
+        .await;
     let outage = back_at - killed_at;
     let down = attested.down_seconds;
     assert!(
@@ -107,8 +109,8 @@ async fn downtime_mid_rental_is_measured_attested_and_refunded() {
     let claimed_to = claimed["to"].as_u64().unwrap();
 
     // The same window cannot be credited twice: the escrow refuses the first attestation.
-    let renter = PrivateKeySigner::decrypt_keystore(&devnet.renter_keystore, DEVNET_PASSWORD)
-        .unwrap();
+    let renter =
+        PrivateKeySigner::decrypt_keystore(&devnet.renter_keystore, DEVNET_PASSWORD).unwrap();
     let chain = gpuflow_escrow::connect(&devnet.rpc_url, Some(renter)).unwrap();
     let submitter = Escrow::new(chain, devnet.escrow).await.unwrap();
     let terms = DowntimeTerms {
@@ -133,11 +135,12 @@ async fn downtime_mid_rental_is_measured_attested_and_refunded() {
     assert!(stopped_at >= claimed_to);
     let earned = U256::from(RATE * (stopped_at - start_at - credited));
     let fee = earned * U256::from(FEE_BPS) / U256::from(10_000);
-    let paid = eventually(&devnet, "the provider's withdrawal", Duration::from_secs(60), || async {
-        let history = escrow.history(id).await.unwrap();
-        (!history.provider_paid.is_zero()).then_some(history)
-    })
-    .await;
+    let paid =
+        eventually(&devnet, "the provider's withdrawal", Duration::from_secs(60), || async {
+            let history = escrow.history(id).await.unwrap();
+            (!history.provider_paid.is_zero()).then_some(history)
+        })
+        .await;
     assert_eq!((paid.provider_paid, paid.fees), (earned - fee, fee));
     assert_eq!(paid.credited, refund);
     let deposit = U256::from(RATE * 3600);

@@ -14,8 +14,8 @@ use alloy::{
 use futures::{StreamExt, stream::FuturesUnordered};
 use gpuflow_node::{HeartbeatUpsert, Store, Upsert};
 use gpuflow_protocol::{
-    GpuHealth, GpuInfo, Heartbeat, Identity, MAX_OFFER_TTL, Message, Offer, OfferId,
-    ProtocolError, SignedEnvelope, Verified, payout_binding_message, unix_now,
+    GpuHealth, GpuInfo, Heartbeat, Identity, MAX_OFFER_TTL, Message, Offer, OfferId, ProtocolError,
+    SignedEnvelope, Verified, payout_binding_message, unix_now,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::SliceRandom};
 

@@ -160,10 +160,7 @@ impl Sizes {
             seed: self.seed,
             providers,
             runs: 3,
-            command: format!(
-                "gpuflow-bench reliability --scored {providers} --seed {}",
-                self.seed
-            ),
+            command: format!("gpuflow-bench reliability --scored {providers} --seed {}", self.seed),
         }
     }
 

@@ -120,7 +120,13 @@ fn fill(path: &std::path::Path, providers: &[Generated]) -> anyhow::Result<(u64,
             runs += (p.heard.0.len() + p.failed.0.len() + p.listed.0.len()) as u64;
             for &(start, end) in &p.rentals {
                 rentals += 1;
-                rental.execute(params![rentals as i64, renter, p.payout, start as i64, end as i64])?;
+                rental.execute(params![
+                    rentals as i64,
+                    renter,
+                    p.payout,
+                    start as i64,
+                    end as i64
+                ])?;
             }
         }
     }
@@ -173,7 +179,10 @@ pub async fn run(params: &ReliabilityParams) -> anyhow::Result<Section> {
     details.push_str("| run | time |\n| ---: | ---: |\n");
     details.push_str(&lines);
     let figure = Figure::new(
-        format!("reliability recomputation ({} providers, 30 days)", number(params.providers as f64)),
+        format!(
+            "reliability recomputation ({} providers, 30 days)",
+            number(params.providers as f64)
+        ),
         median,
         "s",
         Some(Target::AtMost(2.0)),

@@ -7,9 +7,7 @@
 
 use std::path::Path;
 
-use alloy::{
-    primitives::Address, signers::local::PrivateKeySigner, sol_types::Eip712Domain,
-};
+use alloy::{primitives::Address, signers::local::PrivateKeySigner, sol_types::Eip712Domain};
 use gpuflow_escrow::{DowntimeTerms, WalletError, sign_downtime};
 use gpuflow_protocol::api::{self, ModelParams};
 

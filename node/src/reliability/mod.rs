@@ -19,7 +19,7 @@ use gpuflow_protocol::{api::ModelParams, unix_now};
 
 use crate::Store;
 
-pub use attest::{Attester, AttestError};
+pub use attest::{AttestError, Attester};
 
 /// Weight of the prior, in rented seconds: one day.
 pub const PRIOR_WEIGHT_SECS: u64 = 86_400;

@@ -254,14 +254,13 @@ impl Window {
             return (0, 0);
         }
         let width = self.params.bucket_secs;
-        let up_seconds = up
-            .0
-            .iter()
-            .map(|&(s, e)| {
-                let (s, e) = (self.from + s * width, self.from + e * width);
-                e.min(end).saturating_sub(s.max(start))
-            })
-            .sum();
+        let up_seconds =
+            up.0.iter()
+                .map(|&(s, e)| {
+                    let (s, e) = (self.from + s * width, self.from + e * width);
+                    e.min(end).saturating_sub(s.max(start))
+                })
+                .sum();
         (end - start, up_seconds)
     }
 
@@ -323,8 +322,7 @@ pub fn score(window: &Window, rentals: &[EvidenceRental], standing: Standing) ->
         up_listed_seconds: up_listed,
         age_days: standing.now.saturating_sub(standing.first_seen) as f64 / DAY as f64,
         rentals: rentals.len() as u64,
-        completed_rentals: rentals.iter().filter(ended).filter(|r| r.credits == 0).count()
-            as u64,
+        completed_rentals: rentals.iter().filter(ended).filter(|r| r.credits == 0).count() as u64,
         sla_credits: rentals.iter().map(|r| r.credits).sum(),
         sla_credited_seconds: rentals.iter().map(|r| r.credited_seconds).sum(),
         daily,

@@ -16,15 +16,17 @@ mod writer;
 
 use std::{path::Path, sync::Arc};
 
-use gpuflow_protocol::{Heartbeat, Offer, OfferId, SignedEnvelope, Verified, api, api::ModelParams};
+use gpuflow_protocol::{
+    Heartbeat, Offer, OfferId, SignedEnvelope, Verified, api, api::ModelParams,
+};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{Order, Query, StoreError, query::Cursor, reliability::model::Window};
 pub use chain::{ChainCursor, ChainUpdate, KEPT_HASHES, LoggedEvent, RentalEvent, RentalRecord};
-pub use uptime::{ProviderFacts, RETENTION_DAYS, StoredScores, scores_of};
 use index::OfferIndex;
 use reader::Readers;
+pub use uptime::{ProviderFacts, RETENTION_DAYS, StoredScores, scores_of};
 use writer::{Reply, Write};
 
 /// Width of the uptime buckets unless configured: one minute.

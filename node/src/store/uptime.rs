@@ -145,12 +145,14 @@ pub(super) fn offer_listed(
     received_at: u64,
 ) -> Result<(), StoreError> {
     let peer_id = offer.signer.to_string();
-    db.prepare_cached("UPDATE providers SET payout = ?2, last_listen_addrs = ?3 WHERE peer_id = ?1")?
-        .execute(params![
-            peer_id,
-            format!("{:#x}", offer.body.payout),
-            serde_json::to_string(&offer.body.listen_addrs)?,
-        ])?;
+    db.prepare_cached(
+        "UPDATE providers SET payout = ?2, last_listen_addrs = ?3 WHERE peer_id = ?1",
+    )?
+    .execute(params![
+        peer_id,
+        format!("{:#x}", offer.body.payout),
+        serde_json::to_string(&offer.body.listen_addrs)?,
+    ])?;
     let until = offer.body.expires_at.min(received_at.saturating_add(MAX_LISTED_AHEAD));
     mark(db, bucket_secs, &peer_id, Mark::Listed, received_at, until)
 }
@@ -295,7 +297,12 @@ pub(super) fn save_scores(db: &Connection, scores: &[StoredScores]) -> Result<()
         "UPDATE providers SET reliability = ?2, uptime = ?3, rentals = ?4 WHERE peer_id = ?1",
     )?;
     for s in scores {
-        update.execute(params![s.peer_id, s.reliability, s.uptime, storable("rentals", s.rentals)?])?;
+        update.execute(params![
+            s.peer_id,
+            s.reliability,
+            s.uptime,
+            storable("rentals", s.rentals)?
+        ])?;
     }
     Ok(())
 }

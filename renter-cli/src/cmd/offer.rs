@@ -113,7 +113,11 @@ impl OfferArgs {
                     scores.completed_rentals,
                     scores.sla_credits,
                 );
-                println!("uptime history ({} days): {}", scores.daily.len(), history(&scores.daily));
+                println!(
+                    "uptime history ({} days): {}",
+                    scores.daily.len(),
+                    history(&scores.daily)
+                );
             }
             None => println!("uptime history: not published by this node"),
         }
