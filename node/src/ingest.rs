@@ -235,15 +235,15 @@ struct Ingest {
 
 /// A gossiped message that passed its checks.
 enum Checked {
-    Offer(Verified<Offer>),
-    Heartbeat(Verified<Heartbeat>),
+    Offer(Box<Verified<Offer>>),
+    Heartbeat(Box<Verified<Heartbeat>>),
 }
 
 /// Checks one gossiped message of `topic`.
 fn check(topic: Topic, data: &[u8], now: u64) -> Result<Checked, Refusal> {
     match topic {
-        Topic::Offers => check_offer(data, now).map(Checked::Offer),
-        _ => check_heartbeat(data, now).map(Checked::Heartbeat),
+        Topic::Offers => check_offer(data, now).map(|offer| Checked::Offer(Box::new(offer))),
+        _ => check_heartbeat(data, now).map(|heartbeat| Checked::Heartbeat(Box::new(heartbeat))),
     }
 }
 
@@ -328,11 +328,11 @@ impl Ingest {
                 }
                 Ok(Checked::Offer(offer)) => {
                     // Queued now, in arrival order; awaited with the verdicts.
-                    let outcome = self.store.queue_offer(offer, unix_now()).await;
+                    let outcome = self.store.queue_offer(*offer, unix_now()).await;
                     Box::pin(async move { offer_stored(outcome.await) })
                 }
                 Ok(Checked::Heartbeat(heartbeat)) => {
-                    let outcome = self.store.queue_heartbeat(heartbeat, unix_now()).await;
+                    let outcome = self.store.queue_heartbeat(*heartbeat, unix_now()).await;
                     Box::pin(async move { heartbeat_stored(outcome.await) })
                 }
             };

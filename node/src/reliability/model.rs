@@ -33,7 +33,7 @@ impl Bitmap {
     pub fn from_bytes(len: u64, bytes: &[u8]) -> Self {
         let mut bytes = bytes.to_vec();
         bytes.resize(len.div_ceil(8) as usize, 0);
-        if len % 8 != 0
+        if !len.is_multiple_of(8)
             && let Some(last) = bytes.last_mut()
         {
             *last &= (1 << (len % 8)) - 1;

@@ -14,6 +14,9 @@ use crate::{
     ui,
 };
 
+/// An attestation's window, downtime and deadline: `(from, to, down_seconds, deadline)`.
+type Terms = (u64, u64, u64, u64);
+
 /// `gpuflow claim-sla`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -48,7 +51,7 @@ impl ClaimSlaArgs {
         let rental = escrow.rental(self.rental).await?;
 
         // Attestations with identical terms can be submitted together.
-        let mut agreed: BTreeMap<(u64, u64, u64, u64), Vec<(Address, Bytes)>> = BTreeMap::new();
+        let mut agreed: BTreeMap<Terms, Vec<(Address, Bytes)>> = BTreeMap::new();
         let mut refusals = Vec::new();
         for node in &nodes {
             let attestation = match node.downtime(self.rental).await {
