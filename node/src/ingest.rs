@@ -184,13 +184,7 @@ pub(crate) async fn run(
     metrics: Arc<Metrics>,
     limit: RateLimit,
 ) {
-    let mut ingest = Ingest {
-        network,
-        store,
-        metrics,
-        limiter: RateLimiter::new(limit),
-        cores: std::thread::available_parallelism().map_or(2, usize::from),
-    };
+    let mut ingest = Ingest { network, store, metrics, limiter: RateLimiter::new(limit) };
     let mut verdicts = FuturesUnordered::<Verdict>::new();
     ingest.on_events(backlog, &mut verdicts).await;
     let mut maintenance = tokio::time::interval(MAINTENANCE_INTERVAL);
@@ -229,8 +223,6 @@ struct Ingest {
     store: Store,
     metrics: Arc<Metrics>,
     limiter: RateLimiter,
-    /// Cores to check messages on.
-    cores: usize,
 }
 
 /// A gossiped message that passed its checks.
@@ -247,33 +239,47 @@ fn check(topic: Topic, data: &[u8], now: u64) -> Result<Checked, Refusal> {
     }
 }
 
-/// Checks `messages` in order, split over `cores` blocking tasks when there are several.
-async fn check_all(messages: Vec<(Topic, Vec<u8>)>, cores: usize) -> Vec<Result<Checked, Refusal>> {
+/// Checks `messages` in order on every core (see [`on_every_core`]).
+async fn check_all(messages: Vec<(Topic, Vec<u8>)>) -> Vec<Result<Checked, Refusal>> {
     let now = unix_now();
-    if messages.len() < 2 * cores {
-        return messages.iter().map(|(topic, data)| check(*topic, data, now)).collect();
+    on_every_core(messages, move |(topic, data)| check(*topic, data, now))
+        .await
+        .into_iter()
+        // A panicking check refuses its message rather than the node.
+        .map(|checked| checked.unwrap_or(Err(Refusal::ignore("check_failed"))))
+        .collect()
+}
+
+/// Runs `work` on each of `items`, results in order: split over one blocking task per core
+/// when there are enough items to pay for the hand-off, in place otherwise. An item whose
+/// task panicked gets `None`.
+pub async fn on_every_core<I, T, W>(items: Vec<I>, work: W) -> Vec<Option<T>>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    W: Fn(&I) -> T + Clone + Send + 'static,
+{
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    if items.len() < 2 * cores {
+        return items.iter().map(|item| Some(work(item))).collect();
     }
-    let size = messages.len().div_ceil(cores);
-    let mut messages = messages.into_iter();
+    let size = items.len().div_ceil(cores);
+    let mut items = items.into_iter();
     let tasks: Vec<_> = (0..cores)
         .map(|_| {
-            let chunk: Vec<_> = messages.by_ref().take(size).collect();
-            let len = chunk.len();
-            let task = tokio::task::spawn_blocking(move || {
-                chunk.iter().map(|(topic, data)| check(*topic, data, now)).collect::<Vec<_>>()
-            });
-            (task, len)
+            let chunk: Vec<I> = items.by_ref().take(size).collect();
+            let (len, work) = (chunk.len(), work.clone());
+            (tokio::task::spawn_blocking(move || chunk.iter().map(work).collect::<Vec<_>>()), len)
         })
         .collect();
-    let mut checked = Vec::new();
+    let mut done = Vec::new();
     for (task, len) in tasks {
         match task.await {
-            Ok(results) => checked.extend(results),
-            // A panicking check refuses its chunk rather than the node.
-            Err(_) => checked.extend((0..len).map(|_| Err(Refusal::ignore("check_failed")))),
+            Ok(results) => done.extend(results.into_iter().map(Some)),
+            Err(_) => done.extend((0..len).map(|_| None)),
         }
     }
-    checked
+    done
 }
 
 type Stored = Pin<Box<dyn Future<Output = Result<(), Refusal>> + Send>>;
@@ -313,7 +319,7 @@ impl Ingest {
                 false => outcomes.push(Some(Refusal::ignore("rate_limited"))),
             }
         }
-        let mut checked = check_all(admitted, self.cores).await.into_iter();
+        let mut checked = check_all(admitted).await.into_iter();
         for ((message_id, source, topic, _), limited) in gossip.into_iter().zip(outcomes) {
             let outcome = match limited {
                 Some(refusal) => Err(refusal),

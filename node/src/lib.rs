@@ -23,7 +23,7 @@ mod watcher;
 pub use api::{ApiState, app};
 pub use config::{Args, ChainConfig, NodeConfig, RateLimit, ReliabilityConfig};
 pub use error::{QueryError, StoreError};
-pub use ingest::{MAX_CLOCK_SKEW, MAX_HEARTBEAT_AGE};
+pub use ingest::{MAX_CLOCK_SKEW, MAX_HEARTBEAT_AGE, on_every_core};
 pub use node::{NodeError, RunningNode, start};
 pub use query::{Cursor, Order, Query, SortKey};
 pub use store::{

@@ -11,8 +11,9 @@ use alloy::{
     primitives::{Address, B256},
     signers::{SignerSync, local::PrivateKeySigner},
 };
+use anyhow::Context;
 use futures::{StreamExt, stream::FuturesUnordered};
-use gpuflow_node::{HeartbeatUpsert, Store, Upsert};
+use gpuflow_node::{HeartbeatUpsert, Store, Upsert, on_every_core};
 use gpuflow_protocol::{
     GpuHealth, GpuInfo, Heartbeat, Identity, MAX_OFFER_TTL, Message, Offer, OfferId, ProtocolError,
     SignedEnvelope, Verified, payout_binding_message, unix_now,
@@ -203,28 +204,20 @@ impl Ingested {
 /// Messages the node's ingest loop takes together when they are ready.
 const CHECK_CHUNK: usize = 256;
 
-/// Decodes and verifies `chunk` the node's way: split over one blocking task per core,
-/// results in order, with the time the checks took summed over the cores.
+/// Decodes and verifies `chunk` with the node's own [`on_every_core`], with the time the
+/// checks took summed over the cores.
 async fn check_chunk<T: Message + Send + 'static>(
     chunk: &[Vec<u8>],
 ) -> anyhow::Result<(Vec<Result<Verified<T>, ProtocolError>>, Duration)> {
-    let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    let size = chunk.len().div_ceil(cores).max(1);
-    let tasks: Vec<_> = chunk
-        .chunks(size)
-        .map(|part| {
-            let part = part.to_vec();
-            tokio::task::spawn_blocking(move || {
-                let t = Instant::now();
-                let checked: Vec<_> = part.iter().map(|d| SignedEnvelope::decode::<T>(d)).collect();
-                (checked, t.elapsed())
-            })
-        })
-        .collect();
+    let timed = on_every_core(chunk.to_vec(), |data: &Vec<u8>| {
+        let t = Instant::now();
+        (SignedEnvelope::decode::<T>(data), t.elapsed())
+    })
+    .await;
     let (mut checked, mut took) = (Vec::with_capacity(chunk.len()), Duration::ZERO);
-    for task in tasks {
-        let (part, time) = task.await?;
-        checked.extend(part);
+    for outcome in timed {
+        let (result, time) = outcome.context("a check panicked")?;
+        checked.push(result);
         took += time;
     }
     Ok((checked, took))
