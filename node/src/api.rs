@@ -225,12 +225,10 @@ async fn provider(
     State(state): State<ApiState>,
     Path(peer_id): Path<String>,
 ) -> Result<Json<api::ProviderDetail>, ApiError> {
-    let peer: PeerId = peer_id
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("`{peer_id}` is not a libp2p peer id")))?;
-    let info = state.store.provider(peer, unix_now()).await?;
-    let info = info.ok_or_else(|| ApiError::NotFound(format!("no provider {peer} is known")))?;
+    let peer = peer_of(&peer_id)?;
     let now = unix_now();
+    let info = state.store.provider(peer, now).await?;
+    let info = info.ok_or_else(|| ApiError::NotFound(format!("no provider {peer} is known")))?;
     let scores = state
         .store
         .evidence(state.params, info.peer_id.clone(), now)
@@ -266,9 +264,7 @@ async fn evidence(
     State(state): State<ApiState>,
     Path(peer_id): Path<String>,
 ) -> Result<Json<api::Evidence>, ApiError> {
-    let peer: PeerId = peer_id
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("`{peer_id}` is not a libp2p peer id")))?;
+    let peer = peer_of(&peer_id)?;
     let now = unix_now();
     let (window, facts) = state
         .store
@@ -315,8 +311,7 @@ async fn rental(
     if !state.rentals_indexed {
         return Err(ApiError::NotImplemented("chain indexing not enabled on this node".into()));
     }
-    let id: u64 =
-        id.parse().map_err(|_| ApiError::BadRequest(format!("`{id}` is not a rental id")))?;
+    let id = rental_of(&id)?;
     let rental = state.store.rental(id).await?;
     let r = rental.ok_or_else(|| ApiError::NotFound(format!("no rental {id} is indexed")))?;
     Ok(Json(api::RentalDetail {
@@ -368,8 +363,7 @@ async fn downtime(
                 .into(),
         )
     })?;
-    let id: u64 =
-        id.parse().map_err(|_| ApiError::BadRequest(format!("`{id}` is not a rental id")))?;
+    let id = rental_of(&id)?;
     match attester.attest(&state.store, state.params, id, unix_now()).await {
         Ok(attestation) => Ok(Json(attestation)),
         Err(error @ (AttestError::UnknownRental(_) | AttestError::UnknownProvider(_))) => {
@@ -426,6 +420,16 @@ async fn track_latency(
     let seconds = start.elapsed().as_secs_f64();
     metrics.observe_request(method.as_str(), &route, response.status().as_u16(), seconds);
     response
+}
+
+/// The peer id in a path.
+fn peer_of(text: &str) -> Result<PeerId, ApiError> {
+    text.parse().map_err(|_| ApiError::BadRequest(format!("`{text}` is not a libp2p peer id")))
+}
+
+/// The rental id in a path.
+fn rental_of(text: &str) -> Result<u64, ApiError> {
+    text.parse().map_err(|_| ApiError::BadRequest(format!("`{text}` is not a rental id")))
 }
 
 /// The JSON shape of a summary: amounts as exact decimal strings, plus `dph` in whole

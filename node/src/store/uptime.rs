@@ -46,13 +46,17 @@ struct Sets {
 /// The provider's sets, empty when it has none of this bucket width; `None` for an
 /// unknown provider.
 fn load(db: &Connection, bucket_secs: u64, peer_id: &str) -> Result<Option<Sets>, StoreError> {
-    let row: Option<StoredSets> = db
+    Ok(stored(db, peer_id)?.map(|row| sets(row, bucket_secs)))
+}
+
+/// The uptime columns of `peer_id`'s row; `None` for an unknown provider.
+fn stored(db: &Connection, peer_id: &str) -> Result<Option<StoredSets>, StoreError> {
+    Ok(db
         .prepare_cached(
             "SELECT uptime_bucket_secs, heard, failed, listed FROM providers WHERE peer_id = ?1",
         )?
         .query_row([peer_id], |row| stored_sets(row, 0))
-        .optional()?;
-    Ok(row.map(|row| sets(row, bucket_secs)))
+        .optional()?)
 }
 
 /// The uptime columns of a provider's row, as read.
@@ -115,13 +119,7 @@ pub(super) fn mark(
     to: u64,
 ) -> Result<(), StoreError> {
     // Evidence is only kept for providers the index knows.
-    let stored: Option<StoredSets> = db
-        .prepare_cached(
-            "SELECT uptime_bucket_secs, heard, failed, listed FROM providers WHERE peer_id = ?1",
-        )?
-        .query_row([peer_id], |row| stored_sets(row, 0))
-        .optional()?;
-    let Some(stored) = stored else {
+    let Some(stored) = stored(db, peer_id)? else {
         return Ok(());
     };
     let (width, heard, failed, listed, written_at) = marked(stored, bucket_secs, mark, from, to)?;
