@@ -374,12 +374,14 @@ impl Store {
         self.readers.run(move |conn| uptime::evidence(conn, params, &peer_id, now)).await
     }
 
-    /// Recomputes every provider's scores at `now` and stores them for search; answers how
-    /// many providers were scored.
+    /// Recomputes every provider's scores at `now` and stores those that changed, for
+    /// search; answers how many providers were scored.
     pub async fn rescore(&self, params: ModelParams, now: u64) -> Result<usize, StoreError> {
-        let scores = self.readers.run(move |conn| uptime::score_all(conn, params, now)).await?;
-        let scored = scores.len();
-        self.queue(move |reply| Write::Scores { scores, reply }).await.await?;
+        let (scored, changed) =
+            self.readers.run(move |conn| uptime::score_all(conn, params, now)).await?;
+        if !changed.is_empty() {
+            self.queue(move |reply| Write::Scores { scores: changed, reply }).await.await?;
+        }
         Ok(scored)
     }
 

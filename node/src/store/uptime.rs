@@ -247,19 +247,20 @@ pub struct StoredScores {
     pub rentals: u64,
 }
 
-/// Scores every known provider from its evidence at `now`, in one pass over the providers.
+/// Scores every known provider from its evidence at `now`, in one pass over the providers:
+/// how many were scored, and the scores that differ from those stored.
 pub(super) fn score_all(
     db: &Connection,
     params: ModelParams,
     now: u64,
-) -> Result<Vec<StoredScores>, StoreError> {
+) -> Result<(usize, Vec<StoredScores>), StoreError> {
     let rentals = rentals_by_payout(db, None)?;
     let mut providers = db.prepare_cached(
-        "SELECT peer_id, payout, first_seen, uptime_bucket_secs, heard, failed, listed \
-         FROM providers",
+        "SELECT peer_id, payout, first_seen, uptime_bucket_secs, heard, failed, listed, \
+         reliability, uptime, rentals FROM providers",
     )?;
     let mut rows = providers.query([])?;
-    let mut scored = Vec::new();
+    let (mut count, mut changed) = (0, Vec::new());
     while let Some(row) = rows.next()? {
         let peer_id: String = row.get(0)?;
         let payout: Option<String> = row.get(1)?;
@@ -279,14 +280,21 @@ pub(super) fn score_all(
             .and_then(|payout| rentals.get(&payout.to_lowercase()))
             .map_or(&[][..], Vec::as_slice);
         let scores = model::score(&window, own_rentals, Standing { first_seen, now });
-        scored.push(StoredScores {
-            peer_id,
-            reliability: scores.reliability,
-            uptime: scores.uptime,
-            rentals: scores.rentals,
-        });
+        count += 1;
+        let stored = (row.get::<_, f64>(7)?, row.get::<_, Option<f64>>(8)?, row.get::<_, i64>(9)?);
+        let rentals_stored = u64::try_from(stored.2).unwrap_or(u64::MAX);
+        if (stored.0, stored.1, rentals_stored)
+            != (scores.reliability, scores.uptime, scores.rentals)
+        {
+            changed.push(StoredScores {
+                peer_id,
+                reliability: scores.reliability,
+                uptime: scores.uptime,
+                rentals: scores.rentals,
+            });
+        }
     }
-    Ok(scored)
+    Ok((count, changed))
 }
 
 /// Stores the scores beside each provider, for search.
