@@ -10,7 +10,11 @@ use sha3::{Digest, Keccak256};
 const ARTIFACTS: [&str; 2] = ["out/GpuEscrow.sol/GpuEscrow.json", "out/MockUSDC.sol/MockUSDC.json"];
 
 fn main() {
-    let contracts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contracts");
+    // Read at run time: a build script compiled for one checkout may be reused by another
+    // sharing the target directory.
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let contracts = Path::new(&manifest_dir).join("../../contracts");
     println!("cargo:rerun-if-changed={}", contracts.join("src").display());
     for artifact in ARTIFACTS {
         let path = contracts.join(artifact);
