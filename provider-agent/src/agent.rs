@@ -15,7 +15,7 @@ use std::{
 };
 
 use alloy::{
-    primitives::{Address, B256, Signature, U256},
+    primitives::{Address, Signature, U256},
     providers::Provider,
     signers::{SignerSync, local::PrivateKeySigner},
     sol_types::Eip712Domain,
@@ -275,8 +275,8 @@ impl Agent {
                     RentalRequest::Status { rental_id } => {
                         RentalResponse::Status(self.status(rental_id))
                     }
-                    RentalRequest::Quote { renter, duration, image, ssh_key } => {
-                        self.quote(renter, duration, image, ssh_key).await
+                    RentalRequest::Quote { renter, duration, image, ssh_key, gpus } => {
+                        self.quote(renter, duration, gpus, image, ssh_key).await
                     }
                     RentalRequest::Logs { rental_id, issued_at, signature } => {
                         self.logs(rental_id, issued_at, signature).await
@@ -301,20 +301,35 @@ impl Agent {
         gpus.iter().map(|g| self.config.gpu_rates.get(&g.uuid).copied().unwrap_or_default()).sum()
     }
 
-    /// Signs terms for the free GPUs, if any and if the duration, image and SSH key are
-    /// ones the provider accepts. The quote is stored, with the image and key, before it
-    /// leaves, so the rental it opens can be matched to it by nonce and run as asked.
+    /// Signs terms for `wanted` free GPUs (all of them for `None`), if that many are
+    /// free and the duration, image and SSH key are ones the provider accepts. The quote
+    /// is stored, with its GPUs, image and key, before it leaves, so the rental it opens
+    /// can be matched to it by nonce and run as asked.
     async fn quote(
         &mut self,
         renter: Address,
         duration: u64,
+        wanted: Option<u32>,
         image: Option<String>,
         ssh_key: Option<String>,
     ) -> RentalResponse {
         let refuse = |message: String| RentalResponse::Error { message };
-        let free = self.free_gpus();
+        let mut free = self.free_gpus();
         if free.is_empty() {
             return refuse("every GPU is rented right now; search for another offer".into());
+        }
+        match wanted {
+            Some(0) => return refuse("ask for at least one GPU".into()),
+            Some(n) if n as usize > free.len() => {
+                return refuse(format!(
+                    "only {} of this machine's GPUs are free; ask for at most {} with --gpus, \
+                     or search for another offer",
+                    free.len(),
+                    free.len()
+                ));
+            }
+            Some(n) => free.truncate(n as usize),
+            None => {}
         }
         let (min, max) = (self.config.min_duration, self.config.max_duration);
         if duration < min || duration > max {
@@ -341,15 +356,14 @@ impl Agent {
             Some(Err(e)) => return refuse(format!("the SSH key: {e}")),
         };
         let gpus: Vec<String> = free.iter().map(|g| g.uuid.clone()).collect();
-        let mut offer_id = [0u8; 32];
-        offer_id[..8].copy_from_slice(&self.offer_id().to_bytes());
+        let count = gpus.len();
         let terms = QuoteTerms {
             provider: self.config.payout.address(),
             renter,
             rate_per_second: self.rate_of(&free),
             max_duration: max,
             deadline: self.now() + self.config.quote_validity.as_secs(),
-            offer_id: B256::from(offer_id),
+            offer_id: QuoteTerms::machine(self.offer_id(), count as u32),
             nonce: self.next_nonce,
         };
         self.next_nonce += U256::from(1);
@@ -372,7 +386,7 @@ impl Agent {
             tracing::error!(error = %e, "could not store a quote; not issuing it");
             return refuse("the provider cannot issue quotes right now; try again".into());
         }
-        tracing::info!(%renter, duration, nonce = %quote.terms.nonce, image = image.as_deref().unwrap_or("default"), "quote signed");
+        tracing::info!(%renter, duration, gpus = count, nonce = %quote.terms.nonce, image = image.as_deref().unwrap_or("default"), "quote signed");
         RentalResponse::Quote(quote)
     }
 

@@ -135,16 +135,18 @@ impl ProviderClient {
         }
     }
 
-    /// Asks for signed terms to rent the machine for `duration` seconds, running `image`
-    /// (the provider's default if `None`) with `ssh_key` installed.
+    /// Asks for signed terms to rent `gpus` of the machine's GPUs (every free one if
+    /// `None`) for `duration` seconds, running `image` (the provider's default if `None`)
+    /// with `ssh_key` installed.
     pub(crate) async fn quote(
         &self,
         renter: alloy::primitives::Address,
         duration: u64,
+        gpus: Option<u32>,
         image: Option<String>,
         ssh_key: Option<String>,
     ) -> anyhow::Result<SignedQuote> {
-        let request = RentalRequest::Quote { renter, duration, image, ssh_key };
+        let request = RentalRequest::Quote { renter, duration, image, ssh_key, gpus };
         match self.network.request(self.peer, self.addrs.clone(), request).await {
             Ok(RentalResponse::Quote(quote)) => Ok(quote),
             Ok(RentalResponse::Error { message }) => Err(fail(

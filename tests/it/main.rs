@@ -170,14 +170,32 @@ async fn extended_rental_ends_on_time_and_provider_is_paid_in_full() {
     let dir = tempfile::tempdir().unwrap();
     let (devnet, escrow) = start(dir.path()).await;
 
-    // 0.0025 h is 9 s; extended by as much again at the same rate.
-    let rented = gpuflow_json(&devnet, &["rent", &devnet.offer_id, "--hours", "0.0025"]).await;
+    // One GPU of the two, at half the machine's rate, for 0.0025 h (9 s); extended by as
+    // much again at the same rate.
+    let half = RATE / 2;
+    let args = ["rent", &devnet.offer_id, "--hours", "0.0025", "--gpus", "1"];
+    let rented = gpuflow_json(&devnet, &args).await;
     let id = rented["rental_id"].as_u64().unwrap();
-    assert_eq!(amount(&rented["deposit"]), U256::from(RATE * 9));
+    assert_eq!(rented["gpus"], 1);
+    assert_eq!(rented["workload"]["gpus"].as_array().unwrap().len(), 1, "{rented}");
+    assert_eq!(amount(&rented["deposit"]), U256::from(half * 9));
     let extended = gpuflow_json(&devnet, &["extend", &id.to_string(), "--hours", "0.0025"]).await;
-    assert_eq!(amount(&extended["cost"]), U256::from(RATE * 9));
+    assert_eq!(amount(&extended["cost"]), U256::from(half * 9));
     assert_eq!(extended["new_end"].as_u64().unwrap(), rented["end"].as_u64().unwrap() + 9);
-    let total = U256::from(RATE * 18);
+    let total = U256::from(half * 18);
+
+    // The other GPU stays on offer, at its share of the price; asking for more is refused
+    // before any money moves.
+    eventually(&devnet, "the offer to shrink to one GPU", Duration::from_secs(15), || async {
+        let offers = gpuflow_json(&devnet, &["search", "num_gpus=1"]).await;
+        (offers.as_array().unwrap().len() == 1).then_some(())
+    })
+    .await;
+    let too_many =
+        gpuflow(&devnet, &["rent", &devnet.offer_id, "--hours", "1", "--gpus", "2"]).await;
+    assert!(!too_many.ok);
+    assert!(too_many.stderr.contains("at most 1 with --gpus"), "{}", too_many.stderr);
+    let before = balance(&escrow, devnet.renter).await;
 
     let history = eventually(
         &devnet,
@@ -194,6 +212,7 @@ async fn extended_rental_ends_on_time_and_provider_is_paid_in_full() {
     assert_eq!(history.refund, None);
     assert_eq!(balance(&escrow, devnet.provider).await, total - fee);
     assert_eq!(balance(&escrow, devnet.renter).await, U256::from(RENTER_FUNDS) - total);
+    assert_eq!(before, U256::from(RENTER_FUNDS) - total, "the refused rent moved no money");
 
     // The offer is back once the machine is free.
     let status = gpuflow_json(&devnet, &["status", &id.to_string()]).await;

@@ -19,11 +19,12 @@ pub struct OfferSummary {
     pub payout: String,
     /// GPU model.
     pub gpu_name: String,
-    /// Number of GPUs rented together.
+    /// Number of GPUs free to rent; a renter takes all or some of them.
     pub num_gpus: u32,
     /// Memory per GPU, in megabytes (10^6 bytes).
     pub gpu_ram_mb: u64,
-    /// Price of the whole machine, token units per second (decimal string).
+    /// Price of all `num_gpus` GPUs, token units per second (decimal string); a part
+    /// of them costs its share.
     pub price_per_second: String,
     /// Price of the whole machine, token units per hour (decimal string).
     pub price_per_hour: String,

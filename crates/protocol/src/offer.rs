@@ -52,10 +52,11 @@ pub struct Offer {
     pub payout: Address,
     /// EIP-191 signature by `payout` over [`payout_binding_message`] for the signer's peer id.
     pub payout_proof: Signature,
-    /// Price of the whole machine, in token units per second.
+    /// Price of all the listed GPUs, in token units per second; `n` of them cost
+    /// `n / gpus.len()` of it (see [`Offer::fair_rate`]).
     #[serde(with = "decimal_string")]
     pub price_per_second: u128,
-    /// The GPUs rented together under this offer.
+    /// The machine's free GPUs, one model; a renter rents all or some of them.
     pub gpus: Vec<GpuInfo>,
     /// True only when the inventory was read through NVML.
     pub verified: bool,
@@ -160,6 +161,13 @@ impl Offer {
     pub fn price_per_hour(&self) -> u128 {
         self.price_per_second * 3600
     }
+
+    /// Whether `rate` for `gpus` of the offer's GPUs is at most their share of the
+    /// advertised price (the GPUs are one model, priced alike).
+    pub fn fair_rate(&self, rate: u128, gpus: u32) -> bool {
+        // Both sides stay far below u128::MAX: prices are bounded and GPUs are few.
+        rate * self.gpus.len() as u128 <= self.price_per_second * u128::from(gpus)
+    }
 }
 
 /// The text a payout key signs (EIP-191) to bind itself to a peer id.
@@ -177,6 +185,11 @@ impl OfferId {
     pub fn of(peer_id: &PeerId) -> Self {
         let digest = Sha256::digest(peer_id.to_bytes());
         Self(digest[..8].try_into().expect("digest is 32 bytes"))
+    }
+
+    /// The id with these bytes.
+    pub fn from_bytes(bytes: [u8; 8]) -> Self {
+        Self(bytes)
     }
 
     /// The raw id.

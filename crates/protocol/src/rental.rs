@@ -1,6 +1,8 @@
 use alloy::primitives::{Address, B256, Bytes, U256};
 use serde::{Deserialize, Serialize};
 
+use crate::OfferId;
+
 /// A request sent to a provider over `/gpuflow/rental/1`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
@@ -18,6 +20,9 @@ pub enum RentalRequest {
         /// The renter's SSH public key (one OpenSSH line), installed in the workload.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ssh_key: Option<String>,
+        /// How many of the offer's free GPUs to rent; `None` rents all of them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gpus: Option<u32>,
     },
     /// Where is the workload of this on-chain rental?
     Status {
@@ -115,10 +120,32 @@ pub struct QuoteTerms {
     pub max_duration: u64,
     /// Unix time after which the quote cannot open a rental.
     pub deadline: u64,
-    /// Provider-defined id of the machine (the offer id, left-aligned).
+    /// What is rented: the offer id and the number of GPUs, see [`QuoteTerms::machine`].
     pub offer_id: B256,
     /// Single-use nonce of the provider.
     pub nonce: U256,
+}
+
+impl QuoteTerms {
+    /// The `offerId` a quote signs: the 8-byte offer id, then the number of GPUs rented
+    /// as a big-endian `u32`, then zeros. Signed with the terms, it records on chain how
+    /// many of the machine's GPUs the rate pays for.
+    pub fn machine(offer: OfferId, gpus: u32) -> B256 {
+        let mut id = [0u8; 32];
+        id[..8].copy_from_slice(&offer.to_bytes());
+        id[8..12].copy_from_slice(&gpus.to_be_bytes());
+        B256::from(id)
+    }
+
+    /// The offer id and GPU count of [`QuoteTerms::machine`], if `offer_id` is in that form.
+    pub fn rented(&self) -> Option<(OfferId, u32)> {
+        let id = self.offer_id.as_slice();
+        if id[12..].iter().any(|b| *b != 0) {
+            return None;
+        }
+        let offer = OfferId::from_bytes(id[..8].try_into().expect("8 bytes"));
+        Some((offer, u32::from_be_bytes(id[8..12].try_into().expect("4 bytes"))))
+    }
 }
 
 /// A quote and the provider's EIP-712 signature over it.
@@ -221,7 +248,7 @@ mod tests {
         let parsed: RentalRequest = serde_json::from_str(&old).unwrap();
         assert_eq!(
             parsed,
-            RentalRequest::Quote { renter, duration: 60, image: None, ssh_key: None }
+            RentalRequest::Quote { renter, duration: 60, image: None, ssh_key: None, gpus: None }
         );
         // Without image or key the request is byte for byte what older providers expect.
         assert_eq!(serde_json::to_string(&parsed).unwrap(), old);
@@ -230,9 +257,28 @@ mod tests {
             duration: 60,
             image: Some("ubuntu:22.04".into()),
             ssh_key: Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA me".into()),
+            gpus: Some(1),
         };
         let text = serde_json::to_string(&new).unwrap();
         assert_eq!(serde_json::from_str::<RentalRequest>(&text).unwrap(), new);
+    }
+
+    #[test]
+    fn quoted_machines_carry_the_offer_and_the_gpu_count() {
+        let offer: OfferId = "3f9c2a1b7d4e5f60".parse().unwrap();
+        let terms = |offer_id| QuoteTerms {
+            provider: Address::ZERO,
+            renter: Address::ZERO,
+            rate_per_second: 1,
+            max_duration: 1,
+            deadline: 1,
+            offer_id,
+            nonce: U256::ZERO,
+        };
+        let id = QuoteTerms::machine(offer, 3);
+        assert_eq!(id.to_string(), format!("0x3f9c2a1b7d4e5f6000000003{}", "0".repeat(40)));
+        assert_eq!(terms(id).rented(), Some((offer, 3)));
+        assert_eq!(terms(B256::repeat_byte(1)).rented(), None);
     }
 
     #[test]

@@ -210,12 +210,13 @@ impl Harness {
     }
 
     async fn quote(&self, duration: u64) -> Result<SignedQuote, String> {
-        self.quote_for(duration, None, None).await
+        self.quote_for(duration, None, None, None).await
     }
 
     async fn quote_for(
         &self,
         duration: u64,
+        gpus: Option<u32>,
         image: Option<&str>,
         ssh_key: Option<&str>,
     ) -> Result<SignedQuote, String> {
@@ -224,6 +225,7 @@ impl Harness {
             duration,
             image: image.map(str::to_owned),
             ssh_key: ssh_key.map(str::to_owned),
+            gpus,
         };
         match self.request(request).await {
             RentalResponse::Quote(quote) => Ok(quote),
@@ -276,6 +278,29 @@ impl Harness {
                 tokio::time::Instant::now() < deadline,
                 "the node still {} offer {} after {TIMEOUT:?} ({status:?}); agent log:\n{}",
                 if listed { "does not list" } else { "lists" },
+                self.offer,
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until the devnet's node lists this agent's offer with `gpus` GPUs.
+    async fn wait_offered(&self, gpus: u64) -> serde_json::Value {
+        let url = format!("{}/v1/offers/{}", self.devnet.node_url, self.offer);
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            let offer: Option<serde_json::Value> = match reqwest::get(&url).await {
+                Ok(r) if r.status().is_success() => r.json().await.ok(),
+                _ => None,
+            };
+            if let Some(offer) = offer.filter(|o| o["num_gpus"] == gpus) {
+                return offer;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the node does not list offer {} with {gpus} GPU(s) after {TIMEOUT:?}; agent \
+                 log:\n{}",
                 self.offer,
                 self.logs()
             );
@@ -425,6 +450,66 @@ async fn restart_resumes_the_rental_refuses_busy_gpus_ends_on_time_and_is_paid_e
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renters_share_a_machine_gpu_by_gpu_and_never_the_same_gpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.start_agent().await;
+    h.wait_offered(2).await;
+    let duration = 600;
+
+    let none = h.quote_for(duration, Some(0), None, None).await.unwrap_err();
+    assert!(none.contains("at least one GPU"), "{none}");
+    let many = h.quote_for(duration, Some(3), None, None).await.unwrap_err();
+    assert!(many.contains("only 2") && many.contains("--gpus"), "{many}");
+
+    // One GPU of two, at half the machine's price, recorded in the signed terms.
+    let one = h.quote_for(duration, Some(1), None, None).await.unwrap();
+    assert_eq!(one.terms.rate_per_second, u128::from(RATE / 2));
+    let rented = one.terms.rented().map(|(offer, n)| (offer.to_string(), n));
+    assert_eq!(rented, Some((h.offer.clone(), 1)));
+    // A second quote issued while both GPUs are free names the same first GPU.
+    let stale = h.quote_for(duration, Some(1), None, None).await.unwrap();
+    let first = h.open(&one, duration).await;
+    let running =
+        h.wait_status(first, "the first workload", |s| s.state == WorkloadState::Running).await;
+    assert_eq!(running.gpus, vec!["GPU-test-a"]);
+
+    // The offer shrinks to the GPU still free, at its share of the price.
+    let offer = h.wait_offered(1).await;
+    assert_eq!(offer["price_per_second"], (RATE / 2).to_string());
+    let err = h.quote_for(duration, Some(2), None, None).await.unwrap_err();
+    assert!(err.contains("only 1"), "{err}");
+
+    // The stale quote's GPU is taken: refused, never run twice.
+    let clash = h.open(&stale, duration).await;
+    let refused =
+        h.wait_status(clash, "the clash's refusal", |s| s.state == WorkloadState::Refused).await;
+    assert!(refused.detail.contains("GPU-test-a is already rented"), "{}", refused.detail);
+
+    // The other GPU goes to the next renter; both workloads run side by side.
+    let rest = h.quote(duration).await.unwrap();
+    assert_eq!(rest.terms.rented().map(|(_, n)| n), Some(1), "whole machine = what is free");
+    assert_eq!(rest.terms.rate_per_second, u128::from(RATE / 2));
+    let second = h.open(&rest, duration).await;
+    let other =
+        h.wait_status(second, "the second workload", |s| s.state == WorkloadState::Running).await;
+    assert_eq!(other.gpus, vec!["GPU-test-b"]);
+    assert!(alive(workload_pid(&running)) && alive(workload_pid(&other)));
+    h.wait_listed(false).await;
+    let err = h.quote_for(duration, Some(1), None, None).await.unwrap_err();
+    assert!(err.contains("every GPU is rented"), "{err}");
+
+    // Stopping the first rental frees its GPU, and only that one.
+    h.renter_escrow().await.stop(first).await.unwrap();
+    h.wait_status(first, "the first rental's end", |s| s.state == WorkloadState::Ended).await;
+    let offer = h.wait_offered(1).await;
+    assert_eq!(offer["envelope"]["body"]["gpus"][0]["uuid"], "GPU-test-a", "{offer}");
+    assert_eq!(h.status(second).await.state, WorkloadState::Running);
+    h.stop_agent().await;
+    h.devnet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rental_whose_terms_differ_from_the_quote_is_refused_and_reported() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
@@ -435,11 +520,11 @@ async fn a_rental_whose_terms_differ_from_the_quote_is_refused_and_reported() {
 
     // Only allowed images and real public keys are quoted for.
     let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHtest renter@laptop";
-    let err = h.quote_for(600, Some("evil/miner:latest"), None).await.unwrap_err();
+    let err = h.quote_for(600, None, Some("evil/miner:latest"), None).await.unwrap_err();
     assert!(err.contains("not allowed on this provider") && err.contains("ubuntu:*"), "{err}");
-    let err = h.quote_for(600, Some("ubuntu:22.04"), Some("hello")).await.unwrap_err();
+    let err = h.quote_for(600, None, Some("ubuntu:22.04"), Some("hello")).await.unwrap_err();
     assert!(err.contains("not an SSH public key"), "{err}");
-    let issued = h.quote_for(600, Some("ubuntu:22.04"), Some(key)).await.unwrap();
+    let issued = h.quote_for(600, None, Some("ubuntu:22.04"), Some(key)).await.unwrap();
 
     // A quote the agent never issued, though validly signed with its key (a copied key,
     // another installation): a lower rate and a nonce the agent does not know.

@@ -26,7 +26,11 @@ const QUOTE_MARGIN: u64 = 10;
   gpuflow rent 3f9c2a1b7d4e5f60 --hours 2 --image pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime \\
       --ssh-key ~/.ssh/id_ed25519.pub
   gpuflow rent 3f9c2a1b7d4e5f60 --hours 0.5 --max-price 0.4 --yes
+  gpuflow rent 3f9c2a1b7d4e5f60 --hours 4 --gpus 2
   gpuflow --json rent 3f9c2a1b7d4e5f60 --hours 1 --ssh-key ~/.ssh/id_ed25519.pub
+
+--gpus rents that many of the offer's GPUs at its price per GPU; the rest stay for
+other renters. Without it the whole machine (every GPU the offer lists) is rented.
 
 --image picks the container the provider runs (its default without it; providers may
 allow only some images). --ssh-key installs your public key in it; `rent` then prints
@@ -44,6 +48,9 @@ pub struct RentArgs {
     /// How long to rent, in hours (decimals allowed, whole seconds only).
     #[arg(long)]
     hours: String,
+    /// How many of the offer's GPUs to rent, at its price per GPU; all of them without it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    gpus: Option<u32>,
     /// Most you will pay, in tokens (dollars) per hour; a dearer quote is refused and
     /// no money moves.
     #[arg(long, value_name = "PRICE")]
@@ -98,6 +105,21 @@ impl RentArgs {
                 format!("offer {} has expired; search again", self.offer),
             ));
         }
+        let offered = offer.body.gpus.len() as u32;
+        let count = self.gpus.unwrap_or(offered);
+        if count > offered {
+            return Err(fail(
+                Exit::Usage,
+                format!(
+                    "offer {} has {offered} GPU(s) free; ask for at most {offered} with --gpus, or \
+                     search for a bigger machine (`num_gpus>={count}`)",
+                    self.offer
+                ),
+            ));
+        }
+        // The advertised price of `count` GPUs, rounded up so that it bounds any fair quote.
+        let advertised =
+            (offer.body.price_per_second * u128::from(count)).div_ceil(u128::from(offered));
         let decimals = escrow.decimals().await?;
         let max_per_hour = self
             .max_price
@@ -119,18 +141,18 @@ impl RentArgs {
                 ),
             )
         };
-        if above_max(offer.body.price_per_second) {
-            return Err(refuse_price("the offer asks", offer.body.price_per_second));
+        if above_max(advertised) {
+            return Err(refuse_price("the offer asks", advertised));
         }
 
         // Check the wallet can pay before bothering the provider: the quoted rate can
         // only be at or below the advertised one (checked below).
-        let most = gpuflow_escrow::cost(offer.body.price_per_second, duration)?;
+        let most = gpuflow_escrow::cost(advertised, duration)?;
         check_funds(&escrow, renter, duration, most, decimals).await?;
 
         let provider = ProviderClient::connect(&offer)?;
         let spinner = ui::spinner(json, "asking the provider for a quote");
-        let quote = provider.quote(renter, duration, self.image.clone(), ssh_key).await;
+        let quote = provider.quote(renter, duration, self.gpus, self.image.clone(), ssh_key).await;
         spinner.finish_and_clear();
         let quote = quote?;
         let terms = &quote.terms;
@@ -145,11 +167,34 @@ impl RentArgs {
                 ),
             ));
         }
-        if terms.rate_per_second > offer.body.price_per_second {
+        let quoted_gpus = match terms.rented() {
+            Some((id, n)) if id.to_string() == self.offer && n == count => n,
+            // Without --gpus the provider quotes every GPU still free: perhaps fewer than
+            // a slightly stale offer lists.
+            Some((id, n))
+                if id.to_string() == self.offer
+                    && self.gpus.is_none()
+                    && (1..count).contains(&n) =>
+            {
+                n
+            }
+            _ => {
+                return Err(fail(
+                    Exit::Refused,
+                    format!(
+                        "the provider's quote is not for {count} GPU(s) of offer {}; no money \
+                         moved. Search again: the machine may have been rented meanwhile",
+                        self.offer
+                    ),
+                ));
+            }
+        };
+        if !offer.body.fair_rate(terms.rate_per_second, quoted_gpus) {
             return Err(fail(
                 Exit::Refused,
                 format!(
-                    "the provider quoted {} units/s, more than the {} it advertises; no money moved",
+                    "the provider quoted {} units/s for {quoted_gpus} GPU(s), more than the {} \
+                     units/s it advertises for all {offered}; no money moved",
                     terms.rate_per_second, offer.body.price_per_second
                 ),
             ));
@@ -176,7 +221,7 @@ impl RentArgs {
         let fee = total * U256::from(fee_bps) / U256::from(10_000);
         if !json {
             let gpus = &offer.body.gpus;
-            eprintln!("rent offer {} ({} × {})", self.offer, gpus.len(), gpus[0].name);
+            eprintln!("rent offer {} ({quoted_gpus} × {})", self.offer, gpus[0].name);
             let mut table = ui::table(&["", ""]);
             table.add_row(vec![
                 "rate".to_owned(),
@@ -234,6 +279,7 @@ impl RentArgs {
             "rental_id": id,
             "offer": self.offer,
             "provider": offer.body.payout,
+            "gpus": quoted_gpus,
             "rate_per_second": rate.to_string(),
             "duration": duration,
             "deposit": opened.deposit.to_string(),
