@@ -11,6 +11,7 @@ mod client;
 mod downtime;
 mod error;
 mod explain;
+pub mod keystore;
 mod quote;
 mod wallet;
 
