@@ -83,30 +83,30 @@ pub(crate) fn store(
     signer: &PrivateKeySigner,
     password: &str,
 ) -> anyhow::Result<Keystore> {
+    store_in(&dir()?, name, signer, password)
+}
+
+/// [`store`] into `dir`: mode 0600 in a 0700 directory, with geth's `address` field so
+/// wallets can be listed locked.
+fn store_in(
+    dir: &Path,
+    name: &str,
+    signer: &PrivateKeySigner,
+    password: &str,
+) -> anyhow::Result<Keystore> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
     if name.is_empty() || !name.chars().all(allowed) {
         return Err(fail(Exit::Usage, "a wallet name uses only letters, digits, `-` and `_`"));
     }
-    let dir = dir()?;
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join(format!("{name}.json"));
-    if path.exists() {
+    let file = format!("{name}.json");
+    let existing = dir.join(&file);
+    if existing.exists() {
         return Err(fail(
             Exit::Usage,
-            format!("wallet `{name}` already exists at {}", path.display()),
+            format!("wallet `{name}` already exists at {}", existing.display()),
         ));
     }
-    PrivateKeySigner::encrypt_keystore(
-        &dir,
-        &mut rand::thread_rng(),
-        signer.to_bytes(),
-        password,
-        Some(&format!("{name}.json")),
-    )?;
-    // geth writes the address beside the ciphertext, so wallets can be listed locked.
-    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
-    json["address"] = format!("{:x}", signer.address()).trim_start_matches("0x").into();
-    std::fs::write(&path, serde_json::to_vec(&json)?)?;
+    let path = gpuflow_escrow::keystore::create(dir, &file, signer, password)?;
     Ok(Keystore { name: name.to_owned(), path, address: Some(signer.address()) })
 }
 
@@ -152,6 +152,23 @@ pub(crate) fn password(prompt: &str, confirm: bool) -> anyhow::Result<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use alloy::signers::local::PrivateKeySigner;
+
+    #[test]
+    fn a_new_wallet_is_readable_by_its_owner_only() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("keystores");
+        let signer = PrivateKeySigner::random();
+        let stored = super::store_in(&dir, "main", &signer, "pw").unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&stored.path), mode(&dir)), (0o600, 0o700));
+        assert_eq!(super::read_address(&stored.path), Some(signer.address()));
+        let again = super::store_in(&dir, "main", &signer, "pw").unwrap_err().to_string();
+        assert!(again.contains("already exists"), "{again}");
+    }
+
     #[test]
     fn geth_address_field_parses() {
         let dir = tempfile::tempdir().unwrap();
