@@ -304,14 +304,8 @@ fn init(args: InitArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating the identity in {}", data_dir.display()))?;
     let password = password(true)?;
     let keystore_dir = keystore.parent().context("keystore path has a directory")?;
-    std::fs::create_dir_all(keystore_dir)?;
-    let (signer, _) = PrivateKeySigner::new_keystore(
-        keystore_dir,
-        &mut rand::thread_rng(),
-        password,
-        Some("provider.json"),
-    )
-    .context("writing the keystore")?;
+    let signer = PrivateKeySigner::random();
+    gpuflow_escrow::keystore::create(keystore_dir, "provider.json", &signer, &password)?;
     std::fs::write(&config_path, config::template(args.escrow, &keystore, &data_dir))
         .with_context(|| format!("writing {}", config_path.display()))?;
     println!("peer id:        {}", identity.peer_id());
