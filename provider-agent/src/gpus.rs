@@ -15,6 +15,54 @@ pub struct Inventory {
     pub power_limits_w: Vec<Option<u32>>,
 }
 
+impl Inventory {
+    /// What `gpuflow-provider gpus --json` prints: everything its table shows.
+    pub fn report(&self) -> InventoryReport<'_> {
+        InventoryReport {
+            verified: self.verified,
+            gpus: self
+                .gpus
+                .iter()
+                .enumerate()
+                .map(|(index, info)| GpuReport {
+                    index,
+                    info,
+                    power_limit_w: self.power_limits_w.get(index).copied().flatten(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What `gpuflow-provider gpus` shows, and as JSON (`--json`) prints:
+///
+/// ```json
+/// {"verified": true,
+///  "gpus": [{"index": 0, "name": "...", "uuid": "GPU-...", "memory_bytes": 85520809984,
+///            "pci_bus_id": "...", "compute_capability": "9.0", "driver_version": "...",
+///            "cuda_version": "12.4", "power_limit_w": 700}]}
+/// ```
+#[derive(Debug, serde::Serialize)]
+pub struct InventoryReport<'a> {
+    /// False for a simulated inventory: its offers say `verified: false`.
+    pub verified: bool,
+    /// The GPUs, in NVML index order.
+    pub gpus: Vec<GpuReport<'a>>,
+}
+
+/// One GPU of an [`InventoryReport`].
+#[derive(Debug, serde::Serialize)]
+pub struct GpuReport<'a> {
+    /// NVML index.
+    pub index: usize,
+    /// What the offer advertises, its fields inlined.
+    #[serde(flatten)]
+    pub info: &'a GpuInfo,
+    /// Enforced power limit in watts; `null` where NVML does not report one (and for a
+    /// simulated inventory).
+    pub power_limit_w: Option<u32>,
+}
+
 /// Why no inventory could be read.
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
@@ -336,6 +384,45 @@ mod tests {
         assert_eq!((health[0].temperature_c, health[0].utilization_pct), (35, 12));
         assert_eq!(health[1].ecc_errors, None, "no counter on consumer GPUs");
         assert_eq!(health[1].temperature_c, MAX_TEMPERATURE_C, "broken sensor clamped");
+    }
+
+    #[test]
+    fn the_json_report_shows_what_the_table_shows() {
+        let consumer = DeviceReading { uuid: "GPU-4090".into(), power_limit_mw: None, ..h100() };
+        let inventory = to_inventory(&Fixture(vec![h100(), consumer])).unwrap();
+        let json = serde_json::to_value(inventory.report()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "verified": true,
+                "gpus": [
+                    {
+                        "index": 0,
+                        "name": "NVIDIA H100 80GB HBM3",
+                        "uuid": "GPU-h100",
+                        "memory_bytes": 85_520_809_984_u64,
+                        "pci_bus_id": "00000000:18:00.0",
+                        "compute_capability": "9.0",
+                        "driver_version": "550.54.14",
+                        "cuda_version": "12.4",
+                        "power_limit_w": 700,
+                    },
+                    {
+                        "index": 1,
+                        "name": "NVIDIA H100 80GB HBM3",
+                        "uuid": "GPU-4090",
+                        "memory_bytes": 85_520_809_984_u64,
+                        "pci_bus_id": "00000000:18:00.0",
+                        "compute_capability": "9.0",
+                        "driver_version": "550.54.14",
+                        "cuda_version": "12.4",
+                        "power_limit_w": null,
+                    },
+                ],
+            })
+        );
+        let simulated = Inventory { verified: false, ..inventory };
+        assert_eq!(serde_json::to_value(simulated.report()).unwrap()["verified"], false);
     }
 
     #[test]

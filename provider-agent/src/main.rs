@@ -198,30 +198,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init(args) => init(args),
         Command::Gpus { simulate_gpus, json } => {
             let inventory = gpus::inventory(simulate_gpus.as_deref())?;
+            let report = inventory.report();
             if json {
-                println!("{}", serde_json::to_string_pretty(&inventory.gpus)?);
+                println!("{}", serde_json::to_string_pretty(&report)?);
                 return Ok(());
             }
             println!(
                 "{:<4} {:<28} {:>9} {:<18} {:<5} {:<10} {:<6} {:>7} UUID",
                 "#", "NAME", "VRAM_GB", "PCI", "CC", "DRIVER", "CUDA", "POWER_W"
             );
-            for (i, g) in inventory.gpus.iter().enumerate() {
-                let power = inventory.power_limits_w.get(i).copied().flatten();
+            for gpu in &report.gpus {
+                let g = gpu.info;
                 println!(
                     "{:<4} {:<28} {:>9} {:<18} {:<5} {:<10} {:<6} {:>7} {}",
-                    i,
+                    gpu.index,
                     g.name,
                     format_units(u128::from(g.memory_bytes / 1_000_000), 3),
                     g.pci_bus_id,
                     g.compute_capability,
                     g.driver_version,
                     g.cuda_version,
-                    power.map_or("-".into(), |w| w.to_string()),
+                    gpu.power_limit_w.map_or("-".into(), |w| w.to_string()),
                     g.uuid
                 );
             }
-            if !inventory.verified {
+            if !report.verified {
                 println!("(simulated inventory: offers will say verified: false)");
             }
             Ok(())
