@@ -83,10 +83,13 @@ impl DevnetOptions {
             price_per_hour: "0.36".into(),
             fee_bps: 1000,
             dispute_window: 5,
-            workload:
+            // Runs until the rental ends, or until this process does: workloads outlive
+            // their agent (a restarted agent re-attaches them), not the devnet.
+            workload: format!(
                 "echo \"workload up for rental $GPUFLOW_RENTAL_ID on $CUDA_VISIBLE_DEVICES\"; \
-                       exec sleep 2147483647"
-                    .into(),
+                 exec tail -f /dev/null --pid={}",
+                std::process::id()
+            ),
             block_time: None,
             uptime_bucket_secs: 2,
             grace_secs: 4,

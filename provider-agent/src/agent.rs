@@ -40,6 +40,8 @@ use crate::{
 const LAPSE_SECS: u64 = 5;
 /// How far a log request's timestamp may be from the provider's clock, in seconds.
 const LOGS_REQUEST_MAX_SKEW: u64 = 300;
+/// Most blocks read in one `eth_getLogs` call; public RPCs refuse wider ranges.
+const LOG_RANGE: u64 = 2_000;
 
 /// How the agent runs, once its inputs are resolved.
 #[derive(Debug)]
@@ -125,6 +127,8 @@ pub struct Agent {
     heartbeat_seq: u64,
     /// Latest chain time seen; devnets move it ahead of the wall clock.
     chain_time: u64,
+    /// Time of the latest block whose events are all handled; 0 until the first poll.
+    processed_time: u64,
     /// The GPUs of the last offer published, while it may still be live on the nodes.
     advertised: Vec<gpuflow_protocol::GpuInfo>,
 }
@@ -180,6 +184,7 @@ impl Agent {
             next_nonce: U256::from(unix_millis()) << 8,
             heartbeat_seq: 0,
             chain_time: 0,
+            processed_time: 0,
             // What the last run published is unknown: if every GPU turns out rented,
             // withdraw whatever offer may still be live.
             advertised: config_gpus,
@@ -215,8 +220,9 @@ impl Agent {
         unix_now().max(self.chain_time)
     }
 
-    /// Runs until `shutdown` resolves, then ends every workload. Rentals stay recorded
-    /// as running, so the next start resumes them.
+    /// Runs until `shutdown` resolves. Workloads keep running, as containers do when their
+    /// daemon restarts: an agent restarted for an upgrade must not cost renters their
+    /// work. The next start re-attaches them, and ends those whose rental ran out meanwhile.
     pub async fn run(
         mut self,
         mut events: mpsc::Receiver<NetworkEvent>,
@@ -249,11 +255,12 @@ impl Agent {
                 () = &mut shutdown => break,
             }
         }
-        for rental in self.rentals.values().filter(|r| is_live(r)) {
-            if let Some(handle) = &rental.handle {
-                tracing::info!(rental = rental.id, "stopping workload for shutdown");
-                self.runtime.stop(rental.id, handle).await;
-            }
+        let live = self.rentals.values().filter(|r| is_live(r)).count();
+        if live > 0 {
+            tracing::info!(
+                rentals = live,
+                "shutting down; workloads keep running until the next start"
+            );
         }
         Ok(())
     }
@@ -382,7 +389,7 @@ impl Agent {
             image: image.clone(),
             ssh_key,
         };
-        if let Err(e) = self.store.record_quote(record, self.now()).await {
+        if let Err(e) = self.store.record_quote(record, self.processed_time).await {
             tracing::error!(error = %e, "could not store a quote; not issuing it");
             return refuse("the provider cannot issue quotes right now; try again".into());
         }
@@ -517,20 +524,31 @@ impl Agent {
         }
     }
 
+    /// Handles the escrow's events up to the latest block, [`LOG_RANGE`] blocks at a time.
     async fn poll_chain(&mut self) -> anyhow::Result<()> {
         let latest = self.escrow.block_number().await?;
-        if let Some(block) = self
+        let latest_time = self
             .escrow
             .provider()
             .get_block_by_number(alloy::eips::BlockNumberOrTag::Number(latest))
             .await?
-        {
-            self.chain_time = self.chain_time.max(block.header.timestamp);
+            .map(|block| block.header.timestamp);
+        if let Some(time) = latest_time {
+            self.chain_time = self.chain_time.max(time);
         }
-        if latest < self.chain.next_block {
-            return Ok(());
+        while self.chain.next_block <= latest {
+            let to = latest.min(self.chain.next_block.saturating_add(LOG_RANGE - 1));
+            self.handle_events(self.chain.next_block, to).await?;
         }
-        let events = self.escrow.events(self.chain.next_block, latest).await?;
+        if let Some(time) = latest_time {
+            self.processed_time = self.processed_time.max(time);
+        }
+        Ok(())
+    }
+
+    /// Handles the escrow's events of blocks `from..=to`, then records them as handled.
+    async fn handle_events(&mut self, from: u64, to: u64) -> anyhow::Result<()> {
+        let events = self.escrow.events(from, to).await?;
         for event in events {
             match event {
                 EscrowEvent::Opened(e) if e.provider == self.config.payout.address() => {
@@ -559,9 +577,9 @@ impl Agent {
                 _ => {}
             }
         }
-        // Only now: every event up to `latest` is reflected in the store.
-        self.store.set_last_block(latest).await?;
-        self.chain.next_block = latest + 1;
+        // Only now: every event up to `to` is reflected in the store.
+        self.store.set_last_block(to).await?;
+        self.chain.next_block = to + 1;
         Ok(())
     }
 
@@ -612,6 +630,11 @@ impl Agent {
                 "its {} s exceed the quoted maximum of {} s",
                 ends_at.saturating_sub(start),
                 q.max_duration
+            )),
+            Some(_) if ends_at.saturating_sub(start) < self.config.min_duration => Some(format!(
+                "its {} s are shorter than this provider's minimum of {} s",
+                ends_at.saturating_sub(start),
+                self.config.min_duration
             )),
             Some(_) => None,
         };

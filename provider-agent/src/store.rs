@@ -178,13 +178,14 @@ impl Store {
         .await
     }
 
-    /// Stores a signed quote and forgets quotes whose deadline passed before `now`.
-    pub async fn record_quote(&self, quote: QuoteRecord, now: u64) -> Result<(), StoreError> {
+    /// Stores a signed quote and forgets quotes whose deadline is before `processed`: the
+    /// time of the latest block whose events the agent has handled. A quote opens a rental
+    /// only in a block no later than its deadline, so once such blocks are all handled the
+    /// quote can match nothing more, however long the agent was down before.
+    pub async fn record_quote(&self, quote: QuoteRecord, processed: u64) -> Result<(), StoreError> {
         self.call(move |c| {
             let tx = c.transaction()?;
-            // A rental can only be opened before the deadline, and its event arrives a
-            // few polls later; an hour of slack covers an agent that was down meanwhile.
-            tx.execute("DELETE FROM quotes WHERE deadline + 3600 < ?1", params![now])?;
+            tx.execute("DELETE FROM quotes WHERE deadline < ?1", params![processed])?;
             tx.execute(
                 &format!(
                     "INSERT INTO quotes ({QUOTE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
@@ -396,8 +397,17 @@ mod tests {
             ssh_key: Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 renter".into()),
         };
         store.record_quote(quote.clone(), 500).await.unwrap();
-        assert_eq!(store.quote("77".into()).await.unwrap(), Some(quote));
+        assert_eq!(store.quote("77".into()).await.unwrap(), Some(quote.clone()));
         assert_eq!(store.quote("78".into()).await.unwrap(), None);
+        // Blocks up to the deadline handled: still kept, a rental may open at the deadline.
+        let later = QuoteRecord { nonce: "78".into(), deadline: 5_000, ..quote.clone() };
+        store.record_quote(later.clone(), 1_000).await.unwrap();
+        assert_eq!(store.quote("77".into()).await.unwrap(), Some(quote));
+        // Past it: forgotten; the newer quote stays.
+        let last = QuoteRecord { nonce: "79".into(), deadline: 5_000, ..later.clone() };
+        store.record_quote(last, 1_001).await.unwrap();
+        assert_eq!(store.quote("77".into()).await.unwrap(), None);
+        assert_eq!(store.quote("78".into()).await.unwrap(), Some(later));
     }
 
     #[tokio::test]

@@ -50,6 +50,12 @@ struct Harness {
     extra: Vec<String>,
 }
 
+/// The end of a workload's command: it runs until stopped or until the test process exits,
+/// since workloads outlive their agent.
+fn until_test_ends() -> String {
+    format!("exec tail -f /dev/null --pid={}", std::process::id())
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -103,7 +109,7 @@ impl Harness {
             client,
             starts: 0,
             offer: String::new(),
-            workload: "echo up $GPUFLOW_RENTAL_ID; exec sleep 600".into(),
+            workload: format!("echo up $GPUFLOW_RENTAL_ID; {}", until_test_ends()),
             extra: Vec::new(),
         }
     }
@@ -380,6 +386,13 @@ async fn restart_resumes_the_rental_refuses_busy_gpus_ends_on_time_and_is_paid_e
     assert!(h.quote(duration).await.is_err(), "no GPU is free after the restart either");
     assert!(h.logs().contains("re-attached to the running workload"), "agent log:\n{}", h.logs());
 
+    // A clean stop (an upgrade, a service restart) leaves the workload running too.
+    h.stop_agent().await;
+    assert!(alive(pid), "a clean stop of the agent ended the renter's workload");
+    h.start_agent().await;
+    let again = h.status(id).await;
+    assert_eq!((again.state, workload_pid(&again)), (WorkloadState::Running, pid), "{again:?}");
+
     // The refused renter takes the unused deposit back at once.
     let end = h.renter_escrow().await.rental(busy).await.unwrap().end.to::<u64>();
     let stopped = h.renter_escrow().await.stop(busy).await.unwrap();
@@ -513,9 +526,12 @@ async fn renters_share_a_machine_gpu_by_gpu_and_never_the_same_gpu() {
 async fn a_rental_whose_terms_differ_from_the_quote_is_refused_and_reported() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
-    h.extra = vec!["--allow-image".into(), "ubuntu:*".into()];
-    h.workload =
-        "echo up $GPUFLOW_RENTAL_ID $GPUFLOW_IMAGE $GPUFLOW_SSH_KEY; exec sleep 600".into();
+    h.extra =
+        vec!["--allow-image".into(), "ubuntu:*".into(), "--min-duration-secs".into(), "60".into()];
+    h.workload = format!(
+        "echo up $GPUFLOW_RENTAL_ID $GPUFLOW_IMAGE $GPUFLOW_SSH_KEY; {}",
+        until_test_ends()
+    );
     h.start_agent().await;
 
     // Only allowed images and real public keys are quoted for.
@@ -547,6 +563,12 @@ async fn a_rental_whose_terms_differ_from_the_quote_is_refused_and_reported() {
     assert!(refused.detail.contains("terms differ from the quote"), "{}", refused.detail);
     assert!(refused.gpus.is_empty());
     assert!(h.logs().contains("rental refused"), "the refusal is logged:\n{}", h.logs());
+
+    // A quote for 600 s used to open 30 s: below the provider's minimum, refused.
+    let short = h.quote(600).await.unwrap();
+    let brief = h.open(&short, 30).await;
+    let refused = h.wait_status(brief, "the refusal", |s| s.state == WorkloadState::Refused).await;
+    assert!(refused.detail.contains("shorter than this provider's minimum of 60 s"), "{refused:?}");
 
     // The renter sees it with `gpuflow status`, and how to get the deposit back.
     let status = |json: bool| {
