@@ -16,17 +16,28 @@ pub fn explain(error: &alloy::contract::Error) -> String {
 
 fn explain_escrow(error: &E) -> String {
     match error {
-        E::GpuEscrow_TokenZeroAddress(_) => "the payment token address is zero".into(),
-        E::GpuEscrow_TreasuryZeroAddress(_) => "the treasury address is zero".into(),
+        E::GpuEscrow_TokenZeroAddress(_) => {
+            "the payment token address is zero; deploy the escrow with the token's address".into()
+        }
+        E::GpuEscrow_TreasuryZeroAddress(_) => {
+            "the treasury address is zero; name a treasury that can receive the fees".into()
+        }
         E::GpuEscrow_FeeTooHigh(e) => {
-            format!("a fee of {} basis points is above the maximum of {}", e.feeBps, e.max)
+            format!(
+                "a fee of {} basis points is above the maximum of {}; set a fee of at most {}",
+                e.feeBps, e.max, e.max
+            )
         }
         E::GpuEscrow_DisputeWindowTooLong(e) => format!(
-            "a dispute window of {} s is longer than the maximum of {} s",
-            e.disputeWindow, e.max
+            "a dispute window of {} s is longer than the maximum of {} s; choose one of at most {} s",
+            e.disputeWindow, e.max, e.max
         ),
-        E::GpuEscrow_AttesterZeroAddress(_) => "the attester address is zero".into(),
-        E::GpuEscrow_AttesterThresholdZero(_) => "the attester threshold must be at least 1".into(),
+        E::GpuEscrow_AttesterZeroAddress(_) => {
+            "the attester address is zero; name the attester's own address".into()
+        }
+        E::GpuEscrow_AttesterThresholdZero(_) => {
+            "the attester threshold is zero; set it to at least 1".into()
+        }
         E::GpuEscrow_QuoteExpired(e) => format!(
             "the provider's quote expired at {} (now {}); run the command again for a fresh quote",
             e.deadline, e.timestamp
@@ -35,11 +46,18 @@ fn explain_escrow(error: &E) -> String {
             "the quote was made for {}, not for {}; ask the provider with your own wallet",
             e.renter, e.caller
         ),
-        E::GpuEscrow_ProviderZeroAddress(_) => "the offer has no payout address".into(),
-        E::GpuEscrow_ProviderIsRenter(e) => format!("{} cannot rent its own machine", e.account),
-        E::GpuEscrow_RateZero(_) => "the price per second is zero".into(),
+        E::GpuEscrow_ProviderZeroAddress(_) => {
+            "the quote names no payout address (zero); rent from another offer".into()
+        }
+        E::GpuEscrow_ProviderIsRenter(e) => {
+            format!("{} cannot rent its own machine; rent with another wallet", e.account)
+        }
+        E::GpuEscrow_RateZero(_) => {
+            "the quoted price per second is zero; ask the provider for a fresh quote".into()
+        }
         E::GpuEscrow_RateTooHigh(e) => format!(
-            "the price of {} units per second is above the maximum of {}",
+            "the price of {} units per second is above the escrow's maximum of {}; rent from a \
+             cheaper offer",
             e.ratePerSecond, e.max
         ),
         E::GpuEscrow_DurationZero(_) => {
@@ -55,7 +73,10 @@ fn explain_escrow(error: &E) -> String {
             e.nonce, e.provider
         ),
         E::GpuEscrow_InvalidSignature(e) => {
-            format!("the quote is not validly signed by {}; no money moved", e.signer)
+            format!(
+                "the quote is not validly signed by {}; ask the provider for a fresh quote",
+                e.signer
+            )
         }
         E::GpuEscrow_PermitFailed(e) => format!(
             "the token permit failed and the allowance is {} of the {} needed; approve the escrow",
@@ -66,51 +87,91 @@ fn explain_escrow(error: &E) -> String {
             e.rentalId
         ),
         E::GpuEscrow_CallerNotRenter(e) => {
-            format!("rental {} belongs to another renter, not {}", e.rentalId, e.caller)
+            format!(
+                "rental {} belongs to another renter, not {}; use the wallet that rented it",
+                e.rentalId, e.caller
+            )
         }
         E::GpuEscrow_CallerNotProvider(e) => {
-            format!("rental {} pays another provider, not {}", e.rentalId, e.caller)
+            format!(
+                "rental {} pays another provider, not {}; use that provider's payout key",
+                e.rentalId, e.caller
+            )
         }
         E::GpuEscrow_RentalAlreadyStopped(e) => {
-            format!("rental {} is already stopped; its remainder was refunded then", e.rentalId)
+            format!(
+                "rental {} is already stopped and its remainder was refunded then; rent again for \
+                 more time",
+                e.rentalId
+            )
         }
         E::GpuEscrow_RentalAlreadyEnded(e) => {
-            format!("rental {} already ended at {}; nothing is left to refund", e.rentalId, e.end)
+            format!(
+                "rental {} already ended at {}, so nothing is left to refund or extend; rent again \
+                 for more time",
+                e.rentalId, e.end
+            )
         }
-        E::GpuEscrow_ExtensionZero(_) => "an extension must add at least one second".into(),
+        E::GpuEscrow_ExtensionZero(_) => {
+            "the extension adds no time; ask for at least one second more".into()
+        }
         E::GpuEscrow_ExtensionAboveMax(e) => format!(
-            "rental {} can be extended by at most {} s more under its quote, not {} s",
+            "rental {} can be extended by at most {} s more under its quote, not {} s; extend by \
+             less or rent again",
             e.rentalId, e.maxExtraSeconds, e.extraSeconds
         ),
         E::GpuEscrow_NothingToWithdraw(e) => {
-            format!("rental {} has no earnings to withdraw yet (dispute window)", e.rentalId)
+            format!(
+                "rental {} has no earnings to withdraw yet; wait until its seconds are older than \
+                 the dispute window",
+                e.rentalId
+            )
         }
         E::GpuEscrow_BatchNothingToWithdraw(e) => {
-            format!("none of the {} rentals has earnings to withdraw yet", e.rentalCount)
+            format!(
+                "none of the {} rentals has earnings to withdraw yet; wait until their seconds are \
+                 older than the dispute window",
+                e.rentalCount
+            )
         }
         E::GpuEscrow_DowntimeExpired(e) => format!(
             "the downtime attestation expired at {} (now {}); fetch a fresh one",
             e.deadline, e.timestamp
         ),
         E::GpuEscrow_DowntimeWindowInvalid(e) => {
-            format!("the downtime window {}..{} is empty or reversed", e.from, e.to)
+            format!(
+                "the downtime window {}..{} is empty or reversed; fetch a fresh attestation",
+                e.from, e.to
+            )
         }
         E::GpuEscrow_DowntimeSecondsInvalid(e) => format!(
-            "{} downtime seconds do not fit a window of {} s",
+            "{} downtime seconds do not fit a window of {} s; fetch a fresh attestation",
             e.downSeconds, e.windowSeconds
         ),
         E::GpuEscrow_DowntimeInFuture(e) => {
-            format!("the downtime window ends at {}, after now ({})", e.to, e.timestamp)
+            format!(
+                "the downtime window ends at {}, after now ({}); wait until then and claim again",
+                e.to, e.timestamp
+            )
         }
         E::GpuEscrow_DowntimeOutsideRental(e) => {
-            format!("the downtime window {}..{} is outside rental {}", e.from, e.to, e.rentalId)
+            format!(
+                "the downtime window {}..{} is outside rental {}; fetch an attestation for the \
+                 rental's own time",
+                e.from, e.to, e.rentalId
+            )
         }
         E::GpuEscrow_DowntimeOverlaps(e) => format!(
-            "downtime of rental {} up to {} was already credited; the window from {} overlaps it",
+            "downtime of rental {} up to {} was already credited and the window from {} overlaps \
+             it; claim again once later downtime is measured",
             e.rentalId, e.creditedUntil, e.from
         ),
         E::GpuEscrow_NothingToCredit(e) => {
-            format!("rental {} has no unpaid seconds left to credit for this downtime", e.rentalId)
+            format!(
+                "rental {} has no unpaid seconds left to credit for this downtime (the provider was \
+                 paid for them); claim within the dispute window next time",
+                e.rentalId
+            )
         }
         E::GpuEscrow_AttestationsBelowThreshold(e) => format!(
             "{} attester signatures, but the escrow needs {}; ask more nodes",
@@ -119,28 +180,48 @@ fn explain_escrow(error: &E) -> String {
         E::GpuEscrow_AttestationMalformed(e) => {
             format!(
                 "attestation entry {} is cut short: its attester, signature length or \
-                 signature runs past the end of the signatures",
+                 signature runs past the end of the signatures; fetch the attestations again",
                 e.index
             )
         }
         E::GpuEscrow_AttestersNotAscending(e) => format!(
-            "attester signatures must be sorted by attester address ({} came after {})",
+            "attester signatures are out of order ({} came after {}); sort them by attester \
+             address",
             e.attester, e.previous
         ),
-        E::GpuEscrow_NotAttester(e) => format!("{} is not a registered attester", e.account),
-        E::GpuEscrow_CallerNotTreasury(e) => format!("{} is not the treasury", e.caller),
-        E::GpuEscrow_NoFeesToClaim(_) => "there are no fees to claim".into(),
-        E::SafeERC20FailedOperation(e) => format!("the token {} refused the transfer", e.token),
+        E::GpuEscrow_NotAttester(e) => format!(
+            "{} is not a registered attester; ask nodes whose attester key is registered",
+            e.account
+        ),
+        E::GpuEscrow_CallerNotTreasury(e) => {
+            format!("{} is not the treasury; claim with the treasury's key", e.caller)
+        }
+        E::GpuEscrow_NoFeesToClaim(_) => {
+            "there are no fees to claim; wait until providers withdraw earnings".into()
+        }
+        E::SafeERC20FailedOperation(e) => format!(
+            "the token {} refused the transfer; check the wallet's token balance and allowance",
+            e.token
+        ),
         E::EnforcedPause(_) => {
-            "the escrow is paused: no rental can be opened or extended now; stopping still works"
+            "the escrow is paused: no rental can be opened or extended now; wait until it is \
+             unpaused (stopping still works)"
                 .into()
         }
-        E::ExpectedPause(_) => "the escrow is not paused".into(),
-        E::OwnableUnauthorizedAccount(e) => format!("{} is not the escrow's admin", e.account),
-        E::OwnableInvalidOwner(e) => format!("{} cannot own the escrow", e.owner),
-        E::InvalidShortString(_) | E::StringTooLong(_) => {
-            "the escrow's EIP-712 domain is malformed".into()
+        E::ExpectedPause(_) => "the escrow is not paused; check `paused()` before unpausing".into(),
+        E::OwnableUnauthorizedAccount(e) => {
+            format!("{} is not the escrow's admin; use the admin's key", e.account)
         }
+        E::OwnableInvalidOwner(e) => {
+            format!("{} cannot own the escrow; name a non-zero owner", e.owner)
+        }
+        E::InvalidShortString(_) => {
+            "the escrow's EIP-712 name or version is malformed; redeploy it with valid ones".into()
+        }
+        E::StringTooLong(e) => format!(
+            "the escrow's EIP-712 name or version `{}` is too long; redeploy it with a shorter one",
+            e.str
+        ),
     }
 }
 
@@ -154,7 +235,97 @@ fn explain_token(error: &T) -> String {
             "the escrow {} may spend only {} token units of the needed {}; approve more",
             e.spender, e.allowance, e.needed
         ),
-        T::ERC20InvalidSender(e) => format!("the token refuses to send from {}", e.sender),
-        T::ERC20InvalidReceiver(e) => format!("the token refuses to pay {}", e.receiver),
+        T::ERC20InvalidSender(e) => {
+            format!("the token refuses to send from {}; use another wallet", e.sender)
+        }
+        T::ERC20InvalidReceiver(e) => {
+            format!("the token refuses to pay {}; use another address", e.receiver)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::{hex, sol_types::SolInterface, transports::RpcError};
+
+    use super::*;
+
+    /// Verbs a sentence's advice may start with.
+    const ACTIONS: &[&str] = &[
+        "approve", "ask", "check", "choose", "claim", "deploy", "extend", "fetch", "fund", "name",
+        "redeploy", "rent", "run", "set", "sort", "use", "wait",
+    ];
+
+    /// A node's answer to a call that reverted with `data`, as alloy sees it.
+    fn reverted(data: &[u8]) -> alloy::contract::Error {
+        let payload = serde_json::json!({
+            "code": 3,
+            "message": "execution reverted",
+            "data": hex::encode_prefixed(data),
+        });
+        alloy::contract::Error::TransportError(RpcError::ErrorResp(
+            serde_json::from_value(payload).expect("an error payload"),
+        ))
+    }
+
+    /// Revert data for `selector` with every argument zero (an empty string for strings).
+    fn zero_args(selector: [u8; 4]) -> Vec<u8> {
+        let mut data = selector.to_vec();
+        data.extend([0u8; 32 * 8]);
+        data
+    }
+
+    /// Asserts `sentence` says what happened and then, after a `; `, what to do.
+    fn advises(sentence: &str) {
+        let advice = sentence.split("; ").skip(1).find(|clause| {
+            ACTIONS.iter().any(|verb| clause.split_whitespace().next() == Some(verb))
+        });
+        assert!(advice.is_some(), "`{sentence}` does not say what to do");
+        assert!(!sentence.contains("unrecognised"), "{sentence}");
+    }
+
+    #[test]
+    fn every_escrow_error_is_a_sentence_saying_what_to_do() {
+        let mut sentences = std::collections::BTreeSet::new();
+        for selector in E::SELECTORS {
+            let data = zero_args(*selector);
+            let decoded = E::abi_decode(&data).expect("zero arguments decode");
+            let sentence = explain(&reverted(&data));
+            assert_eq!(
+                sentence,
+                explain_escrow(&decoded),
+                "explain decodes {}",
+                hex::encode(selector)
+            );
+            advises(&sentence);
+            sentences.insert(sentence);
+        }
+        assert_eq!(sentences.len(), E::SELECTORS.len(), "two errors read the same");
+        // Every error the contract's artifact declares is covered by the bindings.
+        assert!(E::SELECTORS.len() >= 40, "{} errors", E::SELECTORS.len());
+    }
+
+    #[test]
+    fn every_token_error_is_a_sentence_saying_what_to_do() {
+        for selector in T::SELECTORS {
+            advises(&explain(&reverted(&zero_args(*selector))));
+        }
+    }
+
+    #[test]
+    fn arguments_reach_the_sentence() {
+        let error = crate::GpuEscrow::GpuEscrow_ExtensionAboveMax {
+            rentalId: alloy::primitives::U256::from(7),
+            extraSeconds: alloy::primitives::U256::from(90_000),
+            maxExtraSeconds: alloy::primitives::U256::from(3_600),
+        };
+        let sentence = explain(&reverted(&E::GpuEscrow_ExtensionAboveMax(error).abi_encode()));
+        assert_eq!(
+            sentence,
+            "rental 7 can be extended by at most 3600 s more under its quote, not 90000 s; \
+             extend by less or rent again"
+        );
+        let unknown = explain(&reverted(&[0xde, 0xad, 0xbe, 0xef, 1, 2]));
+        assert!(unknown.contains("unrecognised data 0xdeadbeef0102"), "{unknown}");
     }
 }
