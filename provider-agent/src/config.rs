@@ -36,6 +36,18 @@ pub enum ConfigError {
         /// Why, with the fix.
         reason: String,
     },
+    /// The docker runtime has no default image.
+    #[error(
+        "the docker runtime needs an image: pass --image IMAGE or add `image = \"...\"` to \
+         provider.toml"
+    )]
+    NoImage,
+    /// The docker runtime does not know what address renters ssh to.
+    #[error(
+        "the docker runtime needs the host renters ssh to: pass --ssh-host HOST or add \
+         `ssh_host = \"...\"` to provider.toml (this machine's public name or IP)"
+    )]
+    NoSshHost,
 }
 
 /// Which runtime runs rentals.
@@ -105,6 +117,27 @@ impl FileConfig {
     }
 }
 
+/// What the docker runtime needs before it can take a rental.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DockerSettings {
+    /// The image of rentals whose renter asked for none.
+    pub image: String,
+    /// The host name or IP renters reach the mapped SSH ports on.
+    pub ssh_host: String,
+}
+
+impl DockerSettings {
+    /// Checks the settings (each from its flag, else the config file), so a provider
+    /// learns at start-up, not from a renter, that one is missing.
+    pub fn resolve(image: Option<String>, ssh_host: Option<String>) -> Result<Self, ConfigError> {
+        let given = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+        Ok(Self {
+            image: given(image).ok_or(ConfigError::NoImage)?,
+            ssh_host: given(ssh_host).ok_or(ConfigError::NoSshHost)?,
+        })
+    }
+}
+
 /// The config file `init` writes, commented so a provider can edit it by hand.
 pub fn template(
     escrow: Option<Address>,
@@ -143,7 +176,8 @@ image = "nvidia/cuda:12.4.1-base-ubuntu22.04"  # used when the renter asks for n
 # Images renters may ask for (`gpuflow rent --image`); a trailing * matches any tag.
 # Without this list any image is allowed.
 # allowed_images = ["nvidia/cuda:*", "pytorch/pytorch:*", "ubuntu:22.04"]
-# ssh_host = "203.0.113.7"             # address renters reach the mapped SSH port on
+# Required by the docker runtime: the public name or IP renters ssh to (or --ssh-host).
+# ssh_host = "203.0.113.7"
 
 # Price per GPU per hour, in tokens, by the model name `gpuflow-provider gpus` shows.
 # Each must convert to a whole number of token units per second.
@@ -266,6 +300,21 @@ mod tests {
         assert!(image_allowed(&[], "anything:1"), "no list allows every image");
         let config: FileConfig = toml::from_str("allowed_images = [\"nvidia/cuda:*\"]").unwrap();
         assert_eq!(config.allowed_images, vec!["nvidia/cuda:*"]);
+    }
+
+    #[test]
+    fn the_docker_runtime_needs_an_ssh_host_and_says_how_to_give_one() {
+        let image = || Some("nvidia/cuda:12.4.1-base-ubuntu22.04".to_owned());
+        for missing in [None, Some(String::new()), Some("  ".to_owned())] {
+            let err = DockerSettings::resolve(image(), missing).unwrap_err();
+            assert!(matches!(err, ConfigError::NoSshHost), "{err}");
+            let text = err.to_string();
+            assert!(text.contains("--ssh-host HOST") && text.contains("ssh_host = \""), "{text}");
+        }
+        let settings = DockerSettings::resolve(image(), Some("203.0.113.7".into())).unwrap();
+        assert_eq!(settings.ssh_host, "203.0.113.7");
+        let err = DockerSettings::resolve(None, Some("h".into())).unwrap_err();
+        assert!(err.to_string().contains("--image"), "{err}");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use gpuflow_protocol::{Identity, MAX_OFFER_TTL, format_units, parse_units};
 
 use gpuflow_provider::{
     agent::{Agent, AgentConfig, AgentParts, ChainContext},
-    config::{self, FileConfig, RuntimeKind},
+    config::{self, DockerSettings, FileConfig, RuntimeKind},
     docker::DockerRuntime,
     earnings, gpus,
     runtime::{ProcessRuntime, Runtime},
@@ -327,12 +327,20 @@ struct Chain {
     file: FileConfig,
 }
 
+/// The config file named by `--config`, else the default one.
+fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<FileConfig> {
+    Ok(match path {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::load(&default_config_path()?)?,
+    })
+}
+
 async fn connect(args: ChainArgs) -> anyhow::Result<Chain> {
-    let config_path = match args.config {
-        Some(path) => path,
-        None => default_config_path()?,
-    };
-    let file = FileConfig::load(&config_path)?;
+    let file = load_config(args.config.as_deref())?;
+    connect_with(args, file).await
+}
+
+async fn connect_with(args: ChainArgs, file: FileConfig) -> anyhow::Result<Chain> {
     let rpc = args.rpc.or(file.rpc.clone()).unwrap_or_else(|| "http://127.0.0.1:8545".into());
     let escrow = args.escrow.or(file.escrow).context(
         "no escrow address: pass --escrow, set GPUFLOW_ESCROW, or add `escrow = \"0x...\"` to provider.toml",
@@ -355,7 +363,17 @@ async fn connect(args: ChainArgs) -> anyhow::Result<Chain> {
 
 async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
     let inventory = gpus::inventory(args.simulate_gpus.as_deref())?;
-    let Chain { escrow, payout, rpc, chain_id, file } = connect(args.chain).await?;
+    let file = load_config(args.chain.config.as_deref())?;
+    let default_image = args.image.or(file.image.clone());
+    // Checked before the chain is reached (and a password asked for).
+    let docker = match args.runtime.or(file.runtime).unwrap_or_default() {
+        RuntimeKind::Process => None,
+        RuntimeKind::Docker => Some(DockerSettings::resolve(
+            default_image.clone(),
+            args.ssh_host.or(file.ssh_host.clone()),
+        )?),
+    };
+    let Chain { escrow, payout, rpc, chain_id, file } = connect_with(args.chain, file).await?;
     let data_dir = match args.data_dir.or(file.data_dir.clone()) {
         Some(dir) => dir,
         None => default_data_dir()?,
@@ -380,22 +398,14 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
     };
     tracing::debug!(%rpc, chain_id, "chain reached");
 
-    let default_image = args.image.or(file.image.clone());
-    let runtime: Arc<dyn Runtime> = match args.runtime.or(file.runtime).unwrap_or_default() {
-        RuntimeKind::Process => Arc::new(ProcessRuntime::new(
+    let runtime: Arc<dyn Runtime> = match docker {
+        None => Arc::new(ProcessRuntime::new(
             args.workload
                 .or(file.workload.clone())
                 .unwrap_or_else(|| "exec sleep 2147483647".into()),
             data_dir.join("workloads"),
         )),
-        RuntimeKind::Docker => {
-            let image = default_image.clone().context(
-                "the docker runtime needs an image: pass --image or set `image` in provider.toml",
-            )?;
-            let ssh_host = args
-                .ssh_host
-                .or(file.ssh_host.clone())
-                .unwrap_or_else(|| "<provider address>".into());
+        Some(DockerSettings { image, ssh_host }) => {
             Arc::new(DockerRuntime::connect(image, ssh_host).await?)
         }
     };
