@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::{
     gpus::Inventory,
-    runtime::{Runtime, WorkloadSpec},
+    runtime::{Runtime, RuntimeError, Started, WorkloadSpec},
     store::{QuoteRecord, RentalRecord, Store},
 };
 
@@ -131,6 +131,11 @@ pub struct Agent {
     processed_time: u64,
     /// The GPUs of the last offer published, while it may still be live on the nodes.
     advertised: Vec<gpuflow_protocol::GpuInfo>,
+    /// Rentals whose workload is being started (an image pull may take minutes).
+    starting: BTreeSet<u64>,
+    /// Where start tasks report; the receiver is taken by [`Agent::run`].
+    started_tx: mpsc::Sender<(u64, Result<Started, RuntimeError>)>,
+    started_rx: Option<mpsc::Receiver<(u64, Result<Started, RuntimeError>)>>,
 }
 
 fn state_of(rental: &RentalRecord) -> WorkloadState {
@@ -169,6 +174,7 @@ impl Agent {
         }
         let rentals = store.rentals().await?.into_iter().map(|r| (r.id, r)).collect();
         let config_gpus = config.inventory.gpus.clone();
+        let (started_tx, started_rx) = mpsc::channel(64);
         let mut agent = Self {
             config,
             network,
@@ -188,6 +194,9 @@ impl Agent {
             // What the last run published is unknown: if every GPU turns out rented,
             // withdraw whatever offer may still be live.
             advertised: config_gpus,
+            starting: BTreeSet::new(),
+            started_tx,
+            started_rx: Some(started_rx),
         };
         agent.resume().await;
         Ok(agent)
@@ -234,8 +243,10 @@ impl Agent {
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
+        let mut started = self.started_rx.take().expect("an agent runs once");
         loop {
             tokio::select! {
+                Some((id, result)) = started.recv() => self.on_started(id, result).await,
                 event = events.recv() => match event {
                     Some(event) => self.on_network_event(event).await,
                     None => anyhow::bail!("the network stopped"),
@@ -673,7 +684,13 @@ impl Agent {
         Ok(())
     }
 
+    /// Starts the rental's workload in a task of its own: pulling an image may take
+    /// minutes, during which quotes, heartbeats and other rentals must not wait. The
+    /// outcome comes back to [`Agent::on_started`].
     async fn start_workload(&mut self, mut rental: RentalRecord) {
+        if !self.starting.insert(rental.id) {
+            return;
+        }
         let spec = WorkloadSpec {
             rental_id: rental.id,
             gpus: rental.gpus.clone(),
@@ -681,26 +698,51 @@ impl Agent {
             image: rental.image.clone(),
             ssh_key: rental.ssh_key.clone(),
         };
-        match self.runtime.start(&spec).await {
+        rental.detail = "starting the workload".into();
+        self.rentals.insert(rental.id, rental);
+        let (runtime, done) = (self.runtime.clone(), self.started_tx.clone());
+        tokio::spawn(async move {
+            let result = runtime.start(&spec).await;
+            // Without a receiver the agent has stopped; its next start resumes the rental.
+            let _ = done.send((spec.rental_id, result)).await;
+        });
+    }
+
+    /// Records how a workload's start went. A workload whose rental ended or was stopped
+    /// while it started is stopped at once; one that failed to start frees its GPUs.
+    async fn on_started(&mut self, id: u64, result: Result<Started, RuntimeError>) {
+        self.starting.remove(&id);
+        let Some(mut rental) = self.rentals.get(&id).cloned() else { return };
+        match result {
+            Ok(started) if !is_live(&rental) => {
+                tracing::info!(rental = id, "workload started after its rental ended; stopping it");
+                self.runtime.stop(id, &started.handle).await;
+                return;
+            }
             Ok(started) => {
                 rental.state = WorkloadState::Running.to_string();
                 rental.started_at.get_or_insert(unix_now());
                 rental.detail = started.detail;
                 rental.handle = Some(started.handle);
             }
+            Err(_) if !is_live(&rental) => return,
             Err(e) => {
-                tracing::error!(rental = rental.id, error = %e, "workload did not start");
+                tracing::error!(rental = id, error = %e, "workload did not start");
                 rental.state = WorkloadState::Refused.to_string();
                 rental.detail =
                     format!("the workload could not start ({e}); stop the rental for a refund");
                 rental.paid_out = true;
             }
         }
-        tracing::info!(rental = rental.id, state = %rental.state, gpus = ?rental.gpus, detail = %rental.detail, "rental handled");
+        tracing::info!(rental = id, state = %rental.state, gpus = ?rental.gpus, detail = %rental.detail, "rental handled");
         if let Err(e) = self.store.save_rental(rental.clone()).await {
-            tracing::error!(rental = rental.id, error = %e, "could not record the rental");
+            tracing::error!(rental = id, error = %e, "could not record the rental");
         }
-        self.rentals.insert(rental.id, rental);
+        let freed = !is_live(&rental);
+        self.rentals.insert(id, rental);
+        if freed {
+            self.publish_offer().await;
+        }
     }
 
     /// Ends workloads whose rental ran out or that exited on their own.

@@ -5,6 +5,7 @@
 use std::{
     path::{Path, PathBuf},
     process::Stdio,
+    sync::Arc,
     time::Duration,
 };
 
@@ -20,6 +21,11 @@ use gpuflow_p2p::{Multiaddr, Network, NetworkConfig, PeerId};
 use gpuflow_protocol::{
     Identity, QuoteTerms, RentalRequest, RentalResponse, SignedQuote, WorkloadState,
     WorkloadStatus, logs_request_message, unix_now,
+};
+use gpuflow_provider::{
+    agent::{Agent, AgentConfig, AgentParts, ChainContext},
+    runtime::{BoxFuture, ProcessRuntime, Runtime, RuntimeError, Started, WorkloadSpec},
+    store::Store,
 };
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
@@ -716,4 +722,143 @@ async fn init_writes_identity_keystore_and_a_commented_config() {
     let again = init().await.unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+}
+
+/// A runtime whose starts wait for the test's permission, as a long image pull waits for
+/// the registry; it records the rentals whose workload it stopped.
+struct GatedRuntime {
+    inner: ProcessRuntime,
+    gate: tokio::sync::Semaphore,
+    stopped: std::sync::Mutex<Vec<u64>>,
+}
+
+impl Runtime for GatedRuntime {
+    fn start<'a>(&'a self, spec: &'a WorkloadSpec) -> BoxFuture<'a, Result<Started, RuntimeError>> {
+        Box::pin(async move {
+            let _permit = self.gate.acquire().await.expect("the gate stays open");
+            self.inner.start(spec).await
+        })
+    }
+
+    fn is_running<'a>(&'a self, rental_id: u64, handle: &'a str) -> BoxFuture<'a, bool> {
+        self.inner.is_running(rental_id, handle)
+    }
+
+    fn stop<'a>(&'a self, rental_id: u64, handle: &'a str) -> BoxFuture<'a, ()> {
+        self.stopped.lock().unwrap().push(rental_id);
+        self.inner.stop(rental_id, handle)
+    }
+
+    fn logs<'a>(
+        &'a self,
+        rental_id: u64,
+        handle: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, RuntimeError>> {
+        self.inner.logs(rental_id, handle)
+    }
+}
+
+impl Harness {
+    /// Runs the agent inside the test process with `runtime`, instead of as a process.
+    async fn start_in_process(&mut self, runtime: Arc<dyn Runtime>) {
+        let data_dir = self.dir.join("agent");
+        let identity = Identity::generate();
+        let client = gpuflow_escrow::connect(&self.devnet.rpc_url, Some(self.key.clone())).unwrap();
+        let escrow = Escrow::new(client, self.devnet.escrow).await.unwrap();
+        let inventory =
+            gpuflow_provider::gpus::inventory(Some(&self.dir.join("gpus.json"))).unwrap();
+        let gpu_rates = gpuflow_provider::config::gpu_rates(
+            &inventory.gpus,
+            Some("0.36"),
+            &Default::default(),
+            escrow.decimals().await.unwrap(),
+        )
+        .unwrap();
+        let chain = ChainContext {
+            chain_id: escrow.provider().get_chain_id().await.unwrap(),
+            domain: escrow.domain().await.unwrap(),
+            dispute_window: escrow.dispute_window().await.unwrap(),
+            next_block: escrow.block_number().await.unwrap(),
+        };
+        let listen: Multiaddr = format!("/ip4/127.0.0.1/tcp/{}", self.port).parse().unwrap();
+        let (network, events, event_loop) = gpuflow_p2p::new(NetworkConfig {
+            identity: identity.clone(),
+            listen: vec![listen],
+            bootstrap: vec![self.devnet.node_p2p.parse().unwrap()],
+            subscribe_offers: false,
+            serve_requests: true,
+        })
+        .unwrap();
+        tokio::spawn(event_loop.run());
+        self.peer = Some(identity.peer_id());
+        let config = AgentConfig {
+            identity,
+            payout: self.key.clone(),
+            inventory,
+            gpu_rates,
+            region: "test".into(),
+            inet_down_mbps: None,
+            inet_up_mbps: None,
+            disk_bytes: None,
+            data_dir: data_dir.clone(),
+            poll_interval: Duration::from_millis(200),
+            offer_interval: Duration::from_secs(120),
+            offer_ttl: Duration::from_secs(360),
+            heartbeat_interval: Duration::from_secs(1),
+            min_duration: 1,
+            max_duration: 7 * 24 * 3600,
+            quote_validity: Duration::from_secs(300),
+            withdraw_threshold: U256::ZERO,
+            allowed_images: Vec::new(),
+        };
+        let store = Store::open(&data_dir.join("provider.db")).unwrap();
+        let health = tokio::sync::watch::channel(Vec::new()).1;
+        let parts = AgentParts { network, escrow, store, runtime, health };
+        let agent = Agent::start(config, parts, chain).await.unwrap();
+        tokio::spawn(agent.run(events, std::future::pending()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_workload_start_holds_up_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    let runtime = Arc::new(GatedRuntime {
+        inner: ProcessRuntime::new(h.workload.clone(), dir.path().join("workloads")),
+        gate: tokio::sync::Semaphore::new(0),
+        stopped: Default::default(),
+    });
+    h.start_in_process(runtime.clone()).await;
+    let duration = 600;
+
+    // The first rental's workload is stuck starting...
+    let quote = h.quote_for(duration, Some(1), None, None).await.unwrap();
+    let first = h.open(&quote, duration).await;
+    let starting =
+        h.wait_status(first, "the first start", |s| s.state == WorkloadState::Starting).await;
+    assert_eq!(starting.gpus, vec!["GPU-test-a"]);
+    assert_eq!(starting.detail, "starting the workload");
+
+    // ...while the agent still quotes, watches the chain and answers: a second rental opens,
+    // is stopped by its renter before its workload is up, and ends.
+    let quote = h.quote_for(duration, Some(1), None, None).await.unwrap();
+    let second = h.open(&quote, duration).await;
+    h.wait_status(second, "the second start", |s| s.state == WorkloadState::Starting).await;
+    h.renter_escrow().await.stop(second).await.unwrap();
+    h.wait_status(second, "the stopped rental's end", |s| s.state == WorkloadState::Ended).await;
+    assert!(runtime.stopped.lock().unwrap().is_empty(), "nothing was running to stop yet");
+
+    // The starts complete: the first runs; the stopped one's workload is stopped at once.
+    runtime.gate.add_permits(2);
+    let running =
+        h.wait_status(first, "the first workload", |s| s.state == WorkloadState::Running).await;
+    assert!(alive(workload_pid(&running)));
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !runtime.stopped.lock().unwrap().contains(&second) {
+        assert!(tokio::time::Instant::now() < deadline, "the late workload was never stopped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(h.status(second).await.state, WorkloadState::Ended);
+    assert_eq!(*runtime.stopped.lock().unwrap(), vec![second]);
+    h.devnet.shutdown().await;
 }
