@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use bollard::{
     Docker,
     exec::StartExecOptions,
-    models::{ContainerCreateBody, DeviceRequest, HostConfig, PortBinding},
+    models::{
+        ContainerCreateBody, ContainerInspectResponse, DeviceRequest, HostConfig, PortBinding,
+    },
     query_parameters::{
         CreateContainerOptionsBuilder, CreateImageOptionsBuilder, LogsOptionsBuilder,
         RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
@@ -170,6 +172,161 @@ pub fn container_config(default_image: &str, spec: &WorkloadSpec) -> ContainerCr
     }
 }
 
+/// What already holds a rental's container name when the rental (re)starts, e.g. after
+/// the agent restarted and found the rental's workload dead.
+#[derive(Debug, PartialEq, Eq)]
+enum Existing {
+    /// No container: create one.
+    Absent,
+    /// The rental's own container, still running: keep it.
+    Running(String),
+    /// The rental's own container, stopped: start it again, so the renter keeps its
+    /// filesystem.
+    Stopped(String),
+    /// A container with another image, other GPUs or not this rental's: replace it, since
+    /// starting it would hand the renter something they did not rent.
+    Stale(String),
+}
+
+/// Sorts what `inspect` found under the rental's name against the container it should be.
+/// The environment is not compared: it holds the end time, which an extension moves, and a
+/// renter would rather keep their files than that variable's update.
+fn classify(found: Option<&ContainerInspectResponse>, wanted: &ContainerCreateBody) -> Existing {
+    let Some(found) = found else { return Existing::Absent };
+    let id = found.id.clone().unwrap_or_default();
+    let label = |labels: Option<&HashMap<String, String>>| {
+        labels.and_then(|l| l.get(RENTAL_LABEL)).cloned()
+    };
+    let gpus = |host: Option<&HostConfig>| {
+        host.and_then(|h| h.device_requests.as_ref())
+            .map(|requests| requests.iter().map(|r| r.device_ids.clone()).collect::<Vec<_>>())
+    };
+    let config = found.config.as_ref();
+    let same = config.and_then(|c| c.image.as_ref()) == wanted.image.as_ref()
+        && label(config.and_then(|c| c.labels.as_ref())) == label(wanted.labels.as_ref())
+        && gpus(found.host_config.as_ref()) == gpus(wanted.host_config.as_ref());
+    let state = found.state.as_ref();
+    let running = state.and_then(|s| s.running).unwrap_or(false)
+        && !state.and_then(|s| s.paused).unwrap_or(false);
+    match (same, running) {
+        (false, _) => Existing::Stale(id),
+        (true, true) => Existing::Running(id),
+        (true, false) => Existing::Stopped(id),
+    }
+}
+
+/// The engine calls that bring a rental's container up; the Docker engine in production,
+/// a recording fake in tests.
+trait Engine: Sync {
+    /// The container called `name`, or `None` when there is none.
+    fn inspect<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ContainerInspectResponse>, RuntimeError>>;
+    /// Pulls `image` (before a container is created from it).
+    fn pull<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>>;
+    /// Creates a container called `name`; returns its id.
+    fn create<'a>(
+        &'a self,
+        name: &'a str,
+        config: ContainerCreateBody,
+    ) -> BoxFuture<'a, Result<String, RuntimeError>>;
+    /// Starts a created or stopped container.
+    fn start<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>>;
+    /// Removes a container, running or not.
+    fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>>;
+}
+
+/// Runs the rental's container under `name` and returns its id. A container already
+/// holding the name (Docker refuses a second one) is kept when it is the rental's own:
+/// left running, or started again with its filesystem; it is removed and created afresh
+/// only when it is not the rental's or cannot be started.
+async fn bring_up(
+    engine: &dyn Engine,
+    rental_id: u64,
+    name: &str,
+    config: ContainerCreateBody,
+) -> Result<String, RuntimeError> {
+    match classify(engine.inspect(name).await?.as_ref(), &config) {
+        Existing::Absent => {}
+        Existing::Running(id) => {
+            tracing::info!(rental = rental_id, container = %id, "the rental's container still runs");
+            return Ok(id);
+        }
+        Existing::Stopped(id) => match engine.start(&id).await {
+            Ok(()) => {
+                tracing::info!(rental = rental_id, container = %id, "restarted the rental's container");
+                return Ok(id);
+            }
+            Err(e) => {
+                tracing::warn!(
+                    rental = rental_id, container = %id, error = %e,
+                    "the rental's container does not start again; replacing it"
+                );
+                engine.remove(&id).await?;
+            }
+        },
+        Existing::Stale(id) => {
+            tracing::warn!(
+                rental = rental_id, container = %id,
+                "a container of another configuration holds the rental's name; replacing it"
+            );
+            engine.remove(&id).await?;
+        }
+    }
+    if let Some(image) = config.image.clone() {
+        engine.pull(&image).await?;
+    }
+    let id = engine.create(name, config).await?;
+    engine.start(&id).await?;
+    Ok(id)
+}
+
+impl Engine for DockerRuntime {
+    fn inspect<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ContainerInspectResponse>, RuntimeError>> {
+        Box::pin(async move {
+            match self.docker.inspect_container(name, None).await {
+                Ok(found) => Ok(Some(found)),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => Ok(None),
+                Err(e) => Err(docker_err(e)),
+            }
+        })
+    }
+
+    fn pull<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(DockerRuntime::pull(self, image))
+    }
+
+    fn create<'a>(
+        &'a self,
+        name: &'a str,
+        config: ContainerCreateBody,
+    ) -> BoxFuture<'a, Result<String, RuntimeError>> {
+        Box::pin(async move {
+            let options = CreateContainerOptionsBuilder::new().name(name).build();
+            let created =
+                self.docker.create_container(Some(options), config).await.map_err(docker_err)?;
+            Ok(created.id)
+        })
+    }
+
+    fn start<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move { self.docker.start_container(id, None).await.map_err(docker_err) })
+    }
+
+    fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let remove = RemoveContainerOptionsBuilder::new().force(true).build();
+            self.docker.remove_container(id, Some(remove)).await.map_err(docker_err)
+        })
+    }
+}
+
 fn container_name(rental_id: u64) -> String {
     format!("gpuflow-rental-{rental_id}")
 }
@@ -189,21 +346,15 @@ fn docker_err(e: bollard::errors::Error) -> RuntimeError {
 impl Runtime for DockerRuntime {
     fn start<'a>(&'a self, spec: &'a WorkloadSpec) -> BoxFuture<'a, Result<Started, RuntimeError>> {
         Box::pin(async move {
-            self.pull(image_of(&self.image, spec)).await?;
             let name = container_name(spec.rental_id);
-            let options = CreateContainerOptionsBuilder::new().name(&name).build();
-            let created = self
-                .docker
-                .create_container(Some(options), container_config(&self.image, spec))
-                .await
-                .map_err(docker_err)?;
-            self.docker.start_container(&created.id, None).await.map_err(docker_err)?;
+            let config = container_config(&self.image, spec);
+            let id = bring_up(self, spec.rental_id, &name, config).await?;
             if let Some(key) = &spec.ssh_key {
-                self.install_key(&created.id, key).await?;
+                self.install_key(&id, key).await?;
             }
-            let port = self.ssh_port(&created.id).await?;
+            let port = self.ssh_port(&id).await?;
             let detail = connect_detail(&name, port.as_deref(), &self.ssh_host);
-            Ok(Started { handle: created.id, detail })
+            Ok(Started { handle: id, detail })
         })
     }
 
@@ -339,6 +490,174 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(ssh.join("authorized_keys")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    /// An engine that records the calls `bring_up` makes.
+    struct FakeEngine {
+        found: Option<ContainerInspectResponse>,
+        /// Containers whose start fails.
+        broken: Vec<String>,
+        calls: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl FakeEngine {
+        fn new(found: Option<ContainerInspectResponse>) -> Self {
+            Self { found, broken: Vec::new(), calls: Default::default() }
+        }
+
+        fn record(&self, call: String) {
+            self.calls.lock().unwrap().push(call);
+        }
+
+        fn bring_up(&self, config: ContainerCreateBody) -> Result<String, RuntimeError> {
+            futures::executor::block_on(bring_up(self, 42, "gpuflow-rental-42", config))
+        }
+
+        fn calls(&self) -> Vec<String> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    impl Engine for FakeEngine {
+        fn inspect<'a>(
+            &'a self,
+            name: &'a str,
+        ) -> BoxFuture<'a, Result<Option<ContainerInspectResponse>, RuntimeError>> {
+            self.record(format!("inspect {name}"));
+            Box::pin(std::future::ready(Ok(self.found.clone())))
+        }
+        fn pull<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+            self.record(format!("pull {image}"));
+            Box::pin(std::future::ready(Ok(())))
+        }
+        fn create<'a>(
+            &'a self,
+            name: &'a str,
+            _config: ContainerCreateBody,
+        ) -> BoxFuture<'a, Result<String, RuntimeError>> {
+            self.record(format!("create {name}"));
+            Box::pin(std::future::ready(Ok("new".to_owned())))
+        }
+        fn start<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+            self.record(format!("start {id}"));
+            let result = if self.broken.iter().any(|b| b == id) {
+                Err(RuntimeError::Docker("cannot start container".into()))
+            } else {
+                Ok(())
+            };
+            Box::pin(std::future::ready(result))
+        }
+        fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+            self.record(format!("remove {id}"));
+            Box::pin(std::future::ready(Ok(())))
+        }
+    }
+
+    /// What `docker inspect` reports for a container created from `config`.
+    fn inspected(
+        id: &str,
+        config: &ContainerCreateBody,
+        running: bool,
+    ) -> ContainerInspectResponse {
+        ContainerInspectResponse {
+            id: Some(id.to_owned()),
+            config: Some(bollard::models::ContainerConfig {
+                image: config.image.clone(),
+                // Docker adds the image's own variables.
+                env: config.env.clone().map(|mut env| {
+                    env.push("PATH=/usr/bin".into());
+                    env
+                }),
+                labels: config.labels.clone(),
+                ..Default::default()
+            }),
+            host_config: config.host_config.clone(),
+            state: Some(bollard::models::ContainerState {
+                running: Some(running),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_new_rental_gets_a_new_container() {
+        let engine = FakeEngine::new(None);
+        assert_eq!(engine.bring_up(container_config("img:1", &spec())).unwrap(), "new");
+        assert_eq!(
+            engine.calls(),
+            ["inspect gpuflow-rental-42", "pull img:1", "create gpuflow-rental-42", "start new"]
+        );
+    }
+
+    #[test]
+    fn a_resumed_rental_starts_its_stopped_container_again() {
+        let config = container_config("img:1", &spec());
+        let engine = FakeEngine::new(Some(inspected("old", &config, false)));
+        assert_eq!(engine.bring_up(config).unwrap(), "old", "the renter's filesystem is kept");
+        assert_eq!(engine.calls(), ["inspect gpuflow-rental-42", "start old"]);
+
+        // An extension moved the end time: still the rental's container.
+        let extended =
+            container_config("img:1", &WorkloadSpec { ends_at: 1_800_000_000, ..spec() });
+        let engine =
+            FakeEngine::new(Some(inspected("old", &container_config("img:1", &spec()), false)));
+        assert_eq!(engine.bring_up(extended).unwrap(), "old");
+    }
+
+    #[test]
+    fn a_running_container_of_the_rental_is_kept() {
+        let config = container_config("img:1", &spec());
+        let engine = FakeEngine::new(Some(inspected("old", &config, true)));
+        assert_eq!(engine.bring_up(config).unwrap(), "old");
+        assert_eq!(engine.calls(), ["inspect gpuflow-rental-42"]);
+    }
+
+    #[test]
+    fn a_container_that_does_not_start_is_replaced() {
+        let config = container_config("img:1", &spec());
+        let mut engine = FakeEngine::new(Some(inspected("old", &config, false)));
+        engine.broken.push("old".into());
+        assert_eq!(engine.bring_up(config).unwrap(), "new");
+        assert_eq!(
+            engine.calls(),
+            [
+                "inspect gpuflow-rental-42",
+                "start old",
+                "remove old",
+                "pull img:1",
+                "create gpuflow-rental-42",
+                "start new"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_container_of_another_configuration_is_replaced_never_started() {
+        let wanted = container_config("img:1", &spec());
+        let others = [
+            container_config("img:2", &spec()),
+            container_config("img:1", &WorkloadSpec { gpus: vec!["GPU-b".into()], ..spec() }),
+            container_config("img:1", &WorkloadSpec { rental_id: 7, ..spec() }),
+        ];
+        for other in others {
+            let engine = FakeEngine::new(Some(inspected("old", &other, false)));
+            assert_eq!(engine.bring_up(wanted.clone()).unwrap(), "new");
+            assert_eq!(
+                engine.calls(),
+                [
+                    "inspect gpuflow-rental-42",
+                    "remove old",
+                    "pull img:1",
+                    "create gpuflow-rental-42",
+                    "start new"
+                ],
+                "{:?}",
+                other.image
+            );
+        }
+        let foreign = ContainerInspectResponse { id: Some("x".into()), ..Default::default() };
+        assert_eq!(classify(Some(&foreign), &wanted), Existing::Stale("x".into()));
     }
 
     #[test]
