@@ -1,50 +1,128 @@
 //! `gpuflow extend`.
 
+use alloy::primitives::U256;
 use clap::Args;
 use serde_json::json;
 
-use super::{Ctx, hours_to_seconds, money, print_json};
-use crate::ui;
+use super::{Ctx, Payment, check_funds, hours_to_seconds, money, print_json, tokens};
+use crate::{
+    error::{Exit, fail},
+    ui,
+};
+
+/// Gas an extension takes at most: an approval, then the extension itself.
+const EXTEND_GAS: u64 = 250_000;
 
 /// `gpuflow extend`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   gpuflow extend 7 --hours 1
-  gpuflow extend 7 --hours 0.5 --wallet work --json
+  gpuflow extend 7 --hours 0.5 --yes
+  gpuflow --json extend 7 --hours 0.5 --wallet work
 
 Pays `rate × extra seconds` from the wallet at the rental's own rate; the provider's
-quote caps the total length.")]
+quote caps the total length. Shows the cost and the new end and asks before any money
+moves. --yes skips the question; so does --json, which implies consent, for scripts.
+Without either, and with no terminal to ask on, it refuses.")]
 pub struct ExtendArgs {
     /// Rental id, as printed by `gpuflow rent`.
     rental: u64,
     /// How much longer, in hours (decimals allowed, whole seconds only).
     #[arg(long)]
     hours: String,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    yes: bool,
 }
 
 impl ExtendArgs {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
+        let json = ctx.json;
+        let id = self.rental;
         let extra = hours_to_seconds(&self.hours)?;
         let settings = ctx.settings()?;
         let signer = settings.signer()?;
         let renter = signer.address();
         let (escrow, _) = settings.escrow(Some(signer)).await?;
-        let spinner = ui::spinner(ctx.json, format!("extending rental {}", self.rental));
-        let extended = escrow.extend(renter, self.rental, extra).await;
+        let rental = escrow.rental(id).await?;
+        if rental.renter != renter {
+            return Err(fail(
+                Exit::Refused,
+                format!(
+                    "rental {id} was rented by {}, not by {renter}; extend it with that wallet \
+                     (--wallet / --keystore). No money moved",
+                    rental.renter
+                ),
+            ));
+        }
+        if rental.stopped {
+            return Err(fail(
+                Exit::Refused,
+                format!("rental {id} is stopped; rent again instead. No money moved"),
+            ));
+        }
+        let (end, max_end) = (rental.end.to::<u64>(), rental.maxEnd.to::<u64>());
+        let most = max_end.saturating_sub(end);
+        if extra > most {
+            return Err(fail(
+                Exit::Refused,
+                format!(
+                    "rental {id} can run {} more at most under its quote (until unix time \
+                     {max_end}), not {}; extend by less (--hours) or rent again. No money moved",
+                    ui::duration(most),
+                    ui::duration(extra)
+                ),
+            ));
+        }
+        let rate = rental.ratePerSecond;
+        let cost = gpuflow_escrow::cost(rate, extra)?;
+        let new_end = end + extra;
+        let decimals = escrow.decimals().await?;
+        let extending = Payment {
+            what: format!("extending rental {id} by {}", ui::duration(extra)),
+            cost,
+            gas: EXTEND_GAS,
+            instead: "extend by less",
+        };
+        check_funds(&escrow, renter, &extending, decimals).await?;
+        if !json {
+            let per_hour = U256::from(rate) * U256::from(3600);
+            eprintln!("extend rental {id}");
+            let mut table = ui::table(&["", ""]);
+            table.add_row(vec![
+                "rate".to_owned(),
+                format!("{} per hour ({rate} units/s)", tokens(per_hour, decimals)),
+            ]);
+            table.add_row(vec![
+                "added time".to_owned(),
+                format!("{} ({extra} s)", ui::duration(extra)),
+            ]);
+            table.add_row(vec!["cost, locked now".to_owned(), money(cost, decimals)]);
+            table.add_row(vec![
+                "new end".to_owned(),
+                format!("unix time {new_end} (was {end}, at most {max_end})"),
+            ]);
+            table.add_row(vec!["from wallet".to_owned(), renter.to_string()]);
+            eprintln!("{table}");
+            eprintln!("stopping early refunds the unused seconds at once.");
+        }
+        if !(self.yes || json) {
+            ui::confirm("lock the extra deposit and extend the rental?")?;
+        }
+        let spinner = ui::spinner(json, format!("extending rental {id}"));
+        let extended = escrow.extend(renter, id, extra).await;
         spinner.finish_and_clear();
         let extended = extended?;
-        let decimals = escrow.decimals().await?;
-        if ctx.json {
+        if json {
             print_json(&json!({
-                "rental_id": self.rental,
+                "rental_id": id,
                 "new_end": extended.new_end,
                 "cost": extended.cost.to_string(),
                 "tx": extended.tx,
             }));
         } else {
             println!(
-                "rental {} extended by {} to unix time {} for {}",
-                self.rental,
+                "rental {id} extended by {} to unix time {} for {}",
                 ui::duration(extra),
                 extended.new_end,
                 money(extended.cost, decimals)

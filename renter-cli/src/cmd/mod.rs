@@ -15,7 +15,10 @@ pub mod status;
 pub mod stop;
 pub mod wallet;
 
-use alloy::primitives::U256;
+use alloy::{
+    primitives::{Address, U256},
+    providers::Provider,
+};
 use gpuflow_protocol::{format_units, parse_units};
 
 use crate::{
@@ -55,6 +58,60 @@ pub(crate) fn tokens(units: U256, decimals: u8) -> String {
 /// Prints `value` as pretty JSON.
 pub(crate) fn print_json(value: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(value).expect("JSON values print"));
+}
+
+/// A payment about to be asked for, as [`check_funds`] describes it.
+pub(crate) struct Payment {
+    /// What it buys, for the messages: `renting for 2h 0m`.
+    pub(crate) what: String,
+    /// Most tokens it takes.
+    pub(crate) cost: U256,
+    /// Most gas its transactions take together.
+    pub(crate) gas: u64,
+    /// What to do instead when the tokens fall short: `rent for less`.
+    pub(crate) instead: &'static str,
+}
+
+/// Refuses, before anything is signed, when `payer` lacks the tokens or the ETH for gas.
+pub(crate) async fn check_funds(
+    escrow: &gpuflow_escrow::Escrow,
+    payer: Address,
+    payment: &Payment,
+    decimals: u8,
+) -> anyhow::Result<()> {
+    let Payment { what, cost, gas, instead } = payment;
+    let have = escrow.balance_of(payer).await?;
+    if have < *cost {
+        return Err(fail(
+            Exit::Refused,
+            format!(
+                "not enough tokens: {what} would cost up to {}, but {payer} holds {}; fund the \
+                 wallet (token {}) or {instead}. No money moved",
+                money(*cost, decimals),
+                money(have, decimals),
+                escrow.token()
+            ),
+        ));
+    }
+    let chain = escrow.provider();
+    let unreachable = |e: alloy::transports::TransportError| {
+        fail(Exit::Unreachable, format!("reading the gas price and balance: {e}"))
+    };
+    let gas_price = chain.get_gas_price().await.map_err(unreachable)?;
+    let eth = chain.get_balance(payer).await.map_err(unreachable)?;
+    let need = U256::from(gas_price) * U256::from(*gas);
+    if eth < need {
+        return Err(fail(
+            Exit::Refused,
+            format!(
+                "not enough ETH for gas: {payer} holds {} ETH, {what} needs about {} ETH; send \
+                 ETH to it first. No money moved",
+                tokens(eth, 18),
+                tokens(need, 18)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Converts decimal hours to whole seconds, exactly.

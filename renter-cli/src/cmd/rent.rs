@@ -1,13 +1,13 @@
 //! `gpuflow rent`.
 use std::time::Duration;
 
-use alloy::{primitives::U256, providers::Provider};
+use alloy::primitives::U256;
 use clap::Args;
 use gpuflow_escrow::GpuEscrow;
 use gpuflow_protocol::{RentalRequest, WorkloadState, parse_units, unix_now};
 use serde_json::json;
 
-use super::{Ctx, hours_to_seconds, money, print_json, tokens};
+use super::{Ctx, Payment, check_funds, hours_to_seconds, money, print_json, tokens};
 use crate::{
     error::{Exit, fail, fail_with},
     provider::ProviderClient,
@@ -148,7 +148,13 @@ impl RentArgs {
         // Check the wallet can pay before bothering the provider: the quoted rate can
         // only be at or below the advertised one (checked below).
         let most = gpuflow_escrow::cost(advertised, duration)?;
-        check_funds(&escrow, renter, duration, most, decimals).await?;
+        let renting = Payment {
+            what: format!("renting for {}", ui::duration(duration)),
+            cost: most,
+            gas: OPEN_GAS,
+            instead: "rent for less",
+        };
+        check_funds(&escrow, renter, &renting, decimals).await?;
 
         let provider = ProviderClient::connect(&offer)?;
         let spinner = ui::spinner(json, "asking the provider for a quote");
@@ -327,49 +333,6 @@ impl RentArgs {
             )),
         }
     }
-}
-
-/// Refuses, before any quote, when the wallet lacks the tokens or the ETH for gas.
-async fn check_funds(
-    escrow: &gpuflow_escrow::Escrow,
-    renter: alloy::primitives::Address,
-    duration: u64,
-    most: U256,
-    decimals: u8,
-) -> anyhow::Result<()> {
-    let have = escrow.balance_of(renter).await?;
-    if have < most {
-        return Err(fail(
-            Exit::Refused,
-            format!(
-                "not enough tokens: {} would cost up to {}, but {renter} holds {}; fund the \
-                     wallet (token {}) or rent for less. No money moved",
-                ui::duration(duration),
-                money(most, decimals),
-                money(have, decimals),
-                escrow.token()
-            ),
-        ));
-    }
-    let chain = escrow.provider();
-    let unreachable = |e: alloy::transports::TransportError| {
-        fail(Exit::Unreachable, format!("reading the gas price and balance: {e}"))
-    };
-    let gas_price = chain.get_gas_price().await.map_err(unreachable)?;
-    let eth = chain.get_balance(renter).await.map_err(unreachable)?;
-    let need = U256::from(gas_price) * U256::from(OPEN_GAS);
-    if eth < need {
-        return Err(fail(
-            Exit::Refused,
-            format!(
-                "not enough ETH for gas: {renter} holds {} ETH, renting needs about {} ETH; \
-                     send ETH to it first. No money moved",
-                tokens(eth, 18),
-                tokens(need, 18)
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// Largest file `--ssh-key` reads: public keys are one line.

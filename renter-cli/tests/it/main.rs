@@ -190,6 +190,15 @@ async fn start(dir: &Path) -> (Devnet, Escrow) {
     (devnet, escrow)
 }
 
+/// Sets `account`'s ETH balance on anvil; returns what it was.
+async fn set_eth(escrow: &Escrow, account: Address, wei: U256) -> U256 {
+    use alloy::providers::Provider;
+    let chain = escrow.provider();
+    let was = chain.get_balance(account).await.unwrap();
+    chain.raw_request::<_, ()>("anvil_setBalance".into(), (account, wei)).await.unwrap();
+    was
+}
+
 fn amount(value: &Value) -> U256 {
     value.as_str().unwrap_or_else(|| panic!("{value} is not a decimal string")).parse().unwrap()
 }
@@ -423,11 +432,50 @@ async fn wallet_rent_extend_stop_with_exact_money() {
         .await
         .fails(4, "only the rental's renter");
 
-    // Extend by 9 s at the same rate, then stop 3 chain seconds in: exact refund.
-    let extended = gpuflow(&env, &["--json", "extend", &id_text, "--hours", "0.0025"]).await.json();
+    // Extending asks first: with no terminal and no --yes nobody can consent.
+    let before = escrow.balance_of(devnet.renter).await.unwrap();
+    let extend = ["extend", &id_text, "--hours", "0.0025"];
+    gpuflow(&env, &extend).await.fails(2, "--yes");
+    // Past the quote's maximum (the devnet provider's 7 days): refused before anything is
+    // sent, and refused by the contract too, its revert decoded into the same advice.
+    gpuflow(&env, &["extend", &id_text, "--hours", "200", "--yes"])
+        .await
+        .fails(4, "more at most under its quote");
+    let signer: alloy::signers::local::PrivateKeySigner = RENTER_KEY.parse().unwrap();
+    let renters = gpuflow_escrow::connect(&devnet.rpc_url, Some(signer)).unwrap();
+    let renters = Escrow::new(renters, devnet.escrow).await.unwrap();
+    let reverted = renters.extend(devnet.renter, id, 200 * 3600).await.unwrap_err().to_string();
+    assert!(
+        reverted.contains("can be extended by at most") && reverted.contains("extend by less"),
+        "{reverted}"
+    );
+    // Tokens but no ETH for gas.
+    let eth = set_eth(&escrow, devnet.renter, U256::ZERO).await;
+    let broke = gpuflow(&env, &["--json", "extend", &id_text, "--hours", "0.0025"]).await;
+    let doc = broke.json_error(4, "not enough ETH for gas");
+    assert!(doc["error"]["message"].as_str().unwrap().contains("No money moved"), "{doc}");
+    set_eth(&escrow, devnet.renter, eth).await;
+    assert_eq!(escrow.balance_of(devnet.renter).await.unwrap(), before, "no money moved");
+
+    // Extend by 9 s at the same rate with --yes, then by 9 s more with --json (consent for
+    // scripts), then stop 3 chain seconds in: exact refund.
+    let extended = gpuflow(&env, &[&extend[..], &["--yes"]].concat()).await;
+    extended.ok();
+    for row in ["added time", "9s (9 s)", "cost, locked now", "900 units", "new end"] {
+        assert!(extended.stderr.contains(row), "no `{row}` in\n{}", extended.stderr);
+    }
+    assert!(
+        extended.stdout.contains(&format!("rental {id} extended by 9s")),
+        "{}",
+        extended.stdout
+    );
+    let end = rentals[0]["end"].as_u64().unwrap();
+    assert_eq!(gpuflow(&env, &["--json", "rentals"]).await.json()[0]["end"], end + 9);
+    assert_eq!(escrow.balance_of(devnet.renter).await.unwrap(), before - U256::from(RATE * 9));
+    let extended = gpuflow(&env, &[&["--json"][..], &extend].concat()).await.json();
     assert_eq!(amount(&extended["cost"]), U256::from(RATE * 9));
-    assert_eq!(extended["new_end"].as_u64().unwrap(), rentals[0]["end"].as_u64().unwrap() + 9);
-    let locked = deposit + U256::from(RATE * 9);
+    assert_eq!(extended["new_end"].as_u64().unwrap(), end + 18);
+    let locked = deposit + U256::from(RATE * 18);
     devnet.advance_time(3).await.unwrap();
     let stopped = gpuflow(&env, &["--json", "stop", &id_text]).await.json();
     let stopped_at = stopped["stopped_at"].as_u64().unwrap();
@@ -480,6 +528,20 @@ async fn every_refusal_says_why_and_moves_no_money() {
     gpuflow(&fresh, &["--json", "rent", offer, "--hours", "1"])
         .await
         .json_error(4, "not enough tokens");
+
+    // Tokens but no ETH for gas: refused before any quote.
+    let eth = set_eth(&escrow, devnet.renter, U256::ZERO).await;
+    let doc = gpuflow(&env, &["--json", "rent", offer, "--hours", "1"])
+        .await
+        .json_error(4, "not enough ETH for gas");
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(message.contains("renting for 1h 0m needs about"), "{doc}");
+    assert!(
+        message.contains("send ETH to it first") && message.contains("No money moved"),
+        "{doc}"
+    );
+    set_eth(&escrow, devnet.renter, eth).await;
+    assert_eq!(escrow.balance_of(devnet.renter).await.unwrap(), funds);
 
     // Unreachable node and RPC while renting.
     let closed = format!("http://127.0.0.1:{}", closed_port());
