@@ -36,6 +36,9 @@ pub(crate) struct Profile {
     pub(crate) chain_id: Option<u64>,
     /// Default wallet name.
     pub(crate) wallet: Option<String>,
+    /// First block to read escrow events from: the escrow's deployment block. Public RPCs
+    /// refuse log queries from block 0.
+    pub(crate) from_block: Option<u64>,
 }
 
 /// Where a setting came from.
@@ -155,10 +158,12 @@ mod tests {
     #[test]
     fn file_parses_profiles() {
         let file: ConfigFile = toml::from_str(
-            "profile = \"dev\"\n[profiles.dev]\nrpc = \"http://x\"\nchain_id = 31337\n",
+            "profile = \"dev\"\n[profiles.dev]\nrpc = \"http://x\"\nchain_id = 31337\n\
+             from_block = 5200000\n",
         )
         .unwrap();
         assert_eq!(file.profiles["dev"].chain_id, Some(31337));
+        assert_eq!(file.profiles["dev"].from_block, Some(5_200_000));
         assert!(toml::from_str::<ConfigFile>("[profiles.dev]\nrcp = \"typo\"\n").is_err());
     }
 

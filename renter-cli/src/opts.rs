@@ -34,6 +34,10 @@ pub struct GlobalOpts {
     /// Chain id the RPC must serve; a different chain is refused [env: GPUFLOW_CHAIN_ID].
     #[arg(long, global = true, value_name = "ID")]
     pub chain_id: Option<u64>,
+    /// First block to read escrow events from, the escrow's deployment block
+    /// [env: GPUFLOW_FROM_BLOCK] [default: 0].
+    #[arg(long, global = true, value_name = "BLOCK")]
+    pub from_block: Option<u64>,
     /// Wallet name from `gpuflow wallet list` [env: GPUFLOW_WALLET] [default: the first].
     #[arg(long, global = true, value_name = "NAME")]
     pub wallet: Option<String>,
@@ -70,6 +74,8 @@ pub struct Settings {
     pub escrow: Option<Setting<Address>>,
     /// Expected chain id.
     pub chain_id: Option<Setting<u64>>,
+    /// First block to read escrow events from.
+    pub from_block: Setting<u64>,
     /// Signing key.
     pub key: Setting<KeySource>,
 }
@@ -114,6 +120,13 @@ impl GlobalOpts {
             has.then_some((name, p.chain_id)),
             |t| Ok(t.parse()?),
         )?;
+        let from_block = config::layer(
+            (self.from_block, "--from-block"),
+            "GPUFLOW_FROM_BLOCK",
+            has.then_some((name, p.from_block)),
+            |t| Ok(t.parse()?),
+        )?
+        .unwrap_or(Setting { value: 0, source: Source::Default });
         let key = self.key_source(has.then_some((name, p.wallet)));
         Ok(Settings {
             profile: selected.map(|s| Setting { value: s.value.0, source: s.source }),
@@ -121,6 +134,7 @@ impl GlobalOpts {
             rpc,
             escrow,
             chain_id,
+            from_block,
             key,
         })
     }

@@ -19,6 +19,7 @@ config.toml ($XDG_CONFIG_HOME/gpuflow/config.toml):
   rpc = \"http://127.0.0.1:8545\"
   escrow = \"0x...\"
   chain_id = 31337             # a different chain behind `rpc` is refused
+  from_block = 0               # the escrow's deployment block: `rentals` reads events from it
   wallet = \"alice\"            # name from `gpuflow wallet list`")]
 pub struct ConfigArgs {}
 
@@ -55,6 +56,7 @@ impl ConfigArgs {
                     .map(|c| (c.value.to_string(), c.source.to_string()))
                     .unwrap_or_else(unset),
             ),
+            ("from_block", (s.from_block.value.to_string(), s.from_block.source.to_string())),
             ("wallet", (key, s.key.source.to_string())),
         ];
         let mut table = ui::table(&["SETTING", "VALUE", "FROM"]);

@@ -265,7 +265,7 @@ async fn without_a_chain_settings_wallets_and_unreachable_endpoints() {
     std::fs::write(
         config.join("gpuflow/config.toml"),
         "profile = \"dev\"\n[profiles.dev]\nnode = \"http://file:1\"\nrpc = \"http://file:2\"\n\
-         chain_id = 7\nwallet = \"zeta\"\n[profiles.other]\nrpc = \"http://other:2\"\n",
+         chain_id = 7\nwallet = \"zeta\"\nfrom_block = 42\n[profiles.other]\nrpc = \"http://other:2\"\n",
     )
     .unwrap();
     let mut layered = env.clone();
@@ -279,6 +279,8 @@ async fn without_a_chain_settings_wallets_and_unreachable_endpoints() {
     assert_eq!(s["chain_id"]["value"], 9);
     assert_eq!(s["chain_id"]["source"]["kind"], "flag");
     assert_eq!(s["key"]["value"]["value"], "zeta");
+    assert_eq!(s["from_block"]["value"], 42);
+    assert_eq!(s["from_block"]["source"]["kind"], "file");
     let other = gpuflow(&env, &["--json", "--profile", "other", "config"]).await.json();
     assert_eq!(other["settings"]["rpc"]["value"], "http://other:2");
     assert_eq!(other["settings"]["node"]["source"]["kind"], "default");
@@ -409,6 +411,9 @@ async fn wallet_rent_extend_stop_with_exact_money() {
     assert_eq!(rentals[0]["state"], "active");
     let id = rentals[0]["rental_id"].as_u64().unwrap();
     let id_text = id.to_string();
+    // Events are read from the profile's first block on: none past the latest block.
+    let later = gpuflow(&env, &["--json", "--from-block", "999999999", "rentals"]).await.json();
+    assert_eq!(later, Value::Array(vec![]));
     let start = rentals[0]["start"].as_u64().unwrap();
 
     // Logs, signed by the renter: the workload's first line, polled within a bound.
