@@ -95,7 +95,12 @@ impl Agent {
             .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", &devnet.node_p2p])
             .arg("--simulate-gpus")
             .arg(&gpus)
-            .args(["--price-per-hour", "0.36", "--region", "test"])
+            .args(["--region", "test"])
+            .args(if flags.contains(&"--price-per-hour") {
+                &[][..]
+            } else {
+                &["--price-per-hour", "0.36"]
+            })
             .args(flags)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -647,8 +652,32 @@ async fn the_renters_image_and_key_reach_the_workload_and_provider_failures_say_
     assert!(down.stderr.contains("no money moved"), "{}", down.stderr);
     assert_eq!(balance().await, before);
 
-    // A provider whose quotes lapse before a transaction could be mined.
-    let hasty = Agent::start(&devnet, dir.path(), "hasty", &["--quote-validity-secs", "5"]).await;
+    // A provider whose quotes lapse before a transaction could be mined, and which asks
+    // twice the others' price: searches order by it.
+    let hasty = Agent::start(
+        &devnet,
+        dir.path(),
+        "hasty",
+        &["--quote-validity-secs", "5", "--price-per-hour", "0.72"],
+    )
+    .await;
+    let dearest =
+        gpuflow(&env, &["--json", "search", "", "-o", "dph-", "--limit", "1"]).await.json();
+    let ids = |found: &Value| -> Vec<String> {
+        found.as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(ids(&dearest), std::slice::from_ref(&hasty.offer), "{dearest}");
+    assert_eq!(dearest[0]["price_per_second"], (2 * RATE).to_string());
+    let cheapest = gpuflow(&env, &["--json", "search", "", "-o", "dph"]).await.json();
+    let prices: Vec<u64> = cheapest
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["price_per_second"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(prices.len() >= 2 && prices.is_sorted(), "{cheapest}");
+    assert_eq!(ids(&cheapest).last(), Some(&hasty.offer), "{cheapest}");
+    assert!(ids(&cheapest).contains(&devnet.offer_id), "{cheapest}");
     let expired = gpuflow(&env, &["--json", "rent", &hasty.offer, "--hours", "1"]).await;
     let doc = expired.json_error(4, "quote expired");
     assert!(doc["error"]["message"].as_str().unwrap().contains("No money moved"), "{doc}");
