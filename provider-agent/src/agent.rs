@@ -20,7 +20,7 @@ use alloy::{
     signers::{SignerSync, local::PrivateKeySigner},
     sol_types::Eip712Domain,
 };
-use gpuflow_escrow::{Escrow, EscrowEvent, GpuEscrow};
+use gpuflow_escrow::{Escrow, EscrowEvent, GpuEscrow, LOG_RANGE};
 use gpuflow_p2p::{Network, NetworkEvent};
 use gpuflow_protocol::{
     GpuHealth, Heartbeat, Identity, Offer, OfferId, QuoteTerms, RentalRequest, RentalResponse,
@@ -40,8 +40,6 @@ use crate::{
 const LAPSE_SECS: u64 = 5;
 /// How far a log request's timestamp may be from the provider's clock, in seconds.
 const LOGS_REQUEST_MAX_SKEW: u64 = 300;
-/// Most blocks read in one `eth_getLogs` call; public RPCs refuse wider ranges.
-const LOG_RANGE: u64 = 2_000;
 
 /// How the agent runs, once its inputs are resolved.
 #[derive(Debug)]
@@ -535,7 +533,8 @@ impl Agent {
         }
     }
 
-    /// Handles the escrow's events up to the latest block, [`LOG_RANGE`] blocks at a time.
+    /// Handles the escrow's events up to the latest block, [`gpuflow_escrow::LOG_RANGE`]
+    /// blocks at a time, recording progress after each range.
     async fn poll_chain(&mut self) -> anyhow::Result<()> {
         let latest = self.escrow.block_number().await?;
         let latest_time = self
@@ -547,9 +546,8 @@ impl Agent {
         if let Some(time) = latest_time {
             self.chain_time = self.chain_time.max(time);
         }
-        while self.chain.next_block <= latest {
-            let to = latest.min(self.chain.next_block.saturating_add(LOG_RANGE - 1));
-            self.handle_events(self.chain.next_block, to).await?;
+        for (from, to) in gpuflow_escrow::block_ranges(self.chain.next_block, latest, LOG_RANGE) {
+            self.handle_events(from, to).await?;
         }
         if let Some(time) = latest_time {
             self.processed_time = self.processed_time.max(time);

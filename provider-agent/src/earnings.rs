@@ -2,7 +2,6 @@
 
 use alloy::{
     primitives::{Address, B256, U256},
-    providers::Provider,
     rpc::types::Filter,
     sol_types::SolEvent,
 };
@@ -57,14 +56,9 @@ pub async fn earnings(
 ) -> Result<Vec<RentalEarnings>, EscrowError> {
     let filter = Filter::new()
         .address(escrow.address())
-        .from_block(0)
         .event_signature(GpuEscrow::RentalOpened::SIGNATURE_HASH)
         .topic3(B256::left_padding_from(provider.as_slice()));
-    let logs = escrow
-        .provider()
-        .get_logs(&filter)
-        .await
-        .map_err(|e| rpc("reading the provider's rentals", e))?;
+    let logs = escrow.all_logs(&filter, "reading the provider's rentals").await?;
     let contract = GpuEscrow::new(escrow.address(), escrow.provider().clone());
     let mut rows = Vec::new();
     for log in logs {

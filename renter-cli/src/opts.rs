@@ -210,7 +210,8 @@ impl Settings {
         let provider = gpuflow_escrow::connect(&self.rpc.value, signer)
             .map_err(|e| fail(Exit::Usage, e.to_string()))?;
         let chain_id = self.chain_id(&provider).await?;
-        Ok((Escrow::new(provider, address).await?, chain_id))
+        let escrow = Escrow::new(provider, address).await?.with_from_block(self.from_block.value);
+        Ok((escrow, chain_id))
     }
 
     /// The RPC's chain id, checked against the expected one.

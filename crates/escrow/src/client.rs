@@ -136,6 +136,24 @@ pub struct Escrow {
     provider: DynProvider,
     escrow: GpuEscrow::GpuEscrowInstance<DynProvider>,
     token: IERC20::IERC20Instance<DynProvider>,
+    /// No event of the escrow is older than this block (its deployment block, or 0).
+    from_block: u64,
+}
+
+/// Most blocks read by one `eth_getLogs` call; public RPCs refuse wider ranges.
+pub const LOG_RANGE: u64 = 2_000;
+
+/// Inclusive block ranges of at most `step` blocks that cover `from..=to` in order; none
+/// when `from` is past `to`.
+pub fn block_ranges(from: u64, to: u64, step: u64) -> impl Iterator<Item = (u64, u64)> {
+    let step = step.max(1);
+    let mut next = (from <= to).then_some(from);
+    std::iter::from_fn(move || {
+        let first = next?;
+        let last = first.saturating_add(step - 1).min(to);
+        next = last.checked_add(1).filter(|n| *n <= to);
+        Some((first, last))
+    })
 }
 
 impl Escrow {
@@ -151,7 +169,44 @@ impl Escrow {
         }
         let token =
             escrow.token().call().await.map_err(|e| call("reading the escrow's token", e))?;
-        Ok(Self { token: IERC20::new(token, provider.clone()), escrow, provider })
+        Ok(Self { token: IERC20::new(token, provider.clone()), escrow, provider, from_block: 0 })
+    }
+
+    /// Reads the escrow's history from `block` on (its deployment block) instead of from
+    /// genesis.
+    pub fn with_from_block(mut self, block: u64) -> Self {
+        self.from_block = block;
+        self
+    }
+
+    /// The logs matching `filter` (its block range aside) in blocks `from..=to`, read
+    /// [`LOG_RANGE`] blocks at a time.
+    pub async fn logs(
+        &self,
+        filter: &Filter,
+        from: u64,
+        to: u64,
+        action: &'static str,
+    ) -> Result<Vec<alloy::rpc::types::Log>, EscrowError> {
+        let mut logs = Vec::new();
+        for (first, last) in block_ranges(from, to, LOG_RANGE) {
+            let range = filter.clone().from_block(first).to_block(last);
+            logs.extend(self.provider.get_logs(&range).await.map_err(|e| EscrowError::Rpc {
+                action,
+                reason: format!("blocks {first}..={last}: {e}"),
+            })?);
+        }
+        Ok(logs)
+    }
+
+    /// The logs matching `filter` over the escrow's whole history.
+    pub async fn all_logs(
+        &self,
+        filter: &Filter,
+        action: &'static str,
+    ) -> Result<Vec<alloy::rpc::types::Log>, EscrowError> {
+        let latest = self.block_number().await?;
+        self.logs(filter, self.from_block, latest, action).await
     }
 
     /// The escrow's address.
@@ -421,9 +476,8 @@ impl Escrow {
 
     /// Escrow events in blocks `from..=to`, in chain order.
     pub async fn events(&self, from: u64, to: u64) -> Result<Vec<EscrowEvent>, EscrowError> {
-        let filter = Filter::new().address(self.address()).from_block(from).to_block(to);
-        let logs =
-            self.provider.get_logs(&filter).await.map_err(|e| rpc("reading escrow events", e))?;
+        let filter = Filter::new().address(self.address());
+        let logs = self.logs(&filter, from, to, "reading escrow events").await?;
         Ok(logs
             .iter()
             .filter_map(|log| {
@@ -453,12 +507,8 @@ impl Escrow {
     /// Refund and payouts of one rental, summed from its events.
     pub async fn history(&self, rental_id: u64) -> Result<RentalHistory, EscrowError> {
         let id = U256::from(rental_id);
-        let filter = Filter::new().address(self.address()).from_block(0).topic1(id);
-        let logs = self
-            .provider
-            .get_logs(&filter)
-            .await
-            .map_err(|e| rpc("reading the rental's events", e))?;
+        let filter = Filter::new().address(self.address()).topic1(id);
+        let logs = self.all_logs(&filter, "reading the rental's events").await?;
         let mut history = RentalHistory::default();
         for log in &logs {
             if let Ok(stopped) = log.log_decode::<GpuEscrow::RentalStopped>() {
@@ -545,4 +595,32 @@ fn rpc(action: &'static str, error: impl std::fmt::Display) -> EscrowError {
 fn to_u64(value: U256) -> Result<u64, EscrowError> {
     u64::try_from(value)
         .map_err(|_| EscrowError::OutOfRange(format!("{value} does not fit 64 bits")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::block_ranges;
+
+    #[test]
+    fn ranges_cover_every_block_once_and_stay_bounded() {
+        let ranges = |from, to, step| block_ranges(from, to, step).collect::<Vec<_>>();
+        assert_eq!(ranges(0, 0, 10_000), [(0, 0)]);
+        assert_eq!(ranges(0, 9_999, 10_000), [(0, 9_999)]);
+        assert_eq!(ranges(0, 10_000, 10_000), [(0, 9_999), (10_000, 10_000)]);
+        assert_eq!(
+            ranges(5_200_000, 5_225_000, 10_000),
+            [(5_200_000, 5_209_999), (5_210_000, 5_219_999), (5_220_000, 5_225_000)]
+        );
+        assert_eq!(ranges(7, 6, 10_000), []);
+        assert_eq!(ranges(u64::MAX - 1, u64::MAX, 10_000), [(u64::MAX - 1, u64::MAX)]);
+        assert_eq!(ranges(3, 5, 1), [(3, 3), (4, 4), (5, 5)]);
+        // Contiguous and bounded for odd sizes too.
+        for (from, to, step) in [(1, 99_999, 10_000), (17, 123_456, 777), (0, 50, 7)] {
+            let all = ranges(from, to, step);
+            assert_eq!(all.first().unwrap().0, from);
+            assert_eq!(all.last().unwrap().1, to);
+            assert!(all.iter().all(|(a, b)| a <= b && b - a < step));
+            assert!(all.windows(2).all(|w| w[1].0 == w[0].1 + 1));
+        }
+    }
 }

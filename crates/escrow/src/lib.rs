@@ -17,7 +17,8 @@ mod wallet;
 
 pub use bindings::{GpuEscrow, IERC20, MockUSDC, Rental};
 pub use client::{
-    Credited, Escrow, EscrowEvent, Extended, Opened, RentalHistory, Stopped, Withdrawn, connect,
+    Credited, Escrow, EscrowEvent, Extended, LOG_RANGE, Opened, RentalHistory, Stopped, Withdrawn,
+    block_ranges, connect,
 };
 pub use downtime::{DowntimeTerms, downtime_signer, pack_signatures, sign_downtime};
 pub use error::EscrowError;
