@@ -439,7 +439,8 @@ impl Agent {
         let Some(rental) = self.rentals.get(&rental_id) else {
             return refuse(format!("this provider has no rental {rental_id}"));
         };
-        let message = logs_request_message(rental_id, issued_at);
+        let message =
+            logs_request_message(self.chain.chain_id, self.escrow.address(), rental_id, issued_at);
         let Ok(signer) = signature.recover_address_from_msg(message.as_bytes()) else {
             return refuse("the signature does not verify".into());
         };

@@ -35,7 +35,8 @@ pub enum RentalRequest {
         rental_id: u64,
         /// Unix time the renter signed the request; providers refuse old ones.
         issued_at: u64,
-        /// The renter's EIP-191 signature over [`logs_request_message`]`(rental_id, issued_at)`.
+        /// The renter's EIP-191 signature over [`logs_request_message`] for this rental,
+        /// the provider's escrow and chain, and `issued_at`.
         signature: alloy::primitives::Signature,
     },
 }
@@ -231,10 +232,19 @@ fn check_ssh_public_key(key: &str) -> Result<String, String> {
     Ok(key.to_owned())
 }
 
-/// The text a renter signs (EIP-191) to read a rental's logs: it names the rental and a
-/// time, so a signature cannot be replayed for another rental or long after.
-pub fn logs_request_message(rental_id: u64, issued_at: u64) -> String {
-    format!("gpuflow: read the logs of rental {rental_id} at {issued_at}")
+/// The text a renter signs (EIP-191) to read a rental's logs: it names the rental, the
+/// escrow and chain it lives on, and a time, so a signature cannot be replayed for another
+/// rental, on another deployment, or long after.
+pub fn logs_request_message(
+    chain_id: u64,
+    escrow: Address,
+    rental_id: u64,
+    issued_at: u64,
+) -> String {
+    format!(
+        "gpuflow: read the logs of rental {rental_id} of escrow {escrow} on chain {chain_id} at \
+         {issued_at}"
+    )
 }
 
 #[cfg(test)]

@@ -604,7 +604,7 @@ async fn a_rental_whose_terms_differ_from_the_quote_is_refused_and_reported() {
 
     // Its renter reads the workload's logs; nobody else does.
     let logs = |signer: PrivateKeySigner, issued_at: u64| {
-        let message = logs_request_message(real, issued_at);
+        let message = logs_request_message(chain_id, h.devnet.escrow, real, issued_at);
         let signature = signer.sign_message_sync(message.as_bytes()).unwrap();
         RentalRequest::Logs { rental_id: real, issued_at, signature }
     };
@@ -627,6 +627,14 @@ async fn a_rental_whose_terms_differ_from_the_quote_is_refused_and_reported() {
     match h.request(logs(PrivateKeySigner::random(), unix_now())).await {
         RentalResponse::Error { message } => assert!(message.contains("renter"), "{message}"),
         other => panic!("a stranger read the logs: {other:?}"),
+    }
+    // The renter's own signature, made for the same rental id on another chain: refused.
+    let issued_at = unix_now();
+    let elsewhere = logs_request_message(chain_id + 1, h.devnet.escrow, real, issued_at);
+    let signature = h.renter.sign_message_sync(elsewhere.as_bytes()).unwrap();
+    match h.request(RentalRequest::Logs { rental_id: real, issued_at, signature }).await {
+        RentalResponse::Error { message } => assert!(message.contains("renter"), "{message}"),
+        other => panic!("a signature for another chain was accepted: {other:?}"),
     }
     match h.request(logs(h.renter.clone(), unix_now() - 3600)).await {
         RentalResponse::Error { message } => assert!(message.contains("fresh"), "{message}"),

@@ -33,7 +33,7 @@ impl LogsArgs {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
         let settings = ctx.settings()?;
         let signer = settings.signer()?;
-        let (escrow, _) = settings.escrow(None).await?;
+        let (escrow, chain_id) = settings.escrow(None).await?;
         let rental = escrow.rental(self.rental).await?;
         let provider = ProviderClient::for_rental(
             &settings.node(),
@@ -45,7 +45,7 @@ impl LogsArgs {
         .await?;
         let fetch = || async {
             let issued_at = unix_now();
-            let message = logs_request_message(self.rental, issued_at);
+            let message = logs_request_message(chain_id, escrow.address(), self.rental, issued_at);
             let signature = signer.sign_message_sync(message.as_bytes())?;
             provider.logs(self.rental, issued_at, signature).await
         };
