@@ -75,6 +75,12 @@ pub enum InventoryError {
     /// NVML works but reports no GPU.
     #[error("NVML reports no GPU on this machine; nothing to offer")]
     NoGpu,
+    /// The GPUs are of more than one model; an offer names one.
+    #[error(
+        "this machine has both {0} and {1} GPUs, but an offer lists GPUs of one model, so \
+         it cannot be advertised as it is; run it with GPUs of one model"
+    )]
+    MixedModels(String, String),
     /// The simulated inventory file is unreadable or malformed.
     #[error("simulated inventory {path}: {reason}")]
     Simulated {
@@ -288,6 +294,17 @@ pub fn read_simulated(path: &Path) -> Result<Inventory, InventoryError> {
     Ok(Inventory { power_limits_w: vec![None; gpus.len()], gpus, verified: false })
 }
 
+impl Inventory {
+    /// Checks that the inventory can be advertised: every GPU of one model, as offers are.
+    pub fn check_offerable(&self) -> Result<(), InventoryError> {
+        let first = self.gpus.first().ok_or(InventoryError::NoGpu)?;
+        match self.gpus.iter().find(|g| g.name != first.name) {
+            Some(other) => Err(InventoryError::MixedModels(first.name.clone(), other.name.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The inventory to advertise: simulated only when explicitly asked for.
 pub fn inventory(simulate: Option<&Path>) -> Result<Inventory, InventoryError> {
     match simulate {
@@ -314,6 +331,31 @@ mod tests {
         let inventory = read_simulated(&path).unwrap();
         assert!(!inventory.verified);
         assert_eq!(inventory.gpus[0].uuid, "GPU-1");
+    }
+
+    #[test]
+    fn a_machine_of_two_models_is_not_advertised() {
+        let gpu = |name: &str, uuid: &str| GpuInfo {
+            name: name.into(),
+            uuid: uuid.into(),
+            memory_bytes: 1,
+            pci_bus_id: String::new(),
+            compute_capability: "8.9".into(),
+            driver_version: "550.54.14".into(),
+            cuda_version: "12.4".into(),
+        };
+        let mut inventory = Inventory {
+            gpus: vec![
+                gpu("NVIDIA GeForce RTX 4090", "GPU-1"),
+                gpu("NVIDIA GeForce RTX 4090", "GPU-2"),
+            ],
+            verified: true,
+            power_limits_w: vec![None, None],
+        };
+        assert!(inventory.check_offerable().is_ok());
+        inventory.gpus.push(gpu("NVIDIA GeForce RTX 3090", "GPU-3"));
+        let err = inventory.check_offerable().unwrap_err().to_string();
+        assert!(err.contains("RTX 4090") && err.contains("RTX 3090"), "{err}");
     }
 
     #[test]

@@ -363,6 +363,7 @@ async fn connect_with(args: ChainArgs, file: FileConfig) -> anyhow::Result<Chain
 
 async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
     let inventory = gpus::inventory(args.simulate_gpus.as_deref())?;
+    inventory.check_offerable()?;
     let file = load_config(args.chain.config.as_deref())?;
     let default_image = args.image.or(file.image.clone());
     // Checked before the chain is reached (and a password asked for).
