@@ -224,10 +224,11 @@ impl Devnet {
                 .args(["--score-interval-secs", &seconds(options.heartbeat_interval_secs)]),
             &options.dir.join("node.log"),
             "gpuflow-node ready",
+            READY_TIMEOUT,
         )
         .await?;
-        let node_url = field(&ready, "http")?;
-        let node_p2p = field(&ready, "p2p")?;
+        let node_url = ready_field(&ready, "http")?;
+        let node_p2p = ready_field(&ready, "p2p")?;
 
         let provider_log = options.dir.join("provider.log");
         let provider_dir = options.dir.join("provider");
@@ -268,7 +269,7 @@ impl Devnet {
         let provider_key = provider.to_bytes().to_string();
         let (agent, ready) =
             start_agent(&agent_command, &options.dir, &provider_key, &provider_log).await?;
-        let offer_id = field(&ready, "offer")?;
+        let offer_id = ready_field(&ready, "offer")?;
 
         let devnet = Self {
             rpc_url,
@@ -292,22 +293,31 @@ impl Devnet {
             dir: options.dir.clone(),
             _anvil: anvil,
         };
-        devnet.wait_for_offer().await?;
+        // The provider's offer crossed gossipsub.
+        devnet.wait_listed(&devnet.offer_id, true, READY_TIMEOUT).await?;
         Ok(devnet)
     }
 
-    /// Waits until the node serves the provider's offer, i.e. it crossed gossipsub.
-    async fn wait_for_offer(&self) -> anyhow::Result<()> {
-        let url = format!("{}/v1/offers/{}", self.node_url, self.offer_id);
-        let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+    /// Waits until the node serves `offer` (`listed`), or no longer does, for at most
+    /// `timeout`.
+    pub async fn wait_listed(
+        &self,
+        offer: &str,
+        listed: bool,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let url = format!("{}/v1/offers/{offer}", self.node_url);
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if let Ok(response) = reqwest::get(&url).await
-                && response.status().is_success()
-            {
+            let served = reqwest::get(&url).await.map(|r| r.status().is_success());
+            if served.as_ref().is_ok_and(|served| *served == listed) {
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
-                bail!("the node did not list offer {} within {READY_TIMEOUT:?}", self.offer_id);
+                bail!(
+                    "the node still {} offer {offer} after {timeout:?} ({served:?})",
+                    if listed { "does not list" } else { "lists" }
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -413,15 +423,20 @@ async fn start_agent(
         Command::new(program).args(args).env("XDG_CONFIG_HOME", dir).env(PROVIDER_KEY_ENV, key),
         log,
         "gpuflow-provider ready",
+        READY_TIMEOUT,
     )
     .await
 }
 
-/// Spawns a daemon with stderr appended to `log`, and waits for its one-line ready report.
-async fn spawn_ready(
+/// Spawns a daemon with stdin closed and stderr appended to `log`, and waits at most
+/// `timeout` for its one-line ready report starting with `marker` (e.g.
+/// `gpuflow-provider ready`), which it returns; see [`ready_field`]. The child is killed
+/// when dropped.
+pub async fn spawn_ready(
     command: &mut Command,
     log: &Path,
     marker: &str,
+    timeout: Duration,
 ) -> anyhow::Result<(Child, String)> {
     let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
     let mut child = command
@@ -433,7 +448,7 @@ async fn spawn_ready(
         .with_context(|| format!("starting {marker}"))?;
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut lines = BufReader::new(stdout).lines();
-    let ready = tokio::time::timeout(READY_TIMEOUT, async {
+    let ready = tokio::time::timeout(timeout, async {
         while let Some(line) = lines.next_line().await? {
             if line.starts_with(marker) {
                 return Ok(line);
@@ -442,12 +457,12 @@ async fn spawn_ready(
         bail!("exited before reporting ready; see {}", log.display())
     })
     .await
-    .with_context(|| format!("no `{marker}` within {READY_TIMEOUT:?}; see {}", log.display()))??;
+    .with_context(|| format!("no `{marker}` within {timeout:?}; see {}", log.display()))??;
     Ok((child, ready))
 }
 
-/// Reads `key=value` from a ready line.
-fn field(line: &str, key: &str) -> anyhow::Result<String> {
+/// Reads `key=value` from a ready line, e.g. `offer` from the provider's.
+pub fn ready_field(line: &str, key: &str) -> anyhow::Result<String> {
     line.split_whitespace()
         .find_map(|part| part.strip_prefix(key)?.strip_prefix('=').map(str::to_owned))
         .with_context(|| format!("`{line}` has no {key}="))

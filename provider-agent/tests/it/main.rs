@@ -27,10 +27,7 @@ use gpuflow_provider::{
     runtime::{BoxFuture, ProcessRuntime, Runtime, RuntimeError, Started, WorkloadSpec},
     store::Store,
 };
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
+use tokio::process::{Child, Command};
 
 /// `--price-per-hour 0.36` over two GPUs: 100 token units per second.
 const RATE: u64 = 100;
@@ -137,7 +134,8 @@ impl Harness {
     async fn start_agent(&mut self) {
         self.starts += 1;
         let bin = gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider");
-        let mut child = Command::new(&bin)
+        let mut command = Command::new(&bin);
+        command
             .arg("run")
             .args(["--rpc", &self.devnet.rpc_url, "--escrow", &self.devnet.escrow.to_string()])
             .args(["--key-env", KEY_ENV])
@@ -153,36 +151,18 @@ impl Harness {
             .args(["--price-per-hour", "0.36", "--region", "test"])
             .args(["--workload", &self.workload])
             .args(["--poll-interval-ms", "200", "--heartbeat-interval-secs", "1"])
-            .args(&self.extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(self.log()).unwrap())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e}; build the binaries first", bin.display()));
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = tokio::time::timeout(TIMEOUT, async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if line.starts_with("gpuflow-provider ready") {
-                    return Some(line);
-                }
-            }
-            None
-        })
+            .args(&self.extra);
+        let (child, ready) = gpuflow_devnet::spawn_ready(
+            &mut command,
+            &self.log(),
+            "gpuflow-provider ready",
+            TIMEOUT,
+        )
         .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| panic!("the agent did not report ready; log:\n{}", self.logs()));
-        let peer = ready
-            .split_whitespace()
-            .find_map(|f| f.strip_prefix("peer="))
-            .expect("ready line names the peer");
-        self.peer = Some(peer.parse().unwrap());
-        self.offer = ready
-            .split_whitespace()
-            .find_map(|f| f.strip_prefix("offer="))
-            .expect("ready line names the offer")
-            .to_owned();
+        .unwrap_or_else(|e| panic!("{}: {e:#}; log:\n{}", bin.display(), self.logs()));
+        let field = |key| gpuflow_devnet::ready_field(&ready, key).unwrap();
+        self.peer = Some(field("peer").parse().unwrap());
+        self.offer = field("offer");
         self.agent = Some(child);
     }
 
@@ -279,21 +259,8 @@ impl Harness {
 
     /// Waits until the devnet's node lists this agent's offer (`listed`) or no longer does.
     async fn wait_listed(&self, listed: bool) {
-        let url = format!("{}/v1/offers/{}", self.devnet.node_url, self.offer);
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        loop {
-            let status = reqwest::get(&url).await.map(|r| r.status().is_success());
-            if status.as_ref().is_ok_and(|ok| *ok == listed) {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the node still {} offer {} after {TIMEOUT:?} ({status:?}); agent log:\n{}",
-                if listed { "does not list" } else { "lists" },
-                self.offer,
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Err(e) = self.devnet.wait_listed(&self.offer, listed, TIMEOUT).await {
+            panic!("{e:#}; agent log:\n{}", self.logs());
         }
     }
 

@@ -6,7 +6,6 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::Stdio,
     time::Duration,
 };
 
@@ -84,7 +83,8 @@ impl Agent {
         let key = alloy::signers::local::PrivateKeySigner::random();
         let log = dir.join("agent.log");
         let bin = gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider");
-        let mut child = tokio::process::Command::new(&bin)
+        let mut command = tokio::process::Command::new(&bin);
+        command
             .arg("run")
             .args(["--rpc", &devnet.rpc_url, "--escrow", &devnet.escrow.to_string()])
             .args(["--key-env", "AGENT_KEY"])
@@ -101,34 +101,18 @@ impl Agent {
             } else {
                 &["--price-per-hour", "0.36"]
             })
-            .args(flags)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e}; build the binaries first", bin.display()));
-        use tokio::io::AsyncBufReadExt;
-        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = tokio::time::timeout(TIMEOUT, async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if line.starts_with("gpuflow-provider ready") {
-                    return Some(line);
-                }
-            }
-            None
-        })
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| {
-            panic!("agent {name} did not report ready:\n{}", std::fs::read_to_string(&log).unwrap())
-        });
-        let offer = ready
-            .split_whitespace()
-            .find_map(|f| f.strip_prefix("offer="))
-            .expect("the ready line names the offer")
-            .to_owned();
+            .args(flags);
+        let (child, ready) =
+            gpuflow_devnet::spawn_ready(&mut command, &log, "gpuflow-provider ready", TIMEOUT)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "agent {name} ({}): {e:#}\n{}",
+                        bin.display(),
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    )
+                });
+        let offer = gpuflow_devnet::ready_field(&ready, "offer").unwrap();
         let agent = Self { child, offer, data: dir.join("data"), log };
         agent.wait_listed(devnet, true).await;
         agent
@@ -136,17 +120,8 @@ impl Agent {
 
     /// Waits until the devnet's node lists this agent's offer (`listed`), or no longer does.
     async fn wait_listed(&self, devnet: &Devnet, listed: bool) {
-        let url = format!("{}/v1/offers/{}", devnet.node_url, self.offer);
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        while !reqwest::get(&url).await.is_ok_and(|r| r.status().is_success() == listed) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the node still {} offer {} after {TIMEOUT:?}; agent log:\n{}",
-                if listed { "does not list" } else { "lists" },
-                self.offer,
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Err(e) = devnet.wait_listed(&self.offer, listed, TIMEOUT).await {
+            panic!("{e:#}; agent log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
         }
     }
 }
