@@ -173,17 +173,11 @@ impl RentArgs {
                 ),
             ));
         }
+        // Without --gpus the provider quotes every GPU still free: perhaps fewer than a
+        // slightly stale offer lists.
+        let fits = |n: u32| n == count || (self.gpus.is_none() && (1..count).contains(&n));
         let quoted_gpus = match terms.rented() {
-            Some((id, n)) if id.to_string() == self.offer && n == count => n,
-            // Without --gpus the provider quotes every GPU still free: perhaps fewer than
-            // a slightly stale offer lists.
-            Some((id, n))
-                if id.to_string() == self.offer
-                    && self.gpus.is_none()
-                    && (1..count).contains(&n) =>
-            {
-                n
-            }
+            Some((id, n)) if id.to_string() == self.offer && fits(n) => n,
             _ => {
                 return Err(fail(
                     Exit::Refused,
