@@ -979,20 +979,7 @@ mod tests {
             let conn = Connection::open(&path).unwrap();
             conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
             conn.pragma_update(None, "user_version", 1).unwrap();
-            conn.execute(
-                "INSERT INTO offers VALUES (?1, ?2, ?3, 3, ?4, ?5, 'NVIDIA GeForce RTX 4090', \
-                 ' nvidia geforce rtx 4090 ', 2, 25757, 100, 360000, 0, 'eu-west', 12400, \
-                 '12.4', '550.54.14', '[]', 1000, ?6)",
-                rusqlite::params![
-                    provider.id().to_string(),
-                    offer.signer.to_string(),
-                    format!("{:#x}", offer.body.payout),
-                    offer.body.issued_at as i64,
-                    offer.body.expires_at as i64,
-                    serde_json::to_string(&offer.envelope).unwrap(),
-                ],
-            )
-            .unwrap();
+            insert_version_1_offer(&conn, &offer, 3, 2);
         }
         let store = Store::open(&path).unwrap();
         let found = search(&store, "", "dph").await;
@@ -1009,6 +996,26 @@ mod tests {
     }
 
     /// `conflict_until` of each offer, by id.
+    /// Writes `offer` as the first release stored it, with `seq` and `num_gpus` as given.
+    fn insert_version_1_offer(conn: &Connection, offer: &Verified<Offer>, seq: i64, num_gpus: i64) {
+        conn.execute(
+            "INSERT INTO offers VALUES (?1, ?2, ?3, ?7, ?4, ?5, 'NVIDIA GeForce RTX 4090', \
+             ' nvidia geforce rtx 4090 ', ?8, 25757, 100, 360000, 0, 'eu-west', 12400, \
+             '12.4', '550.54.14', '[]', 1000, ?6)",
+            rusqlite::params![
+                OfferId::of(&offer.signer).to_string(),
+                offer.signer.to_string(),
+                format!("{:#x}", offer.body.payout),
+                offer.body.issued_at as i64,
+                offer.body.expires_at as i64,
+                serde_json::to_string(&offer.envelope).unwrap(),
+                seq,
+                num_gpus,
+            ],
+        )
+        .unwrap();
+    }
+
     fn conflict_until(path: &Path) -> std::collections::BTreeMap<String, i64> {
         let conn = Connection::open(path).unwrap();
         let mut statement = conn.prepare("SELECT id, conflict_until FROM offers").unwrap();
@@ -1182,20 +1189,7 @@ mod tests {
             conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
             conn.pragma_update(None, "user_version", 1).unwrap();
             for offer in [&first, &second] {
-                conn.execute(
-                    "INSERT INTO offers VALUES (?1, ?2, ?3, 1, ?4, ?5, 'NVIDIA GeForce RTX 4090', \
-                     ' nvidia geforce rtx 4090 ', 1, 25757, 100, 360000, 0, 'eu-west', 12400, \
-                     '12.4', '550.54.14', '[]', 1000, ?6)",
-                    rusqlite::params![
-                        OfferId::of(&offer.signer).to_string(),
-                        offer.signer.to_string(),
-                        format!("{:#x}", offer.body.payout),
-                        offer.body.issued_at as i64,
-                        offer.body.expires_at as i64,
-                        serde_json::to_string(&offer.envelope).unwrap(),
-                    ],
-                )
-                .unwrap();
+                insert_version_1_offer(&conn, offer, 1, 1);
             }
         }
         let store = Store::open(&path).unwrap();
