@@ -552,12 +552,7 @@ contract CreditDowntime_Unit_Test is Base_Test {
 
     function test_CreditDowntime_ERC1271Attester() external {
         // A multisig-like contract attester, signed through its owner key, next to an EOA attester.
-        MockERC1271Wallet multisig = new MockERC1271Wallet(attesters[2]);
-        registerAttesters(2);
-        vm.startPrank(owner);
-        escrow.setAttester(address(multisig), true);
-        escrow.setAttesterThreshold(2);
-        vm.stopPrank();
+        MockERC1271Wallet multisig = registerWalletBesideTwoAttesters();
 
         Downtime memory downtime = window(60);
         bytes32 digest = downtimeDigest(downtime, address(escrow), block.chainid);
@@ -572,12 +567,7 @@ contract CreditDowntime_Unit_Test is Base_Test {
     function test_CreditDowntime_ERC1271AttesterLongSignature() external {
         // A contract attester's signature can be of any length (here two signatures, as a 2-of-n multisig would
         // send); the escrow hands it over byte for byte, and the entry after it is still found.
-        MockERC1271Wallet multisig = new MockERC1271Wallet(attesters[2]);
-        registerAttesters(2);
-        vm.startPrank(owner);
-        escrow.setAttester(address(multisig), true);
-        escrow.setAttesterThreshold(2);
-        vm.stopPrank();
+        MockERC1271Wallet multisig = registerWalletBesideTwoAttesters();
 
         Downtime memory downtime = window(60);
         bytes32 digest = downtimeDigest(downtime, address(escrow), block.chainid);
@@ -637,6 +627,16 @@ contract CreditDowntime_Unit_Test is Base_Test {
         );
         vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidSignature.selector, address(multisig)));
         submit(downtime, entries);
+    }
+
+    /// @dev Registers attesters 0 and 1 and a contract wallet owned by attester 2's key, with a threshold of two.
+    function registerWalletBesideTwoAttesters() internal returns (MockERC1271Wallet multisig) {
+        multisig = new MockERC1271Wallet(attesters[2]);
+        registerAttesters(2);
+        vm.startPrank(owner);
+        escrow.setAttester(address(multisig), true);
+        escrow.setAttesterThreshold(2);
+        vm.stopPrank();
     }
 
     function registerAttesters(uint256 count) internal {
