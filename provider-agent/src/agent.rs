@@ -16,7 +16,6 @@ use std::{
 
 use alloy::{
     primitives::{Address, Signature, U256},
-    providers::Provider,
     signers::{SignerSync, local::PrivateKeySigner},
     sol_types::Eip712Domain,
 };
@@ -537,22 +536,12 @@ impl Agent {
     /// Handles the escrow's events up to the latest block, [`gpuflow_escrow::LOG_RANGE`]
     /// blocks at a time, recording progress after each range.
     async fn poll_chain(&mut self) -> anyhow::Result<()> {
-        let latest = self.escrow.block_number().await?;
-        let latest_time = self
-            .escrow
-            .provider()
-            .get_block_by_number(alloy::eips::BlockNumberOrTag::Number(latest))
-            .await?
-            .map(|block| block.header.timestamp);
-        if let Some(time) = latest_time {
-            self.chain_time = self.chain_time.max(time);
-        }
+        let (latest, latest_time) = self.escrow.latest_block().await?;
+        self.chain_time = self.chain_time.max(latest_time);
         for (from, to) in gpuflow_escrow::block_ranges(self.chain.next_block, latest, LOG_RANGE) {
             self.handle_events(from, to).await?;
         }
-        if let Some(time) = latest_time {
-            self.processed_time = self.processed_time.max(time);
-        }
+        self.processed_time = self.processed_time.max(latest_time);
         Ok(())
     }
 

@@ -217,6 +217,12 @@ async fn extended_rental_ends_on_time_and_provider_is_paid_in_full() {
     // The offer is back once the machine is free.
     let status = gpuflow_json(&devnet, &["status", &id.to_string()]).await;
     assert_eq!(status["workload"]["state"], "ended");
+    assert_eq!(status["active"], false);
+    // An ended rental cannot be extended: refused before anything is sent.
+    let late = gpuflow(&devnet, &["extend", &id.to_string(), "--hours", "0.0025", "--yes"]).await;
+    assert!(!late.ok);
+    assert!(late.stderr.contains("cannot be extended, rent again"), "{}", late.stderr);
+    assert_eq!(balance(&escrow, devnet.renter).await, U256::from(RENTER_FUNDS) - total);
     devnet.shutdown().await;
 }
 

@@ -474,6 +474,18 @@ impl Escrow {
         self.provider.get_block_number().await.map_err(|e| rpc("reading the block number", e))
     }
 
+    /// The latest block's number and timestamp: the chain's clock, which a devnet may run
+    /// ahead of the wall clock and which decides when a rental ends.
+    pub async fn latest_block(&self) -> Result<(u64, u64), EscrowError> {
+        let block = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| rpc("reading the latest block", e))?
+            .ok_or_else(|| rpc("reading the latest block", "the node has no latest block"))?;
+        Ok((block.header.number, block.header.timestamp))
+    }
+
     /// Escrow events in blocks `from..=to`, in chain order.
     pub async fn events(&self, from: u64, to: u64) -> Result<Vec<EscrowEvent>, EscrowError> {
         let filter = Filter::new().address(self.address());

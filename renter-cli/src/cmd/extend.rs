@@ -62,6 +62,16 @@ impl ExtendArgs {
             ));
         }
         let (end, max_end) = (rental.end.to::<u64>(), rental.maxEnd.to::<u64>());
+        let (_, now) = escrow.latest_block().await?;
+        if now >= end {
+            return Err(fail(
+                Exit::Refused,
+                format!(
+                    "rental {id} ended at unix time {end} (chain time is {now}); an ended rental \
+                     cannot be extended, rent again instead. No money moved"
+                ),
+            ));
+        }
         let most = max_end.saturating_sub(end);
         if extra > most {
             return Err(fail(

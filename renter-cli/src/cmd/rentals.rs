@@ -6,7 +6,6 @@ use alloy::{
 };
 use clap::Args;
 use gpuflow_escrow::GpuEscrow::RentalOpened;
-use gpuflow_protocol::unix_now;
 use serde_json::json;
 
 use super::{Ctx, print_json, tokens};
@@ -60,7 +59,8 @@ impl RentalsArgs {
             )
         })?;
         let decimals = escrow.decimals().await?;
-        let now = unix_now();
+        // The chain's clock decides when a rental ends, not this machine's.
+        let (_, now) = escrow.latest_block().await?;
         let mut rows = Vec::new();
         for log in &logs {
             let Ok(opened) = log.log_decode::<RentalOpened>() else { continue };

@@ -1,7 +1,6 @@
 //! `gpuflow status`.
 use alloy::primitives::U256;
 use clap::Args;
-use gpuflow_protocol::unix_now;
 use serde_json::json;
 
 use super::{Ctx, money, print_json};
@@ -28,10 +27,12 @@ impl StatusArgs {
         let rental = escrow.rental(self.rental).await?;
         let history = escrow.history(self.rental).await?;
         let decimals = escrow.decimals().await?;
+        // The chain's clock decides when a rental ends, not this machine's.
+        let (_, now) = escrow.latest_block().await?;
         let (start, end) = (rental.start.to::<u64>(), rental.end.to::<u64>());
-        let billed_until = end.min(unix_now()).max(start);
+        let billed_until = end.min(now).max(start);
         let charged = U256::from(rental.ratePerSecond) * U256::from(billed_until - start);
-        let active = !rental.stopped && unix_now() < end;
+        let active = !rental.stopped && now < end;
 
         // The workload's state comes from the provider itself.
         let provider = ProviderClient::for_rental(
