@@ -880,7 +880,15 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
             << RATE_OFFSET;
         deposit = rate * duration;
         emit RentalOpened(
-            rentalId, msg.sender, provider, quote.nonce, rate, block.timestamp, block.timestamp + duration, deposit
+            rentalId,
+            msg.sender,
+            provider,
+            quote.nonce,
+            quote.offerId,
+            rate,
+            block.timestamp,
+            block.timestamp + duration,
+            deposit
         );
     }
 

@@ -42,6 +42,9 @@ interface IGpuEscrow {
     /// @param renter The account that funded the rental.
     /// @param provider The account that earns the payment.
     /// @param nonce The provider nonce consumed by the quote.
+    /// @param offerId The quote's `offerId`: what is rented, as the provider signed it (gpuflow clients put the 8-byte
+    /// offer id of the machine there, then the number of GPUs as a big-endian `uint32`). Indexers map the rental to
+    /// the exact machine with it, which the provider's address alone cannot do once a provider runs several.
     /// @param ratePerSecond The price, in token base units per second.
     /// @param start The start time of the rental: the timestamp of the block that opened it.
     /// @param end The scheduled end time of the rental.
@@ -51,6 +54,7 @@ interface IGpuEscrow {
         address indexed renter,
         address indexed provider,
         uint256 nonce,
+        bytes32 offerId,
         uint256 ratePerSecond,
         uint256 start,
         uint256 end,

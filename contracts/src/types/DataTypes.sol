@@ -12,7 +12,8 @@ pragma solidity ^0.8.24;
 /// @param ratePerSecond The price, in token base units per second.
 /// @param maxDuration The most seconds the rental may last in total, extensions included.
 /// @param deadline The Unix time after which the quote can no longer open a rental.
-/// @param offerId A provider-defined id of the machine or GPU set, carried only for the provider's own bookkeeping.
+/// @param offerId A provider-defined id of the machine or GPU set; the escrow does not interpret it, but emits it in
+/// `RentalOpened` so that indexers can tell which machine a rental pays for.
 /// @param nonce An unordered per-provider nonce; each can open at most one rental.
 struct Quote {
     address provider;

@@ -291,6 +291,7 @@ contract Open_Unit_Test is Base_Test {
             renter: renter,
             provider: provider,
             nonce: quote.nonce,
+            offerId: quote.offerId,
             ratePerSecond: RATE,
             start: START_TIME,
             end: START_TIME + DURATION,

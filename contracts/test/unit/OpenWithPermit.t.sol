@@ -50,6 +50,7 @@ contract OpenWithPermit_Unit_Test is Base_Test {
             renter: permitRenter,
             provider: provider,
             nonce: quote.nonce,
+            offerId: quote.offerId,
             ratePerSecond: RATE,
             start: START_TIME,
             end: START_TIME + DURATION,
