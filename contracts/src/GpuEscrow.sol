@@ -773,7 +773,7 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
                 revert Errors.GpuEscrow_NotAttester(attester);
             }
             if (!_isValidSignature(attester, digest, signature)) {
-                revert Errors.GpuEscrow_InvalidSignature(attester);
+                revert Errors.GpuEscrow_InvalidAttestation(count, attester);
             }
             previous = attester;
             offset = next;

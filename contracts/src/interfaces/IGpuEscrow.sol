@@ -322,7 +322,8 @@ interface IGpuEscrow {
     ///   (`to <= block.timestamp`) and starts at or after the rental's `creditedUntil`, so windows never overlap.
     /// - `downSeconds` must be non-zero and at most `to - from`.
     /// - `signatures` must consist of whole entries, else it reverts with {Errors.GpuEscrow_AttestationMalformed}.
-    /// - At least {attesterThreshold} entries, each a valid signature of a distinct registered attester.
+    /// - At least {attesterThreshold} entries, each a valid signature of a distinct registered attester; an entry
+    ///   whose signature does not verify reverts with {Errors.GpuEscrow_InvalidAttestation}, naming its index.
     /// - Some of the window must still be unpaid, else it reverts with {Errors.GpuEscrow_NothingToCredit}.
     ///
     /// @param downtime The packed attestation.

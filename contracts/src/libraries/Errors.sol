@@ -61,7 +61,7 @@ library Errors {
     /// @notice Thrown when a provider nonce has already opened a rental or was invalidated.
     error GpuEscrow_NonceAlreadyUsed(address provider, uint256 nonce);
 
-    /// @notice Thrown when a signature does not verify for the account that is supposed to have signed.
+    /// @notice Thrown when a quote's signature does not verify for its provider.
     error GpuEscrow_InvalidSignature(address signer);
 
     /// @notice Thrown when the permit of {openWithPermit} failed and the allowance does not cover the deposit.
@@ -143,6 +143,11 @@ library Errors {
 
     /// @notice Thrown when an attestation is signed by an account that is not a registered attester.
     error GpuEscrow_NotAttester(address account);
+
+    /// @notice Thrown when the signature in attestation entry `index` does not verify for its registered attester:
+    /// signed by another key, for other downtime terms, another chain or another escrow, or refused by the attester's
+    /// ERC-1271 contract.
+    error GpuEscrow_InvalidAttestation(uint256 index, address attester);
 
     /*//////////////////////////////////////////////////////////////////////////
                                        FEES

@@ -252,7 +252,19 @@ contract CreditDowntime_Unit_Test is Base_Test {
         entries[0] = attestationEntry(
             attesters[0], signDigest(attesterKeys[1], downtimeDigest(downtime, address(escrow), block.chainid))
         );
-        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidSignature.selector, attesters[0]));
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidAttestation.selector, 0, attesters[0]));
+        submit(downtime, entries);
+    }
+
+    function test_RevertWhen_SecondEntrySignedByOtherKey() external {
+        // The error names the entry and its attester, so the submitter knows whose signature to fetch again.
+        registerAttesters(2);
+        Downtime memory downtime = window(60);
+        bytes[] memory entries = attest(downtime, 2);
+        entries[1] = attestationEntry(
+            attesters[1], signDigest(attesterKeys[2], downtimeDigest(downtime, address(escrow), block.chainid))
+        );
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidAttestation.selector, 1, attesters[1]));
         submit(downtime, entries);
     }
 
@@ -260,7 +272,7 @@ contract CreditDowntime_Unit_Test is Base_Test {
         Downtime memory downtime = window(60);
         bytes[] memory entries = attest(downtime, 1);
         downtime.downSeconds = 3600;
-        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidSignature.selector, attesters[0]));
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidAttestation.selector, 0, attesters[0]));
         submit(downtime, entries);
     }
 
@@ -271,7 +283,7 @@ contract CreditDowntime_Unit_Test is Base_Test {
         Downtime memory downtime = downtimeOf(rentalId, START_TIME + 3 hours, START_TIME + 4 hours, 60);
         bytes[] memory entries = attest(downtime, 1);
         downtime.rentalId = otherRental;
-        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidSignature.selector, attesters[0]));
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidAttestation.selector, 0, attesters[0]));
         submit(downtime, entries);
     }
 
@@ -281,7 +293,7 @@ contract CreditDowntime_Unit_Test is Base_Test {
         entries[0] = attestationEntry(
             attesters[0], signDigest(attesterKeys[0], downtimeDigest(downtime, address(escrow), block.chainid + 1))
         );
-        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidSignature.selector, attesters[0]));
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidAttestation.selector, 0, attesters[0]));
         submit(downtime, entries);
     }
 
@@ -289,7 +301,7 @@ contract CreditDowntime_Unit_Test is Base_Test {
         Downtime memory downtime = window(60);
         bytes[] memory entries = attest(downtime, 1);
         vm.chainId(block.chainid + 1);
-        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidSignature.selector, attesters[0]));
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidAttestation.selector, 0, attesters[0]));
         submit(downtime, entries);
     }
 
@@ -299,7 +311,7 @@ contract CreditDowntime_Unit_Test is Base_Test {
         entries[0] = attestationEntry(
             attesters[0], signDigest(attesterKeys[0], downtimeDigest(downtime, address(token), block.chainid))
         );
-        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidSignature.selector, attesters[0]));
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidAttestation.selector, 0, attesters[0]));
         submit(downtime, entries);
     }
 
@@ -349,7 +361,7 @@ contract CreditDowntime_Unit_Test is Base_Test {
         }
         bytes[] memory entries = new bytes[](1);
         entries[0] = attestationEntry(attesters[0], signature);
-        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidSignature.selector, attesters[0]));
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidAttestation.selector, 0, attesters[0]));
         submit(downtime, entries);
     }
 
@@ -360,7 +372,7 @@ contract CreditDowntime_Unit_Test is Base_Test {
             vm.signCompact(attesterKeys[0], downtimeDigest(downtime, address(escrow), block.chainid));
         bytes[] memory entries = new bytes[](1);
         entries[0] = attestationEntry(attesters[0], abi.encodePacked(r, vs));
-        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidSignature.selector, attesters[0]));
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidAttestation.selector, 0, attesters[0]));
         submit(downtime, entries);
     }
 
@@ -625,7 +637,7 @@ contract CreditDowntime_Unit_Test is Base_Test {
         entries[0] = attestationEntry(
             address(multisig), signDigest(attesterKeys[2], downtimeDigest(downtime, address(escrow), block.chainid))
         );
-        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidSignature.selector, address(multisig)));
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidAttestation.selector, 0, address(multisig)));
         submit(downtime, entries);
     }
 

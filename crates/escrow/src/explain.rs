@@ -189,6 +189,11 @@ fn explain_escrow(error: &E) -> String {
              address",
             e.attester, e.previous
         ),
+        E::GpuEscrow_InvalidAttestation(e) => format!(
+            "the downtime signature of attester {} (entry {}) does not match these downtime terms \
+             on this escrow and chain; fetch a fresh attestation from that attester",
+            e.attester, e.index
+        ),
         E::GpuEscrow_NotAttester(e) => format!(
             "{} is not a registered attester; ask nodes whose attester key is registered",
             e.account
@@ -310,6 +315,22 @@ mod tests {
         for selector in T::SELECTORS {
             advises(&explain(&reverted(&zero_args(*selector))));
         }
+    }
+
+    #[test]
+    fn a_bad_attestation_is_not_blamed_on_the_quote() {
+        let attester = alloy::primitives::Address::repeat_byte(0xaa);
+        let error = crate::GpuEscrow::GpuEscrow_InvalidAttestation {
+            index: alloy::primitives::U256::from(1),
+            attester,
+        };
+        let sentence = explain(&reverted(&E::GpuEscrow_InvalidAttestation(error).abi_encode()));
+        assert!(sentence.contains(&attester.to_string()), "{sentence}");
+        assert!(sentence.contains("(entry 1)"), "{sentence}");
+        assert!(!sentence.contains("quote"), "{sentence}");
+        let quote = crate::GpuEscrow::GpuEscrow_InvalidSignature { signer: attester };
+        let sentence = explain(&reverted(&E::GpuEscrow_InvalidSignature(quote).abi_encode()));
+        assert!(sentence.contains("quote"), "{sentence}");
     }
 
     #[test]
