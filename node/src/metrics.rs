@@ -82,6 +82,7 @@ pub struct Metrics {
     ignored: Family<RefusalLabels, Counter>,
     requests: Family<RequestLabels, Histogram, LatencyBuckets>,
     chain_next_block: Gauge,
+    chain_head: Gauge,
     chain_reorgs: Counter,
 }
 
@@ -131,6 +132,12 @@ impl Metrics {
             "First escrow block the chain watcher has not indexed yet",
             chain_next_block.clone(),
         );
+        let chain_head = Gauge::default();
+        registry.register(
+            "chain_head",
+            "Chain head the watcher last caught up with: every block confirmed at it is indexed",
+            chain_head.clone(),
+        );
         let chain_reorgs = Counter::default();
         registry.register(
             "chain_reorgs",
@@ -146,6 +153,7 @@ impl Metrics {
             ignored,
             requests,
             chain_next_block,
+            chain_head,
             chain_reorgs,
         }
     }
@@ -178,6 +186,11 @@ impl Metrics {
     /// Records where the chain watcher stands.
     pub fn set_chain_next_block(&self, block: u64) {
         self.chain_next_block.set(i64::try_from(block).unwrap_or(i64::MAX));
+    }
+
+    /// Records the head at which the chain watcher has indexed every confirmed block.
+    pub fn set_chain_head(&self, block: u64) {
+        self.chain_head.set(i64::try_from(block).unwrap_or(i64::MAX));
     }
 
     /// Counts a rolled-back reorg.

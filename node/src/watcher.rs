@@ -68,8 +68,8 @@ pub enum WatchError {
 enum Progress {
     /// Blocks were indexed and more are ready.
     More,
-    /// Nothing is confirmed beyond the cursor: wait for new blocks.
-    CaughtUp,
+    /// Every block confirmed at this head is indexed: wait for new blocks.
+    CaughtUp(u64),
     /// A reorg was rolled back, or the chain changed while reading; step again at once.
     Retry,
 }
@@ -98,8 +98,9 @@ pub(crate) async fn run(config: ChainConfig, store: Store, metrics: Arc<Metrics>
                 failures = 0;
                 continue;
             }
-            Ok(Progress::CaughtUp) => {
+            Ok(Progress::CaughtUp(head)) => {
                 failures = 0;
+                watcher.metrics.set_chain_head(head);
                 watcher.config.poll_interval
             }
             Err(error) => {
@@ -150,7 +151,7 @@ impl Watcher {
         let next = cursor.next_block.unwrap_or(self.config.from_block);
         let safe = head.saturating_sub(self.config.confirmations);
         if next > safe {
-            return Ok(Progress::CaughtUp);
+            return Ok(Progress::CaughtUp(head));
         }
         let recent = head.saturating_sub(next) < KEPT_HASHES;
         let to = safe.min(next + if recent { MAX_RECENT_RANGE } else { MAX_RANGE } - 1);
@@ -195,7 +196,7 @@ impl Watcher {
             .await?;
         self.metrics.set_chain_next_block(to + 1);
         tracing::debug!(from = next, to, "indexed escrow events");
-        Ok(if to < safe { Progress::More } else { Progress::CaughtUp })
+        Ok(if to < safe { Progress::More } else { Progress::CaughtUp(head) })
     }
 
     /// When the last indexed block is no longer canonical, the newest kept block that is,

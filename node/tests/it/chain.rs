@@ -1,6 +1,6 @@
-//! The chain watcher against a real anvil: rentals are indexed, a reorg made with
-//! `evm_snapshot`/`evm_revert` is rolled back, and a restarted node resumes from its
-//! cursor.
+//! The chain watcher against a real anvil: rentals are indexed only once confirmed, a
+//! reorg made with `evm_snapshot`/`evm_revert` is rolled back, and a restarted node resumes
+//! from its cursor.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -190,6 +190,39 @@ async fn the_watcher_indexes_rentals_rolls_back_reorgs_and_resumes() {
     let reopened = rental_where(&node, next, "a rental after the restart", |_| true).await;
     assert_eq!(reopened.deposit, (RATE * 60).to_string());
     drop(dir);
+}
+
+/// Waits until the watcher has caught up with block `head` (or a later one), and returns
+/// the first block it has not indexed.
+async fn caught_up_with(node: &TestNode, head: u64) -> u64 {
+    eventually(&format!("the watcher to catch up with block {head}"), || async {
+        (node.metric("gpuflow_chain_head").await >= head).then_some(())
+    })
+    .await;
+    node.metric("gpuflow_chain_next_block").await
+}
+
+#[tokio::test]
+async fn a_rental_is_served_only_after_its_confirmations() {
+    let mut chain = Chain::start().await;
+    let config = ChainConfig { confirmations: 2, ..chain.config(chain.deployed_at) };
+    let node = TestNode::start_with(vec![], |c| c.chain = Some(config)).await;
+    // Two blocks first, so that every block confirmed below is one the watcher reads.
+    chain.mine().await;
+    chain.mine().await;
+    let id = chain.open(600).await;
+    let opened_in = chain.rpc().get_block_number().await.unwrap();
+    for on_top in 0..2 {
+        // Caught up with this head, the watcher has indexed the blocks 2 below it, and no
+        // more: not the rental's.
+        let next = caught_up_with(&node, opened_in + on_top).await;
+        assert_eq!(next, opened_in + on_top - 1, "the first block not indexed");
+        assert_eq!(rental(&node, id).await, None, "served with {on_top} confirmations");
+        chain.mine().await;
+    }
+    caught_up_with(&node, opened_in + 2).await;
+    let confirmed = rental(&node, id).await.expect("served with 2 confirmations");
+    assert_eq!(confirmed.deposit, (RATE * 600).to_string());
 }
 
 #[tokio::test]
