@@ -93,12 +93,20 @@ struct ApiDoc;
 pub fn app(state: ApiState) -> Router {
     let (router, openapi) = routes(state.clone());
     let openapi = Arc::new(openapi);
-    router
+    let router = router
         .route("/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }))
-        .fallback(no_route)
-        .layer(middleware::from_fn_with_state(state.metrics, track_latency))
+        .fallback(no_route);
+    with_layers(router, state.metrics)
+}
+
+/// Wraps `router` in the request limits, tracing and latency metrics. The latency layer
+/// wraps the limits, so that a request answered by a timeout or refused for its size is
+/// timed too.
+fn with_layers(router: Router, metrics: Arc<Metrics>) -> Router {
+    router
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(middleware::from_fn_with_state(metrics, track_latency))
         .layer(TraceLayer::new_for_http())
 }
 
@@ -825,6 +833,18 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
         }
         assert!(market.providers.len() == 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_answered_by_the_timeout_are_timed() {
+        let metrics = Arc::new(Metrics::new());
+        let slow = Router::new().route("/slow", axum::routing::get(std::future::pending::<()>));
+        let app = with_layers(slow, metrics.clone());
+        assert_eq!(get_raw(&app, "/slow").await.0, StatusCode::SERVICE_UNAVAILABLE);
+        let line = "gpuflow_http_request_duration_seconds_count\
+                    {method=\"GET\",route=\"/slow\",status=\"503\"} 1";
+        let text = metrics.encode();
+        assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
     }
 
     #[tokio::test]
