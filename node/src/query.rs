@@ -11,7 +11,9 @@
 //! * Numbers (`num_gpus`, `gpu_ram`, `dph`, `cuda`, `age_days`, `inet_down`, `inet_up`,
 //!   `disk`, `reliability`, `uptime`, `rentals`) take every operator.
 //! * Text (`gpu_name`, `driver`, `region`, `payout`) takes `=`, `!=`, `in`, `notin` and
-//!   compares without regard to ASCII case; `_` in a value stands for a space.
+//!   compares without regard to ASCII case, with `_` and a space the same character on
+//!   both sides: `region=eu_central` matches a region stored as `eu_central` or
+//!   `EU Central`.
 //! * `verified` and `conflicts` take `true` or `false` with `=` or `!=`.
 //! * `gpu_name=X` holds when the words of `X` appear, in order and as whole words, in the
 //!   GPU's name. Words are runs of letters and digits; everything else separates them. So
@@ -464,6 +466,13 @@ pub(crate) fn name_words(name: &str) -> String {
     words
 }
 
+/// Whether two texts are equal without regard to ASCII case, reading `_` as a space in
+/// both (a query cannot contain a space, and a stored value may use either).
+fn same_text(a: &str, b: &str) -> bool {
+    let fold = |byte: u8| if byte == b'_' { b' ' } else { byte.to_ascii_lowercase() };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
+}
+
 /// CUDA version text (`12.4`) as integer thousandths (`12400`); `None` when unreadable.
 pub(crate) fn cuda_thousandths(version: &str) -> Option<i64> {
     parse_units(version, 3).ok().and_then(|v| i64::try_from(v).ok())
@@ -688,7 +697,7 @@ impl Condition {
             Kind::Text => {
                 let found = self.field.text(offer);
                 self.op.relates(&self.values, |v| match v {
-                    Value::Text(v) if found.eq_ignore_ascii_case(v) => Ordering::Equal,
+                    Value::Text(v) if same_text(found, v) => Ordering::Equal,
                     _ => Ordering::Less,
                 })
             }
@@ -1129,6 +1138,22 @@ mod tests {
         let machine = offer(1, |o| o.region = "us east 1".into());
         assert!(selects("region=US_EAST_1 driver=550.54.14", &machine));
         assert!(!selects("region!=us_east_1", &machine));
+    }
+
+    #[test]
+    fn underscores_and_spaces_are_the_same_in_stored_and_queried_text() {
+        let underscored = offer(1, |o| o.region = "eu_central".into());
+        let spaced = offer(2, |o| o.region = "EU Central".into());
+        for machine in [&underscored, &spaced] {
+            assert!(selects("region=eu_central", machine));
+            assert!(selects("region=EU_CENTRAL gpu_name=RTX_4090", machine));
+            assert!(selects("region in [eu-west,eu_central]", machine));
+            assert!(!selects("region!=eu_central", machine));
+            assert!(!selects("region=eu_centra", machine));
+        }
+        assert!(!selects("region=eu-central", &underscored));
+        assert!(selects("gpu_name=rtx_4090 gpu_name=GeForce_RTX", &underscored));
+        assert!(!selects("gpu_name=RTX_409", &underscored));
     }
 
     #[test]
