@@ -170,6 +170,8 @@ impl Devnet {
                 fee_bps: options.fee_bps,
                 dispute_window: options.dispute_window,
                 owner: deployer.address(),
+                attesters: vec![attester.address()],
+                attester_threshold: 1,
             },
         )
         .await?;
@@ -178,7 +180,6 @@ impl Devnet {
             serde_json::to_string_pretty(&deployment)?,
         )?;
         deploy::mint(&chain, deployment.token, renter.address(), U256::from(RENTER_FUNDS)).await?;
-        deploy::register_attester(&chain, deployment.escrow, attester.address()).await?;
 
         let keystore_dir = options.dir.join("keystore");
         std::fs::create_dir_all(&keystore_dir)?;

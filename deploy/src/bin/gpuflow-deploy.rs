@@ -14,7 +14,8 @@ use gpuflow_devnet::deploy::{DeployParams, deploy};
     about,
     after_help = "Example:
   gpuflow-deploy --rpc https://rpc.example --key-env DEPLOYER_KEY \\
-      --token 0xA0b8...eB48 --treasury 0x... --fee-bps 1000 --out deployment.json"
+      --token 0xA0b8...eB48 --treasury 0x... --fee-bps 1000 \\
+      --attester 0x... --attester 0x... --threshold 2 --out deployment.json"
 )]
 struct Args {
     /// Ethereum JSON-RPC endpoint.
@@ -41,9 +42,17 @@ struct Args {
     /// Seconds before earned seconds can be withdrawn, so downtime can be credited first.
     #[arg(long, default_value_t = 3600)]
     dispute_window: u64,
-    /// Admin of the escrow; defaults to the deployer.
+    /// Admin of the escrow; defaults to the deployer. Must be the deployer when
+    /// --attester is given, since the admin registers them.
     #[arg(long)]
     owner: Option<Address>,
+    /// Register ADDRESS as a downtime attester after deploying (repeatable).
+    #[arg(long = "attester", value_name = "ADDRESS")]
+    attesters: Vec<Address>,
+    /// Distinct attester signatures a downtime credit needs; at most the number of
+    /// --attester.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    threshold: u8,
     /// Where to write the deployment JSON.
     #[arg(long, default_value = "deployment.json")]
     out: PathBuf,
@@ -55,6 +64,12 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let signer = gpuflow_escrow::load_signer(args.keystore.as_deref(), args.key_env.as_deref())?;
     let deployer = signer.address();
+    let owner = args.owner.unwrap_or(deployer);
+    anyhow::ensure!(
+        args.attesters.is_empty() || owner == deployer,
+        "attesters are registered by the escrow's owner {owner}, but the deployer is {deployer}; \
+         deploy without --attester and register them with the owner's key"
+    );
     let provider = gpuflow_escrow::connect(&args.rpc, Some(signer))?;
     let deployment = deploy(
         &provider,
@@ -63,7 +78,9 @@ async fn main() -> anyhow::Result<()> {
             treasury: args.treasury,
             fee_bps: args.fee_bps,
             dispute_window: args.dispute_window,
-            owner: args.owner.unwrap_or(deployer),
+            owner,
+            attesters: args.attesters,
+            attester_threshold: args.threshold,
         },
     )
     .await?;
