@@ -76,10 +76,17 @@ interface IGpuEscrow {
 
     /// @notice Emitted for each rental a provider withdraws earnings from.
     /// @param rentalId The id of the rental.
-    /// @param provider The account that received the earnings.
-    /// @param amount The net amount paid to the provider for this rental, after the fee.
+    /// @param provider The rental's provider, who withdrew. It also received the earnings, unless the withdrawal was a
+    /// {withdrawTo}, which emits {EarningsSentTo} naming the recipient after the rentals' events.
+    /// @param amount The net amount paid for this rental, after the fee.
     /// @param fee The platform fee accrued to the treasury by this withdrawal.
     event EarningsWithdrawn(uint256 indexed rentalId, address indexed provider, uint256 amount, uint256 fee);
+
+    /// @notice Emitted once by {withdrawTo}, after the {EarningsWithdrawn} event of each rental it settled.
+    /// @param provider The provider that withdrew.
+    /// @param recipient The account that received the earnings.
+    /// @param amount The total net amount sent to `recipient`.
+    event EarningsSentTo(address indexed provider, address indexed recipient, uint256 amount);
 
     /// @notice Emitted when attested downtime is credited back to a renter.
     /// @param rentalId The id of the rental.
@@ -279,6 +286,20 @@ interface IGpuEscrow {
     ///
     /// @return paid The total net amount sent to the provider.
     function withdrawMany(uint256[] calldata rentalIds) external returns (uint256 paid);
+
+    /// @notice Same as {withdrawMany}, but sends the earnings to `recipient` instead of the caller, e.g. when the
+    /// token blocklists the provider's own address, which would otherwise leave its earnings stuck.
+    ///
+    /// @dev Emits an {EarningsWithdrawn} event for each rental with something withdrawable, then an {EarningsSentTo}
+    /// event. The accounting is exactly that of {withdrawMany}.
+    ///
+    /// Requirements:
+    /// - `recipient` must not be the zero address, else it reverts with {Errors.GpuEscrow_RecipientZeroAddress}.
+    /// - The caller must be the provider of every listed rental.
+    /// - The total must be non-zero, else it reverts with {Errors.GpuEscrow_BatchNothingToWithdraw}.
+    ///
+    /// @return paid The total net amount sent to `recipient`.
+    function withdrawTo(uint256[] calldata rentalIds, address recipient) external returns (uint256 paid);
 
     /// @notice Sends all accrued platform fees to the treasury.
     ///

@@ -106,6 +106,9 @@ library Errors {
     /// @notice Thrown when none of the rentals of a batch withdrawal has anything withdrawable.
     error GpuEscrow_BatchNothingToWithdraw(uint256 rentalCount);
 
+    /// @notice Thrown when earnings are to be sent to the zero address.
+    error GpuEscrow_RecipientZeroAddress();
+
     /*//////////////////////////////////////////////////////////////////////////
                                   DOWNTIME CREDITS
     //////////////////////////////////////////////////////////////////////////*/

@@ -134,6 +134,10 @@ fn explain_escrow(error: &E) -> String {
                 e.rentalCount
             )
         }
+        E::GpuEscrow_RecipientZeroAddress(_) => {
+            "the earnings recipient is the zero address; name an address that can hold the token"
+                .into()
+        }
         E::GpuEscrow_DowntimeExpired(e) => format!(
             "the downtime attestation expired at {} (now {}); fetch a fresh one",
             e.deadline, e.timestamp
