@@ -822,17 +822,26 @@ mod tests {
         let market = market().await;
         get(&market.app, "/v1/offers").await;
         get(&market.app, &format!("/v1/offers/{}", market.ids[0])).await;
+        let peer = market.providers[0].identity.peer_id();
+        get(&market.app, &format!("/v1/providers/{peer}")).await;
+        get(&market.app, "/v1/offers/ffffffffffffffff").await;
         let (status, body) = get_raw(&market.app, "/metrics").await;
         assert_eq!(status, StatusCode::OK);
         let text = String::from_utf8(body.to_vec()).unwrap();
         assert!(text.lines().any(|l| l == "gpuflow_offers 3"), "{text}");
-        for route in ["/v1/offers", "/v1/offers/{id}"] {
+        // Labelled by route pattern, never by the raw path, and by status.
+        for (route, status) in [
+            ("/v1/offers", 200),
+            ("/v1/offers/{id}", 200),
+            ("/v1/offers/{id}", 404),
+            ("/v1/providers/{peer_id}", 200),
+        ] {
             let line = format!(
-                "gpuflow_http_request_duration_seconds_count{{method=\"GET\",route=\"{route}\",status=\"200\"}} 1"
+                "gpuflow_http_request_duration_seconds_count\
+                 {{method=\"GET\",route=\"{route}\",status=\"{status}\"}} 1"
             );
             assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
         }
-        assert!(market.providers.len() == 3);
     }
 
     #[tokio::test(start_paused = true)]

@@ -14,7 +14,13 @@ mod schema;
 mod uptime;
 mod writer;
 
-use std::{path::Path, sync::Arc};
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use gpuflow_protocol::{
     Heartbeat, Offer, OfferId, SignedEnvelope, Verified, api, api::ModelParams,
@@ -42,6 +48,7 @@ pub struct Store {
     writes: mpsc::Sender<Write>,
     readers: Arc<Readers>,
     index: Arc<OfferIndex>,
+    commits: Arc<AtomicU64>,
 }
 
 /// What [`Store::upsert_offer`] did with an offer.
@@ -216,22 +223,25 @@ impl Store {
         let index = Arc::new(OfferIndex::default());
         let (loaded, load) = std::sync::mpsc::sync_channel(1);
         let (writes, receiver) = mpsc::channel(QUEUE_DEPTH);
+        let commits = Arc::new(AtomicU64::new(0));
         std::thread::Builder::new()
             .name("gpuflow-store".into())
             .spawn({
                 let index = Arc::clone(&index);
+                let commits = Arc::clone(&commits);
                 move || {
                     let result = index.reload(&conn);
                     let ready = result.is_ok();
                     let _ = loaded.send(result);
                     if ready {
-                        writer::run(conn, receiver, bucket_secs, &index);
+                        writer::run(conn, receiver, bucket_secs, &index, commits);
                     }
                 }
             })
             .map_err(StoreError::Spawn)?;
         load.recv().map_err(|_| StoreError::Closed)??;
-        Ok(Self { writes, readers: Arc::new(Readers::new(path.to_owned())), index })
+        let readers = Arc::new(Readers::new(path.to_owned()));
+        Ok(Self { writes, readers, index, commits })
     }
 
     /// Stores a verified offer unless the provider already had one with the same or a
@@ -431,7 +441,24 @@ impl Store {
             writes: mpsc::channel(1).0,
             readers: Arc::new(Readers::new("/nonexistent/gpuflow/index.sqlite".into())),
             index: Arc::default(),
+            commits: Arc::default(),
         }
+    }
+
+    /// Transactions the writer has committed since the store opened; batching keeps this
+    /// below the number of writes.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Holds the writer until the returned sender is dropped; writes queued meanwhile wait
+    /// and are then committed together.
+    #[cfg(test)]
+    pub(crate) async fn hold_writer(&self) -> std::sync::mpsc::SyncSender<()> {
+        let (release, until) = std::sync::mpsc::sync_channel(0);
+        // Not awaited: its answer comes only after the release.
+        drop(self.queue(move |reply| Write::Hold { until, reply }).await);
+        release
     }
 }
 
@@ -900,14 +927,20 @@ mod tests {
     async fn concurrent_writes_are_batched_and_all_answered() {
         let (store, _dir) = testing::store();
         let offers: Vec<_> = (0..300).map(|_| Provider::new().offer(|_| {})).collect();
-        let writes = offers.into_iter().map(|offer| {
-            let store = store.clone();
-            tokio::spawn(async move { store.upsert_offer(offer, unix_now()).await })
-        });
+        let before = store.commits();
+        let release = store.hold_writer().await;
+        let mut writes = Vec::new();
+        for offer in offers {
+            writes.push(tokio::spawn(store.queue_offer(offer, unix_now()).await));
+        }
+        drop(release);
         for write in futures::future::join_all(writes).await {
             assert_eq!(write.unwrap().unwrap(), Upsert::Inserted);
         }
         assert_eq!(store.count_offers(unix_now()).await.unwrap(), 300);
+        // The hold's batch (holding whatever it took along), then full batches.
+        let commits = store.commits() - before;
+        assert!(commits <= 1 + 300u64.div_ceil(writer::MAX_BATCH as u64), "{commits} commits");
     }
 
     #[tokio::test]

@@ -3,7 +3,13 @@
 //! fails alone, commits, and only then answers each writer: an answer means the data is on
 //! disk.
 
-use std::collections::{BTreeSet, HashMap};
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use gpuflow_protocol::{Heartbeat, Offer, OfferId, Verified};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -56,6 +62,13 @@ pub(super) enum Write {
         scores: Vec<StoredScores>,
         reply: Reply<()>,
     },
+    /// Holds the writer, inside its batch, until `until`'s sender is dropped, so that a test
+    /// can queue writes behind it.
+    #[cfg(test)]
+    Hold {
+        until: std::sync::mpsc::Receiver<()>,
+        reply: Reply<()>,
+    },
 }
 
 /// A write applied inside the open transaction, waiting for the commit to be answered.
@@ -95,6 +108,8 @@ struct State {
     /// The last bucket marked heard per provider, committed: later heartbeats in the same
     /// bucket need no write.
     heard: HashMap<String, u64>,
+    /// Transactions committed, shared with the [`super::Store`] handles.
+    commits: Arc<AtomicU64>,
 }
 
 pub(super) fn run(
@@ -102,8 +117,9 @@ pub(super) fn run(
     mut writes: mpsc::Receiver<Write>,
     bucket_secs: u64,
     index: &OfferIndex,
+    commits: Arc<AtomicU64>,
 ) {
-    let mut state = State { bucket_secs, ..State::default() };
+    let mut state = State { bucket_secs, commits, ..State::default() };
     while let Some(first) = writes.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -178,6 +194,12 @@ fn apply(conn: &mut Connection, batch: Vec<Write>, state: &mut State, index: &Of
             Write::Chain { update, reply } => {
                 Done::Chain(reply, savepoint(&mut tx, |db| chain::apply(db, &update)))
             }
+            #[cfg(test)]
+            Write::Hold { until, reply } => {
+                // Returns once the sender is dropped.
+                let _ = until.recv();
+                Done::Unit(reply, Ok(()))
+            }
         });
     }
     let commit = tx.commit().map_err(|e| {
@@ -185,6 +207,7 @@ fn apply(conn: &mut Connection, batch: Vec<Write>, state: &mut State, index: &Of
         e.to_string()
     });
     if commit.is_ok() {
+        state.commits.fetch_add(1, Ordering::Relaxed);
         state.heard.extend(heard);
         // Before answering, so that a search after an answered write sees it.
         if let Err(e) = index.refresh(conn, &changes) {
@@ -210,6 +233,8 @@ impl Write {
             Self::Probe { reply, .. } | Self::Scores { reply, .. } => {
                 Done::Unit(reply, Err(StoreError::Closed))
             }
+            #[cfg(test)]
+            Self::Hold { reply, .. } => Done::Unit(reply, Err(StoreError::Closed)),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::{future::Future, path::Path, time::Duration};
 
 use alloy::signers::local::PrivateKeySigner;
 use gpuflow_node::{NodeConfig, RateLimit, RunningNode};
-use gpuflow_p2p::{Multiaddr, Network, NetworkConfig, NetworkEvent, PeerId};
+use gpuflow_p2p::{Multiaddr, Network, NetworkConfig, NetworkEvent};
 use gpuflow_protocol::{
     GpuHealth, Heartbeat, Identity, Offer, OfferId, SignedEnvelope, api, unix_now,
 };
@@ -196,9 +196,5 @@ impl Publisher {
 
     pub(crate) async fn heartbeat(&self, envelope: &SignedEnvelope) {
         self.network.publish_heartbeat(envelope).await.expect("gossipsub publishes");
-    }
-
-    pub(crate) fn peer_id(&self) -> PeerId {
-        self.network.peer_id()
     }
 }

@@ -246,7 +246,8 @@ async fn rejected_messages_cost_the_relay_its_score() {
         index.report(message_id, source, Acceptance::Reject).await.unwrap();
     }
     let score = index.peer_score(provider.peer_id()).await.unwrap().expect("a known peer");
-    // Three invalid messages: -10 × 3², minus whatever decayed, plus at most 20 of credit.
+    // Three invalid messages: -15 × 3² = -135, less what has decayed, plus at most 20 of
+    // credit.
     assert!(score < -50.0, "score {score}");
 }
 
