@@ -39,7 +39,13 @@ use axum::{
 use gpuflow_p2p::PeerId;
 use gpuflow_protocol::{OfferId, api, format_units, unix_now};
 use serde::Deserialize;
-use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer, trace::TraceLayer};
+use tower_http::{
+    LatencyUnit,
+    limit::RequestBodyLimitLayer,
+    timeout::TimeoutLayer,
+    trace::{DefaultOnResponse, TraceLayer},
+};
+use tracing::Level;
 use utoipa::{IntoParams, OpenApi};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -107,7 +113,17 @@ fn with_layers(router: Router, metrics: Arc<Metrics>) -> Router {
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(middleware::from_fn_with_state(metrics, track_latency))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            // One `info` line per answered request; bodies and headers are never logged.
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    let (method, path) = (request.method(), request.uri().path());
+                    tracing::info_span!("http", %method, %path)
+                })
+                .on_response(
+                    DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros),
+                ),
+        )
 }
 
 /// The documented routes and the OpenAPI description generated from them.

@@ -26,6 +26,10 @@
 //!
 //! No secret belongs in it: the attester keystore is encrypted, its password comes from
 //! `GPUFLOW_PASSWORD`, and the libp2p identity is kept in the data directory.
+//!
+//! Logs go to stderr, filtered by `GPUFLOW_LOG` (a `tracing` filter; `info,libp2p=warn`
+//! unless set), as text or, with `GPUFLOW_LOG_FORMAT=json`, one JSON object a line. Each
+//! HTTP request is logged at `info` with its method, path, status and latency.
 
 use std::{
     net::SocketAddr,

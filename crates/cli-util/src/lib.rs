@@ -12,15 +12,20 @@ pub fn config_dir() -> Result<PathBuf, String> {
     Ok(PathBuf::from(home).join(".config/gpuflow"))
 }
 
-/// Logs to stderr (stdout is for results), filtered by `GPUFLOW_LOG` or `default`.
+/// Logs to stderr (stdout is for results), filtered by `GPUFLOW_LOG` or `default`: as text,
+/// or as one JSON object a line with `GPUFLOW_LOG_FORMAT=json`.
 pub fn init_tracing(default: &str) {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("GPUFLOW_LOG")
-                .unwrap_or_else(|_| default.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GPUFLOW_LOG")
+        .unwrap_or_else(|_| default.into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match std::env::var("GPUFLOW_LOG_FORMAT") {
+        Ok(format) if format.eq_ignore_ascii_case("json") => logs.json().init(),
+        Ok(format) if !format.is_empty() && !format.eq_ignore_ascii_case("text") => {
+            logs.init();
+            tracing::warn!(%format, "unknown GPUFLOW_LOG_FORMAT (json or text); logging text");
+        }
+        _ => logs.init(),
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
