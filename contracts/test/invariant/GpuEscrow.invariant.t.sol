@@ -101,7 +101,7 @@ contract GpuEscrow_Invariant_Test is Base_Test {
 
     /// @dev Shows, with `-vv`, how much of each run got past the handler's guards.
     function afterInvariant() external view {
-        string[12] memory outcomes = [
+        string[14] memory outcomes = [
             "open",
             "openWithPermit",
             "extend",
@@ -110,6 +110,8 @@ contract GpuEscrow_Invariant_Test is Base_Test {
             "stop with provider blocklisted",
             "withdraw",
             "withdrawMany",
+            "withdrawTo",
+            "withdrawTo with provider blocklisted",
             "creditDowntime",
             "creditDowntime clipped",
             "claimFees",

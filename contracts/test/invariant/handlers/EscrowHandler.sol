@@ -2,7 +2,9 @@
 pragma solidity 0.8.30;
 
 import { Test } from "forge-std/Test.sol";
+import { Vm } from "forge-std/Vm.sol";
 
+import { IGpuEscrow } from "src/interfaces/IGpuEscrow.sol";
 import { Downtime, Quote, Rental } from "src/types/DataTypes.sol";
 
 import { BlocklistUSDC } from "../../mocks/BlocklistUSDC.sol";
@@ -25,6 +27,8 @@ contract EscrowHandler is Test {
     address internal immutable attester;
     uint256 internal immutable attesterKey;
     address internal immutable stranger;
+    /// @dev Where a provider has {IGpuEscrow.withdrawTo} send its earnings.
+    address internal immutable payee;
 
     address[] internal renters;
     uint256[] internal renterKeys;
@@ -45,10 +49,19 @@ contract EscrowHandler is Test {
     uint256 public ghostFeesTaken;
     uint256 public ghostFeesClaimed;
 
-    /// @dev Fees taken per rental, summed over every (possibly batched) withdrawal.
+    /// @dev Fees taken per rental, summed from the `EarningsWithdrawn` logs of every (possibly batched) withdrawal.
     mapping(uint256 rentalId => uint256) public ghostFeeOf;
     mapping(uint256 rentalId => address) public ghostProviderOf;
     uint256 public ghostOpens;
+
+    /// @dev Each rental as the handler saw it opened, extended, stopped, paid and credited, without reading the
+    /// escrow's accounting: the payouts and credits the escrow owes are predicted from these.
+    mapping(uint256 rentalId => uint256) public ghostRateOf;
+    mapping(uint256 rentalId => uint256) public ghostStartOf;
+    mapping(uint256 rentalId => uint256) public ghostEndOf;
+    /// @dev Seconds paid to the provider (gross payout over the rate) and seconds credited to the renter.
+    mapping(uint256 rentalId => uint256) public ghostPaidSecondsOf;
+    mapping(uint256 rentalId => uint256) public ghostCreditedSecondsOf;
 
     /// @dev The first broken rule seen, if any: an illegal call that succeeded or an illegal state transition.
     string public violation;
@@ -68,6 +81,7 @@ contract EscrowHandler is Test {
         attesterKey = attesterKey_;
         attester = vm.addr(attesterKey_);
         stranger = makeAddr("handler stranger");
+        payee = makeAddr("handler payee");
 
         for (uint256 i = 0; i < 3; ++i) {
             (address renter, uint256 key) = makeAddrAndKey(string.concat("renter", vm.toString(i)));
@@ -134,6 +148,9 @@ contract EscrowHandler is Test {
         }
         ghostDeposited += quote.ratePerSecond * duration;
         ghostProviderOf[rentalId] = quote.provider;
+        ghostRateOf[rentalId] = quote.ratePerSecond;
+        ghostStartOf[rentalId] = block.timestamp;
+        ghostEndOf[rentalId] = block.timestamp + duration;
         ++ghostOpens;
         ++effective[withPermit ? "openWithPermit" : "open"];
 
@@ -203,26 +220,45 @@ contract EscrowHandler is Test {
         uint256 cost = escrow.extend(rentalId, extraSeconds);
         if (cost != rental.ratePerSecond * extraSeconds) recordViolation("extension cost");
         ghostDeposited += cost;
+        ghostEndOf[rentalId] += extraSeconds;
         ++effective["extend"];
     }
 
     /// @dev Stopping an active rental must always work for its renter: paused or not, provider blocklisted or not.
-    function stop(uint256 idSeed) external track("stop") {
+    /// `mode` blocklists the provider (bit 0) and pauses the escrow (bit 1) for the stop if they are not already, so
+    /// that both cases are exercised in every run rather than only when the toggles happen to line up.
+    function stop(uint256 idSeed, uint256 mode) external track("stop") {
         (bool found, uint256 rentalId, Rental memory rental) = pickRental(idSeed);
         if (!found) return;
-        vm.prank(rental.renter);
         if (rental.stopped || block.timestamp >= rental.end) {
+            vm.prank(rental.renter);
             try escrow.stop(rentalId) {
                 recordViolation("stopped an inactive rental");
             } catch { }
             return;
         }
+        bool blocklist = mode & 1 != 0 && !token.isBlocklisted(rental.provider);
+        bool pause = mode & 2 != 0 && !escrow.paused();
+        if (blocklist) token.setBlocklisted(rental.provider, true);
+        if (pause) {
+            vm.prank(owner);
+            escrow.pause();
+        }
+
+        vm.prank(rental.renter);
         uint256 refund = escrow.stop(rentalId);
-        if (refund != rental.ratePerSecond * (rental.end - block.timestamp)) recordViolation("stop refund");
+        if (refund != rental.ratePerSecond * (ghostEndOf[rentalId] - block.timestamp)) recordViolation("stop refund");
         ghostStopRefunded += refund;
+        ghostEndOf[rentalId] = block.timestamp;
         ++effective["stop"];
         if (escrow.paused()) ++effective["stop while paused"];
         if (token.isBlocklisted(rental.provider)) ++effective["stop with provider blocklisted"];
+
+        if (blocklist) token.setBlocklisted(rental.provider, false);
+        if (pause) {
+            vm.prank(owner);
+            escrow.unpause();
+        }
     }
 
     /*//////////////////////////////////////////////////////////////////////////
@@ -235,23 +271,29 @@ contract EscrowHandler is Test {
         uint256 gross = escrow.withdrawable(rentalId);
         bool blocked = token.isBlocklisted(rental.provider);
         uint256 feesBefore = escrow.feesAccrued();
-        vm.prank(rental.provider);
+        if (gross != expectedGross(rentalId)) recordViolation("withdrawable != predicted gross");
         if (gross == 0 || blocked) {
+            vm.prank(rental.provider);
             try escrow.withdraw(rentalId) {
                 recordViolation("withdrew nothing or to a blocklisted provider");
             } catch { }
             return;
         }
+        vm.recordLogs();
+        vm.prank(rental.provider);
         uint256 paid = escrow.withdraw(rentalId);
+        (uint256 loggedAmount, uint256 loggedFee) = collectWithdrawals();
         uint256 fee = escrow.feesAccrued() - feesBefore;
         if (paid + fee != gross) recordViolation("paid + fee != withdrawable");
+        if (loggedAmount != paid || loggedFee != fee) recordViolation("EarningsWithdrawn != payout");
         ghostPaid += paid;
         ghostFeesTaken += fee;
-        ghostFeeOf[rentalId] += fee;
         ++effective["withdraw"];
     }
 
-    function withdrawMany(uint256 providerSeed, uint256 maxCount) external track("withdrawMany") {
+    /// @dev A batch withdrawal by one provider, through {IGpuEscrow.withdrawTo} when `redirect` is set or the
+    /// token blocklists the provider (whose own batch withdrawal must then fail).
+    function withdrawMany(uint256 providerSeed, uint256 maxCount, bool redirect) external track("withdrawMany") {
         address provider = providers[providerSeed % providers.length];
         uint256 count = escrow.nextRentalId() - 1;
         uint256[] memory ids = new uint256[](count);
@@ -263,36 +305,42 @@ contract EscrowHandler is Test {
         assembly ("memory-safe") {
             mstore(ids, n)
         }
-        uint256[] memory before = new uint256[](n);
         uint256 total;
+        uint256 expected;
         for (uint256 i = 0; i < n; ++i) {
-            before[i] = escrow.getRental(ids[i]).withdrawn;
             total += escrow.withdrawable(ids[i]);
+            expected += expectedGross(ids[i]);
         }
+        if (total != expected) recordViolation("batch withdrawable != predicted gross");
         bool blocked = token.isBlocklisted(provider);
         uint256 feesBefore = escrow.feesAccrued();
-        vm.prank(provider);
         if (total == 0 || blocked) {
+            vm.prank(provider);
             try escrow.withdrawMany(ids) {
                 recordViolation("batch withdrew nothing or to a blocklisted provider");
             } catch { }
+        }
+        if (total == 0) {
+            vm.prank(provider);
+            try escrow.withdrawTo(ids, payee) {
+                recordViolation("batch withdrew nothing to a payee");
+            } catch { }
             return;
         }
-        uint256 paid = escrow.withdrawMany(ids);
+        redirect = redirect || blocked;
+        uint256 payeeBefore = token.balanceOf(payee);
+        vm.recordLogs();
+        vm.prank(provider);
+        uint256 paid = redirect ? escrow.withdrawTo(ids, payee) : escrow.withdrawMany(ids);
+        (uint256 loggedAmount, uint256 loggedFee) = collectWithdrawals();
         uint256 fee = escrow.feesAccrued() - feesBefore;
         if (paid + fee != total) recordViolation("batch paid + fee != withdrawable");
+        if (loggedAmount != paid || loggedFee != fee) recordViolation("batch EarningsWithdrawn != payout");
+        if (redirect && token.balanceOf(payee) - payeeBefore != paid) recordViolation("withdrawTo missed the payee");
         ghostPaid += paid;
         ghostFeesTaken += fee;
-        // Attribute the batch fee to its rentals; the invariant then checks each against the fee on its total.
-        uint256 attributed;
-        for (uint256 i = 0; i < n; ++i) {
-            Rental memory rental = escrow.getRental(ids[i]);
-            uint256 share = feeOf(rental.withdrawn, rental.feeBps) - feeOf(before[i], rental.feeBps);
-            ghostFeeOf[ids[i]] += share;
-            attributed += share;
-        }
-        if (attributed != fee) recordViolation("batch fee != sum of per-rental fees");
-        ++effective["withdrawMany"];
+        ++effective[redirect ? "withdrawTo" : "withdrawMany"];
+        if (blocked) ++effective["withdrawTo with provider blocklisted"];
     }
 
     /*//////////////////////////////////////////////////////////////////////////
@@ -321,11 +369,7 @@ contract EscrowHandler is Test {
         });
         (uint256 packed, bytes memory signatures) = attestation(downtime);
 
-        // Everything before `settledUntil` is paid or credited already; only the rest of the window can be credited.
-        uint256 settledUntil = rental.start + rental.withdrawn / rental.ratePerSecond + rental.credited;
-        uint256 unpaidFrom = from > settledUntil ? from : settledUntil;
-        uint256 expected = to > unpaidFrom ? to - unpaidFrom : 0;
-        if (downSeconds < expected) expected = downSeconds;
+        uint256 expected = expectedCredit(rentalId, from, to, downSeconds);
 
         vm.prank(stranger);
         if (expected == 0) {
@@ -335,8 +379,9 @@ contract EscrowHandler is Test {
             return;
         }
         uint256 refund = escrow.creditDowntime(packed, signatures);
-        if (refund != rental.ratePerSecond * expected) recordViolation("credit refund");
+        if (refund != ghostRateOf[rentalId] * expected) recordViolation("credit refund");
         ghostCreditRefunded += refund;
+        ghostCreditedSecondsOf[rentalId] += expected;
         ++effective["creditDowntime"];
         if (expected < downSeconds) ++effective["creditDowntime clipped"];
 
@@ -445,6 +490,9 @@ contract EscrowHandler is Test {
             try escrow.withdrawMany(ids) {
                 recordViolation("stranger batch-withdrew");
             } catch { }
+            try escrow.withdrawTo(ids, stranger) {
+                recordViolation("stranger withdrew to itself");
+            } catch { }
         }
         try escrow.setFeeBps(0) {
             recordViolation("stranger set the fee");
@@ -483,6 +531,53 @@ contract EscrowHandler is Test {
     function sign(uint256 key, bytes32 digest) internal pure returns (bytes memory) {
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
         return abi.encodePacked(r, s, v);
+    }
+
+    /// @dev The gross payout a withdrawal of `rentalId` must settle now, from the ghosts alone: every second before
+    /// the dispute window's cutoff (and the end) that is neither paid nor credited.
+    function expectedGross(uint256 rentalId) internal view returns (uint256) {
+        uint256 window = escrow.DISPUTE_WINDOW();
+        uint256 cutoff = block.timestamp > window ? block.timestamp - window : 0;
+        if (cutoff > ghostEndOf[rentalId]) cutoff = ghostEndOf[rentalId];
+        uint256 settledUntil = ghostSettledUntil(rentalId);
+        return cutoff > settledUntil ? ghostRateOf[rentalId] * (cutoff - settledUntil) : 0;
+    }
+
+    /// @dev The seconds a credit of `downSeconds` in `[from, to)` must refund, from the ghosts alone: every second
+    /// before `settledUntil` is paid or credited already, so only the rest of the window can be credited.
+    function expectedCredit(uint256 rentalId, uint256 from, uint256 to, uint256 downSeconds)
+        internal
+        view
+        returns (uint256 expected)
+    {
+        uint256 settledUntil = ghostSettledUntil(rentalId);
+        uint256 unpaidFrom = from > settledUntil ? from : settledUntil;
+        expected = to > unpaidFrom ? to - unpaidFrom : 0;
+        if (downSeconds < expected) expected = downSeconds;
+    }
+
+    /// @dev Where the handler's ghosts say the rental is settled up to: its start plus every second paid or credited.
+    function ghostSettledUntil(uint256 rentalId) internal view returns (uint256) {
+        return ghostStartOf[rentalId] + ghostPaidSecondsOf[rentalId] + ghostCreditedSecondsOf[rentalId];
+    }
+
+    /// @dev Reads the escrow's `EarningsWithdrawn` logs recorded since `vm.recordLogs()`: attributes each fee to its
+    /// rental, counts the paid seconds, and returns the totals paid and taken.
+    function collectWithdrawals() internal returns (uint256 amount, uint256 fee) {
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i = 0; i < logs.length; ++i) {
+            if (logs[i].emitter != address(escrow) || logs[i].topics[0] != IGpuEscrow.EarningsWithdrawn.selector) {
+                continue;
+            }
+            uint256 rentalId = uint256(logs[i].topics[1]);
+            (uint256 rentalAmount, uint256 rentalFee) = abi.decode(logs[i].data, (uint256, uint256));
+            uint256 gross = rentalAmount + rentalFee;
+            if (gross % ghostRateOf[rentalId] != 0) recordViolation("payout not in whole seconds");
+            ghostPaidSecondsOf[rentalId] += gross / ghostRateOf[rentalId];
+            ghostFeeOf[rentalId] += rentalFee;
+            amount += rentalAmount;
+            fee += rentalFee;
+        }
     }
 
     function feeOf(uint256 gross, uint256 bps) public pure returns (uint256) {
