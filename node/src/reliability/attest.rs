@@ -1,14 +1,22 @@
 //! The node's attester key and the downtime attestations it signs.
 //!
-//! An attestation covers the part of a rental not covered by an earlier credit, from
-//! `max(start, end of the last credited window)` to the rental's end or, while it runs,
-//! the start of the current bucket (every earlier bucket is final). Its downtime is the
-//! model's: the rented seconds of that window in buckets that were not up.
+//! An attestation covers the part of a rental not covered by an earlier credit nor already
+//! paid, from `max(start, end of the last credited window, first unpaid second)` to the
+//! rental's end or, while it runs, the start of the current bucket (every earlier bucket is
+//! final). The credited window and the paid seconds are read from the escrow itself when
+//! the node has a chain to ask, as its own index waits for confirmations: a credit or a
+//! withdrawal in the latest blocks must already count. Its downtime is the model's: the
+//! rented seconds of that window in buckets that were not up, so downtime in seconds the
+//! provider was already paid for is never refunded out of later seconds it was up.
 
 use std::path::Path;
 
-use alloy::{primitives::Address, signers::local::PrivateKeySigner, sol_types::Eip712Domain};
-use gpuflow_escrow::{DowntimeTerms, WalletError, sign_downtime};
+use alloy::{
+    primitives::{Address, U256},
+    signers::local::PrivateKeySigner,
+    sol_types::Eip712Domain,
+};
+use gpuflow_escrow::{DowntimeTerms, Escrow, WalletError, sign_downtime};
 use gpuflow_protocol::api::{self, ModelParams};
 
 use crate::{ChainConfig, Store, StoreError};
@@ -76,6 +84,8 @@ pub enum AttestError {
 pub struct Attester {
     signer: PrivateKeySigner,
     domain: Eip712Domain,
+    /// The escrow, read for the latest credits and payouts of a rental.
+    escrow: Option<Escrow>,
 }
 
 impl Attester {
@@ -90,12 +100,14 @@ impl Attester {
                 reason: e.to_string(),
             }
         })?;
-        Ok(Self::new(signer, gpuflow_escrow::domain(chain_id, chain.escrow)))
+        let escrow = Escrow::new(provider, chain.escrow).await?;
+        let domain = gpuflow_escrow::domain(chain_id, chain.escrow);
+        Ok(Self { escrow: Some(escrow), ..Self::new(signer, domain) })
     }
 
-    /// An attester signing with `signer` in `domain`.
+    /// An attester signing with `signer` in `domain`, from the node's index alone.
     pub fn new(signer: PrivateKeySigner, domain: Eip712Domain) -> Self {
-        Self { signer, domain }
+        Self { signer, domain, escrow: None }
     }
 
     /// The address the escrow must have registered.
@@ -111,7 +123,11 @@ impl Attester {
         rental_id: u64,
         now: u64,
     ) -> Result<api::DowntimeAttestation, AttestError> {
-        let terms = downtime_terms(store, params, rental_id, now).await?;
+        let settled = match &self.escrow {
+            Some(escrow) => Some(settled_until(&escrow.rental(rental_id).await?)),
+            None => None,
+        };
+        let terms = downtime_terms(store, params, rental_id, now, settled).await?;
         let signature = sign_downtime(&self.signer, &terms, &self.domain)?;
         Ok(api::DowntimeAttestation {
             rental_id,
@@ -125,12 +141,28 @@ impl Attester {
     }
 }
 
-/// What this node would attest for rental `rental_id` at `now`.
+/// The first second of a rental the escrow could still credit: after the last credited
+/// window and after every second paid to the provider or credited (the contract's own
+/// bound).
+pub fn settled_until(rental: &gpuflow_escrow::Rental) -> u64 {
+    let start = rental.start.to::<u64>();
+    let rate = rental.ratePerSecond;
+    let paid = match rate {
+        0 => 0,
+        rate => (rental.withdrawn / U256::from(rate)).saturating_to::<u64>(),
+    };
+    let credited = rental.credited.to::<u64>();
+    start.saturating_add(paid).saturating_add(credited).max(rental.creditedUntil.to::<u64>())
+}
+
+/// What this node would attest for rental `rental_id` at `now`; `settled` is the first
+/// second the escrow could still credit ([`settled_until`]), when read from the chain.
 pub async fn downtime_terms(
     store: &Store,
     params: ModelParams,
     rental_id: u64,
     now: u64,
+    settled: Option<u64>,
 ) -> Result<DowntimeTerms, AttestError> {
     let rental = store.rental(rental_id).await?.ok_or(AttestError::UnknownRental(rental_id))?;
     let payout = format!("{:#x}", rental.provider);
@@ -144,7 +176,8 @@ pub async fn downtime_terms(
         .await?
         .ok_or_else(|| AttestError::UnknownProvider(payout))?;
     let end = rental.stopped_at.unwrap_or(rental.end);
-    let from = rental.start.max(credited_until.unwrap_or(0)).max(window.from);
+    let from =
+        rental.start.max(credited_until.unwrap_or(0)).max(settled.unwrap_or(0)).max(window.from);
     let to = end.min(window.to());
     if from >= to {
         return Err(AttestError::NothingToAttest { rental_id, from, to });
@@ -154,4 +187,36 @@ pub async fn downtime_terms(
         return Err(AttestError::NoDowntime { rental_id, from, to });
     }
     Ok(DowntimeTerms { rental_id, from, to, down_seconds, deadline: deadline(now) })
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::{Uint, address};
+
+    use super::*;
+
+    #[test]
+    fn the_first_creditable_second_follows_payouts_credits_and_credited_windows() {
+        let mut rental = gpuflow_escrow::Rental {
+            renter: address!("0x00000000000000000000000000000000000000aa"),
+            provider: address!("0x00000000000000000000000000000000000000bb"),
+            start: Uint::from(1_000),
+            end: Uint::from(5_000),
+            maxEnd: Uint::from(9_000),
+            stopped: false,
+            ratePerSecond: 7,
+            feeBps: 1_000,
+            withdrawn: U256::ZERO,
+            credited: Uint::ZERO,
+            creditedUntil: Uint::ZERO,
+        };
+        assert_eq!(settled_until(&rental), 1_000);
+        // 300 paid seconds and 40 credited ones come first, whatever window they were in.
+        rental.withdrawn = U256::from(7 * 300);
+        rental.credited = Uint::from(40);
+        assert_eq!(settled_until(&rental), 1_340);
+        // A credited window ending later bounds it too.
+        rental.creditedUntil = Uint::from(2_000);
+        assert_eq!(settled_until(&rental), 2_000);
+    }
 }
