@@ -35,8 +35,8 @@ source "$env_file"
 step "gpuflow search 'gpu_name=RTX_4090 num_gpus>=2 gpu_ram>=24 dph<=0.5' -o dph"
 "$gpuflow" search 'gpu_name=RTX_4090 num_gpus>=2 gpu_ram>=24 dph<=0.5' -o dph
 
-step "gpuflow rent $GPUFLOW_OFFER --hours 1"
-rent_json=$("$gpuflow" --json rent "$GPUFLOW_OFFER" --hours 1)
+step "gpuflow rent $GPUFLOW_OFFER --hours 1 --yes"
+rent_json=$("$gpuflow" --json rent "$GPUFLOW_OFFER" --hours 1 --yes)
 rental=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["rental_id"])' <<<"$rent_json")
 echo "$rent_json"
 

@@ -16,10 +16,13 @@ pub enum Exit {
     /// The offer, rental, wallet or profile does not exist.
     NotFound = 3,
     /// Refused by the provider, the contract, or by the renter's own limits (price cap,
-    /// balance, confirmation); no money moved.
+    /// balance, confirmation); no tokens moved.
     Refused = 4,
-    /// The node, the chain's RPC or the provider could not be reached.
+    /// The node, the chain's RPC or the provider could not be reached; no tokens moved.
     Unreachable = 5,
+    /// Tokens may have moved and need a look: a rental opened but its workload is not
+    /// running, or a transaction was sent and its outcome is unknown.
+    Pending = 6,
 }
 
 /// An error with the exit code it should end the process with.
@@ -78,6 +81,7 @@ pub fn exit_code(error: &anyhow::Error) -> i32 {
                 }
                 EscrowError::Reverted { .. } | EscrowError::Failed { .. } => Exit::Refused as i32,
                 EscrowError::Rpc { .. } => Exit::Unreachable as i32,
+                EscrowError::Unconfirmed { .. } => Exit::Pending as i32,
                 _ => Exit::Generic as i32,
             };
         }

@@ -53,8 +53,11 @@ Exit codes:
   2  usage: bad flags, arguments or configuration (wrong chain id, no wallet, no --yes)
   3  not found: offer, rental, wallet or profile
   4  refused by the provider, the contract or your own limits (--max-price, balance,
-     confirmation); no money moved
-  5  unreachable: the node, the chain's RPC or the provider";
+     confirmation); no tokens moved (a transaction reverted on chain still cost gas)
+  5  unreachable: the node, the chain's RPC or the provider; no tokens moved
+  6  pending: tokens may have moved. A rental opened but its workload is not running
+     (`gpuflow stop ID` refunds the rest), or a transaction was sent and not confirmed in
+     time (`gpuflow rentals` shows whether it opened)";
 
 #[derive(Debug, Subcommand)]
 enum Command {

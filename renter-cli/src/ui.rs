@@ -34,13 +34,22 @@ pub(crate) fn spinner(json: bool, message: impl Into<String>) -> ProgressBar {
     bar
 }
 
-/// Asks `question` on the terminal; refuses when stdin is not one, naming `--yes`.
-pub(crate) fn confirm(question: &str) -> anyhow::Result<()> {
+/// Asks `question` on the terminal before money moves. Refuses, naming `--yes`, when
+/// nobody can answer: with `--json` (output for a script, which never prompts) or when
+/// stdin is not a terminal.
+pub(crate) fn consent(json: bool, question: &str) -> anyhow::Result<()> {
+    if json {
+        return Err(fail(
+            Exit::Usage,
+            "not confirmed: --json never asks, so add --yes to confirm the payment. No money \
+             moved",
+        ));
+    }
     if !std::io::stdin().is_terminal() {
         return Err(fail(
             Exit::Usage,
-            "not confirmed: stdin is not a terminal, so nobody can answer; pass --yes (or \
-             --json) to confirm non-interactively. No money moved",
+            "not confirmed: stdin is not a terminal, so nobody can answer; pass --yes to \
+             confirm non-interactively. No money moved",
         ));
     }
     eprint!("{question} [y/N] ");

@@ -99,7 +99,7 @@ async fn rent_run_stop_refund_exact() {
     assert_eq!(none.as_array().unwrap().len(), 0, "0.36/h is not below 0.36/h");
 
     // Rent: the deposit is locked and the provider reports the workload running.
-    let rented = gpuflow_json(&devnet, &["rent", &devnet.offer_id, "--hours", "1"]).await;
+    let rented = gpuflow_json(&devnet, &["rent", &devnet.offer_id, "--hours", "1", "--yes"]).await;
     let id = rented["rental_id"].as_u64().unwrap();
     let deposit = U256::from(RATE * 3600);
     assert_eq!(amount(&rented["deposit"]), deposit);
@@ -173,13 +173,14 @@ async fn extended_rental_ends_on_time_and_provider_is_paid_in_full() {
     // One GPU of the two, at half the machine's rate, for 0.0025 h (9 s); extended by as
     // much again at the same rate.
     let half = RATE / 2;
-    let args = ["rent", &devnet.offer_id, "--hours", "0.0025", "--gpus", "1"];
+    let args = ["rent", &devnet.offer_id, "--hours", "0.0025", "--gpus", "1", "--yes"];
     let rented = gpuflow_json(&devnet, &args).await;
     let id = rented["rental_id"].as_u64().unwrap();
     assert_eq!(rented["gpus"], 1);
     assert_eq!(rented["workload"]["gpus"].as_array().unwrap().len(), 1, "{rented}");
     assert_eq!(amount(&rented["deposit"]), U256::from(half * 9));
-    let extended = gpuflow_json(&devnet, &["extend", &id.to_string(), "--hours", "0.0025"]).await;
+    let extend = ["extend", &id.to_string(), "--hours", "0.0025", "--yes"];
+    let extended = gpuflow_json(&devnet, &extend).await;
     assert_eq!(amount(&extended["cost"]), U256::from(half * 9));
     assert_eq!(extended["new_end"].as_u64().unwrap(), rented["end"].as_u64().unwrap() + 9);
     let total = U256::from(half * 18);

@@ -52,7 +52,7 @@ async fn downtime_mid_rental_is_measured_attested_and_refunded() {
     })
     .await;
 
-    let rented = gpuflow_json(&devnet, &["rent", &devnet.offer_id, "--hours", "1"]).await;
+    let rented = gpuflow_json(&devnet, &["rent", &devnet.offer_id, "--hours", "1", "--yes"]).await;
     let id = rented["rental_id"].as_u64().unwrap();
     let start_at = rented["start"].as_u64().unwrap();
     assert_eq!(rented["workload"]["state"], "running", "{rented}");
@@ -127,6 +127,12 @@ async fn downtime_mid_rental_is_measured_attested_and_refunded() {
     // And the node has no new downtime to attest after the credited window.
     let again = gpuflow(&devnet, &["claim-sla", &id.to_string()]).await;
     assert!(!again.ok, "{}", again.stdout);
+    assert!(
+        again.stderr.contains("measured no downtime")
+            || again.stderr.contains("no uncredited time that has ended"),
+        "{}",
+        again.stderr
+    );
     assert_eq!(balance(&escrow, devnet.renter).await, before + refund);
 
     // Stop: the provider is paid for the rented seconds less the credited ones, never more.
@@ -134,6 +140,9 @@ async fn downtime_mid_rental_is_measured_attested_and_refunded() {
     let stopped_at = stopped["stopped_at"].as_u64().unwrap();
     assert!(stopped_at >= claimed_to);
     let earned = U256::from(RATE * (stopped_at - start_at - credited));
+    // What the renter is shown as charged leaves the refunded downtime out.
+    assert_eq!(amount(&stopped["charged"]), earned);
+    assert_eq!(stopped["sla_credited_seconds"], credited);
     let fee = earned * U256::from(FEE_BPS) / U256::from(10_000);
     let paid =
         eventually(&devnet, "the provider's withdrawal", Duration::from_secs(60), || async {

@@ -50,15 +50,10 @@ async fn rentals(params: &RentalParams, devnet: &Devnet, dir: &Path) -> anyhow::
         command.envs(devnet.env()).env("XDG_CONFIG_HOME", &config).args(args);
         command
     };
-    let help = cli(&["rent", "--help"]).output().await.context("running gpuflow rent --help")?;
-    let has_yes = String::from_utf8_lossy(&help.stdout).contains("--yes");
     let mut times = Vec::new();
     let mut rows = String::new();
     for n in 1..=params.rentals {
-        let mut args = vec!["--json", "rent", &devnet.offer_id, "--hours", "0.01"];
-        if has_yes {
-            args.push("--yes");
-        }
+        let args = ["--json", "rent", &devnet.offer_id, "--hours", "0.01", "--yes"];
         let start = Instant::now();
         let out = cli(&args).output().await?;
         let took = start.elapsed().as_secs_f64();
@@ -99,11 +94,10 @@ async fn rentals(params: &RentalParams, devnet: &Devnet, dir: &Path) -> anyhow::
         details,
         "`Devnet::start` with `block_time: Some(1)` (anvil mines a block every second; one node, \
          one provider agent with the local process runtime), then {} times `gpuflow --json \
-         rent OFFER --hours 0.01{}` timed from spawn to exit — the CLI exits once the provider \
+         rent OFFER --hours 0.01 --yes` timed from spawn to exit — the CLI exits once the provider \
          reports the workload running, which the JSON confirms — then `gpuflow stop` and a wait \
          for the workload to end. Median {median:.2} s.\n",
         params.rentals,
-        if has_yes { " --yes" } else { "" }
     );
     details.push_str("| # | rental | rent → running |\n| ---: | ---: | ---: |\n");
     details.push_str(&rows);

@@ -140,6 +140,10 @@ pub struct Escrow {
     from_block: u64,
 }
 
+/// How long a sent transaction may take to be mined before it is reported as unconfirmed,
+/// with its hash, instead of waiting forever.
+const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
+
 /// Most blocks read by one `eth_getLogs` call; public RPCs refuse wider ranges.
 pub const LOG_RANGE: u64 = 2_000;
 
@@ -565,10 +569,12 @@ where
     T: alloy::network::Network<ReceiptResponse = TransactionReceipt>,
 {
     let pending = sent.map_err(|e| call(action, e))?;
+    let tx = *pending.tx_hash();
     let receipt = pending
+        .with_timeout(Some(RECEIPT_TIMEOUT))
         .get_receipt()
         .await
-        .map_err(|e| EscrowError::Rpc { action, reason: e.to_string() })?;
+        .map_err(|e| EscrowError::Unconfirmed { action, tx, reason: e.to_string() })?;
     if !receipt.status() {
         return Err(EscrowError::Failed { action, tx: receipt.transaction_hash });
     }

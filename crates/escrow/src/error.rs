@@ -25,6 +25,20 @@ pub enum EscrowError {
         /// Hash of the failed transaction.
         tx: alloy::primitives::TxHash,
     },
+    /// The transaction was sent but its receipt did not come: it may still be mined.
+    #[error(
+        "{action}: transaction {tx} was sent but not confirmed ({reason}); it may still be \
+         mined, so check its outcome (`gpuflow rentals`, `gpuflow status ID`, or a block \
+         explorer) before sending it again"
+    )]
+    Unconfirmed {
+        /// What was attempted.
+        action: &'static str,
+        /// Hash of the sent transaction.
+        tx: alloy::primitives::TxHash,
+        /// Why no receipt came (a timeout or a transport error).
+        reason: String,
+    },
     /// A successful transaction did not emit the expected event.
     #[error("{action}: transaction {tx} succeeded without the expected {event} event")]
     MissingEvent {

@@ -18,12 +18,12 @@ const EXTEND_GAS: u64 = 250_000;
 #[command(after_help = "Examples:
   gpuflow extend 7 --hours 1
   gpuflow extend 7 --hours 0.5 --yes
-  gpuflow --json extend 7 --hours 0.5 --wallet work
+  gpuflow --json extend 7 --hours 0.5 --wallet work --yes
 
 Pays `rate × extra seconds` from the wallet at the rental's own rate; the provider's
 quote caps the total length. Shows the cost and the new end and asks before any money
-moves. --yes skips the question; so does --json, which implies consent, for scripts.
-Without either, and with no terminal to ask on, it refuses.")]
+moves. --yes skips the question; with --json (which never prompts) or with no terminal
+to ask on, it refuses without --yes.")]
 pub struct ExtendArgs {
     /// Rental id, as printed by `gpuflow rent`.
     rental: u64,
@@ -116,8 +116,8 @@ impl ExtendArgs {
             eprintln!("{table}");
             eprintln!("stopping early refunds the unused seconds at once.");
         }
-        if !(self.yes || json) {
-            ui::confirm("lock the extra deposit and extend the rental?")?;
+        if !self.yes {
+            ui::consent(json, "lock the extra deposit and extend the rental?")?;
         }
         let spinner = ui::spinner(json, format!("extending rental {id}"));
         let extended = escrow.extend(renter, id, extra).await;

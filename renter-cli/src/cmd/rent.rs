@@ -27,7 +27,7 @@ const QUOTE_MARGIN: u64 = 10;
       --ssh-key ~/.ssh/id_ed25519.pub
   gpuflow rent 3f9c2a1b7d4e5f60 --hours 0.5 --max-price 0.4 --yes
   gpuflow rent 3f9c2a1b7d4e5f60 --hours 4 --gpus 2
-  gpuflow --json rent 3f9c2a1b7d4e5f60 --hours 1 --ssh-key ~/.ssh/id_ed25519.pub
+  gpuflow --json rent 3f9c2a1b7d4e5f60 --hours 1 --ssh-key ~/.ssh/id_ed25519.pub --yes
 
 --gpus rents that many of the offer's GPUs at its price per GPU; the rest stay for
 other renters. Without it the whole machine (every GPU the offer lists) is rented.
@@ -37,11 +37,11 @@ allow only some images). --ssh-key installs your public key in it; `rent` then p
 how to connect, e.g. `ssh -p 32768 root@203.0.113.7`. Only `.pub` files are read.
 
 Asks the provider for a signed quote, shows the cost and asks before any money
-moves. --yes skips the question; so does --json, which implies consent, for scripts.
-Without either, and with no terminal to ask on, it refuses. Pays with an EIP-2612
-permit where the token supports it (one transaction), else approves first.
-If the provider never reports the workload running, `gpuflow stop ID` returns the
-unused deposit at once.")]
+moves. --yes skips the question; with --json (which never prompts) or with no terminal
+to ask on, it refuses without --yes. Pays with an EIP-2612 permit where the token
+supports it (one transaction), else approves first. If the provider refuses the rental
+or never reports the workload running, it exits with code 6 and `gpuflow stop ID`
+returns every second not yet used at once.")]
 pub struct RentArgs {
     /// Offer id from `gpuflow search`.
     offer: String,
@@ -244,8 +244,8 @@ impl RentArgs {
             eprintln!("{table}");
             eprintln!("stopping early refunds the unused seconds at once.");
         }
-        if !(self.yes || json) {
-            ui::confirm("lock the deposit and start the rental?")?;
+        if !self.yes {
+            ui::consent(json, "lock the deposit and start the rental?")?;
         }
         if terms.deadline <= unix_now() + QUOTE_MARGIN {
             return Err(fail(
@@ -267,7 +267,11 @@ impl RentArgs {
         let workload = provider.wait_ready(opened.rental_id, Duration::from_secs(self.wait)).await;
         spinner.finish_and_clear();
         let id = opened.rental_id;
-        let refund_hint = format!("run `gpuflow stop {id}` to get the unused deposit back");
+        let refund_hint = format!(
+            "run `gpuflow stop {id}` to get every second not yet used back at once (the \
+             seconds until then are charged; `gpuflow claim-sla {id}` refunds those the \
+             provider was down)"
+        );
         let (workload, not_ready) = match workload {
             Ok(Some(status)) => (Some(status), None),
             Ok(None) => {
@@ -313,12 +317,12 @@ impl RentArgs {
                 Ok(())
             }
             (Some(s), _) => Err(fail_with(
-                Exit::Refused,
+                Exit::Pending,
                 format!("rental {id} was refused by the provider ({}); {refund_hint}", s.detail),
                 summary,
             )),
             (None, why) => Err(fail_with(
-                Exit::Unreachable,
+                Exit::Pending,
                 format!(
                     "rental {id} is open, but the provider {}; {refund_hint}",
                     why.unwrap_or_default()

@@ -31,7 +31,10 @@ impl StatusArgs {
         let (_, now) = escrow.latest_block().await?;
         let (start, end) = (rental.start.to::<u64>(), rental.end.to::<u64>());
         let billed_until = end.min(now).max(start);
-        let charged = U256::from(rental.ratePerSecond) * U256::from(billed_until - start);
+        // Downtime already refunded is not part of what the rental cost.
+        let used = billed_until - start;
+        let credited = rental.credited.to::<u64>().min(used);
+        let charged = U256::from(rental.ratePerSecond) * U256::from(used - credited);
         let active = !rental.stopped && now < end;
 
         // The workload's state comes from the provider itself.

@@ -12,8 +12,9 @@ use crate::ui;
   gpuflow stop 7
   gpuflow stop 7 --json
 
-You pay for the seconds used up to the block that stops the rental; the rest of the
-deposit comes back to the wallet in the same transaction.")]
+You pay for the seconds used up to the block that stops the rental, less downtime
+already refunded; the rest of the deposit comes back to the wallet in the same
+transaction.")]
 pub struct StopArgs {
     /// Rental id, as printed by `gpuflow rent`.
     rental: u64,
@@ -32,12 +33,15 @@ impl StopArgs {
         let decimals = escrow.decimals().await?;
         let start = rental.start.to::<u64>();
         let used = stopped.stopped_at - start;
-        let charged = U256::from(rental.ratePerSecond) * U256::from(used);
+        // Downtime already refunded is not part of what the rental cost.
+        let credited = rental.credited.to::<u64>().min(used);
+        let charged = U256::from(rental.ratePerSecond) * U256::from(used - credited);
         if ctx.json {
             print_json(&json!({
                 "rental_id": self.rental,
                 "stopped_at": stopped.stopped_at,
                 "seconds_used": used,
+                "sla_credited_seconds": credited,
                 "charged": charged.to_string(),
                 "refund": stopped.refund.to_string(),
                 "tx": stopped.tx,
@@ -45,6 +49,12 @@ impl StopArgs {
         } else {
             println!("rental {} stopped after {}", self.rental, ui::duration(used));
             println!("  charged   {}", money(charged, decimals));
+            if credited > 0 {
+                println!(
+                    "  ({} of downtime refunded earlier is not charged)",
+                    ui::duration(credited)
+                );
+            }
             println!("  refunded  {}", money(stopped.refund, decimals));
         }
         Ok(())

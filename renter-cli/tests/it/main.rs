@@ -366,13 +366,24 @@ async fn wallet_rent_extend_stop_with_exact_money() {
         assert!(table.stdout.contains(column), "no {column} in\n{}", table.stdout);
     }
     assert!(table.stdout.contains(&devnet.offer_id) && table.stdout.contains("0.36"));
-    let offer = gpuflow(&env, &["offer", &devnet.offer_id]).await;
-    assert_eq!(offer.code, 0, "{}", offer.stderr);
-    // Either the node's history or a line saying it publishes none.
-    assert!(offer.stdout.contains("uptime history"), "{}", offer.stdout);
-    let offer = gpuflow(&env, &["--json", "offer", &devnet.offer_id]).await.json();
+    // The node scores the provider every few seconds on a devnet: today's uptime shows as
+    // one bar of the history, in the table and in the JSON.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let offer = loop {
+        let offer = gpuflow(&env, &["--json", "offer", &devnet.offer_id]).await.json();
+        if offer["uptime_history"].as_array().is_some_and(|days| !days.is_empty()) {
+            break offer;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no uptime history: {offer}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
     assert_eq!(offer["offer"]["id"], devnet.offer_id.as_str());
-    assert!(offer["uptime_history"].is_null() || offer["uptime_history"].is_array(), "{offer}");
+    let today = offer["uptime_history"].as_array().unwrap().last().unwrap().clone();
+    assert!(today["uptime"].as_f64().is_some_and(|u| u > 0.0), "{offer}");
+    let shown = gpuflow(&env, &["offer", &devnet.offer_id]).await;
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    let line = shown.stdout.lines().find(|l| l.starts_with("uptime history (")).unwrap_or_default();
+    assert!(line.ends_with(['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']), "{}", shown.stdout);
     gpuflow(&env, &["offer", "00000000000000ff"]).await.fails(3, "no live offer");
 
     // Rent with the default wallet at exactly the price cap, confirmed by --yes.
@@ -457,7 +468,9 @@ async fn wallet_rent_extend_stop_with_exact_money() {
     let end = rentals[0]["end"].as_u64().unwrap();
     assert_eq!(gpuflow(&env, &["--json", "rentals"]).await.json()[0]["end"], end + 9);
     assert_eq!(escrow.balance_of(devnet.renter).await.unwrap(), before - U256::from(RATE * 9));
-    let extended = gpuflow(&env, &[&["--json"][..], &extend].concat()).await.json();
+    // --json never prompts: a script confirms with --yes, or nothing happens.
+    gpuflow(&env, &[&["--json"][..], &extend].concat()).await.json_error(2, "add --yes");
+    let extended = gpuflow(&env, &[&["--json"][..], &extend, &["--yes"]].concat()).await.json();
     assert_eq!(amount(&extended["cost"]), U256::from(RATE * 9));
     assert_eq!(extended["new_end"].as_u64().unwrap(), end + 18);
     let locked = deposit + U256::from(RATE * 18);
@@ -496,8 +509,13 @@ async fn every_refusal_says_why_and_moves_no_money() {
         .await
         .json_error(4, "above your --max-price");
 
-    // No terminal and no --yes: nobody can consent.
+    // No terminal and no --yes: nobody can consent; --json never asks.
     gpuflow(&env, &["rent", offer, "--hours", "1"]).await.fails(2, "--yes");
+    gpuflow(&env, &["--json", "rent", offer, "--hours", "1"])
+        .await
+        .json_error(2, "--json never asks, so add --yes");
+    // A command line clap refuses is a JSON document too.
+    gpuflow(&env, &["--json", "rent", offer]).await.json_error(2, "--hours");
 
     // A profile expecting another chain.
     std::fs::create_dir_all(config.join("gpuflow")).unwrap();
@@ -588,6 +606,7 @@ async fn the_renters_image_and_key_reach_the_workload_and_provider_failures_say_
             "ubuntu:22.04",
             "--ssh-key",
             &key_path,
+            "--yes",
         ],
     )
     .await
@@ -653,7 +672,7 @@ async fn the_renters_image_and_key_reach_the_workload_and_provider_failures_say_
     assert!(prices.len() >= 2 && prices.is_sorted(), "{cheapest}");
     assert_eq!(ids(&cheapest).last(), Some(&hasty.offer), "{cheapest}");
     assert!(ids(&cheapest).contains(&devnet.offer_id), "{cheapest}");
-    let expired = gpuflow(&env, &["--json", "rent", &hasty.offer, "--hours", "1"]).await;
+    let expired = gpuflow(&env, &["--json", "rent", &hasty.offer, "--hours", "1", "--yes"]).await;
     let doc = expired.json_error(4, "quote expired");
     assert!(doc["error"]["message"].as_str().unwrap().contains("No money moved"), "{doc}");
     assert_eq!(balance().await, before);
@@ -662,9 +681,10 @@ async fn the_renters_image_and_key_reach_the_workload_and_provider_failures_say_
     // workload: the wait is bounded and says how to get the deposit back.
     let asleep =
         Agent::start(&devnet, dir.path(), "asleep", &["--poll-interval-ms", "3600000"]).await;
-    let waited =
-        gpuflow(&env, &["--json", "rent", &asleep.offer, "--hours", "1", "--wait", "3"]).await;
-    let doc = waited.json_error(5, "did not report the workload running within 3 s");
+    let rent = ["--json", "rent", &asleep.offer, "--hours", "1", "--wait", "3", "--yes"];
+    let waited = gpuflow(&env, &rent).await;
+    // Exit 6: the deposit is locked, the workload is not running.
+    let doc = waited.json_error(6, "did not report the workload running within 3 s");
     let id = doc["rental_id"].as_u64().expect("the open rental's id is in the JSON error");
     assert!(
         doc["error"]["message"].as_str().unwrap().contains(&format!("gpuflow stop {id}")),
