@@ -144,6 +144,9 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
     /// @dev How many accounts have an id. Ids start at 1, so 0 means "no id".
     uint32 private _accountCount;
 
+    /// @dev How many accounts are registered attesters now; never below {attesterThreshold} once one is registered.
+    uint16 private _attesterCount;
+
     /// @inheritdoc IGpuEscrow
     uint256 public override feesAccrued;
 
@@ -493,13 +496,26 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
         if (attester == address(0)) {
             revert Errors.GpuEscrow_AttesterZeroAddress();
         }
-        uint256 entry = _attesters[attester] & ATTESTER_LISTED;
+        uint256 previous = _attesters[attester];
+        bool registered = previous & ATTESTER_THRESHOLD_MASK != 0;
+        uint256 entry = previous & ATTESTER_LISTED;
         if (allowed) {
             if (entry == 0) {
                 _attesterList.push(attester);
                 entry = ATTESTER_LISTED;
             }
             entry |= attesterThreshold;
+            if (!registered) {
+                ++_attesterCount;
+            }
+        } else if (registered) {
+            // Leaving fewer attesters than the threshold would make every credit impossible, running rentals' too.
+            uint256 remaining = _attesterCount - 1;
+            if (remaining < attesterThreshold) {
+                revert Errors.GpuEscrow_AttestersBelowThreshold(remaining, attesterThreshold);
+            }
+            // forge-lint: disable-next-line(unsafe-typecast)
+            _attesterCount = uint16(remaining);
         }
         _attesters[attester] = entry;
         emit AttesterSet(attester, allowed);
@@ -509,6 +525,9 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
     function setAttesterThreshold(uint8 newThreshold) external override onlyOwner {
         if (newThreshold == 0) {
             revert Errors.GpuEscrow_AttesterThresholdZero();
+        }
+        if (newThreshold > _attesterCount) {
+            revert Errors.GpuEscrow_ThresholdAboveAttesters(newThreshold, _attesterCount);
         }
         uint8 oldThreshold = attesterThreshold;
         attesterThreshold = newThreshold;
@@ -521,6 +540,12 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
             }
         }
         emit AttesterThresholdChanged(oldThreshold, newThreshold);
+    }
+
+    /// @notice Always reverts: an escrow without an owner could never register a new attester or lift a pause, which
+    /// would strand the downtime credits of running rentals.
+    function renounceOwnership() public pure override {
+        revert Errors.GpuEscrow_RenounceOwnershipDisabled();
     }
 
     /// @inheritdoc IGpuEscrow

@@ -366,12 +366,17 @@ interface IGpuEscrow {
     /// @dev Emits a {TreasuryChanged} event. Only the owner; not the zero address.
     function setTreasury(address newTreasury) external;
 
-    /// @notice Registers or unregisters an attester. Credits already made are unaffected.
-    /// @dev Emits an {AttesterSet} event. Only the owner; not the zero address.
+    /// @notice Registers or unregisters an attester. Credits already made are unaffected; attestations not yet
+    /// submitted are checked against the attesters registered when they are submitted.
+    /// @dev Emits an {AttesterSet} event. Only the owner; not the zero address. Unregistering reverts with
+    /// {Errors.GpuEscrow_AttestersBelowThreshold} if it would leave fewer registered attesters than
+    /// {attesterThreshold}, so at least one attester always stays registered once one was: to replace the last one,
+    /// register its successor first.
     function setAttester(address attester, bool allowed) external;
 
     /// @notice Sets how many distinct registered attesters must sign a downtime attestation.
-    /// @dev Emits an {AttesterThresholdChanged} event. Only the owner; not zero. Every attester registration carries a
+    /// @dev Emits an {AttesterThresholdChanged} event. Only the owner; not zero, and at most the number of registered
+    /// attesters, else it reverts with {Errors.GpuEscrow_ThresholdAboveAttesters}. Every attester registration carries a
     /// copy of the threshold (so that a credit reads both at once), so this costs gas linear in the number of
     /// accounts ever registered as attesters.
     function setAttesterThreshold(uint8 newThreshold) external;

@@ -29,6 +29,16 @@ library Errors {
     /// @notice Thrown when the attester threshold is set to zero.
     error GpuEscrow_AttesterThresholdZero();
 
+    /// @notice Thrown when the attester threshold is set above the number of registered attesters, which would make
+    /// every downtime credit impossible.
+    error GpuEscrow_ThresholdAboveAttesters(uint256 threshold, uint256 attesterCount);
+
+    /// @notice Thrown when unregistering an attester would leave fewer registered attesters than the threshold.
+    error GpuEscrow_AttestersBelowThreshold(uint256 remaining, uint256 threshold);
+
+    /// @notice Thrown by `renounceOwnership`: the escrow always keeps an owner.
+    error GpuEscrow_RenounceOwnershipDisabled();
+
     /*//////////////////////////////////////////////////////////////////////////
                                        OPEN
     //////////////////////////////////////////////////////////////////////////*/

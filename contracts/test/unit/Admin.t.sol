@@ -6,7 +6,7 @@ import { Pausable } from "@openzeppelin/contracts/utils/Pausable.sol";
 
 import { IGpuEscrow } from "src/interfaces/IGpuEscrow.sol";
 import { Errors } from "src/libraries/Errors.sol";
-import { Rental } from "src/types/DataTypes.sol";
+import { Downtime, Rental } from "src/types/DataTypes.sol";
 
 import { Base_Test } from "../Base.t.sol";
 
@@ -132,6 +132,8 @@ contract Admin_Unit_Test is Base_Test {
         emit IGpuEscrow.AttesterSet({ attester: stranger, allowed: false });
         vm.startPrank(owner);
         escrow.setAttester(stranger, false);
+        // Unregistering an account that was never registered does not count as removing an attester.
+        escrow.setAttester(attesters[1], true);
         escrow.setAttesterThreshold(2);
         vm.stopPrank();
         assertFalse(escrow.isAttester(stranger), "isAttester");
@@ -141,7 +143,11 @@ contract Admin_Unit_Test is Base_Test {
         vm.startPrank(owner);
         escrow.setAttester(attesters[1], true);
         escrow.setAttester(attesters[1], true);
+        // Registering twice counts once: two attesters, not three.
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_ThresholdAboveAttesters.selector, 3, 2));
+        escrow.setAttesterThreshold(3);
         escrow.setAttesterThreshold(2);
+        escrow.setAttester(attesters[2], true);
         escrow.setAttester(attesters[1], false);
         escrow.setAttester(attesters[1], true);
         vm.stopPrank();
@@ -156,11 +162,53 @@ contract Admin_Unit_Test is Base_Test {
     }
 
     function test_SetAttesterThreshold() external {
+        vm.startPrank(owner);
+        escrow.setAttester(attesters[1], true);
+        escrow.setAttester(attesters[2], true);
         vm.expectEmit({ emitter: address(escrow) });
         emit IGpuEscrow.AttesterThresholdChanged({ oldThreshold: 1, newThreshold: 3 });
-        vm.prank(owner);
         escrow.setAttesterThreshold(3);
+        vm.stopPrank();
         assertEq(escrow.attesterThreshold(), 3, "threshold");
+    }
+
+    function test_RevertWhen_AttesterThresholdAboveAttesters() external {
+        // One attester is registered: a threshold of two would block every credit, running rentals' included.
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_ThresholdAboveAttesters.selector, 2, 1));
+        vm.prank(owner);
+        escrow.setAttesterThreshold(2);
+    }
+
+    function test_RevertWhen_UnregisterBelowThreshold() external {
+        vm.startPrank(owner);
+        escrow.setAttester(attesters[1], true);
+        escrow.setAttesterThreshold(2);
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_AttestersBelowThreshold.selector, 1, 2));
+        escrow.setAttester(attesters[0], false);
+        escrow.setAttesterThreshold(1);
+        escrow.setAttester(attesters[0], false);
+        vm.stopPrank();
+        assertFalse(escrow.isAttester(attesters[0]), "unregistered after lowering the threshold");
+    }
+
+    function test_RevertWhen_UnregisterLastAttester() external {
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_AttestersBelowThreshold.selector, 0, 1));
+        vm.prank(owner);
+        escrow.setAttester(attesters[0], false);
+    }
+
+    function test_SetAttester_ReplaceLastAttester() external {
+        // A running rental keeps receiving credits across the rotation.
+        uint256 rentalId = openDefault();
+        vm.startPrank(owner);
+        escrow.setAttester(attesters[1], true);
+        escrow.setAttester(attesters[0], false);
+        vm.stopPrank();
+        vm.warp(START_TIME + 2 hours);
+        Downtime memory downtime = downtimeOf(rentalId, START_TIME, START_TIME + 1 hours, 60);
+        bytes memory signature = signDigest(attesterKeys[1], downtimeDigest(downtime, address(escrow), block.chainid));
+        escrow.creditDowntime(packDowntime(downtime), attestationEntry(attesters[1], signature));
+        assertEq(escrow.getRental(rentalId).credited, 60, "credited");
     }
 
     function test_RevertWhen_AttesterThresholdZero() external {
@@ -174,8 +222,10 @@ contract Admin_Unit_Test is Base_Test {
         vm.warp(START_TIME + 2 hours);
         credit(downtimeOf(rentalId, START_TIME, START_TIME + 1 hours, 60));
         vm.startPrank(owner);
-        escrow.setAttester(attesters[0], false);
+        escrow.setAttester(attesters[1], true);
+        escrow.setAttester(attesters[2], true);
         escrow.setAttesterThreshold(2);
+        escrow.setAttester(attesters[0], false);
         vm.stopPrank();
         assertEq(escrow.getRental(rentalId).credited, 60, "credited");
     }
@@ -261,6 +311,13 @@ contract Admin_Unit_Test is Base_Test {
         escrow.setFeeBps(0);
         vm.prank(newOwner);
         escrow.setFeeBps(0);
+    }
+
+    function test_RevertWhen_RenounceOwnership() external {
+        vm.expectRevert(Errors.GpuEscrow_RenounceOwnershipDisabled.selector);
+        vm.prank(owner);
+        escrow.renounceOwnership();
+        assertEq(escrow.owner(), owner, "owner");
     }
 
     function test_TransferOwnership_KeepsConfiguration() external {

@@ -239,6 +239,8 @@ contract CreditDowntime_Unit_Test is Base_Test {
     function test_RevertWhen_AttesterUnregistered() external {
         Downtime memory downtime = window(60);
         bytes[] memory entries = attest(downtime, 1);
+        // The last attester cannot be unregistered, so a successor comes first.
+        registerAttesters(2);
         vm.prank(owner);
         escrow.setAttester(attesters[0], false);
         vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_NotAttester.selector, attesters[0]));
@@ -378,7 +380,7 @@ contract CreditDowntime_Unit_Test is Base_Test {
 
     function test_RevertWhen_MalformedEntryBelowThreshold() external {
         // Entries are checked before their count: a malformed one is reported as such.
-        registerAttesters(2);
+        registerAttesters(3);
         vm.prank(owner);
         escrow.setAttesterThreshold(3);
         bytes[] memory entries = new bytes[](2);
@@ -504,11 +506,11 @@ contract CreditDowntime_Unit_Test is Base_Test {
         assertEq(submit(downtime, attest(downtime, 3)), RATE * 60, "refund with 3 of 3");
     }
 
-    function test_CreditDowntime_ThresholdRaisedBeforeRegistering() external {
-        // The default attester was registered before the change, the second one after it: both need a co-signer.
+    function test_CreditDowntime_ThresholdRaised() external {
+        // Both attesters were registered before the change, and both now need a co-signer.
         vm.startPrank(owner);
-        escrow.setAttesterThreshold(2);
         escrow.setAttester(attesters[1], true);
+        escrow.setAttesterThreshold(2);
         vm.stopPrank();
         Downtime memory downtime = window(60);
         bytes[] memory entries = attest(downtime, 2);
@@ -536,6 +538,7 @@ contract CreditDowntime_Unit_Test is Base_Test {
 
     function test_CreditDowntime_ReregisteredAttester() external {
         // Unregistered while the threshold changes, registered again afterwards: it follows the current threshold.
+        registerAttesters(3);
         vm.startPrank(owner);
         escrow.setAttester(attesters[0], false);
         escrow.setAttesterThreshold(2);
@@ -552,6 +555,7 @@ contract CreditDowntime_Unit_Test is Base_Test {
 
     function test_RevertWhen_UnregisteredAttesterAfterThresholdChange() external {
         // A threshold change must not bring an unregistered attester back.
+        registerAttesters(2);
         vm.startPrank(owner);
         escrow.setAttester(attesters[0], false);
         escrow.setAttesterThreshold(1);

@@ -38,6 +38,21 @@ fn explain_escrow(error: &E) -> String {
         E::GpuEscrow_AttesterThresholdZero(_) => {
             "the attester threshold is zero; set it to at least 1".into()
         }
+        E::GpuEscrow_ThresholdAboveAttesters(e) => format!(
+            "a threshold of {} attester signatures is more than the {} registered attesters, so no \
+             downtime could be credited; register more attesters first",
+            e.threshold, e.attesterCount
+        ),
+        E::GpuEscrow_AttestersBelowThreshold(e) => format!(
+            "unregistering this attester would leave {} attesters, fewer than the threshold of {}; \
+             register a successor or lower the threshold first",
+            e.remaining, e.threshold
+        ),
+        E::GpuEscrow_RenounceOwnershipDisabled(_) => {
+            "the escrow always keeps an admin, so ownership cannot be renounced; transfer it to \
+             another account instead"
+                .into()
+        }
         E::GpuEscrow_QuoteExpired(e) => format!(
             "the provider's quote expired at {} (now {}); run the command again for a fresh quote",
             e.deadline, e.timestamp
@@ -262,7 +277,7 @@ mod tests {
     /// Verbs a sentence's advice may start with.
     const ACTIONS: &[&str] = &[
         "approve", "ask", "check", "choose", "claim", "deploy", "extend", "fetch", "fund", "name",
-        "redeploy", "rent", "run", "set", "sort", "use", "wait",
+        "redeploy", "register", "rent", "run", "set", "sort", "transfer", "use", "wait",
     ];
 
     /// A node's answer to a call that reverted with `data`, as alloy sees it.
