@@ -430,16 +430,35 @@ async fn sync_from(network: Network, store: Store, metrics: Arc<Metrics>, peer: 
             metrics.rejected(Topic::Sync, "oversized_page");
             return;
         }
-        for envelope in page.offers {
-            let checked = envelope
+        // The page is checked on every core, then every offer that checks out is queued
+        // before any is awaited, so that the writer commits the page together instead of
+        // syncing the disk once per offer.
+        let now = unix_now();
+        let checked = on_every_core(page.offers, move |envelope| {
+            envelope
+                .clone()
                 .open::<Offer>()
                 .map_err(Refusal::from)
-                .and_then(|offer| check_offer_time(offer, unix_now()));
-            let outcome = match checked {
-                Ok(offer) => offer_stored(store.upsert_offer(offer, unix_now()).await),
-                Err(refusal) => Err(refusal),
-            };
-            match outcome {
+                .and_then(|offer| check_offer_time(offer, now))
+        })
+        .await;
+        let mut queued = Vec::with_capacity(checked.len());
+        let mut invalid = None;
+        for checked in checked {
+            // A panicking check refuses its offer rather than the node.
+            match checked.unwrap_or(Err(Refusal::ignore("check_failed"))) {
+                Ok(offer) => queued.push(store.queue_offer(offer, unix_now()).await),
+                Err(refusal) => {
+                    count(&metrics, Topic::Sync, refusal);
+                    if refusal.acceptance == Acceptance::Reject {
+                        invalid = Some(refusal.reason);
+                        break;
+                    }
+                }
+            }
+        }
+        for outcome in queued {
+            match offer_stored(outcome.await) {
                 Ok(()) => {
                     metrics.accepted(Topic::Sync);
                     stored += 1;
@@ -447,12 +466,14 @@ async fn sync_from(network: Network, store: Store, metrics: Arc<Metrics>, peer: 
                 Err(refusal) => {
                     count(&metrics, Topic::Sync, refusal);
                     if refusal.acceptance == Acceptance::Reject {
-                        let reason = refusal.reason;
-                        tracing::info!(%peer, reason, "invalid offer in a sync; stopping");
-                        return;
+                        invalid.get_or_insert(refusal.reason);
                     }
                 }
             }
+        }
+        if let Some(reason) = invalid {
+            tracing::info!(%peer, reason, "invalid offer in a sync; stopping");
+            return;
         }
         // Pages must move forward; anything else would loop.
         match page.next {
