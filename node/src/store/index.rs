@@ -2,21 +2,30 @@
 //! so that a search scans the compact [`Facts`] of the few groups whose name matches
 //! instead of querying a table many times the size of SQLite's page cache.
 //!
-//! SQLite stays the source of truth. [`OfferIndex::load`] fills the index from the database
-//! when the store opens; after every commit the writer reloads the rows of the offers its
-//! writes touched (see [`Changes`]) before it answers them, so a search never misses an
-//! answered write and never sees an uncommitted one. Expiry and GPU UUID conflicts depend on
-//! the time of the search and are evaluated then.
+//! SQLite stays the source of truth. [`OfferIndex::reload`] fills the index from the
+//! database when the store opens. After every commit that touched what search shows, the
+//! writer numbers the commit and hands its [`Changes`] to the index thread
+//! ([`OfferIndex::follow`]), which reloads the rows of those offers through a read-only
+//! connection. The writer answers without waiting for that, so a search in progress never
+//! delays an answer; a search instead first waits until the index shows every commit
+//! numbered before it started ([`OfferIndex::caught_up`]), so it never misses an answered
+//! write, and never sees an uncommitted one. Expiry and GPU UUID conflicts depend on the time
+//! of the search and are evaluated then.
 
 use std::{
     cmp::Ordering,
     collections::{BTreeSet, BinaryHeap, HashMap, HashSet},
-    sync::{OnceLock, PoisonError, RwLock},
+    sync::{
+        OnceLock, PoisonError, RwLock,
+        atomic::{AtomicU64, Ordering as AtomicOrdering},
+        mpsc,
+    },
 };
 
 use gpuflow_p2p::PeerId;
 use gpuflow_protocol::OfferId;
 use rusqlite::{Connection, Row};
+use tokio::sync::watch;
 
 use super::{OfferSummary, Page, Search, StoredScores, clamp, reader};
 use crate::{
@@ -24,8 +33,8 @@ use crate::{
     query::{Candidate, Cursor, Facts, millionths},
 };
 
-/// Offers whose rows a batch of writes changed; the writer reloads them into the index after
-/// the commit. Marking too much only costs a reload.
+/// Offers whose rows a batch of writes changed; the index thread reloads them after the
+/// commit. Marking too much only costs a reload.
 #[derive(Debug, Default)]
 pub(super) struct Changes {
     offers: BTreeSet<String>,
@@ -39,6 +48,17 @@ pub(super) struct Changes {
 const CHUNK: usize = 4096;
 
 impl Changes {
+    /// Whether nothing that search shows changed.
+    pub(super) fn is_empty(&self) -> bool {
+        self.offers.is_empty() && self.scores.is_empty()
+    }
+
+    /// Adds the changes of a later commit.
+    fn absorb(&mut self, later: Changes) {
+        self.offers.extend(later.offers);
+        self.scores.extend(later.scores);
+    }
+
     /// The row of offer `id` (16 hex digits) may have changed, appeared or gone.
     pub(super) fn offer(&mut self, id: impl Into<String>) {
         self.offers.insert(id.into());
@@ -72,10 +92,28 @@ fn offer_of(peer_id: &str) -> Option<OfferId> {
     }
 }
 
+/// The changes of the commit numbered `.0`, for the index thread.
+pub(super) type Update = (u64, Changes);
+
 /// The in-memory index of every stored offer, expired or not (pruning removes them).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct OfferIndex {
     inner: RwLock<Inner>,
+    /// The number of the last commit whose changes searches must see; raised by the writer
+    /// before it answers the commit's writes.
+    committed: AtomicU64,
+    /// The number of the last commit whose changes the index shows.
+    applied: watch::Sender<u64>,
+}
+
+impl Default for OfferIndex {
+    fn default() -> Self {
+        Self {
+            inner: RwLock::default(),
+            committed: AtomicU64::new(0),
+            applied: watch::Sender::new(0),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -234,8 +272,54 @@ struct Loaded {
 }
 
 impl OfferIndex {
+    /// Numbers a commit whose changes searches must see from now on; the writer calls it
+    /// before answering the commit's writes, and then hands the changes to [`Self::follow`].
+    pub(super) fn committed(&self) -> u64 {
+        self.committed.fetch_add(1, AtomicOrdering::SeqCst) + 1
+    }
+
+    /// Waits until the index shows every commit numbered before the call.
+    pub(super) async fn caught_up(&self) {
+        let target = self.committed.load(AtomicOrdering::SeqCst);
+        let mut applied = self.applied.subscribe();
+        // Fails only if the sender, which lives as long as `self`, is gone.
+        let _ = applied.wait_for(|applied| *applied >= target).await;
+    }
+
+    /// The index thread: applies each commit's changes in order, reading the rows through
+    /// `conn`, until the writer stops. Updates queued meanwhile are applied together.
+    pub(super) fn follow(&self, conn: &Connection, updates: mpsc::Receiver<Update>) {
+        /// Should this thread end, even by a panic, searches must not wait for it forever.
+        struct Release<'a>(&'a watch::Sender<u64>);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                self.0.send_replace(u64::MAX);
+            }
+        }
+        let _release = Release(&self.applied);
+        while let Ok((mut number, mut changes)) = updates.recv() {
+            while let Ok((later, more)) = updates.try_recv() {
+                number = later;
+                changes.absorb(more);
+            }
+            if let Err(e) = self.refresh(conn, &changes) {
+                tracing::error!(error = %e, "cannot update the search index; reloading it");
+                if let Err(e) = self.reload(conn) {
+                    tracing::error!(error = %e, "cannot reload the search index");
+                }
+            }
+            self.applied.send_replace(number);
+        }
+    }
+
+    /// Holds the index as a search does, until the guard is dropped.
+    #[cfg(test)]
+    pub(super) fn read_guard(&self) -> impl Sized + '_ {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Reloads what `changes` names from `conn`, which must see the committed rows.
-    pub(super) fn refresh(&self, conn: &Connection, changes: &Changes) -> Result<(), StoreError> {
+    fn refresh(&self, conn: &Connection, changes: &Changes) -> Result<(), StoreError> {
         for scores in changes.scores.chunks(CHUNK) {
             let mut inner = self.write();
             for &(id, reliability, uptime, rentals) in scores {

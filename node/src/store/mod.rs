@@ -5,7 +5,8 @@
 //! only after its commit: an answered write survives `kill -9`. Reads run on a small pool
 //! of read-only connections (`reader.rs`) and never wait for the writer: WAL gives them the
 //! last committed snapshot. Searches read an in-memory index of the offers (`index.rs`)
-//! that the writer updates after each commit, before it answers.
+//! that a thread of its own updates after each commit; the writer answers without waiting
+//! for it, and a search waits until it shows every write answered before the search began.
 
 mod chain;
 pub(crate) mod index;
@@ -222,7 +223,10 @@ impl Store {
         // thread that keeps it up to date (so the allocator reuses what updates free).
         let index = Arc::new(OfferIndex::default());
         let (loaded, load) = std::sync::mpsc::sync_channel(1);
+        let readers = Arc::new(Readers::new(path.to_owned()));
+        let index_conn = readers.open()?;
         let (writes, receiver) = mpsc::channel(QUEUE_DEPTH);
+        let (updates, updated) = std::sync::mpsc::channel();
         let commits = Arc::new(AtomicU64::new(0));
         std::thread::Builder::new()
             .name("gpuflow-store".into())
@@ -234,13 +238,19 @@ impl Store {
                     let ready = result.is_ok();
                     let _ = loaded.send(result);
                     if ready {
-                        writer::run(conn, receiver, bucket_secs, &index, commits);
+                        writer::run(conn, receiver, bucket_secs, &index, updates, commits);
                     }
                 }
             })
             .map_err(StoreError::Spawn)?;
         load.recv().map_err(|_| StoreError::Closed)??;
-        let readers = Arc::new(Readers::new(path.to_owned()));
+        std::thread::Builder::new()
+            .name("gpuflow-index".into())
+            .spawn({
+                let index = Arc::clone(&index);
+                move || index.follow(&index_conn, updated)
+            })
+            .map_err(StoreError::Spawn)?;
         Ok(Self { writes, readers, index, commits })
     }
 
@@ -298,13 +308,14 @@ impl Store {
     }
 
     /// One page of the live offers (`expires_at > now`) matching `search`.
-    /// Served from the in-memory index (`index.rs`), which the writer keeps in step with
-    /// its commits.
+    /// Served from the in-memory index (`index.rs`) once it shows every write answered
+    /// before the call.
     pub async fn search(&self, search: Search, now: u64) -> Result<Page, StoreError> {
         // Without its writer the index no longer follows the database.
         if self.writes.is_closed() {
             return Err(StoreError::Closed);
         }
+        self.index.caught_up().await;
         Ok(self.index.search(&search, now))
     }
 
@@ -941,6 +952,34 @@ mod tests {
         // The hold's batch (holding whatever it took along), then full batches.
         let commits = store.commits() - before;
         assert!(commits <= 1 + 300u64.div_ceil(writer::MAX_BATCH as u64), "{commits} commits");
+    }
+
+    #[tokio::test]
+    async fn a_search_in_progress_does_not_delay_answers() {
+        let (store, _dir) = testing::store();
+        let (held, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+        let search = std::thread::spawn({
+            let index = Arc::clone(&store.index);
+            move || {
+                let _scanning = index.read_guard();
+                held.0.send(()).unwrap();
+                let _ = release.1.recv();
+            }
+        });
+        held.1.recv().unwrap();
+        let offer = Provider::new().offer(|_| {});
+        let id = OfferId::of(&offer.signer);
+        // Bounded only so that a writer stuck behind the search fails the test.
+        let wait = std::time::Duration::from_secs(30);
+        let answered = tokio::time::timeout(wait, store.upsert_offer(offer, unix_now())).await;
+        assert_eq!(
+            answered.expect("answered while a search holds the index").unwrap(),
+            Upsert::Inserted
+        );
+        drop(release.0);
+        search.join().unwrap();
+        let page = store.search(Search { limit: 10, ..Search::default() }, unix_now()).await;
+        assert_eq!(page.unwrap().offers.iter().map(|o| o.id).collect::<Vec<_>>(), [id]);
     }
 
     #[tokio::test]

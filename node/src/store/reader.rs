@@ -58,7 +58,8 @@ impl Readers {
         .map_err(|e| StoreError::Read(e.to_string()))?
     }
 
-    fn open(&self) -> Result<Connection, StoreError> {
+    /// A new read-only connection to the database.
+    pub(super) fn open(&self) -> Result<Connection, StoreError> {
         let open_error = |source| StoreError::Open { path: self.path.clone(), source };
         let conn = Connection::open_with_flags(
             &self.path,

@@ -1,7 +1,8 @@
 //! The one thread that writes. It takes whatever writes are queued (up to [`MAX_BATCH`]),
 //! applies them in a single transaction, each in its own savepoint so that one bad write
 //! fails alone, commits, and only then answers each writer: an answer means the data is on
-//! disk.
+//! disk. It never waits for searches: the search index follows the commits on a thread of
+//! its own (see `index.rs`).
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -19,7 +20,7 @@ use super::{
     HeartbeatUpsert, Upsert,
     chain::{self, ChainUpdate},
     clamp,
-    index::{Changes, OfferIndex},
+    index::{Changes, OfferIndex, Update},
     storable,
     uptime::{self, Mark, StoredScores},
 };
@@ -117,6 +118,7 @@ pub(super) fn run(
     mut writes: mpsc::Receiver<Write>,
     bucket_secs: u64,
     index: &OfferIndex,
+    updates: std::sync::mpsc::Sender<Update>,
     commits: Arc<AtomicU64>,
 ) {
     let mut state = State { bucket_secs, commits, ..State::default() };
@@ -128,11 +130,17 @@ pub(super) fn run(
                 Err(_) => break,
             }
         }
-        apply(&mut conn, batch, &mut state, index);
+        apply(&mut conn, batch, &mut state, index, &updates);
     }
 }
 
-fn apply(conn: &mut Connection, batch: Vec<Write>, state: &mut State, index: &OfferIndex) {
+fn apply(
+    conn: &mut Connection,
+    batch: Vec<Write>,
+    state: &mut State,
+    index: &OfferIndex,
+    updates: &std::sync::mpsc::Sender<Update>,
+) {
     let bucket_secs = state.bucket_secs;
     let mut heard = Vec::new();
     let mut changes = Changes::default();
@@ -209,11 +217,13 @@ fn apply(conn: &mut Connection, batch: Vec<Write>, state: &mut State, index: &Of
     if commit.is_ok() {
         state.commits.fetch_add(1, Ordering::Relaxed);
         state.heard.extend(heard);
-        // Before answering, so that a search after an answered write sees it.
-        if let Err(e) = index.refresh(conn, &changes) {
-            tracing::error!(error = %e, "cannot update the search index; reloading it");
-            if let Err(e) = index.reload(conn) {
-                tracing::error!(error = %e, "cannot reload the search index");
+        if !changes.is_empty() {
+            // Numbered before answering, so that a search after an answered write waits for
+            // the index to show it; applied by the index thread, so that no answer waits for
+            // a search.
+            let number = index.committed();
+            if updates.send((number, changes)).is_err() {
+                tracing::error!("the search index thread stopped");
             }
         }
     }
