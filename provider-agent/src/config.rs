@@ -99,6 +99,8 @@ pub struct FileConfig {
     pub allowed_images: Vec<String>,
     /// Shell command of the process runtime.
     pub workload: Option<String>,
+    /// The GPUs to offer, by the index `gpuflow-provider gpus` shows; all without it.
+    pub offer_gpus: Option<Vec<usize>>,
     /// Price per GPU per hour by GPU model name, in tokens, e.g. `"NVIDIA GeForce RTX 4090" = "0.30"`.
     #[serde(default)]
     pub prices: BTreeMap<String, String>,
@@ -160,6 +162,10 @@ keystore = "{keystore}"
 data_dir = "{data_dir}"                # identity key, rental database, workload logs
 
 region = "unknown"                     # shown to renters, e.g. "eu-west"
+# The GPUs to offer, by the INDEX `gpuflow-provider gpus` shows; all of them without it.
+# An offer lists GPUs of one model: a machine with two models runs one agent per model,
+# each with its own data_dir and offer_gpus.
+# offer_gpus = [0, 1]
 # disk_gb = 500                        # disk offered to each rental
 # inet_down_mbps = 1000                # declared, not measured
 # inet_up_mbps = 1000

@@ -77,10 +77,24 @@ pub enum InventoryError {
     NoGpu,
     /// The GPUs are of more than one model; an offer names one.
     #[error(
-        "this machine has both {0} and {1} GPUs, but an offer lists GPUs of one model, so \
-         it cannot be advertised as it is; run it with GPUs of one model"
+        "this machine has both {0} and {1} GPUs, but an offer lists GPUs of one model; \
+         choose the GPUs of one model to offer with --offer-gpus (e.g. --offer-gpus 0,1, or \
+         `offer_gpus = [0, 1]` in provider.toml; `gpuflow-provider gpus` shows the indices) \
+         and run a second agent with its own --data-dir for the others"
     )]
     MixedModels(String, String),
+    /// A GPU to offer is not in the inventory.
+    #[error(
+        "GPU index {index} is not on this machine, which has {count} GPU(s) (indices 0 to \
+         {last}); fix --offer-gpus or offer_gpus (`gpuflow-provider gpus` lists them)",
+        last = count.saturating_sub(1)
+    )]
+    UnknownIndex {
+        /// The index asked for.
+        index: usize,
+        /// How many GPUs the inventory has.
+        count: usize,
+    },
     /// The simulated inventory file is unreadable or malformed.
     #[error("simulated inventory {path}: {reason}")]
     Simulated {
@@ -256,6 +270,8 @@ pub fn watch_health(
     if !inventory.verified {
         return rx;
     }
+    // Heartbeats speak of the offered GPUs only.
+    let offered: Vec<String> = inventory.gpus.iter().map(|g| g.uuid.clone()).collect();
     let spawned = std::thread::Builder::new().name("nvml".into()).spawn(move || {
         let source = match NvmlSource::init() {
             Ok(source) => source,
@@ -263,7 +279,8 @@ pub fn watch_health(
         };
         while !tx.is_closed() {
             match source.devices() {
-                Ok(readings) => {
+                Ok(mut readings) => {
+                    readings.retain(|d| offered.contains(&d.uuid));
                     let _ = tx.send(to_health(&readings));
                 }
                 Err(e) => tracing::warn!(error = %e, "could not read GPU health"),
@@ -295,6 +312,27 @@ pub fn read_simulated(path: &Path) -> Result<Inventory, InventoryError> {
 }
 
 impl Inventory {
+    /// The part of the inventory at `indices` (NVML index order kept, duplicates ignored),
+    /// for a machine that offers only some of its GPUs.
+    pub fn select(self, indices: &[usize]) -> Result<Self, InventoryError> {
+        let count = self.gpus.len();
+        if let Some(&index) = indices.iter().find(|&&i| i >= count) {
+            return Err(InventoryError::UnknownIndex { index, count });
+        }
+        let keep = |i: &usize| indices.contains(i);
+        let Self { gpus, verified, power_limits_w } = self;
+        Ok(Self {
+            gpus: gpus.into_iter().enumerate().filter(|(i, _)| keep(i)).map(|(_, g)| g).collect(),
+            power_limits_w: power_limits_w
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| keep(i))
+                .map(|(_, p)| p)
+                .collect(),
+            verified,
+        })
+    }
+
     /// Checks that the inventory can be advertised: every GPU of one model, as offers are.
     pub fn check_offerable(&self) -> Result<(), InventoryError> {
         let first = self.gpus.first().ok_or(InventoryError::NoGpu)?;
@@ -333,9 +371,8 @@ mod tests {
         assert_eq!(inventory.gpus[0].uuid, "GPU-1");
     }
 
-    #[test]
-    fn a_machine_of_two_models_is_not_advertised() {
-        let gpu = |name: &str, uuid: &str| GpuInfo {
+    fn gpu(name: &str, uuid: &str) -> GpuInfo {
+        GpuInfo {
             name: name.into(),
             uuid: uuid.into(),
             memory_bytes: 1,
@@ -343,7 +380,11 @@ mod tests {
             compute_capability: "8.9".into(),
             driver_version: "550.54.14".into(),
             cuda_version: "12.4".into(),
-        };
+        }
+    }
+
+    #[test]
+    fn a_machine_of_two_models_is_not_advertised() {
         let mut inventory = Inventory {
             gpus: vec![
                 gpu("NVIDIA GeForce RTX 4090", "GPU-1"),
@@ -356,6 +397,29 @@ mod tests {
         inventory.gpus.push(gpu("NVIDIA GeForce RTX 3090", "GPU-3"));
         let err = inventory.check_offerable().unwrap_err().to_string();
         assert!(err.contains("RTX 4090") && err.contains("RTX 3090"), "{err}");
+    }
+
+    #[test]
+    fn a_machine_offers_the_gpus_it_selects() {
+        let inventory = Inventory {
+            gpus: vec![
+                gpu("NVIDIA GeForce RTX 4090", "GPU-0"),
+                gpu("NVIDIA GeForce RTX 3090", "GPU-1"),
+                gpu("NVIDIA GeForce RTX 4090", "GPU-2"),
+            ],
+            verified: true,
+            power_limits_w: vec![Some(450), Some(350), Some(400)],
+        };
+        let mixed = inventory.check_offerable().unwrap_err().to_string();
+        assert!(mixed.contains("--offer-gpus"), "{mixed}");
+        let chosen = inventory.clone().select(&[2, 0, 2]).unwrap();
+        let uuids: Vec<&str> = chosen.gpus.iter().map(|g| g.uuid.as_str()).collect();
+        assert_eq!(uuids, ["GPU-0", "GPU-2"]);
+        assert_eq!(chosen.power_limits_w, [Some(450), Some(400)]);
+        assert!(chosen.verified);
+        assert!(chosen.check_offerable().is_ok());
+        let err = inventory.select(&[1, 3]).unwrap_err().to_string();
+        assert!(err.contains("index 3") && err.contains("indices 0 to 2"), "{err}");
     }
 
     #[test]

@@ -160,6 +160,10 @@ struct RunArgs {
     /// Use a simulated inventory (development only; offers say `verified: false`).
     #[arg(long, value_name = "FILE")]
     simulate_gpus: Option<PathBuf>,
+    /// Offer only these GPUs, by the index `gpuflow-provider gpus` shows (e.g. 0,1);
+    /// replaces `offer_gpus` of the config file. All of them without either.
+    #[arg(long, value_name = "INDICES", value_delimiter = ',')]
+    offer_gpus: Vec<usize>,
     /// Chain polling interval in milliseconds.
     #[arg(long, default_value_t = 1000)]
     poll_interval_ms: u64,
@@ -362,9 +366,16 @@ async fn connect_with(args: ChainArgs, file: FileConfig) -> anyhow::Result<Chain
 }
 
 async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
-    let inventory = gpus::inventory(args.simulate_gpus.as_deref())?;
-    inventory.check_offerable()?;
     let file = load_config(args.chain.config.as_deref())?;
+    let mut inventory = gpus::inventory(args.simulate_gpus.as_deref())?;
+    let offer_gpus = match args.offer_gpus.is_empty() {
+        true => file.offer_gpus.clone(),
+        false => Some(args.offer_gpus),
+    };
+    if let Some(indices) = &offer_gpus {
+        inventory = inventory.select(indices)?;
+    }
+    inventory.check_offerable()?;
     let default_image = args.image.or(file.image.clone());
     // Checked before the chain is reached (and a password asked for).
     let docker = match args.runtime.or(file.runtime).unwrap_or_default() {

@@ -629,6 +629,28 @@ async fn a_rental_whose_terms_differ_from_the_quote_is_refused_and_reported() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_selected_gpus_are_offered_and_rented() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    // The machine's second GPU only; the machine price covers what is offered.
+    h.extra = vec!["--offer-gpus".into(), "1".into()];
+    h.start_agent().await;
+    let offer = h.wait_offered(1).await;
+    assert_eq!(offer["envelope"]["body"]["gpus"][0]["uuid"], "GPU-test-b", "{offer}");
+    assert_eq!(offer["price_per_second"], RATE.to_string());
+    let quote = h.quote(600).await.unwrap();
+    let id = h.open(&quote, 600).await;
+    let running = h.wait_status(id, "the workload", |s| s.state == WorkloadState::Running).await;
+    assert_eq!(running.gpus, vec!["GPU-test-b"]);
+    // GPU-test-a was never offered: with GPU-test-b rented, nothing is.
+    h.wait_listed(false).await;
+    let err = h.quote(600).await.unwrap_err();
+    assert!(err.contains("every GPU is rented"), "{err}");
+    h.stop_agent().await;
+    h.devnet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn earnings_past_the_threshold_are_withdrawn_while_the_rental_runs() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
