@@ -39,6 +39,11 @@ use crate::{
 const LAPSE_SECS: u64 = 5;
 /// How far a log request's timestamp may be from the provider's clock, in seconds.
 const LOGS_REQUEST_MAX_SKEW: u64 = 300;
+/// Blocks read again on every poll: the newest blocks may still be replaced by a chain
+/// reorganisation, so the agent's cursor stays this far behind the head. A rental opened in
+/// them that is gone from the chain is forgotten (its workload stopped, its GPUs freed); one
+/// that moved to another block is followed.
+const REORG_TAIL: u64 = 64;
 
 /// How the agent runs, once its inputs are resolved.
 #[derive(Debug)]
@@ -534,24 +539,53 @@ impl Agent {
     }
 
     /// Handles the escrow's events up to the latest block, [`gpuflow_escrow::LOG_RANGE`]
-    /// blocks at a time, recording progress after each range.
+    /// blocks at a time, recording progress after each range. The last [`REORG_TAIL`]
+    /// blocks are read on every poll; rentals opened in them that the chain no longer has
+    /// are forgotten.
     async fn poll_chain(&mut self) -> anyhow::Result<()> {
         let (latest, latest_time) = self.escrow.latest_block().await?;
         self.chain_time = self.chain_time.max(latest_time);
-        for (from, to) in gpuflow_escrow::block_ranges(self.chain.next_block, latest, LOG_RANGE) {
-            self.handle_events(from, to).await?;
+        let tail = latest.saturating_sub(REORG_TAIL - 1);
+        let from = self.chain.next_block.min(tail);
+        // This provider's rentals opened in the tail, as the chain has them now.
+        let mut in_tail = BTreeSet::new();
+        for (first, last) in gpuflow_escrow::block_ranges(from, latest, LOG_RANGE) {
+            self.handle_events(first, last, tail, &mut in_tail).await?;
         }
         self.processed_time = self.processed_time.max(latest_time);
+        let vanished: Vec<u64> = self
+            .rentals
+            .values()
+            .filter(|r| r.opened_block.is_some_and(|block| block >= tail))
+            .filter(|r| !in_tail.contains(&(r.id, r.nonce.clone().unwrap_or_default())))
+            .map(|r| r.id)
+            .collect();
+        for id in vanished {
+            self.forget(id).await?;
+        }
         Ok(())
     }
 
-    /// Handles the escrow's events of blocks `from..=to`, then records them as handled.
-    async fn handle_events(&mut self, from: u64, to: u64) -> anyhow::Result<()> {
+    /// Handles the escrow's events of blocks `from..=to`, then records them as handled,
+    /// up to `tail` (exclusive): later blocks are read again by the next poll. Rentals of
+    /// this provider opened at or after `tail` are added to `in_tail`.
+    async fn handle_events(
+        &mut self,
+        from: u64,
+        to: u64,
+        tail: u64,
+        in_tail: &mut BTreeSet<(u64, String)>,
+    ) -> anyhow::Result<()> {
         let events = self.escrow.events(from, to).await?;
-        for event in events {
+        for (block, event) in events {
             match event {
                 EscrowEvent::Opened(e) if e.provider == self.config.payout.address() => {
-                    self.on_opened(e).await?
+                    if block >= tail
+                        && let Ok(id) = u64::try_from(e.rentalId)
+                    {
+                        in_tail.insert((id, e.nonce.to_string()));
+                    }
+                    self.on_opened(e, block).await?
                 }
                 EscrowEvent::Stopped(e) => {
                     if let (Ok(id), Ok(at)) =
@@ -567,6 +601,7 @@ impl Agent {
                 EscrowEvent::Extended(e) => {
                     if let (Ok(id), Ok(end)) = (u64::try_from(e.rentalId), u64::try_from(e.newEnd))
                         && let Some(rental) = self.rentals.get_mut(&id)
+                        && rental.ends_at != end
                     {
                         tracing::info!(rental = id, new_end = end, "renter extended the rental");
                         rental.ends_at = end;
@@ -576,24 +611,44 @@ impl Agent {
                 _ => {}
             }
         }
-        // Only now: every event up to `to` is reflected in the store.
-        self.store.set_last_block(to).await?;
-        self.chain.next_block = to + 1;
+        // Only now: every event up to `to` is reflected in the store. The tail stays
+        // unrecorded, to be read again.
+        let settled = to.min(tail.saturating_sub(1));
+        self.store.set_last_block(settled).await?;
+        self.chain.next_block = settled + 1;
         Ok(())
     }
 
     /// Checks a rental opened with one of this provider's quotes against the quote it
     /// issued, allocates the quoted GPUs and starts the workload, or refuses it.
-    async fn on_opened(&mut self, event: GpuEscrow::RentalOpened) -> anyhow::Result<()> {
+    async fn on_opened(
+        &mut self,
+        event: GpuEscrow::RentalOpened,
+        block: u64,
+    ) -> anyhow::Result<()> {
         let (Ok(id), Ok(start), Ok(ends_at)) =
             (u64::try_from(event.rentalId), u64::try_from(event.start), u64::try_from(event.end))
         else {
             tracing::warn!(rental = %event.rentalId, "rental ids or times out of range; ignored");
             return Ok(());
         };
-        if self.rentals.contains_key(&id) {
-            // Re-read after a restart: already handled.
-            return Ok(());
+        let nonce = event.nonce.to_string();
+        if let Some(known) = self.rentals.get_mut(&id) {
+            if known.nonce.as_ref().is_none_or(|n| *n == nonce) {
+                // Read again (the tail, or after a restart): already handled. A rental a
+                // reorganisation moved to another block keeps running, on its new times.
+                if known.opened_block.is_some_and(|b| b != block) {
+                    tracing::info!(rental = id, block, "the rental moved to another block");
+                    known.opened_block = Some(block);
+                    if is_live(known) {
+                        known.ends_at = ends_at;
+                    }
+                    self.store.save_rental(known.clone()).await?;
+                }
+                return Ok(());
+            }
+            // The rental this id named left the chain; another rental took the id.
+            self.forget(id).await?;
         }
         tracing::info!(rental = id, renter = %event.renter, rate = %event.ratePerSecond, ends_at, "rental opened");
         let mut rental = RentalRecord {
@@ -611,6 +666,8 @@ impl Agent {
             paid_out: false,
             image: None,
             ssh_key: None,
+            opened_block: Some(block),
+            nonce: Some(nonce),
         };
         let quote = self.store.quote(event.nonce.to_string()).await?;
         let problem = match &quote {
@@ -656,6 +713,29 @@ impl Agent {
         self.rentals.insert(id, rental.clone());
         self.start_workload(rental).await;
         // The GPUs are taken: the offer shrinks (or, with none left, lapses).
+        self.publish_offer().await;
+        Ok(())
+    }
+
+    /// Forgets a rental a chain reorganisation took away, as it never happened on the chain
+    /// that counts: its workload stops, its GPUs are freed and its record is deleted. A
+    /// workload still starting is waited for (the poll fails and is retried, the cursor
+    /// unmoved), so it is never left running.
+    async fn forget(&mut self, id: u64) -> anyhow::Result<()> {
+        if self.starting.contains(&id) {
+            anyhow::bail!(
+                "rental {id} left the chain in a reorganisation while its workload starts; \
+                 it is forgotten once the start ends"
+            );
+        }
+        let Some(rental) = self.rentals.remove(&id) else { return Ok(()) };
+        if let Some(handle) = &rental.handle
+            && is_live(&rental)
+        {
+            self.runtime.stop(id, handle).await;
+        }
+        tracing::warn!(rental = id, renter = %rental.renter, "the rental left the chain in a reorganisation: workload stopped, GPUs freed");
+        self.store.delete_rental(id).await?;
         self.publish_offer().await;
         Ok(())
     }

@@ -72,6 +72,11 @@ pub struct RentalRecord {
     pub image: Option<String>,
     /// The renter's SSH public key from the quote, installed in the workload.
     pub ssh_key: Option<String>,
+    /// The block whose `RentalOpened` the agent acted on.
+    pub opened_block: Option<u64>,
+    /// The nonce of the quote it was opened with, decimal: a rental id taken over by
+    /// another rental in a chain reorganisation shows a different one.
+    pub nonce: Option<String>,
 }
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -95,18 +100,25 @@ CREATE TABLE IF NOT EXISTS allocations (
     gpu TEXT PRIMARY KEY, rental_id INTEGER NOT NULL REFERENCES rentals(id));
 ";
 
-/// Columns added after the first release: created on databases that lack them.
-const ADDED_COLUMNS: &[(&str, &str)] =
-    &[("quotes", "image"), ("quotes", "ssh_key"), ("rentals", "image"), ("rentals", "ssh_key")];
+/// Columns added after the first release, with their types: created on databases that
+/// lack them.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("quotes", "image", "TEXT"),
+    ("quotes", "ssh_key", "TEXT"),
+    ("rentals", "image", "TEXT"),
+    ("rentals", "ssh_key", "TEXT"),
+    ("rentals", "opened_block", "INTEGER"),
+    ("rentals", "nonce", "TEXT"),
+];
 
 const QUOTE_COLUMNS: &str = "nonce, renter, rate_per_second, max_duration, deadline, gpus, \
                              image, ssh_key";
 const RENTAL_COLUMNS: &str = "id, renter, ends_at, gpus, state, detail, started_at, ended_at, \
-                              handle, paid_out, image, ssh_key";
+                              handle, paid_out, image, ssh_key, opened_block, nonce";
 
 /// Adds the columns of [`ADDED_COLUMNS`] a database made by an older agent lacks.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    for (table, column) in ADDED_COLUMNS {
+    for (table, column, kind) in ADDED_COLUMNS {
         let mut stmt = conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
         let present = stmt
             .query_map([], |r| r.get::<_, String>(0))?
@@ -114,7 +126,7 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
             .iter()
             .any(|name| name == column);
         if !present {
-            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"))?;
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
         }
     }
     Ok(())
@@ -292,9 +304,23 @@ impl Store {
                     paid_out: r.get(9)?,
                     image: r.get(10)?,
                     ssh_key: r.get(11)?,
+                    opened_block: r.get(12)?,
+                    nonce: r.get(13)?,
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Deletes a rental and frees its GPUs: a chain reorganisation took it away.
+    pub async fn delete_rental(&self, id: u64) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM allocations WHERE rental_id = ?1", params![id])?;
+            tx.execute("DELETE FROM rentals WHERE id = ?1", params![id])?;
+            tx.commit()?;
+            Ok(())
         })
         .await
     }
@@ -314,10 +340,11 @@ fn upsert(tx: &rusqlite::Transaction<'_>, r: &RentalRecord) -> rusqlite::Result<
     tx.execute(
         &format!(
             "INSERT INTO rentals ({RENTAL_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
          ON CONFLICT(id) DO UPDATE SET ends_at = excluded.ends_at, state = excluded.state,
            detail = excluded.detail, started_at = excluded.started_at,
-           ended_at = excluded.ended_at, handle = excluded.handle, paid_out = excluded.paid_out"
+           ended_at = excluded.ended_at, handle = excluded.handle, paid_out = excluded.paid_out,
+           opened_block = excluded.opened_block"
         ),
         params![
             r.id,
@@ -331,7 +358,9 @@ fn upsert(tx: &rusqlite::Transaction<'_>, r: &RentalRecord) -> rusqlite::Result<
             r.handle,
             r.paid_out,
             r.image,
-            r.ssh_key
+            r.ssh_key,
+            r.opened_block,
+            r.nonce
         ],
     )
 }
@@ -358,6 +387,8 @@ mod tests {
             paid_out: false,
             image: Some("ubuntu:22.04".into()),
             ssh_key: None,
+            opened_block: Some(7),
+            nonce: Some("77".into()),
         }
     }
 
@@ -380,6 +411,11 @@ mod tests {
         store.save_rental(ended).await.unwrap();
         assert!(store.allocated().await.unwrap().is_empty());
         assert!(store.open_rental(rental(2, &["GPU-b"])).await.unwrap().is_empty());
+
+        // A rental a reorganisation took away leaves nothing behind.
+        store.delete_rental(2).await.unwrap();
+        assert!(store.allocated().await.unwrap().is_empty());
+        assert_eq!(store.rentals().await.unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -490,15 +490,15 @@ impl Escrow {
         Ok((block.header.number, block.header.timestamp))
     }
 
-    /// Escrow events in blocks `from..=to`, in chain order.
-    pub async fn events(&self, from: u64, to: u64) -> Result<Vec<EscrowEvent>, EscrowError> {
+    /// Escrow events in blocks `from..=to`, in chain order, each with its block number.
+    pub async fn events(&self, from: u64, to: u64) -> Result<Vec<(u64, EscrowEvent)>, EscrowError> {
         let filter = Filter::new().address(self.address());
         let logs = self.logs(&filter, from, to, "reading escrow events").await?;
         Ok(logs
             .iter()
             .filter_map(|log| {
                 let topic = log.topic0()?;
-                Some(match *topic {
+                let event = match *topic {
                     GpuEscrow::RentalOpened::SIGNATURE_HASH => {
                         EscrowEvent::Opened(log.log_decode().ok()?.inner.data)
                     }
@@ -515,7 +515,8 @@ impl Escrow {
                         EscrowEvent::Credited(log.log_decode().ok()?.inner.data)
                     }
                     _ => return None,
-                })
+                };
+                Some((log.block_number?, event))
             })
             .collect())
     }

@@ -629,6 +629,47 @@ async fn a_rental_whose_terms_differ_from_the_quote_is_refused_and_reported() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rental_a_reorganisation_takes_away_is_forgotten_and_its_gpus_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.start_agent().await;
+    h.wait_offered(2).await;
+    let chain = gpuflow_escrow::connect(&h.devnet.rpc_url, None).unwrap();
+    let snapshot: serde_json::Value = chain.raw_request("evm_snapshot".into(), ()).await.unwrap();
+
+    let quote = h.quote(600).await.unwrap();
+    let id = h.open(&quote, 600).await;
+    let running = h.wait_status(id, "the workload", |s| s.state == WorkloadState::Running).await;
+    let pid = workload_pid(&running);
+    h.wait_listed(false).await;
+
+    // The blocks since the snapshot are replaced by others without the rental.
+    let reverted: bool = chain.raw_request("evm_revert".into(), (snapshot,)).await.unwrap();
+    assert!(reverted);
+    let _: serde_json::Value = chain.raw_request("evm_mine".into(), ()).await.unwrap();
+    let gone = h
+        .wait_status(id, "the rental to be forgotten", |s| s.state == WorkloadState::Unknown)
+        .await;
+    assert!(gone.gpus.is_empty(), "{gone:?}");
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while alive(pid) {
+        assert!(tokio::time::Instant::now() < deadline, "workload {pid} still runs");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    h.wait_offered(2).await;
+    assert!(h.logs().contains("left the chain in a reorganisation"), "{}", h.logs());
+
+    // The same quote opens it again on the new chain: the agent runs it like any other.
+    let again = h.open(&quote, 600).await;
+    assert_eq!(again, id, "the escrow's counter went back with the chain");
+    let rerun =
+        h.wait_status(id, "the reopened workload", |s| s.state == WorkloadState::Running).await;
+    assert_ne!(workload_pid(&rerun), pid);
+    h.stop_agent().await;
+    h.devnet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_selected_gpus_are_offered_and_rented() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
