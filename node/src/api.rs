@@ -371,7 +371,8 @@ async fn rental(
         (status = 400, description = "Not a rental id", body = api::ApiErrorBody),
         (status = 404, description = "Rental or its provider unknown here",
          body = api::ApiErrorBody),
-        (status = 409, description = "No downtime measured, or nothing uncredited has ended",
+        (status = 409, description = "No downtime measured, nothing uncredited has ended, or \
+         the rental names no known machine and several share its payout address",
          body = api::ApiErrorBody),
         (status = 501, description = "This node has no attester key", body = api::ApiErrorBody),
     )
@@ -393,9 +394,11 @@ async fn downtime(
         Err(error @ (AttestError::UnknownRental(_) | AttestError::UnknownProvider(_))) => {
             Err(ApiError::NotFound(error.to_string()))
         }
-        Err(error @ (AttestError::NothingToAttest { .. } | AttestError::NoDowntime { .. })) => {
-            Err(ApiError::Conflict(error.to_string()))
-        }
+        Err(
+            error @ (AttestError::NothingToAttest { .. }
+            | AttestError::NoDowntime { .. }
+            | AttestError::AmbiguousProvider { .. }),
+        ) => Err(ApiError::Conflict(error.to_string())),
         Err(AttestError::Store(error)) => Err(ApiError::Internal(error)),
         Err(error) => Err(ApiError::Internal(StoreError::Read(error.to_string()))),
     }
@@ -948,6 +951,7 @@ mod tests {
         let opened = RentalEvent::Opened {
             renter: Address::repeat_byte(1),
             provider: provider.payout.address(),
+            offer_id: gpuflow_protocol::QuoteTerms::machine(provider.id(), 1),
             rate_per_second: U256::from(10),
             start,
             end,
@@ -1087,6 +1091,7 @@ mod tests {
         let opened = RentalEvent::Opened {
             renter: Address::repeat_byte(1),
             provider: provider.payout.address(),
+            offer_id: B256::ZERO,
             rate_per_second: U256::from(10),
             start: now - 3_000,
             end: now - 100,

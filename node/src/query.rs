@@ -31,7 +31,7 @@
 //!   bandwidth or disk) matches no condition on that field.
 //! * `reliability` and `uptime` are shares from 0 to 1 (up to six decimals, e.g.
 //!   `reliability>0.99`) as this node last scored the provider (see `node/RELIABILITY.md`);
-//!   `rentals` counts the rentals of the provider's payout address. An offer whose provider
+//!   `rentals` counts the rentals of the provider's machine. An offer whose provider
 //!   was never listed long enough to have an uptime matches no `uptime` condition.
 //!
 //! Queries are evaluated against the store's in-memory index (`store/index.rs`), never
@@ -75,7 +75,7 @@ pub(crate) struct Facts {
     pub(crate) reliability: i64,
     /// The provider's uptime, in millionths; `None` before any listed time was measured.
     pub(crate) uptime: Option<i64>,
-    /// Rentals of the provider's payout address.
+    /// Rentals of the provider's machine.
     pub(crate) rentals: i64,
     /// Interned region and driver (see `store/index.rs`).
     pub(crate) region: u32,

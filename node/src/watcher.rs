@@ -262,6 +262,7 @@ fn decode(log: &Log) -> Option<LoggedEvent> {
             let event = RentalEvent::Opened {
                 renter: e.renter,
                 provider: e.provider,
+                offer_id: e.offerId,
                 rate_per_second: e.ratePerSecond,
                 start: small(e.start)?,
                 end: small(e.end)?,

@@ -1,5 +1,10 @@
 //! The node's attester key and the downtime attestations it signs.
 //!
+//! The rental's machine is the one its `offerId` names (see [`RentalMachine`]); a rental
+//! naming no machine this node knows falls back to its payout address, and when several
+//! machines share it the node refuses rather than guess, since the healthy one would hide
+//! the rented one's downtime.
+//!
 //! An attestation covers the part of a rental not covered by an earlier credit nor already
 //! paid, from `max(start, end of the last credited window, first unpaid second)` to the
 //! rental's end or, while it runs, the start of the current bucket (every earlier bucket is
@@ -19,7 +24,7 @@ use alloy::{
 use gpuflow_escrow::{DowntimeTerms, Escrow, WalletError, sign_downtime};
 use gpuflow_protocol::api::{self, ModelParams};
 
-use crate::{ChainConfig, Store, StoreError};
+use crate::{ChainConfig, Store, StoreError, store::RentalMachine};
 
 /// Attestations stay valid until the end of the hour after the current one: at least an
 /// hour, and the same deadline on every node asked within the same hour, so that several
@@ -48,6 +53,20 @@ pub enum AttestError {
          evidence for this rental; ask a node that indexed the provider's offers"
     )]
     UnknownProvider(String),
+    /// The rental names no machine known here, and several share its payout address.
+    #[error(
+        "rental {rental_id} does not name a machine this node knows, and {machines} machines \
+         share its payout address {payout}; this node cannot tell which one was rented, so \
+         it signs nothing for it"
+    )]
+    AmbiguousProvider {
+        /// The rental.
+        rental_id: u64,
+        /// Its payout address.
+        payout: String,
+        /// How many known machines have that payout address.
+        machines: usize,
+    },
     /// Nothing of the rental is left to attest.
     #[error(
         "rental {rental_id} has no uncredited time that has ended yet ({from}..{to}); \
@@ -167,10 +186,17 @@ pub async fn downtime_terms(
     let rental = store.rental(rental_id).await?.ok_or(AttestError::UnknownRental(rental_id))?;
     let payout = format!("{:#x}", rental.provider);
     let credited_until = store.credited_until(rental_id).await?;
-    let peer = store
-        .peer_of_payout(payout.clone())
-        .await?
-        .ok_or_else(|| AttestError::UnknownProvider(payout.clone()))?;
+    let peer = match store.rental_machine(rental_id).await? {
+        Some(RentalMachine::Known(peer)) => peer,
+        Some(RentalMachine::Ambiguous(peers)) => {
+            return Err(AttestError::AmbiguousProvider {
+                rental_id,
+                payout,
+                machines: peers.len(),
+            });
+        }
+        Some(RentalMachine::Unknown) | None => return Err(AttestError::UnknownProvider(payout)),
+    };
     let (window, _) = store
         .evidence(params, peer, now)
         .await?
@@ -191,9 +217,98 @@ pub async fn downtime_terms(
 
 #[cfg(test)]
 mod tests {
-    use alloy::primitives::{Uint, address};
+    use alloy::primitives::{B256, Uint, address};
+    use gpuflow_protocol::{Identity, QuoteTerms, unix_now};
 
     use super::*;
+    use crate::{
+        store::{ChainUpdate, LoggedEvent, RentalEvent},
+        testing::{self, Provider},
+    };
+
+    #[tokio::test]
+    async fn a_rental_is_measured_on_the_machine_its_offer_id_names() {
+        let (store, _dir) = testing::store();
+        let params = crate::reliability::params(60, 60, 30);
+        // Two machines under one payout address: the rented one falls silent for ten
+        // minutes mid-rental, the other stays up and is heard last.
+        let rented = Provider::new();
+        let other = Provider { identity: Identity::generate(), payout: rented.payout.clone() };
+        let now = unix_now();
+        let first = now - 3_700;
+        for machine in [&rented, &other] {
+            store.upsert_offer(machine.offer(|_| {}), first).await.unwrap();
+        }
+        let silent = (now - 2_400)..(now - 1_800);
+        for (seq, at) in (first..now - 300).step_by(15).enumerate() {
+            let seq = seq as u64 + 1;
+            if !silent.contains(&at) {
+                store.upsert_heartbeat(rented.heartbeat(seq), at).await.unwrap();
+            }
+            store.upsert_heartbeat(other.heartbeat(seq), at + 5).await.unwrap();
+        }
+        let (start, end) = (now - 3_600, now - 600);
+        let opened = |offer_id| RentalEvent::Opened {
+            renter: Address::repeat_byte(1),
+            provider: rented.payout.address(),
+            offer_id,
+            rate_per_second: U256::from(10),
+            start,
+            end,
+            deposit: U256::from(10 * (end - start)),
+        };
+        let events = vec![
+            LoggedEvent {
+                block: 1,
+                log_index: 0,
+                rental_id: 1,
+                event: opened(QuoteTerms::machine(rented.id(), 1)),
+            },
+            // A rental naming no machine: either of the two may have served it.
+            LoggedEvent { block: 1, log_index: 1, rental_id: 2, event: opened(B256::ZERO) },
+        ];
+        store
+            .apply_chain(ChainUpdate {
+                escrow: format!("{:#x}", Address::repeat_byte(0xee)),
+                rollback_above: None,
+                blocks: vec![(1, format!("{:#x}", B256::repeat_byte(1)))],
+                events,
+                next_block: 2,
+            })
+            .await
+            .unwrap();
+
+        let terms = downtime_terms(&store, params, 1, now, None).await.unwrap();
+        assert_eq!((terms.from, terms.to), (start, end));
+        // Ten silent minutes, less up to the grace period and a bucket at each edge.
+        assert!((420..=600).contains(&terms.down_seconds), "{terms:?}");
+        let refused = downtime_terms(&store, params, 2, now, None).await.unwrap_err();
+        assert!(
+            matches!(refused, AttestError::AmbiguousProvider { rental_id: 2, machines: 2, .. }),
+            "{refused}"
+        );
+
+        // The rented time joins the rented machine only; the rental naming none, both.
+        let rentals_of = |provider: &Provider| {
+            let peer = provider.identity.peer_id().to_string();
+            let store = store.clone();
+            async move {
+                let (_, facts) = store.evidence(params, peer, now).await.unwrap().unwrap();
+                facts.rentals.iter().map(|r| r.id).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(rentals_of(&rented).await, [1, 2]);
+        assert_eq!(rentals_of(&other).await, [2]);
+        store.rescore(params, now).await.unwrap();
+        let scored = |provider: &Provider| {
+            let peer = provider.identity.peer_id();
+            let store = store.clone();
+            async move { store.provider(peer, now).await.unwrap().unwrap().offer.unwrap() }
+        };
+        let (rented, other) = (scored(&rented).await, scored(&other).await);
+        assert_eq!((rented.rentals, other.rentals), (2, 1));
+        assert!(rented.reliability < other.reliability, "{rented:?} {other:?}");
+    }
 
     #[test]
     fn the_first_creditable_second_follows_payouts_credits_and_credited_windows() {

@@ -8,7 +8,8 @@
 
 use std::collections::BTreeSet;
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::{Address, B256, U256};
+use gpuflow_protocol::OfferId;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +30,8 @@ pub enum RentalEvent {
         renter: Address,
         /// The provider's payout address.
         provider: Address,
+        /// The quote's `offerId`: what was rented, as the provider signed it.
+        offer_id: B256,
         /// Token units per second.
         rate_per_second: U256,
         /// Start, unix seconds.
@@ -118,6 +121,8 @@ pub struct RentalRecord {
     pub renter: Address,
     /// The provider's payout address.
     pub provider: Address,
+    /// The quote's `offerId`, as signed by the provider.
+    pub offer_id: B256,
     /// Token units per second.
     pub rate_per_second: U256,
     /// Start, unix seconds.
@@ -149,13 +154,21 @@ pub struct RentalRecord {
 fn fold(id: u64, events: &[LoggedEvent]) -> Option<RentalRecord> {
     let mut rental: Option<RentalRecord> = None;
     for logged in events {
-        if let RentalEvent::Opened { renter, provider, rate_per_second, start, end, deposit } =
-            &logged.event
+        if let RentalEvent::Opened {
+            renter,
+            provider,
+            offer_id,
+            rate_per_second,
+            start,
+            end,
+            deposit,
+        } = &logged.event
         {
             rental = Some(RentalRecord {
                 id,
                 renter: *renter,
                 provider: *provider,
+                offer_id: *offer_id,
                 rate_per_second: *rate_per_second,
                 start: *start,
                 end: *end,
@@ -278,8 +291,8 @@ fn replay(db: &Connection, id: i64) -> Result<(), StoreError> {
     db.prepare_cached(
         "INSERT INTO rentals (id, renter, provider, rate_per_second, start_at, end_at, \
          stopped_at, deposit, refund, withdrawn, fees, credited, credited_seconds, \
-         opened_block, updated_block) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+         opened_block, updated_block, offer_id, machine) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?
     .execute(params![
         id,
@@ -297,8 +310,22 @@ fn replay(db: &Connection, id: i64) -> Result<(), StoreError> {
         storable("credited_seconds", r.credited_seconds)?,
         storable("block", r.opened_block)?,
         storable("block", r.updated_block)?,
+        format!("{:#x}", r.offer_id),
+        machine(r.offer_id).map(|offer| offer.to_string()),
     ])?;
     Ok(())
+}
+
+/// The machine a rental's `offerId` names: the offer id of gpuflow's form (see
+/// `QuoteTerms::machine`); `None` for any other value.
+pub(super) fn machine(offer_id: B256) -> Option<OfferId> {
+    let id = offer_id.as_slice();
+    // The same layout `QuoteTerms::rented` reads; a zero GPU count rents nothing.
+    let gpus = u32::from_be_bytes(id[8..12].try_into().expect("4 bytes"));
+    if gpus == 0 || id[12..].iter().any(|b| *b != 0) {
+        return None;
+    }
+    Some(OfferId::from_bytes(id[..8].try_into().expect("8 bytes")))
 }
 
 /// The stored cursor for `escrow`.
@@ -323,8 +350,8 @@ pub(super) fn rental(db: &Connection, id: u64) -> Result<Option<RentalRecord>, S
     let row = db
         .prepare_cached(
             "SELECT renter, provider, rate_per_second, start_at, end_at, stopped_at, deposit, \
-             refund, withdrawn, fees, credited, credited_seconds, opened_block, updated_block \
-             FROM rentals WHERE id = ?1",
+             refund, withdrawn, fees, credited, credited_seconds, opened_block, updated_block, \
+             offer_id FROM rentals WHERE id = ?1",
         )?
         .query_row([id], |row| {
             Ok((
@@ -341,10 +368,11 @@ pub(super) fn rental(db: &Connection, id: u64) -> Result<Option<RentalRecord>, S
                 [row.get::<_, i64>(3)?, row.get::<_, i64>(4)?, row.get::<_, i64>(11)?],
                 row.get::<_, Option<i64>>(5)?,
                 [row.get::<_, i64>(12)?, row.get::<_, i64>(13)?],
+                row.get::<_, String>(14)?,
             ))
         })
         .optional()?;
-    let Some((text, times, stopped_at, blocks)) = row else { return Ok(None) };
+    let Some((text, times, stopped_at, blocks, offer_id)) = row else { return Ok(None) };
     let corrupt = |what: &str| StoreError::Corrupt(format!("rental {id}: bad {what}"));
     let address = |s: &str| s.parse::<Address>().map_err(|_| corrupt("address"));
     let amount = |s: &str| s.parse::<U256>().map_err(|_| corrupt("amount"));
@@ -352,6 +380,7 @@ pub(super) fn rental(db: &Connection, id: u64) -> Result<Option<RentalRecord>, S
         id: id as u64,
         renter: address(&text[0])?,
         provider: address(&text[1])?,
+        offer_id: offer_id.parse().map_err(|_| corrupt("offer id"))?,
         rate_per_second: amount(&text[2])?,
         start: times[0] as u64,
         end: times[1] as u64,
@@ -379,6 +408,7 @@ mod tests {
             event: RentalEvent::Opened {
                 renter: Address::repeat_byte(1),
                 provider: Address::repeat_byte(2),
+                offer_id: B256::ZERO,
                 rate_per_second: U256::from(10),
                 start: 1000,
                 end: 2000,
@@ -459,5 +489,40 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(store.rental(1).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn migrating_to_version_6_indexes_the_chain_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.sqlite");
+        {
+            // A version 5 index whose events lack the offer id.
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            for migration in &super::super::schema::MIGRATIONS[..5] {
+                tx.execute_batch(migration).unwrap();
+            }
+            tx.pragma_update(None, "user_version", 5).unwrap();
+            tx.commit().unwrap();
+            conn.execute_batch(
+                "INSERT INTO chain_cursor (id, escrow, next_block) VALUES (1, '0xe5c0', 7);
+                 INSERT INTO chain_blocks (number, hash) VALUES (6, '0x6');",
+            )
+            .unwrap();
+        }
+        let store = crate::Store::open(&path).unwrap();
+        let cursor = store.chain_cursor("0xe5c0".into()).await.unwrap();
+        assert_eq!(cursor, ChainCursor::default(), "the watcher starts from its first block");
+
+        let machine_id = gpuflow_protocol::QuoteTerms::machine(OfferId::from_bytes([7; 8]), 2);
+        let mut named = opened(5, 1);
+        if let RentalEvent::Opened { offer_id, .. } = &mut named.event {
+            *offer_id = machine_id;
+        }
+        store.apply_chain(update(&[5], vec![named], 6)).await.unwrap();
+        assert_eq!(store.rental(1).await.unwrap().unwrap().offer_id, machine_id);
+        assert_eq!(machine(machine_id), Some(OfferId::from_bytes([7; 8])));
+        assert_eq!(machine(B256::ZERO), None, "no GPUs rented");
+        assert_eq!(machine(B256::repeat_byte(7)), None, "not gpuflow's layout");
     }
 }

@@ -33,7 +33,7 @@ use crate::{Order, Query, StoreError, query::Cursor, reliability::model::Window}
 pub use chain::{ChainCursor, ChainUpdate, KEPT_HASHES, LoggedEvent, RentalEvent, RentalRecord};
 use index::OfferIndex;
 use reader::Readers;
-pub use uptime::{ProviderFacts, RETENTION_DAYS, StoredScores, scores_of};
+pub use uptime::{ProviderFacts, RETENTION_DAYS, RentalMachine, StoredScores, scores_of};
 use writer::{Reply, Write};
 
 /// Width of the uptime buckets unless configured: one minute.
@@ -126,7 +126,7 @@ pub struct OfferSummary {
     pub reliability: f64,
     /// The provider's uptime share, as last computed.
     pub uptime: Option<f64>,
-    /// Rentals of the provider's payout address.
+    /// Rentals of the provider's machine (see `RELIABILITY.md`).
     pub rentals: u64,
 }
 
@@ -411,9 +411,9 @@ impl Store {
         self.readers.run(move |conn| uptime::credited_until(conn, id)).await
     }
 
-    /// The peer id of the provider whose offers name `payout`.
-    pub async fn peer_of_payout(&self, payout: String) -> Result<Option<String>, StoreError> {
-        self.readers.run(move |conn| uptime::peer_of_payout(conn, &payout)).await
+    /// The machine rental `id` paid for; `None` for a rental not indexed here.
+    pub async fn rental_machine(&self, id: u64) -> Result<Option<RentalMachine>, StoreError> {
+        self.readers.run(move |conn| uptime::rental_machine(conn, id)).await
     }
 
     /// Providers to probe and where they listen, at most `limit`: those renting out their
@@ -1281,7 +1281,7 @@ mod tests {
             conn.pragma_update(None, "user_version", version).unwrap();
             drop(conn);
             match Store::open(&path) {
-                Err(StoreError::UnknownSchema { found, supported: 5 }) => {
+                Err(StoreError::UnknownSchema { found, supported: 6 }) => {
                     assert_eq!(found, version)
                 }
                 other => panic!("version {version}: {other:?}"),

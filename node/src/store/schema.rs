@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// Every migration, oldest first. Never edit one that has shipped: append a new one.
-pub(super) const MIGRATIONS: [&str; 5] = [
+pub(super) const MIGRATIONS: [&str; 6] = [
     // 1: offers, one row per provider.
     r#"
 CREATE TABLE offers (
@@ -142,6 +142,18 @@ CREATE INDEX providers_payout ON providers (payout);
 ALTER TABLE providers ADD COLUMN reliability REAL NOT NULL DEFAULT 0.9;
 ALTER TABLE providers ADD COLUMN uptime REAL;
 ALTER TABLE providers ADD COLUMN rentals INTEGER NOT NULL DEFAULT 0;
+"#,
+    // 6: the quote's offerId of each rental, which names the rented machine (a provider may
+    // run several under one payout address). Events indexed before did not keep it, so the
+    // chain index starts again: the watcher re-reads the escrow from its first block.
+    r#"
+DELETE FROM chain_events;
+DELETE FROM rentals;
+DELETE FROM chain_blocks;
+DELETE FROM chain_cursor;
+ALTER TABLE rentals ADD COLUMN offer_id TEXT NOT NULL DEFAULT '';  -- bytes32, 0x hex
+ALTER TABLE rentals ADD COLUMN machine TEXT;  -- OfferId of offer_id in gpuflow's form, else NULL
+CREATE INDEX rentals_machine ON rentals (machine);
 "#,
 ];
 

@@ -7,10 +7,10 @@
 //! long are cleared with the expired offers.
 //! Sets written with another bucket width than the store's are ignored and overwritten.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use gpuflow_protocol::{
-    Offer, Verified,
+    Offer, OfferId, Verified,
     api::{EvidenceRental, ModelParams, ProviderScores},
 };
 use rusqlite::{Connection, OptionalExtension, params};
@@ -174,37 +174,103 @@ pub struct ProviderFacts {
     pub payout: Option<String>,
     /// When this node first saw it.
     pub first_seen: u64,
-    /// The indexed rentals of its payout address.
+    /// The indexed rentals of its machine (see [`RentalOwners`]).
     pub rentals: Vec<EvidenceRental>,
 }
 
-/// The rentals of every payout address, with their downtime credits.
-fn rentals_by_payout(
-    db: &Connection,
-    payout: Option<&str>,
-) -> Result<HashMap<String, Vec<EvidenceRental>>, StoreError> {
-    let mut statement = db.prepare_cached(
-        "SELECT r.provider, r.id, r.start_at, coalesce(r.stopped_at, r.end_at), \
-             r.credited_seconds, \
-             (SELECT count(*) FROM chain_events e \
-              WHERE e.rental_id = r.id AND e.event ->> '$.kind' = 'credited') \
-         FROM rentals r WHERE ?1 IS NULL OR r.provider = ?1 ORDER BY r.id",
-    )?;
-    let mut rows = statement.query([payout])?;
-    let mut by_payout: HashMap<String, Vec<EvidenceRental>> = HashMap::new();
-    while let Some(row) = rows.next()? {
-        let number = |i| row.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or_default());
-        by_payout.entry(row.get::<_, String>(0)?.to_lowercase()).or_default().push(
-            EvidenceRental {
-                id: number(1)?,
-                start: number(2)?,
-                end: number(3)?,
-                credited_seconds: number(4)?,
-                credits: number(5)?,
-            },
-        );
+/// The id of the offer `peer_id` publishes, as a rental's `machine` column holds it.
+fn offer_of(peer_id: &str) -> Option<String> {
+    let peer = peer_id.parse::<gpuflow_p2p::PeerId>().ok()?;
+    Some(OfferId::of(&peer).to_string())
+}
+
+/// Which provider each indexed rental paid for. A rental whose `offerId` names the machine
+/// of a known provider with the rental's payout address belongs to that provider alone;
+/// any other rental (an `offerId` not in gpuflow's form, or naming a machine this node does
+/// not know under that payout address) belongs to every provider with its payout address.
+#[derive(Debug, Default)]
+struct RentalOwners {
+    /// Rentals resolved to one machine, by (payout address, offer id).
+    by_machine: HashMap<(String, String), Vec<EvidenceRental>>,
+    /// The other rentals, by payout address.
+    by_payout: HashMap<String, Vec<EvidenceRental>>,
+    /// The payout addresses of `by_machine`, so that providers of the others need no offer
+    /// id computed.
+    resolved_payouts: HashSet<String>,
+}
+
+impl RentalOwners {
+    /// The indexed rentals, of `payout` only when given, with their downtime credits.
+    fn load(db: &Connection, payout: Option<&str>) -> Result<Self, StoreError> {
+        let mut statement = db.prepare_cached(
+            "SELECT r.provider, r.machine, r.id, r.start_at, coalesce(r.stopped_at, r.end_at), \
+                 r.credited_seconds, \
+                 (SELECT count(*) FROM chain_events e \
+                  WHERE e.rental_id = r.id AND e.event ->> '$.kind' = 'credited') \
+             FROM rentals r WHERE ?1 IS NULL OR r.provider = ?1 ORDER BY r.id",
+        )?;
+        let mut rows = statement.query([payout])?;
+        let mut rentals = Vec::new();
+        while let Some(row) = rows.next()? {
+            let number = |i| row.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or_default());
+            let rental = EvidenceRental {
+                id: number(2)?,
+                start: number(3)?,
+                end: number(4)?,
+                credited_seconds: number(5)?,
+                credits: number(6)?,
+            };
+            let payout = row.get::<_, String>(0)?.to_lowercase();
+            rentals.push((payout, row.get::<_, Option<String>>(1)?, rental));
+        }
+        // The machines known under the payout addresses that rentals name a machine of.
+        let named: HashSet<&str> = rentals
+            .iter()
+            .filter(|(_, machine, _)| machine.is_some())
+            .map(|(payout, _, _)| payout.as_str())
+            .collect();
+        let mut known = HashSet::new();
+        if !named.is_empty() {
+            let mut providers = db.prepare_cached(
+                "SELECT peer_id, payout FROM providers \
+                 WHERE payout IS NOT NULL AND (?1 IS NULL OR payout = ?1)",
+            )?;
+            let mut rows = providers.query([payout])?;
+            while let Some(row) = rows.next()? {
+                let payout = row.get::<_, String>(1)?.to_lowercase();
+                if named.contains(payout.as_str())
+                    && let Some(offer) = offer_of(&row.get::<_, String>(0)?)
+                {
+                    known.insert((payout, offer));
+                }
+            }
+        }
+        let mut owners = Self::default();
+        for (payout, machine, rental) in rentals {
+            match machine.map(|machine| (payout.clone(), machine)) {
+                Some(key) if known.contains(&key) => {
+                    owners.by_machine.entry(key).or_default().push(rental);
+                    owners.resolved_payouts.insert(payout);
+                }
+                _ => owners.by_payout.entry(payout).or_default().push(rental),
+            }
+        }
+        Ok(owners)
     }
-    Ok(by_payout)
+
+    /// The rentals of provider `peer_id` whose payout address is `payout`, by id.
+    fn of(&self, peer_id: &str, payout: Option<&str>) -> Vec<EvidenceRental> {
+        let Some(payout) = payout.map(str::to_lowercase) else { return Vec::new() };
+        let shared = self.by_payout.get(&payout).map_or(&[][..], Vec::as_slice);
+        let own = match self.resolved_payouts.contains(&payout) {
+            true => offer_of(peer_id).and_then(|offer| self.by_machine.get(&(payout, offer))),
+            false => None,
+        };
+        let mut rentals: Vec<EvidenceRental> =
+            shared.iter().chain(own.into_iter().flatten()).cloned().collect();
+        rentals.sort_by_key(|r| r.id);
+        rentals
+    }
 }
 
 /// The evidence of `peer_id` for the window ending at `now`, with the facts beside it;
@@ -225,9 +291,7 @@ pub(super) fn evidence(
     let sets = load(db, params.bucket_secs, peer_id)?.unwrap_or_default();
     let window = Window::from_runs(params, now, &sets.heard, &sets.failed, &sets.listed);
     let rentals = match &payout {
-        Some(payout) => {
-            rentals_by_payout(db, Some(payout))?.remove(&payout.to_lowercase()).unwrap_or_default()
-        }
+        Some(payout) => RentalOwners::load(db, Some(payout))?.of(peer_id, Some(payout)),
         None => Vec::new(),
     };
     let first_seen = u64::try_from(first_seen).unwrap_or_default();
@@ -254,7 +318,7 @@ pub(super) fn score_all(
     params: ModelParams,
     now: u64,
 ) -> Result<(usize, Vec<StoredScores>), StoreError> {
-    let rentals = rentals_by_payout(db, None)?;
+    let rentals = RentalOwners::load(db, None)?;
     let mut providers = db.prepare_cached(
         "SELECT peer_id, payout, first_seen, uptime_bucket_secs, heard, failed, listed, \
          reliability, uptime, rentals FROM providers",
@@ -274,12 +338,8 @@ pub(super) fn score_all(
             false => Sets::default(),
         };
         let window = Window::from_runs(params, now, &sets.heard, &sets.failed, &sets.listed);
-        // Peers sharing a payout address share its rentals.
-        let own_rentals = payout
-            .as_ref()
-            .and_then(|payout| rentals.get(&payout.to_lowercase()))
-            .map_or(&[][..], Vec::as_slice);
-        let scores = model::score(&window, own_rentals, Standing { first_seen, now });
+        let own_rentals = rentals.of(&peer_id, payout.as_deref());
+        let scores = model::score(&window, &own_rentals, Standing { first_seen, now });
         count += 1;
         let stored = (row.get::<_, f64>(7)?, row.get::<_, Option<f64>>(8)?, row.get::<_, i64>(9)?);
         let rentals_stored = u64::try_from(stored.2).unwrap_or(u64::MAX);
@@ -329,15 +389,43 @@ pub(super) fn credited_until(db: &Connection, id: u64) -> Result<Option<u64>, St
     Ok(until.and_then(|until| u64::try_from(until).ok()))
 }
 
-/// The provider advertising `payout`, the most recently heard one if several do.
-pub(super) fn peer_of_payout(db: &Connection, payout: &str) -> Result<Option<String>, StoreError> {
-    Ok(db
-        .prepare_cached(
-            "SELECT peer_id FROM providers WHERE payout = ?1 \
-             ORDER BY coalesce(heartbeat_received_at, 0) DESC, peer_id LIMIT 1",
-        )?
-        .query_row([payout], |row| row.get(0))
-        .optional()?)
+/// Which machine a rental paid for, as far as this node can tell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RentalMachine {
+    /// The provider whose offer id the rental's `offerId` names, with the rental's payout
+    /// address; or, for a rental naming no machine known here, the only provider with that
+    /// payout address.
+    Known(String),
+    /// No provider known here has the rental's payout address.
+    Unknown,
+    /// The rental names no machine known here, and these providers share its payout address.
+    Ambiguous(Vec<String>),
+}
+
+/// The machine rental `id` paid for, see [`RentalMachine`]; `None` for an unknown rental.
+pub(super) fn rental_machine(
+    db: &Connection,
+    id: u64,
+) -> Result<Option<RentalMachine>, StoreError> {
+    let found: Option<(String, Option<String>)> = db
+        .prepare_cached("SELECT provider, machine FROM rentals WHERE id = ?1")?
+        .query_row([storable("rental id", id)?], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let Some((payout, machine)) = found else { return Ok(None) };
+    let peers = db
+        .prepare_cached("SELECT peer_id FROM providers WHERE payout = ?1 ORDER BY peer_id")?
+        .query_map([&payout], |row| row.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(machine) = machine
+        && let Some(peer) = peers.iter().find(|peer| offer_of(peer).as_ref() == Some(&machine))
+    {
+        return Ok(Some(RentalMachine::Known(peer.clone())));
+    }
+    Ok(Some(match <[String; 1]>::try_from(peers) {
+        Ok([peer]) => RentalMachine::Known(peer),
+        Err(peers) if peers.is_empty() => RentalMachine::Unknown,
+        Err(peers) => RentalMachine::Ambiguous(peers),
+    }))
 }
 
 /// Where providers to probe listen, at most `limit` of them: first every provider renting
@@ -407,6 +495,7 @@ mod tests {
         let opened = RentalEvent::Opened {
             renter: Address::repeat_byte(1),
             provider: rented.payout.address(),
+            offer_id: B256::ZERO,
             rate_per_second: U256::from(1),
             start: now - 100,
             end: now + 3_600,
