@@ -117,8 +117,9 @@ pub(crate) fn unlock(path: &Path) -> anyhow::Result<PrivateKeySigner> {
     PrivateKeySigner::decrypt_keystore(path, password).map_err(|e| {
         let reason = e.to_string();
         if reason.contains("Mac Mismatch") || reason.contains("MacMismatch") {
-            anyhow::anyhow!(
-                "could not open keystore {shown}: wrong password (check {PASSWORD_ENV})"
+            fail(
+                Exit::Usage,
+                format!("could not open keystore {shown}: wrong password (check {PASSWORD_ENV})"),
             )
         } else if !path.exists() {
             fail(Exit::NotFound, format!("keystore {shown} does not exist"))

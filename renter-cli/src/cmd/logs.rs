@@ -20,7 +20,9 @@ const FOLLOW_INTERVAL: Duration = Duration::from_secs(2);
   gpuflow logs 7 --json
 
 The request is signed by the rental's wallet, so only its renter can read the logs.
-The provider keeps the most recent lines only.")]
+The provider keeps the most recent lines only. With -f, a provider that stops answering
+is asked again until it does (a note says so) or until interrupted; --json -f prints one
+JSON object per line: {\"rental_id\": 7, \"line\": \"...\"}.")]
 pub struct LogsArgs {
     /// Rental id, as printed by `gpuflow rent`.
     rental: u64,
@@ -54,25 +56,36 @@ impl LogsArgs {
             print_json(&json!({ "rental_id": self.rental, "lines": shown }));
             return Ok(());
         }
-        print_lines(ctx.json, &shown);
+        let print = |lines: &[String]| {
+            for line in lines {
+                match ctx.json {
+                    true => println!("{}", json!({ "rental_id": self.rental, "line": line })),
+                    false => println!("{line}"),
+                }
+            }
+        };
+        print(&shown);
         if !self.follow {
             return Ok(());
         }
+        let mut failing = false;
         loop {
             tokio::time::sleep(FOLLOW_INTERVAL).await;
-            let lines = fetch().await?;
-            print_lines(ctx.json, &lines[new_from(&shown, &lines)..]);
-            shown = lines;
-        }
-    }
-}
-
-fn print_lines(json: bool, lines: &[String]) {
-    for line in lines {
-        if json {
-            println!("{}", serde_json::Value::String(line.clone()));
-        } else {
-            println!("{line}");
+            match fetch().await {
+                Ok(lines) => {
+                    if std::mem::take(&mut failing) {
+                        eprintln!("note: the provider answers again");
+                    }
+                    print(&lines[new_from(&shown, &lines)..]);
+                    shown = lines;
+                }
+                // Following outlives a provider restart: ask again, saying so once.
+                Err(e) if !failing => {
+                    failing = true;
+                    eprintln!("note: the provider does not answer ({e:#}); asking again");
+                }
+                Err(_) => {}
+            }
         }
     }
 }

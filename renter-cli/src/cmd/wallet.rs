@@ -22,13 +22,17 @@ The key is encrypted with the password (GPUFLOW_PASSWORD, or asked twice without
 echo) into $XDG_CONFIG_HOME/gpuflow/keystores/NAME.json, geth's keystore format.
 The first wallet (by name) is the default for rent, extend and stop.")]
     New(NameArgs),
-    /// Import a raw private key from an environment variable you name.
+    /// Import a key: a raw private key from an environment variable you name, or an
+    /// existing geth-format keystore file.
     #[command(after_help = "Examples:
   read -rs KEY && export KEY && gpuflow wallet import --key-env KEY --name main
+  gpuflow wallet import --file ~/.ethereum/keystore/UTC--2024-01-01T00-00-00Z--1a2b... --name geth
 
-The key is read only from the variable, never from the command line, so it stays
-out of shell history and process lists.")]
-    Import(NameArgs),
+A raw key is read only from the variable, never from the command line, so it stays
+out of shell history and process lists. A keystore file is opened with its password
+(GPUFLOW_PASSWORD, or asked) and stored again, encrypted with the new wallet's password,
+in the wallet directory; the original file is left as it is.")]
+    Import(ImportArgs),
     /// List the wallets and their addresses.
     #[command(after_help = "Examples:\n  gpuflow wallet list\n  gpuflow wallet list --json")]
     List,
@@ -42,6 +46,16 @@ out of shell history and process lists.")]
         after_help = "Examples:\n  gpuflow wallet balance\n  gpuflow --profile sepolia wallet balance --json"
     )]
     Balance,
+}
+
+/// `gpuflow wallet import` arguments (`--key-env` is the global option).
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    name: NameArgs,
+    /// An existing keystore file (geth's format) to import instead of a raw key.
+    #[arg(long, value_name = "KEYSTORE")]
+    file: Option<std::path::PathBuf>,
 }
 
 /// `--name`.
@@ -58,11 +72,25 @@ impl WalletCommand {
             Self::New(args) => store(ctx, &args.name, PrivateKeySigner::random()),
             Self::Import(args) => {
                 // `--key-env` is the global option: the same flag that signs with a raw key.
-                let var = ctx.globals.key_env.as_deref().ok_or_else(|| {
-                    fail(Exit::Usage, "name the variable holding the key: --key-env VAR")
-                })?;
-                let signer = gpuflow_escrow::load_signer(None, Some(var))?;
-                store(ctx, &args.name, signer)
+                let signer = match (ctx.globals.key_env.as_deref(), &args.file) {
+                    (Some(_), Some(_)) => {
+                        return Err(fail(
+                            Exit::Usage,
+                            "import either a raw key (--key-env VAR) or a keystore (--file \
+                             PATH), not both",
+                        ));
+                    }
+                    (Some(var), None) => gpuflow_escrow::load_signer(None, Some(var))?,
+                    (None, Some(file)) => wallet::unlock(file)?,
+                    (None, None) => {
+                        return Err(fail(
+                            Exit::Usage,
+                            "name what to import: --key-env VAR (a raw key in that variable) \
+                             or --file PATH (a keystore file)",
+                        ));
+                    }
+                };
+                store(ctx, &args.name.name, signer)
             }
             Self::List => list(ctx),
             Self::Address => {

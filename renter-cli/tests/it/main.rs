@@ -232,6 +232,17 @@ async fn without_a_chain_settings_wallets_and_unreachable_endpoints() {
     let everything = gpuflow(&env, &["wallet", "list"]).await;
     assert!(!everything.stdout.contains(key_hex) && !everything.stderr.contains("correct horse"));
 
+    // A keystore file (geth's format) imports as its key; a raw key and a file at once, or
+    // neither, is a usage error.
+    let file = config.join("gpuflow/keystores/alpha.json").display().to_string();
+    let copied =
+        gpuflow(&env, &["--json", "wallet", "import", "--file", &file, "--name", "copy"]).await;
+    assert_eq!(address(copied.json()), renter);
+    gpuflow(&env, &["wallet", "import", "--file", &file, "--key-env", "RENTER_KEY"])
+        .await
+        .fails(2, "not both");
+    gpuflow(&env, &["wallet", "import", "--name", "empty"]).await.fails(2, "--file PATH");
+
     // A wrong password is named as such.
     let mut wrong = env.clone();
     wrong.retain(|(k, _)| *k != "GPUFLOW_PASSWORD");
@@ -239,7 +250,7 @@ async fn without_a_chain_settings_wallets_and_unreachable_endpoints() {
     let node = format!("http://127.0.0.1:{}", closed_port());
     gpuflow(&wrong, &["--node", &node, "rent", "00000000000000ff", "--hours", "1"])
         .await
-        .fails(1, "wrong password");
+        .fails(2, "wrong password");
 
     // Layers: defaults < config file < GPUFLOW_* < flags, each with its source.
     std::fs::write(
@@ -371,15 +382,14 @@ async fn wallet_rent_extend_stop_with_exact_money() {
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     let offer = loop {
         let offer = gpuflow(&env, &["--json", "offer", &devnet.offer_id]).await.json();
-        if offer["uptime_history"].as_array().is_some_and(|days| !days.is_empty()) {
+        let today = offer["uptime_history"].as_array().and_then(|days| days.last().cloned());
+        if today.is_some_and(|day| day["uptime"].as_f64().is_some_and(|u| u > 0.0)) {
             break offer;
         }
         assert!(tokio::time::Instant::now() < deadline, "no uptime history: {offer}");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     };
     assert_eq!(offer["offer"]["id"], devnet.offer_id.as_str());
-    let today = offer["uptime_history"].as_array().unwrap().last().unwrap().clone();
-    assert!(today["uptime"].as_f64().is_some_and(|u| u > 0.0), "{offer}");
     let shown = gpuflow(&env, &["offer", &devnet.offer_id]).await;
     assert_eq!(shown.code, 0, "{}", shown.stderr);
     let line = shown.stdout.lines().find(|l| l.starts_with("uptime history (")).unwrap_or_default();
@@ -422,6 +432,23 @@ async fn wallet_rent_extend_stop_with_exact_money() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    // Following with --json: one object per line, the first ones already there.
+    let mut follow = tokio::process::Command::new(env!("CARGO_BIN_EXE_gpuflow"))
+        .args(["--json", "logs", &id_text, "-f"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (*k, v)))
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let first = tokio::time::timeout(TIMEOUT, lines.next_line()).await.expect("a line in time");
+    let first: Value = serde_json::from_str(&first.unwrap().expect("a line")).unwrap();
+    assert_eq!(first["rental_id"], id);
+    assert!(first["line"].as_str().unwrap().starts_with(&want), "{first}");
+    follow.kill().await.unwrap();
     // Another wallet is not the renter: the provider refuses.
     gpuflow(&env, &["wallet", "new", "--name", "stranger"]).await.ok();
     gpuflow(&env, &["logs", &id_text, "--wallet", "stranger"])
