@@ -149,7 +149,8 @@ struct SearchParams {
     /// Search query, e.g. `gpu_name=RTX_4090 num_gpus>=2 dph<=0.5`; empty matches all.
     q: Option<String>,
     /// Sort field, `-` appended for descending: dph gpu_ram num_gpus cuda age_days
-    /// inet_down inet_up disk reliability uptime rentals. Default `dph`.
+    /// inet_down inet_up disk reliability uptime rentals completed_rentals sla_credits.
+    /// Default `dph`.
     order: Option<String>,
     /// Page size, 1 to 1000 (default 50).
     // Text, so that a bad limit gets the same clear message as any other bad input.
@@ -269,7 +270,7 @@ async fn provider(
 }
 
 /// The evidence a provider's scores are computed from: per-bucket uptime bitmaps over the
-/// window and the rentals of its payout address. `RELIABILITY.md` says how to recompute
+/// window and the rentals of its machine. `RELIABILITY.md` says how to recompute
 /// the scores from it.
 #[utoipa::path(
     get,
@@ -682,7 +683,8 @@ mod tests {
                 format!("/v1/offers?q={}", encode("num_gpus>=1 gpu_nam=RTX_4090")),
                 "unknown field `gpu_nam` in `gpu_nam=RTX_4090`; known fields: gpu_name \
                  num_gpus gpu_ram dph verified cuda driver region payout age_days inet_down \
-                 inet_up disk reliability uptime rentals conflicts",
+                 inet_up disk reliability uptime rentals completed_rentals sla_credits \
+                 conflicts",
             ),
             (
                 format!("/v1/offers?q={}", encode("gpu_ram>=abc")),
@@ -697,8 +699,8 @@ mod tests {
             (
                 "/v1/offers?order=region".into(),
                 "cannot sort by `region`; sortable fields: dph gpu_ram num_gpus cuda age_days \
-                 inet_down inet_up disk reliability uptime rentals, add `-` for descending \
-                 (e.g. `dph-`)",
+                 inet_down inet_up disk reliability uptime rentals completed_rentals \
+                 sla_credits, add `-` for descending (e.g. `dph-`)",
             ),
             (
                 "/v1/offers?limit=0".into(),
@@ -988,6 +990,9 @@ mod tests {
         assert_eq!(found("reliability=0.9 rentals=0").await, 1);
         assert_eq!(store.rescore(state(store.clone()).params, unix_now()).await.unwrap(), 1);
         assert_eq!(found("reliability<0.9 rentals=1 uptime<1").await, 1);
+        // The rental ended uncredited.
+        assert_eq!(found("completed_rentals=1 sla_credits=0").await, 1);
+        assert_eq!(found("sla_credits>0").await, 0);
         assert_eq!(found("reliability>=0.9").await, 0);
         let (status, body) = get(&app, &format!("/v1/providers/{peer}/evidence")).await;
         assert_eq!(status, StatusCode::OK, "{body}");

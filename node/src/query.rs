@@ -31,7 +31,9 @@
 //!   bandwidth or disk) matches no condition on that field.
 //! * `reliability` and `uptime` are shares from 0 to 1 (up to six decimals, e.g.
 //!   `reliability>0.99`) as this node last scored the provider (see `node/RELIABILITY.md`);
-//!   `rentals` counts the rentals of the provider's machine. An offer whose provider
+//!   `rentals` counts the rentals of the provider's machine, `completed_rentals` those that
+//!   ended without a downtime credit, `sla_credits` the downtime credits paid back to its
+//!   renters. An offer whose provider
 //!   was never listed long enough to have an uptime matches no `uptime` condition.
 //!
 //! Queries are evaluated against the store's in-memory index (`store/index.rs`), never
@@ -41,16 +43,17 @@ use std::cmp::Ordering;
 
 use gpuflow_protocol::{OfferId, parse_units};
 
-use crate::{OfferSummary, QueryError};
+use crate::{OfferSummary, QueryError, store::SearchScores};
 
 /// Longest query text accepted, in bytes.
 pub const MAX_QUERY_LEN: usize = 4096;
 
 pub(crate) const OPERATORS: &str = "= == != < <= > >= in notin";
 pub(crate) const FIELDS: &str = "gpu_name num_gpus gpu_ram dph verified cuda driver region \
-    payout age_days inet_down inet_up disk reliability uptime rentals conflicts";
-pub(crate) const SORTABLE: &str =
-    "dph gpu_ram num_gpus cuda age_days inet_down inet_up disk reliability uptime rentals";
+    payout age_days inet_down inet_up disk reliability uptime rentals completed_rentals \
+    sla_credits conflicts";
+pub(crate) const SORTABLE: &str = "dph gpu_ram num_gpus cuda age_days inet_down inet_up disk \
+    reliability uptime rentals completed_rentals sla_credits";
 
 /// The numbers of one offer that conditions compare and results are sorted by, as stored in
 /// SQLite, packed small so that a search scans little memory. Text that many offers share
@@ -77,6 +80,10 @@ pub(crate) struct Facts {
     pub(crate) uptime: Option<i64>,
     /// Rentals of the provider's machine.
     pub(crate) rentals: i64,
+    /// Those that ended without a downtime credit.
+    pub(crate) completed_rentals: i64,
+    /// Downtime credits paid back to the machine's renters.
+    pub(crate) sla_credits: i64,
     /// Interned region and driver (see `store/index.rs`).
     pub(crate) region: u32,
     pub(crate) driver: u32,
@@ -90,19 +97,20 @@ pub(crate) fn millionths(share: f64) -> i64 {
 
 impl Facts {
     /// Sets the provider's scores; answers whether any changed.
-    pub(crate) fn set_scores(
-        &mut self,
-        reliability: f64,
-        uptime: Option<f64>,
-        rentals: u64,
-    ) -> bool {
+    pub(crate) fn set_scores(&mut self, scores: SearchScores) -> bool {
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         let scores = (
-            millionths(reliability),
-            uptime.map(millionths),
-            i64::try_from(rentals).unwrap_or(i64::MAX),
+            millionths(scores.reliability),
+            scores.uptime.map(millionths),
+            count(scores.rentals),
+            count(scores.completed_rentals),
+            count(scores.sla_credits),
         );
-        let changed = (self.reliability, self.uptime, self.rentals) != scores;
-        (self.reliability, self.uptime, self.rentals) = scores;
+        let changed =
+            (self.reliability, self.uptime, self.rentals, self.completed_rentals, self.sla_credits)
+                != scores;
+        (self.reliability, self.uptime, self.rentals, self.completed_rentals, self.sla_credits) =
+            scores;
         changed
     }
 
@@ -165,6 +173,10 @@ pub enum SortKey {
     Uptime,
     /// Rentals of the provider.
     Rentals,
+    /// Rentals of the provider that ended without a downtime credit.
+    CompletedRentals,
+    /// Downtime credits paid back to the provider's renters.
+    SlaCredits,
 }
 
 /// Where the next page of a search starts: after the offer `id` whose sort value is
@@ -194,6 +206,8 @@ enum Field {
     Reliability,
     Uptime,
     Rentals,
+    CompletedRentals,
+    SlaCredits,
     Conflicts,
 }
 
@@ -321,6 +335,8 @@ impl std::fmt::Display for Order {
             SortKey::Reliability => "reliability",
             SortKey::Uptime => "uptime",
             SortKey::Rentals => "rentals",
+            SortKey::CompletedRentals => "completed_rentals",
+            SortKey::SlaCredits => "sla_credits",
         };
         write!(f, "{name}{}", if self.descending { "-" } else { "" })
     }
@@ -346,6 +362,8 @@ impl Order {
             "reliability" => SortKey::Reliability,
             "uptime" => SortKey::Uptime,
             "rentals" => SortKey::Rentals,
+            "completed_rentals" => SortKey::CompletedRentals,
+            "sla_credits" => SortKey::SlaCredits,
             _ => {
                 return Err(QueryError::UnknownOrder { order: text.to_owned() });
             }
@@ -368,6 +386,8 @@ impl Order {
             SortKey::Reliability => Some(offer.reliability),
             SortKey::Uptime => offer.uptime,
             SortKey::Rentals => Some(offer.rentals),
+            SortKey::CompletedRentals => Some(offer.completed_rentals),
+            SortKey::SlaCredits => Some(offer.sla_credits),
         }
     }
 
@@ -497,6 +517,8 @@ impl Field {
             "reliability" => Self::Reliability,
             "uptime" => Self::Uptime,
             "rentals" => Self::Rentals,
+            "completed_rentals" => Self::CompletedRentals,
+            "sla_credits" => Self::SlaCredits,
             "conflicts" => Self::Conflicts,
             _ => return None,
         })
@@ -514,7 +536,9 @@ impl Field {
             | Self::Disk
             | Self::Reliability
             | Self::Uptime
-            | Self::Rentals => Kind::Number,
+            | Self::Rentals
+            | Self::CompletedRentals
+            | Self::SlaCredits => Kind::Number,
             Self::Driver | Self::Region | Self::Payout => Kind::Text,
             Self::GpuName => Kind::Words,
             Self::Verified | Self::Conflicts => Kind::Bool,
@@ -538,6 +562,8 @@ impl Field {
             Self::Reliability => Some(offer.reliability),
             Self::Uptime => offer.uptime,
             Self::Rentals => Some(offer.rentals),
+            Self::CompletedRentals => Some(offer.completed_rentals),
+            Self::SlaCredits => Some(offer.sla_credits),
             _ => None,
         }
     }
@@ -600,7 +626,9 @@ impl Field {
                 }
                 Ok(Value::Int(share))
             }
-            Self::Rentals => number(0, "a whole number such as 3").map(Value::Int),
+            Self::Rentals | Self::CompletedRentals | Self::SlaCredits => {
+                number(0, "a whole number such as 3").map(Value::Int)
+            }
             Self::Verified | Self::Conflicts => match text.to_ascii_lowercase().as_str() {
                 "true" => Ok(Value::Bool(true)),
                 "false" => Ok(Value::Bool(false)),
@@ -969,6 +997,8 @@ mod tests {
                 reliability: 900_000,
                 uptime: None,
                 rentals: 0,
+                completed_rentals: 0,
+                sla_credits: 0,
                 region: 0,
                 driver: 1,
                 verified: false,
@@ -1000,6 +1030,8 @@ mod tests {
                 reliability: 0.9,
                 uptime: None,
                 rentals: 0,
+                completed_rentals: 0,
+                sla_credits: 0,
             },
         };
         edit(&mut offer);
@@ -1194,8 +1226,8 @@ mod tests {
         assert_eq!(
             Order::parse("region").unwrap_err().to_string(),
             "cannot sort by `region`; sortable fields: dph gpu_ram num_gpus cuda age_days \
-             inet_down inet_up disk reliability uptime rentals, add `-` for descending (e.g. \
-             `dph-`)"
+             inet_down inet_up disk reliability uptime rentals completed_rentals sla_credits, \
+             add `-` for descending (e.g. `dph-`)"
         );
         for text in
             ["dph", "gpu_ram-", "num_gpus", "cuda-", "age_days", "inet_down-", "inet_up", "disk-"]
@@ -1235,7 +1267,7 @@ mod tests {
             err("num_gpus>=1 gpu_nam=RTX_4090"),
             "unknown field `gpu_nam` in `gpu_nam=RTX_4090`; known fields: gpu_name num_gpus \
              gpu_ram dph verified cuda driver region payout age_days inet_down inet_up disk \
-             reliability uptime rentals conflicts"
+             reliability uptime rentals completed_rentals sla_credits conflicts"
         );
         assert_eq!(
             err("reliability>1.5"),
@@ -1379,16 +1411,35 @@ mod tests {
         assert_eq!(terms("reliability>0.99"), [(Field::Reliability, Op::Gt, vec![int(990_000)])]);
         assert_eq!(terms("uptime>=0.9995"), [(Field::Uptime, Op::Ge, vec![int(999_500)])]);
         assert_eq!(terms("rentals>=3"), [(Field::Rentals, Op::Ge, vec![int(3)])]);
+        assert_eq!(
+            terms("completed_rentals>=2 sla_credits=0"),
+            [
+                (Field::CompletedRentals, Op::Ge, vec![int(2)]),
+                (Field::SlaCredits, Op::Eq, vec![int(0)])
+            ]
+        );
         let mut scored = offer(1, |_| {});
-        assert!(scored.facts.set_scores(0.991_234_4, Some(0.95), 4));
-        assert!(!scored.facts.set_scores(0.991_234_4, Some(0.95), 4), "nothing changed");
+        let scores = SearchScores {
+            reliability: 0.991_234_4,
+            uptime: Some(0.95),
+            rentals: 4,
+            completed_rentals: 3,
+            sla_credits: 1,
+        };
+        assert!(scored.facts.set_scores(scores));
+        assert!(!scored.facts.set_scores(scores), "nothing changed");
+        assert!(scored.facts.set_scores(SearchScores { sla_credits: 2, ..scores }));
+        assert!(scored.facts.set_scores(scores), "a credit is a change");
         assert_eq!((scored.facts.reliability, scored.facts.uptime), (991_234, Some(950_000)));
         assert!(selects("reliability>0.99 uptime>=0.95 rentals>=4", &scored));
         assert!(!selects("reliability>0.991235", &scored));
         assert!(!selects("rentals>4", &scored));
+        assert!(selects("completed_rentals=3 sla_credits>=1 sla_credits in [1,2]", &scored));
+        assert!(!selects("completed_rentals>3", &scored));
+        assert!(!selects("sla_credits=0", &scored));
         // A provider never listed long enough has no uptime: no uptime condition holds.
         let newcomer = offer(2, |_| {});
-        assert!(selects("reliability=0.9 rentals=0", &newcomer));
+        assert!(selects("reliability=0.9 rentals=0 completed_rentals=0 sla_credits<1", &newcomer));
         assert!(!selects("uptime>=0", &newcomer));
         assert!(!selects("uptime<1", &newcomer));
         // Sorting: the most reliable first, unknown uptime last either way.
@@ -1397,6 +1448,12 @@ mod tests {
         assert_eq!(order("uptime").compare(&scored.facts, &newcomer.facts), Ordering::Less);
         assert_eq!(order("uptime-").compare(&scored.facts, &newcomer.facts), Ordering::Less);
         assert_eq!(order("rentals").compare(&newcomer.facts, &scored.facts), Ordering::Less);
+        assert_eq!(
+            order("completed_rentals-").compare(&scored.facts, &newcomer.facts),
+            Ordering::Less
+        );
+        assert_eq!(order("sla_credits").compare(&newcomer.facts, &scored.facts), Ordering::Less);
+        assert!(matches!(err("sla_credits>=one"), e if e.contains("a whole number")));
     }
 
     #[test]

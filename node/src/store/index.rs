@@ -27,7 +27,7 @@ use gpuflow_protocol::OfferId;
 use rusqlite::{Connection, Row};
 use tokio::sync::watch;
 
-use super::{OfferSummary, Page, Search, StoredScores, clamp, reader};
+use super::{OfferSummary, Page, Search, SearchScores, StoredScores, clamp, reader};
 use crate::{
     Order, StoreError,
     query::{Candidate, Cursor, Facts, millionths},
@@ -40,7 +40,7 @@ pub(super) struct Changes {
     offers: BTreeSet<String>,
     /// New scores of providers, by their offer's id: applied in place, as rescoring every
     /// provider would otherwise reload every offer.
-    scores: Vec<(OfferId, f64, Option<f64>, u64)>,
+    scores: Vec<(OfferId, SearchScores)>,
 }
 
 /// Rows read from SQLite and applied under the lock at a time when many offers changed, so
@@ -76,7 +76,7 @@ impl Changes {
     /// The provider's scores were stored as `scores`.
     pub(super) fn scores(&mut self, scores: &StoredScores) {
         if let Some(id) = offer_of(&scores.peer_id) {
-            self.scores.push((id, scores.reliability, scores.uptime, scores.rentals));
+            self.scores.push((id, scores.scores));
         }
     }
 }
@@ -196,6 +196,10 @@ impl Group {
                     high.uptime = most(high.uptime, f.uptime);
                     low.rentals = low.rentals.min(f.rentals);
                     high.rentals = high.rentals.max(f.rentals);
+                    low.completed_rentals = low.completed_rentals.min(f.completed_rentals);
+                    high.completed_rentals = high.completed_rentals.max(f.completed_rentals);
+                    low.sla_credits = low.sla_credits.min(f.sla_credits);
+                    high.sla_credits = high.sla_credits.max(f.sla_credits);
                 }
                 Some((low, high))
             })
@@ -322,14 +326,17 @@ impl OfferIndex {
     fn refresh(&self, conn: &Connection, changes: &Changes) -> Result<(), StoreError> {
         for scores in changes.scores.chunks(CHUNK) {
             let mut inner = self.write();
-            for &(id, reliability, uptime, rentals) in scores {
+            for &(id, scores) in scores {
                 if let Some(&(group, position)) = inner.place.get(&id) {
                     let group = &mut inner.groups[group];
                     let summary = &mut group.summaries[position];
-                    (summary.reliability, summary.uptime, summary.rentals) =
-                        (reliability, uptime, rentals);
+                    summary.reliability = scores.reliability;
+                    summary.uptime = scores.uptime;
+                    summary.rentals = scores.rentals;
+                    summary.completed_rentals = scores.completed_rentals;
+                    summary.sla_credits = scores.sla_credits;
                     // Search filters and sorts on the scores: a change re-sorts the group.
-                    if group.facts[position].set_scores(reliability, uptime, rentals) {
+                    if group.facts[position].set_scores(scores) {
                         group.changed();
                     }
                 }
@@ -506,6 +513,8 @@ impl Inner {
             reliability: millionths(summary.reliability),
             uptime: summary.uptime.map(millionths),
             rentals: stored(summary.rentals),
+            completed_rentals: stored(summary.completed_rentals),
+            sla_credits: stored(summary.sla_credits),
             region: self.symbols.intern(&summary.region),
             driver: self.symbols.intern(&summary.driver),
             verified: summary.verified,

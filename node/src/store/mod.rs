@@ -33,7 +33,9 @@ use crate::{Order, Query, StoreError, query::Cursor, reliability::model::Window}
 pub use chain::{ChainCursor, ChainUpdate, KEPT_HASHES, LoggedEvent, RentalEvent, RentalRecord};
 use index::OfferIndex;
 use reader::Readers;
-pub use uptime::{ProviderFacts, RETENTION_DAYS, RentalMachine, StoredScores, scores_of};
+pub use uptime::{
+    ProviderFacts, RETENTION_DAYS, RentalMachine, SearchScores, StoredScores, scores_of,
+};
 use writer::{Reply, Write};
 
 /// Width of the uptime buckets unless configured: one minute.
@@ -128,6 +130,10 @@ pub struct OfferSummary {
     pub uptime: Option<f64>,
     /// Rentals of the provider's machine (see `RELIABILITY.md`).
     pub rentals: u64,
+    /// Those that ended without a downtime credit.
+    pub completed_rentals: u64,
+    /// Downtime credits paid back to the machine's renters.
+    pub sla_credits: u64,
 }
 
 /// A live offer together with the signed envelope it arrived in, so that clients can verify
@@ -1281,7 +1287,7 @@ mod tests {
             conn.pragma_update(None, "user_version", version).unwrap();
             drop(conn);
             match Store::open(&path) {
-                Err(StoreError::UnknownSchema { found, supported: 6 }) => {
+                Err(StoreError::UnknownSchema { found, supported: 7 }) => {
                     assert_eq!(found, version)
                 }
                 other => panic!("version {version}: {other:?}"),

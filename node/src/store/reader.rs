@@ -22,7 +22,7 @@ pub(super) const MAX_READERS: usize = 4;
 pub(super) const SUMMARY_COLUMNS: &str = "id, peer_id, offers.payout, gpu_name, num_gpus, gpu_ram_mb, \
     price_per_second, price_per_hour, verified, region, cuda_version, driver, listen_addrs, \
     seq, issued_at, expires_at, first_seen, inet_down_mbps, inet_up_mbps, disk_mb, \
-    reliability, uptime, rentals";
+    reliability, uptime, rentals, completed_rentals, sla_credits";
 
 #[derive(Debug)]
 pub(super) struct Readers {
@@ -211,6 +211,8 @@ pub(super) fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<OfferSummary> 
         reliability: row.get("reliability")?,
         uptime: row.get("uptime")?,
         rentals: unsigned(row, "rentals")?,
+        completed_rentals: unsigned(row, "completed_rentals")?,
+        sla_credits: unsigned(row, "sla_credits")?,
     })
 }
 

@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// Every migration, oldest first. Never edit one that has shipped: append a new one.
-pub(super) const MIGRATIONS: [&str; 6] = [
+pub(super) const MIGRATIONS: [&str; 7] = [
     // 1: offers, one row per provider.
     r#"
 CREATE TABLE offers (
@@ -154,6 +154,12 @@ DELETE FROM chain_cursor;
 ALTER TABLE rentals ADD COLUMN offer_id TEXT NOT NULL DEFAULT '';  -- bytes32, 0x hex
 ALTER TABLE rentals ADD COLUMN machine TEXT;  -- OfferId of offer_id in gpuflow's form, else NULL
 CREATE INDEX rentals_machine ON rentals (machine);
+"#,
+    // 7: more scores beside each provider for search: rentals that ended without a
+    // downtime credit, and downtime credits paid.
+    r#"
+ALTER TABLE providers ADD COLUMN completed_rentals INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE providers ADD COLUMN sla_credits INTEGER NOT NULL DEFAULT 0;
 "#,
 ];
 

@@ -298,17 +298,40 @@ pub(super) fn evidence(
     Ok(Some((window, ProviderFacts { payout, first_seen, rentals })))
 }
 
-/// The searchable scores of one provider, as stored beside it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StoredScores {
-    /// The provider.
-    pub peer_id: String,
+/// The scores search filters and sorts on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SearchScores {
     /// See [`ProviderScores::reliability`].
     pub reliability: f64,
     /// See [`ProviderScores::uptime`].
     pub uptime: Option<f64>,
     /// See [`ProviderScores::rentals`].
     pub rentals: u64,
+    /// See [`ProviderScores::completed_rentals`].
+    pub completed_rentals: u64,
+    /// See [`ProviderScores::sla_credits`].
+    pub sla_credits: u64,
+}
+
+impl From<&ProviderScores> for SearchScores {
+    fn from(scores: &ProviderScores) -> Self {
+        Self {
+            reliability: scores.reliability,
+            uptime: scores.uptime,
+            rentals: scores.rentals,
+            completed_rentals: scores.completed_rentals,
+            sla_credits: scores.sla_credits,
+        }
+    }
+}
+
+/// The searchable scores of one provider, as stored beside it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredScores {
+    /// The provider.
+    pub peer_id: String,
+    /// Its scores.
+    pub scores: SearchScores,
 }
 
 /// Scores every known provider from its evidence at `now`, in one pass over the providers:
@@ -321,7 +344,7 @@ pub(super) fn score_all(
     let rentals = RentalOwners::load(db, None)?;
     let mut providers = db.prepare_cached(
         "SELECT peer_id, payout, first_seen, uptime_bucket_secs, heard, failed, listed, \
-         reliability, uptime, rentals FROM providers",
+         reliability, uptime, rentals, completed_rentals, sla_credits FROM providers",
     )?;
     let mut rows = providers.query([])?;
     let (mut count, mut changed) = (0, Vec::new());
@@ -341,17 +364,17 @@ pub(super) fn score_all(
         let own_rentals = rentals.of(&peer_id, payout.as_deref());
         let scores = model::score(&window, &own_rentals, Standing { first_seen, now });
         count += 1;
-        let stored = (row.get::<_, f64>(7)?, row.get::<_, Option<f64>>(8)?, row.get::<_, i64>(9)?);
-        let rentals_stored = u64::try_from(stored.2).unwrap_or(u64::MAX);
-        if (stored.0, stored.1, rentals_stored)
-            != (scores.reliability, scores.uptime, scores.rentals)
-        {
-            changed.push(StoredScores {
-                peer_id,
-                reliability: scores.reliability,
-                uptime: scores.uptime,
-                rentals: scores.rentals,
-            });
+        let count_at = |i| row.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(u64::MAX));
+        let stored = SearchScores {
+            reliability: row.get(7)?,
+            uptime: row.get(8)?,
+            rentals: count_at(9)?,
+            completed_rentals: count_at(10)?,
+            sla_credits: count_at(11)?,
+        };
+        let scores = SearchScores::from(&scores);
+        if stored != scores {
+            changed.push(StoredScores { peer_id, scores });
         }
     }
     Ok((count, changed))
@@ -360,14 +383,17 @@ pub(super) fn score_all(
 /// Stores the scores beside each provider, for search.
 pub(super) fn save_scores(db: &Connection, scores: &[StoredScores]) -> Result<(), StoreError> {
     let mut update = db.prepare_cached(
-        "UPDATE providers SET reliability = ?2, uptime = ?3, rentals = ?4 WHERE peer_id = ?1",
+        "UPDATE providers SET reliability = ?2, uptime = ?3, rentals = ?4, \
+         completed_rentals = ?5, sla_credits = ?6 WHERE peer_id = ?1",
     )?;
-    for s in scores {
+    for StoredScores { peer_id, scores: s } in scores {
         update.execute(params![
-            s.peer_id,
+            peer_id,
             s.reliability,
             s.uptime,
-            storable("rentals", s.rentals)?
+            storable("rentals", s.rentals)?,
+            storable("completed_rentals", s.completed_rentals)?,
+            storable("sla_credits", s.sla_credits)?
         ])?;
     }
     Ok(())

@@ -17,9 +17,9 @@ use crate::ui;
 
 Query terms are `field op value`, e.g. 'gpu_name=RTX_4090 gpu_ram>=24 dph<=0.5'.
 Fields: gpu_name num_gpus gpu_ram dph verified cuda driver region payout age_days
-inet_down inet_up disk reliability uptime rentals conflicts (an unknown field is an
-error naming it). reliability: share of rented time up over 30 days, smoothed toward 0.9
-for newcomers; uptime: share of listed time up; both from 0 to 1.
+inet_down inet_up disk reliability uptime rentals completed_rentals sla_credits conflicts
+(an unknown field is an error naming it). reliability: share of rented time up over 30
+days, smoothed toward 0.9 for newcomers; uptime: share of listed time up; both from 0 to 1.
 Operators: = == != < <= > >= in notin (lists as [a,b]). `_` stands for a space.
 RELIAB and UPTIME show `-` where the node does not publish them.")]
 pub struct SearchArgs {
