@@ -291,6 +291,8 @@ pub fn score(window: &Window, rentals: &[EvidenceRental], standing: Standing) ->
         rented += total;
         up_rented += up_seconds;
     }
+    // In [0, 1] without clamping whenever the prior is and the weight is positive: then
+    // `up_rented + prior × W <= rented + W`, and rounding is monotone.
     let weight = params.prior_weight_secs as f64;
     let reliability = (up_rented as f64 + params.prior * weight) / (rented as f64 + weight);
 
@@ -314,7 +316,7 @@ pub fn score(window: &Window, rentals: &[EvidenceRental], standing: Standing) ->
 
     let ended = |r: &&EvidenceRental| r.end <= standing.now;
     ProviderScores {
-        reliability: reliability.clamp(0.0, 1.0),
+        reliability,
         uptime: share(up_listed, listed),
         rented_seconds: rented,
         up_rented_seconds: up_rented,
@@ -478,11 +480,14 @@ mod tests {
     prop_compose! {
         fn evidence()(
             grace in 0u64..4,
+            prior in prop_oneof![Just(0.0), Just(1.0), 0.0f64..=1.0],
+            weight in prop_oneof![Just(1u64), 1u64..10_000_000],
             heard in proptest::collection::vec(any::<bool>(), 1_440),
             failed in proptest::collection::vec(prop::bool::weighted(0.05), 1_440),
             spans in proptest::collection::vec((0u64..1_440, 1u64..400), 0..4),
         ) -> (Window, Vec<EvidenceRental>) {
-            let mut window = Window::ending_at(params(grace), NOW);
+            let params = ModelParams { prior, prior_weight_secs: weight, ..params(grace) };
+            let mut window = Window::ending_at(params, NOW);
             window.heard = set(&heard);
             window.failed = set(&failed);
             window.listed = runs(&[(0, 1_440)]);
@@ -536,8 +541,10 @@ mod tests {
 
         #[test]
         fn scores_stay_in_the_unit_interval((window, rentals) in evidence()) {
+            // `score` clamps nothing: the formula itself stays in [0, 1], for any prior in
+            // [0, 1] and any positive weight.
             let scores = score(&window, &rentals, standing());
-            prop_assert!((0.0..=1.0).contains(&scores.reliability));
+            prop_assert!((0.0..=1.0).contains(&scores.reliability), "{}", scores.reliability);
             prop_assert!(scores.uptime.is_none_or(|u| (0.0..=1.0).contains(&u)));
             prop_assert!(scores.up_rented_seconds <= scores.rented_seconds);
         }
@@ -545,16 +552,31 @@ mod tests {
         #[test]
         fn more_downtime_never_raises_the_score(
             (window, rentals) in evidence(),
-            lost in proptest::collection::vec(0u64..1_440, 1..20),
+            lost in proptest::collection::vec(0u64..1_440, 0..20),
+            silenced in proptest::collection::vec((0u64..1_440, 1u64..120), 0..6),
         ) {
             let before = score(&window, &rentals, standing());
+            // Failed probes, and heartbeats that never arrived: up buckets turn down.
             let mut worse = window.clone();
             for i in lost {
                 worse.failed.insert(i, i + 1);
             }
+            let mut unheard = Runs::default();
+            for (start, len) in silenced {
+                unheard.insert(start, start + len);
+            }
+            worse.heard = worse.heard.minus(&unheard);
+            prop_assert!(worse.up().minus(&window.up()).0.is_empty(), "nothing turned up");
             let after = score(&worse, &rentals, standing());
             prop_assert!(after.reliability <= before.reliability);
             prop_assert!(after.uptime <= before.uptime);
+            prop_assert!(after.up_rented_seconds <= before.up_rented_seconds);
+            for rental in &rentals {
+                prop_assert!(
+                    worse.down_seconds(rental.start, rental.end)
+                        >= window.down_seconds(rental.start, rental.end)
+                );
+            }
         }
 
         #[test]
