@@ -914,7 +914,7 @@ impl Agent {
     }
 
     async fn withdraw(&self, ids: &[u64]) {
-        match self.escrow.withdraw_many(ids).await {
+        match self.escrow.withdraw_many(ids, None).await {
             Ok(paid) => {
                 for w in &paid {
                     tracing::info!(rental = w.rental_id, amount = %w.amount, fee = %w.fee, tx = %w.tx, "earnings withdrawn");

@@ -69,9 +69,18 @@ enum Command {
         json: bool,
     },
     /// Withdraw everything withdrawable now, in one transaction.
+    #[command(after_help = "Examples:
+  gpuflow-provider withdraw
+  gpuflow-provider withdraw --to 0x70997970C51812dc3A010C7d01b50e0d17dc79C8
+
+--to sends the earnings to another address (the escrow's withdrawTo), for a payout
+address the token blocklists; the payout wallet still signs.")]
     Withdraw {
         #[command(flatten)]
         chain: ChainArgs,
+        /// Send the earnings to this address instead of the payout address.
+        #[arg(long, value_name = "ADDRESS")]
+        to: Option<Address>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -233,7 +242,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Run(args) => run_agent(*args).await,
         Command::Earnings { chain, json } => show_earnings(chain, json).await,
-        Command::Withdraw { chain, json } => withdraw(chain, json).await,
+        Command::Withdraw { chain, to, json } => withdraw(chain, to, json).await,
     }
 }
 
@@ -522,12 +531,16 @@ async fn show_earnings(args: ChainArgs, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn withdraw(args: ChainArgs, json: bool) -> anyhow::Result<()> {
+async fn withdraw(args: ChainArgs, to: Option<Address>, json: bool) -> anyhow::Result<()> {
+    if to.is_some_and(|to| to.is_zero()) {
+        anyhow::bail!("--to is the zero address, where tokens would be lost; name the recipient");
+    }
     let chain = connect(args).await?;
     let rows = earnings::earnings(&chain.escrow, chain.payout.address()).await?;
     let due: Vec<u64> =
         rows.iter().filter(|r| !r.withdrawable.is_zero()).map(|r| r.rental_id).collect();
-    let paid = if due.is_empty() { Vec::new() } else { chain.escrow.withdraw_many(&due).await? };
+    let paid =
+        if due.is_empty() { Vec::new() } else { chain.escrow.withdraw_many(&due, to).await? };
     if json {
         let paid: Vec<_> = paid
             .iter()

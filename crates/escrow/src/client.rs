@@ -391,16 +391,25 @@ impl Escrow {
         }))
     }
 
-    /// Withdraws the earnings of several rentals in one transaction; empty when none
-    /// had anything to withdraw.
-    pub async fn withdraw_many(&self, rental_ids: &[u64]) -> Result<Vec<Withdrawn>, EscrowError> {
+    /// Withdraws the earnings of several rentals in one transaction, to the provider's own
+    /// address or, with `to`, to another (`withdrawTo`: for a provider whose address the
+    /// token blocklists); empty when none had anything to withdraw.
+    pub async fn withdraw_many(
+        &self,
+        rental_ids: &[u64],
+        to: Option<Address>,
+    ) -> Result<Vec<Withdrawn>, EscrowError> {
         const ACTION: &str = "withdrawing earnings";
-        let ids = rental_ids.iter().map(|id| U256::from(*id)).collect();
-        let sent = match self.escrow.withdrawMany(ids).send().await {
+        let ids: Vec<U256> = rental_ids.iter().map(|id| U256::from(*id)).collect();
+        let sent = match to {
+            None => self.escrow.withdrawMany(ids).send().await,
+            Some(recipient) => self.escrow.withdrawTo(ids, recipient).send().await,
+        };
+        let sent = match sent {
             Err(e)
                 if matches!(
                     e.as_decoded_interface_error::<GpuEscrow::GpuEscrowErrors>(),
-                    Some(GpuEscrow::GpuEscrowErrors::GpuEscrow_NothingToWithdraw(_))
+                    Some(GpuEscrow::GpuEscrowErrors::GpuEscrow_BatchNothingToWithdraw(_))
                 ) =>
             {
                 return Ok(Vec::new());

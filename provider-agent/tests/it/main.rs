@@ -11,7 +11,7 @@ use std::{
 
 use alloy::signers::SignerSync;
 use alloy::{
-    primitives::{B256, U256},
+    primitives::{Address, B256, U256},
     providers::Provider,
     signers::local::PrivateKeySigner,
 };
@@ -688,6 +688,53 @@ async fn only_the_selected_gpus_are_offered_and_rented() {
     let err = h.quote(600).await.unwrap_err();
     assert!(err.contains("every GPU is rented"), "{err}");
     h.stop_agent().await;
+    h.devnet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withdraw_to_sends_the_earnings_to_another_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.start_agent().await;
+    let quote = h.quote(600).await.unwrap();
+    let id = h.open(&quote, 600).await;
+    h.wait_status(id, "the workload to run", |s| s.state == WorkloadState::Running).await;
+    // The agent is down while the rental ends and its dispute window passes, so what it
+    // earned waits in the escrow for the command.
+    h.stop_agent().await;
+    h.devnet.advance_time(600 + 60).await.unwrap();
+
+    let withdraw = |extra: &[&str]| {
+        let mut command = Command::new(gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider"));
+        command
+            .args(["withdraw", "--json", "--rpc", &h.devnet.rpc_url])
+            .args(["--escrow", &h.devnet.escrow.to_string(), "--key-env", KEY_ENV])
+            .args(extra)
+            .env(KEY_ENV, h.key.to_bytes().to_string())
+            .env("XDG_CONFIG_HOME", h.dir.join("config"));
+        command
+    };
+    let out = withdraw(&["--to", &Address::ZERO.to_string()]).output().await.unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("zero address"));
+
+    let recipient = PrivateKeySigner::random().address();
+    let out = withdraw(&["--to", &recipient.to_string()]).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let paid: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(paid[0]["rental_id"], id, "{paid}");
+    let escrow = h.renter_escrow().await;
+    let gross = U256::from(RATE * 600);
+    let fee = gross * U256::from(escrow.rental(id).await.unwrap().feeBps) / U256::from(10_000);
+    assert_eq!(escrow.balance_of(recipient).await.unwrap(), gross - fee);
+    assert_eq!(escrow.balance_of(h.key.address()).await.unwrap(), U256::ZERO);
+    // Nothing is left: a second withdrawal sends nothing and says so.
+    let out = withdraw(&[]).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(),
+        serde_json::json!([])
+    );
     h.devnet.shutdown().await;
 }
 
