@@ -12,7 +12,8 @@
 //! * `GET /v1/rentals/{id}` → [`api::RentalDetail`] from the escrow's events, or 501 when
 //!   the node runs without `--rpc` and `--escrow`
 //! * `POST /v1/rentals/{id}/downtime` → [`api::DowntimeAttestation`] signed by the node's
-//!   attester key for the downtime it measured, or 501 without an attester key
+//!   attester key for the downtime it measured, or 501 without an attester key; an optional
+//!   [`api::DowntimeRequest`] body aligns the terms with other attesters
 //! * `GET /healthz` → [`api::Health`]
 //! * `GET /metrics` → Prometheus (OpenMetrics) text, see [`crate::metrics`]
 //! * `GET /openapi.json` → the OpenAPI 3.1 description, generated from these handlers
@@ -20,8 +21,8 @@
 //! Errors are [`api::ApiErrorBody`] (`{"error":"..."}`) with status 400 for bad input, 404
 //! for unknown offers, providers and routes, 409 when there is nothing to attest, 501 for
 //! what this node does not do, and 500,
-//! with a generic message, when the store fails. Requests carry no body (16 KiB at most)
-//! and are cut off after 10 s.
+//! with a generic message, when the store fails. Bodies are 16 KiB at most (only the
+//! downtime request takes one), and requests are cut off after 10 s.
 
 use std::{
     sync::Arc,
@@ -361,19 +362,25 @@ async fn rental(
 /// Signs an EIP-712 `Downtime` attestation for the downtime this node measured in a rental,
 /// from the end of its last credited window (or its start) to its end or, while it runs,
 /// the start of the current uptime bucket. Submit it with `creditDowntime` (or
-/// `gpuflow claim-sla`); the refund goes to the renter.
+/// `gpuflow claim-sla`); the refund goes to the renter. With a body, the window ends at
+/// its `to` (no later than this node could attest), and the downtime is at most its
+/// `down_seconds`, so that several attesters can sign identical terms.
 #[utoipa::path(
     post,
     path = "/v1/rentals/{id}/downtime",
     tag = "rentals",
     params(("id" = u64, Path, description = "Rental id in GpuEscrow")),
+    request_body(content = Option<api::DowntimeRequest>,
+                 description = "Optional: the window's end and the most down seconds to sign"),
     responses(
         (status = 200, description = "The signed attestation", body = api::DowntimeAttestation),
-        (status = 400, description = "Not a rental id", body = api::ApiErrorBody),
+        (status = 400, description = "Not a rental id, or a malformed body",
+         body = api::ApiErrorBody),
         (status = 404, description = "Rental or its provider unknown here",
          body = api::ApiErrorBody),
-        (status = 409, description = "No downtime measured, nothing uncredited has ended, or \
-         the rental names no known machine and several share its payout address",
+        (status = 409, description = "No downtime measured, nothing uncredited has ended, \
+         `to` is later than this node can attest, or the rental names no known machine and \
+         several share its payout address",
          body = api::ApiErrorBody),
         (status = 501, description = "This node has no attester key", body = api::ApiErrorBody),
     )
@@ -381,6 +388,7 @@ async fn rental(
 async fn downtime(
     State(state): State<ApiState>,
     Path(id): Path<String>,
+    body: axum::body::Bytes,
 ) -> Result<Json<api::DowntimeAttestation>, ApiError> {
     let attester = state.attester.as_ref().ok_or_else(|| {
         ApiError::NotImplemented(
@@ -390,7 +398,17 @@ async fn downtime(
         )
     })?;
     let id = rental_of(&id)?;
-    match attester.attest(&state.store, state.params, id, unix_now()).await {
+    // Read by hand rather than with `Json`, so that no body (and no content type) is fine.
+    let ask = match body.iter().all(u8::is_ascii_whitespace) {
+        true => None,
+        false => Some(serde_json::from_slice::<api::DowntimeRequest>(&body).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "the body must be {{\"to\": UNIX_SECONDS, \"down_seconds\": SECONDS}} \
+                 (down_seconds optional) or empty: {e}"
+            ))
+        })?),
+    };
+    match attester.attest(&state.store, state.params, id, unix_now(), ask).await {
         Ok(attestation) => Ok(Json(attestation)),
         Err(error @ (AttestError::UnknownRental(_) | AttestError::UnknownProvider(_))) => {
             Err(ApiError::NotFound(error.to_string()))
@@ -398,6 +416,7 @@ async fn downtime(
         Err(
             error @ (AttestError::NothingToAttest { .. }
             | AttestError::NoDowntime { .. }
+            | AttestError::BeyondEvidence { .. }
             | AttestError::AmbiguousProvider { .. }),
         ) => Err(ApiError::Conflict(error.to_string())),
         Err(AttestError::Store(error)) => Err(ApiError::Internal(error)),
@@ -924,7 +943,14 @@ mod tests {
     }
 
     async fn post(app: &Router, uri: &str) -> (StatusCode, Value) {
-        let request = Request::post(uri).body(Body::empty()).unwrap();
+        post_body(app, uri, "").await
+    }
+
+    async fn post_body(app: &Router, uri: &str, body: &str) -> (StatusCode, Value) {
+        let request = Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_owned()))
+            .unwrap();
         let response = app.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
@@ -1080,6 +1106,64 @@ mod tests {
             ("/v1/rentals/x/downtime", StatusCode::BAD_REQUEST),
         ] {
             assert_eq!(post(&app, uri).await.0, status, "{uri}");
+        }
+    }
+
+    #[tokio::test]
+    async fn downtime_attestations_align_on_the_asked_terms() {
+        use alloy::signers::local::PrivateKeySigner;
+        use gpuflow_escrow::{DowntimeTerms, downtime_signer};
+
+        let (store, _dir, _provider, _now, (start, end)) = outage().await;
+        let signer = PrivateKeySigner::random();
+        let domain = gpuflow_escrow::domain(31_337, alloy::primitives::Address::repeat_byte(0xee));
+        let attester = crate::reliability::Attester::new(signer.clone(), domain.clone());
+        let app = app(ApiState { rentals_indexed: true, attester: Some(attester), ..state(store) });
+        let ask = |body: Value| {
+            let app = app.clone();
+            async move { post_body(&app, "/v1/rentals/1/downtime", &body.to_string()).await }
+        };
+        let signed = |(status, body): (StatusCode, Value)| {
+            assert_eq!(status, StatusCode::OK, "{body}");
+            serde_json::from_value::<api::DowntimeAttestation>(body).unwrap()
+        };
+        let (_, own) = post(&app, "/v1/rentals/1/downtime").await;
+        let own = signed((StatusCode::OK, own));
+
+        // The silence lies in [start + 1200, start + 1800): a window ending inside it holds
+        // part of it only.
+        let to = start + 1_500;
+        let shorter = signed(ask(json!({ "to": to })).await);
+        assert_eq!((shorter.from, shorter.to), (start, to));
+        assert!(shorter.down_seconds > 0 && shorter.down_seconds < own.down_seconds, "{shorter:?}");
+        // At most the downtime asked for, never more than measured.
+        let capped = signed(ask(json!({ "to": to, "down_seconds": 100 })).await);
+        assert_eq!((capped.to, capped.down_seconds, capped.deadline), (to, 100, shorter.deadline));
+        let terms = DowntimeTerms {
+            rental_id: 1,
+            from: capped.from,
+            to: capped.to,
+            down_seconds: capped.down_seconds,
+            deadline: capped.deadline,
+        };
+        let signature = alloy::hex::decode(&capped.signature).unwrap();
+        assert_eq!(downtime_signer(&terms, &signature, &domain), Some(signer.address()));
+        let more = signed(ask(json!({ "to": to, "down_seconds": 1_000_000 })).await);
+        assert_eq!(more.down_seconds, shorter.down_seconds);
+        // Asking for the node's own terms signs them again.
+        let same = signed(ask(json!({ "to": own.to, "down_seconds": own.down_seconds })).await);
+        assert_eq!((same.from, same.to, same.down_seconds), (own.from, own.to, own.down_seconds));
+
+        let (status, body) = ask(json!({ "to": end + 1 })).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(body["error"].as_str().unwrap().contains(&format!("only up to {end}")), "{body}");
+        assert_eq!(ask(json!({ "to": start })).await.0, StatusCode::CONFLICT);
+        // Before the silence there is nothing to refund.
+        assert_eq!(ask(json!({ "to": start + 900 })).await.0, StatusCode::CONFLICT);
+        for bad in ["{\"down_seconds\": 5}", "{\"to\": -1}", "\"soon\"", "{\"to\": 1, \"x\": 2}"] {
+            let (status, body) = post_body(&app, "/v1/rentals/1/downtime", bad).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+            assert!(body["error"].as_str().unwrap().contains("\"to\""), "{body}");
         }
     }
 

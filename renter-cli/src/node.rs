@@ -4,7 +4,8 @@ use anyhow::Context;
 use gpuflow_protocol::{
     Offer, SignedEnvelope, Verified,
     api::{
-        ApiErrorBody, DowntimeAttestation, OfferDetail, OfferList, OfferSummary, ProviderDetail,
+        ApiErrorBody, DowntimeAttestation, DowntimeRequest, OfferDetail, OfferList, OfferSummary,
+        ProviderDetail,
     },
 };
 use reqwest::StatusCode;
@@ -88,10 +89,19 @@ impl NodeClient {
         }
     }
 
-    /// A downtime attestation for rental `id`, signed by the node's attester key.
-    pub(crate) async fn downtime(&self, id: u64) -> anyhow::Result<DowntimeAttestation> {
+    /// A downtime attestation for rental `id`, signed by the node's attester key; aligned
+    /// on `ask` when given.
+    pub(crate) async fn downtime(
+        &self,
+        id: u64,
+        ask: Option<DowntimeRequest>,
+    ) -> anyhow::Result<DowntimeAttestation> {
         let path = format!("/v1/rentals/{id}/downtime");
-        match self.send(self.http.post(format!("{}{path}", self.base)), &path).await {
+        let mut request = self.http.post(format!("{}{path}", self.base));
+        if let Some(ask) = ask {
+            request = request.json(&ask);
+        }
+        match self.send(request, &path).await {
             Err(e) if e.downcast_ref::<NotServed>().is_some() => Err(fail(
                 Exit::Refused,
                 format!(

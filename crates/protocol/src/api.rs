@@ -236,6 +236,21 @@ pub struct EvidenceRental {
     pub credits: u64,
 }
 
+/// Optional body of `POST /v1/rentals/{id}/downtime`: terms to align on, so that several
+/// attesters sign identical ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DowntimeRequest {
+    /// End of the window to attest, unix seconds: at most the end of the node's latest final
+    /// bucket and the rental's end.
+    pub to: u64,
+    /// Attest at most this many down seconds: the node signs the smaller of this and its own
+    /// measurement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_seconds: Option<u64>,
+}
+
 /// `POST /v1/rentals/{id}/downtime` answer: an EIP-712 `Downtime` attestation of
 /// `GpuEscrow`, signed by the node's attester key, ready for `creditDowntime`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -80,6 +80,19 @@ pub enum AttestError {
         /// End of it.
         to: u64,
     },
+    /// The window asked for ends after this node's evidence or the rental.
+    #[error(
+        "this node can attest rental {rental_id} only up to {latest} (its latest final uptime \
+         bucket, or the rental's end), not up to {to}; ask with an earlier `to`, or later"
+    )]
+    BeyondEvidence {
+        /// The rental.
+        rental_id: u64,
+        /// The end asked for.
+        to: u64,
+        /// The latest end this node can attest now.
+        latest: u64,
+    },
     /// The provider was up during the whole window.
     #[error(
         "this node measured no downtime in rental {rental_id} between {from} and {to}: the \
@@ -134,19 +147,21 @@ impl Attester {
         self.signer.address()
     }
 
-    /// The attestation of the downtime this node measured in rental `rental_id` at `now`.
+    /// The attestation of the downtime this node measured in rental `rental_id` at `now`,
+    /// aligned on `ask` when given (see [`downtime_terms`]).
     pub async fn attest(
         &self,
         store: &Store,
         params: ModelParams,
         rental_id: u64,
         now: u64,
+        ask: Option<api::DowntimeRequest>,
     ) -> Result<api::DowntimeAttestation, AttestError> {
         let settled = match &self.escrow {
             Some(escrow) => Some(settled_until(&escrow.rental(rental_id).await?)),
             None => None,
         };
-        let terms = downtime_terms(store, params, rental_id, now, settled).await?;
+        let terms = downtime_terms(store, params, rental_id, now, settled, ask).await?;
         let signature = sign_downtime(&self.signer, &terms, &self.domain)?;
         Ok(api::DowntimeAttestation {
             rental_id,
@@ -176,12 +191,19 @@ pub fn settled_until(rental: &gpuflow_escrow::Rental) -> u64 {
 
 /// What this node would attest for rental `rental_id` at `now`; `settled` is the first
 /// second the escrow could still credit ([`settled_until`]), when read from the chain.
+///
+/// Without `ask` the window ends at the rental's end or this node's latest final bucket,
+/// whichever is first, and counts every down second this node measured in it. Nodes
+/// differ in both, so a claim needing several attesters asks each to align: the window
+/// ends at `ask.to` (refused when this node could not attest that far), and the downtime is
+/// at most `ask.down_seconds`, never more than this node measured.
 pub async fn downtime_terms(
     store: &Store,
     params: ModelParams,
     rental_id: u64,
     now: u64,
     settled: Option<u64>,
+    ask: Option<api::DowntimeRequest>,
 ) -> Result<DowntimeTerms, AttestError> {
     let rental = store.rental(rental_id).await?.ok_or(AttestError::UnknownRental(rental_id))?;
     let payout = format!("{:#x}", rental.provider);
@@ -204,11 +226,20 @@ pub async fn downtime_terms(
     let end = rental.stopped_at.unwrap_or(rental.end);
     let from =
         rental.start.max(credited_until.unwrap_or(0)).max(settled.unwrap_or(0)).max(window.from);
-    let to = end.min(window.to());
+    let latest = end.min(window.to());
+    let to = match ask {
+        Some(ask) if ask.to > latest => {
+            return Err(AttestError::BeyondEvidence { rental_id, to: ask.to, latest });
+        }
+        Some(ask) => ask.to,
+        None => latest,
+    };
     if from >= to {
         return Err(AttestError::NothingToAttest { rental_id, from, to });
     }
-    let down_seconds = window.down_seconds(from, to);
+    let measured = window.down_seconds(from, to);
+    let down_seconds =
+        ask.and_then(|ask| ask.down_seconds).map_or(measured, |at_most| at_most.min(measured));
     if down_seconds == 0 {
         return Err(AttestError::NoDowntime { rental_id, from, to });
     }
@@ -278,11 +309,11 @@ mod tests {
             .await
             .unwrap();
 
-        let terms = downtime_terms(&store, params, 1, now, None).await.unwrap();
+        let terms = downtime_terms(&store, params, 1, now, None, None).await.unwrap();
         assert_eq!((terms.from, terms.to), (start, end));
         // Ten silent minutes, less up to the grace period and a bucket at each edge.
         assert!((420..=600).contains(&terms.down_seconds), "{terms:?}");
-        let refused = downtime_terms(&store, params, 2, now, None).await.unwrap_err();
+        let refused = downtime_terms(&store, params, 2, now, None, None).await.unwrap_err();
         assert!(
             matches!(refused, AttestError::AmbiguousProvider { rental_id: 2, machines: 2, .. }),
             "{refused}"

@@ -2,9 +2,11 @@
 use std::collections::BTreeMap;
 
 use alloy::primitives::{Address, Bytes, U256};
+use alloy::sol_types::Eip712Domain;
 use anyhow::Context;
 use clap::Args;
 use gpuflow_escrow::{DowntimeTerms, downtime_signer, pack_signatures};
+use gpuflow_protocol::api::DowntimeRequest;
 use serde_json::json;
 
 use super::{Ctx, money, print_json};
@@ -17,6 +19,13 @@ use crate::{
 /// An attestation's window, downtime and deadline: `(from, to, down_seconds, deadline)`.
 type Terms = (u64, u64, u64, u64);
 
+/// A node's attestation, its signature checked.
+struct Signed {
+    terms: Terms,
+    attester: Address,
+    signature: Bytes,
+}
+
 /// `gpuflow claim-sla`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -27,7 +36,10 @@ type Terms = (u64, u64, u64, u64);
 Each node measured the provider's uptime from its signed heartbeats and its own probes.
 A node registered as attester on the escrow signs the downtime it measured during the
 rental; once enough attesters agree (the escrow's threshold, usually one), the attestation
-is submitted and `rate × credited seconds` goes back to the wallet that rented. Seconds
+is submitted and `rate × credited seconds` goes back to the wallet that rented. Nodes
+measure up to their own latest data, so with a threshold above one every node is asked
+again for the window ending at the earliest end any of them gave and for the least
+downtime any of them measured in it, and those identical terms are submitted. Seconds
 the provider was already paid for are never taken back, so claim soon after the outage.
 A second claim only covers time after the last credited window.")]
 pub struct ClaimSlaArgs {
@@ -49,47 +61,24 @@ impl ClaimSlaArgs {
         let (escrow, _) = settings.escrow(Some(signer)).await?;
         let domain = escrow.domain().await?;
         let rental = escrow.rental(self.rental).await?;
+        let threshold = escrow.attester_threshold().await?;
 
+        let mut refusals = Vec::new();
+        let mut first = Vec::new();
+        for node in &nodes {
+            match ask(node, self.rental, None, &domain).await {
+                Ok(signed) => first.push((node, signed)),
+                Err(e) => refusals.push(e),
+            }
+        }
+        let signed = match threshold > 1 {
+            true => self.align(first, &domain, &mut refusals).await,
+            false => first.into_iter().map(|(_, signed)| signed).collect(),
+        };
         // Attestations with identical terms can be submitted together.
         let mut agreed: BTreeMap<Terms, Vec<(Address, Bytes)>> = BTreeMap::new();
-        let mut refusals = Vec::new();
-        for node in &nodes {
-            let attestation = match node.downtime(self.rental).await {
-                Ok(attestation) => attestation,
-                Err(e) => {
-                    refusals.push(e);
-                    continue;
-                }
-            };
-            let terms = DowntimeTerms {
-                rental_id: self.rental,
-                from: attestation.from,
-                to: attestation.to,
-                down_seconds: attestation.down_seconds,
-                deadline: attestation.deadline,
-            };
-            let signature: Bytes = attestation
-                .signature
-                .parse()
-                .context("a node answered an attestation whose signature is not hex")?;
-            let attester: Address = attestation
-                .attester
-                .parse()
-                .context("a node answered an attestation whose attester is not an address")?;
-            // An EOA signature is checked here; a contract attester only on chain.
-            if let Some(signer) = downtime_signer(&terms, &signature, &domain)
-                && signer != attester
-            {
-                refusals.push(anyhow::anyhow!(
-                    "an attestation claims attester {attester} but was signed by {signer}; \
-                     ignored"
-                ));
-                continue;
-            }
-            agreed
-                .entry((terms.from, terms.to, terms.down_seconds, terms.deadline))
-                .or_default()
-                .push((attester, signature));
+        for Signed { terms, attester, signature } in signed {
+            agreed.entry(terms).or_default().push((attester, signature));
         }
         // The terms most attesters signed; among equals, the fewest seconds (the least
         // that every signer stands behind).
@@ -109,7 +98,6 @@ impl ClaimSlaArgs {
                 ),
             });
         };
-        let threshold = escrow.attester_threshold().await?;
         if signed.len() < usize::from(threshold) {
             return Err(fail(
                 Exit::Refused,
@@ -163,4 +151,84 @@ impl ClaimSlaArgs {
         }
         Ok(())
     }
+
+    /// Asks the nodes that attested in `first` for identical terms: the window ending at
+    /// the earliest `to` any of them signed, and the least downtime any of them measured
+    /// in that window. What a node cannot sign goes to `refusals`.
+    async fn align(
+        &self,
+        first: Vec<(&NodeClient, Signed)>,
+        domain: &Eip712Domain,
+        refusals: &mut Vec<anyhow::Error>,
+    ) -> Vec<Signed> {
+        let Some(to) = first.iter().map(|(_, signed)| signed.terms.1).min() else {
+            return Vec::new();
+        };
+        // Each node's own measurement of the window ending at `to`.
+        let mut measured = Vec::new();
+        for (node, signed) in &first {
+            if signed.terms.1 == to {
+                measured.push(signed.terms.2);
+                continue;
+            }
+            let ask_to = DowntimeRequest { to, down_seconds: None };
+            match ask(node, self.rental, Some(ask_to), domain).await {
+                Ok(signed) => measured.push(signed.terms.2),
+                Err(e) => refusals.push(e),
+            }
+        }
+        let Some(down_seconds) = measured.into_iter().min() else { return Vec::new() };
+        let request = DowntimeRequest { to, down_seconds: Some(down_seconds) };
+        let mut aligned = Vec::new();
+        for (node, signed) in first {
+            if (signed.terms.1, signed.terms.2) == (to, down_seconds) {
+                aligned.push(signed);
+                continue;
+            }
+            match ask(node, self.rental, Some(request), domain).await {
+                Ok(signed) => aligned.push(signed),
+                Err(e) => refusals.push(e),
+            }
+        }
+        aligned
+    }
+}
+
+/// `node`'s attestation for `rental`, aligned on `request` when given, its signature
+/// checked against the attester it names (an EOA's here; a contract attester's only on
+/// chain).
+async fn ask(
+    node: &NodeClient,
+    rental: u64,
+    request: Option<DowntimeRequest>,
+    domain: &Eip712Domain,
+) -> anyhow::Result<Signed> {
+    let attestation = node.downtime(rental, request).await?;
+    let terms = DowntimeTerms {
+        rental_id: rental,
+        from: attestation.from,
+        to: attestation.to,
+        down_seconds: attestation.down_seconds,
+        deadline: attestation.deadline,
+    };
+    let signature: Bytes = attestation
+        .signature
+        .parse()
+        .context("a node answered an attestation whose signature is not hex")?;
+    let attester: Address = attestation
+        .attester
+        .parse()
+        .context("a node answered an attestation whose attester is not an address")?;
+    if let Some(signer) = downtime_signer(&terms, &signature, domain)
+        && signer != attester
+    {
+        anyhow::bail!(
+            "an attestation claims attester {attester} but was signed by {signer}; ignored"
+        );
+    }
+    Ok(Signed {
+        terms: (terms.from, terms.to, terms.down_seconds, terms.deadline),
+        attester,
+        signature,
+    })
 }
