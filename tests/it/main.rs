@@ -270,3 +270,25 @@ async fn bad_input_is_refused_with_the_fix() {
     assert_eq!(balance(&escrow, devnet.renter).await, U256::from(RENTER_FUNDS));
     devnet.shutdown().await;
 }
+
+/// The README's quick start runs this script (`make demo`): one rental's whole life,
+/// with its own checks of the amounts. It must keep passing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_one_rental_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/demo.sh");
+    let demo = tokio::process::Command::new("bash")
+        .arg(script)
+        .env("GPUFLOW_BIN_DIR", gpuflow_devnet::bin_dir().unwrap())
+        .env("GPUFLOW_DEMO_DIR", dir.path().join("devnet"))
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(300), demo)
+        .await
+        .expect("the demo ends within 5 minutes")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("ok: deposit = charged + downtime refund + refund"), "{stdout}");
+}
