@@ -63,6 +63,11 @@ pub struct DevnetOptions {
     pub grace_secs: u64,
     /// Seconds between the provider's heartbeats, and between the node's probes.
     pub heartbeat_interval_secs: u64,
+    /// Nodes started, each with an attester key registered on the escrow; the first is
+    /// the one searches and rentals use, the others join through it.
+    pub nodes: usize,
+    /// Distinct attester signatures a downtime credit needs (at most `nodes`).
+    pub attester_threshold: u8,
 }
 
 impl DevnetOptions {
@@ -94,6 +99,8 @@ impl DevnetOptions {
             uptime_bucket_secs: 2,
             grace_secs: 4,
             heartbeat_interval_secs: 1,
+            nodes: 1,
+            attester_threshold: 1,
         })
     }
 }
@@ -129,7 +136,9 @@ pub struct Devnet {
     pub workload_dir: PathBuf,
     /// The node's attester address, registered on the escrow.
     pub attester: Address,
-    node: Child,
+    /// HTTP base URL of every node, the first being [`Devnet::node_url`]'s.
+    pub node_urls: Vec<String>,
+    nodes: Vec<Child>,
     agent: Child,
     /// How the agent was started, to start it again.
     agent_command: Vec<std::ffi::OsString>,
@@ -159,7 +168,9 @@ impl Devnet {
         let rpc_url = anvil.endpoint();
         let key = |i: usize| PrivateKeySigner::from(anvil.keys()[i].clone());
         let (deployer, treasury, provider, renter) = (key(0), key(1), key(2), key(3));
-        let attester = key(4);
+        anyhow::ensure!((1..=5).contains(&options.nodes), "a devnet runs 1 to 5 nodes");
+        // Anvil's keys 4 and up, one per node.
+        let attesters: Vec<PrivateKeySigner> = (0..options.nodes).map(|i| key(4 + i)).collect();
 
         let chain = gpuflow_escrow::connect(&rpc_url, Some(deployer.clone()))?;
         let deployment = deploy::deploy(
@@ -170,8 +181,8 @@ impl Devnet {
                 fee_bps: options.fee_bps,
                 dispute_window: options.dispute_window,
                 owner: deployer.address(),
-                attesters: vec![attester.address()],
-                attester_threshold: 1,
+                attesters: attesters.iter().map(|a| a.address()).collect(),
+                attester_threshold: options.attester_threshold,
             },
         )
         .await?;
@@ -191,21 +202,29 @@ impl Devnet {
             Some("renter.json"),
         )?;
         let renter_keystore = keystore_dir.join("renter.json");
-        PrivateKeySigner::encrypt_keystore(
-            &keystore_dir,
-            &mut rand::thread_rng(),
-            attester.to_bytes(),
-            DEVNET_PASSWORD,
-            Some("attester.json"),
-        )?;
         let seconds = |n: u64| n.to_string();
-
-        let (node, ready) = spawn_ready(
-            Command::new(options.bin_dir.join("gpuflow-node"))
+        let mut nodes = Vec::new();
+        let mut node_urls = Vec::new();
+        let mut node_p2p = String::new();
+        for (i, attester) in attesters.iter().enumerate() {
+            let name = match i {
+                0 => "node".to_owned(),
+                i => format!("node-{i}"),
+            };
+            let keystore = format!("attester-{i}.json");
+            PrivateKeySigner::encrypt_keystore(
+                &keystore_dir,
+                &mut rand::thread_rng(),
+                attester.to_bytes(),
+                DEVNET_PASSWORD,
+                Some(keystore.as_str()),
+            )?;
+            let mut command = Command::new(options.bin_dir.join("gpuflow-node"));
+            command
                 // The devnet's processes never read the developer's own configuration.
                 .env("XDG_CONFIG_HOME", &options.dir)
                 .arg("--data-dir")
-                .arg(options.dir.join("node"))
+                .arg(options.dir.join(&name))
                 .args(["--http", "127.0.0.1:0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
                 // Index the escrow too; anvil does not reorg on its own, so no confirmations.
                 .args(["--rpc", &rpc_url, "--escrow", &deployment.escrow.to_string()])
@@ -215,21 +234,31 @@ impl Devnet {
                     "--confirmations",
                     "0",
                 ])
-                // Sign downtime attestations with the registered attester key.
+                // Sign downtime attestations with a registered attester key.
                 .arg("--attester-keystore")
-                .arg(keystore_dir.join("attester.json"))
+                .arg(keystore_dir.join(&keystore))
                 .env(gpuflow_escrow::PASSWORD_ENV, DEVNET_PASSWORD)
                 .args(["--uptime-bucket-secs", &seconds(options.uptime_bucket_secs)])
                 .args(["--grace-secs", &seconds(options.grace_secs)])
                 .args(["--probe-interval-secs", &seconds(options.heartbeat_interval_secs)])
-                .args(["--score-interval-secs", &seconds(options.heartbeat_interval_secs)]),
-            &options.dir.join("node.log"),
-            "gpuflow-node ready",
-            READY_TIMEOUT,
-        )
-        .await?;
-        let node_url = ready_field(&ready, "http")?;
-        let node_p2p = ready_field(&ready, "p2p")?;
+                .args(["--score-interval-secs", &seconds(options.heartbeat_interval_secs)]);
+            if i > 0 {
+                command.args(["--bootstrap", &node_p2p]);
+            }
+            let (node, ready) = spawn_ready(
+                &mut command,
+                &options.dir.join(format!("{name}.log")),
+                "gpuflow-node ready",
+                READY_TIMEOUT,
+            )
+            .await?;
+            nodes.push(node);
+            node_urls.push(ready_field(&ready, "http")?);
+            if i == 0 {
+                node_p2p = ready_field(&ready, "p2p")?;
+            }
+        }
+        let node_url = node_urls[0].clone();
 
         let provider_log = options.dir.join("provider.log");
         let provider_dir = options.dir.join("provider");
@@ -286,8 +315,9 @@ impl Devnet {
             offer_id,
             provider_log,
             workload_dir: provider_dir.join("workloads"),
-            attester: attester.address(),
-            node,
+            attester: attesters[0].address(),
+            node_urls,
+            nodes,
             agent,
             agent_command,
             provider_key,
@@ -375,6 +405,7 @@ impl Devnet {
                 self.agent.id().map(|pid| pid.to_string()).unwrap_or_default(),
             ),
             ("GPUFLOW_ATTESTER", self.attester.to_string()),
+            ("GPUFLOW_NODES", self.node_urls.join(" ")),
         ]
     }
 
@@ -384,9 +415,9 @@ impl Devnet {
         std::fs::write(path, text)
     }
 
-    /// Stops the agent and the node gracefully (SIGTERM), then anvil.
+    /// Stops the agent and the nodes gracefully (SIGTERM), then anvil.
     pub async fn shutdown(mut self) {
-        for child in [&mut self.agent, &mut self.node] {
+        for child in std::iter::once(&mut self.agent).chain(&mut self.nodes) {
             if let Some(pid) = child.id() {
                 // SAFETY: kill(2) on our own child process.
                 unsafe { libc::kill(pid as i32, libc::SIGTERM) };

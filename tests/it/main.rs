@@ -72,7 +72,11 @@ async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
 }
 
 async fn start(dir: &Path) -> (Devnet, Escrow) {
-    let devnet = Devnet::start(DevnetOptions::for_checkout(dir.to_owned()).unwrap()).await.unwrap();
+    start_with(DevnetOptions::for_checkout(dir.to_owned()).unwrap()).await
+}
+
+async fn start_with(options: DevnetOptions) -> (Devnet, Escrow) {
+    let devnet = Devnet::start(options).await.unwrap();
     let chain = gpuflow_escrow::connect(&devnet.rpc_url, None).unwrap();
     let escrow = Escrow::new(chain, devnet.escrow).await.unwrap();
     (devnet, escrow)

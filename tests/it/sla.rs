@@ -5,11 +5,11 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alloy::{primitives::U256, signers::local::PrivateKeySigner};
-use gpuflow_devnet::{DEVNET_PASSWORD, DevnetOptions, RENTER_FUNDS};
+use gpuflow_devnet::{DEVNET_PASSWORD, Devnet, DevnetOptions, RENTER_FUNDS};
 use gpuflow_escrow::{DowntimeTerms, Escrow, pack_signatures};
 use gpuflow_protocol::api::DowntimeAttestation;
 
-use super::{FEE_BPS, RATE, amount, balance, eventually, gpuflow, gpuflow_json, start};
+use super::{FEE_BPS, RATE, amount, balance, eventually, gpuflow, gpuflow_json, start, start_with};
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
@@ -26,6 +26,35 @@ async fn attestation(node_url: &str, rental: u64) -> Option<DowntimeAttestation>
     Some(response.json().await.unwrap())
 }
 
+/// Waits until the node at `node_url` has heard several of the provider's heartbeats.
+async fn hears_the_provider(devnet: &Devnet, node_url: &str) {
+    let offer: serde_json::Value =
+        reqwest::get(format!("{node_url}/v1/offers/{}", devnet.offer_id))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let provider_url = format!("{node_url}/v1/providers/{}", offer["peer_id"].as_str().unwrap());
+    eventually(devnet, "the node to hear the provider", Duration::from_secs(30), || {
+        let url = provider_url.clone();
+        async move {
+            let detail: serde_json::Value = reqwest::get(url).await.ok()?.json().await.ok()?;
+            (detail["heartbeat_count"].as_u64()? >= 3).then_some(())
+        }
+    })
+    .await;
+}
+
+/// Waits until the node at `node_url` has indexed rental `id` from the chain.
+async fn indexes_the_rental(devnet: &Devnet, node_url: &str, id: u64) {
+    eventually(devnet, "the node to index the rental", Duration::from_secs(30), || {
+        let url = format!("{node_url}/v1/rentals/{id}");
+        async move { reqwest::get(url).await.ok().filter(|r| r.status().is_success()) }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn downtime_mid_rental_is_measured_attested_and_refunded() {
     let dir = tempfile::tempdir().unwrap();
@@ -34,23 +63,7 @@ async fn downtime_mid_rental_is_measured_attested_and_refunded() {
     let (bucket, grace) = (options.uptime_bucket_secs, options.grace_secs);
 
     // The node has heard the provider for a while before the rental starts.
-    let offer: serde_json::Value =
-        reqwest::get(format!("{}/v1/offers/{}", devnet.node_url, devnet.offer_id))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    let provider_url =
-        format!("{}/v1/providers/{}", devnet.node_url, offer["peer_id"].as_str().unwrap());
-    eventually(&devnet, "the node to hear the provider", Duration::from_secs(30), || {
-        let url = provider_url.clone();
-        async move {
-            let detail: serde_json::Value = reqwest::get(url).await.ok()?.json().await.ok()?;
-            (detail["heartbeat_count"].as_u64()? >= 3).then_some(())
-        }
-    })
-    .await;
+    hears_the_provider(&devnet, &devnet.node_url).await;
 
     let rented = gpuflow_json(&devnet, &["rent", &devnet.offer_id, "--hours", "1", "--yes"]).await;
     let id = rented["rental_id"].as_u64().unwrap();
@@ -58,11 +71,7 @@ async fn downtime_mid_rental_is_measured_attested_and_refunded() {
     assert_eq!(rented["workload"]["state"], "running", "{rented}");
 
     // Up so far: once the node indexed the rental, it has nothing to attest.
-    eventually(&devnet, "the node to index the rental", Duration::from_secs(30), || {
-        let url = format!("{}/v1/rentals/{id}", devnet.node_url);
-        async move { reqwest::get(url).await.ok().filter(|r| r.status().is_success()) }
-    })
-    .await;
+    indexes_the_rental(&devnet, &devnet.node_url, id).await;
     let refused = gpuflow(&devnet, &["claim-sla", &id.to_string()]).await;
     assert!(!refused.ok, "{}", refused.stdout);
     assert!(
@@ -158,5 +167,66 @@ async fn downtime_mid_rental_is_measured_attested_and_refunded() {
         U256::from(RENTER_FUNDS) - deposit + amount(&stopped["refund"]) + refund
     );
     assert_eq!(balance(&escrow, devnet.escrow).await, fee, "only the treasury's fee is left");
+    devnet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_threshold_of_two_attesters_both_nodes_must_sign_the_same_terms() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = DevnetOptions {
+        nodes: 2,
+        attester_threshold: 2,
+        ..DevnetOptions::for_checkout(dir.path().to_owned()).unwrap()
+    };
+    let bucket = options.uptime_bucket_secs;
+    let (mut devnet, escrow) = start_with(options).await;
+    let nodes = devnet.node_urls.clone();
+    for node in &nodes {
+        hears_the_provider(&devnet, node).await;
+    }
+    let rented = gpuflow_json(&devnet, &["rent", &devnet.offer_id, "--hours", "1", "--yes"]).await;
+    let id = rented["rental_id"].as_u64().unwrap();
+    for node in &nodes {
+        indexes_the_rental(&devnet, node, id).await;
+    }
+
+    // An outage both nodes measure, each from its own heartbeats and probes.
+    devnet.kill_provider().await.unwrap();
+    for node in &nodes {
+        eventually(&devnet, "a node to measure 6 s of downtime", Duration::from_secs(60), || {
+            let url = node.clone();
+            async move { attestation(&url, id).await.filter(|a| a.down_seconds >= 6) }
+        })
+        .await;
+    }
+    devnet.restart_provider().await.unwrap();
+    let back_at = now();
+    for node in &nodes {
+        eventually(&devnet, "a node to hear the provider again", Duration::from_secs(60), || {
+            let url = node.clone();
+            async move { attestation(&url, id).await.filter(|a| a.to >= back_at + 3 * bucket) }
+        })
+        .await;
+    }
+
+    // One attester is not enough for the escrow: refused before anything is sent.
+    let before = balance(&escrow, devnet.renter).await;
+    let one = gpuflow(&devnet, &["claim-sla", &id.to_string(), "--from-node", &nodes[0]]).await;
+    assert!(!one.ok, "{}", one.stdout);
+    assert!(one.stderr.contains("the escrow needs 2"), "{}", one.stderr);
+    assert_eq!(balance(&escrow, devnet.renter).await, before);
+
+    // Both: asked again for the same window and the least downtime either measured, they
+    // sign identical terms, and the escrow refunds exactly rate × credited seconds.
+    let both = ["claim-sla", &id.to_string(), "--from-node", &nodes[0], "--from-node", &nodes[1]];
+    let claimed = gpuflow_json(&devnet, &both).await;
+    let attesters = claimed["attesters"].as_array().unwrap();
+    assert_eq!(attesters.len(), 2, "{claimed}");
+    assert_ne!(attesters[0], attesters[1]);
+    let credited = claimed["credited_seconds"].as_u64().unwrap();
+    assert!(credited >= 6, "{claimed}");
+    let refund = amount(&claimed["refund"]);
+    assert_eq!(refund, U256::from(RATE * credited));
+    assert_eq!(balance(&escrow, devnet.renter).await, before + refund);
     devnet.shutdown().await;
 }

@@ -18,6 +18,13 @@ struct Args {
     /// Mine a block every N seconds instead of on each transaction.
     #[arg(long)]
     block_time: Option<u64>,
+    /// Nodes to start (1 to 5), each a registered attester; `GPUFLOW_NODES` lists their
+    /// URLs for `gpuflow claim-sla --from-node`.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+    /// Attester signatures a downtime credit needs (at most --nodes).
+    #[arg(long, default_value_t = 1)]
+    threshold: u8,
 }
 
 #[tokio::main]
@@ -29,6 +36,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut options = DevnetOptions::for_checkout(args.dir)?;
     options.block_time = args.block_time;
+    options.nodes = args.nodes;
+    options.attester_threshold = args.threshold;
     let devnet = Devnet::start(options).await?;
     devnet.write_env(&args.env_file)?;
     for (key, value) in devnet.env() {
