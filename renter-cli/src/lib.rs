@@ -22,8 +22,8 @@ pub use error::exit_code;
 #[derive(Debug, Parser)]
 #[command(name = "gpuflow", version, about, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// Print JSON for scripts instead of text for humans. Implies consent: `rent --json`
-    /// does not ask for confirmation (as with --yes) and shows no spinner.
+    /// Print JSON for scripts instead of text for humans: no spinner, no prompt (a payment
+    /// needs --yes), errors as one JSON document on stdout too.
     #[arg(long, global = true)]
     pub json: bool,
     #[command(flatten)]

@@ -66,7 +66,7 @@ pub struct RentArgs {
     #[arg(long, value_name = "PATH")]
     ssh_key: Option<std::path::PathBuf>,
     /// Longest wait for the provider to report the workload running, in seconds; past
-    /// it `rent` exits 5 and says how to get the deposit back (`gpuflow stop ID`).
+    /// it `rent` exits 6 and says how to get the deposit back (`gpuflow stop ID`).
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     wait: u64,
 }
