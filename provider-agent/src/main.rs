@@ -40,6 +40,8 @@ const EXAMPLES: &str = "Examples:
   gpuflow-provider gpus
   gpuflow-provider run --bootstrap /ip4/203.0.113.1/tcp/4001
   gpuflow-provider earnings
+  gpuflow-provider withdraw --to 0x...
+  gpuflow-provider run --offer-gpus 0,1 --data-dir ~/.config/gpuflow/provider-4090
   gpuflow-provider run --runtime docker --image nvidia/cuda:12.4.1-base-ubuntu22.04 \\
       --allow-image 'pytorch/pytorch:*' --allow-image ubuntu:22.04 --ssh-host 203.0.113.7
   gpuflow-provider run --rpc http://127.0.0.1:8545 --escrow 0x... --key-env PROVIDER_KEY \\
