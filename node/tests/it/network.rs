@@ -143,6 +143,18 @@ async fn forged_and_oversized_messages_are_rejected_and_counted() {
         o.gpus[0].pci_bus_id = " ".repeat(65 * 1024);
     });
     assert!(oversized.to_bytes().len() > gpuflow_protocol::MAX_MESSAGE_SIZE);
+    // A payout address bound to another peer id: a valid offer of `victim`'s, sealed by
+    // `thief` as its own.
+    let (victim, thief) = (Provider::default(), Provider::default());
+    let stolen: Offer = serde_json::from_str(victim.offer(|_| {}).body.get()).unwrap();
+    let stolen = SignedEnvelope::seal(&thief.identity, &stolen);
+    // A heartbeat changed after signing.
+    let forged_heartbeat = {
+        let signed = String::from_utf8(Provider::default().heartbeat(1).to_bytes()).unwrap();
+        let forged = signed.replace("\"temperature_c\":70", "\"temperature_c\":20");
+        assert_ne!(forged, signed);
+        serde_json::from_str::<SignedEnvelope>(&forged).unwrap()
+    };
     // A heartbeat past its much smaller limit.
     let big_heartbeat = {
         let provider = Provider::default();
@@ -156,23 +168,31 @@ async fn forged_and_oversized_messages_are_rejected_and_counted() {
     // One publisher each: every rejection costs the relay its gossipsub score.
     // They stay alive to the end: a dropped publisher stops before its message is sent.
     let mut publishers = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..6 {
         publishers.push(Publisher::join(a.addr()).await);
     }
     publishers[0].offer(&valid).await;
     publishers[1].offer(&forged).await;
     publishers[2].offer(&oversized).await;
     publishers[3].heartbeat(&big_heartbeat).await;
+    publishers[4].offer(&stolen).await;
+    publishers[5].heartbeat(&forged_heartbeat).await;
 
     for line in [
         "gpuflow_messages_accepted_total{topic=\"offers\"}",
         "gpuflow_messages_rejected_total{topic=\"offers\",reason=\"bad_signature\"}",
         "gpuflow_messages_rejected_total{topic=\"offers\",reason=\"too_large\"}",
+        "gpuflow_messages_rejected_total{topic=\"offers\",reason=\"bad_payout_binding\"}",
         "gpuflow_messages_rejected_total{topic=\"heartbeats\",reason=\"too_large\"}",
+        "gpuflow_messages_rejected_total{topic=\"heartbeats\",reason=\"bad_signature\"}",
     ] {
         eventually(line, || async { (a.metric(line).await == 1).then_some(()) }).await;
     }
     assert_eq!(a.offer_ids().await, vec![honest.id()]);
+    for id in [thief.id(), victim.id()] {
+        let detail = try_get_json::<api::OfferDetail>(&format!("{}/v1/offers/{id}", a.url)).await;
+        assert!(detail.is_none(), "offer {id} is served");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
