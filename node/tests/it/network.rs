@@ -1,5 +1,5 @@
 //! Nodes in this process on real loopback swarms: propagation, late join, convergence,
-//! validation, conflicts, heartbeats and rate limits.
+//! validation, expiry, conflicts, heartbeats and rate limits.
 
 use std::time::Instant;
 
@@ -193,6 +193,29 @@ async fn forged_and_oversized_messages_are_rejected_and_counted() {
         let detail = try_get_json::<api::OfferDetail>(&format!("{}/v1/offers/{id}", a.url)).await;
         assert!(detail.is_none(), "offer {id} is served");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_disappears_from_search_when_it_expires() {
+    let a = TestNode::start(Vec::new()).await;
+    let publisher = Publisher::join(a.addr()).await;
+    let (brief, lasting) = (Provider::default(), Provider::default());
+    // Long enough to be seen on a loaded machine before it expires, short enough to wait out.
+    publisher.offer(&brief.offer(|o| o.expires_at = o.issued_at + 5)).await;
+    publisher.offer(&lasting.offer(|_| {})).await;
+    let mut both = vec![brief.id(), lasting.id()];
+    both.sort();
+    eventually("both offers", || async { (a.offer_ids().await == both).then_some(()) }).await;
+
+    eventually("the brief offer to expire", || async {
+        (a.offer_ids().await == [lasting.id()]).then_some(())
+    })
+    .await;
+    let url = format!("{}/v1/offers/{}", a.url, brief.id());
+    assert!(try_get_json::<api::OfferDetail>(&url).await.is_none(), "the expired offer is served");
+    let search: api::OfferList = get_json(&format!("{}/v1/offers?q=num_gpus%3D1", a.url)).await;
+    let ids: Vec<_> = search.offers.into_iter().map(|o| o.id).collect();
+    assert_eq!(ids, [lasting.id()]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
