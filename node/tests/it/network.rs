@@ -267,14 +267,21 @@ async fn heartbeats_show_on_the_provider_page() {
     publisher.offer(&provider.offer(|_| {})).await;
     eventually("the offer", || async { (a.offer_ids().await == [provider.id()]).then_some(()) })
         .await;
-    publisher.heartbeat(&provider.heartbeat(2)).await;
-    publisher.heartbeat(&provider.heartbeat(3)).await;
+    // One at a time: verified in parallel, two heartbeats sent back to back may be stored
+    // out of order, the older then being stale.
     let url = format!("{}/v1/providers/{}", a.url, provider.identity.peer_id());
-    let detail = eventually("two heartbeats", || async {
-        let detail: api::ProviderDetail = get_json(&url).await;
-        (detail.heartbeat_count == 2).then_some(detail)
-    })
-    .await;
+    let mut detail = None;
+    for (seq, count) in [(2, 1), (3, 2)] {
+        publisher.heartbeat(&provider.heartbeat(seq)).await;
+        detail = Some(
+            eventually("the heartbeat", || async {
+                let detail: api::ProviderDetail = get_json(&url).await;
+                (detail.heartbeat_count == count).then_some(detail)
+            })
+            .await,
+        );
+    }
+    let detail = detail.unwrap();
     let last = detail.last_heartbeat.expect("a heartbeat");
     assert_eq!((last.seq, last.active_rentals), (3, 1));
     assert_eq!((last.gpus[0].temperature_c, last.gpus[0].utilization_pct), (70, 99));
