@@ -7,7 +7,7 @@ use std::{fmt::Write as _, time::Instant};
 use alloy::primitives::Address;
 use anyhow::Context;
 use gpuflow_node::{Store, reliability, reliability::model::Runs};
-use gpuflow_protocol::{Identity, unix_now};
+use gpuflow_protocol::{Identity, OfferId, QuoteTerms, unix_now};
 use rand::Rng;
 use rusqlite::params;
 
@@ -36,6 +36,8 @@ const WINDOW_DAYS: u64 = 30;
 /// One generated provider: its row, its evidence and its rentals.
 struct Generated {
     peer_id: String,
+    /// The offer id of its machine, which its rentals' `offerId` names.
+    machine: OfferId,
     payout: String,
     first_seen: u64,
     heard: Runs,
@@ -78,6 +80,7 @@ fn provider(seed: u64, index: u64, now: u64) -> Generated {
         .collect();
     Generated {
         peer_id: identity.peer_id().to_string(),
+        machine: OfferId::of(&identity.peer_id()),
         payout: format!("{:#x}", Address::from(rng.r#gen::<[u8; 20]>())),
         first_seen: (listed_from * BUCKET).saturating_sub(rng.gen_range(0..86_400 * 30)),
         heard,
@@ -102,8 +105,8 @@ fn fill(path: &std::path::Path, providers: &[Generated]) -> anyhow::Result<(u64,
         let mut rental = tx.prepare(
             "INSERT INTO rentals (id, renter, provider, rate_per_second, start_at, end_at, \
                  stopped_at, deposit, refund, withdrawn, fees, credited, credited_seconds, \
-                 opened_block, updated_block) \
-             VALUES (?1, ?2, ?3, '100', ?4, ?5, NULL, '0', '0', '0', '0', '0', 0, 1, 1)",
+                 opened_block, updated_block, offer_id, machine) \
+             VALUES (?1, ?2, ?3, '100', ?4, ?5, NULL, '0', '0', '0', '0', '0', 0, 1, 1, ?6, ?7)",
         )?;
         let renter = format!("{:#x}", Address::repeat_byte(0x11));
         for p in providers {
@@ -120,12 +123,17 @@ fn fill(path: &std::path::Path, providers: &[Generated]) -> anyhow::Result<(u64,
             runs += (p.heard.0.len() + p.failed.0.len() + p.listed.0.len()) as u64;
             for &(start, end) in &p.rentals {
                 rentals += 1;
+                // As the chain watcher stores them: the quote's offerId (one GPU of the
+                // machine) and the machine it names.
+                let offer_id = QuoteTerms::machine(p.machine, 1);
                 rental.execute(params![
                     rentals as i64,
                     renter,
                     p.payout,
                     start as i64,
-                    end as i64
+                    end as i64,
+                    format!("{offer_id:#x}"),
+                    p.machine.to_string()
                 ])?;
             }
         }
@@ -165,7 +173,8 @@ pub async fn run(params: &ReliabilityParams) -> anyhow::Result<Section> {
         details,
         "{} providers (seed {}), each listed for most of the last 30 days with up to a dozen \
          outages of up to two hours, a probe failure now and then, and up to four rentals of \
-         up to two days: {} runs of one-minute buckets and {} rentals, written into the \
+         up to two days: {} runs of one-minute buckets and {} rentals (each naming its \
+         provider's machine by `offerId`, as the chain watcher stores them), written into the \
          node's tables ({:.1} MiB database). Each run is `Store::rescore`: read every \
          provider's evidence and rentals, compute the model of `node/RELIABILITY.md` over \
          43,200+ buckets each, and store the reliability, uptime and rentals that changed \
