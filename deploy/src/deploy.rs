@@ -1,8 +1,10 @@
 //! Deploys `GpuEscrow` (and, for devnets, `MockUSDC`) to any EVM chain.
 
 use alloy::{
+    network::Ethereum,
     primitives::{Address, U256},
-    providers::{DynProvider, Provider},
+    providers::{DynProvider, PendingTransactionBuilder, Provider},
+    rpc::types::TransactionReceipt,
 };
 use anyhow::Context;
 use gpuflow_escrow::{GpuEscrow, MockUSDC};
@@ -111,15 +113,8 @@ pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> anyhow::Re
         alloy::primitives::aliases::U40::from(window),
         params.owner,
     );
-    let receipt = builder
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("deploying GpuEscrow: {}", gpuflow_escrow::explain(&e)))?
-        .get_receipt()
-        .await
-        .context("waiting for the GpuEscrow deployment")?;
+    let receipt = confirmed("the GpuEscrow deployment", builder.send().await).await?;
     let escrow = receipt.contract_address.context("the deployment created no contract")?;
-    anyhow::ensure!(receipt.status(), "the GpuEscrow deployment reverted");
     let block = receipt.block_number.context("receipt without block")?;
     let deployed = || format!("GpuEscrow was deployed at {escrow} in block {block}, but");
     // Attesters first: the escrow refuses a threshold above the number registered.
@@ -153,17 +148,9 @@ async fn register_attester(
     escrow: Address,
     attester: Address,
 ) -> anyhow::Result<()> {
-    let receipt = GpuEscrow::new(escrow, provider.clone())
-        .setAttester(attester, true)
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!("registering attester {attester}: {}", gpuflow_escrow::explain(&e))
-        })?
-        .get_receipt()
-        .await
-        .context("waiting for the attester registration")?;
-    anyhow::ensure!(receipt.status(), "registering attester {attester} reverted");
+    let escrow = GpuEscrow::new(escrow, provider.clone());
+    let sent = escrow.setAttester(attester, true).send().await;
+    confirmed(&format!("registering attester {attester}"), sent).await?;
     Ok(())
 }
 
@@ -174,20 +161,9 @@ async fn set_attester_threshold(
     escrow: Address,
     threshold: u8,
 ) -> anyhow::Result<()> {
-    let receipt = GpuEscrow::new(escrow, provider.clone())
-        .setAttesterThreshold(threshold)
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "setting the attester threshold to {threshold}: {}",
-                gpuflow_escrow::explain(&e)
-            )
-        })?
-        .get_receipt()
-        .await
-        .context("waiting for the attester threshold")?;
-    anyhow::ensure!(receipt.status(), "setting the attester threshold to {threshold} reverted");
+    let escrow = GpuEscrow::new(escrow, provider.clone());
+    let sent = escrow.setAttesterThreshold(threshold).send().await;
+    confirmed(&format!("setting the attester threshold to {threshold}"), sent).await?;
     Ok(())
 }
 
@@ -198,14 +174,24 @@ pub async fn mint(
     to: Address,
     amount: U256,
 ) -> anyhow::Result<()> {
-    MockUSDC::new(token, provider.clone())
-        .mint(to, amount)
-        .send()
-        .await?
+    let token = MockUSDC::new(token, provider.clone());
+    confirmed("minting devnet tokens", token.mint(to, amount).send().await).await?;
+    Ok(())
+}
+
+/// Waits for the transaction `what` names to be mined and checks that it succeeded; a call
+/// refused before it was sent is explained in plain words.
+async fn confirmed(
+    what: &str,
+    sent: Result<PendingTransactionBuilder<Ethereum>, alloy::contract::Error>,
+) -> anyhow::Result<TransactionReceipt> {
+    let receipt = sent
+        .map_err(|e| anyhow::anyhow!("{what}: {}", gpuflow_escrow::explain(&e)))?
         .get_receipt()
         .await
-        .context("minting devnet tokens")?;
-    Ok(())
+        .with_context(|| format!("waiting for {what}"))?;
+    anyhow::ensure!(receipt.status(), "{what} reverted");
+    Ok(receipt)
 }
 
 #[cfg(test)]
