@@ -1,10 +1,9 @@
 //! `gpuflow extend`.
 
-use alloy::primitives::U256;
 use clap::Args;
 use serde_json::json;
 
-use super::{Ctx, Payment, check_funds, hours_to_seconds, money, print_json, tokens};
+use super::{Ctx, Payment, check_funds, hourly, hours_to_seconds, money, print_json};
 use crate::{
     error::{Exit, fail},
     ui,
@@ -96,13 +95,9 @@ impl ExtendArgs {
         };
         check_funds(&escrow, renter, &extending, decimals).await?;
         if !json {
-            let per_hour = U256::from(rate) * U256::from(3600);
             eprintln!("extend rental {id}");
             let mut table = ui::table(&["", ""]);
-            table.add_row(vec![
-                "rate".to_owned(),
-                format!("{} per hour ({rate} units/s)", tokens(per_hour, decimals)),
-            ]);
+            table.add_row(vec!["rate".to_owned(), hourly(rate, decimals)]);
             table.add_row(vec![
                 "added time".to_owned(),
                 format!("{} ({extra} s)", ui::duration(extra)),

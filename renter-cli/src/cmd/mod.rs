@@ -55,6 +55,23 @@ pub(crate) fn tokens(units: U256, decimals: u8) -> String {
     u128::try_from(units).map(|u| format_units(u, decimals)).unwrap_or_else(|_| units.to_string())
 }
 
+/// Token units per hour of a rate in token units per second.
+pub(crate) fn per_hour(rate_per_second: u128) -> U256 {
+    U256::from(rate_per_second) * U256::from(3600)
+}
+
+/// A rate for the cost tables: `0.36 per hour (100 units/s)`.
+pub(crate) fn hourly(rate_per_second: u128, decimals: u8) -> String {
+    format!("{} per hour ({rate_per_second} units/s)", tokens(per_hour(rate_per_second), decimals))
+}
+
+/// What the first `used` seconds of `rental` cost the renter, and how many of them were
+/// refunded as downtime: credited seconds are not part of the charge.
+pub(crate) fn charged(rental: &gpuflow_escrow::Rental, used: u64) -> (U256, u64) {
+    let credited = rental.credited.to::<u64>().min(used);
+    (U256::from(rental.ratePerSecond) * U256::from(used - credited), credited)
+}
+
 /// Prints `value` as pretty JSON.
 pub(crate) fn print_json(value: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(value).expect("JSON values print"));

@@ -7,7 +7,9 @@ use gpuflow_escrow::GpuEscrow;
 use gpuflow_protocol::{RentalRequest, WorkloadState, parse_units, unix_now};
 use serde_json::json;
 
-use super::{Ctx, Payment, check_funds, hours_to_seconds, money, print_json, tokens};
+use super::{
+    Ctx, Payment, check_funds, hourly, hours_to_seconds, money, per_hour, print_json, tokens,
+};
 use crate::{
     error::{Exit, fail, fail_with},
     provider::ProviderClient,
@@ -128,7 +130,6 @@ impl RentArgs {
                 parse_units(p, decimals).map_err(|e| fail(Exit::Usage, format!("--max-price: {e}")))
             })
             .transpose()?;
-        let per_hour = |rate: u128| U256::from(rate) * U256::from(3600);
         let above_max =
             |rate: u128| max_per_hour.is_some_and(|max| per_hour(rate) > U256::from(max));
         let refuse_price = |who: &str, rate: u128| {
@@ -223,10 +224,7 @@ impl RentArgs {
             let gpus = &offer.body.gpus;
             eprintln!("rent offer {} ({quoted_gpus} × {})", self.offer, gpus[0].name);
             let mut table = ui::table(&["", ""]);
-            table.add_row(vec![
-                "rate".to_owned(),
-                format!("{} per hour ({rate} units/s)", tokens(per_hour(rate), decimals)),
-            ]);
+            table.add_row(vec!["rate".to_owned(), hourly(rate, decimals)]);
             table.add_row(vec![
                 "duration".to_owned(),
                 format!("{} ({duration} s)", ui::duration(duration)),

@@ -1,14 +1,10 @@
 //! `gpuflow rentals`.
-use alloy::{
-    primitives::{B256, U256},
-    rpc::types::Filter,
-    sol_types::SolEvent,
-};
+use alloy::{primitives::B256, rpc::types::Filter, sol_types::SolEvent};
 use clap::Args;
 use gpuflow_escrow::GpuEscrow::RentalOpened;
 use serde_json::json;
 
-use super::{Ctx, print_json, tokens};
+use super::{Ctx, per_hour, print_json, tokens};
 use crate::{
     error::{Exit, fail},
     ui,
@@ -104,13 +100,12 @@ impl RentalsArgs {
         }
         let mut table = ui::table(&["ID", "STATE", "PROVIDER", "$/HOUR", "LENGTH", "LEFT"]);
         for (id, r, start, end, state) in &rows {
-            let per_hour = U256::from(r.ratePerSecond) * U256::from(3600);
             let left = if *state == "active" { ui::duration(end - now) } else { "-".into() };
             table.add_row(vec![
                 id.to_string(),
                 (*state).to_owned(),
                 r.provider.to_string(),
-                tokens(per_hour, decimals),
+                tokens(per_hour(r.ratePerSecond), decimals),
                 ui::duration(end - start),
                 left,
             ]);

@@ -3,7 +3,7 @@ use alloy::primitives::U256;
 use clap::Args;
 use serde_json::json;
 
-use super::{Ctx, money, print_json};
+use super::{Ctx, charged, money, print_json};
 use crate::provider::ProviderClient;
 
 /// `gpuflow status`.
@@ -31,10 +31,7 @@ impl StatusArgs {
         let (_, now) = escrow.latest_block().await?;
         let (start, end) = (rental.start.to::<u64>(), rental.end.to::<u64>());
         let billed_until = end.min(now).max(start);
-        // Downtime already refunded is not part of what the rental cost.
-        let used = billed_until - start;
-        let credited = rental.credited.to::<u64>().min(used);
-        let charged = U256::from(rental.ratePerSecond) * U256::from(used - credited);
+        let (charged, _) = charged(&rental, billed_until - start);
         let active = !rental.stopped && now < end;
 
         // The workload's state comes from the provider itself.

@@ -1,9 +1,8 @@
 //! `gpuflow stop`.
-use alloy::primitives::U256;
 use clap::Args;
 use serde_json::json;
 
-use super::{Ctx, money, print_json};
+use super::{Ctx, charged, money, print_json};
 use crate::ui;
 
 /// `gpuflow stop`.
@@ -33,9 +32,7 @@ impl StopArgs {
         let decimals = escrow.decimals().await?;
         let start = rental.start.to::<u64>();
         let used = stopped.stopped_at - start;
-        // Downtime already refunded is not part of what the rental cost.
-        let credited = rental.credited.to::<u64>().min(used);
-        let charged = U256::from(rental.ratePerSecond) * U256::from(used - credited);
+        let (charged, credited) = charged(&rental, used);
         if ctx.json {
             print_json(&json!({
                 "rental_id": self.rental,
