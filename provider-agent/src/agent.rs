@@ -667,9 +667,9 @@ impl Agent {
             image: None,
             ssh_key: None,
             opened_block: Some(block),
-            nonce: Some(nonce),
+            nonce: Some(nonce.clone()),
         };
-        let quote = self.store.quote(event.nonce.to_string()).await?;
+        let quote = self.store.quote(nonce).await?;
         let problem = match &quote {
             None => Some(format!(
                 "it was not opened with a quote this provider issued (nonce {})",
