@@ -220,9 +220,11 @@ impl Settings {
             fail(
                 Exit::Unreachable,
                 format!(
-                    "cannot reach the chain at {} ({}): {e}; check that it runs, or fix --rpc / \
+                    "cannot reach the chain at {} ({}): {}; check that it runs, or fix --rpc / \
                      GPUFLOW_RPC",
-                    self.rpc.value, self.rpc.source
+                    self.rpc.value,
+                    self.rpc.source,
+                    gpuflow_escrow::rpc_reason(&e)
                 ),
             )
         })?;

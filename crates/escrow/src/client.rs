@@ -1,10 +1,16 @@
+use std::time::Duration;
+
 use alloy::{
     network::EthereumWallet,
     primitives::{Address, TxHash, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
-    rpc::types::{Filter, TransactionReceipt},
+    rpc::{
+        client::ClientBuilder,
+        types::{Filter, TransactionReceipt},
+    },
     signers::local::PrivateKeySigner,
     sol_types::SolEvent,
+    transports::http::reqwest,
 };
 
 use gpuflow_protocol::SignedQuote;
@@ -14,7 +20,28 @@ use crate::{EscrowError, GpuEscrow, IERC20, Rental, explain};
 /// How long a permit signed for one open stays valid, in seconds.
 const PERMIT_VALIDITY: u64 = 3600;
 
+/// Longest one RPC request may take before it fails, unless [`RPC_TIMEOUT_ENV`] says
+/// otherwise: a frozen RPC must never hold up its caller for good.
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Environment variable that sets the RPC request timeout, in seconds.
+pub const RPC_TIMEOUT_ENV: &str = "GPUFLOW_RPC_TIMEOUT_SECS";
+
+/// The RPC request timeout: [`RPC_TIMEOUT_ENV`] if set to a positive number of seconds,
+/// else [`RPC_TIMEOUT`].
+pub fn rpc_timeout() -> Duration {
+    std::env::var(RPC_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|secs| *secs > 0)
+        .map_or(RPC_TIMEOUT, Duration::from_secs)
+}
+
 /// Connects to the chain at `rpc_url`, signing with `signer` when given.
+///
+/// Every request times out after [`rpc_timeout`]. Nonces are read from the chain for
+/// every transaction instead of counted locally, so a transaction that fails before it is
+/// sent (its gas estimate reverts) never leaves a gap that would hold up the next one.
 pub fn connect(
     rpc_url: &str,
     signer: Option<PrivateKeySigner>,
@@ -23,11 +50,17 @@ pub fn connect(
         action: "parsing the RPC URL",
         reason: format!("`{rpc_url}` is not a URL: {e}"),
     })?;
+    let http = reqwest::Client::builder().timeout(rpc_timeout()).build().map_err(|e| {
+        EscrowError::Rpc { action: "setting up the RPC client", reason: e.to_string() }
+    })?;
+    let client = ClientBuilder::default().http_with_client(http, url);
+    let builder = ProviderBuilder::default()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id();
     Ok(match signer {
-        Some(signer) => {
-            ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased()
-        }
-        None => ProviderBuilder::new().connect_http(url).erased(),
+        Some(signer) => builder.wallet(EthereumWallet::from(signer)).connect_client(client).erased(),
+        None => builder.connect_client(client).erased(),
     })
 }
 
@@ -197,7 +230,7 @@ impl Escrow {
             let range = filter.clone().from_block(first).to_block(last);
             logs.extend(self.provider.get_logs(&range).await.map_err(|e| EscrowError::Rpc {
                 action,
-                reason: format!("blocks {first}..={last}: {e}"),
+                reason: format!("blocks {first}..={last}: {}", rpc_reason(&e)),
             })?);
         }
         Ok(logs)
@@ -446,6 +479,16 @@ impl Escrow {
         Ok(crate::quote::cost(r.ratePerSecond, seconds)?.saturating_sub(r.withdrawn))
     }
 
+    /// Gross tokens the provider could withdraw from the rental now (by the latest block's
+    /// time): earned seconds past the dispute window, less credits and withdrawals.
+    pub async fn withdrawable(&self, rental_id: u64) -> Result<U256, EscrowError> {
+        self.escrow
+            .withdrawable(U256::from(rental_id))
+            .call()
+            .await
+            .map_err(|e| call("reading what is withdrawable", e))
+    }
+
     /// The dispute window: seconds before earned seconds can be withdrawn.
     pub async fn dispute_window(&self) -> Result<u64, EscrowError> {
         let window = self
@@ -584,7 +627,7 @@ where
         .with_timeout(Some(RECEIPT_TIMEOUT))
         .get_receipt()
         .await
-        .map_err(|e| EscrowError::Unconfirmed { action, tx, reason: e.to_string() })?;
+        .map_err(|e| EscrowError::Unconfirmed { action, tx, reason: rpc_reason(&e) })?;
     if !receipt.status() {
         return Err(EscrowError::Failed { action, tx: receipt.transaction_hash });
     }
@@ -612,12 +655,27 @@ fn call(action: &'static str, error: alloy::contract::Error) -> EscrowError {
     if error.as_revert_data().is_some() {
         EscrowError::Reverted { action, reason: explain(&error) }
     } else {
-        EscrowError::Rpc { action, reason: error.to_string() }
+        rpc(action, error)
     }
 }
 
-fn rpc(action: &'static str, error: impl std::fmt::Display) -> EscrowError {
-    EscrowError::Rpc { action, reason: error.to_string() }
+fn rpc(action: &'static str, error: impl std::fmt::Display + std::fmt::Debug) -> EscrowError {
+    EscrowError::Rpc { action, reason: rpc_reason(&error) }
+}
+
+/// The error's text, or, for a request that ran out of time, what that means and what to do.
+pub fn rpc_reason(error: &(impl std::fmt::Display + std::fmt::Debug)) -> String {
+    let text = error.to_string();
+    let debug = format!("{error:?}");
+    if [&text, &debug].iter().any(|t| t.contains("timed out") || t.contains("TimedOut")) {
+        format!(
+            "the RPC did not answer within {} s: it is frozen or overloaded; try again, or use \
+             another RPC URL (the timeout is set by {RPC_TIMEOUT_ENV})",
+            rpc_timeout().as_secs()
+        )
+    } else {
+        text
+    }
 }
 
 fn to_u64(value: U256) -> Result<u64, EscrowError> {

@@ -17,8 +17,8 @@ mod wallet;
 
 pub use bindings::{GpuEscrow, IERC20, MockUSDC, Rental};
 pub use client::{
-    Credited, Escrow, EscrowEvent, Extended, LOG_RANGE, Opened, RentalHistory, Stopped, Withdrawn,
-    block_ranges, connect,
+    Credited, Escrow, EscrowEvent, Extended, LOG_RANGE, Opened, RPC_TIMEOUT, RPC_TIMEOUT_ENV,
+    RentalHistory, Stopped, Withdrawn, block_ranges, connect, rpc_reason, rpc_timeout,
 };
 pub use downtime::{DowntimeTerms, downtime_signer, pack_signatures, sign_downtime};
 pub use error::EscrowError;
