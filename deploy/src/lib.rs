@@ -415,6 +415,24 @@ impl Devnet {
         std::fs::write(path, text)
     }
 
+    /// Starts a second provider agent beside the devnet's, with the same payout key (one
+    /// agent per GPU model, say) but its own data directory `dir`, its GPUs from `gpus` (a
+    /// simulated inventory) and its own port. Returns it, killed when dropped, with its
+    /// ready line (see [`ready_field`]).
+    pub async fn start_sibling_agent(
+        &self,
+        dir: &Path,
+        gpus: &Path,
+    ) -> anyhow::Result<(Child, String)> {
+        let mut command = self.agent_command.clone();
+        for (flag, value) in [("--data-dir", dir), ("--simulate-gpus", gpus)] {
+            let at = command.iter().position(|a| a == flag).context("the agent's command")?;
+            command[at + 1] = value.into();
+        }
+        std::fs::create_dir_all(dir)?;
+        start_agent(&command, &self.dir, &self.provider_key, &dir.join("agent.log")).await
+    }
+
     /// Stops the agent and the nodes gracefully (SIGTERM), then anvil.
     pub async fn shutdown(mut self) {
         for child in std::iter::once(&mut self.agent).chain(&mut self.nodes) {

@@ -55,7 +55,7 @@ use crate::{
     metrics::Metrics,
     query::Cursor,
     reliability::{AttestError, Attester},
-    store::scores_of,
+    store::{RentalMachine, scores_of},
 };
 
 /// Results returned by a search that does not set `limit`.
@@ -340,6 +340,10 @@ async fn rental(
     let id = rental_of(&id)?;
     let rental = state.store.rental(id).await?;
     let r = rental.ok_or_else(|| ApiError::NotFound(format!("no rental {id} is indexed")))?;
+    let machine = match state.store.rental_machine(id).await? {
+        Some(RentalMachine::Known(peer)) => Some(peer),
+        _ => None,
+    };
     Ok(Json(api::RentalDetail {
         id: r.id,
         renter: format!("{:#x}", r.renter),
@@ -356,6 +360,8 @@ async fn rental(
         credited_seconds: r.credited_seconds,
         opened_block: r.opened_block,
         updated_block: r.updated_block,
+        offer_id: format!("{:#x}", r.offer_id),
+        machine,
     }))
 }
 

@@ -63,6 +63,7 @@ impl Provider {
                 ecc_errors: Some(0),
             }],
             active_rentals: 1,
+            listen_addrs: Vec::new(),
         };
         SignedEnvelope::seal(&self.identity, &heartbeat).open().expect("test heartbeats are valid")
     }

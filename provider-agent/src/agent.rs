@@ -1,11 +1,17 @@
 //! The provider's main loop: advertise, heartbeat, quote, watch the escrow, run
 //! workloads, get paid.
 //!
-//! One task owns all rental state; network requests, chain polling and the timers are
-//! branches of the same `select!`, so nothing needs a lock. Every change of a rental is
-//! written to the [`Store`] before the agent acts on it, and chain events are re-read from
-//! the last fully processed block after a restart, so a crash loses nothing and a GPU is
-//! never handed out twice.
+//! One task owns all rental state; network requests, chain results and the timers are
+//! branches of the same `select!`, so nothing needs a lock. The chain itself is only ever
+//! called from tasks of their own ([`crate::chain`]), so a slow or hanging RPC never holds
+//! up quotes, heartbeats or signals. Every change of a rental is written to the [`Store`]
+//! before the agent acts on it, and chain events are re-read from the last fully processed
+//! block after a restart, so a crash loses nothing and a GPU is never handed out twice.
+//!
+//! A rental belongs to the machine its on-chain `offerId` names: several agents may share
+//! one payout address, and each handles only the rentals of its own offer. A quote reserves
+//! its GPUs until it is used or expires ([`crate::reservations`]); a rental the agent cannot
+//! run is refused with a signed refusal that returns the renter's whole deposit.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -15,12 +21,12 @@ use std::{
 };
 
 use alloy::{
-    primitives::{Address, Signature, U256},
+    primitives::{Address, B256, Signature, U256},
     signers::{SignerSync, local::PrivateKeySigner},
     sol_types::Eip712Domain,
 };
-use gpuflow_escrow::{Escrow, EscrowEvent, GpuEscrow, LOG_RANGE};
-use gpuflow_p2p::{Network, NetworkEvent};
+use gpuflow_escrow::{Escrow, EscrowEvent, GpuEscrow};
+use gpuflow_p2p::{Network, NetworkEvent, PeerId};
 use gpuflow_protocol::{
     GpuHealth, Heartbeat, Identity, Offer, OfferId, QuoteTerms, RentalRequest, RentalResponse,
     SignedEnvelope, WorkloadState, WorkloadStatus, logs_request_message, payout_binding_message,
@@ -29,7 +35,9 @@ use gpuflow_protocol::{
 use tokio::sync::{mpsc, watch};
 
 use crate::{
+    chain::{self, Backoff, ChainClock, ChainDone, Polled},
     gpus::Inventory,
+    reservations::{Reservation, Reservations},
     runtime::{Runtime, RuntimeError, Started, WorkloadSpec},
     store::{QuoteRecord, RentalRecord, Store},
 };
@@ -44,6 +52,8 @@ const LOGS_REQUEST_MAX_SKEW: u64 = 300;
 /// them that is gone from the chain is forgotten (its workload stopped, its GPUs freed); one
 /// that moved to another block is followed.
 const REORG_TAIL: u64 = 64;
+/// Longest wait between two attempts to reach a failing RPC.
+const MAX_RPC_BACKOFF: Duration = Duration::from_secs(30);
 
 /// How the agent runs, once its inputs are resolved.
 #[derive(Debug)]
@@ -125,12 +135,23 @@ pub struct Agent {
     chain: ChainContext,
     listen_addrs: Vec<String>,
     rentals: BTreeMap<u64, RentalRecord>,
+    /// GPUs held by quotes that may still open a rental.
+    reservations: Reservations,
     next_nonce: U256,
     heartbeat_seq: u64,
-    /// Latest chain time seen; devnets move it ahead of the wall clock.
-    chain_time: u64,
+    /// The chain's clock, once read; devnets move it ahead of the wall clock.
+    clock: Option<ChainClock>,
     /// Time of the latest block whose events are all handled; 0 until the first poll.
     processed_time: u64,
+    /// Where chain tasks report; the receiver is taken by [`Agent::run`].
+    chain_tx: mpsc::Sender<ChainDone>,
+    chain_rx: Option<mpsc::Receiver<ChainDone>>,
+    /// A poll is in flight.
+    polling: bool,
+    /// A payout is in flight.
+    paying: bool,
+    /// When the next poll may start after RPC failures.
+    backoff: Backoff,
     /// The GPUs of the last offer published, while it may still be live on the nodes.
     advertised: Vec<gpuflow_protocol::GpuInfo>,
     /// Rentals whose workload is being started (an image pull may take minutes).
@@ -174,9 +195,22 @@ impl Agent {
         if let Some(last) = store.last_block().await? {
             chain.next_block = last + 1;
         }
-        let rentals = store.rentals().await?.into_iter().map(|r| (r.id, r)).collect();
+        let rentals: BTreeMap<u64, RentalRecord> =
+            store.rentals().await?.into_iter().map(|r| (r.id, r)).collect();
+        // Quotes issued before a restart may still open rentals: their GPUs stay held until
+        // the first poll that reaches past their deadlines.
+        let mut reservations = Reservations::default();
+        for quote in store.pending_quotes(0).await? {
+            if let (Ok(nonce), Ok(renter)) = (quote.nonce.parse(), quote.renter.parse()) {
+                let held =
+                    Reservation { renter, peer: None, gpus: quote.gpus, deadline: quote.deadline };
+                reservations.reserve(nonce, held);
+            }
+        }
         let config_gpus = config.inventory.gpus.clone();
         let (started_tx, started_rx) = mpsc::channel(64);
+        let (chain_tx, chain_rx) = mpsc::channel(8);
+        let backoff = Backoff::new(config.poll_interval, MAX_RPC_BACKOFF.max(config.poll_interval));
         let mut agent = Self {
             config,
             network,
@@ -187,12 +221,18 @@ impl Agent {
             chain,
             listen_addrs: Vec::new(),
             rentals,
+            reservations,
             // Quote nonces are sequential from a time-based start, so they fill the
             // escrow's nonce bitmap word by word and never repeat across restarts.
             next_nonce: U256::from(unix_millis()) << 8,
             heartbeat_seq: 0,
-            chain_time: 0,
+            clock: None,
             processed_time: 0,
+            chain_tx,
+            chain_rx: Some(chain_rx),
+            polling: false,
+            paying: false,
+            backoff,
             // What the last run published is unknown: if every GPU turns out rented,
             // withdraw whatever offer may still be live.
             advertised: config_gpus,
@@ -227,8 +267,18 @@ impl Agent {
         OfferId::of(&self.config.identity.peer_id())
     }
 
+    /// Whether a rental with the on-chain `offerId` `offer_id` is this agent's: it names
+    /// this machine, or no machine at all (no agent quotes that, so every agent under the
+    /// payout address refuses it, and the first refusal submitted returns the deposit).
+    /// A rental naming another machine belongs to another agent sharing the payout address.
+    fn owns(&self, offer_id: B256) -> bool {
+        QuoteTerms::rented_machine(offer_id).is_none_or(|(offer, _)| offer == self.offer_id())
+    }
+
+    /// The chain's time: what rentals, quotes and payouts are decided by. Before the chain
+    /// was first read, the machine's clock.
     fn now(&self) -> u64 {
-        unix_now().max(self.chain_time)
+        self.clock.map_or_else(unix_now, |clock| clock.now())
     }
 
     /// Runs until `shutdown` resolves. Workloads keep running, as containers do when their
@@ -246,9 +296,11 @@ impl Agent {
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         let mut started = self.started_rx.take().expect("an agent runs once");
+        let mut chain_done = self.chain_rx.take().expect("an agent runs once");
         loop {
             tokio::select! {
                 Some((id, result)) = started.recv() => self.on_started(id, result).await,
+                Some(done) = chain_done.recv() => self.on_chain(done).await,
                 event = events.recv() => match event {
                     Some(event) => self.on_network_event(event).await,
                     None => anyhow::bail!("the network stopped"),
@@ -256,14 +308,12 @@ impl Agent {
                 _ = republish.tick() => self.publish_offer().await,
                 _ = heartbeat.tick() => {
                     self.publish_heartbeat().await;
-                    self.withdraw_over_threshold().await;
+                    self.withdraw_over_threshold();
                 }
                 _ = poll.tick() => {
-                    if let Err(e) = self.poll_chain().await {
-                        tracing::warn!(error = %e, "could not read the chain; retrying");
-                    }
+                    self.start_poll();
                     self.end_due_rentals().await;
-                    self.withdraw_due().await;
+                    self.withdraw_due();
                 }
                 () = &mut shutdown => break,
             }
@@ -296,7 +346,7 @@ impl Agent {
                         RentalResponse::Status(self.status(rental_id))
                     }
                     RentalRequest::Quote { renter, duration, image, ssh_key, gpus } => {
-                        self.quote(renter, duration, gpus, image, ssh_key).await
+                        self.quote(peer, renter, duration, gpus, image, ssh_key).await
                     }
                     RentalRequest::Logs { rental_id, issued_at, signature } => {
                         self.logs(rental_id, issued_at, signature).await
@@ -317,6 +367,12 @@ impl Agent {
         self.config.inventory.gpus.iter().filter(|g| !taken.contains(&g.uuid)).collect()
     }
 
+    /// Free GPUs no pending quote holds either: what a new quote may name.
+    fn quotable_gpus(&self) -> Vec<&gpuflow_protocol::GpuInfo> {
+        let reserved = self.reservations.reserved_gpus();
+        self.free_gpus().into_iter().filter(|g| !reserved.contains(g.uuid.as_str())).collect()
+    }
+
     fn rate_of(&self, gpus: &[&gpuflow_protocol::GpuInfo]) -> u128 {
         gpus.iter().map(|g| self.config.gpu_rates.get(&g.uuid).copied().unwrap_or_default()).sum()
     }
@@ -324,9 +380,12 @@ impl Agent {
     /// Signs terms for `wanted` free GPUs (all of them for `None`), if that many are
     /// free and the duration, image and SSH key are ones the provider accepts. The quote
     /// is stored, with its GPUs, image and key, before it leaves, so the rental it opens
-    /// can be matched to it by nonce and run as asked.
+    /// can be matched to it by nonce and run as asked, and its GPUs are reserved until it
+    /// is used or expires. The renter's, and the asking peer's, earlier quote releases its
+    /// reservation.
     async fn quote(
         &mut self,
+        peer: PeerId,
         renter: Address,
         duration: u64,
         wanted: Option<u32>,
@@ -334,9 +393,21 @@ impl Agent {
         ssh_key: Option<String>,
     ) -> RentalResponse {
         let refuse = |message: String| RentalResponse::Error { message };
-        let mut free = self.free_gpus();
-        if free.is_empty() {
+        let peer = peer.to_string();
+        let released = self.reservations.release_holder(renter, Some(&peer));
+        if !released.is_empty() {
+            tracing::debug!(%renter, %peer, ?released, "an earlier quote's reservation released");
+        }
+        if self.free_gpus().is_empty() {
             return refuse("every GPU is rented right now; search for another offer".into());
+        }
+        let mut free = self.quotable_gpus();
+        if free.is_empty() {
+            return refuse(format!(
+                "every free GPU is held by another renter's pending quote for up to {} s; \
+                 try again then, or search for another offer",
+                self.config.quote_validity.as_secs()
+            ));
         }
         match wanted {
             Some(0) => return refuse("ask for at least one GPU".into()),
@@ -377,12 +448,13 @@ impl Agent {
         };
         let gpus: Vec<String> = free.iter().map(|g| g.uuid.clone()).collect();
         let count = gpus.len();
+        let deadline = self.now() + self.config.quote_validity.as_secs();
         let terms = QuoteTerms {
             provider: self.config.payout.address(),
             renter,
             rate_per_second: self.rate_of(&free),
             max_duration: max,
-            deadline: self.now() + self.config.quote_validity.as_secs(),
+            deadline,
             offer_id: QuoteTerms::machine(self.offer_id(), count as u32),
             nonce: self.next_nonce,
         };
@@ -398,7 +470,7 @@ impl Agent {
             rate_per_second: quote.terms.rate_per_second.to_string(),
             max_duration: max,
             deadline: quote.terms.deadline,
-            gpus,
+            gpus: gpus.clone(),
             image: image.clone(),
             ssh_key,
         };
@@ -406,6 +478,8 @@ impl Agent {
             tracing::error!(error = %e, "could not store a quote; not issuing it");
             return refuse("the provider cannot issue quotes right now; try again".into());
         }
+        let held = Reservation { renter, peer: Some(peer), gpus, deadline };
+        self.reservations.reserve(quote.terms.nonce, held);
         tracing::info!(%renter, duration, gpus = count, nonce = %quote.terms.nonce, image = image.as_deref().unwrap_or("default"), "quote signed");
         RentalResponse::Quote(quote)
     }
@@ -419,6 +493,7 @@ impl Agent {
                 started_at: r.started_at,
                 ended_at: r.ended_at,
                 detail: r.detail.clone(),
+                refusal: r.refusal.as_deref().and_then(|sig| sig.parse().ok()),
             },
             None => WorkloadStatus {
                 rental_id,
@@ -427,6 +502,7 @@ impl Agent {
                 started_at: None,
                 ended_at: None,
                 detail: "this provider has not seen the rental on chain (yet)".into(),
+                refusal: None,
             },
         }
     }
@@ -448,11 +524,9 @@ impl Agent {
         let Ok(signer) = signature.recover_address_from_msg(message.as_bytes()) else {
             return refuse("the signature does not verify".into());
         };
-        let renter = match self.escrow.rental(rental_id).await {
-            Ok(on_chain) => on_chain.renter,
-            Err(e) => return refuse(format!("the provider could not read the rental: {e}")),
-        };
-        if signer != renter {
+        // The renter as the chain's `RentalOpened` named it; no chain call, so logs are
+        // served even while the RPC is slow.
+        if rental.renter.parse::<Address>().ok() != Some(signer) {
             return refuse("only the rental's renter may read its logs".into());
         }
         let handle = rental.handle.clone().unwrap_or_default();
@@ -530,6 +604,7 @@ impl Agent {
             issued_at: unix_now(),
             gpus: self.health.borrow().clone(),
             active_rentals: self.rentals.values().filter(|r| is_live(r)).count() as u32,
+            listen_addrs: self.listen_addrs.clone(),
         };
         let envelope = SignedEnvelope::seal(&self.config.identity, &heartbeat);
         match self.network.publish_heartbeat(&envelope).await {
@@ -538,19 +613,86 @@ impl Agent {
         }
     }
 
-    /// Handles the escrow's events up to the latest block, [`gpuflow_escrow::LOG_RANGE`]
-    /// blocks at a time, recording progress after each range. The last [`REORG_TAIL`]
-    /// blocks are read on every poll; rentals opened in them that the chain no longer has
-    /// are forgotten.
-    async fn poll_chain(&mut self) -> anyhow::Result<()> {
-        let (latest, latest_time) = self.escrow.latest_block().await?;
-        self.chain_time = self.chain_time.max(latest_time);
-        let tail = latest.saturating_sub(REORG_TAIL - 1);
-        let from = self.chain.next_block.min(tail);
+    /// Starts a poll of the chain in a task of its own, unless one is in flight or a
+    /// failing RPC is being backed off from. Its result comes back to [`Agent::on_chain`].
+    fn start_poll(&mut self) {
+        if self.polling || !self.backoff.ready(std::time::Instant::now()) {
+            return;
+        }
+        self.polling = true;
+        let (escrow, from, done) = (self.escrow.clone(), self.chain.next_block, self.chain_tx.clone());
+        let observed = self.now();
+        tokio::spawn(async move {
+            let result = chain::poll(escrow, from, REORG_TAIL).await;
+            // Without a receiver the agent has stopped; its next start reads the chain again.
+            let _ = done.send(ChainDone::Polled { observed, result }).await;
+        });
+    }
+
+    /// Takes in what a chain task reports.
+    async fn on_chain(&mut self, done: ChainDone) {
+        match done {
+            ChainDone::Polled { observed, result } => {
+                self.polling = false;
+                match result {
+                    Ok(polled) => {
+                        let failures = self.backoff.succeeded();
+                        if failures > 0 {
+                            tracing::info!(failures, "the chain answers again");
+                        }
+                        if let Err(e) = self.on_polled(polled, observed).await {
+                            tracing::warn!(error = %e, "could not handle the chain's events; retrying");
+                        }
+                    }
+                    Err(e) => {
+                        let (wait, first) = self.backoff.failed(std::time::Instant::now());
+                        if first {
+                            tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "could not read the chain; retrying with backoff");
+                        } else {
+                            tracing::debug!(error = %e, retry_in_ms = wait.as_millis() as u64, "the chain is still unreachable");
+                        }
+                    }
+                }
+            }
+            ChainDone::Paid { result, settled } => {
+                self.paying = false;
+                match result {
+                    Ok(paid) => {
+                        for w in &paid {
+                            tracing::info!(rental = w.rental_id, amount = %w.amount, fee = %w.fee, tx = %w.tx, "earnings withdrawn");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "withdrawal failed; retrying"),
+                }
+                for id in settled {
+                    if let Some(rental) = self.rentals.get_mut(&id) {
+                        rental.paid_out = true;
+                        if let Err(e) = self.store.save_rental(rental.clone()).await {
+                            tracing::error!(rental = id, error = %e, "could not record the payout");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles the events a poll read, range by range, recording progress after each. The
+    /// last [`REORG_TAIL`] blocks are read on every poll; rentals opened in them that the
+    /// chain no longer has are forgotten. Once the poll reached the head, quotes whose
+    /// deadline passed before it began can open nothing more: their GPUs are freed.
+    async fn on_polled(&mut self, polled: Polled, observed: u64) -> anyhow::Result<()> {
+        let Polled { latest_time, tail, ranges, reached, .. } = polled;
+        match &mut self.clock {
+            Some(clock) => clock.advance(latest_time),
+            None => self.clock = Some(ChainClock::at(latest_time)),
+        }
         // This provider's rentals opened in the tail, as the chain has them now.
         let mut in_tail = BTreeSet::new();
-        for (first, last) in gpuflow_escrow::block_ranges(from, latest, LOG_RANGE) {
-            self.handle_events(first, last, tail, &mut in_tail).await?;
+        for (_, last, events) in ranges {
+            self.handle_events(last, events, tail, &mut in_tail).await?;
+        }
+        if !reached {
+            return Ok(());
         }
         self.processed_time = self.processed_time.max(latest_time);
         let vanished: Vec<u64> = self
@@ -563,23 +705,32 @@ impl Agent {
         for id in vanished {
             self.forget(id).await?;
         }
+        let expired = self.reservations.expire(observed);
+        if expired > 0 {
+            tracing::debug!(expired, "quotes past their deadline no longer hold GPUs");
+            self.publish_offer().await;
+        }
         Ok(())
     }
 
-    /// Handles the escrow's events of blocks `from..=to`, then records them as handled,
+    /// Handles the escrow's events of a range of blocks ending at `to`, then records them as handled,
     /// up to `tail` (exclusive): later blocks are read again by the next poll. Rentals of
-    /// this provider opened at or after `tail` are added to `in_tail`.
+    /// this machine opened at or after `tail` are added to `in_tail`; rentals of other
+    /// machines, even under the same payout address, are not this agent's to handle.
     async fn handle_events(
         &mut self,
-        from: u64,
         to: u64,
+        events: Vec<(u64, EscrowEvent)>,
         tail: u64,
         in_tail: &mut BTreeSet<(u64, String)>,
     ) -> anyhow::Result<()> {
-        let events = self.escrow.events(from, to).await?;
         for (block, event) in events {
             match event {
                 EscrowEvent::Opened(e) if e.provider == self.config.payout.address() => {
+                    if !self.owns(e.offerId) {
+                        tracing::debug!(rental = %e.rentalId, offer = %e.offerId, "a rental of another machine under this payout address; not this agent's");
+                        continue;
+                    }
                     if block >= tail
                         && let Ok(id) = u64::try_from(e.rentalId)
                     {
@@ -668,7 +819,10 @@ impl Agent {
             ssh_key: None,
             opened_block: Some(block),
             nonce: Some(nonce.clone()),
+            refusal: None,
         };
+        // The quote is used: its GPUs are no longer held for it, but (below) for the rental.
+        self.reservations.release(event.nonce);
         let quote = self.store.quote(nonce).await?;
         let problem = match &quote {
             None => Some(format!(
@@ -740,16 +894,35 @@ impl Agent {
         Ok(())
     }
 
-    /// Records a refusal and reports it; the renter gets the whole deposit back by
-    /// stopping the rental at once.
+    /// Records a refusal and reports it with the provider's signed refusal, which returns
+    /// the renter's whole deposit through `GpuEscrow.refuse` and leaves the provider
+    /// nothing to withdraw, whoever submits it.
     async fn refuse(&mut self, mut rental: RentalRecord, why: String) -> anyhow::Result<()> {
         tracing::warn!(rental = rental.id, renter = %rental.renter, reason = %why, "rental refused");
-        rental.state = WorkloadState::Refused.to_string();
-        rental.detail = format!("refused: {why}; stop the rental to get the deposit back");
-        rental.paid_out = true;
+        self.mark_refused(&mut rental, &format!("refused: {why}"));
         self.store.save_rental(rental.clone()).await?;
         self.rentals.insert(rental.id, rental);
         Ok(())
+    }
+
+    /// Marks `rental` refused for `why` and signs its refusal.
+    fn mark_refused(&self, rental: &mut RentalRecord, why: &str) {
+        rental.state = WorkloadState::Refused.to_string();
+        rental.paid_out = true;
+        match gpuflow_escrow::sign_refusal(&self.config.payout, rental.id, &self.chain.domain) {
+            Ok(signature) => {
+                rental.refusal = Some(signature.to_string());
+                rental.detail = format!(
+                    "{why}; the provider signed a refusal that returns the whole deposit: \
+                     `gpuflow stop {}` submits it",
+                    rental.id
+                );
+            }
+            Err(e) => {
+                tracing::error!(rental = rental.id, error = %e, "could not sign the refusal");
+                rental.detail = format!("{why}; stop the rental to get the deposit back");
+            }
+        }
     }
 
     /// Starts the rental's workload in a task of its own: pulling an image may take
@@ -794,12 +967,20 @@ impl Agent {
                 rental.handle = Some(started.handle);
             }
             Err(_) if !is_live(&rental) => return,
+            Err(e) if rental.started_at.is_some() => {
+                // It ran before (a restart failed): the seconds it ran were served, so it is
+                // not refused in full; the renter stops it and claims the downtime.
+                tracing::error!(rental = id, error = %e, "workload did not start again");
+                rental.state = WorkloadState::Refused.to_string();
+                rental.detail = format!(
+                    "the workload could not start again ({e}); stop the rental to get the \
+                     unused deposit back, and claim the downtime with `gpuflow claim-sla {id}`"
+                );
+                rental.paid_out = true;
+            }
             Err(e) => {
                 tracing::error!(rental = id, error = %e, "workload did not start");
-                rental.state = WorkloadState::Refused.to_string();
-                rental.detail =
-                    format!("the workload could not start ({e}); stop the rental for a refund");
-                rental.paid_out = true;
+                self.mark_refused(&mut rental, &format!("the workload could not start ({e})"));
             }
         }
         tracing::info!(rental = id, state = %rental.state, gpus = ?rental.gpus, detail = %rental.detail, "rental handled");
@@ -815,7 +996,9 @@ impl Agent {
 
     /// Ends workloads whose rental ran out or that exited on their own.
     async fn end_due_rentals(&mut self) {
-        let now = self.now();
+        // Rentals end by the chain's clock, never the machine's: one running ahead would end
+        // a renter's workload early.
+        let Some(now) = self.clock.map(|clock| clock.now()) else { return };
         let running: Vec<(u64, u64, Option<String>)> = self
             .rentals
             .values()
@@ -854,10 +1037,14 @@ impl Agent {
         Ok(())
     }
 
-    /// Withdraws, in one transaction, every ended rental whose dispute window passed.
-    async fn withdraw_due(&mut self) {
-        let now = self.now();
-        let window = self.chain.dispute_window;
+    /// Withdraws, in one transaction in a task of its own, every ended rental whose
+    /// dispute window passed by the chain's clock.
+    fn withdraw_due(&mut self) {
+        let Some(clock) = self.clock else { return };
+        if self.paying {
+            return;
+        }
+        let (now, window) = (clock.now(), self.chain.dispute_window);
         let due: Vec<u64> = self
             .rentals
             .values()
@@ -869,58 +1056,28 @@ impl Agent {
         if due.is_empty() {
             return;
         }
-        self.withdraw(&due).await;
-        for id in due {
-            // The block that paid may be a little older than our clock: whatever is
-            // still owed is withdrawn on a later tick.
-            match self.escrow.outstanding(id).await {
-                Ok(owed) if owed.is_zero() => {
-                    if let Some(rental) = self.rentals.get_mut(&id) {
-                        rental.paid_out = true;
-                        if let Err(e) = self.store.save_rental(rental.clone()).await {
-                            tracing::error!(rental = id, error = %e, "could not record the payout");
-                        }
-                    }
-                }
-                Ok(owed) => tracing::debug!(rental = id, %owed, "earnings still owed"),
-                Err(e) => tracing::warn!(rental = id, error = %e, "could not read the rental"),
-            }
-        }
+        self.paying = true;
+        let (escrow, done) = (self.escrow.clone(), self.chain_tx.clone());
+        tokio::spawn(async move {
+            let _ = done.send(chain::pay_out(escrow, due).await).await;
+        });
     }
 
     /// Withdraws from every rental not yet paid out once what they hold together passes
     /// the configured threshold, so long rentals pay the provider as they go.
-    async fn withdraw_over_threshold(&mut self) {
-        if self.config.withdraw_threshold.is_zero() {
+    fn withdraw_over_threshold(&mut self) {
+        let threshold = self.config.withdraw_threshold;
+        if threshold.is_zero() || self.paying {
             return;
         }
-        let escrow = GpuEscrow::new(self.escrow.address(), self.escrow.provider().clone());
-        let mut total = U256::ZERO;
-        let mut ids = Vec::new();
-        for rental in self.rentals.values().filter(|r| !r.paid_out) {
-            match escrow.withdrawable(U256::from(rental.id)).call().await {
-                Ok(amount) if !amount.is_zero() => {
-                    total += amount;
-                    ids.push(rental.id);
-                }
-                Ok(_) => {}
-                Err(e) => tracing::debug!(rental = rental.id, error = %e, "withdrawable unknown"),
-            }
+        let ids: Vec<u64> = self.rentals.values().filter(|r| !r.paid_out).map(|r| r.id).collect();
+        if ids.is_empty() {
+            return;
         }
-        if total >= self.config.withdraw_threshold {
-            tracing::info!(%total, rentals = ids.len(), "withdrawable earnings passed the threshold");
-            self.withdraw(&ids).await;
-        }
-    }
-
-    async fn withdraw(&self, ids: &[u64]) {
-        match self.escrow.withdraw_many(ids, None).await {
-            Ok(paid) => {
-                for w in &paid {
-                    tracing::info!(rental = w.rental_id, amount = %w.amount, fee = %w.fee, tx = %w.tx, "earnings withdrawn");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "withdrawal failed; retrying"),
-        }
+        self.paying = true;
+        let (escrow, done) = (self.escrow.clone(), self.chain_tx.clone());
+        tokio::spawn(async move {
+            let _ = done.send(chain::pay_out_over(escrow, ids, threshold).await).await;
+        });
     }
 }

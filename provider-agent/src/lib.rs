@@ -1,13 +1,17 @@
 //! The gpuflow provider agent: reads the GPUs through NVML ([`gpus`]), advertises them,
 //! serves quotes and runs the rentals opened on the escrow ([`agent`]) in a workload
 //! [`runtime`] (a local process, or a [`docker`] container), keeping its state in a
-//! SQLite [`store`] so restarts resume where they stopped. [`config`] reads
-//! `provider.toml` and prices; [`earnings`] reads and withdraws what the chain owes.
+//! SQLite [`store`] so restarts resume where they stopped, one agent per data directory
+//! ([`lock`]). [`config`] reads `provider.toml` and prices; [`earnings`] reads and
+//! withdraws what the chain owes.
 
 pub mod agent;
+pub mod chain;
 pub mod config;
 pub mod docker;
 pub mod earnings;
 pub mod gpus;
+pub mod lock;
+pub mod reservations;
 pub mod runtime;
 pub mod store;

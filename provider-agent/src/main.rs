@@ -23,6 +23,7 @@ use gpuflow_provider::{
     config::{self, DockerSettings, FileConfig, RuntimeKind},
     docker::DockerRuntime,
     earnings, gpus,
+    lock::DataDirLock,
     runtime::{ProcessRuntime, Runtime},
     store::Store,
 };
@@ -190,8 +191,8 @@ struct RunArgs {
     /// Longest rental accepted, extensions included, in seconds.
     #[arg(long)]
     max_duration_secs: Option<u64>,
-    /// How long a signed quote stays usable, in seconds.
-    #[arg(long, default_value_t = 300)]
+    /// How long a signed quote stays usable, in seconds; its GPUs are held for it meanwhile.
+    #[arg(long, default_value_t = 120)]
     quote_validity_secs: u64,
     /// Withdraw from running rentals once this many tokens are withdrawable; 0 withdraws
     /// only ended rentals.
@@ -396,11 +397,14 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
             args.ssh_host.or(file.ssh_host.clone()),
         )?),
     };
-    let Chain { escrow, payout, rpc, chain_id, file } = connect_with(args.chain, file).await?;
     let data_dir = match args.data_dir.or(file.data_dir.clone()) {
         Some(dir) => dir,
         None => default_data_dir()?,
     };
+    // Before the chain is reached (and a password asked for): a second agent on this data
+    // dir fails at once, naming the first.
+    let _lock = DataDirLock::acquire(&data_dir)?;
+    let Chain { escrow, payout, rpc, chain_id, file } = connect_with(args.chain, file).await?;
     let identity = Identity::load_or_create(&data_dir.join("identity.key"))
         .with_context(|| format!("loading the identity in {}", data_dir.display()))?;
     let decimals = escrow.decimals().await?;

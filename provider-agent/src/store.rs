@@ -77,6 +77,9 @@ pub struct RentalRecord {
     /// The nonce of the quote it was opened with, decimal: a rental id taken over by
     /// another rental in a chain reorganisation shows a different one.
     pub nonce: Option<String>,
+    /// For a refused rental, the provider's signed refusal (0x-hex), which returns the whole
+    /// deposit to the renter through `GpuEscrow.refuse`.
+    pub refusal: Option<String>,
 }
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -109,12 +112,13 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("rentals", "ssh_key", "TEXT"),
     ("rentals", "opened_block", "INTEGER"),
     ("rentals", "nonce", "TEXT"),
+    ("rentals", "refusal", "TEXT"),
 ];
 
 const QUOTE_COLUMNS: &str = "nonce, renter, rate_per_second, max_duration, deadline, gpus, \
                              image, ssh_key";
 const RENTAL_COLUMNS: &str = "id, renter, ends_at, gpus, state, detail, started_at, ended_at, \
-                              handle, paid_out, image, ssh_key, opened_block, nonce";
+                              handle, paid_out, image, ssh_key, opened_block, nonce, refusal";
 
 /// Adds the columns of [`ADDED_COLUMNS`] a database made by an older agent lacks.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -223,19 +227,22 @@ impl Store {
     pub async fn quote(&self, nonce: String) -> Result<Option<QuoteRecord>, StoreError> {
         self.call(move |c| {
             let sql = format!("SELECT {QUOTE_COLUMNS} FROM quotes WHERE nonce = ?1");
-            Ok(c.query_row(&sql, params![nonce], |r| {
-                Ok(QuoteRecord {
-                    nonce: r.get(0)?,
-                    renter: r.get(1)?,
-                    rate_per_second: r.get(2)?,
-                    max_duration: r.get(3)?,
-                    deadline: r.get(4)?,
-                    gpus: split(r.get::<_, String>(5)?),
-                    image: r.get(6)?,
-                    ssh_key: r.get(7)?,
-                })
-            })
-            .optional()?)
+            Ok(c.query_row(&sql, params![nonce], quote_row).optional()?)
+        })
+        .await
+    }
+
+    /// Quotes that may still open a rental at or after `now` (chain time) and have opened
+    /// none yet: their GPUs stay reserved across a restart.
+    pub async fn pending_quotes(&self, now: u64) -> Result<Vec<QuoteRecord>, StoreError> {
+        self.call(move |c| {
+            let sql = format!(
+                "SELECT {QUOTE_COLUMNS} FROM quotes WHERE deadline >= ?1 AND nonce NOT IN \
+                 (SELECT nonce FROM rentals WHERE nonce IS NOT NULL) ORDER BY nonce"
+            );
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(params![now], quote_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
     }
@@ -306,6 +313,7 @@ impl Store {
                     ssh_key: r.get(11)?,
                     opened_block: r.get(12)?,
                     nonce: r.get(13)?,
+                    refusal: r.get(14)?,
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
@@ -340,11 +348,11 @@ fn upsert(tx: &rusqlite::Transaction<'_>, r: &RentalRecord) -> rusqlite::Result<
     tx.execute(
         &format!(
             "INSERT INTO rentals ({RENTAL_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
          ON CONFLICT(id) DO UPDATE SET ends_at = excluded.ends_at, state = excluded.state,
            detail = excluded.detail, started_at = excluded.started_at,
            ended_at = excluded.ended_at, handle = excluded.handle, paid_out = excluded.paid_out,
-           opened_block = excluded.opened_block"
+           opened_block = excluded.opened_block, refusal = excluded.refusal"
         ),
         params![
             r.id,
@@ -360,9 +368,23 @@ fn upsert(tx: &rusqlite::Transaction<'_>, r: &RentalRecord) -> rusqlite::Result<
             r.image,
             r.ssh_key,
             r.opened_block,
-            r.nonce
+            r.nonce,
+            r.refusal
         ],
     )
+}
+
+fn quote_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QuoteRecord> {
+    Ok(QuoteRecord {
+        nonce: r.get(0)?,
+        renter: r.get(1)?,
+        rate_per_second: r.get(2)?,
+        max_duration: r.get(3)?,
+        deadline: r.get(4)?,
+        gpus: split(r.get::<_, String>(5)?),
+        image: r.get(6)?,
+        ssh_key: r.get(7)?,
+    })
 }
 
 fn split(text: String) -> Vec<String> {
@@ -389,6 +411,7 @@ mod tests {
             ssh_key: None,
             opened_block: Some(7),
             nonce: Some("77".into()),
+            refusal: None,
         }
     }
 
@@ -443,7 +466,16 @@ mod tests {
         let last = QuoteRecord { nonce: "79".into(), deadline: 5_000, ..later.clone() };
         store.record_quote(last, 1_001).await.unwrap();
         assert_eq!(store.quote("77".into()).await.unwrap(), None);
-        assert_eq!(store.quote("78".into()).await.unwrap(), Some(later));
+        assert_eq!(store.quote("78".into()).await.unwrap(), Some(later.clone()));
+        // Both later quotes still hold their GPUs, until one opens a rental.
+        let nonces = |quotes: Vec<QuoteRecord>| quotes.into_iter().map(|q| q.nonce).collect();
+        let pending: Vec<String> = nonces(store.pending_quotes(5_000).await.unwrap());
+        assert_eq!(pending, ["78", "79"]);
+        assert!(store.pending_quotes(5_001).await.unwrap().is_empty());
+        let opened = RentalRecord { nonce: Some("78".into()), ..rental(1, &["GPU-a"]) };
+        assert!(store.open_rental(opened).await.unwrap().is_empty());
+        let pending: Vec<String> = nonces(store.pending_quotes(2_000).await.unwrap());
+        assert_eq!(pending, ["79"]);
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@ use gpuflow_protocol::{
     Offer, SignedEnvelope, Verified,
     api::{
         ApiErrorBody, DowntimeAttestation, DowntimeRequest, OfferDetail, OfferList, OfferSummary,
-        ProviderDetail,
+        ProviderDetail, RentalDetail,
     },
 };
 use reqwest::StatusCode;
@@ -83,6 +83,16 @@ impl NodeClient {
     /// What the node knows about a provider; `None` when it does not serve that route.
     pub(crate) async fn provider(&self, peer_id: &str) -> anyhow::Result<Option<ProviderDetail>> {
         match self.get(&format!("/v1/providers/{peer_id}"), &[]).await {
+            Ok(detail) => Ok(Some(detail)),
+            Err(e) if e.downcast_ref::<NotServed>().is_some() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The rental as the node indexed it from the chain; `None` when the node does not
+    /// index rentals.
+    pub(crate) async fn rental(&self, id: u64) -> anyhow::Result<Option<RentalDetail>> {
+        match self.get(&format!("/v1/rentals/{id}"), &[]).await {
             Ok(detail) => Ok(Some(detail)),
             Err(e) if e.downcast_ref::<NotServed>().is_some() => Ok(None),
             Err(e) => Err(e),

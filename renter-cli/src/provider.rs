@@ -11,8 +11,8 @@ use crate::{
 };
 use gpuflow_p2p::{Multiaddr, Network, NetworkConfig, PeerId};
 use gpuflow_protocol::{
-    Identity, Offer, RentalRequest, RentalResponse, SignedQuote, Verified, WorkloadState,
-    WorkloadStatus,
+    Heartbeat, Identity, Offer, RentalRequest, RentalResponse, SignedEnvelope, SignedQuote,
+    Verified, WorkloadState, WorkloadStatus,
 };
 
 /// How to reach the provider of one rental, kept in
@@ -47,6 +47,33 @@ impl Remembered {
     }
 }
 
+/// Where `peer` says it listens now, as the node last heard: the addresses of its latest
+/// heartbeat, whose signature is checked here instead of trusting the node, and of its
+/// live offer. Empty when the node cannot say.
+async fn announced_addrs(node: &NodeClient, peer: PeerId) -> Vec<Multiaddr> {
+    let Ok(Some(detail)) = node.provider(&peer.to_string()).await else { return Vec::new() };
+    let mut addrs = Vec::new();
+    if let Some(heartbeat) = detail.last_heartbeat
+        && let Ok(heartbeat) = SignedEnvelope::open::<Heartbeat>(heartbeat.envelope)
+        && heartbeat.signer == peer
+    {
+        addrs.extend(heartbeat.body.listen_addrs);
+    }
+    if let Some(offer) = detail.offer
+        && let Ok((_, offer)) = node.offer(&offer.id).await
+        && offer.signer == peer
+    {
+        addrs.extend(offer.body.listen_addrs);
+    }
+    let mut parsed: Vec<Multiaddr> = Vec::new();
+    for addr in addrs.iter().filter_map(|a| a.parse().ok()) {
+        if !parsed.contains(&addr) {
+            parsed.push(addr);
+        }
+    }
+    parsed
+}
+
 /// A short-lived libp2p client for one provider.
 pub(crate) struct ProviderClient {
     network: Network,
@@ -72,9 +99,12 @@ impl ProviderClient {
         Ok(Self { network, peer, addrs })
     }
 
-    /// The provider of rental `rental_id`: as remembered when this machine opened it,
-    /// else found through the node's live offers. A node stops listing a machine while
-    /// every GPU of it is rented, so the remembered address is what usually works.
+    /// The provider agent serving rental `rental_id`: the machine remembered when this
+    /// machine opened it, else the one the rental's on-chain `offerId` names (asked of the
+    /// node), reached at the addresses remembered and at those it announces now (its latest
+    /// signed heartbeat, found through the node), so an agent restarted on another port is
+    /// still found. Only when the node cannot name the machine is the first live offer
+    /// with the rental's payout address tried.
     pub(crate) async fn for_rental(
         node: &NodeClient,
         escrow: Address,
@@ -82,15 +112,37 @@ impl ProviderClient {
         start: u64,
         payout: Address,
     ) -> anyhow::Result<Self> {
-        if let Some(known) = Remembered::load(escrow, rental_id)
-            && known.payout == payout
-            && known.start == start
-            && let Ok(peer) = known.peer.parse()
-        {
-            let addrs = known.addrs.iter().filter_map(|a| a.parse().ok()).collect();
-            return Self::dial(peer, addrs);
+        let remembered = Remembered::load(escrow, rental_id)
+            .filter(|known| known.payout == payout && known.start == start)
+            .and_then(|known| {
+                let peer: PeerId = known.peer.parse().ok()?;
+                Some((peer, known.addrs.iter().filter_map(|a| a.parse().ok()).collect()))
+            });
+        let (peer, mut addrs): (PeerId, Vec<Multiaddr>) = match remembered {
+            Some(known) => known,
+            None => {
+                let machine = node.rental(rental_id).await.ok().flatten().and_then(|r| r.machine);
+                match machine.and_then(|peer| peer.parse().ok()) {
+                    Some(peer) => (peer, Vec::new()),
+                    None => return Self::for_payout(node, &format!("{payout:#x}")).await,
+                }
+            }
+        };
+        for addr in announced_addrs(node, peer).await {
+            if !addrs.contains(&addr) {
+                addrs.push(addr);
+            }
         }
-        Self::for_payout(node, &format!("{payout:#x}")).await
+        if addrs.is_empty() {
+            return Err(fail(
+                Exit::Unreachable,
+                format!(
+                    "the node knows no address of provider {peer}, which serves rental \
+                     {rental_id}: it has not heard from it lately. Try again once it is back"
+                ),
+            ));
+        }
+        Self::dial(peer, addrs)
     }
 
     /// Remembers how to reach this provider for rental `rental_id`; best effort, since

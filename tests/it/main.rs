@@ -1,6 +1,7 @@
 //! End to end: a real anvil chain, a real node and provider agent on loopback libp2p,
 //! and the real `gpuflow` binary, through one rental's whole life.
 
+mod agents;
 mod approve;
 mod sla;
 

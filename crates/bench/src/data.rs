@@ -145,6 +145,7 @@ impl Provider {
                 })
                 .collect(),
             active_rentals: rng.gen_range(0..2),
+            listen_addrs: Vec::new(),
         };
         SignedEnvelope::seal(&self.identity, &heartbeat)
     }

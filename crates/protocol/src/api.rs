@@ -307,6 +307,14 @@ pub struct RentalDetail {
     pub opened_block: u64,
     /// Last block whose events changed the rental.
     pub updated_block: u64,
+    /// The quote's `offerId` (0x hex): the machine rented and how many of its GPUs.
+    #[serde(default)]
+    pub offer_id: String,
+    /// Peer id of the machine serving the rental, when this node knows it: the one its
+    /// `offerId` names, or else the only machine with its payout address. Renters reach
+    /// that provider's agent, and no other agent sharing the payout address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
 }
 
 /// The latest heartbeat of a provider.

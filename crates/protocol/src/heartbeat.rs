@@ -30,6 +30,7 @@ pub const MAX_ACTIVE_RENTALS: u32 = 1024;
 ///         ecc_errors: None,
 ///     }],
 ///     active_rentals: 0,
+///     listen_addrs: vec!["/ip4/203.0.113.7/tcp/4001".into()],
 /// };
 /// let envelope = SignedEnvelope::seal(&identity, &heartbeat);
 /// // network.publish_heartbeat(&envelope).await?;
@@ -46,6 +47,11 @@ pub struct Heartbeat {
     pub gpus: Vec<GpuHealth>,
     /// Rentals the provider is serving right now.
     pub active_rentals: u32,
+    /// Multiaddrs where the provider answers `/gpuflow/rental/1` now. A machine whose every
+    /// GPU is rented publishes no offer, so this is how renters find it again after it
+    /// restarted on another address.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listen_addrs: Vec<String>,
 }
 
 /// One GPU's health at the time of a [`Heartbeat`].
@@ -69,7 +75,7 @@ impl Message for Heartbeat {
     const KIND: MessageKind = MessageKind::Heartbeat;
     const MAX_SIZE: usize = MAX_HEARTBEAT_SIZE;
 
-    fn validate(&self, _signer: &PeerId) -> Result<(), ProtocolError> {
+    fn validate(&self, signer: &PeerId) -> Result<(), ProtocolError> {
         if self.gpus.len() > MAX_GPUS {
             return Err(ProtocolError::field("gpus", format!("at most {MAX_GPUS} GPUs")));
         }
@@ -99,6 +105,7 @@ impl Message for Heartbeat {
                 format!("at most {MAX_ACTIVE_RENTALS}"),
             ));
         }
+        crate::offer::check_listen_addrs(&self.listen_addrs, signer)?;
         Ok(())
     }
 }
@@ -122,6 +129,7 @@ mod tests {
                 })
                 .collect(),
             active_rentals: 1,
+            listen_addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
         }
     }
 
@@ -186,6 +194,8 @@ mod tests {
             ("gpus.temperature_c", Box::new(|h| h.gpus[0].temperature_c = MAX_TEMPERATURE_C + 1)),
             ("gpus.utilization_pct", Box::new(|h| h.gpus[0].utilization_pct = 101)),
             ("active_rentals", Box::new(|h| h.active_rentals = MAX_ACTIVE_RENTALS + 1)),
+            ("listen_addrs", Box::new(|h| h.listen_addrs = vec![h.listen_addrs[0].clone(); 9])),
+            ("listen_addrs", Box::new(|h| h.listen_addrs[0] = "/dns/".to_owned() + &"a".repeat(400))),
         ];
         for (field, mutate) in cases {
             let mut heartbeat = sample();
@@ -195,7 +205,8 @@ mod tests {
                 other => panic!("{field}: expected InvalidField, got {other:?}"),
             }
         }
-        let idle = Heartbeat { gpus: Vec::new(), active_rentals: 0, ..sample() };
+        let idle =
+            Heartbeat { gpus: Vec::new(), active_rentals: 0, listen_addrs: Vec::new(), ..sample() };
         assert!(roundtrip(&SignedEnvelope::seal(&identity, &idle)).is_ok());
     }
 

@@ -121,14 +121,7 @@ impl Message for Offer {
             ));
         }
         check_text("region", &self.region)?;
-        if self.listen_addrs.len() > MAX_ADDRS {
-            return Err(ProtocolError::field("listen_addrs", format!("at most {MAX_ADDRS}")));
-        }
-        for addr in &self.listen_addrs {
-            if addr.len() > 2 * MAX_TEXT {
-                return Err(ProtocolError::field("listen_addrs", "address too long"));
-            }
-        }
+        check_listen_addrs(&self.listen_addrs, signer)?;
         // Bounded so that every node can store and compare them as SQLite integers.
         for (field, value) in [
             ("inet_down_mbps", self.inet_down_mbps),
@@ -211,6 +204,18 @@ impl std::str::FromStr for OfferId {
         let bytes = alloy::hex::decode(s).ok().and_then(|b| <[u8; 8]>::try_from(b).ok());
         bytes.map(Self).ok_or_else(|| format!("`{s}` is not an offer id (16 hex digits)"))
     }
+}
+
+/// Checks the listen addresses of an offer or a heartbeat: at most [`MAX_ADDRS`], each of
+/// bounded length.
+pub(crate) fn check_listen_addrs(addrs: &[String], _signer: &PeerId) -> Result<(), ProtocolError> {
+    if addrs.len() > MAX_ADDRS {
+        return Err(ProtocolError::field("listen_addrs", format!("at most {MAX_ADDRS}")));
+    }
+    if addrs.iter().any(|addr| addr.len() > 2 * MAX_TEXT) {
+        return Err(ProtocolError::field("listen_addrs", "address too long"));
+    }
+    Ok(())
 }
 
 pub(crate) fn check_text(field: &'static str, text: &str) -> Result<(), ProtocolError> {

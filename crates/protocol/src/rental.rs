@@ -73,7 +73,8 @@ pub enum WorkloadState {
     Running,
     /// Workload ended (rental over or stopped).
     Ended,
-    /// The provider refused the rental's terms; the renter should stop it for a refund.
+    /// The provider refused the rental, or its workload could not start; its signed
+    /// refusal returns the whole deposit.
     Refused,
 }
 
@@ -104,6 +105,10 @@ pub struct WorkloadStatus {
     pub ended_at: Option<u64>,
     /// How to reach the workload, or why it is not running.
     pub detail: String,
+    /// For a refused rental: the provider's EIP-712 signature of `Refusal(rentalId)`, with
+    /// which anyone may call `GpuEscrow.refuse` to return the whole deposit to the renter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<Bytes>,
 }
 
 /// The terms of a rental as the provider signs them: the `Quote` struct of `GpuEscrow`,
@@ -140,7 +145,13 @@ impl QuoteTerms {
 
     /// The offer id and GPU count of [`QuoteTerms::machine`], if `offer_id` is in that form.
     pub fn rented(&self) -> Option<(OfferId, u32)> {
-        let id = self.offer_id.as_slice();
+        Self::rented_machine(self.offer_id)
+    }
+
+    /// The offer id and GPU count a quote's (or a rental's) `offerId` names, if it is in the
+    /// form of [`QuoteTerms::machine`].
+    pub fn rented_machine(offer_id: B256) -> Option<(OfferId, u32)> {
+        let id = offer_id.as_slice();
         if id[12..].iter().any(|b| *b != 0) {
             return None;
         }

@@ -150,6 +150,7 @@ impl Provider {
                 ecc_errors: None,
             }],
             active_rentals: 1,
+            listen_addrs: Vec::new(),
         };
         SignedEnvelope::seal(&self.identity, &heartbeat)
     }

@@ -51,6 +51,10 @@ struct Harness {
     workload: String,
     /// Flags added to `run`.
     extra: Vec<String>,
+    /// The RPC the agent uses, when not the devnet's own (a proxy in front of it).
+    rpc: Option<String>,
+    /// Environment added to `run`.
+    env: Vec<(String, String)>,
 }
 
 /// The end of a workload's command: it runs until stopped or until the test process exits,
@@ -114,6 +118,8 @@ impl Harness {
             offer: String::new(),
             workload: format!("echo up $GPUFLOW_RENTAL_ID; {}", until_test_ends()),
             extra: Vec::new(),
+            rpc: None,
+            env: Vec::new(),
         }
     }
 
@@ -130,28 +136,37 @@ impl Harness {
             .join("\n--- restart ---\n")
     }
 
-    /// Starts the agent and waits for its ready line.
-    async fn start_agent(&mut self) {
-        self.starts += 1;
+    /// The `gpuflow-provider run` command of this agent, listening on `port`.
+    fn run_command(&self, port: u16) -> Command {
         let bin = gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider");
         let mut command = Command::new(&bin);
+        let rpc = self.rpc.as_deref().unwrap_or(&self.devnet.rpc_url);
         command
             .arg("run")
-            .args(["--rpc", &self.devnet.rpc_url, "--escrow", &self.devnet.escrow.to_string()])
+            .args(["--rpc", rpc, "--escrow", &self.devnet.escrow.to_string()])
             .args(["--key-env", KEY_ENV])
             .env(KEY_ENV, self.key.to_bytes().to_string())
             // No config file of the machine's user leaks in.
             .env("XDG_CONFIG_HOME", self.dir.join("config"))
             .arg("--data-dir")
             .arg(self.dir.join("agent"))
-            .args(["--listen", &format!("/ip4/127.0.0.1/tcp/{}", self.port)])
+            .args(["--listen", &format!("/ip4/127.0.0.1/tcp/{port}")])
             .args(["--bootstrap", &self.devnet.node_p2p])
             .arg("--simulate-gpus")
             .arg(self.dir.join("gpus.json"))
             .args(["--price-per-hour", "0.36", "--region", "test"])
             .args(["--workload", &self.workload])
             .args(["--poll-interval-ms", "200", "--heartbeat-interval-secs", "1"])
-            .args(&self.extra);
+            .args(&self.extra)
+            .envs(self.env.iter().cloned());
+        command
+    }
+
+    /// Starts the agent and waits for its ready line.
+    async fn start_agent(&mut self) {
+        self.starts += 1;
+        let bin = gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider");
+        let mut command = self.run_command(self.port);
         let (child, ready) = gpuflow_devnet::spawn_ready(
             &mut command,
             &self.log(),
@@ -366,10 +381,14 @@ async fn restart_resumes_the_rental_refuses_busy_gpus_ends_on_time_and_is_paid_e
     let again = h.status(id).await;
     assert_eq!((again.state, workload_pid(&again)), (WorkloadState::Running, pid), "{again:?}");
 
-    // The refused renter takes the unused deposit back at once.
-    let end = h.renter_escrow().await.rental(busy).await.unwrap().end.to::<u64>();
-    let stopped = h.renter_escrow().await.stop(busy).await.unwrap();
-    assert_eq!(stopped.refund, U256::from(RATE * (end - stopped.stopped_at)));
+    // The refused renter gets the whole deposit back with the provider's signed refusal,
+    // seconds after opening: nothing is charged for the time it took to learn of it.
+    let signature = h.status(busy).await.refusal.expect("a refused rental carries a refusal");
+    let renter_before = h.renter_escrow().await.balance_of(h.renter.address()).await.unwrap();
+    let refused = h.renter_escrow().await.refuse(busy, signature).await.unwrap();
+    assert_eq!(refused.refund, U256::from(RATE * duration), "the whole deposit");
+    let renter_after = h.renter_escrow().await.balance_of(h.renter.address()).await.unwrap();
+    assert_eq!(renter_after - renter_before, U256::from(RATE * duration));
 
     // The rental's time runs out on chain: the workload is stopped within seconds.
     h.devnet.advance_time(duration).await.unwrap();
@@ -409,6 +428,8 @@ async fn restart_resumes_the_rental_refuses_busy_gpus_ends_on_time_and_is_paid_e
     assert_eq!(history.fees, fee);
     assert_eq!(escrow.balance_of(h.key.address()).await.unwrap(), gross - fee);
     assert_eq!(escrow.history(busy).await.unwrap().provider_paid, U256::ZERO);
+    assert_eq!(contract.earned(U256::from(busy)).call().await.unwrap(), U256::ZERO);
+    assert_eq!(contract.withdrawable(U256::from(busy)).call().await.unwrap(), U256::ZERO);
 
     // `earnings --json` reads the same numbers from the chain.
     let out = Command::new(gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider"))
@@ -423,6 +444,9 @@ async fn restart_resumes_the_rental_refuses_busy_gpus_ends_on_time_and_is_paid_e
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 2, "{rows:?}");
+    let refused_row = rows.iter().find(|r| r["rental_id"] == busy).unwrap();
+    assert_eq!(refused_row["earned"], "0", "{refused_row}");
+    assert_eq!(refused_row["withdrawable"], "0", "{refused_row}");
     let row = rows.iter().find(|r| r["rental_id"] == id).unwrap();
     assert_eq!(row["earned"], gross.to_string());
     assert_eq!(row["withdrawn"], gross.to_string());
@@ -561,7 +585,8 @@ async fn a_rental_whose_terms_differ_from_the_quote_is_refused_and_reported() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["workload"]["state"], "refused", "{shown}");
-    assert!(shown["workload"]["detail"].as_str().unwrap().contains("stop the rental"), "{shown}");
+    assert!(shown["workload"]["detail"].as_str().unwrap().contains("signed a refusal"), "{shown}");
+    assert!(shown["workload"]["refusal"].is_string(), "{shown}");
     let text = String::from_utf8_lossy(&status(false).await.unwrap().stdout).into_owned();
     assert!(text.contains(&format!("run `gpuflow stop {id}`")), "{text}");
 
@@ -945,5 +970,281 @@ async fn a_slow_workload_start_holds_up_nothing_else() {
     }
     assert_eq!(h.status(second).await.state, WorkloadState::Ended);
     assert_eq!(*runtime.stopped.lock().unwrap(), vec![second]);
+    h.devnet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quote_holds_its_gpus_from_other_renters_until_used_or_expired() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.extra = vec!["--quote-validity-secs".into(), "30".into()];
+    h.start_agent().await;
+    h.wait_offered(2).await;
+    let duration = 600;
+    let other = |gpus: Option<u32>| RentalRequest::Quote {
+        renter: Address::repeat_byte(0x77),
+        duration,
+        image: None,
+        ssh_key: None,
+        gpus,
+    };
+
+    // One renter's quote holds the whole machine: nobody else is quoted those GPUs, so two
+    // renters can never both pay for them.
+    let held = h.quote(duration).await.unwrap();
+    for gpus in [None, Some(1)] {
+        match h.request(other(gpus)).await {
+            RentalResponse::Error { message } => {
+                assert!(message.contains("pending quote") && message.contains("30 s"), "{message}")
+            }
+            answer => panic!("a second renter was quoted GPUs already quoted: {answer:?}"),
+        }
+    }
+    // The renter asking again gets its own GPUs back (its earlier quote lets go of them).
+    let again = h.quote(duration).await.unwrap();
+    assert_ne!(again.terms.nonce, held.terms.nonce);
+
+    // Once the chain's clock passed the deadline, the quote can open nothing: its GPUs are
+    // free for others.
+    h.devnet.advance_time(31).await.unwrap();
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let quote = loop {
+        match h.request(other(Some(1))).await {
+            RentalResponse::Quote(quote) => break quote,
+            answer => assert!(
+                tokio::time::Instant::now() < deadline,
+                "the expired quote still holds the GPUs after {TIMEOUT:?}: {answer:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(quote.terms.renter, Address::repeat_byte(0x77));
+    // The used quote lets go of its reservation for the rental itself: the rest is quoted.
+    let rest = h.quote(duration).await.unwrap();
+    assert_eq!(rest.terms.rented().map(|(_, n)| n), Some(1), "only the GPU not held");
+    let id = h.open(&rest, duration).await;
+    let running = h.wait_status(id, "the rental", |s| s.state == WorkloadState::Running).await;
+    assert_eq!(running.gpus, vec!["GPU-test-b"]);
+    h.stop_agent().await;
+    h.devnet.shutdown().await;
+}
+
+/// A runtime that cannot start anything, as when the renter's image cannot be pulled.
+struct BrokenRuntime;
+
+impl Runtime for BrokenRuntime {
+    fn start<'a>(&'a self, _: &'a WorkloadSpec) -> BoxFuture<'a, Result<Started, RuntimeError>> {
+        Box::pin(async { Err(RuntimeError::Docker("pull access denied for the image".into())) })
+    }
+
+    fn is_running<'a>(&'a self, _: u64, _: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(async { false })
+    }
+
+    fn stop<'a>(&'a self, _: u64, _: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
+    fn logs<'a>(&'a self, _: u64, _: &'a str) -> BoxFuture<'a, Result<Vec<String>, RuntimeError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workload_that_fails_to_start_costs_the_renter_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.start_in_process(Arc::new(BrokenRuntime)).await;
+    let duration = 600;
+    let quote = h.quote(duration).await.unwrap();
+    let renter = h.renter_escrow().await;
+    let before = renter.balance_of(h.renter.address()).await.unwrap();
+    let id = h.open(&quote, duration).await;
+    let refused = h.wait_status(id, "the refusal", |s| s.state == WorkloadState::Refused).await;
+    assert!(refused.detail.contains("could not start"), "{refused:?}");
+
+    // Anyone may submit the signed refusal (here a stranger); the renter gets everything.
+    let stranger = PrivateKeySigner::random();
+    let chain = gpuflow_escrow::connect(&h.devnet.rpc_url, None).unwrap();
+    chain
+        .raw_request::<_, serde_json::Value>(
+            "anvil_setBalance".into(),
+            (stranger.address(), U256::from(10u128.pow(18))),
+        )
+        .await
+        .unwrap();
+    let escrow = Escrow::new(
+        gpuflow_escrow::connect(&h.devnet.rpc_url, Some(stranger)).unwrap(),
+        h.devnet.escrow,
+    )
+    .await
+    .unwrap();
+    // Time passes first: the refund does not shrink with it.
+    h.devnet.advance_time(120).await.unwrap();
+    let done = escrow.refuse(id, refused.refusal.clone().unwrap()).await.unwrap();
+    assert_eq!(done.refund, U256::from(RATE * duration));
+    assert_eq!(renter.balance_of(h.renter.address()).await.unwrap(), before);
+    // Past the dispute window, the provider still has nothing to withdraw; a second
+    // submission moves nothing.
+    h.devnet.advance_time(duration + 60).await.unwrap();
+    let contract = GpuEscrow::new(h.devnet.escrow, escrow.provider().clone());
+    assert_eq!(contract.withdrawable(U256::from(id)).call().await.unwrap(), U256::ZERO);
+    assert!(escrow.refuse(id, refused.refusal.unwrap()).await.is_err());
+    let provider = Escrow::new(
+        gpuflow_escrow::connect(&h.devnet.rpc_url, Some(h.key.clone())).unwrap(),
+        h.devnet.escrow,
+    )
+    .await
+    .unwrap();
+    assert!(provider.withdraw(id).await.unwrap().is_none(), "nothing to withdraw");
+    h.devnet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_agent_on_the_same_data_dir_fails_at_once_naming_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.start_agent().await;
+    let first = h.agent.as_ref().unwrap().id().unwrap();
+    // Another port: only the data dir is shared.
+    let mut second = h.run_command(free_port());
+    second.kill_on_drop(true);
+    let out = tokio::time::timeout(TIMEOUT, second.stdin(Stdio::null()).output())
+        .await
+        .expect("the second agent exits at once")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a second agent started on the same data dir:\n{stderr}");
+    assert!(
+        stderr.contains("already running") && stderr.contains(&format!("pid {first}")),
+        "{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("ready"));
+    // The first one is unaffected; once it is gone, the data dir is free again.
+    assert!(h.quote(600).await.is_ok());
+    h.crash_agent().await;
+    h.start_agent().await;
+    h.stop_agent().await;
+    h.devnet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_whose_gas_estimate_reverts_leaves_no_nonce_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::new(dir.path()).await;
+    let provider = Escrow::new(
+        gpuflow_escrow::connect(&h.devnet.rpc_url, Some(h.key.clone())).unwrap(),
+        h.devnet.escrow,
+    )
+    .await
+    .unwrap();
+    // Withdrawing from a rental that does not exist reverts in the estimate: not sent.
+    assert!(provider.withdraw_many(&[999], None).await.is_err());
+    // The next transaction is mined at once, not queued behind a nonce never used.
+    let to = Address::repeat_byte(0x42);
+    let tx = alloy::rpc::types::TransactionRequest::default().to(to).value(U256::from(1));
+    let sent = provider.provider().send_transaction(tx).await.unwrap();
+    let receipt = tokio::time::timeout(Duration::from_secs(20), sent.get_receipt())
+        .await
+        .expect("the transaction after a failed estimate is mined at once")
+        .unwrap();
+    assert!(receipt.status());
+    h.devnet.shutdown().await;
+}
+
+/// A TCP proxy in front of the chain's RPC that can freeze: while frozen it forwards
+/// nothing, as an RPC that hangs.
+struct FreezableProxy {
+    url: String,
+    frozen: tokio::sync::watch::Sender<bool>,
+}
+
+impl FreezableProxy {
+    async fn start(upstream: &str) -> Self {
+        let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (frozen, watch) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { continue };
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::spawn(Self::pipe(client_read, server_write, watch.clone()));
+                tokio::spawn(Self::pipe(server_read, client_write, watch.clone()));
+            }
+        });
+        Self { url, frozen }
+    }
+
+    async fn pipe(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        mut frozen: tokio::sync::watch::Receiver<bool>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let Ok(n) = from.read(&mut buf).await else { return };
+            if n == 0 {
+                return;
+            }
+            if frozen.wait_for(|f| !*f).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn freeze(&self, frozen: bool) {
+        self.frozen.send_replace(frozen);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_rpc_stops_no_heartbeat_and_no_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    let proxy = FreezableProxy::start(&h.devnet.rpc_url).await;
+    h.rpc = Some(proxy.url.clone());
+    h.env = vec![(gpuflow_escrow::RPC_TIMEOUT_ENV.into(), "2".into())];
+    h.start_agent().await;
+    let quote = h.quote(600).await.unwrap();
+    let id = h.open(&quote, 600).await;
+    h.wait_status(id, "the workload", |s| s.state == WorkloadState::Running).await;
+
+    let url = format!("{}/v1/providers/{}", h.devnet.node_url, h.peer.unwrap());
+    let heartbeats = || async {
+        let detail: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+        detail["heartbeat_count"].as_u64().unwrap_or_default()
+    };
+    // The RPC hangs: the agent keeps heart-beating (one a second) and answering, so the
+    // node sees a machine that is up, as it is.
+    proxy.freeze(true);
+    let frozen_at = heartbeats().await;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while heartbeats().await < frozen_at + 5 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "heartbeats stopped while the RPC was frozen; agent log:\n{}",
+            h.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let status = tokio::time::timeout(Duration::from_secs(5), h.status(id))
+        .await
+        .expect("the agent answers while its RPC hangs");
+    assert_eq!(status.state, WorkloadState::Running);
+    assert!(h.quote(600).await.is_err(), "every GPU is rented");
+
+    // The chain answers again: the agent catches up, and it backed off meanwhile instead
+    // of retrying every poll.
+    proxy.freeze(false);
+    h.devnet.advance_time(600).await.unwrap();
+    h.wait_status(id, "the rental's end", |s| s.state == WorkloadState::Ended).await;
+    let logs = h.logs();
+    let warnings = logs.matches("could not read the chain").count();
+    assert!((1..=2).contains(&warnings), "{warnings} warnings; agent log:\n{logs}");
+    assert!(logs.contains("the chain answers again"), "agent log:\n{logs}");
+    h.stop_agent().await;
     h.devnet.shutdown().await;
 }

@@ -314,11 +314,7 @@ impl RentArgs {
                 }
                 Ok(())
             }
-            (Some(s), _) => Err(fail_with(
-                Exit::Pending,
-                format!("rental {id} was refused by the provider ({}); {refund_hint}", s.detail),
-                summary,
-            )),
+            (Some(s), _) => Err(refused(&escrow, id, s, summary, decimals, json).await),
             (None, why) => Err(fail_with(
                 Exit::Pending,
                 format!(
@@ -328,6 +324,73 @@ impl RentArgs {
                 summary,
             )),
         }
+    }
+}
+
+/// The reason a provider gave for refusing a rental, without its advice on the refund.
+pub(crate) fn refusal_reason(status: &gpuflow_protocol::WorkloadStatus) -> String {
+    status.detail.split("; the provider signed").next().unwrap_or_default().to_owned()
+}
+
+/// Submits the provider's signed refusal of rental `id`, which returns the whole deposit.
+pub(crate) async fn submit_refusal(
+    escrow: &gpuflow_escrow::Escrow,
+    id: u64,
+    signature: alloy::primitives::Bytes,
+    json: bool,
+) -> Result<gpuflow_escrow::Refused, gpuflow_escrow::EscrowError> {
+    let spinner =
+        ui::spinner(json, "returning the whole deposit with the provider's signed refusal");
+    let refunded = escrow.refuse(id, signature).await;
+    spinner.finish_and_clear();
+    refunded
+}
+
+/// The error `rent` ends with when the provider refused the rental: the deposit returned
+/// with its signed refusal, or how to get it back.
+async fn refused(
+    escrow: &gpuflow_escrow::Escrow,
+    id: u64,
+    status: gpuflow_protocol::WorkloadStatus,
+    mut summary: serde_json::Value,
+    decimals: u8,
+    json: bool,
+) -> anyhow::Error {
+    let why = refusal_reason(&status);
+    let Some(signature) = status.refusal else {
+        return fail_with(
+            Exit::Pending,
+            format!(
+                "rental {id} was refused by the provider ({why}); run `gpuflow stop {id}` to get \
+                 the unused deposit back at once"
+            ),
+            summary,
+        );
+    };
+    match submit_refusal(escrow, id, signature, json).await {
+        Ok(refused) => {
+            summary["refund"] = json!(refused.refund.to_string());
+            summary["refund_tx"] = json!(refused.tx);
+            fail_with(
+                Exit::Refused,
+                format!(
+                    "rental {id} was refused by the provider ({why}); its whole deposit, {}, is \
+                     back in your wallet (transaction {}): you paid nothing. Search for another \
+                     offer",
+                    money(refused.refund, decimals),
+                    refused.tx
+                ),
+                summary,
+            )
+        }
+        Err(e) => fail_with(
+            Exit::Pending,
+            format!(
+                "rental {id} was refused by the provider ({why}), and returning its deposit \
+                 failed: {e}. Run `gpuflow stop {id}` to try again; the whole deposit comes back"
+            ),
+            summary,
+        ),
     }
 }
 

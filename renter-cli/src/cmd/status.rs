@@ -97,11 +97,11 @@ impl StatusArgs {
         }
         if let Some(w) = workload {
             println!("  workload        {} ({})", w.state, w.detail);
-            if w.state == gpuflow_protocol::WorkloadState::Refused && active {
+            if w.state == gpuflow_protocol::WorkloadState::Refused && !rental.stopped {
                 println!(
-                    "the provider refused this rental: run `gpuflow stop {}` to get the unused \
-                     deposit back",
-                    self.rental
+                    "the provider refused this rental: run `gpuflow stop {}` to get {} back",
+                    self.rental,
+                    if w.refusal.is_some() { "the whole deposit" } else { "the unused deposit" }
                 );
             }
         }

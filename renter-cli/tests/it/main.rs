@@ -727,3 +727,29 @@ async fn the_renters_image_and_key_reach_the_workload_and_provider_failures_say_
     assert_eq!(balance().await, before - charged, "the unused deposit came back");
     devnet.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_rpc_that_never_answers_times_out_naming_the_fix() {
+    // Accepts connections and never answers, as a frozen RPC does.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let rpc = format!("http://{}", listener.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let env = vec![
+        ("XDG_CONFIG_HOME", dir.path().display().to_string()),
+        ("GPUFLOW_RPC", rpc),
+        ("GPUFLOW_ESCROW", Address::repeat_byte(0xee).to_string()),
+        ("GPUFLOW_RPC_TIMEOUT_SECS", "1".to_owned()),
+    ];
+    let run = tokio::time::timeout(std::time::Duration::from_secs(60), gpuflow(&env, &["status", "1"]))
+        .await
+        .expect("gpuflow gives up on a frozen RPC instead of waiting for ever");
+    run.fails(5, "did not answer within 1 s");
+    assert!(run.stderr.contains("GPUFLOW_RPC_TIMEOUT_SECS"), "{}", run.stderr);
+    held.abort();
+}

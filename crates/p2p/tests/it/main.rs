@@ -101,6 +101,7 @@ fn heartbeat(identity: &Identity, seq: u64) -> SignedEnvelope {
             ecc_errors: Some(0),
         }],
         active_rentals: 1,
+        listen_addrs: Vec::new(),
     };
     SignedEnvelope::seal(identity, &heartbeat)
 }
@@ -191,6 +192,7 @@ async fn offer_crosses_gossipsub_and_requests_get_answers() {
         started_at: Some(1),
         ended_at: None,
         detail: "pid 1".into(),
+        refusal: None,
     };
     provider.respond(channel, RentalResponse::Status(status.clone())).await.unwrap();
     let answer = tokio::time::timeout(WAIT, ask).await.expect("answer in time").unwrap().unwrap();
