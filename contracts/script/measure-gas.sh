@@ -22,6 +22,7 @@ declare -A LIMITS=(
     [withdraw]=${GAS_LIMIT_WITHDRAW:-58000}
     [stop]=${GAS_LIMIT_STOP:-52000}
     [creditDowntime]=${GAS_LIMIT_CREDIT_DOWNTIME:-75000}
+    [refuse]=${GAS_LIMIT_REFUSE:-60000}
 )
 
 for tool in "$FORGE" "$CAST" "$ANVIL"; do
@@ -137,6 +138,13 @@ sign_downtime() {
     printf '%s%04x%s\n' "${ATTESTER,,}" $(((${#sig} - 2) / 2)) "${sig:2}"
 }
 
+# Signs the refusal of rental $1 as the provider and prints the signature.
+sign_refusal() {
+    local data
+    data="{\"types\":{\"EIP712Domain\":$DOMAIN_TYPE,\"Refusal\":[{\"name\":\"rentalId\",\"type\":\"uint256\"}]},\"primaryType\":\"Refusal\",\"domain\":$ESCROW_DOMAIN,\"message\":{\"rentalId\":\"$1\"}}"
+    "$CAST" wallet sign --private-key "$PROVIDER_KEY" --data "$data"
+}
+
 # Both openers run in the current shell (not in a command substitution) so that NONCE advances; they leave the gas
 # used in LAST_GAS.
 NONCE=0
@@ -191,16 +199,20 @@ ENTRY=$(sign_downtime 10 "$FROM" "$T" 600 $((T + 3600)))
 PACKED=$(printf '0x%024x%010x%010x%010x%010x' 10 "$FROM" "$T" 600 $((T + 3600)))
 GAS[creditDowntime]=$(send "$RELAYER_KEY" "$ESCROW" "creditDowntime(uint256,bytes)" "$PACKED" "$ENTRY")
 
+# The provider refuses rental 11 (running, never withdrawn from); a third party submits the refusal.
+GAS[refuse]=$(send "$RELAYER_KEY" "$ESCROW" "refuse(uint256,bytes)" 11 "$(sign_refusal 11)")
+
 advance 60
 GAS[claimFees]=$(send "$TREASURY_KEY" "$ESCROW" "claimFees()")
 GAS[invalidateNonce]=$(send "$PROVIDER_KEY" "$ESCROW" "invalidateNonce(uint256)" "$NONCE")
 
-ORDER=(open openWithPermit withdraw withdrawMany stop extend creditDowntime claimFees invalidateNonce)
+ORDER=(open openWithPermit withdraw withdrawMany stop extend creditDowntime refuse claimFees invalidateNonce)
 declare -A LABELS=(
     [open]="open (standing approval)"
     [openWithPermit]="openWithPermit (EIP-2612)"
     [withdrawMany]="withdrawMany (5 rentals)"
     [creditDowntime]="creditDowntime (1 attester)"
+    [refuse]="refuse (submitted by a third party)"
 )
 FAILED=0
 echo "| operation | gas (full transaction) | limit |"

@@ -6,6 +6,7 @@ import { Ownable2Step } from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import { IERC20 } from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import { IERC20Permit } from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import { SafeERC20 } from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import { ECDSA } from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import { EIP712 } from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import { SignatureChecker } from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import { Pausable } from "@openzeppelin/contracts/utils/Pausable.sol";
@@ -21,7 +22,8 @@ import { Downtime, Quote, Rental } from "./types/DataTypes.sol";
 /// `settled = paidSeconds + credited`, the escrow holds for each rental exactly
 /// `ratePerSecond * (end - start - settled)`, plus {feesAccrued} overall, and the following keeps that non-negative:
 /// every second in `[start, start + settled)` is paid or credited, `start + settled <= max(last withdrawal cutoff,
-/// creditedUntil) <= block.timestamp`, and a stop never moves `end` below `block.timestamp`.
+/// creditedUntil) <= block.timestamp`, and a stop never moves `end` below `block.timestamp`. A refusal, only possible
+/// while nothing is paid, moves `end` to `start + credited`, which leaves exactly nothing held for the rental.
 ///
 /// Every state-changing function follows checks-effects-interactions and only calls the token at the very end (the
 /// permit of {openWithPermit} aside, which only sets an allowance), so no reentrancy guard is needed. Signature checks
@@ -111,6 +113,9 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
     /// @dev `keccak256("Downtime(uint256 rentalId,uint40 from,uint40 to,uint40 downSeconds,uint40 deadline)")`.
     bytes32 private constant DOWNTIME_TYPEHASH =
         keccak256("Downtime(uint256 rentalId,uint40 from,uint40 to,uint40 downSeconds,uint40 deadline)");
+
+    /// @dev `keccak256("Refusal(uint256 rentalId)")`.
+    bytes32 private constant REFUSAL_TYPEHASH = keccak256("Refusal(uint256 rentalId)");
 
     /*//////////////////////////////////////////////////////////////////////////
                                      IMMUTABLES
@@ -238,6 +243,11 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
     }
 
     /// @inheritdoc IGpuEscrow
+    function hashRefusal(uint256 rentalId) external view override returns (bytes32 digest) {
+        digest = _hashRefusal(rentalId);
+    }
+
+    /// @inheritdoc IGpuEscrow
     function getRental(uint256 rentalId) external view override returns (Rental memory rental) {
         StoredRental storage stored = _rentals[rentalId];
         uint256 terms = _existingTerms(stored, rentalId);
@@ -357,8 +367,13 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
 
         // Effects: moving the end to now freezes the provider's earnings at what has accrued, so the rest of the
         // deposit is exactly the refund. Every paid or credited second lies before now, so none of them is refunded.
-        uint256 unusedSeconds = _end(terms) - block.timestamp;
-        refund = _rate(terms) * unusedSeconds;
+        uint256 unusedSeconds;
+        unchecked {
+            // The rental is active, so `block.timestamp < end`; the unused seconds are part of the 32-bit duration
+            // and the refund, a 44-bit rate times them, cannot overflow.
+            unusedSeconds = _end(terms) - block.timestamp;
+            refund = _rate(terms) * unusedSeconds;
+        }
         stored.terms = (terms - (unusedSeconds << DURATION_OFFSET)) | STOPPED_FLAG;
         emit RentalStopped(rentalId, msg.sender, block.timestamp, refund);
 
@@ -459,6 +474,47 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
 
         // Interactions: refund the renter, whoever submitted the attestation.
         token.safeTransfer(_accounts[_renterId(terms)], refund);
+    }
+
+    /// @inheritdoc IGpuEscrow
+    /// @dev `signature` is copied to memory on purpose: decoding `(uint256, bytes calldata)` here would share the ABI
+    /// decoder of {creditDowntime}, which the optimizer then stops inlining, and every credit would pay 37 gas more.
+    /// The refusal pays about 200 gas for the copy and the memory variant of the signature check instead: ECDSA
+    /// first, then ERC-1271, as for quotes.
+    function refuse(uint256 rentalId, bytes memory signature) external override returns (uint256 refund) {
+        // Checks: nothing paid to the provider yet, something still held for the rental, and the provider signed the
+        // refusal. The cheap checks on the rental's slots come before the signature's.
+        StoredRental storage stored = _rentals[rentalId];
+        uint256 terms = _existingTerms(stored, rentalId);
+        uint256 paidSeconds = _paidSeconds(terms);
+        if (paidSeconds != 0) {
+            revert Errors.GpuEscrow_RefusalAfterWithdrawal(rentalId, _rate(terms) * paidSeconds);
+        }
+        // Every credited second lies inside the rental, so `credited <= duration`.
+        uint256 unrefundedSeconds = _duration(terms) - (stored.credits & MASK_32);
+        if (unrefundedSeconds == 0) {
+            revert Errors.GpuEscrow_NothingToRefund(rentalId);
+        }
+        address provider = _accounts[_providerId(terms)];
+        bytes32 digest = _hashRefusal(rentalId);
+        (address recovered,,) = ECDSA.tryRecover(digest, signature);
+        if (recovered != provider && !SignatureChecker.isValidERC1271SignatureNow(provider, digest, signature)) {
+            revert Errors.GpuEscrow_InvalidRefusal(rentalId, provider);
+        }
+
+        // Effects: shorten the rental to its credited seconds and mark it stopped. With nothing paid, that leaves the
+        // provider nothing to earn, ever, and the escrow nothing held for the rental, so the refund is the rest of the
+        // deposit; stopping and extending then revert as for any stopped rental, and no window fits for a credit.
+        unchecked {
+            // A 44-bit rate times a 32-bit count of seconds.
+            refund = _rate(terms) * unrefundedSeconds;
+        }
+        stored.terms = (terms - (unrefundedSeconds << DURATION_OFFSET)) | STOPPED_FLAG;
+        address renter = _accounts[_renterId(terms)];
+        emit RentalRefused(rentalId, renter, refund);
+
+        // Interactions: refund the renter, whoever submitted the refusal. Nothing goes to the provider.
+        token.safeTransfer(renter, refund);
     }
 
     /// @inheritdoc IGpuEscrow
@@ -742,6 +798,22 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
         }
     }
 
+    /// @dev The EIP-712 digest of the refusal of rental `rentalId`.
+    function _hashRefusal(uint256 rentalId) private view returns (bytes32 digest) {
+        bytes32 typeHash = REFUSAL_TYPEHASH;
+        bytes32 domainSeparator = _domainSeparatorV4();
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, typeHash)
+            mstore(add(ptr, 0x20), rentalId)
+            let structHash := keccak256(ptr, 0x40)
+            mstore(ptr, hex"1901")
+            mstore(add(ptr, 0x02), domainSeparator)
+            mstore(add(ptr, 0x22), structHash)
+            digest := keccak256(ptr, 0x42)
+        }
+    }
+
     /// @dev Whether `signature` is `signer`'s signature of `digest`. The ECDSA check comes first: it is what EOAs
     /// use and it needs no access to the signer's account, which is cold at this point. Only when it fails is the
     /// signer asked through ERC-1271, which covers contract wallets and delegated (EIP-7702) accounts. `signer` is
@@ -901,7 +973,10 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
         _rentals[rentalId].terms = renterId | providerId << PROVIDER_ID_OFFSET | block.timestamp << START_OFFSET
             | duration << DURATION_OFFSET | maxDuration << MAX_DURATION_OFFSET | uint256(feeBps) << FEE_OFFSET | rate
             << RATE_OFFSET;
-        deposit = rate * duration;
+        unchecked {
+            // At most `MAX_RATE * MAX_RENTAL_DURATION`, below 2^76.
+            deposit = rate * duration;
+        }
         emit RentalOpened(
             rentalId,
             msg.sender,

@@ -55,6 +55,8 @@ abstract contract Base_Test is Test {
     bytes32 internal constant DOWNTIME_TYPEHASH =
         keccak256("Downtime(uint256 rentalId,uint40 from,uint40 to,uint40 downSeconds,uint40 deadline)");
 
+    bytes32 internal constant REFUSAL_TYPEHASH = keccak256("Refusal(uint256 rentalId)");
+
     bytes32 internal constant PERMIT_TYPEHASH =
         keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
 
@@ -211,6 +213,21 @@ abstract contract Base_Test is Test {
         return typedDigest(domainSeparator(verifyingContract, chainId), structHash);
     }
 
+    function refusalDigest(uint256 rentalId, address verifyingContract, uint256 chainId)
+        internal
+        pure
+        returns (bytes32)
+    {
+        return typedDigest(
+            domainSeparator(verifyingContract, chainId), keccak256(abi.encode(REFUSAL_TYPEHASH, rentalId))
+        );
+    }
+
+    /// @dev A refusal of `rentalId` signed with `key`, for the escrow under test on the current chain.
+    function signRefusal(uint256 key, uint256 rentalId) internal view returns (bytes memory) {
+        return signDigest(key, refusalDigest(rentalId, address(escrow), block.chainid));
+    }
+
     function signDigest(uint256 key, bytes32 digest) internal pure returns (bytes memory) {
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
         return abi.encodePacked(r, s, v);
@@ -303,6 +320,13 @@ abstract contract Base_Test is Test {
     function extendAs(address caller, uint256 rentalId, uint256 extraSeconds) internal returns (uint256 cost) {
         vm.prank(caller);
         cost = escrow.extend(rentalId, extraSeconds);
+    }
+
+    /// @dev Submits the default provider's refusal of `rentalId` as `caller`.
+    function refuseAs(address caller, uint256 rentalId) internal returns (uint256 refund) {
+        bytes memory signature = signRefusal(providerKey, rentalId);
+        vm.prank(caller);
+        refund = escrow.refuse(rentalId, signature);
     }
 
     function withdrawAs(address caller, uint256 rentalId) internal returns (uint256 paid) {

@@ -358,6 +358,7 @@ async fn rental(
         fees: r.fees.to_string(),
         credited: r.credited.to_string(),
         credited_seconds: r.credited_seconds,
+        refused: r.refused.map(|refund| refund.to_string()),
         opened_block: r.opened_block,
         updated_block: r.updated_block,
         offer_id: format!("{:#x}", r.offer_id),

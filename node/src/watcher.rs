@@ -292,6 +292,10 @@ fn decode(log: &Log) -> Option<LoggedEvent> {
             };
             (e.rentalId, event)
         }
+        GpuEscrow::RentalRefused::SIGNATURE_HASH => {
+            let e = log.log_decode::<GpuEscrow::RentalRefused>().ok()?.inner.data;
+            (e.rentalId, RentalEvent::Refused { refund: e.refund })
+        }
         _ => return None,
     };
     Some(LoggedEvent {

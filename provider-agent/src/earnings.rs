@@ -19,7 +19,8 @@ pub struct RentalEarnings {
     pub start: u64,
     /// End (or stop), unix seconds.
     pub end: u64,
-    /// Stopped early by the renter.
+    /// Stopped early by the renter, or refused by the provider (a refused rental earns
+    /// nothing and has nothing withdrawable, as the escrow reports).
     pub stopped: bool,
     /// Token units per second.
     #[serde(with = "decimal")]

@@ -13,8 +13,10 @@ import { Downtime, Quote, Rental } from "../types/DataTypes.sol";
 /// the rental within the quote's maximum duration, or stop it early and get the unused remainder back at once. The
 /// provider withdraws what it earned, but only for seconds older than the {DISPUTE_WINDOW}, so that downtime
 /// attested by registered attesters ({Downtime}, EIP-712) can be credited back to the renter before those seconds
-/// are paid. A platform fee of at most 15 %, snapshotted per rental, is taken from what the provider earns and
-/// accrues for the treasury, which pulls it.
+/// are paid. A provider that cannot serve a rental (a machine already rented, terms it did not quote, a workload
+/// that fails to start) signs a refusal instead ({refuse}), which refunds the whole deposit to the renter as long as
+/// none of it was paid. A platform fee of at most 15 %, snapshotted per rental, is taken from what the provider earns and accrues
+/// for the treasury, which pulls it.
 ///
 /// @dev Conventions:
 /// - Amounts are in base units of {token}; times are Unix timestamps in seconds; durations are in seconds.
@@ -30,8 +32,8 @@ import { Downtime, Quote, Rental } from "../types/DataTypes.sol";
 /// Supported tokens: plain ERC-20s such as USDC. The escrow assumes that a transfer moves exactly the requested
 /// amount and that balances change only through transfers. Fee-on-transfer, rebasing and other tokens with
 /// non-standard balance accounting are NOT supported: with them the escrow becomes insolvent and the last parties to
-/// withdraw are short-changed. A token blocklist can stop payouts to a blocklisted account, but never a stop or a
-/// downtime credit: those only ever send tokens to the renter.
+/// withdraw are short-changed. A token blocklist can stop payouts to a blocklisted account, but never a stop, a
+/// downtime credit or a refusal: those only ever send tokens to the renter.
 interface IGpuEscrow {
     /*//////////////////////////////////////////////////////////////////////////
                                        EVENTS
@@ -96,6 +98,13 @@ interface IGpuEscrow {
     /// that had not been paid to the provider yet.
     /// @param refund The amount sent to the renter, equal to `ratePerSecond * downSeconds`.
     event DowntimeCredited(uint256 indexed rentalId, uint256 from, uint256 to, uint256 downSeconds, uint256 refund);
+
+    /// @notice Emitted when a rental's provider refuses it and the renter gets back everything the escrow held for it.
+    /// @param rentalId The id of the refused rental.
+    /// @param renter The rental's renter, who received the refund (whoever submitted the refusal).
+    /// @param refund The amount sent to the renter, equal to `ratePerSecond * (end - start - credited)` with the end
+    /// before the refusal: the deposit and every extension, less what downtime credits already refunded.
+    event RentalRefused(uint256 indexed rentalId, address indexed renter, uint256 refund);
 
     /// @notice Emitted when the treasury claims the accrued platform fees.
     /// @param treasury The account that received the fees.
@@ -164,6 +173,10 @@ interface IGpuEscrow {
 
     /// @notice The EIP-712 digest attesters sign to attest `downtime`.
     function hashDowntime(Downtime calldata downtime) external view returns (bytes32 digest);
+
+    /// @notice The EIP-712 digest a provider signs to refuse rental `rentalId`: the typed struct `Refusal(uint256
+    /// rentalId)` under this escrow's domain.
+    function hashRefusal(uint256 rentalId) external view returns (bytes32 digest);
 
     /// @notice Returns a rental.
     /// @dev Reverts with {Errors.GpuEscrow_RentalNotFound} if `rentalId` was never opened.
@@ -351,6 +364,36 @@ interface IGpuEscrow {
     /// @param signatures The attesters' entries.
     /// @return refund The amount sent to the renter.
     function creditDowntime(uint256 downtime, bytes calldata signatures) external returns (uint256 refund);
+
+    /// @notice Refunds a rental that its provider refuses to serve: the renter gets back everything the escrow still
+    /// holds for it, and the provider can never withdraw any of it. Anyone may submit the provider's signed refusal;
+    /// the refund always goes to the renter.
+    ///
+    /// @dev Emits a {RentalRefused} event.
+    ///
+    /// The refund is `ratePerSecond * (end - start - credited)`: the deposit and every extension, less what downtime
+    /// credits already refunded. Afterwards the rental is stopped and its `end` is `start + credited`, so {earned} and
+    /// {withdrawable} stay zero forever, {stop} and {extend} revert as for a stopped rental, and no downtime can be
+    /// credited any more. A refused rental is recognisable as a stopped one with `end - start == credited` and nothing
+    /// withdrawn.
+    ///
+    /// A refusal names only the rental and has no deadline: a provider signs one only for a rental it does not serve,
+    /// and it stops being usable once the provider has withdrawn anything from the rental. Works while paused, and
+    /// never transfers anything to the provider, so a provider that the token blocklists cannot block it.
+    ///
+    /// Requirements:
+    /// - The rental must exist.
+    /// - Nothing may have been withdrawn from it, else it reverts with {Errors.GpuEscrow_RefusalAfterWithdrawal}.
+    /// - The escrow must still hold something for it, else it reverts with {Errors.GpuEscrow_NothingToRefund}: it
+    ///   was refused already, or every second of it was credited.
+    /// - `signature` must be the rental's provider's signature of {hashRefusal}: ECDSA from the provider's key or, if
+    ///   that does not match, valid under ERC-1271 `isValidSignature` of the provider contract; else it reverts with
+    ///   {Errors.GpuEscrow_InvalidRefusal}.
+    ///
+    /// @param rentalId The id of the refused rental.
+    /// @param signature The provider's signature of {hashRefusal}.
+    /// @return refund The amount sent to the renter.
+    function refuse(uint256 rentalId, bytes calldata signature) external returns (uint256 refund);
 
     /// @notice Cancels one of the caller's unused quote nonces, so the quote that carries it can no longer open a
     /// rental.

@@ -163,6 +163,22 @@ library Errors {
     error GpuEscrow_InvalidAttestation(uint256 index, address attester);
 
     /*//////////////////////////////////////////////////////////////////////////
+                                      REFUSAL
+    //////////////////////////////////////////////////////////////////////////*/
+
+    /// @notice Thrown when a refusal's signature does not verify for the rental's provider: signed by another key,
+    /// for another rental, another chain or another escrow, or refused by the provider's ERC-1271 contract.
+    error GpuEscrow_InvalidRefusal(uint256 rentalId, address provider);
+
+    /// @notice Thrown when refusing a rental the provider has already withdrawn earnings from (`withdrawn` gross):
+    /// a refusal refunds the whole deposit, which no longer lies in escrow.
+    error GpuEscrow_RefusalAfterWithdrawal(uint256 rentalId, uint256 withdrawn);
+
+    /// @notice Thrown when refusing a rental of which the escrow holds nothing any more: it was refused already, or
+    /// every second of it was credited back to the renter.
+    error GpuEscrow_NothingToRefund(uint256 rentalId);
+
+    /*//////////////////////////////////////////////////////////////////////////
                                        FEES
     //////////////////////////////////////////////////////////////////////////*/
 

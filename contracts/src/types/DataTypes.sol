@@ -47,10 +47,11 @@ struct Downtime {
 /// @param renter The account that funded the rental and receives every refund.
 /// @param provider The account that earns the payment.
 /// @param start The Unix time at which the rental started.
-/// @param end The Unix time at which the rental ends; moved forward by extensions and back to the stop time by a stop.
+/// @param end The Unix time at which the rental ends; moved forward by extensions, back to the stop time by a stop,
+/// and back to `start + credited` by a refusal.
 /// @param maxEnd The latest end that extensions may reach: `start + quote.maxDuration`, with the duration capped at
 /// `type(uint32).max` seconds and the end at `type(uint40).max`.
-/// @param stopped Whether the renter stopped the rental before its scheduled end.
+/// @param stopped Whether the renter stopped the rental before its scheduled end, or its provider refused it.
 /// @param ratePerSecond The price, in token base units per second.
 /// @param feeBps The platform fee in basis points, snapshotted when the rental opened.
 /// @param withdrawn The gross amount already paid out for this rental, fee included, in token base units.

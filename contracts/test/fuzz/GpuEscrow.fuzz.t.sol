@@ -312,4 +312,74 @@ contract GpuEscrow_Fuzz_Test is Base_Test {
         assertEq(rental.withdrawn / RATE + rental.credited, DURATION, "every second paid or credited");
         assertEq(balanceOf(address(escrow)), escrow.feesAccrued(), "only fees left");
     }
+
+    /*//////////////////////////////////////////////////////////////////////////
+                                       REFUSE
+    //////////////////////////////////////////////////////////////////////////*/
+
+    /// @dev Whatever the renter did before (extend, stop, credits), a refusal gives back every token the renter paid
+    /// for the rental, and the provider can never be paid anything for it.
+    function testFuzz_Refuse_RenterMadeWhole(
+        uint256 rate,
+        uint256 duration,
+        uint256 extra,
+        uint256 stopAt,
+        uint256 downSeconds,
+        uint256 refuseAt,
+        uint256 laterWithdrawal
+    ) external {
+        rate = bound(rate, 1, MAX_RATE);
+        duration = bound(duration, 2, MAX_QUOTE_DURATION / 2);
+        fundAndApprove(renter, 2 * rate * MAX_QUOTE_DURATION);
+        uint256 renterBefore = balanceOf(renter);
+        uint256 rentalId = openWith(quoteOf(rate, MAX_QUOTE_DURATION), duration);
+
+        // Optionally extended, then optionally stopped, then optionally credited, then refused at some later time.
+        extra = bound(extra, 0, MAX_QUOTE_DURATION - duration);
+        if (extra > 0) extendAs(renter, rentalId, extra);
+        uint256 end = duration + extra;
+        stopAt = bound(stopAt, 1, end);
+        if (stopAt < end) {
+            vm.warp(START_TIME + stopAt);
+            stopAs(renter, rentalId);
+            end = stopAt;
+        }
+        vm.warp(START_TIME + end);
+        downSeconds = bound(downSeconds, 0, end);
+        uint256 credited = downSeconds > 0 ? credit(downtimeOf(rentalId, START_TIME, START_TIME + end, downSeconds)) : 0;
+        vm.warp(START_TIME + end + bound(refuseAt, 0, 2 * DISPUTE_WINDOW));
+
+        // Credits that covered every second left nothing to refuse.
+        bool refusable = downSeconds < end;
+        if (refusable) {
+            assertEq(refuseAs(stranger, rentalId), rate * (end - downSeconds), "refund");
+        } else {
+            vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_NothingToRefund.selector, rentalId));
+            refuseAs(stranger, rentalId);
+        }
+        assertEq(credited, rate * downSeconds, "credit");
+        assertEq(balanceOf(renter), renterBefore, "renter got back everything it paid");
+        assertEq(balanceOf(address(escrow)), 0, "escrow holds nothing for the rental");
+
+        vm.warp(block.timestamp + bound(laterWithdrawal, 0, 10 * MAX_QUOTE_DURATION));
+        assertEq(escrow.earned(rentalId), 0, "earned");
+        assertEq(escrow.withdrawable(rentalId), 0, "withdrawable");
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_NothingToWithdraw.selector, rentalId));
+        withdrawAs(provider, rentalId);
+        Rental memory rental = escrow.getRental(rentalId);
+        if (refusable) assertTrue(rental.stopped, "stopped");
+        assertEq(rental.end - rental.start, rental.credited, "shortened to its credited seconds");
+        assertEq(rental.withdrawn, 0, "never paid");
+    }
+
+    /// @dev A refusal signed by any key but the provider's is refused.
+    function testFuzz_RevertWhen_RefusalSignedByOtherKey(uint256 key) external {
+        key = bound(key, 1, 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364140);
+        vm.assume(key != providerKey);
+        uint256 rentalId = openDefault();
+        bytes memory signature = signRefusal(key, rentalId);
+        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_InvalidRefusal.selector, rentalId, provider));
+        vm.prank(stranger);
+        escrow.refuse(rentalId, signature);
+    }
 }

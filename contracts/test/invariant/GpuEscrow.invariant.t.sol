@@ -26,9 +26,9 @@ contract GpuEscrow_Invariant_Test is Base_Test {
     function invariant_TokenConservation() external view {
         assertEq(
             balanceOf(address(escrow)),
-            handler.ghostDeposited() - handler.ghostStopRefunded() - handler.ghostCreditRefunded() - handler.ghostPaid()
-                - handler.ghostFeesClaimed(),
-            "balance == deposits - refunds - credits - payouts - fees claimed"
+            handler.ghostDeposited() - handler.ghostStopRefunded() - handler.ghostCreditRefunded()
+                - handler.ghostRefusalRefunded() - handler.ghostPaid() - handler.ghostFeesClaimed(),
+            "balance == deposits - refunds - credits - refusals - payouts - fees claimed"
         );
     }
 
@@ -67,7 +67,9 @@ contract GpuEscrow_Invariant_Test is Base_Test {
             assertLe(rental.withdrawn, escrow.earned(id), "withdrawn <= earned");
             if (rental.creditedUntil != 0) {
                 assertGt(rental.creditedUntil, rental.start, "credited window after start");
-                assertLe(rental.creditedUntil, rental.end, "credited window before end");
+                // A refusal moves the end back to `start + credited`, before the last credited window's end.
+                uint256 end = handler.ghostRefused(id) ? handler.ghostEndBeforeRefusalOf(id) : rental.end;
+                assertLe(rental.creditedUntil, end, "credited window before end");
                 assertLe(rental.credited, rental.creditedUntil - rental.start, "credits fit before the last window end");
             } else {
                 assertEq(rental.credited, 0, "no window, no credit");
@@ -93,6 +95,23 @@ contract GpuEscrow_Invariant_Test is Base_Test {
         }
     }
 
+    /// @dev 12. A refused rental pays the provider nothing, now or ever, holds nothing in escrow, and gave the renter
+    /// back everything it paid into it.
+    function invariant_RefusedRentalPaysProviderNothing() external view {
+        uint256 count = handler.rentalCount();
+        for (uint256 id = 1; id <= count; ++id) {
+            if (!handler.ghostRefused(id)) continue;
+            Rental memory rental = escrow.getRental(id);
+            assertTrue(rental.stopped, "refused rental stopped");
+            assertEq(rental.withdrawn, 0, "refused rental never paid");
+            assertEq(handler.ghostPaidSecondsOf(id), 0, "no payout log for a refused rental");
+            assertEq(escrow.earned(id), 0, "refused rental earns nothing");
+            assertEq(escrow.withdrawable(id), 0, "refused rental has nothing withdrawable");
+            assertEq(rental.end - rental.start, rental.credited, "nothing held for a refused rental");
+            assertEq(handler.ghostReturnedOf(id), handler.ghostPaidInOf(id), "renter got back everything it paid");
+        }
+    }
+
     /// @dev 7-10. No illegal transition, access-control breach, failed stop, quote replay or attestation replay or
     /// overlap was ever observed by the handler.
     function invariant_NoViolation() external view {
@@ -101,7 +120,7 @@ contract GpuEscrow_Invariant_Test is Base_Test {
 
     /// @dev Shows, with `-vv`, how much of each run got past the handler's guards.
     function afterInvariant() external view {
-        string[14] memory outcomes = [
+        string[18] memory outcomes = [
             "open",
             "openWithPermit",
             "extend",
@@ -114,6 +133,10 @@ contract GpuEscrow_Invariant_Test is Base_Test {
             "withdrawTo with provider blocklisted",
             "creditDowntime",
             "creditDowntime clipped",
+            "refuse",
+            "refuse after credit",
+            "refuse after stop",
+            "refuse while paused",
             "claimFees",
             "rentals"
         ];

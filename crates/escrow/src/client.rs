@@ -92,6 +92,20 @@ pub struct Stopped {
     pub tx: TxHash,
 }
 
+/// A rental its provider refused: everything the escrow held for it went back to the
+/// renter, and the provider can never be paid for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    /// Rental id.
+    pub rental_id: u64,
+    /// The renter, who received the refund (whoever submitted the refusal).
+    pub renter: Address,
+    /// Tokens returned to the renter.
+    pub refund: U256,
+    /// The transaction.
+    pub tx: TxHash,
+}
+
 /// A rental just extended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Extended {
@@ -148,6 +162,8 @@ pub enum EscrowEvent {
     Extended(GpuEscrow::RentalExtended),
     /// Downtime was credited back to the renter.
     Credited(GpuEscrow::DowntimeCredited),
+    /// The provider refused the rental and the renter got its deposit back.
+    Refused(GpuEscrow::RentalRefused),
 }
 
 /// Everything that happened to one rental, from its events.
@@ -161,6 +177,8 @@ pub struct RentalHistory {
     pub fees: U256,
     /// Downtime refunds credited to the renter so far.
     pub credited: U256,
+    /// Refund paid when the provider refused it, if refused.
+    pub refused: Option<U256>,
 }
 
 /// The escrow and its token, as seen by one wallet (or read-only).
@@ -398,6 +416,26 @@ impl Escrow {
         })
     }
 
+    /// Submits the provider's signed refusal of a rental ([`crate::sign_refusal`]): the
+    /// renter gets back everything the escrow holds for it, whoever sends it, and the
+    /// provider can never be paid for it.
+    pub async fn refuse(
+        &self,
+        rental_id: u64,
+        signature: alloy::primitives::Bytes,
+    ) -> Result<Refused, EscrowError> {
+        const ACTION: &str = "refusing the rental";
+        let refuse = self.escrow.refuse(U256::from(rental_id), signature);
+        let receipt = confirm(ACTION, refuse.send().await).await?;
+        let event = find_event::<GpuEscrow::RentalRefused>(ACTION, &receipt)?;
+        Ok(Refused {
+            rental_id,
+            renter: event.renter,
+            refund: event.refund,
+            tx: receipt.transaction_hash,
+        })
+    }
+
     /// Withdraws what the provider has earned on a rental so far; `None` when there is
     /// nothing left to withdraw. The transaction's block time decides what is earned, so
     /// this is right even when the latest block is older than the wall clock.
@@ -509,7 +547,7 @@ impl Escrow {
             .map_err(|e| call("reading the attester threshold", e))
     }
 
-    /// The EIP-712 domain quotes and attestations are signed in.
+    /// The EIP-712 domain quotes, attestations and refusals are signed in.
     pub async fn domain(&self) -> Result<alloy::sol_types::Eip712Domain, EscrowError> {
         let chain_id =
             self.provider.get_chain_id().await.map_err(|e| rpc("reading the chain id", e))?;
@@ -566,6 +604,9 @@ impl Escrow {
                     GpuEscrow::DowntimeCredited::SIGNATURE_HASH => {
                         EscrowEvent::Credited(log.log_decode().ok()?.inner.data)
                     }
+                    GpuEscrow::RentalRefused::SIGNATURE_HASH => {
+                        EscrowEvent::Refused(log.log_decode().ok()?.inner.data)
+                    }
                     _ => return None,
                 };
                 Some((log.block_number?, event))
@@ -587,6 +628,8 @@ impl Escrow {
                 history.fees += paid.inner.data.fee;
             } else if let Ok(credit) = log.log_decode::<GpuEscrow::DowntimeCredited>() {
                 history.credited += credit.inner.data.refund;
+            } else if let Ok(refused) = log.log_decode::<GpuEscrow::RentalRefused>() {
+                history.refused = Some(refused.inner.data.refund);
             }
         }
         Ok(history)

@@ -217,6 +217,21 @@ fn explain_escrow(error: &E) -> String {
             "{} is not a registered attester; ask nodes whose attester key is registered",
             e.account
         ),
+        E::GpuEscrow_InvalidRefusal(e) => format!(
+            "the refusal of rental {} is not validly signed by its provider {} for this escrow \
+             and chain; ask that provider to sign the refusal of this rental again",
+            e.rentalId, e.provider
+        ),
+        E::GpuEscrow_RefusalAfterWithdrawal(e) => format!(
+            "rental {} can no longer be refused: its provider already withdrew {} token units of \
+             it; use `gpuflow stop` instead to get the unused time back",
+            e.rentalId, e.withdrawn
+        ),
+        E::GpuEscrow_NothingToRefund(e) => format!(
+            "rental {} has nothing left to refund: it was refused already or all of it was \
+             credited; check the rental with `gpuflow status`",
+            e.rentalId
+        ),
         E::GpuEscrow_CallerNotTreasury(e) => {
             format!("{} is not the treasury; claim with the treasury's key", e.caller)
         }

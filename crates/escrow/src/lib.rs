@@ -13,15 +13,17 @@ mod error;
 mod explain;
 pub mod keystore;
 mod quote;
+mod refusal;
 mod wallet;
 
 pub use bindings::{GpuEscrow, IERC20, MockUSDC, Rental};
 pub use client::{
     Credited, Escrow, EscrowEvent, Extended, LOG_RANGE, Opened, RPC_TIMEOUT, RPC_TIMEOUT_ENV,
-    RentalHistory, Stopped, Withdrawn, block_ranges, connect, rpc_reason, rpc_timeout,
+    Refused, RentalHistory, Stopped, Withdrawn, block_ranges, connect, rpc_reason, rpc_timeout,
 };
 pub use downtime::{DowntimeTerms, downtime_signer, pack_signatures, sign_downtime};
 pub use error::EscrowError;
 pub use explain::explain;
 pub use quote::{cost, domain, quote_signer, sign_quote, to_sol};
+pub use refusal::{refusal_hash, refusal_signer, sign_refusal};
 pub use wallet::{PASSWORD_ENV, WalletError, load_signer};

@@ -303,6 +303,10 @@ pub struct RentalDetail {
     pub credited: String,
     /// Seconds of downtime credited.
     pub credited_seconds: u64,
+    /// Returned to the renter when the provider refused the rental: everything the escrow
+    /// held for it, and nothing is owed to the provider. Absent unless refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
     /// Block that opened the rental.
     pub opened_block: u64,
     /// Last block whose events changed the rental.

@@ -73,6 +73,12 @@ pub enum RentalEvent {
         /// Tokens refunded to the renter.
         refund: U256,
     },
+    /// `RentalRefused`: the provider refused the rental, the renter got back everything
+    /// the escrow held for it and nothing is owed to the provider.
+    Refused {
+        /// Tokens returned to the renter.
+        refund: U256,
+    },
 }
 
 /// One escrow event at its place in the chain.
@@ -143,6 +149,8 @@ pub struct RentalRecord {
     pub credited: U256,
     /// Downtime seconds credited.
     pub credited_seconds: u64,
+    /// Refund of the provider's refusal, if it refused the rental.
+    pub refused: Option<U256>,
     /// Block that opened it.
     pub opened_block: u64,
     /// Last block whose events changed it.
@@ -179,6 +187,7 @@ fn fold(id: u64, events: &[LoggedEvent]) -> Option<RentalRecord> {
                 fees: U256::ZERO,
                 credited: U256::ZERO,
                 credited_seconds: 0,
+                refused: None,
                 opened_block: logged.block,
                 updated_block: logged.block,
             });
@@ -205,6 +214,7 @@ fn fold(id: u64, events: &[LoggedEvent]) -> Option<RentalRecord> {
                 r.credited = r.credited.saturating_add(*refund);
                 r.credited_seconds = r.credited_seconds.saturating_add(*down_seconds);
             }
+            RentalEvent::Refused { refund } => r.refused = Some(*refund),
         }
     }
     rental
@@ -291,8 +301,8 @@ fn replay(db: &Connection, id: i64) -> Result<(), StoreError> {
     db.prepare_cached(
         "INSERT INTO rentals (id, renter, provider, rate_per_second, start_at, end_at, \
          stopped_at, deposit, refund, withdrawn, fees, credited, credited_seconds, \
-         opened_block, updated_block, offer_id, machine) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+         opened_block, updated_block, offer_id, machine, refused) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?
     .execute(params![
         id,
@@ -312,6 +322,7 @@ fn replay(db: &Connection, id: i64) -> Result<(), StoreError> {
         storable("block", r.updated_block)?,
         format!("{:#x}", r.offer_id),
         machine(r.offer_id).map(|offer| offer.to_string()),
+        r.refused.map(|refund| refund.to_string()),
     ])?;
     Ok(())
 }
@@ -351,7 +362,7 @@ pub(super) fn rental(db: &Connection, id: u64) -> Result<Option<RentalRecord>, S
         .prepare_cached(
             "SELECT renter, provider, rate_per_second, start_at, end_at, stopped_at, deposit, \
              refund, withdrawn, fees, credited, credited_seconds, opened_block, updated_block, \
-             offer_id FROM rentals WHERE id = ?1",
+             offer_id, refused FROM rentals WHERE id = ?1",
         )?
         .query_row([id], |row| {
             Ok((
@@ -369,10 +380,11 @@ pub(super) fn rental(db: &Connection, id: u64) -> Result<Option<RentalRecord>, S
                 row.get::<_, Option<i64>>(5)?,
                 [row.get::<_, i64>(12)?, row.get::<_, i64>(13)?],
                 row.get::<_, String>(14)?,
+                row.get::<_, Option<String>>(15)?,
             ))
         })
         .optional()?;
-    let Some((text, times, stopped_at, blocks, offer_id)) = row else { return Ok(None) };
+    let Some((text, times, stopped_at, blocks, offer_id, refused)) = row else { return Ok(None) };
     let corrupt = |what: &str| StoreError::Corrupt(format!("rental {id}: bad {what}"));
     let address = |s: &str| s.parse::<Address>().map_err(|_| corrupt("address"));
     let amount = |s: &str| s.parse::<U256>().map_err(|_| corrupt("amount"));
@@ -391,6 +403,7 @@ pub(super) fn rental(db: &Connection, id: u64) -> Result<Option<RentalRecord>, S
         fees: amount(&text[6])?,
         credited: amount(&text[7])?,
         credited_seconds: times[2] as u64,
+        refused: refused.as_deref().map(amount).transpose()?,
         opened_block: blocks[0] as u64,
         updated_block: blocks[1] as u64,
     }))
@@ -441,8 +454,48 @@ mod tests {
         assert_eq!((r.refund, r.credited), (U256::from(10_000), U256::from(600)));
         assert_eq!((r.withdrawn, r.fees), (U256::from(3000), U256::from(400)));
         assert_eq!((r.opened_block, r.updated_block), (5, 9));
+        assert_eq!(r.refused, None);
         // Without its opening (before the indexed range) there is no rental to show.
         assert_eq!(fold(7, &events[1..]), None);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_stored_with_its_refund_and_rolled_back_with_its_block() {
+        let (store, _dir) = crate::testing::store();
+        let credit = LoggedEvent {
+            block: 6,
+            log_index: 0,
+            rental_id: 1,
+            event: RentalEvent::Credited {
+                from: 1000,
+                to: 1100,
+                down_seconds: 60,
+                refund: U256::from(600),
+            },
+        };
+        store.apply_chain(update(&[5, 6], vec![opened(5, 1), credit], 7)).await.unwrap();
+        assert_eq!(store.rental(1).await.unwrap().unwrap().refused, None);
+
+        let refusal = LoggedEvent {
+            block: 7,
+            log_index: 0,
+            rental_id: 1,
+            event: RentalEvent::Refused { refund: U256::from(9_400) },
+        };
+        store.apply_chain(update(&[7], vec![refusal], 8)).await.unwrap();
+        let refused = store.rental(1).await.unwrap().unwrap();
+        assert_eq!(refused.refused, Some(U256::from(9_400)));
+        // The refusal refunds what the credit left: together they are the whole deposit,
+        // and nothing went to the provider.
+        assert_eq!(refused.credited + U256::from(9_400), refused.deposit);
+        assert_eq!(
+            (refused.withdrawn, refused.refund, refused.updated_block),
+            (U256::ZERO, U256::ZERO, 7)
+        );
+
+        let rollback = ChainUpdate { rollback_above: Some(6), ..update(&[], vec![], 7) };
+        store.apply_chain(rollback).await.unwrap();
+        assert_eq!(store.rental(1).await.unwrap().unwrap().refused, None);
     }
 
     fn update(blocks: &[u64], events: Vec<LoggedEvent>, next_block: u64) -> ChainUpdate {

@@ -1287,7 +1287,7 @@ mod tests {
             conn.pragma_update(None, "user_version", version).unwrap();
             drop(conn);
             match Store::open(&path) {
-                Err(StoreError::UnknownSchema { found, supported: 7 }) => {
+                Err(StoreError::UnknownSchema { found, supported: 8 }) => {
                     assert_eq!(found, version)
                 }
                 other => panic!("version {version}: {other:?}"),

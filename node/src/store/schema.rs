@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// Every migration, oldest first. Never edit one that has shipped: append a new one.
-pub(super) const MIGRATIONS: [&str; 7] = [
+pub(super) const MIGRATIONS: [&str; 8] = [
     // 1: offers, one row per provider.
     r#"
 CREATE TABLE offers (
@@ -160,6 +160,12 @@ CREATE INDEX rentals_machine ON rentals (machine);
     r#"
 ALTER TABLE providers ADD COLUMN completed_rentals INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE providers ADD COLUMN sla_credits INTEGER NOT NULL DEFAULT 0;
+"#,
+    // 8: the refund of the provider's refusal of a rental (`RentalRefused`), decimal; NULL
+    // for a rental that was not refused. The event is new with the refusal, so no event
+    // indexed before is missing.
+    r#"
+ALTER TABLE rentals ADD COLUMN refused TEXT;
 "#,
 ];
 

@@ -226,6 +226,57 @@ async fn a_rental_is_served_only_after_its_confirmations() {
 }
 
 #[tokio::test]
+async fn a_refused_rental_is_served_with_its_refund_and_nothing_owed() {
+    let mut chain = Chain::start().await;
+    let config = chain.config(chain.deployed_at);
+    let node = TestNode::start_with(vec![], |c| c.chain = Some(config)).await;
+    let id = chain.open(600).await;
+    rental_where(&node, id, "the opened rental", |_| true).await;
+    let url = format!("{}/v1/rentals/{id}", node.url);
+    let json: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    assert!(json.get("refused").is_none(), "a rental not refused is served as before: {json}");
+
+    // The digest signed in Rust is the one the contract checks.
+    let domain = chain.renter_escrow.domain().await.unwrap();
+    let contract = GpuEscrow::new(chain.escrow, chain.rpc().clone());
+    let on_chain = contract.hashRefusal(U256::from(id)).call().await.unwrap();
+    assert_eq!(on_chain, gpuflow_escrow::refusal_hash(id, &domain));
+
+    let signature = gpuflow_escrow::sign_refusal(&chain.provider, id, &domain).unwrap();
+    assert_eq!(
+        gpuflow_escrow::refusal_signer(id, &signature, &domain),
+        Some(chain.provider.address())
+    );
+    let before = chain.renter_escrow.balance_of(chain.renter.address()).await.unwrap();
+    let refused = chain.renter_escrow.refuse(id, signature.clone()).await.unwrap();
+    assert_eq!((refused.rental_id, refused.renter), (id, chain.renter.address()));
+    assert_eq!(refused.refund, U256::from(RATE * 600));
+    let after = chain.renter_escrow.balance_of(chain.renter.address()).await.unwrap();
+    assert_eq!(after - before, refused.refund, "the renter got the whole deposit back");
+
+    let history = chain.renter_escrow.history(id).await.unwrap();
+    assert_eq!(history.refused, Some(U256::from(RATE * 600)));
+    assert_eq!((history.refund, history.provider_paid), (None, U256::ZERO));
+    let head = chain.rpc().get_block_number().await.unwrap();
+    let events = chain.renter_escrow.events(chain.deployed_at, head).await.unwrap();
+    assert!(events.iter().any(|(_, e)| matches!(
+        e,
+        gpuflow_escrow::EscrowEvent::Refused(r) if r.rentalId == U256::from(id)
+    )));
+    assert_eq!(contract.withdrawable(U256::from(id)).call().await.unwrap(), U256::ZERO);
+
+    let served = rental_where(&node, id, "the refusal", |r| r.refused.is_some()).await;
+    assert_eq!(served.refused, Some((RATE * 600).to_string()));
+    assert_eq!((served.withdrawn.as_str(), served.refund.as_str()), ("0", "0"));
+    let json: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    assert_eq!(json["refused"], serde_json::json!((RATE * 600).to_string()));
+
+    // A refusal works once; the second is explained.
+    let again = chain.renter_escrow.refuse(id, signature).await.unwrap_err().to_string();
+    assert!(again.contains("nothing left to refund"), "{again}");
+}
+
+#[tokio::test]
 async fn without_a_chain_rentals_answer_501() {
     let node = TestNode::start(vec![]).await;
     let response = reqwest::get(format!("{}/v1/rentals/1", node.url)).await.unwrap();

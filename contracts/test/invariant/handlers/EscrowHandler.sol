@@ -45,6 +45,7 @@ contract EscrowHandler is Test {
     uint256 public ghostDeposited;
     uint256 public ghostStopRefunded;
     uint256 public ghostCreditRefunded;
+    uint256 public ghostRefusalRefunded;
     uint256 public ghostPaid;
     uint256 public ghostFeesTaken;
     uint256 public ghostFeesClaimed;
@@ -62,12 +63,21 @@ contract EscrowHandler is Test {
     /// @dev Seconds paid to the provider (gross payout over the rate) and seconds credited to the renter.
     mapping(uint256 rentalId => uint256) public ghostPaidSecondsOf;
     mapping(uint256 rentalId => uint256) public ghostCreditedSecondsOf;
+    /// @dev What the renter paid into the rental (deposit and extensions) and what came back to it (stop, credit and
+    /// refusal refunds).
+    mapping(uint256 rentalId => uint256) public ghostPaidInOf;
+    mapping(uint256 rentalId => uint256) public ghostReturnedOf;
+    /// @dev Rentals the handler saw refused, and the end each had just before its refusal.
+    mapping(uint256 rentalId => bool) public ghostRefused;
+    mapping(uint256 rentalId => uint256) public ghostEndBeforeRefusalOf;
 
     /// @dev The first broken rule seen, if any: an illegal call that succeeded or an illegal state transition.
     string public violation;
 
     /// @dev The state of each rental after the previous action, to check transitions against.
     mapping(uint256 rentalId => Rental) internal snapshots;
+    /// @dev Whether each rental was refused as of its snapshot.
+    mapping(uint256 rentalId => bool) internal snapshotRefused;
 
     /// @dev How often each action ran, and how often it got past its guards and did what it exists for.
     mapping(string action => uint256) public calls;
@@ -147,6 +157,7 @@ contract EscrowHandler is Test {
             rentalId = escrow.open(quote, duration, signature);
         }
         ghostDeposited += quote.ratePerSecond * duration;
+        ghostPaidInOf[rentalId] = quote.ratePerSecond * duration;
         ghostProviderOf[rentalId] = quote.provider;
         ghostRateOf[rentalId] = quote.ratePerSecond;
         ghostStartOf[rentalId] = block.timestamp;
@@ -220,6 +231,7 @@ contract EscrowHandler is Test {
         uint256 cost = escrow.extend(rentalId, extraSeconds);
         if (cost != rental.ratePerSecond * extraSeconds) recordViolation("extension cost");
         ghostDeposited += cost;
+        ghostPaidInOf[rentalId] += cost;
         ghostEndOf[rentalId] += extraSeconds;
         ++effective["extend"];
     }
@@ -249,6 +261,7 @@ contract EscrowHandler is Test {
         uint256 refund = escrow.stop(rentalId);
         if (refund != rental.ratePerSecond * (ghostEndOf[rentalId] - block.timestamp)) recordViolation("stop refund");
         ghostStopRefunded += refund;
+        ghostReturnedOf[rentalId] += refund;
         ghostEndOf[rentalId] = block.timestamp;
         ++effective["stop"];
         if (escrow.paused()) ++effective["stop while paused"];
@@ -343,6 +356,83 @@ contract EscrowHandler is Test {
         if (blocked) ++effective["withdrawTo with provider blocklisted"];
     }
 
+    /// @dev The provider refuses a rental one time in four (so that most rentals live on to be paid), with its
+    /// signed refusal submitted by a stranger. Like a stop, it must work paused or not, provider blocklisted or not:
+    /// `mode` blocklists the provider (bit 2) and pauses the escrow (bit 3) for the refusal. Every time, the renter's
+    /// own signature must fail to refuse the rental; a refusal after any payout, or with nothing left to refund, must
+    /// fail; a successful one must refund `rate * (end - start - credited)` from the handler's model, to the renter,
+    /// and then can neither be replayed nor leave a window to credit.
+    function refuse(uint256 idSeed, uint256 mode) external track("refuse") {
+        (bool found, uint256 rentalId, Rental memory rental) = pickRental(idSeed);
+        if (!found) return;
+        bytes32 digest = escrow.hashRefusal(rentalId);
+        vm.prank(stranger);
+        try escrow.refuse(rentalId, sign(renterKeyOf(rental.renter), digest)) {
+            recordViolation("refused with the renter's signature");
+        } catch { }
+        if (mode % 4 != 0) return;
+
+        bytes memory signature = sign(providerKeyOf(rental.provider), digest);
+        uint256 unrefundedSeconds = ghostEndOf[rentalId] - ghostStartOf[rentalId] - ghostCreditedSecondsOf[rentalId];
+        if (ghostPaidSecondsOf[rentalId] != 0 || unrefundedSeconds == 0) {
+            vm.prank(stranger);
+            try escrow.refuse(rentalId, signature) {
+                recordViolation("refused a paid, refused or fully credited rental");
+            } catch { }
+            return;
+        }
+        bool blocklist = mode & 4 != 0 && !token.isBlocklisted(rental.provider);
+        bool pause = mode & 8 != 0 && !escrow.paused();
+        if (blocklist) token.setBlocklisted(rental.provider, true);
+        if (pause) {
+            vm.prank(owner);
+            escrow.pause();
+        }
+
+        uint256 renterBefore = token.balanceOf(rental.renter);
+        vm.prank(stranger);
+        uint256 refund = escrow.refuse(rentalId, signature);
+        if (refund != ghostRateOf[rentalId] * unrefundedSeconds) recordViolation("refusal refund");
+        if (token.balanceOf(rental.renter) - renterBefore != refund) recordViolation("refusal missed the renter");
+        ghostRefusalRefunded += refund;
+        ghostReturnedOf[rentalId] += refund;
+        ghostRefused[rentalId] = true;
+        ghostEndBeforeRefusalOf[rentalId] = ghostEndOf[rentalId];
+        ghostEndOf[rentalId] = ghostStartOf[rentalId] + ghostCreditedSecondsOf[rentalId];
+        ++effective["refuse"];
+        if (ghostCreditedSecondsOf[rentalId] != 0) ++effective["refuse after credit"];
+        if (rental.stopped) ++effective["refuse after stop"];
+        if (escrow.paused()) ++effective["refuse while paused"];
+
+        if (blocklist) token.setBlocklisted(rental.provider, false);
+        if (pause) {
+            vm.prank(owner);
+            escrow.unpause();
+        }
+
+        // The refusal cannot be replayed, and no window of the rental as it was can be credited any more.
+        vm.prank(stranger);
+        try escrow.refuse(rentalId, signature) {
+            recordViolation("refusal replayed");
+        } catch { }
+        uint256 low = rental.creditedUntil > rental.start ? rental.creditedUntil : rental.start;
+        uint256 high =
+            block.timestamp < ghostEndBeforeRefusalOf[rentalId] ? block.timestamp : ghostEndBeforeRefusalOf[rentalId];
+        if (high > low) {
+            Downtime memory downtime = Downtime({
+                rentalId: rentalId,
+                from: uint40(low),
+                to: uint40(high),
+                downSeconds: uint40(high - low),
+                deadline: uint40(block.timestamp)
+            });
+            (uint256 packed, bytes memory signatures) = attestation(downtime);
+            try escrow.creditDowntime(packed, signatures) {
+                recordViolation("credited a refused rental");
+            } catch { }
+        }
+    }
+
     /*//////////////////////////////////////////////////////////////////////////
                                   ATTESTER ACTIONS
     //////////////////////////////////////////////////////////////////////////*/
@@ -381,6 +471,7 @@ contract EscrowHandler is Test {
         uint256 refund = escrow.creditDowntime(packed, signatures);
         if (refund != ghostRateOf[rentalId] * expected) recordViolation("credit refund");
         ghostCreditRefunded += refund;
+        ghostReturnedOf[rentalId] += refund;
         ghostCreditedSecondsOf[rentalId] += expected;
         ++effective["creditDowntime"];
         if (expected < downSeconds) ++effective["creditDowntime clipped"];
@@ -528,6 +619,20 @@ contract EscrowHandler is Test {
         found = true;
     }
 
+    function providerKeyOf(address provider) internal view returns (uint256) {
+        for (uint256 i = 0; i < providers.length; ++i) {
+            if (providers[i] == provider) return providerKeys[i];
+        }
+        revert("unknown provider");
+    }
+
+    function renterKeyOf(address renter) internal view returns (uint256) {
+        for (uint256 i = 0; i < renters.length; ++i) {
+            if (renters[i] == renter) return renterKeys[i];
+        }
+        revert("unknown renter");
+    }
+
     function sign(uint256 key, bytes32 digest) internal pure returns (bytes memory) {
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
         return abi.encodePacked(r, s, v);
@@ -590,6 +695,8 @@ contract EscrowHandler is Test {
 
     /// @dev Every rental may only move forward: its terms never change, paid and credited amounts and the credited
     /// window only grow, a stop is final and freezes the end, and otherwise the end only moves forward (extensions).
+    /// The one exception is a refusal, which may come after a stop: it moves the end back to `start + credited` once,
+    /// on a rental that was never paid.
     function checkTransitions() internal {
         uint256 count = rentalCount();
         for (uint256 id = 1; id <= count; ++id) {
@@ -604,12 +711,20 @@ contract EscrowHandler is Test {
                 if (current.withdrawn < previous.withdrawn) recordViolation("withdrawn decreased");
                 if (current.credited < previous.credited) recordViolation("credited decreased");
                 if (current.creditedUntil < previous.creditedUntil) recordViolation("credited window moved back");
-                if (previous.stopped && (!current.stopped || current.end != previous.end)) {
+                bool refusedNow = ghostRefused[id] && !snapshotRefused[id];
+                if (previous.stopped && !refusedNow && (!current.stopped || current.end != previous.end)) {
                     recordViolation("stopped rental changed");
                 }
+                if (
+                    refusedNow
+                        && (!current.stopped
+                            || current.end != current.start + current.credited
+                            || current.withdrawn != 0)
+                ) recordViolation("refusal left the rental payable");
                 if (!current.stopped && current.end < previous.end) recordViolation("end moved back without a stop");
             }
             snapshots[id] = current;
+            snapshotRefused[id] = ghostRefused[id];
         }
     }
 }
