@@ -98,7 +98,7 @@ async fn two_renters_racing_for_one_machine_never_both_pay() {
     let (loser, lost) = outcomes.iter().find(|(_, out)| !out.ok).unwrap();
     assert_eq!(balance(&escrow, *loser).await, U256::from(RENTER_FUNDS), "{}", lost.stderr);
     let refused = json_of(lost);
-    let message = refused["error"].as_str().unwrap_or_default();
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("no money moved") || message.contains("whole deposit"),
         "{refused}"

@@ -150,13 +150,14 @@ impl QuoteTerms {
 
     /// The offer id and GPU count a quote's (or a rental's) `offerId` names, if it is in the
     /// form of [`QuoteTerms::machine`].
+    /// A zero GPU count rents nothing, so such an `offerId` names no machine.
     pub fn rented_machine(offer_id: B256) -> Option<(OfferId, u32)> {
         let id = offer_id.as_slice();
-        if id[12..].iter().any(|b| *b != 0) {
+        let gpus = u32::from_be_bytes(id[8..12].try_into().expect("4 bytes"));
+        if gpus == 0 || id[12..].iter().any(|b| *b != 0) {
             return None;
         }
-        let offer = OfferId::from_bytes(id[..8].try_into().expect("8 bytes"));
-        Some((offer, u32::from_be_bytes(id[8..12].try_into().expect("4 bytes"))))
+        Some((OfferId::from_bytes(id[..8].try_into().expect("8 bytes")), gpus))
     }
 }
 

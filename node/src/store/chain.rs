@@ -330,13 +330,7 @@ fn replay(db: &Connection, id: i64) -> Result<(), StoreError> {
 /// The machine a rental's `offerId` names: the offer id of gpuflow's form (see
 /// `QuoteTerms::machine`); `None` for any other value.
 pub(super) fn machine(offer_id: B256) -> Option<OfferId> {
-    let id = offer_id.as_slice();
-    // The same layout `QuoteTerms::rented` reads; a zero GPU count rents nothing.
-    let gpus = u32::from_be_bytes(id[8..12].try_into().expect("4 bytes"));
-    if gpus == 0 || id[12..].iter().any(|b| *b != 0) {
-        return None;
-    }
-    Some(OfferId::from_bytes(id[..8].try_into().expect("8 bytes")))
+    gpuflow_protocol::QuoteTerms::rented_machine(offer_id).map(|(offer, _)| offer)
 }
 
 /// The stored cursor for `escrow`.

@@ -981,19 +981,35 @@ async fn a_quote_holds_its_gpus_from_other_renters_until_used_or_expired() {
     h.start_agent().await;
     h.wait_offered(2).await;
     let duration = 600;
-    let other = |gpus: Option<u32>| RentalRequest::Quote {
-        renter: Address::repeat_byte(0x77),
-        duration,
-        image: None,
-        ssh_key: None,
-        gpus,
+    // The other renter asks from a machine of its own (a peer of its own).
+    let (client, mut events, event_loop) = gpuflow_p2p::new(NetworkConfig {
+        identity: Identity::generate(),
+        listen: Vec::new(),
+        bootstrap: Vec::new(),
+        subscribe_offers: false,
+        serve_requests: false,
+    })
+    .unwrap();
+    tokio::spawn(event_loop.run());
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{}", h.port).parse().unwrap();
+    let ask_other = |gpus: Option<u32>| {
+        let request = RentalRequest::Quote {
+            renter: Address::repeat_byte(0x77),
+            duration,
+            image: None,
+            ssh_key: None,
+            gpus,
+        };
+        let (client, peer, addr) = (client.clone(), h.peer.unwrap(), addr.clone());
+        async move { client.request(peer, vec![addr], request).await.unwrap() }
     };
 
     // One renter's quote holds the whole machine: nobody else is quoted those GPUs, so two
     // renters can never both pay for them.
     let held = h.quote(duration).await.unwrap();
     for gpus in [None, Some(1)] {
-        match h.request(other(gpus)).await {
+        match ask_other(gpus).await {
             RentalResponse::Error { message } => {
                 assert!(message.contains("pending quote") && message.contains("30 s"), "{message}")
             }
@@ -1009,7 +1025,7 @@ async fn a_quote_holds_its_gpus_from_other_renters_until_used_or_expired() {
     h.devnet.advance_time(31).await.unwrap();
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     let quote = loop {
-        match h.request(other(Some(1))).await {
+        match ask_other(Some(1)).await {
             RentalResponse::Quote(quote) => break quote,
             answer => assert!(
                 tokio::time::Instant::now() < deadline,
