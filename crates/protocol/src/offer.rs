@@ -1,5 +1,6 @@
 use alloy::primitives::{Address, Signature};
 use libp2p_identity::PeerId;
+use multiaddr::{Multiaddr, Protocol};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -128,6 +129,9 @@ impl Message for Offer {
             if addr.len() > 2 * MAX_TEXT {
                 return Err(ProtocolError::field("listen_addrs", "address too long"));
             }
+            if names_another_peer(addr, signer) {
+                return Err(ProtocolError::ForeignListenAddr(addr.clone()));
+            }
         }
         // Bounded so that every node can store and compare them as SQLite integers.
         for (field, value) in [
@@ -168,6 +172,18 @@ impl Offer {
         // Both sides stay far below u128::MAX: prices are bounded and GPUs are few.
         rate * self.gpus.len() as u128 <= self.price_per_second * u128::from(gpus)
     }
+}
+
+/// Whether the multiaddr `addr` leads to a peer other than `signer`: its last `/p2p/` id
+/// (the one a dial checks; an earlier one would be a relay's) is someone else's. An address
+/// that does not parse names no peer (nobody can dial it either).
+fn names_another_peer(addr: &str, signer: &PeerId) -> bool {
+    let Ok(addr) = addr.parse::<Multiaddr>() else { return false };
+    let last = addr.iter().filter_map(|protocol| match protocol {
+        Protocol::P2p(peer) => Some(peer),
+        _ => None,
+    });
+    last.last().is_some_and(|peer| peer != *signer)
 }
 
 /// The text a payout key signs (EIP-191) to bind itself to a peer id.
@@ -304,6 +320,33 @@ pub(crate) mod tests {
         let offer = sample(&identity, &PrivateKeySigner::random());
         let envelope = SignedEnvelope::seal(&thief, &offer);
         assert!(matches!(roundtrip(&envelope), Err(ProtocolError::BadPayoutBinding(_))));
+    }
+
+    #[test]
+    fn listen_addresses_may_name_only_the_signer() {
+        let identity = Identity::generate();
+        let payout = PrivateKeySigner::random();
+        let other = Identity::generate().peer_id();
+        let own = identity.peer_id();
+        for (addr, accepted) in [
+            ("/ip4/127.0.0.1/tcp/4001".to_owned(), true),
+            (format!("/ip4/127.0.0.1/tcp/4001/p2p/{own}"), true),
+            (format!("/ip4/127.0.0.1/udp/4001/quic-v1/p2p/{own}"), true),
+            (format!("/ip4/127.0.0.1/tcp/4001/p2p/{other}"), false),
+            (format!("/dns4/relay.example/tcp/4001/p2p/{other}/p2p-circuit/p2p/{own}"), true),
+            (format!("/dns4/relay.example/tcp/4001/p2p/{own}/p2p-circuit/p2p/{other}"), false),
+        ] {
+            let mut offer = sample(&identity, &payout);
+            offer.listen_addrs.push(addr.clone());
+            match roundtrip(&SignedEnvelope::seal(&identity, &offer)) {
+                Ok(_) => assert!(accepted, "{addr} accepted"),
+                Err(ProtocolError::ForeignListenAddr(refused)) => {
+                    assert!(!accepted, "{addr} refused");
+                    assert_eq!(refused, addr);
+                }
+                Err(error) => panic!("{addr}: {error}"),
+            }
+        }
     }
 
     #[test]
