@@ -34,6 +34,12 @@ pub enum NodeError {
     /// The swarm could not be built or could not listen.
     #[error(transparent)]
     Network(#[from] NetworkError),
+    /// Another process listens on a `--p2p-listen` port.
+    #[error(
+        "the listen address {0} is already in use by another process; pick another port with \
+         --p2p-listen"
+    )]
+    P2pAddrInUse(Multiaddr),
     /// Not every listen address came up.
     #[error("the swarm did not listen on {missing} within {LISTEN_TIMEOUT:?}")]
     NotListening {
@@ -135,6 +141,10 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         bootstrap: config.bootstrap.clone(),
         subscribe_offers: true,
         serve_requests: false,
+    })
+    .map_err(|error| match error {
+        NetworkError::AddrInUse(addr) => NodeError::P2pAddrInUse(addr),
+        error => error.into(),
     })?;
     let swarm = tokio::spawn(event_loop.run());
     let (p2p_addrs, backlog) = await_listeners(&config.p2p_listen, &mut events).await?;

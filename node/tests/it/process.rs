@@ -409,3 +409,43 @@ async fn the_binary_answers_openapi_and_metrics() {
     node.signal(libc::SIGTERM);
     assert!(node.wait().await.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_p2p_port_in_use_stops_the_node_naming_it() {
+    let home = tempfile::tempdir().unwrap();
+    let (data, other_data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let listen = |data: &Path, p2p: &str| {
+        let data = data.to_str().unwrap().to_owned();
+        ["--data-dir".to_owned(), data, "--http".into(), "127.0.0.1:0".into()]
+            .into_iter()
+            .chain(["--p2p-listen".to_owned(), p2p.to_owned()])
+            .collect::<Vec<_>>()
+    };
+    let args = listen(data.path(), "/ip4/127.0.0.1/tcp/0");
+    let first =
+        Process::spawn(home.path(), &args.iter().map(String::as_str).collect::<Vec<_>>(), &[])
+            .await;
+    let p2p = first.field("p2p");
+    let taken = p2p.split("/p2p/").next().unwrap();
+
+    let args = listen(other_data.path(), taken);
+    let args: Vec<_> = args.iter().map(String::as_str).collect();
+    let second =
+        command(home.path(), &args, &[]).stdout(Stdio::null()).stderr(Stdio::piped()).output();
+    let output = tokio::time::timeout(WAIT, second)
+        .await
+        .expect("a node on a port in use exits instead of serving beside the other")
+        .unwrap();
+    assert!(!output.status.success());
+    let message = String::from_utf8(output.stderr).unwrap();
+    let expected = format!(
+        "the listen address {taken} is already in use by another process; pick another port \
+         with --p2p-listen"
+    );
+    assert!(message.contains(&expected), "{message}");
+    // The first node still serves.
+    let health: api::Health = get_json(&format!("{}/healthz", first.url())).await;
+    assert_eq!(health.status, "ok");
+    first.signal(libc::SIGTERM);
+    assert!(first.wait().await.success());
+}
