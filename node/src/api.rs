@@ -314,6 +314,7 @@ async fn evidence(
         heard: hex(&window.heard),
         failed: hex(&window.failed),
         listed: hex(&window.listed),
+        observed: Some(hex(&window.observed)),
         scores: scores_of(&window, &facts, now),
         rentals: facts.rentals,
     }))
@@ -1064,6 +1065,10 @@ mod tests {
         let provider = Provider::new();
         let now = unix_now();
         let first = now - 3_700;
+        // The node itself restarted early in the rental, ten seconds away; the buckets that
+        // took are neither up nor down.
+        store.mark_alive(now - 4_000, now - 3_000).await.unwrap();
+        store.mark_alive(now - 2_990, now).await.unwrap();
         store.upsert_offer(provider.offer(|_| {}), first).await.unwrap();
         let silent = (now - 2_400)..(now - 1_800);
         let mut seq = 0;
@@ -1129,21 +1134,24 @@ mod tests {
         };
         let (heard, failed, listed) =
             (bits(&evidence.heard), bits(&evidence.failed), bits(&evidence.listed));
+        let observed = bits(evidence.observed.as_deref().unwrap());
         let g = evidence.params.grace_buckets as usize;
-        let up: Vec<bool> =
-            (0..n).map(|i| !failed[i] && (i.saturating_sub(g)..=i).any(|j| heard[j])).collect();
+        let up: Vec<bool> = (0..n)
+            .map(|i| observed[i] && !failed[i] && (i.saturating_sub(g)..=i).any(|j| heard[j]))
+            .collect();
         let w = evidence.params.bucket_secs;
         let window_end = evidence.from + n as u64 * w;
         let (mut rented, mut up_rented) = (0u64, 0u64);
         for rental in &evidence.rentals {
             for second in rental.start.max(evidence.from)..rental.end.min(window_end) {
-                rented += 1;
-                up_rented += u64::from(up[((second - evidence.from) / w) as usize]);
+                let i = ((second - evidence.from) / w) as usize;
+                rented += u64::from(observed[i]);
+                up_rented += u64::from(up[i]);
             }
         }
         let (prior, weight) = (evidence.params.prior, evidence.params.prior_weight_secs as f64);
         let reliability = (up_rented as f64 + prior * weight) / (rented as f64 + weight);
-        let listed_seconds = listed.iter().filter(|&&b| b).count() as u64 * w;
+        let listed_seconds = (0..n).filter(|&i| listed[i] && observed[i]).count() as u64 * w;
         let up_listed = (0..n).filter(|&i| listed[i] && up[i]).count() as u64 * w;
 
         let scores = &evidence.scores;
@@ -1151,7 +1159,8 @@ mod tests {
         assert_eq!((scores.rented_seconds, scores.up_rented_seconds), (rented, up_rented));
         assert_eq!(scores.reliability, reliability);
         assert_eq!(scores.uptime, Some(up_listed as f64 / listed_seconds as f64));
-        assert_eq!(rented, end - start);
+        // The node's own ten seconds away took two or three buckets out of the rented time.
+        assert!((2 * 60..=3 * 60).contains(&(end - start - rented)), "{rented} s rented");
         // Ten minutes of silence, less at most the grace period and a bucket at each edge.
         let down = rented - up_rented;
         assert!((600 - 60 - 2 * 60..=600).contains(&down), "{down} s down");
@@ -1285,6 +1294,7 @@ mod tests {
         let mut scored = Vec::new();
         for _ in 0..2 {
             let (store, dir) = testing::store();
+            store.mark_alive(now - 3_300, now).await.unwrap();
             store.upsert_offer(offer.clone(), now - 3_200).await.unwrap();
             // Heard every 15 s except in two silent stretches.
             for (i, heartbeat) in heartbeats.iter().enumerate() {

@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use gpuflow_p2p::{Multiaddr, Network, NetworkConfig, NetworkError, NetworkEvent, PeerId};
-use gpuflow_protocol::Identity;
+use gpuflow_protocol::{Identity, unix_now};
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use crate::{
@@ -154,6 +154,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         .map_err(|source| NodeError::Http { addr: config.http, source })?;
     let http_addr =
         listener.local_addr().map_err(|source| NodeError::Http { addr: config.http, source })?;
+    // Evidence counts from here: the node is up and listening. Committed before the ready
+    // line, so that a crash right after it still leaves the start on record.
+    let params = config.reliability.params();
+    let started_at = unix_now();
+    store.mark_alive(started_at, started_at).await?;
+    let alive = tokio::spawn(reliability::mark_alive_every(
+        store.clone(),
+        started_at,
+        reliability::alive_interval(params.bucket_secs),
+    ));
     let ingest = tokio::spawn(ingest::run(
         network.clone(),
         events,
@@ -163,7 +173,6 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         config.rate_limit,
     ));
 
-    let params = config.reliability.params();
     let prober = tokio::spawn(reliability::probe::probe_every(
         network.clone(),
         store.clone(),
@@ -174,7 +183,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         params,
         config.reliability.score_interval,
     ));
-    let mut background = vec![swarm, ingest, prober, scorer];
+    let mut background = vec![swarm, alive, ingest, prober, scorer];
     if let Some(chain) = config.chain.clone() {
         tracing::info!(escrow = %chain.escrow, confirmations = chain.confirmations, "indexing the escrow");
         let watcher = crate::watcher::run(chain, store.clone(), metrics.clone());
