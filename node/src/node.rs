@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use gpuflow_p2p::{Multiaddr, Network, NetworkConfig, NetworkError, NetworkEvent, PeerId};
-use gpuflow_protocol::Identity;
+use gpuflow_protocol::{Identity, unix_now};
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use crate::{
@@ -34,6 +34,12 @@ pub enum NodeError {
     /// The swarm could not be built or could not listen.
     #[error(transparent)]
     Network(#[from] NetworkError),
+    /// Another process listens on a `--p2p-listen` port.
+    #[error(
+        "the listen address {0} is already in use by another process; pick another port with \
+         --p2p-listen"
+    )]
+    P2pAddrInUse(Multiaddr),
     /// Not every listen address came up.
     #[error("the swarm did not listen on {missing} within {LISTEN_TIMEOUT:?}")]
     NotListening {
@@ -135,6 +141,10 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         bootstrap: config.bootstrap.clone(),
         subscribe_offers: true,
         serve_requests: false,
+    })
+    .map_err(|error| match error {
+        NetworkError::AddrInUse(addr) => NodeError::P2pAddrInUse(addr),
+        error => error.into(),
     })?;
     let swarm = tokio::spawn(event_loop.run());
     let (p2p_addrs, backlog) = await_listeners(&config.p2p_listen, &mut events).await?;
@@ -144,6 +154,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         .map_err(|source| NodeError::Http { addr: config.http, source })?;
     let http_addr =
         listener.local_addr().map_err(|source| NodeError::Http { addr: config.http, source })?;
+    // Evidence counts from here: the node is up and listening. Committed before the ready
+    // line, so that a crash right after it still leaves the start on record.
+    let params = config.reliability.params();
+    let started_at = unix_now();
+    store.mark_alive(started_at, started_at).await?;
+    let alive = tokio::spawn(reliability::mark_alive_every(
+        store.clone(),
+        started_at,
+        reliability::alive_interval(params.bucket_secs),
+    ));
     let ingest = tokio::spawn(ingest::run(
         network.clone(),
         events,
@@ -153,7 +173,6 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         config.rate_limit,
     ));
 
-    let params = config.reliability.params();
     let prober = tokio::spawn(reliability::probe::probe_every(
         network.clone(),
         store.clone(),
@@ -164,7 +183,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         params,
         config.reliability.score_interval,
     ));
-    let mut background = vec![swarm, ingest, prober, scorer];
+    let mut background = vec![swarm, alive, ingest, prober, scorer];
     if let Some(chain) = config.chain.clone() {
         tracing::info!(escrow = %chain.escrow, confirmations = chain.confirmations, "indexing the escrow");
         let watcher = crate::watcher::run(chain, store.clone(), metrics.clone());

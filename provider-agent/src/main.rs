@@ -461,6 +461,13 @@ async fn run_agent(args: RunArgs) -> anyhow::Result<()> {
         bootstrap: args.bootstrap,
         subscribe_offers: false,
         serve_requests: true,
+    })
+    .map_err(|error| match error {
+        gpuflow_p2p::NetworkError::AddrInUse(addr) => anyhow::anyhow!(
+            "the listen address {addr} is already in use by another process; pick another port \
+             with --listen"
+        ),
+        error => error.into(),
     })?;
     tokio::spawn(event_loop.run());
 

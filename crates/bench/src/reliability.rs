@@ -108,6 +108,11 @@ fn fill(path: &std::path::Path, providers: &[Generated]) -> anyhow::Result<(u64,
                  opened_block, updated_block, offer_id, machine) \
              VALUES (?1, ?2, ?3, '100', ?4, ?5, NULL, '0', '0', '0', '0', '0', 0, 1, 1, ?6, ?7)",
         )?;
+        // The node was up throughout, including the minutes the runs below score ahead.
+        tx.execute(
+            "INSERT INTO node_runs (started_at, alive_until) VALUES (0, ?1)",
+            [(unix_now() + 365 * 86_400) as i64],
+        )?;
         let renter = format!("{:#x}", Address::repeat_byte(0x11));
         for p in providers {
             provider.execute(params![

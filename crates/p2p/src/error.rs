@@ -12,6 +12,11 @@ pub enum NetworkError {
         /// Why.
         reason: String,
     },
+    /// Another process already listens on a listen address's port. libp2p would bind it
+    /// beside that process (SO_REUSEPORT), and the kernel would split incoming dials
+    /// between the two peers.
+    #[error("the listen address {0} is already in use by another process; pick another port")]
+    AddrInUse(libp2p::Multiaddr),
     /// Gossipsub refused to publish.
     #[error("could not publish: {0}")]
     Publish(#[from] libp2p::gossipsub::PublishError),

@@ -100,6 +100,7 @@ impl EventLoop {
             }
         }
         for addr in &config.listen {
+            ensure_unused(addr)?;
             swarm
                 .listen_on(addr.clone())
                 .map_err(|e| NetworkError::Listen { addr: addr.clone(), reason: e.to_string() })?;
@@ -379,6 +380,50 @@ fn split_peer(addr: &Multiaddr) -> Option<(PeerId, Multiaddr)> {
     match transport.pop()? {
         Protocol::P2p(peer) => Some((peer, transport)),
         _ => None,
+    }
+}
+
+/// Fails with [`NetworkError::AddrInUse`] when another socket is bound to `addr`'s TCP or
+/// UDP port. libp2p-tcp binds every listener with SO_REUSEPORT (so that dials can leave
+/// from the listening port), so its own bind succeeds beside another process listening
+/// there, and the kernel then splits incoming connections between two peers. A plain bind
+/// without that option conflicts with any listener, and is released at once. Port 0 is
+/// always free; errors other than "in use" are left for the swarm's own bind to report.
+fn ensure_unused(addr: &Multiaddr) -> Result<(), NetworkError> {
+    use socket2::{Domain, Socket, Type};
+
+    let mut protocols = addr.iter();
+    let ip: std::net::IpAddr = match protocols.next() {
+        Some(Protocol::Ip4(ip)) => ip.into(),
+        Some(Protocol::Ip6(ip)) => ip.into(),
+        _ => return Ok(()),
+    };
+    let (kind, port) = match protocols.next() {
+        Some(Protocol::Tcp(port)) => (Type::STREAM, port),
+        Some(Protocol::Udp(port)) => (Type::DGRAM, port),
+        _ => return Ok(()),
+    };
+    if port == 0 {
+        return Ok(());
+    }
+    let socket_addr = std::net::SocketAddr::new(ip, port);
+    let bound = Socket::new(Domain::for_address(socket_addr), kind, None).and_then(|socket| {
+        if ip.is_ipv6() {
+            // As libp2p binds it: an IPv6 listener beside an IPv4 one on the same port.
+            socket.set_only_v6(true)?;
+        }
+        if kind == Type::STREAM {
+            // As libp2p binds it, so that connections of a previous run in TIME_WAIT do not
+            // count; a listening socket still conflicts.
+            socket.set_reuse_address(true)?;
+        }
+        socket.bind(&socket_addr.into())
+    });
+    match bound {
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+            Err(NetworkError::AddrInUse(addr.clone()))
+        }
+        _ => Ok(()),
     }
 }
 

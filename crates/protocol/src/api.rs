@@ -197,6 +197,11 @@ pub struct Evidence {
     pub failed: String,
     /// Buckets covered by a live offer of the provider.
     pub listed: String,
+    /// Buckets this node observed: it was up and listening through the bucket and the grace
+    /// period before it. The others count neither as up nor as down. Absent from nodes
+    /// that kept no record of their own outages, whose every bucket counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<String>,
     /// Every indexed rental of the provider's payout address.
     pub rentals: Vec<EvidenceRental>,
     /// The scores this node computed from the above.

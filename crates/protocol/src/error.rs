@@ -34,6 +34,10 @@ pub enum ProtocolError {
     /// The payout address is not bound to the sender's peer id.
     #[error("payout address {0} did not sign this peer id")]
     BadPayoutBinding(alloy::primitives::Address),
+    /// A listen address names another peer (`/p2p/ID`), so the offer's machine could never
+    /// be rented there: dialing it checks that the peer answering is the signer.
+    #[error("listen address {0} names another peer than the offer's signer")]
+    ForeignListenAddr(String),
     /// A field of the body is out of its allowed range.
     #[error("invalid field `{field}`: {reason}")]
     InvalidField {
@@ -59,6 +63,7 @@ impl ProtocolError {
             Self::InvalidKey => "invalid_key",
             Self::BadSignature => "bad_signature",
             Self::BadPayoutBinding(_) => "bad_payout_binding",
+            Self::ForeignListenAddr(_) => "foreign_listen_addr",
             Self::InvalidField { .. } => "invalid_field",
         }
     }

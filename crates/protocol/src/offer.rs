@@ -1,5 +1,6 @@
 use alloy::primitives::{Address, Signature};
 use libp2p_identity::PeerId;
+use multiaddr::{Multiaddr, Protocol};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -163,6 +164,18 @@ impl Offer {
     }
 }
 
+/// Whether the multiaddr `addr` leads to a peer other than `signer`: its last `/p2p/` id
+/// (the one a dial checks; an earlier one would be a relay's) is someone else's. An address
+/// that does not parse names no peer (nobody can dial it either).
+fn names_another_peer(addr: &str, signer: &PeerId) -> bool {
+    let Ok(addr) = addr.parse::<Multiaddr>() else { return false };
+    let last = addr.iter().filter_map(|protocol| match protocol {
+        Protocol::P2p(peer) => Some(peer),
+        _ => None,
+    });
+    last.last().is_some_and(|peer| peer != *signer)
+}
+
 /// The text a payout key signs (EIP-191) to bind itself to a peer id.
 pub fn payout_binding_message(peer_id: &PeerId) -> String {
     format!("gpuflow payout address for peer {peer_id}")
@@ -207,13 +220,19 @@ impl std::str::FromStr for OfferId {
 }
 
 /// Checks the listen addresses of an offer or a heartbeat: at most [`MAX_ADDRS`], each of
-/// bounded length.
-pub(crate) fn check_listen_addrs(addrs: &[String], _signer: &PeerId) -> Result<(), ProtocolError> {
+/// bounded length, none naming another peer's `/p2p/` id (nobody could reach the signer
+/// there).
+pub(crate) fn check_listen_addrs(addrs: &[String], signer: &PeerId) -> Result<(), ProtocolError> {
     if addrs.len() > MAX_ADDRS {
         return Err(ProtocolError::field("listen_addrs", format!("at most {MAX_ADDRS}")));
     }
-    if addrs.iter().any(|addr| addr.len() > 2 * MAX_TEXT) {
-        return Err(ProtocolError::field("listen_addrs", "address too long"));
+    for addr in addrs {
+        if addr.len() > 2 * MAX_TEXT {
+            return Err(ProtocolError::field("listen_addrs", "address too long"));
+        }
+        if names_another_peer(addr, signer) {
+            return Err(ProtocolError::ForeignListenAddr(addr.clone()));
+        }
     }
     Ok(())
 }
@@ -309,6 +328,33 @@ pub(crate) mod tests {
         let offer = sample(&identity, &PrivateKeySigner::random());
         let envelope = SignedEnvelope::seal(&thief, &offer);
         assert!(matches!(roundtrip(&envelope), Err(ProtocolError::BadPayoutBinding(_))));
+    }
+
+    #[test]
+    fn listen_addresses_may_name_only_the_signer() {
+        let identity = Identity::generate();
+        let payout = PrivateKeySigner::random();
+        let other = Identity::generate().peer_id();
+        let own = identity.peer_id();
+        for (addr, accepted) in [
+            ("/ip4/127.0.0.1/tcp/4001".to_owned(), true),
+            (format!("/ip4/127.0.0.1/tcp/4001/p2p/{own}"), true),
+            (format!("/ip4/127.0.0.1/udp/4001/quic-v1/p2p/{own}"), true),
+            (format!("/ip4/127.0.0.1/tcp/4001/p2p/{other}"), false),
+            (format!("/dns4/relay.example/tcp/4001/p2p/{other}/p2p-circuit/p2p/{own}"), true),
+            (format!("/dns4/relay.example/tcp/4001/p2p/{own}/p2p-circuit/p2p/{other}"), false),
+        ] {
+            let mut offer = sample(&identity, &payout);
+            offer.listen_addrs.push(addr.clone());
+            match roundtrip(&SignedEnvelope::seal(&identity, &offer)) {
+                Ok(_) => assert!(accepted, "{addr} accepted"),
+                Err(ProtocolError::ForeignListenAddr(refused)) => {
+                    assert!(!accepted, "{addr} refused");
+                    assert_eq!(refused, addr);
+                }
+                Err(error) => panic!("{addr}: {error}"),
+            }
+        }
     }
 
     #[test]

@@ -267,6 +267,7 @@ mod tests {
         let other = Provider { identity: Identity::generate(), payout: rented.payout.clone() };
         let now = unix_now();
         let first = now - 3_700;
+        store.mark_alive(first - 60, now).await.unwrap();
         for machine in [&rented, &other] {
             store.upsert_offer(machine.offer(|_| {}), first).await.unwrap();
         }

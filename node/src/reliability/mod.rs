@@ -5,7 +5,8 @@
 //! * `probe.rs`: the node's own probes of providers over `/gpuflow/rental/1`.
 //! * `attest.rs`: the attester key and the EIP-712 `Downtime` attestations it signs.
 //!
-//! Heartbeats become evidence in the store's writer (`store/uptime.rs`); the scores are
+//! Heartbeats become evidence in the store's writer (`store/uptime.rs`), counted only
+//! while the node itself was up ([`mark_alive_every`] records that); the scores are
 //! recomputed for every provider by [`rescore_every`] and stored beside each provider, so
 //! that search can filter and sort on them.
 
@@ -32,6 +33,25 @@ pub fn params(bucket_secs: u64, grace_secs: u64, window_days: u64) -> ModelParam
         window_days,
         prior: gpuflow_protocol::api::RELIABILITY_PRIOR,
         prior_weight_secs: PRIOR_WEIGHT_SECS,
+    }
+}
+
+/// How often a running node marks itself alive, for buckets `bucket_secs` wide: after a
+/// crash, at most this much of the time it was still up counts as its own outage.
+pub fn alive_interval(bucket_secs: u64) -> Duration {
+    Duration::from_secs(bucket_secs.clamp(1, 10))
+}
+
+/// Marks the node run started at `started_at` alive every `interval` (see
+/// [`Store::mark_alive`]), for as long as the store lives.
+pub async fn mark_alive_every(store: Store, started_at: u64, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(error) = store.mark_alive(started_at, unix_now()).await {
+            tracing::warn!(%error, "cannot record that this node is up");
+        }
     }
 }
 

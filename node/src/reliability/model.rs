@@ -148,6 +148,11 @@ impl Runs {
         Self(out)
     }
 
+    /// The buckets in both `self` and `other`.
+    pub fn intersect(&self, other: &Self) -> Self {
+        self.minus(&self.minus(other))
+    }
+
     /// How many buckets of `from..to` are in both `self` and `other`.
     pub fn overlap(&self, other: &Self, from: u64, to: u64) -> u64 {
         let (mut i, mut j, mut total) = (0, 0, 0);
@@ -194,32 +199,62 @@ pub struct Window {
     pub failed: Runs,
     /// Buckets covered by a live offer.
     pub listed: Runs,
+    /// Buckets this node observed (see [`observed`]); the others count neither as up nor
+    /// as down.
+    pub observed: Runs,
+}
+
+/// The buckets (absolute numbers) a node observed, given the periods `[start, end)` in unix
+/// seconds it was up and listening: those it was up through, together with the
+/// `grace_buckets` before them. A provider is judged in a bucket only when the node could
+/// have heard it in the whole grace period that bucket looks back on, so neither the node's
+/// own outage nor the minutes after its restart, before the provider's next heartbeat
+/// reached it, count as the provider's downtime.
+pub fn observed(params: ModelParams, up_periods: &[(u64, u64)]) -> Runs {
+    let width = params.bucket_secs;
+    let mut through = Runs::default();
+    for &(start, end) in up_periods {
+        through.insert(start.div_ceil(width), end / width);
+    }
+    let grace = params.grace_buckets;
+    Runs(
+        through
+            .0
+            .into_iter()
+            .filter(|&(s, e)| e > s + grace)
+            .map(|(s, e)| (s + grace, e))
+            .collect(),
+    )
 }
 
 impl Window {
     /// The window ending at the start of the bucket holding `now` and starting at midnight
-    /// UTC `params.window_days` days before that day, with no bucket set.
+    /// UTC `params.window_days` days before that day, with no bucket set and every bucket
+    /// observed.
     pub fn ending_at(params: ModelParams, now: u64) -> Self {
         let to = now / params.bucket_secs * params.bucket_secs;
         let from = (now / DAY).saturating_sub(params.window_days) * DAY;
+        let buckets = (to - from) / params.bucket_secs;
         Self {
             params,
             from,
-            buckets: (to - from) / params.bucket_secs,
+            buckets,
             heard: Runs::default(),
             failed: Runs::default(),
             listed: Runs::default(),
+            observed: Runs(vec![(0, buckets)]).window(0, buckets),
         }
     }
 
-    /// The window ending at `now` of a provider's stored runs (absolute bucket numbers);
-    /// what lies outside the window is cut off.
+    /// The window ending at `now` of a provider's stored runs and the node's observed
+    /// buckets (absolute bucket numbers); what lies outside the window is cut off.
     pub fn from_runs(
         params: ModelParams,
         now: u64,
         heard: &Runs,
         failed: &Runs,
         listed: &Runs,
+        observed: &Runs,
     ) -> Self {
         let mut window = Self::ending_at(params, now);
         let first = window.from / params.bucket_secs;
@@ -227,6 +262,7 @@ impl Window {
         window.heard = heard.window(first, end);
         window.failed = failed.window(first, end);
         window.listed = listed.window(first, end);
+        window.observed = observed.window(first, end);
         window
     }
 
@@ -235,37 +271,39 @@ impl Window {
         self.from + self.buckets * self.params.bucket_secs
     }
 
-    /// The buckets in which the machine counts as up: no probe failed in it, and it or one
-    /// of the `grace_buckets` before it was heard.
+    /// The buckets in which the machine counts as up: observed, no probe failed in it, and
+    /// it or one of the `grace_buckets` before it was heard.
     pub fn up(&self) -> Runs {
         let grace = self.params.grace_buckets;
         let mut covered = Runs::default();
         for &(start, end) in &self.heard.0 {
             covered.insert(start, (end + grace).min(self.buckets));
         }
-        covered.minus(&self.failed)
+        covered.minus(&self.failed).intersect(&self.observed)
     }
 
-    /// Seconds of `[start, end)` clipped to the window, and how many of them fall in up
-    /// buckets.
+    /// Seconds of `[start, end)` clipped to the window in observed buckets, and how many of
+    /// them fall in up buckets.
     fn span(&self, up: &Runs, start: u64, end: u64) -> (u64, u64) {
         let (start, end) = (start.max(self.from), end.min(self.to()));
         if start >= end {
             return (0, 0);
         }
         let width = self.params.bucket_secs;
-        let up_seconds =
-            up.0.iter()
+        let seconds = |runs: &Runs| -> u64 {
+            runs.0
+                .iter()
                 .map(|&(s, e)| {
                     let (s, e) = (self.from + s * width, self.from + e * width);
                     e.min(end).saturating_sub(s.max(start))
                 })
-                .sum();
-        (end - start, up_seconds)
+                .sum()
+        };
+        (seconds(&self.observed), seconds(up))
     }
 
-    /// Seconds of `[start, end)` (clipped to the window) the machine was down, for a
-    /// downtime attestation.
+    /// Seconds of `[start, end)` (clipped to the window) in observed buckets in which the
+    /// machine was down, for a downtime attestation.
     pub fn down_seconds(&self, start: u64, end: u64) -> u64 {
         let (total, up) = self.span(&self.up(), start, end);
         total - up
@@ -297,8 +335,9 @@ pub fn score(window: &Window, rentals: &[EvidenceRental], standing: Standing) ->
     let reliability = (up_rented as f64 + params.prior * weight) / (rented as f64 + weight);
 
     let width = params.bucket_secs;
+    let listed = window.listed.intersect(&window.observed);
     let listed_up = |from: u64, to: u64| {
-        (window.listed.count(from, to) * width, window.listed.overlap(&up, from, to) * width)
+        (listed.count(from, to) * width, listed.overlap(&up, from, to) * width)
     };
     let share = |part: u64, whole: u64| (whole > 0).then(|| part as f64 / whole as f64);
     let (listed, up_listed) = listed_up(0, window.buckets);
@@ -368,7 +407,8 @@ mod tests {
 
     /// `up` bucket by bucket, straight from the definition.
     fn up_by_definition(window: &Window, i: u64) -> bool {
-        !window.failed.contains(i)
+        window.observed.contains(i)
+            && !window.failed.contains(i)
             && (i.saturating_sub(window.params.grace_buckets)..=i).any(|j| window.heard.contains(j))
     }
 
@@ -459,14 +499,50 @@ mod tests {
         let params = params(0);
         let first = (NOW / DAY - 1) * DAY / 60;
         let heard = Runs(vec![(first - 100, first + 2), (first + 1_439, first + 1_441)]);
-        let window = Window::from_runs(params, NOW, &heard, &Runs::default(), &heard);
+        let window = Window::from_runs(params, NOW, &heard, &Runs::default(), &heard, &heard);
         assert_eq!(window.from, first * 60);
         assert_eq!(window.heard.0, [(0, 2), (1_439, 1_441)]);
         assert_eq!(window.listed, window.heard);
+        assert_eq!(window.observed, window.heard);
         // Runs past `now` are cut at the window's end.
         let future = Runs(vec![(NOW / 60 - 1, NOW / 60 + 1_000)]);
-        let window = Window::from_runs(params, NOW, &future, &future, &future);
+        let window = Window::from_runs(params, NOW, &future, &future, &future, &future);
         assert_eq!(window.heard.0, [(window.buckets - 1, window.buckets)]);
+        assert_eq!(window.observed.0, [(window.buckets - 1, window.buckets)]);
+    }
+
+    #[test]
+    fn a_node_observes_the_buckets_it_was_up_through_after_a_grace_period() {
+        // Up from 30 s into bucket 1 until 30 s into bucket 10, and over buckets 12 to 19.
+        let periods = [(90, 630), (720, 1_200)];
+        // Bucket 1 is partial, and with no grace the node judges buckets 2 to 9.
+        assert_eq!(observed(params(0), &periods).0, [(2, 10), (12, 20)]);
+        // With a grace bucket, the first bucket of each run only serves to hear from.
+        assert_eq!(observed(params(1), &periods).0, [(3, 10), (13, 20)]);
+        // A run shorter than the grace period observes nothing.
+        assert_eq!(observed(params(9), &periods).0, []);
+        // Touching runs (a restart within the same second) are one.
+        assert_eq!(observed(params(1), &[(120, 300), (300, 600)]).0, [(3, 10)]);
+    }
+
+    #[test]
+    fn unobserved_buckets_are_neither_up_nor_down() {
+        let mut window = Window::ending_at(params(0), NOW);
+        let start = window.from + 600; // bucket 10
+        // Heard for buckets 10..40, silent for 40..70, and the node itself away for 30..60.
+        window.heard = runs(&[(10, 40)]);
+        window.listed = runs(&[(10, 70)]);
+        window.observed = runs(&[(0, 30), (60, window.buckets)]);
+        let scores = score(&window, &[rental(start, start + 3_600)], standing());
+        assert_eq!((scores.rented_seconds, scores.up_rented_seconds), (1_800, 1_200));
+        assert_eq!((scores.listed_seconds, scores.up_listed_seconds), (1_800, 1_200));
+        assert_eq!(window.down_seconds(start, start + 3_600), 600);
+        assert_eq!(window.down_seconds(start + 1_200, start + 3_000), 0, "all of it unobserved");
+        // Nothing observed: the prior.
+        window.observed = Runs::default();
+        let scores = score(&window, &[rental(start, start + 3_600)], standing());
+        assert_eq!((scores.reliability, scores.uptime), (0.9, None));
+        assert_eq!(window.down_seconds(start, start + 3_600), 0);
     }
 
     fn set(bits: &[bool]) -> Runs {
@@ -485,11 +561,17 @@ mod tests {
             heard in proptest::collection::vec(any::<bool>(), 1_440),
             failed in proptest::collection::vec(prop::bool::weighted(0.05), 1_440),
             spans in proptest::collection::vec((0u64..1_440, 1u64..400), 0..4),
+            away in proptest::collection::vec((0u64..1_440, 1u64..120), 0..3),
         ) -> (Window, Vec<EvidenceRental>) {
             let params = ModelParams { prior, prior_weight_secs: weight, ..params(grace) };
             let mut window = Window::ending_at(params, NOW);
             window.heard = set(&heard);
             window.failed = set(&failed);
+            let mut unobserved = Runs::default();
+            for (start, len) in away {
+                unobserved.insert(start, start + len);
+            }
+            window.observed = window.observed.minus(&unobserved);
             window.listed = runs(&[(0, 1_440)]);
             let rentals = spans
                 .into_iter()
@@ -586,6 +668,7 @@ mod tests {
                 heard: window.heard.to_bitmap(window.buckets).to_runs(),
                 failed: window.failed.to_bitmap(window.buckets).to_runs(),
                 listed: window.listed.to_bitmap(window.buckets).to_runs(),
+                observed: window.observed.to_bitmap(window.buckets).to_runs(),
                 ..window.clone()
             };
             prop_assert_eq!(score(&window, &rentals, standing()), score(&copy, &rentals, standing()));

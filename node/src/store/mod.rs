@@ -52,6 +52,8 @@ pub struct Store {
     readers: Arc<Readers>,
     index: Arc<OfferIndex>,
     commits: Arc<AtomicU64>,
+    /// When this process's node run started (see [`Store::mark_alive`]); 0 before.
+    running: Arc<AtomicU64>,
 }
 
 /// What [`Store::upsert_offer`] did with an offer.
@@ -257,7 +259,7 @@ impl Store {
                 move || index.follow(&index_conn, updated)
             })
             .map_err(StoreError::Spawn)?;
-        Ok(Self { writes, readers, index, commits })
+        Ok(Self { writes, readers, index, commits, running: Arc::default() })
     }
 
     /// Stores a verified offer unless the provider already had one with the same or a
@@ -398,14 +400,32 @@ impl Store {
         peer_id: String,
         now: u64,
     ) -> Result<Option<(Window, ProviderFacts)>, StoreError> {
-        self.readers.run(move |conn| uptime::evidence(conn, params, &peer_id, now)).await
+        let running = self.running();
+        self.readers.run(move |conn| uptime::evidence(conn, params, &peer_id, now, running)).await
+    }
+
+    /// Records that the node, ready since `started_at`, is up and listening at `now`; answers
+    /// once that is committed. The node calls it when it is ready and every few seconds
+    /// after, so that after a crash the time until its next start is known to be its own
+    /// outage: evidence counts only while the node was up (see `RELIABILITY.md`). Until
+    /// the next start, this run counts as lasting until the moment scored.
+    pub async fn mark_alive(&self, started_at: u64, now: u64) -> Result<(), StoreError> {
+        self.queue(move |reply| Write::Alive { started_at, at: now, reply }).await.await?;
+        self.running.store(started_at, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The start of this process's node run, once marked.
+    fn running(&self) -> Option<u64> {
+        Some(self.running.load(Ordering::Relaxed)).filter(|&at| at > 0)
     }
 
     /// Recomputes every provider's scores at `now` and stores those that changed, for
     /// search; answers how many providers were scored.
     pub async fn rescore(&self, params: ModelParams, now: u64) -> Result<usize, StoreError> {
+        let running = self.running();
         let (scored, changed) =
-            self.readers.run(move |conn| uptime::score_all(conn, params, now)).await?;
+            self.readers.run(move |conn| uptime::score_all(conn, params, now, running)).await?;
         if !changed.is_empty() {
             self.queue(move |reply| Write::Scores { scores: changed, reply }).await.await?;
         }
@@ -459,6 +479,7 @@ impl Store {
             readers: Arc::new(Readers::new("/nonexistent/gpuflow/index.sqlite".into())),
             index: Arc::default(),
             commits: Arc::default(),
+            running: Arc::default(),
         }
     }
 
@@ -1073,6 +1094,50 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn evidence_gathered_before_node_runs_were_kept_counts_as_observed() {
+        let dir = tempfile::tempdir().unwrap();
+        let node_runs = |path: &Path| -> Vec<(i64, i64)> {
+            let conn = Connection::open(path).unwrap();
+            let mut statement = conn.prepare("SELECT * FROM node_runs").unwrap();
+            statement
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .unwrap()
+                .flatten()
+                .collect()
+        };
+        for evidence in [true, false] {
+            let path = dir.path().join(format!("index-{evidence}.sqlite"));
+            {
+                // A version 7 database, with or without uptime evidence.
+                let mut conn = Connection::open(&path).unwrap();
+                let tx = conn.transaction().unwrap();
+                for migration in &schema::MIGRATIONS[..7] {
+                    tx.execute_batch(migration).unwrap();
+                }
+                tx.pragma_update(None, "user_version", 7).unwrap();
+                tx.execute(
+                    "INSERT INTO providers (peer_id, first_seen, offer_seq, uptime_written_at) \
+                     VALUES ('a', 1000, 1, ?1), ('b', 2000, 1, ?1)",
+                    [evidence.then_some(3000)],
+                )
+                .unwrap();
+                tx.commit().unwrap();
+            }
+            drop(Store::open(&path).unwrap());
+            let runs = node_runs(&path);
+            match evidence {
+                // From the first provider stored to the upgrade.
+                true => {
+                    assert_eq!(runs.len(), 1, "{runs:?}");
+                    assert_eq!(runs[0].0, 1000);
+                    assert!(runs[0].1 >= unix_now() as i64 - 60, "{runs:?}");
+                }
+                false => assert_eq!(runs, []),
+            }
+        }
+    }
+
     /// `conflict_until` of each offer, by id.
     /// Writes `offer` as the first release stored it, with `seq` and `num_gpus` as given.
     fn insert_version_1_offer(conn: &Connection, offer: &Verified<Offer>, seq: i64, num_gpus: i64) {
@@ -1287,7 +1352,7 @@ mod tests {
             conn.pragma_update(None, "user_version", version).unwrap();
             drop(conn);
             match Store::open(&path) {
-                Err(StoreError::UnknownSchema { found, supported: 8 }) => {
+                Err(StoreError::UnknownSchema { found, supported: 9 }) => {
                     assert_eq!(found, version)
                 }
                 other => panic!("version {version}: {other:?}"),

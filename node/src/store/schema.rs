@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// Every migration, oldest first. Never edit one that has shipped: append a new one.
-pub(super) const MIGRATIONS: [&str; 8] = [
+pub(super) const MIGRATIONS: [&str; 9] = [
     // 1: offers, one row per provider.
     r#"
 CREATE TABLE offers (
@@ -166,6 +166,20 @@ ALTER TABLE providers ADD COLUMN sla_credits INTEGER NOT NULL DEFAULT 0;
     // indexed before is missing.
     r#"
 ALTER TABLE rentals ADD COLUMN refused TEXT;
+"#,
+    // 9: the periods this node was up and listening (see store/uptime.rs): a run starts
+    // when the node is ready and is marked alive every few seconds, so that after a crash
+    // the gap to the next start is known; no provider is judged outside them. Earlier
+    // nodes kept no such record, so the evidence they gathered counts as observed from the
+    // first provider stored to this migration, as it did.
+    r#"
+CREATE TABLE node_runs (
+    started_at INTEGER PRIMARY KEY NOT NULL,  -- unix time the node was ready
+    alive_until INTEGER NOT NULL              -- the latest unix time it marked itself alive
+) STRICT;
+INSERT INTO node_runs (started_at, alive_until)
+    SELECT min(first_seen), CAST(strftime('%s', 'now') AS INTEGER) FROM providers
+    WHERE uptime_written_at IS NOT NULL HAVING count(*) > 0;
 "#,
 ];
 

@@ -6,6 +6,11 @@
 //! are forgotten whenever the row is written, and the sets of providers not marked for that
 //! long are cleared with the expired offers.
 //! Sets written with another bucket width than the store's are ignored and overwritten.
+//!
+//! Beside them, the node's own runs (`node_runs`): when each start of the node was ready,
+//! and the latest moment it marked itself alive. Only the buckets they cover count as
+//! evidence at all (see [`model::observed`]): a provider is never judged, up or down, for
+//! time this node was not there to hear it.
 
 use std::collections::{HashMap, HashSet};
 
@@ -155,6 +160,44 @@ pub(super) fn offer_listed(
     mark(db, bucket_secs, &peer_id, Mark::Listed, received_at, until)
 }
 
+/// Records that the node run started at `started_at` (the moment it was ready) was still
+/// up and listening at `at`, and forgets runs that ended before the retention.
+pub(super) fn node_alive(db: &Connection, started_at: u64, at: u64) -> Result<(), StoreError> {
+    db.prepare_cached(
+        "INSERT INTO node_runs (started_at, alive_until) VALUES (?1, ?2) \
+         ON CONFLICT (started_at) DO UPDATE SET \
+         alive_until = max(alive_until, excluded.alive_until)",
+    )?
+    .execute(params![storable("started_at", started_at)?, storable("alive_until", at)?])?;
+    db.prepare_cached("DELETE FROM node_runs WHERE alive_until < ?1")?
+        .execute([clamp(at.saturating_sub(RETENTION_DAYS * DAY))])?;
+    Ok(())
+}
+
+/// The buckets this node observed up to `now` (see [`model::observed`]): its stored runs,
+/// the one started at `running` (this process's) lasting until `now`.
+fn node_observed(
+    db: &Connection,
+    params: ModelParams,
+    running: Option<u64>,
+    now: u64,
+) -> Result<Runs, StoreError> {
+    let mut statement =
+        db.prepare_cached("SELECT started_at, alive_until FROM node_runs ORDER BY started_at")?;
+    let mut rows = statement.query([])?;
+    let mut periods = Vec::new();
+    while let Some(row) = rows.next()? {
+        let number = |i| row.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or_default());
+        let (started_at, alive_until) = (number(0)?, number(1)?);
+        let until = match running == Some(started_at) {
+            true => alive_until.max(now),
+            false => alive_until,
+        };
+        periods.push((started_at, until));
+    }
+    Ok(model::observed(params, &periods))
+}
+
 /// Forgets the evidence of providers not heard of for [`RETENTION_DAYS`] before `now`.
 pub(super) fn prune(db: &Connection, now: u64) -> Result<u64, StoreError> {
     let oldest = now.saturating_sub(RETENTION_DAYS * DAY);
@@ -280,6 +323,7 @@ pub(super) fn evidence(
     params: ModelParams,
     peer_id: &str,
     now: u64,
+    running: Option<u64>,
 ) -> Result<Option<(Window, ProviderFacts)>, StoreError> {
     let found: Option<(Option<String>, i64)> = db
         .prepare_cached("SELECT payout, first_seen FROM providers WHERE peer_id = ?1")?
@@ -289,7 +333,8 @@ pub(super) fn evidence(
         return Ok(None);
     };
     let sets = load(db, params.bucket_secs, peer_id)?.unwrap_or_default();
-    let window = Window::from_runs(params, now, &sets.heard, &sets.failed, &sets.listed);
+    let observed = node_observed(db, params, running, now)?;
+    let window = Window::from_runs(params, now, &sets.heard, &sets.failed, &sets.listed, &observed);
     let rentals = match &payout {
         Some(payout) => RentalOwners::load(db, Some(payout))?.of(peer_id, Some(payout)),
         None => Vec::new(),
@@ -340,8 +385,10 @@ pub(super) fn score_all(
     db: &Connection,
     params: ModelParams,
     now: u64,
+    running: Option<u64>,
 ) -> Result<(usize, Vec<StoredScores>), StoreError> {
     let rentals = RentalOwners::load(db, None)?;
+    let observed = node_observed(db, params, running, now)?;
     let mut providers = db.prepare_cached(
         "SELECT peer_id, payout, first_seen, uptime_bucket_secs, heard, failed, listed, \
          reliability, uptime, rentals, completed_rentals, sla_credits FROM providers",
@@ -360,7 +407,8 @@ pub(super) fn score_all(
             true => Sets { heard: blob(4)?, failed: blob(5)?, listed: blob(6)? },
             false => Sets::default(),
         };
-        let window = Window::from_runs(params, now, &sets.heard, &sets.failed, &sets.listed);
+        let window =
+            Window::from_runs(params, now, &sets.heard, &sets.failed, &sets.listed, &observed);
         let own_rentals = rentals.of(&peer_id, payout.as_deref());
         let scores = model::score(&window, &own_rentals, Standing { first_seen, now });
         count += 1;

@@ -63,6 +63,11 @@ pub(super) enum Write {
         scores: Vec<StoredScores>,
         reply: Reply<()>,
     },
+    Alive {
+        started_at: u64,
+        at: u64,
+        reply: Reply<()>,
+    },
     /// Holds the writer, inside its batch, until `until`'s sender is dropped, so that a test
     /// can queue writes behind it.
     #[cfg(test)]
@@ -196,6 +201,9 @@ fn apply(
                 }
                 Done::Unit(reply, saved)
             }
+            Write::Alive { started_at, at, reply } => {
+                Done::Unit(reply, savepoint(&mut tx, |db| uptime::node_alive(db, started_at, at)))
+            }
             Write::Prune { now, reply } => {
                 Done::Prune(reply, savepoint(&mut tx, |db| prune(db, now, &mut changes)))
             }
@@ -240,7 +248,7 @@ impl Write {
             Self::Heartbeat { reply, .. } => Done::Heartbeat(reply, Err(StoreError::Closed)),
             Self::Prune { reply, .. } => Done::Prune(reply, Err(StoreError::Closed)),
             Self::Chain { reply, .. } => Done::Chain(reply, Err(StoreError::Closed)),
-            Self::Probe { reply, .. } | Self::Scores { reply, .. } => {
+            Self::Probe { reply, .. } | Self::Scores { reply, .. } | Self::Alive { reply, .. } => {
                 Done::Unit(reply, Err(StoreError::Closed))
             }
             #[cfg(test)]

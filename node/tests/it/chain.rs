@@ -19,18 +19,19 @@ use crate::support::{TestNode, eventually, try_get_json};
 const RATE: u128 = 1_000;
 
 /// Anvil with a deployed escrow, a funded renter and a provider that signs quotes.
-struct Chain {
-    anvil: AnvilInstance,
-    escrow: Address,
-    deployed_at: u64,
+pub(crate) struct Chain {
+    pub(crate) anvil: AnvilInstance,
+    pub(crate) escrow: Address,
+    pub(crate) deployed_at: u64,
     renter: PrivateKeySigner,
-    provider: PrivateKeySigner,
+    /// The provider's payout key.
+    pub(crate) provider: PrivateKeySigner,
     renter_escrow: Escrow,
     nonce: u64,
 }
 
 impl Chain {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
         let anvil = Anvil::at(bin).try_spawn().expect("anvil starts");
@@ -84,6 +85,11 @@ impl Chain {
 
     /// Opens a rental of `seconds` on a fresh provider-signed quote; returns its id.
     async fn open(&mut self, seconds: u64) -> u64 {
+        self.open_machine(B256::ZERO, seconds).await
+    }
+
+    /// Opens a rental of `seconds` of the machine `offer_id` names; returns its id.
+    pub(crate) async fn open_machine(&mut self, offer_id: B256, seconds: u64) -> u64 {
         self.nonce += 1;
         let terms = QuoteTerms {
             provider: self.provider.address(),
@@ -91,7 +97,7 @@ impl Chain {
             rate_per_second: RATE,
             max_duration: 10 * seconds,
             deadline: unix_now() + 3600,
-            offer_id: B256::ZERO,
+            offer_id,
             nonce: U256::from(self.nonce),
         };
         let domain = self.renter_escrow.domain().await.unwrap();

@@ -196,6 +196,34 @@ async fn forged_and_oversized_messages_are_rejected_and_counted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_listening_at_another_peer_is_rejected_and_counted() {
+    let a = TestNode::start(Vec::new()).await;
+    let (honest, impostor) = (Provider::default(), Provider::default());
+    let elsewhere = Provider::default().identity.peer_id();
+    // Its own peer id on an address is fine; another's makes the offer unrentable.
+    let own = format!("/ip4/127.0.0.1/tcp/4001/p2p/{}", honest.identity.peer_id());
+    let valid = honest.offer(|o| o.listen_addrs.push(own.clone()));
+    let foreign = impostor.offer(|o| {
+        o.listen_addrs.push(format!("/ip4/127.0.0.1/tcp/4002/p2p/{elsewhere}"));
+    });
+    let publishers = [Publisher::join(a.addr()).await, Publisher::join(a.addr()).await];
+    publishers[0].offer(&valid).await;
+    publishers[1].offer(&foreign).await;
+
+    for line in [
+        "gpuflow_messages_accepted_total{topic=\"offers\"}",
+        "gpuflow_messages_rejected_total{topic=\"offers\",reason=\"foreign_listen_addr\"}",
+    ] {
+        eventually(line, || async { (a.metric(line).await == 1).then_some(()) }).await;
+    }
+    assert_eq!(a.offer_ids().await, vec![honest.id()]);
+    let detail: api::OfferDetail = get_json(&format!("{}/v1/offers/{}", a.url, honest.id())).await;
+    assert!(detail.summary.listen_addrs.contains(&own), "{:?}", detail.summary.listen_addrs);
+    let url = format!("{}/v1/offers/{}", a.url, impostor.id());
+    assert!(try_get_json::<api::OfferDetail>(&url).await.is_none(), "the foreign offer is served");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offer_disappears_from_search_when_it_expires() {
     let a = TestNode::start(Vec::new()).await;
     let publisher = Publisher::join(a.addr()).await;

@@ -9,16 +9,22 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
+    time::Duration,
 };
 
+use alloy::signers::local::PrivateKeySigner;
 use gpuflow_node::Store;
-use gpuflow_protocol::{api, unix_now};
+use gpuflow_p2p::{NetworkConfig, NetworkEvent};
+use gpuflow_protocol::{QuoteTerms, RentalResponse, api, unix_now};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
 };
 
-use crate::support::{Provider, Publisher, WAIT, eventually, get_json, metric, offer_ids};
+use crate::{
+    chain::Chain,
+    support::{Provider, Publisher, WAIT, eventually, get_json, metric, offer_ids, try_get_json},
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gpuflow-node");
 
@@ -408,4 +414,225 @@ async fn the_binary_answers_openapi_and_metrics() {
     .await;
     node.signal(libc::SIGTERM);
     assert!(node.wait().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_p2p_port_in_use_stops_the_node_naming_it() {
+    let home = tempfile::tempdir().unwrap();
+    let (data, other_data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let listen = |data: &Path, p2p: &str| {
+        let data = data.to_str().unwrap().to_owned();
+        ["--data-dir".to_owned(), data, "--http".into(), "127.0.0.1:0".into()]
+            .into_iter()
+            .chain(["--p2p-listen".to_owned(), p2p.to_owned()])
+            .collect::<Vec<_>>()
+    };
+    let args = listen(data.path(), "/ip4/127.0.0.1/tcp/0");
+    let first =
+        Process::spawn(home.path(), &args.iter().map(String::as_str).collect::<Vec<_>>(), &[])
+            .await;
+    let p2p = first.field("p2p");
+    let taken = p2p.split("/p2p/").next().unwrap();
+
+    let args = listen(other_data.path(), taken);
+    let args: Vec<_> = args.iter().map(String::as_str).collect();
+    let second =
+        command(home.path(), &args, &[]).stdout(Stdio::null()).stderr(Stdio::piped()).output();
+    let output = tokio::time::timeout(WAIT, second)
+        .await
+        .expect("a node on a port in use exits instead of serving beside the other")
+        .unwrap();
+    assert!(!output.status.success());
+    let message = String::from_utf8(output.stderr).unwrap();
+    let expected = format!(
+        "the listen address {taken} is already in use by another process; pick another port \
+         with --p2p-listen"
+    );
+    assert!(message.contains(&expected), "{message}");
+    // The first node still serves.
+    let health: api::Health = get_json(&format!("{}/healthz", first.url())).await;
+    assert_eq!(health.status, "ok");
+    first.signal(libc::SIGTERM);
+    assert!(first.wait().await.success());
+}
+
+/// Seconds the node stays down in [`a_node_never_attests_its_own_outage_as_the_providers`]:
+/// well past its 3-second grace period, so that counting it would show as downtime.
+const OUTAGE: Duration = Duration::from_secs(8);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_never_attests_its_own_outage_as_the_providers() {
+    let mut chain = Chain::start().await;
+    let provider = Arc::new(Provider::with_payout(chain.provider.clone()));
+    let peer = provider.identity.peer_id();
+
+    // The rented machine: its own swarm, which answers the node's probes and heartbeats
+    // every 250 ms (republishing its offer every second) throughout.
+    let (machine, mut events, event_loop) = gpuflow_p2p::new(NetworkConfig {
+        identity: provider.identity.clone(),
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        bootstrap: Vec::new(),
+        subscribe_offers: false,
+        serve_requests: true,
+    })
+    .unwrap();
+    tokio::spawn(event_loop.run());
+    let listen = loop {
+        match tokio::time::timeout(WAIT, events.recv()).await.unwrap().unwrap() {
+            NetworkEvent::Listening(addr) => break addr,
+            _ => continue,
+        }
+    };
+    tokio::spawn({
+        let machine = machine.clone();
+        async move {
+            while let Some(event) = events.recv().await {
+                if let NetworkEvent::RentalRequest { channel, .. } = event {
+                    let answer = RentalResponse::Error { message: "no such rental".into() };
+                    let _ = machine.respond(channel, answer).await;
+                }
+            }
+        }
+    });
+    let _beating = AbortOnDrop(tokio::spawn({
+        let (machine, provider, listen) = (machine.clone(), provider.clone(), listen.clone());
+        async move {
+            for seq in 1.. {
+                // Publishing fails while the node is down; the machine carries on.
+                let _ = machine.publish_heartbeat(&provider.heartbeat(seq)).await;
+                if seq % 4 == 1 {
+                    let offer = provider.offer(|o| {
+                        o.seq = seq;
+                        o.listen_addrs = vec![listen.to_string()];
+                    });
+                    let _ = machine.publish_offer(&offer).await;
+                }
+                // The machine's own cadence, not a wait for anything.
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }));
+
+    let home = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let keystore = gpuflow_escrow::keystore::create(
+        &home.path().join("keys"),
+        "attester.json",
+        &PrivateKeySigner::random(),
+        "attester password",
+    )
+    .unwrap();
+    let (rpc, escrow, from_block) =
+        (chain.anvil.endpoint(), chain.escrow.to_string(), chain.deployed_at.to_string());
+    let args = |port: u16| -> Vec<String> {
+        [
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+            "--p2p-listen",
+            &format!("/ip4/127.0.0.1/tcp/{port}"),
+            "--bootstrap",
+            &format!("{listen}/p2p/{peer}"),
+            "--rpc",
+            &rpc,
+            "--escrow",
+            &escrow,
+            "--escrow-from-block",
+            &from_block,
+            "--confirmations",
+            "0",
+            "--uptime-bucket-secs",
+            "1",
+            "--grace-secs",
+            "3",
+            "--attester-keystore",
+            keystore.to_str().unwrap(),
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let env = [("GPUFLOW_PASSWORD", "attester password")];
+    let spawn = |args: Vec<String>| {
+        let home = home.path().to_owned();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Process::spawn(&home, &args, &env).await
+        }
+    };
+
+    let node = spawn(args(0)).await;
+    let url = node.url();
+    eventually("the machine's offer", || async {
+        (offer_ids(&url).await == [provider.id()]).then_some(())
+    })
+    .await;
+    let offer_id: gpuflow_protocol::OfferId = provider.id().parse().unwrap();
+    let rental = chain.open_machine(QuoteTerms::machine(offer_id, 1), 600).await;
+    let rental_url = format!("{url}/v1/rentals/{rental}");
+    eventually("the rental indexed", || try_get_json::<api::RentalDetail>(&rental_url)).await;
+
+    // kill -9, then the same node again on the same port after a real outage, while the
+    // machine kept heart-beating.
+    let port: u16 = node
+        .field("p2p")
+        .split("/tcp/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let killed = unix_now();
+    node.signal(libc::SIGKILL);
+    assert!(!node.wait().await.success());
+    tokio::time::sleep(OUTAGE).await;
+    let node = spawn(args(port)).await;
+    let restarted = unix_now();
+    assert!(restarted >= killed + OUTAGE.as_secs());
+    let url = node.url();
+
+    // Once the node has judged a bucket after its restart (heard in the grace period before
+    // it), the attestation covers the rental from its start across the outage.
+    let evidence_url = format!("{url}/v1/providers/{peer}/evidence");
+    let evidence = eventually("a judged bucket after the restart", || async {
+        let evidence: api::Evidence = try_get_json(&evidence_url).await?;
+        let bit = |hex: &str, at: u64| {
+            let i = ((at - evidence.from) / evidence.params.bucket_secs) as usize;
+            alloy::hex::decode(hex).unwrap().get(i / 8).is_some_and(|b| b >> (i % 8) & 1 == 1)
+        };
+        let observed = evidence.observed.clone().unwrap();
+        let judged = (restarted + 1..evidence.from + evidence.buckets)
+            .any(|at| bit(&observed, at) && bit(&evidence.heard, at));
+        // The outage itself is not observed.
+        assert!((killed + 1..restarted).all(|at| !bit(&observed, at)), "{evidence:?}");
+        judged.then_some(evidence)
+    })
+    .await;
+    let detail: api::RentalDetail = get_json(&format!("{url}/v1/rentals/{rental}")).await;
+    assert!(detail.start < killed, "the rental covers the outage");
+    assert!(evidence.scores.rented_seconds > 0);
+    assert_eq!(evidence.scores.up_rented_seconds, evidence.scores.rented_seconds);
+
+    let response = reqwest::Client::new()
+        .post(format!("{url}/v1/rentals/{rental}/downtime"))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: api::ApiErrorBody = response.json().await.unwrap();
+    assert_eq!(status, reqwest::StatusCode::CONFLICT, "{}", body.error);
+    assert!(body.error.contains("measured no downtime"), "{}", body.error);
+    node.signal(libc::SIGTERM);
+    assert!(node.wait().await.success());
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

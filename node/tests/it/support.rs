@@ -125,6 +125,11 @@ impl Default for Provider {
 }
 
 impl Provider {
+    /// A provider paid at `payout`.
+    pub(crate) fn with_payout(payout: PrivateKeySigner) -> Self {
+        Self { identity: Identity::generate(), payout }
+    }
+
     pub(crate) fn id(&self) -> String {
         OfferId::of(&self.identity.peer_id()).to_string()
     }

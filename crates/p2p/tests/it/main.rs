@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use alloy::signers::local::PrivateKeySigner;
-use gpuflow_p2p::{Acceptance, Multiaddr, Network, NetworkConfig, NetworkEvent, PeerId};
+use gpuflow_p2p::{Acceptance, Multiaddr, Network, NetworkConfig, NetworkEvent, PeerId, Protocol};
 use gpuflow_protocol::{
     GpuHealth, Heartbeat, Identity, Offer, RentalRequest, RentalResponse, SignedEnvelope,
     SyncResponse, WorkloadState, WorkloadStatus, unix_now,
@@ -316,4 +316,45 @@ async fn indexes_find_each_other_and_sync() {
 async fn listen_addr(index: &Network) -> Multiaddr {
     let addr = index.listen_addrs().await.unwrap().remove(0);
     format!("{addr}/p2p/{}", index.peer_id()).parse().unwrap()
+}
+
+fn listening_on(addr: &Multiaddr) -> Result<(), gpuflow_p2p::NetworkError> {
+    let (_network, _events, _event_loop) = gpuflow_p2p::new(NetworkConfig {
+        identity: Identity::generate(),
+        listen: vec![addr.clone()],
+        bootstrap: Vec::new(),
+        subscribe_offers: true,
+        serve_requests: false,
+    })?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_listen_port_in_use_is_refused_not_shared() {
+    // Taken by another swarm (which binds with SO_REUSEPORT), over TCP and over QUIC.
+    for unused in [TCP, QUIC] {
+        let (_index, _events, addr) = index_on(unused, Vec::new()).await;
+        let addr: Multiaddr = addr.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect();
+        match listening_on(&addr) {
+            Err(error @ gpuflow_p2p::NetworkError::AddrInUse(_)) => assert_eq!(
+                error.to_string(),
+                format!(
+                    "the listen address {addr} is already in use by another process; \
+                     pick another port"
+                )
+            ),
+            other => panic!("listening on {addr} beside another swarm: {other:?}"),
+        }
+    }
+    // Taken by a plain listener.
+    let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr: Multiaddr =
+        format!("/ip4/127.0.0.1/tcp/{}", plain.local_addr().unwrap().port()).parse().unwrap();
+    assert!(matches!(listening_on(&addr), Err(gpuflow_p2p::NetworkError::AddrInUse(_))));
+    // Port 0 picks a free port every time, and a freed port can be taken again.
+    for ephemeral in [TCP, TCP, QUIC, QUIC] {
+        listening_on(&ephemeral.parse().unwrap()).unwrap();
+    }
+    drop(plain);
+    listening_on(&addr).unwrap();
 }
