@@ -620,7 +620,8 @@ impl Agent {
             return;
         }
         self.polling = true;
-        let (escrow, from, done) = (self.escrow.clone(), self.chain.next_block, self.chain_tx.clone());
+        let (escrow, from, done) =
+            (self.escrow.clone(), self.chain.next_block, self.chain_tx.clone());
         let observed = self.now();
         tokio::spawn(async move {
             let result = chain::poll(escrow, from, REORG_TAIL).await;

@@ -64,7 +64,8 @@ impl DataDirLock {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let mut text = String::new();
-                let pid = file.read_to_string(&mut text).ok().and_then(|_| text.trim().parse().ok());
+                let pid =
+                    file.read_to_string(&mut text).ok().and_then(|_| text.trim().parse().ok());
                 return Err(LockError::Held { dir: dir.to_path_buf(), pid });
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),

@@ -16,7 +16,12 @@ use super::{Output, amount, balance, eventually, start};
 
 /// Runs the real `gpuflow` against the devnet with `config` as its configuration home
 /// (another directory is another renter machine) and `extra` variables.
-async fn gpuflow_at(devnet: &Devnet, config: &Path, extra: &[(&str, String)], args: &[&str]) -> Output {
+async fn gpuflow_at(
+    devnet: &Devnet,
+    config: &Path,
+    extra: &[(&str, String)],
+    args: &[&str],
+) -> Output {
     let bin = gpuflow_devnet::bin_dir().unwrap().join("gpuflow");
     let out = tokio::process::Command::new(&bin)
         .args(args)
@@ -40,16 +45,21 @@ fn json_of(out: &Output) -> Value {
 }
 
 /// A second funded renter with a keystore of its own; its `gpuflow` variables.
-async fn second_renter(devnet: &Devnet, dir: &Path) -> (alloy::primitives::Address, Vec<(&'static str, String)>) {
+async fn second_renter(
+    devnet: &Devnet,
+    dir: &Path,
+) -> (alloy::primitives::Address, Vec<(&'static str, String)>) {
     let key = PrivateKeySigner::random();
     let chain = gpuflow_escrow::connect(&devnet.rpc_url, None).unwrap();
     chain
-        .raw_request::<_, Value>("anvil_setBalance".into(), (key.address(), U256::from(10u128.pow(20))))
+        .raw_request::<_, Value>(
+            "anvil_setBalance".into(),
+            (key.address(), U256::from(10u128.pow(20))),
+        )
         .await
         .unwrap();
-    let funder = ProviderBuilder::new()
-        .wallet(key.clone())
-        .connect_http(devnet.rpc_url.parse().unwrap());
+    let funder =
+        ProviderBuilder::new().wallet(key.clone()).connect_http(devnet.rpc_url.parse().unwrap());
     let token = gpuflow_escrow::MockUSDC::new(devnet.token, funder);
     let minted = token.mint(key.address(), U256::from(RENTER_FUNDS)).send().await.unwrap();
     assert!(minted.get_receipt().await.unwrap().status());
@@ -99,10 +109,7 @@ async fn two_renters_racing_for_one_machine_never_both_pay() {
     assert_eq!(balance(&escrow, *loser).await, U256::from(RENTER_FUNDS), "{}", lost.stderr);
     let refused = json_of(lost);
     let message = refused["error"]["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("no money moved") || message.contains("whole deposit"),
-        "{refused}"
-    );
+    assert!(message.contains("no money moved") || message.contains("whole deposit"), "{refused}");
     // Only the winner's deposit is in the escrow.
     assert_eq!(balance(&escrow, devnet.escrow).await, deposit);
     devnet.shutdown().await;
@@ -129,23 +136,50 @@ async fn agents_sharing_a_payout_key_each_run_their_own_rentals_and_renters_reac
     let laptop = dir.path().join("laptop");
     let mut ids = Vec::new();
     for offer in [&devnet.offer_id, &sibling_offer] {
-        let out = gpuflow_at(&devnet, &laptop, &[], &["--json", "rent", offer, "--hours", "0.25", "--yes"]).await;
+        let out = gpuflow_at(
+            &devnet,
+            &laptop,
+            &[],
+            &["--json", "rent", offer, "--hours", "0.25", "--yes"],
+        )
+        .await;
         assert!(out.ok, "renting {offer}:\n{}\n{}", out.stdout, out.stderr);
         let rented = json_of(&out);
         assert_eq!(rented["workload"]["state"], "running", "{rented}");
         ids.push(rented["rental_id"].as_u64().unwrap().to_string());
     }
 
+    // The node names each rental's machine, from its on-chain offerId.
+    let sibling_peer = gpuflow_devnet::ready_field(&ready, "peer").unwrap();
+    let url = format!("{}/v1/rentals/{}", devnet.node_url, ids[1]);
+    let machine = eventually(
+        &devnet,
+        "the node to index the sibling's rental",
+        Duration::from_secs(30),
+        || async {
+            let detail: Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
+            detail["machine"].as_str().map(str::to_owned)
+        },
+    )
+    .await;
+    assert_eq!(machine, sibling_peer);
+
     // From another machine, which never talked to either agent: each rental's status comes
     // from the agent that runs it.
     let elsewhere = dir.path().join("elsewhere");
     for (id, gpu) in ids.iter().zip(["GPU-", "GPU-sibling-0"]) {
-        let status = json_of(&gpuflow_at(&devnet, &elsewhere, &[], &["--json", "status", id]).await);
+        let status =
+            json_of(&gpuflow_at(&devnet, &elsewhere, &[], &["--json", "status", id]).await);
         assert_eq!(status["workload"]["state"], "running", "rental {id}: {status}");
         let first = status["workload"]["gpus"][0].as_str().unwrap_or_default();
         assert!(first.starts_with(gpu), "rental {id} runs on {first}: {status}");
         let logs = gpuflow_at(&devnet, &elsewhere, &[], &["logs", id]).await;
-        assert!(logs.ok && logs.stdout.contains(&format!("rental {id}")), "{}\n{}", logs.stdout, logs.stderr);
+        assert!(
+            logs.ok && logs.stdout.contains(&format!("rental {id}")),
+            "{}\n{}",
+            logs.stdout,
+            logs.stderr
+        );
     }
     // Neither agent refused the other's rental.
     let sibling_log = std::fs::read_to_string(sibling_dir.join("agent.log")).unwrap();
@@ -161,7 +195,13 @@ async fn a_renter_reaches_an_agent_restarted_on_another_port() {
     let dir = tempfile::tempdir().unwrap();
     let (mut devnet, _escrow) = start(dir.path()).await;
     let laptop = dir.path().join("laptop");
-    let out = gpuflow_at(&devnet, &laptop, &[], &["--json", "rent", &devnet.offer_id, "--hours", "0.25", "--yes"]).await;
+    let out = gpuflow_at(
+        &devnet,
+        &laptop,
+        &[],
+        &["--json", "rent", &devnet.offer_id, "--hours", "0.25", "--yes"],
+    )
+    .await;
     assert!(out.ok, "{}\n{}", out.stdout, out.stderr);
     let id = json_of(&out)["rental_id"].as_u64().unwrap().to_string();
 
@@ -169,13 +209,20 @@ async fn a_renter_reaches_an_agent_restarted_on_another_port() {
     // (so it publishes no offer): the address remembered at rent time is dead.
     devnet.kill_provider().await.unwrap();
     devnet.restart_provider().await.unwrap();
-    let status = eventually(&devnet, "the restarted agent's status", Duration::from_secs(30), || async {
-        let status = json_of(&gpuflow_at(&devnet, &laptop, &[], &["--json", "status", &id]).await);
-        (status["workload"]["state"] == "running").then_some(status)
-    })
-    .await;
+    let status =
+        eventually(&devnet, "the restarted agent's status", Duration::from_secs(30), || async {
+            let status =
+                json_of(&gpuflow_at(&devnet, &laptop, &[], &["--json", "status", &id]).await);
+            (status["workload"]["state"] == "running").then_some(status)
+        })
+        .await;
     assert_eq!(status["workload"]["gpus"].as_array().unwrap().len(), 2, "{status}");
     let logs = gpuflow_at(&devnet, &laptop, &[], &["logs", &id]).await;
-    assert!(logs.ok && logs.stdout.contains(&format!("rental {id}")), "{}\n{}", logs.stdout, logs.stderr);
+    assert!(
+        logs.ok && logs.stdout.contains(&format!("rental {id}")),
+        "{}\n{}",
+        logs.stdout,
+        logs.stderr
+    );
     devnet.shutdown().await;
 }

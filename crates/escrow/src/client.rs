@@ -59,7 +59,9 @@ pub fn connect(
         .with_simple_nonce_management()
         .fetch_chain_id();
     Ok(match signer {
-        Some(signer) => builder.wallet(EthereumWallet::from(signer)).connect_client(client).erased(),
+        Some(signer) => {
+            builder.wallet(EthereumWallet::from(signer)).connect_client(client).erased()
+        }
         None => builder.connect_client(client).erased(),
     })
 }

@@ -195,7 +195,10 @@ mod tests {
             ("gpus.utilization_pct", Box::new(|h| h.gpus[0].utilization_pct = 101)),
             ("active_rentals", Box::new(|h| h.active_rentals = MAX_ACTIVE_RENTALS + 1)),
             ("listen_addrs", Box::new(|h| h.listen_addrs = vec![h.listen_addrs[0].clone(); 9])),
-            ("listen_addrs", Box::new(|h| h.listen_addrs[0] = "/dns/".to_owned() + &"a".repeat(400))),
+            (
+                "listen_addrs",
+                Box::new(|h| h.listen_addrs[0] = "/dns/".to_owned() + &"a".repeat(400)),
+            ),
         ];
         for (field, mutate) in cases {
             let mut heartbeat = sample();

@@ -746,9 +746,10 @@ async fn an_rpc_that_never_answers_times_out_naming_the_fix() {
         ("GPUFLOW_ESCROW", Address::repeat_byte(0xee).to_string()),
         ("GPUFLOW_RPC_TIMEOUT_SECS", "1".to_owned()),
     ];
-    let run = tokio::time::timeout(std::time::Duration::from_secs(60), gpuflow(&env, &["status", "1"]))
-        .await
-        .expect("gpuflow gives up on a frozen RPC instead of waiting for ever");
+    let run =
+        tokio::time::timeout(std::time::Duration::from_secs(60), gpuflow(&env, &["status", "1"]))
+            .await
+            .expect("gpuflow gives up on a frozen RPC instead of waiting for ever");
     run.fails(5, "did not answer within 1 s");
     assert!(run.stderr.contains("GPUFLOW_RPC_TIMEOUT_SECS"), "{}", run.stderr);
     held.abort();
