@@ -20,6 +20,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use anyhow::{Context, bail};
+use gpuflow_escrow::keystore::Kdf;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
@@ -193,15 +194,7 @@ impl Devnet {
         deploy::mint(&chain, deployment.token, renter.address(), U256::from(RENTER_FUNDS)).await?;
 
         let keystore_dir = options.dir.join("keystore");
-        std::fs::create_dir_all(&keystore_dir)?;
-        PrivateKeySigner::encrypt_keystore(
-            &keystore_dir,
-            &mut rand::thread_rng(),
-            renter.to_bytes(),
-            DEVNET_PASSWORD,
-            Some("renter.json"),
-        )?;
-        let renter_keystore = keystore_dir.join("renter.json");
+        let renter_keystore = devnet_keystore(&keystore_dir, "renter.json", &renter)?;
         let seconds = |n: u64| n.to_string();
         let mut nodes = Vec::new();
         let mut node_urls = Vec::new();
@@ -211,14 +204,7 @@ impl Devnet {
                 0 => "node".to_owned(),
                 i => format!("node-{i}"),
             };
-            let keystore = format!("attester-{i}.json");
-            PrivateKeySigner::encrypt_keystore(
-                &keystore_dir,
-                &mut rand::thread_rng(),
-                attester.to_bytes(),
-                DEVNET_PASSWORD,
-                Some(keystore.as_str()),
-            )?;
+            let keystore = devnet_keystore(&keystore_dir, &format!("attester-{i}.json"), attester)?;
             let mut command = Command::new(options.bin_dir.join("gpuflow-node"));
             command
                 // The devnet's processes never read the developer's own configuration.
@@ -236,7 +222,7 @@ impl Devnet {
                 ])
                 // Sign downtime attestations with a registered attester key.
                 .arg("--attester-keystore")
-                .arg(keystore_dir.join(&keystore))
+                .arg(&keystore)
                 .env(gpuflow_escrow::PASSWORD_ENV, DEVNET_PASSWORD)
                 .args(["--uptime-bucket-secs", &seconds(options.uptime_bucket_secs)])
                 .args(["--grace-secs", &seconds(options.grace_secs)])
@@ -427,6 +413,16 @@ impl Devnet {
             }
         }
     }
+}
+
+/// Writes a devnet keystore (`0600`, in a `0700` directory) with [`Kdf::Light`]: its keys
+/// are anvil's well-known development keys and its password is [`DEVNET_PASSWORD`], so
+/// geth's standard scrypt cost would protect nothing and only slow every unlock down.
+/// Wallets a developer creates against the devnet (`gpuflow wallet new`) still get the
+/// standard cost: the devnet's env file does not set `GPUFLOW_TEST_LIGHT_KDF`.
+fn devnet_keystore(dir: &Path, name: &str, signer: &PrivateKeySigner) -> anyhow::Result<PathBuf> {
+    gpuflow_escrow::keystore::create_with(dir, name, signer, DEVNET_PASSWORD, Kdf::Light)
+        .with_context(|| format!("writing the devnet keystore {name}"))
 }
 
 /// Where the gpuflow binaries are: `GPUFLOW_BIN_DIR`, or the directory of the running

@@ -162,11 +162,12 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("keystores");
         let signer = PrivateKeySigner::random();
-        let stored = super::store_in(&dir, "main", &signer, "pw").unwrap();
+        let stored = super::store_in(&dir, "main", &signer, "correct horse").unwrap();
         let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!((mode(&stored.path), mode(&dir)), (0o600, 0o700));
         assert_eq!(super::read_address(&stored.path), Some(signer.address()));
-        let again = super::store_in(&dir, "main", &signer, "pw").unwrap_err().to_string();
+        let again =
+            super::store_in(&dir, "main", &signer, "correct horse").unwrap_err().to_string();
         assert!(again.contains("already exists"), "{again}");
     }
 

@@ -785,6 +785,7 @@ async fn init_writes_identity_keystore_and_a_commented_config() {
             .env("XDG_CONFIG_HOME", dir.path())
             .env("GPUFLOW_PASSWORD", "correct horse")
             .env_remove("GPUFLOW_DATA_DIR")
+            .env_remove("GPUFLOW_TEST_LIGHT_KDF")
             .stdin(Stdio::null());
         command.output()
     };
@@ -798,6 +799,14 @@ async fn init_writes_identity_keystore_and_a_commented_config() {
     let config = gpuflow_provider::config::FileConfig::load(&config_path).unwrap();
     assert_eq!(config.escrow, Some("0x0000000000000000000000000000000000000001".parse().unwrap()));
     let keystore = config.keystore.unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&keystore).unwrap()).unwrap();
+    let kdf = &json["crypto"]["kdfparams"];
+    assert_eq!(
+        (&kdf["n"], &kdf["r"], &kdf["p"]),
+        (&262144.into(), &8.into(), &1.into()),
+        "geth's standard scrypt cost: {kdf}"
+    );
     let signer = PrivateKeySigner::decrypt_keystore(&keystore, "correct horse").unwrap();
     assert!(stdout.contains(&signer.address().to_string()), "{stdout}");
     assert!(!text.contains(&signer.to_bytes().to_string()[2..]), "the key is not in the config");

@@ -148,9 +148,13 @@ fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Makes the keystores a test writes cheap to open (test-only, insecure).
+const LIGHT_KDF: &str = "GPUFLOW_TEST_LIGHT_KDF";
+
 /// The devnet's chain and node, a private config directory, and no wallet chosen.
 fn env_for(devnet: &Devnet, config: &Path) -> Vec<(&'static str, String)> {
     vec![
+        (LIGHT_KDF, "1".to_owned()),
         ("GPUFLOW_RPC", devnet.rpc_url.clone()),
         ("GPUFLOW_ESCROW", devnet.escrow.to_string()),
         ("GPUFLOW_NODE", devnet.node_url.clone()),
@@ -198,6 +202,16 @@ async fn without_a_chain_settings_wallets_and_unreachable_endpoints() {
         .await
         .fails(2, "gpuflow wallet new");
     let created = gpuflow(&env, &["--json", "wallet", "new", "--name", "zeta"]).await.json();
+    // Without the test-only setting a new keystore gets geth's standard scrypt cost.
+    let zeta = std::fs::read_to_string(config.join("gpuflow/keystores/zeta.json")).unwrap();
+    let kdf = &serde_json::from_str::<Value>(&zeta).unwrap()["crypto"]["kdfparams"];
+    assert_eq!(
+        (&kdf["n"], &kdf["r"], &kdf["p"], &kdf["dklen"]),
+        (&262144.into(), &8.into(), &1.into(), &32.into()),
+        "{kdf}"
+    );
+    // The rest of the test writes and opens keystores cheaply.
+    env.push((LIGHT_KDF, "1".to_owned()));
     env.push(("RENTER_KEY", RENTER_KEY.to_owned()));
     let imported = gpuflow(
         &env,
