@@ -27,7 +27,7 @@ use tokio::{
 };
 
 /// Password of the devnet renter's keystore. Devnet only.
-pub const DEVNET_PASSWORD: &str = "devnet";
+pub const DEVNET_PASSWORD: &str = "devnet-password";
 /// Tokens minted to the devnet renter, in units (1,000 mUSDC).
 pub const RENTER_FUNDS: u64 = 1_000_000_000;
 /// Environment variable through which the devnet hands the provider its key.

@@ -263,7 +263,7 @@ fn password(confirm: bool) -> anyhow::Result<String> {
     }
     let first = prompt("Keystore password: ")?;
     if confirm {
-        anyhow::ensure!(first.len() >= 8, "use a password of at least 8 characters");
+        gpuflow_escrow::keystore::check_password(&first)?;
         anyhow::ensure!(prompt("Repeat it: ")? == first, "the passwords differ; nothing written");
     }
     Ok(first)
@@ -316,9 +316,12 @@ fn init(args: InitArgs) -> anyhow::Result<()> {
             path.display()
         );
     }
+    // Refused before anything is written.
+    let password = password(true)?;
+    gpuflow_escrow::keystore::check_password(&password)
+        .map_err(|e| anyhow::anyhow!("{e}; choose a longer one ({PASSWORD_ENV} or the prompt)"))?;
     let identity = Identity::load_or_create(&data_dir.join("identity.key"))
         .with_context(|| format!("creating the identity in {}", data_dir.display()))?;
-    let password = password(true)?;
     let keystore_dir = keystore.parent().context("keystore path has a directory")?;
     let signer = PrivateKeySigner::random();
     gpuflow_escrow::keystore::create(keystore_dir, "provider.json", &signer, &password)?;

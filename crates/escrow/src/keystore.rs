@@ -26,6 +26,8 @@ use rand::RngCore;
 pub const FILE_MODE: u32 = 0o600;
 /// Mode of the directory holding keystores.
 pub const DIR_MODE: u32 = 0o700;
+/// Fewest characters a new keystore's password may have.
+pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Set to `1` to write new keystores with [`Kdf::Light`] instead of geth's standard
 /// parameters. INSECURE, for tests only: a light keystore is cheap to brute-force. Read
 /// only when a keystore is written; reading any keystore needs nothing.
@@ -70,6 +72,12 @@ pub enum KeystoreError {
     /// The name would leave the directory or hide the file.
     #[error("keystore name `{0}` must be a plain file name (no `/`, not starting with `.`)")]
     BadName(String),
+    /// The password is empty or shorter than [`MIN_PASSWORD_CHARS`].
+    #[error(
+        "the password is too short: a keystore password needs at least {MIN_PASSWORD_CHARS} \
+         characters; nothing was written"
+    )]
+    WeakPassword,
     /// The file system refused.
     #[error("writing the keystore {path}: {source}")]
     Io {
@@ -81,6 +89,15 @@ pub enum KeystoreError {
     /// Encrypting the key failed.
     #[error("encrypting the keystore: {0}")]
     Encrypt(String),
+}
+
+/// Refuses a password for a new keystore that is empty or shorter than
+/// [`MIN_PASSWORD_CHARS`] characters.
+pub fn check_password(password: &str) -> Result<(), KeystoreError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(KeystoreError::WeakPassword);
+    }
+    Ok(())
 }
 
 /// Writes `signer`'s key to `dir/name`, encrypted with `password` at the cost
@@ -113,6 +130,7 @@ pub fn create_with(
     if name.is_empty() || name.contains('/') || name.starts_with('.') {
         return Err(KeystoreError::BadName(name.to_owned()));
     }
+    check_password(password)?;
     let json = encrypt(signer, password, kdf)?;
     private_dir(dir)?;
     let path = dir.join(name);
@@ -298,6 +316,25 @@ mod tests {
         assert_eq!(kdfparams(&path)["n"], 8192);
         let opened = PrivateKeySigner::decrypt_keystore(&path, "old password").unwrap();
         assert_eq!(opened.address(), signer.address());
+    }
+
+    #[test]
+    fn empty_and_short_passwords_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        for password in ["", "a", "seven77", "ÄÖÜäöüß"] {
+            let err = create_with(
+                root.path(),
+                "k.json",
+                &PrivateKeySigner::random(),
+                password,
+                Kdf::Light,
+            )
+            .unwrap_err();
+            assert!(matches!(err, KeystoreError::WeakPassword), "{password:?}: {err}");
+            assert!(err.to_string().contains("at least 8 characters"), "{err}");
+        }
+        assert!(!root.path().join("k.json").exists());
+        check_password("eight888").unwrap();
     }
 
     #[test]

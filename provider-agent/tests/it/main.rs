@@ -777,18 +777,28 @@ async fn earnings_past_the_threshold_are_withdrawn_while_the_rental_runs() {
 async fn init_writes_identity_keystore_and_a_commented_config() {
     let dir = tempfile::tempdir().unwrap();
     let bin = gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider");
-    let init = || {
+    let init_with = |password: &str| {
         let mut command = Command::new(&bin);
         command
             .arg("init")
             .args(["--escrow", "0x0000000000000000000000000000000000000001"])
             .env("XDG_CONFIG_HOME", dir.path())
-            .env("GPUFLOW_PASSWORD", "correct horse")
+            .env("GPUFLOW_PASSWORD", password)
             .env_remove("GPUFLOW_DATA_DIR")
             .env_remove("GPUFLOW_TEST_LIGHT_KDF")
             .stdin(Stdio::null());
         command.output()
     };
+    // Empty and short passwords are refused, with the minimum named, before anything is
+    // written.
+    for short in ["", "a", "seven77"] {
+        let out = init_with(short).await.unwrap();
+        assert!(!out.status.success(), "{short:?} accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("at least 8 characters"), "{stderr}");
+        assert!(!dir.path().join("gpuflow").exists(), "something was written for {short:?}");
+    }
+    let init = || init_with("correct horse");
     let out = init().await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);

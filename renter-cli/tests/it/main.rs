@@ -232,6 +232,18 @@ async fn without_a_chain_settings_wallets_and_unreachable_endpoints() {
         address(created)
     );
     gpuflow(&env, &["wallet", "new", "--name", "zeta"]).await.fails(2, "already exists");
+    // Empty and short passwords are refused, with the minimum named, and nothing is written.
+    for short in ["", "a", "seven77"] {
+        let mut weak = env.clone();
+        weak.retain(|(k, _)| *k != "GPUFLOW_PASSWORD");
+        weak.push(("GPUFLOW_PASSWORD", short.to_owned()));
+        gpuflow(&weak, &["wallet", "new", "--name", "weak"])
+            .await
+            .fails(2, "at least 8 characters");
+        let import = ["--json", "wallet", "import", "--key-env", "RENTER_KEY", "--name", "weak"];
+        gpuflow(&weak, &import).await.json_error(2, "at least 8 characters");
+        assert!(!config.join("gpuflow/keystores/weak.json").exists());
+    }
     gpuflow(&env, &["wallet", "address", "--wallet", "nope"])
         .await
         .fails(3, "no wallet named `nope`");
