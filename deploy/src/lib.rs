@@ -395,10 +395,25 @@ impl Devnet {
         ]
     }
 
-    /// Writes [`Devnet::env`] as a shell-sourceable file.
+    /// Writes [`Devnet::env`] as a shell-sourceable file, readable by its owner only
+    /// (`0600`) since it holds the keystore password: the text goes to a file created
+    /// `0600` beside `path`, which then replaces `path`, so no other mode ever shows.
     pub fn write_env(&self, path: &Path) -> std::io::Result<()> {
+        use std::{io::Write, os::unix::fs::OpenOptionsExt};
         let text: String = self.env().iter().map(|(k, v)| format!("export {k}='{v}'\n")).collect();
-        std::fs::write(path, text)
+        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let staged = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        let _ = std::fs::remove_file(&staged);
+        let mut file =
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&staged)?;
+        let written = file.write_all(text.as_bytes()).and_then(|()| file.sync_all());
+        match written.and_then(|()| std::fs::rename(&staged, path)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = std::fs::remove_file(&staged);
+                Err(e)
+            }
+        }
     }
 
     /// Stops the agent and the nodes gracefully (SIGTERM), then anvil.

@@ -2,6 +2,7 @@
 //! and the real `gpuflow` binary, through one rental's whole life.
 
 mod approve;
+mod devnet_files;
 mod sla;
 
 use std::{path::Path, time::Duration};

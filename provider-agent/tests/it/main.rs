@@ -809,6 +809,10 @@ async fn init_writes_identity_keystore_and_a_commented_config() {
     let config = gpuflow_provider::config::FileConfig::load(&config_path).unwrap();
     assert_eq!(config.escrow, Some("0x0000000000000000000000000000000000000001".parse().unwrap()));
     let keystore = config.keystore.unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&keystore).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "only the provider reads its keystore");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&keystore).unwrap()).unwrap();
     let kdf = &json["crypto"]["kdfparams"];

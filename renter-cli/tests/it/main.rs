@@ -210,6 +210,12 @@ async fn without_a_chain_settings_wallets_and_unreachable_endpoints() {
         (&262144.into(), &8.into(), &1.into(), &32.into()),
         "{kdf}"
     );
+    let mode = |p: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions())
+            & 0o777
+    };
+    assert_eq!(mode(&config.join("gpuflow/keystores/zeta.json")), 0o600);
+    assert_eq!(mode(&config.join("gpuflow/keystores")), 0o700);
     // The rest of the test writes and opens keystores cheaply.
     env.push((LIGHT_KDF, "1".to_owned()));
     env.push(("RENTER_KEY", RENTER_KEY.to_owned()));
