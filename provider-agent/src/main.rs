@@ -367,8 +367,9 @@ async fn connect_with(args: ChainArgs, file: FileConfig) -> anyhow::Result<Chain
     let payout = match (&args.key_env, &keystore) {
         (None, Some(path)) if std::env::var(PASSWORD_ENV).is_err() => {
             let password = password(false)?;
-            PrivateKeySigner::decrypt_keystore(path, password)
-                .with_context(|| format!("could not open keystore {}", path.display()))?
+            PrivateKeySigner::decrypt_keystore(path, password).with_context(|| {
+                format!("could not open keystore {}", gpuflow_escrow::shown_path(path))
+            })?
         }
         _ => gpuflow_escrow::load_signer(keystore.as_deref(), args.key_env.as_deref())?,
     };

@@ -59,7 +59,8 @@ pub(crate) fn find(name: Option<&str>) -> anyhow::Result<Keystore> {
         Some(name) => fail(
             Exit::NotFound,
             format!(
-                "no wallet named `{name}` in {}; see `gpuflow wallet list`",
+                "no wallet named `{}` in {}; see `gpuflow wallet list`",
+                gpuflow_escrow::shown(name),
                 dir().map(|d| d.display().to_string()).unwrap_or_default()
             ),
         ),
@@ -98,6 +99,13 @@ fn store_in(
     if name.is_empty() || !name.chars().all(allowed) {
         return Err(fail(Exit::Usage, "a wallet name uses only letters, digits, `-` and `_`"));
     }
+    if gpuflow_escrow::looks_like_key(name) {
+        return Err(fail(
+            Exit::Usage,
+            "that wallet name looks like a private key, so it was not used or printed; name \
+             the wallet with a word (--name work)",
+        ));
+    }
     let file = format!("{name}.json");
     let existing = dir.join(&file);
     if existing.exists() {
@@ -112,7 +120,7 @@ fn store_in(
 
 /// Opens a keystore, asking for its password when `GPUFLOW_PASSWORD` is not set.
 pub(crate) fn unlock(path: &Path) -> anyhow::Result<PrivateKeySigner> {
-    let shown = path.display().to_string();
+    let shown = gpuflow_escrow::shown_path(path);
     let password = password(&format!("password for {shown}: "), false)?;
     PrivateKeySigner::decrypt_keystore(path, password).map_err(|e| {
         let reason = e.to_string();
@@ -124,6 +132,7 @@ pub(crate) fn unlock(path: &Path) -> anyhow::Result<PrivateKeySigner> {
         } else if !path.exists() {
             fail(Exit::NotFound, format!("keystore {shown} does not exist"))
         } else {
+            let reason = reason.replace(&path.display().to_string(), &shown);
             anyhow::anyhow!("could not open keystore {shown}: {reason}")
         }
     })

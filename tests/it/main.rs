@@ -2,6 +2,7 @@
 //! and the real `gpuflow` binary, through one rental's whole life.
 
 mod approve;
+mod binaries;
 mod devnet_files;
 mod sla;
 

@@ -24,4 +24,7 @@ pub use downtime::{DowntimeTerms, downtime_signer, pack_signatures, sign_downtim
 pub use error::EscrowError;
 pub use explain::explain;
 pub use quote::{cost, domain, quote_signer, sign_quote, to_sol};
-pub use wallet::{PASSWORD_ENV, WalletError, load_signer};
+pub use wallet::{
+    NOT_PRINTED, PASSWORD_ENV, WalletError, is_key_env_name, load_signer, looks_like_key, shown,
+    shown_path,
+};

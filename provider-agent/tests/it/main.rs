@@ -832,6 +832,41 @@ async fn init_writes_identity_keystore_and_a_commented_config() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
 }
 
+#[tokio::test]
+async fn a_key_given_instead_of_a_variable_name_is_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = PrivateKeySigner::random().to_bytes().to_string();
+    let hex = key.trim_start_matches("0x");
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let escrow = "0x0000000000000000000000000000000000000001";
+    for args in [
+        vec!["earnings", "--key-env", &key],
+        vec!["earnings", "--key-env", hex],
+        vec!["withdraw", "--json", "--key-env", &key],
+        vec!["earnings", "--key-env", "my key"],
+        vec!["earnings", "--keystore", &key],
+    ] {
+        let out = Command::new(gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider"))
+            .args(&args)
+            .args(["--rpc", &closed, "--escrow", escrow])
+            .env("XDG_CONFIG_HOME", dir.path())
+            .env("GPUFLOW_PASSWORD", "correct horse")
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .unwrap();
+        let (stdout, stderr) =
+            (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "{args:?}");
+        assert!(!stdout.contains(hex) && !stderr.contains(hex), "{args:?}: {stderr}");
+        if args[1] == "--key-env" {
+            assert!(stderr.contains("looks like a secret"), "{args:?}: {stderr}");
+            assert!(stderr.contains("NAME of an environment variable"), "{stderr}");
+            assert!(!stderr.contains("my key"), "{stderr}");
+        }
+    }
+}
+
 /// A runtime whose starts wait for the test's permission, as a long image pull waits for
 /// the registry; it records the rentals whose workload it stopped.
 struct GatedRuntime {

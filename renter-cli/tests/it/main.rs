@@ -264,6 +264,38 @@ async fn without_a_chain_settings_wallets_and_unreachable_endpoints() {
     let everything = gpuflow(&env, &["wallet", "list"]).await;
     assert!(!everything.stdout.contains(key_hex) && !everything.stderr.contains("correct horse"));
 
+    // A key typed where a variable name, a keystore path or a wallet name belongs is never
+    // echoed: the error says the flag takes the NAME of a variable.
+    for key in [RENTER_KEY, key_hex] {
+        for args in [
+            &["--key-env", key, "wallet", "address"][..],
+            &["--json", "--key-env", key, "wallet", "address"],
+            &["wallet", "import", "--key-env", key, "--name", "pasted"],
+            &["--key-env", key, "rent", "00000000000000ff", "--hours", "1"],
+        ] {
+            let run = gpuflow(&env, args).await;
+            run.fails(2, "looks like a secret");
+            assert!(run.stderr.contains("NAME of an environment variable"), "{}", run.stderr);
+            assert!(!run.stdout.contains(key_hex) && !run.stderr.contains(key_hex), "{args:?}");
+        }
+        let shown = gpuflow(&env, &["--json", "--key-env", key, "config"]).await;
+        assert!(!shown.stdout.contains(key_hex), "{}", shown.stdout);
+        let shown = gpuflow(&env, &["--key-env", key, "config"]).await;
+        assert!(shown.code == 0 && !shown.stdout.contains(key_hex), "{}", shown.stdout);
+        for args in [
+            &["--keystore", key, "wallet", "address"][..],
+            &["--wallet", key_hex, "wallet", "address"],
+            &["wallet", "new", "--name", key_hex],
+        ] {
+            let run = gpuflow(&env, args).await;
+            assert_ne!(run.code, 0, "{args:?}");
+            assert!(!run.stdout.contains(key_hex) && !run.stderr.contains(key_hex), "{args:?}");
+        }
+    }
+    let run = gpuflow(&env, &["--key-env", "my key", "wallet", "address"]).await;
+    run.fails(2, "NAME of an environment variable");
+    assert!(!run.stderr.contains("my key"), "{}", run.stderr);
+
     // A keystore file (geth's format) imports as its key; a raw key and a file at once, or
     // neither, is a usage error.
     let file = config.join("gpuflow/keystores/alpha.json").display().to_string();
