@@ -26,7 +26,7 @@ use tokio::{
     process::{Child, Command},
 };
 
-/// Password of the devnet renter's keystore. Devnet only.
+/// Password of the devnet's keystores (renter, provider, attesters). Devnet only.
 pub const DEVNET_PASSWORD: &str = "devnet-password";
 /// Tokens minted to the devnet renter, in units (1,000 mUSDC).
 pub const RENTER_FUNDS: u64 = 1_000_000_000;
@@ -125,6 +125,8 @@ pub struct Devnet {
     pub renter_keystore: PathBuf,
     /// The provider's payout address.
     pub provider: Address,
+    /// The provider's payout keystore (password [`DEVNET_PASSWORD`]).
+    pub provider_keystore: PathBuf,
     /// The node's HTTP base URL.
     pub node_url: String,
     /// The node's libp2p address.
@@ -195,6 +197,9 @@ impl Devnet {
 
         let keystore_dir = options.dir.join("keystore");
         let renter_keystore = devnet_keystore(&keystore_dir, "renter.json", &renter)?;
+        // For `gpuflow-provider earnings`/`withdraw` in a shell with the env file sourced;
+        // the devnet's own agent takes its key from the environment.
+        let provider_keystore = devnet_keystore(&keystore_dir, "provider.json", &provider)?;
         let seconds = |n: u64| n.to_string();
         let mut nodes = Vec::new();
         let mut node_urls = Vec::new();
@@ -296,6 +301,7 @@ impl Devnet {
             renter: renter.address(),
             renter_keystore,
             provider: provider.address(),
+            provider_keystore,
             node_url,
             node_p2p,
             offer_id,
@@ -377,8 +383,12 @@ impl Devnet {
             ("GPUFLOW_RPC", self.rpc_url.clone()),
             ("GPUFLOW_ESCROW", self.escrow.to_string()),
             ("GPUFLOW_NODE", self.node_url.clone()),
+            // The renter's wallet, for `gpuflow`.
             ("GPUFLOW_KEYSTORE", self.renter_keystore.display().to_string()),
             ("GPUFLOW_PASSWORD", DEVNET_PASSWORD.to_owned()),
+            // The provider's, for `gpuflow-provider earnings` and `withdraw`.
+            ("GPUFLOW_PROVIDER_KEYSTORE", self.provider_keystore.display().to_string()),
+            ("GPUFLOW_PROVIDER_PASSWORD", DEVNET_PASSWORD.to_owned()),
             ("GPUFLOW_TOKEN", self.token.to_string()),
             ("GPUFLOW_TREASURY", self.treasury.to_string()),
             ("GPUFLOW_RENTER", self.renter.to_string()),

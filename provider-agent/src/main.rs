@@ -14,13 +14,13 @@ use alloy::{
 };
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use gpuflow_escrow::{Escrow, PASSWORD_ENV};
+use gpuflow_escrow::{Escrow, WalletError};
 use gpuflow_p2p::{Multiaddr, NetworkConfig};
 use gpuflow_protocol::{Identity, MAX_OFFER_TTL, format_units, parse_units};
 
 use gpuflow_provider::{
     agent::{Agent, AgentConfig, AgentParts, ChainContext},
-    config::{self, DockerSettings, FileConfig, RuntimeKind},
+    config::{self, DockerSettings, FileConfig, KEYSTORE_ENV, PASSWORD_ENV, RuntimeKind},
     docker::DockerRuntime,
     earnings, gpus,
     runtime::{ProcessRuntime, Runtime},
@@ -115,8 +115,9 @@ struct ChainArgs {
     /// Address of the GpuEscrow contract.
     #[arg(long, env = "GPUFLOW_ESCROW")]
     escrow: Option<Address>,
-    /// Encrypted keystore of the payout wallet (password in GPUFLOW_PASSWORD or prompted).
-    #[arg(long, env = "GPUFLOW_KEYSTORE", value_name = "PATH")]
+    /// Encrypted keystore of the payout wallet [env: GPUFLOW_PROVIDER_KEYSTORE] (password in
+    /// GPUFLOW_PROVIDER_PASSWORD or prompted); else `keystore` of the config file.
+    #[arg(long, value_name = "PATH")]
     keystore: Option<PathBuf>,
     /// Name of an environment variable holding the payout private key instead.
     #[arg(long, value_name = "VAR")]
@@ -256,7 +257,7 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
     Ok(gpuflow_cli_util::config_dir().map_err(anyhow::Error::msg)?.join("provider"))
 }
 
-/// The keystore password from GPUFLOW_PASSWORD, or asked on the terminal.
+/// The keystore password from GPUFLOW_PROVIDER_PASSWORD, or asked on the terminal.
 fn password(confirm: bool) -> anyhow::Result<String> {
     if let Ok(password) = std::env::var(PASSWORD_ENV) {
         return Ok(password);
@@ -359,25 +360,70 @@ async fn connect(args: ChainArgs) -> anyhow::Result<Chain> {
 }
 
 async fn connect_with(args: ChainArgs, file: FileConfig) -> anyhow::Result<Chain> {
-    let rpc = args.rpc.or(file.rpc.clone()).unwrap_or_else(|| "http://127.0.0.1:8545".into());
+    let rpc =
+        args.rpc.clone().or(file.rpc.clone()).unwrap_or_else(|| "http://127.0.0.1:8545".into());
     let escrow = args.escrow.or(file.escrow).context(
         "no escrow address: pass --escrow, set GPUFLOW_ESCROW, or add `escrow = \"0x...\"` to provider.toml",
     )?;
-    let keystore = args.keystore.or(file.keystore.clone());
-    let payout = match (&args.key_env, &keystore) {
-        (None, Some(path)) if std::env::var(PASSWORD_ENV).is_err() => {
-            let password = password(false)?;
-            PrivateKeySigner::decrypt_keystore(path, password).with_context(|| {
-                format!("could not open keystore {}", gpuflow_escrow::shown_path(path))
-            })?
-        }
-        _ => gpuflow_escrow::load_signer(keystore.as_deref(), args.key_env.as_deref())?,
-    };
+    let payout = payout_signer(&args, &file)?;
     let client = gpuflow_escrow::connect(&rpc, Some(payout.clone()))?;
     let chain_id =
         client.get_chain_id().await.with_context(|| format!("cannot reach the chain at {rpc}"))?;
     let escrow = Escrow::new(client, escrow).await?;
     Ok(Chain { escrow, payout, rpc, chain_id, file })
+}
+
+/// The payout key: `--key-env VAR`, else the keystore of `--keystore`,
+/// `GPUFLOW_PROVIDER_KEYSTORE` or the config file, opened with `GPUFLOW_PROVIDER_PASSWORD`
+/// or a prompt. Says (on success, in the log) which wallet was opened and from where;
+/// never the renter's `GPUFLOW_KEYSTORE`.
+fn payout_signer(args: &ChainArgs, file: &FileConfig) -> anyhow::Result<PrivateKeySigner> {
+    if let Some(var) = &args.key_env {
+        let signer = gpuflow_escrow::load_signer(None, Some(var))?;
+        let from = format!("--key-env {var}");
+        tracing::info!(address = %signer.address(), %from, "payout wallet opened");
+        return Ok(signer);
+    }
+    let from_env = std::env::var_os(KEYSTORE_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let (path, from) = match (&args.keystore, from_env, &file.keystore) {
+        (Some(path), _, _) => (path.clone(), "--keystore".to_owned()),
+        (None, Some(path), _) => (path, KEYSTORE_ENV.to_owned()),
+        (None, None, Some(path)) => {
+            let config = match &args.config {
+                Some(config) => config.clone(),
+                None => default_config_path()?,
+            };
+            (path.clone(), format!("`keystore` in {}", config.display()))
+        }
+        (None, None, None) => {
+            let renters = match std::env::var_os("GPUFLOW_KEYSTORE") {
+                Some(_) => {
+                    "; GPUFLOW_KEYSTORE is set, but it names the renter's wallet (`gpuflow`) \
+                     and gpuflow-provider never reads it"
+                }
+                None => "",
+            };
+            anyhow::bail!(
+                "no payout wallet: pass --keystore PATH, set {KEYSTORE_ENV} or `keystore` in \
+                 provider.toml (password in {PASSWORD_ENV}), or pass --key-env VAR{renters}"
+            );
+        }
+    };
+    let shown = gpuflow_escrow::shown_path(&path);
+    let wallet = match gpuflow_escrow::keystore_address(&path) {
+        Some(address) => format!("payout wallet {address} (keystore {shown}, from {from})"),
+        None => format!("payout wallet in keystore {shown} (from {from})"),
+    };
+    let password = password(false).with_context(|| format!("opening the {wallet}"))?;
+    let signer =
+        gpuflow_escrow::open_keystore(&path, &password, PASSWORD_ENV).map_err(|e| match e {
+            WalletError::Keystore { reason, .. } => {
+                anyhow::anyhow!("could not open the {wallet}: {reason}")
+            }
+            e => e.into(),
+        })?;
+    tracing::info!(address = %signer.address(), keystore = %shown, %from, "payout wallet opened");
+    Ok(signer)
 }
 
 async fn run_agent(args: RunArgs) -> anyhow::Result<()> {

@@ -214,8 +214,16 @@ impl Settings {
     pub(crate) fn signer(&self) -> anyhow::Result<PrivateKeySigner> {
         match &self.key.value {
             KeySource::KeyEnv(var) => Ok(gpuflow_escrow::load_signer(None, Some(var))?),
-            KeySource::Keystore(path) => wallet::unlock(path),
-            KeySource::Wallet(name) => wallet::unlock(&wallet::find(name.as_deref())?.path),
+            KeySource::Keystore(path) => wallet::unlock(path, &self.key.source.to_string()),
+            KeySource::Wallet(name) => {
+                let from = match name {
+                    Some(name) => {
+                        format!("wallet {} by {}", gpuflow_escrow::shown(name), self.key.source)
+                    }
+                    None => "the first wallet, by default".to_owned(),
+                };
+                wallet::unlock(&wallet::find(name.as_deref())?.path, &from)
+            }
         }
     }
 

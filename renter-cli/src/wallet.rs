@@ -118,24 +118,32 @@ fn store_in(
     Ok(Keystore { name: name.to_owned(), path, address: Some(signer.address()) })
 }
 
-/// Opens a keystore, asking for its password when `GPUFLOW_PASSWORD` is not set.
-pub(crate) fn unlock(path: &Path) -> anyhow::Result<PrivateKeySigner> {
+/// Opens a keystore, asking for its password when `GPUFLOW_PASSWORD` is not set. `from`
+/// says what chose it (`flag --keystore`, `environment GPUFLOW_KEYSTORE`, ...): errors
+/// and the log name the wallet's address (when the file records it), its path and that.
+pub(crate) fn unlock(path: &Path, from: &str) -> anyhow::Result<PrivateKeySigner> {
     let shown = gpuflow_escrow::shown_path(path);
+    let wallet = match read_address(path) {
+        Some(address) => format!("wallet {address} (keystore {shown}, from {from})"),
+        None => format!("keystore {shown} (from {from})"),
+    };
     let password = password(&format!("password for {shown}: "), false)?;
-    PrivateKeySigner::decrypt_keystore(path, password).map_err(|e| {
+    let signer = PrivateKeySigner::decrypt_keystore(path, password).map_err(|e| {
         let reason = e.to_string();
         if reason.contains("Mac Mismatch") || reason.contains("MacMismatch") {
             fail(
                 Exit::Usage,
-                format!("could not open keystore {shown}: wrong password (check {PASSWORD_ENV})"),
+                format!("could not open {wallet}: wrong password (check {PASSWORD_ENV})"),
             )
         } else if !path.exists() {
-            fail(Exit::NotFound, format!("keystore {shown} does not exist"))
+            fail(Exit::NotFound, format!("keystore {shown} does not exist (from {from})"))
         } else {
             let reason = reason.replace(&path.display().to_string(), &shown);
-            anyhow::anyhow!("could not open keystore {shown}: {reason}")
+            anyhow::anyhow!("could not open {wallet}: {reason}")
         }
-    })
+    })?;
+    tracing::info!(address = %signer.address(), keystore = %shown, %from, "wallet opened");
+    Ok(signer)
 }
 
 /// The password from `GPUFLOW_PASSWORD`, else typed at the terminal without echo (twice

@@ -86,8 +86,30 @@ async fn the_devnet_writes_its_keystores_and_env_file_for_its_owner_only() {
     assert_eq!(mode(&devnet.env_file), 0o600, "the env file holds the password");
     let keystores = devnet.dir.join("keystore");
     assert_eq!(mode(&keystores), 0o700);
-    for name in ["renter.json", "attester-0.json"] {
+    for name in ["renter.json", "provider.json", "attester-0.json"] {
         assert_eq!(mode(&keystores.join(name)), 0o600, "{name}");
     }
+
+    // With the env file's variables (a shell that sourced it), `gpuflow-provider` opens
+    // the provider's wallet, not the renter's, and says so.
+    let value = |name: &str| env.iter().find(|(k, _)| k == name).unwrap().1.clone();
+    let out = Command::new(gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider"))
+        .args(["earnings", "--json"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("XDG_CONFIG_HOME", root.path().join("config"))
+        .env_remove("GPUFLOW_LOG")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let opened = stderr
+        .lines()
+        .find(|l| l.contains("payout wallet opened"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(opened.contains(&value("GPUFLOW_PROVIDER")), "{opened}");
+    assert!(opened.contains("GPUFLOW_PROVIDER_KEYSTORE"), "{opened}");
+    assert!(!stderr.contains(&value("GPUFLOW_RENTER")), "{stderr}");
+    assert!(!stderr.contains(&value("GPUFLOW_PASSWORD")), "{stderr}");
     devnet.stop().await;
 }

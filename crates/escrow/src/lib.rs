@@ -25,6 +25,6 @@ pub use error::EscrowError;
 pub use explain::explain;
 pub use quote::{cost, domain, quote_signer, sign_quote, to_sol};
 pub use wallet::{
-    NOT_PRINTED, PASSWORD_ENV, WalletError, is_key_env_name, load_signer, looks_like_key, shown,
-    shown_path,
+    NOT_PRINTED, PASSWORD_ENV, WalletError, is_key_env_name, keystore_address, load_signer,
+    looks_like_key, open_keystore, shown, shown_path,
 };

@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use alloy::signers::local::PrivateKeySigner;
+use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 
 /// Environment variable holding the keystore password.
 pub const PASSWORD_ENV: &str = "GPUFLOW_PASSWORD";
@@ -89,19 +89,37 @@ pub fn load_signer(
         return key.trim().parse().map_err(|_| WalletError::KeyEnvInvalid(var.to_owned()));
     }
     let path = keystore.ok_or(WalletError::Missing)?;
-    let shown = shown_path(path);
     let password =
-        std::env::var(PASSWORD_ENV).map_err(|_| WalletError::PasswordUnset(shown.clone()))?;
+        std::env::var(PASSWORD_ENV).map_err(|_| WalletError::PasswordUnset(shown_path(path)))?;
+    open_keystore(path, &password, PASSWORD_ENV)
+}
+
+/// Decrypts the keystore at `path`; a wrong password is named as such, with
+/// `password_source` (the variable or prompt it came from) as the thing to check.
+pub fn open_keystore(
+    path: &Path,
+    password: &str,
+    password_source: &str,
+) -> Result<PrivateKeySigner, WalletError> {
+    let shown = shown_path(path);
     PrivateKeySigner::decrypt_keystore(path, password).map_err(|e| WalletError::Keystore {
         reason: match e.to_string() {
             r if r.contains("Mac Mismatch") || r.contains("MacMismatch") => {
-                "wrong password (check GPUFLOW_PASSWORD)".to_owned()
+                format!("wrong password (check {password_source})")
             }
             // Errors of the file system name the path.
             r => r.replace(&path.display().to_string(), &shown),
         },
         path: shown,
     })
+}
+
+/// The address a keystore records in geth's `address` field, read without its password;
+/// `None` when the file has none (not every tool writes it) or cannot be read.
+pub fn keystore_address(path: &Path) -> Option<Address> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json.get("address")?.as_str()?.parse().ok()
 }
 
 #[cfg(test)]

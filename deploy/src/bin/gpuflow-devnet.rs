@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
     let devnet = Devnet::start(options).await?;
     devnet.write_env(&args.env_file)?;
     for (key, value) in devnet.env() {
-        if key != "GPUFLOW_PASSWORD" {
+        if !key.ends_with("_PASSWORD") {
             eprintln!("{key:<22} {value}");
         }
     }

@@ -783,7 +783,7 @@ async fn init_writes_identity_keystore_and_a_commented_config() {
             .arg("init")
             .args(["--escrow", "0x0000000000000000000000000000000000000001"])
             .env("XDG_CONFIG_HOME", dir.path())
-            .env("GPUFLOW_PASSWORD", password)
+            .env("GPUFLOW_PROVIDER_PASSWORD", password)
             .env_remove("GPUFLOW_DATA_DIR")
             .env_remove("GPUFLOW_TEST_LIGHT_KDF")
             .stdin(Stdio::null());
@@ -850,7 +850,7 @@ async fn a_key_given_instead_of_a_variable_name_is_never_printed() {
             .args(&args)
             .args(["--rpc", &closed, "--escrow", escrow])
             .env("XDG_CONFIG_HOME", dir.path())
-            .env("GPUFLOW_PASSWORD", "correct horse")
+            .env("GPUFLOW_PROVIDER_PASSWORD", "correct horse")
             .stdin(Stdio::null())
             .output()
             .await
@@ -865,6 +865,105 @@ async fn a_key_given_instead_of_a_variable_name_is_never_printed() {
             assert!(!stderr.contains("my key"), "{stderr}");
         }
     }
+}
+
+#[tokio::test]
+async fn the_provider_opens_its_own_wallet_never_the_renters_and_says_which() {
+    use gpuflow_escrow::keystore::{Kdf, create_with};
+    let dir = tempfile::tempdir().unwrap();
+    let (renter, provider) = (PrivateKeySigner::random(), PrivateKeySigner::random());
+    let keystores = dir.path().join("keystores");
+    let renter_keystore =
+        create_with(&keystores, "renter.json", &renter, "renter pass", Kdf::Light);
+    let renter_keystore = renter_keystore.unwrap().display().to_string();
+    let provider_keystore =
+        create_with(&keystores, "provider.json", &provider, "provider pass", Kdf::Light);
+    let provider_keystore = provider_keystore.unwrap().display().to_string();
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let earnings = |env: &[(&str, &str)], config: Option<&Path>| {
+        let mut command = Command::new(gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider"));
+        for var in ["KEYSTORE", "PASSWORD", "PROVIDER_KEYSTORE", "PROVIDER_PASSWORD", "LOG"] {
+            command.env_remove(format!("GPUFLOW_{var}"));
+        }
+        command
+            .args(["earnings", "--rpc", &closed])
+            .args(["--escrow", "0x0000000000000000000000000000000000000001"])
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .envs(env.iter().copied())
+            .stdin(Stdio::null());
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        async move {
+            let out = command.output().await.unwrap();
+            assert!(!out.status.success(), "the chain is unreachable");
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        }
+    };
+    let provider_address = provider.address().to_string();
+    let renter_address = renter.address().to_string();
+
+    // With only the renter's variables set (a shell with the devnet's env file), the
+    // renter's wallet is never opened: the error names the provider's own variables.
+    let renters =
+        [("GPUFLOW_KEYSTORE", renter_keystore.as_str()), ("GPUFLOW_PASSWORD", "renter pass")];
+    let stderr = earnings(&renters, None).await;
+    assert!(
+        stderr.contains("no payout wallet") && stderr.contains("GPUFLOW_PROVIDER_KEYSTORE"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("GPUFLOW_KEYSTORE is set") && stderr.contains("GPUFLOW_PROVIDER_PASSWORD"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&renter_address), "{stderr}");
+
+    // Its own variables open its own wallet, and the log says which and from where.
+    let own = [
+        renters[0],
+        renters[1],
+        ("GPUFLOW_PROVIDER_KEYSTORE", provider_keystore.as_str()),
+        ("GPUFLOW_PROVIDER_PASSWORD", "provider pass"),
+    ];
+    let stderr = earnings(&own, None).await;
+    let opened = stderr
+        .lines()
+        .find(|l| l.contains("payout wallet opened"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(opened.contains(&provider_address) && opened.contains(&provider_keystore), "{opened}");
+    assert!(
+        opened.contains("GPUFLOW_PROVIDER_KEYSTORE") && !opened.contains("provider pass"),
+        "{opened}"
+    );
+    assert!(stderr.contains("cannot reach the chain"), "{stderr}");
+    assert!(!stderr.contains(&renter_address), "{stderr}");
+
+    // A wrong password: the error names the wallet, its keystore, where it was chosen and
+    // the variable to fix.
+    let wrong = [
+        ("GPUFLOW_PROVIDER_KEYSTORE", provider_keystore.as_str()),
+        ("GPUFLOW_PROVIDER_PASSWORD", "renter pass"),
+    ];
+    let stderr = earnings(&wrong, None).await;
+    for needle in [
+        provider_address.as_str(),
+        provider_keystore.as_str(),
+        "from GPUFLOW_PROVIDER_KEYSTORE",
+        "wrong password (check GPUFLOW_PROVIDER_PASSWORD)",
+    ] {
+        assert!(stderr.contains(needle), "no `{needle}` in {stderr}");
+    }
+    assert!(!stderr.contains("renter pass"), "{stderr}");
+
+    // The config file's keystore, named as such.
+    let config = dir.path().join("provider.toml");
+    std::fs::write(&config, format!("keystore = \"{provider_keystore}\"\n")).unwrap();
+    let stderr = earnings(&[("GPUFLOW_PROVIDER_PASSWORD", "provider pass")], Some(&config)).await;
+    let opened = stderr
+        .lines()
+        .find(|l| l.contains("payout wallet opened"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(opened.contains(&provider_address) && opened.contains("provider.toml"), "{opened}");
 }
 
 /// A runtime whose starts wait for the test's permission, as a long image pull waits for

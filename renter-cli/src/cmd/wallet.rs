@@ -82,7 +82,7 @@ impl WalletCommand {
                         ));
                     }
                     (Some(var), None) => gpuflow_escrow::load_signer(None, Some(var))?,
-                    (None, Some(file)) => wallet::unlock(file)?,
+                    (None, Some(file)) => wallet::unlock(file, "flag --file")?,
                     (None, None) => {
                         return Err(fail(
                             Exit::Usage,

@@ -312,9 +312,15 @@ async fn without_a_chain_settings_wallets_and_unreachable_endpoints() {
     wrong.retain(|(k, _)| *k != "GPUFLOW_PASSWORD");
     wrong.push(("GPUFLOW_PASSWORD", "wrong".into()));
     let node = format!("http://127.0.0.1:{}", closed_port());
-    gpuflow(&wrong, &["--node", &node, "rent", "00000000000000ff", "--hours", "1"])
-        .await
-        .fails(2, "wrong password");
+    let run = gpuflow(&wrong, &["--node", &node, "rent", "00000000000000ff", "--hours", "1"]).await;
+    run.fails(2, "wrong password");
+    // It says which wallet was opened, and what chose it.
+    for needle in [&renter.to_string(), "alpha.json", "the first wallet"] {
+        assert!(run.stderr.contains(needle), "no `{needle}` in {}", run.stderr);
+    }
+    wrong.push(("GPUFLOW_KEYSTORE", file.clone()));
+    let run = gpuflow(&wrong, &["--node", &node, "rent", "00000000000000ff", "--hours", "1"]).await;
+    run.fails(2, "from environment GPUFLOW_KEYSTORE");
 
     // Layers: defaults < config file < GPUFLOW_* < flags, each with its source.
     std::fs::write(
