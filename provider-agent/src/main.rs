@@ -92,10 +92,10 @@ address the token blocklists; the payout wallet still signs.")]
 #[derive(Debug, Args)]
 struct InitArgs {
     /// Address of the GpuEscrow contract, written to the config file.
-    #[arg(long, env = "GPUFLOW_ESCROW")]
+    #[arg(long, env = "GPUFLOW_ESCROW", hide_env_values = true)]
     escrow: Option<Address>,
     /// Directory for the identity key, database and workload logs.
-    #[arg(long, env = "GPUFLOW_DATA_DIR")]
+    #[arg(long, env = "GPUFLOW_DATA_DIR", hide_env_values = true)]
     data_dir: Option<PathBuf>,
     /// Replace an existing config file and keystore.
     #[arg(long)]
@@ -107,13 +107,13 @@ struct InitArgs {
 #[derive(Debug, Args)]
 struct ChainArgs {
     /// Config file (default `$XDG_CONFIG_HOME/gpuflow/provider.toml`).
-    #[arg(long, env = "GPUFLOW_PROVIDER_CONFIG", value_name = "PATH")]
+    #[arg(long, env = "GPUFLOW_PROVIDER_CONFIG", hide_env_values = true, value_name = "PATH")]
     config: Option<PathBuf>,
     /// Ethereum JSON-RPC endpoint.
-    #[arg(long, env = "GPUFLOW_RPC")]
+    #[arg(long, env = "GPUFLOW_RPC", hide_env_values = true)]
     rpc: Option<String>,
     /// Address of the GpuEscrow contract.
-    #[arg(long, env = "GPUFLOW_ESCROW")]
+    #[arg(long, env = "GPUFLOW_ESCROW", hide_env_values = true)]
     escrow: Option<Address>,
     /// Encrypted keystore of the payout wallet [env: GPUFLOW_PROVIDER_KEYSTORE] (password in
     /// GPUFLOW_PROVIDER_PASSWORD or prompted); else `keystore` of the config file.
@@ -129,13 +129,13 @@ struct RunArgs {
     #[command(flatten)]
     chain: ChainArgs,
     /// Directory for the identity key, database and workload logs.
-    #[arg(long, env = "GPUFLOW_DATA_DIR")]
+    #[arg(long, env = "GPUFLOW_DATA_DIR", hide_env_values = true)]
     data_dir: Option<PathBuf>,
     /// libp2p listen address.
     #[arg(long, default_value = "/ip4/0.0.0.0/tcp/4002")]
     listen: Multiaddr,
     /// Node to join the network through (repeatable).
-    #[arg(long, env = "GPUFLOW_BOOTSTRAP", value_delimiter = ',')]
+    #[arg(long, env = "GPUFLOW_BOOTSTRAP", hide_env_values = true, value_delimiter = ',')]
     bootstrap: Vec<Multiaddr>,
     /// Price of the whole machine per hour, in tokens (e.g. 0.36), split evenly over its
     /// GPUs and billed per second; overrides the per-model prices of the config file.

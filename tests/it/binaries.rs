@@ -1,5 +1,5 @@
 //! What every gpuflow binary owes its user, run as built: nothing that looks like a secret
-//! is echoed back.
+//! is echoed back, and `--help` never shows what the environment holds.
 
 use std::process::{Output, Stdio};
 
@@ -44,6 +44,62 @@ fn gpuflow_deploy_never_echoes_a_key_given_as_the_variable_name() {
         assert!(!stdout.contains(hex) && !stderr.contains(hex), "{given:?}: {stderr}");
         if given[0] == "--key-env" {
             assert!(stderr.contains("NAME of an environment variable"), "{stderr}");
+        }
+    }
+}
+
+/// Every binary, and commands of each, whose help is checked.
+const HELP: &[(&str, &[&str])] = &[
+    ("gpuflow", &["--help"]),
+    ("gpuflow", &["rent", "--help"]),
+    ("gpuflow", &["wallet", "import", "--help"]),
+    ("gpuflow-provider", &["--help"]),
+    ("gpuflow-provider", &["run", "--help"]),
+    ("gpuflow-provider", &["withdraw", "--help"]),
+    ("gpuflow-provider", &["init", "--help"]),
+    ("gpuflow-node", &["--help"]),
+    ("gpuflow-deploy", &["--help"]),
+    ("gpuflow-devnet", &["--help"]),
+];
+
+#[test]
+fn help_names_the_variables_but_never_shows_their_values() {
+    // An RPC URL often carries an API key; every variable gets a value that must not show.
+    let sentinel = "https://rpc.example/v3/SENTINEL0API0KEY";
+    let names = [
+        "GPUFLOW_RPC",
+        "GPUFLOW_NODE",
+        "GPUFLOW_ESCROW",
+        "GPUFLOW_CONFIG",
+        "GPUFLOW_PROVIDER_CONFIG",
+        "GPUFLOW_DATA_DIR",
+        "GPUFLOW_HTTP",
+        "GPUFLOW_P2P_LISTEN",
+        "GPUFLOW_BOOTSTRAP",
+        "GPUFLOW_KEYSTORE",
+        "GPUFLOW_PROVIDER_KEYSTORE",
+        "GPUFLOW_ATTESTER_KEYSTORE",
+        "GPUFLOW_PASSWORD",
+        "GPUFLOW_PROVIDER_PASSWORD",
+        "GPUFLOW_TOKEN_DECIMALS",
+        "GPUFLOW_CONFIRMATIONS",
+        "GPUFLOW_ESCROW_FROM_BLOCK",
+    ];
+    let env: Vec<(&str, &str)> = names.iter().map(|name| (*name, sentinel)).collect();
+    for (bin, args) in HELP {
+        let out = run(bin, args, &env);
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{bin} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(!help.contains("SENTINEL0API0KEY"), "{bin} {args:?} shows a value:\n{help}");
+        let names_rpc = !matches!(
+            (*bin, args[0]),
+            ("gpuflow-devnet", _) | ("gpuflow-provider", "--help" | "init") | ("gpuflow", "wallet")
+        );
+        if names_rpc {
+            assert!(
+                help.contains("GPUFLOW_RPC"),
+                "{bin} {args:?} no longer names GPUFLOW_RPC:\n{help}"
+            );
         }
     }
 }

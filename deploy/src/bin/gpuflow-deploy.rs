@@ -19,7 +19,7 @@ use gpuflow_devnet::deploy::{DeployParams, deploy};
 )]
 struct Args {
     /// Ethereum JSON-RPC endpoint.
-    #[arg(long, env = "GPUFLOW_RPC")]
+    #[arg(long, env = "GPUFLOW_RPC", hide_env_values = true)]
     rpc: String,
     /// Encrypted keystore of the deployer (password in GPUFLOW_PASSWORD).
     #[arg(long, value_name = "PATH")]
