@@ -202,6 +202,7 @@ struct RunArgs {
 
 #[tokio::main]
 async fn main() {
+    gpuflow_cli_util::exit_quietly_on_closed_pipe();
     gpuflow_cli_util::init_tracing("info,libp2p=warn");
     if let Err(e) = run(Cli::parse()).await {
         eprintln!("error: {e:#}");

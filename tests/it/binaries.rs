@@ -1,5 +1,6 @@
 //! What every gpuflow binary owes its user, run as built: nothing that looks like a secret
-//! is echoed back, and `--help` never shows what the environment holds.
+//! is echoed back, `--help` never shows what the environment holds, and a reader that
+//! goes away (`| head -1`) ends the binary quietly instead of a panic.
 
 use std::process::{Output, Stdio};
 
@@ -101,5 +102,77 @@ fn help_names_the_variables_but_never_shows_their_values() {
                 "{bin} {args:?} no longer names GPUFLOW_RPC:\n{help}"
             );
         }
+    }
+}
+
+/// Runs `name args` with stdout a pipe whose reader is already gone, so every print fails;
+/// returns how it ended and its stderr, after at most `timeout`.
+fn run_into_closed_pipe(
+    name: &str,
+    args: &[&str],
+    dir: &std::path::Path,
+    timeout: std::time::Duration,
+) -> (std::process::ExitStatus, String) {
+    let bin = gpuflow_devnet::bin_dir().unwrap().join(name);
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let log = dir.join(format!("{name}.stderr"));
+    let mut command = std::process::Command::new(&bin);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("GPUFLOW_") {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command
+        .args(args)
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(writer))
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {}: {e}", bin.display()));
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{name} {args:?} still runs after {timeout:?} with nobody reading its output");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    (status, std::fs::read_to_string(&log).unwrap())
+}
+
+#[test]
+fn a_closed_pipe_ends_every_binary_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let gpus = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/devnet-gpus.json");
+    let data = dir.path().join("node").display().to_string();
+    let devnet = dir.path().join("devnet").display().to_string();
+    let env_file = dir.path().join("devnet.env").display().to_string();
+    let seconds = std::time::Duration::from_secs;
+    for (name, args, timeout) in [
+        ("gpuflow", &["--json", "wallet", "list"][..], seconds(30)),
+        ("gpuflow", &["config"], seconds(30)),
+        ("gpuflow-provider", &["gpus", "--simulate-gpus", gpus, "--json"], seconds(30)),
+        ("gpuflow-provider", &["gpus", "--simulate-gpus", gpus], seconds(30)),
+        // Daemons whose ready line nobody reads.
+        (
+            "gpuflow-node",
+            &["--data-dir", &data, "--http", "127.0.0.1:0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0"],
+            seconds(60),
+        ),
+        ("gpuflow-devnet", &["--dir", &devnet, "--env-file", &env_file], seconds(120)),
+    ] {
+        let (status, stderr) = run_into_closed_pipe(name, args, dir.path(), timeout);
+        assert!(!stderr.contains("panicked"), "{name} {args:?} panicked:\n{stderr}");
+        assert_ne!(status.code(), Some(101), "{name} {args:?}:\n{stderr}");
+        assert!(
+            status.signal() == Some(libc::SIGPIPE) || status.code() == Some(0),
+            "{name} {args:?} ended with {status}:\n{stderr}"
+        );
     }
 }

@@ -60,6 +60,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    gpuflow_cli_util::exit_quietly_on_closed_pipe();
     gpuflow_cli_util::init_tracing("warn");
     let args = Args::parse();
     let signer = gpuflow_escrow::load_signer(args.keystore.as_deref(), args.key_env.as_deref())?;
