@@ -411,6 +411,80 @@ async fn without_a_chain_settings_wallets_and_unreachable_endpoints() {
     gpuflow(&env, &["rent", "--hours"]).await.fails(2, "--hours");
 }
 
+/// A tiny HTTP server on an ephemeral port that answers every request with `response`;
+/// its thread ends with the test process.
+fn serve(response: String) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    url
+}
+
+fn http_response(status: &str, content_type: Option<&str>, body: &str) -> String {
+    let content_type = content_type.map(|t| format!("Content-Type: {t}\r\n")).unwrap_or_default();
+    format!(
+        "HTTP/1.1 {status}\r\n{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[tokio::test]
+async fn a_url_that_is_not_a_gpuflow_node_is_named_with_what_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = vec![("XDG_CONFIG_HOME", dir.path().display().to_string())];
+    let page = format!(
+        "<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head>\n<body>{}</body></html>",
+        "<p>filler text of a long page</p>\n".repeat(200)
+    );
+    let html = serve(http_response("200 OK", Some("text/html; charset=utf-8"), &page));
+    let missing = serve(http_response("404 Not Found", None, ""));
+    let broken = serve(http_response("500 Internal Server Error", Some("text/plain"), ""));
+    let other_api = serve(http_response("200 OK", Some("application/json"), r#"{"ok":true}"#));
+    for (url, needles) in [
+        (&html, &["HTTP 200 OK", "text/html", "Welcome to nginx!"][..]),
+        (&missing, &["HTTP 404 Not Found", "content type none", "an empty body"]),
+        (&broken, &["HTTP 500 Internal Server Error", "text/plain", "an empty body"]),
+    ] {
+        for args in [
+            &["--node", url, "search"][..],
+            &["--node", url, "offer", "00000000000000ff"],
+            &["--json", "--node", url, "search", "gpu_ram>=24"],
+        ] {
+            let run = gpuflow(&env, args).await;
+            run.fails(5, &format!("{url} does not answer as a gpuflow node"));
+            for needle in needles.iter().chain(&["check --node / GPUFLOW_NODE"]) {
+                assert!(run.stderr.contains(needle), "{args:?}: no `{needle}` in {}", run.stderr);
+            }
+            assert_eq!(run.stderr.trim_end().lines().count(), 1, "one line: {}", run.stderr);
+            assert!(
+                !run.stderr.contains("<html") && !run.stderr.contains("filler"),
+                "{}",
+                run.stderr
+            );
+            if args[0] == "--json" {
+                run.json_error(5, "does not answer as a gpuflow node");
+            }
+        }
+    }
+    gpuflow(&env, &["--node", &other_api, "search"])
+        .await
+        .fails(5, "does not answer as a gpuflow node");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wallet_rent_extend_stop_with_exact_money() {
     let dir = tempfile::tempdir().unwrap();
