@@ -90,4 +90,7 @@ assert s["workload"] is None or s["workload"]["state"] == "ended", s["workload"]
 print("ok: deposit = charged + downtime refund + refund, charged = provider + fee")
 PY
 
+step "gpuflow-provider earnings: the provider's own wallet (GPUFLOW_PROVIDER_KEYSTORE), never the renter's"
+"$bin/gpuflow-provider" earnings
+
 step "shutting the devnet down"

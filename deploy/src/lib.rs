@@ -20,13 +20,14 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use anyhow::{Context, bail};
+use gpuflow_escrow::keystore::Kdf;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
 };
 
-/// Password of the devnet renter's keystore. Devnet only.
-pub const DEVNET_PASSWORD: &str = "devnet";
+/// Password of the devnet's keystores (renter, provider, attesters). Devnet only.
+pub const DEVNET_PASSWORD: &str = "devnet-password";
 /// Tokens minted to the devnet renter, in units (1,000 mUSDC).
 pub const RENTER_FUNDS: u64 = 1_000_000_000;
 /// Environment variable through which the devnet hands the provider its key.
@@ -124,6 +125,8 @@ pub struct Devnet {
     pub renter_keystore: PathBuf,
     /// The provider's payout address.
     pub provider: Address,
+    /// The provider's payout keystore (password [`DEVNET_PASSWORD`]).
+    pub provider_keystore: PathBuf,
     /// The node's HTTP base URL.
     pub node_url: String,
     /// The node's libp2p address.
@@ -193,15 +196,10 @@ impl Devnet {
         deploy::mint(&chain, deployment.token, renter.address(), U256::from(RENTER_FUNDS)).await?;
 
         let keystore_dir = options.dir.join("keystore");
-        std::fs::create_dir_all(&keystore_dir)?;
-        PrivateKeySigner::encrypt_keystore(
-            &keystore_dir,
-            &mut rand::thread_rng(),
-            renter.to_bytes(),
-            DEVNET_PASSWORD,
-            Some("renter.json"),
-        )?;
-        let renter_keystore = keystore_dir.join("renter.json");
+        let renter_keystore = devnet_keystore(&keystore_dir, "renter.json", &renter)?;
+        // For `gpuflow-provider earnings`/`withdraw` in a shell with the env file sourced;
+        // the devnet's own agent takes its key from the environment.
+        let provider_keystore = devnet_keystore(&keystore_dir, "provider.json", &provider)?;
         let seconds = |n: u64| n.to_string();
         let mut nodes = Vec::new();
         let mut node_urls = Vec::new();
@@ -211,14 +209,7 @@ impl Devnet {
                 0 => "node".to_owned(),
                 i => format!("node-{i}"),
             };
-            let keystore = format!("attester-{i}.json");
-            PrivateKeySigner::encrypt_keystore(
-                &keystore_dir,
-                &mut rand::thread_rng(),
-                attester.to_bytes(),
-                DEVNET_PASSWORD,
-                Some(keystore.as_str()),
-            )?;
+            let keystore = devnet_keystore(&keystore_dir, &format!("attester-{i}.json"), attester)?;
             let mut command = Command::new(options.bin_dir.join("gpuflow-node"));
             command
                 // The devnet's processes never read the developer's own configuration.
@@ -236,7 +227,7 @@ impl Devnet {
                 ])
                 // Sign downtime attestations with a registered attester key.
                 .arg("--attester-keystore")
-                .arg(keystore_dir.join(&keystore))
+                .arg(&keystore)
                 .env(gpuflow_escrow::PASSWORD_ENV, DEVNET_PASSWORD)
                 .args(["--uptime-bucket-secs", &seconds(options.uptime_bucket_secs)])
                 .args(["--grace-secs", &seconds(options.grace_secs)])
@@ -310,6 +301,7 @@ impl Devnet {
             renter: renter.address(),
             renter_keystore,
             provider: provider.address(),
+            provider_keystore,
             node_url,
             node_p2p,
             offer_id,
@@ -391,8 +383,12 @@ impl Devnet {
             ("GPUFLOW_RPC", self.rpc_url.clone()),
             ("GPUFLOW_ESCROW", self.escrow.to_string()),
             ("GPUFLOW_NODE", self.node_url.clone()),
+            // The renter's wallet, for `gpuflow`.
             ("GPUFLOW_KEYSTORE", self.renter_keystore.display().to_string()),
             ("GPUFLOW_PASSWORD", DEVNET_PASSWORD.to_owned()),
+            // The provider's, for `gpuflow-provider earnings` and `withdraw`.
+            ("GPUFLOW_PROVIDER_KEYSTORE", self.provider_keystore.display().to_string()),
+            ("GPUFLOW_PROVIDER_PASSWORD", DEVNET_PASSWORD.to_owned()),
             ("GPUFLOW_TOKEN", self.token.to_string()),
             ("GPUFLOW_TREASURY", self.treasury.to_string()),
             ("GPUFLOW_RENTER", self.renter.to_string()),
@@ -409,10 +405,25 @@ impl Devnet {
         ]
     }
 
-    /// Writes [`Devnet::env`] as a shell-sourceable file.
+    /// Writes [`Devnet::env`] as a shell-sourceable file, readable by its owner only
+    /// (`0600`) since it holds the keystore password: the text goes to a file created
+    /// `0600` beside `path`, which then replaces `path`, so no other mode ever shows.
     pub fn write_env(&self, path: &Path) -> std::io::Result<()> {
+        use std::{io::Write, os::unix::fs::OpenOptionsExt};
         let text: String = self.env().iter().map(|(k, v)| format!("export {k}='{v}'\n")).collect();
-        std::fs::write(path, text)
+        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let staged = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        let _ = std::fs::remove_file(&staged);
+        let mut file =
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&staged)?;
+        let written = file.write_all(text.as_bytes()).and_then(|()| file.sync_all());
+        match written.and_then(|()| std::fs::rename(&staged, path)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = std::fs::remove_file(&staged);
+                Err(e)
+            }
+        }
     }
 
     /// Starts a second provider agent beside the devnet's, with the same payout key (one
@@ -445,6 +456,16 @@ impl Devnet {
             }
         }
     }
+}
+
+/// Writes a devnet keystore (`0600`, in a `0700` directory) with [`Kdf::Light`]: its keys
+/// are anvil's well-known development keys and its password is [`DEVNET_PASSWORD`], so
+/// geth's standard scrypt cost would protect nothing and only slow every unlock down.
+/// Wallets a developer creates against the devnet (`gpuflow wallet new`) still get the
+/// standard cost: the devnet's env file does not set `GPUFLOW_TEST_LIGHT_KDF`.
+fn devnet_keystore(dir: &Path, name: &str, signer: &PrivateKeySigner) -> anyhow::Result<PathBuf> {
+    gpuflow_escrow::keystore::create_with(dir, name, signer, DEVNET_PASSWORD, Kdf::Light)
+        .with_context(|| format!("writing the devnet keystore {name}"))
 }
 
 /// Where the gpuflow binaries are: `GPUFLOW_BIN_DIR`, or the directory of the running

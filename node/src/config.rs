@@ -56,66 +56,66 @@ Example:
 )]
 pub struct Args {
     /// TOML config file [default: $XDG_CONFIG_HOME/gpuflow/node.toml, if present].
-    #[arg(long, env = "GPUFLOW_CONFIG")]
+    #[arg(long, env = "GPUFLOW_CONFIG", hide_env_values = true)]
     pub config: Option<PathBuf>,
     /// Directory for the identity key and the SQLite index
     /// [default: $XDG_CONFIG_HOME/gpuflow/node].
-    #[arg(long, env = "GPUFLOW_DATA_DIR")]
+    #[arg(long, env = "GPUFLOW_DATA_DIR", hide_env_values = true)]
     pub data_dir: Option<PathBuf>,
     /// HTTP API listen address (port 0 picks a free port) [default: 127.0.0.1:8080].
-    #[arg(long, env = "GPUFLOW_HTTP")]
+    #[arg(long, env = "GPUFLOW_HTTP", hide_env_values = true)]
     pub http: Option<SocketAddr>,
     /// libp2p listen addresses, TCP and/or QUIC (repeatable or comma separated)
     /// [default: /ip4/0.0.0.0/tcp/4001 and /ip4/0.0.0.0/udp/4001/quic-v1].
-    #[arg(long, env = "GPUFLOW_P2P_LISTEN", value_delimiter = ',')]
+    #[arg(long, env = "GPUFLOW_P2P_LISTEN", hide_env_values = true, value_delimiter = ',')]
     pub p2p_listen: Vec<Multiaddr>,
     /// Peers to join the network through, ideally with their /p2p/PEER_ID (repeatable or
     /// comma separated).
-    #[arg(long, env = "GPUFLOW_BOOTSTRAP", value_delimiter = ',')]
+    #[arg(long, env = "GPUFLOW_BOOTSTRAP", hide_env_values = true, value_delimiter = ',')]
     pub bootstrap: Vec<Multiaddr>,
     /// Decimals of the payment token, to read `dph` in queries [default: 6].
-    #[arg(long, env = "GPUFLOW_TOKEN_DECIMALS")]
+    #[arg(long, env = "GPUFLOW_TOKEN_DECIMALS", hide_env_values = true)]
     pub token_decimals: Option<u8>,
     /// Gossip messages accepted per second from one relaying peer; more are ignored
     /// [default: 200]. A relay forwards everybody's heartbeats: a thousand providers at one
     /// per 15 s is about 70 a second.
-    #[arg(long, env = "GPUFLOW_RATE_LIMIT")]
+    #[arg(long, env = "GPUFLOW_RATE_LIMIT", hide_env_values = true)]
     pub rate_limit: Option<u32>,
     /// Gossip messages one relaying peer may send in a burst [default: 1000].
-    #[arg(long, env = "GPUFLOW_RATE_BURST")]
+    #[arg(long, env = "GPUFLOW_RATE_BURST", hide_env_values = true)]
     pub rate_burst: Option<u32>,
     /// Ethereum JSON-RPC URL; with --escrow, the node indexes the escrow's rentals
     /// (`GET /v1/rentals/{id}`). Without both the chain watcher is off.
-    #[arg(long, env = "GPUFLOW_RPC")]
+    #[arg(long, env = "GPUFLOW_RPC", hide_env_values = true)]
     pub rpc: Option<String>,
     /// `GpuEscrow` address to index.
-    #[arg(long, env = "GPUFLOW_ESCROW")]
+    #[arg(long, env = "GPUFLOW_ESCROW", hide_env_values = true)]
     pub escrow: Option<Address>,
     /// First block to index: the escrow's deployment block [default: 0].
-    #[arg(long, env = "GPUFLOW_ESCROW_FROM_BLOCK")]
+    #[arg(long, env = "GPUFLOW_ESCROW_FROM_BLOCK", hide_env_values = true)]
     pub escrow_from_block: Option<u64>,
     /// Blocks on top of a block before its events are indexed [default: 2]; a devnet may
     /// use 0, reorgs are rolled back either way.
-    #[arg(long, env = "GPUFLOW_CONFIRMATIONS")]
+    #[arg(long, env = "GPUFLOW_CONFIRMATIONS", hide_env_values = true)]
     pub confirmations: Option<u64>,
     /// Width of the uptime buckets in seconds, a divisor of 10800 [default: 60].
-    #[arg(long, env = "GPUFLOW_UPTIME_BUCKET_SECS")]
+    #[arg(long, env = "GPUFLOW_UPTIME_BUCKET_SECS", hide_env_values = true)]
     pub uptime_bucket_secs: Option<u64>,
     /// Silence from a provider shorter than this is not downtime [default: 60].
-    #[arg(long, env = "GPUFLOW_GRACE_SECS")]
+    #[arg(long, env = "GPUFLOW_GRACE_SECS", hide_env_values = true)]
     pub grace_secs: Option<u64>,
     /// Days of evidence the scores look back over, at most 35 [default: 30].
-    #[arg(long, env = "GPUFLOW_WINDOW_DAYS")]
+    #[arg(long, env = "GPUFLOW_WINDOW_DAYS", hide_env_values = true)]
     pub window_days: Option<u64>,
     /// Seconds between two probes of each provider [default: 60].
-    #[arg(long, env = "GPUFLOW_PROBE_INTERVAL_SECS")]
+    #[arg(long, env = "GPUFLOW_PROBE_INTERVAL_SECS", hide_env_values = true)]
     pub probe_interval_secs: Option<u64>,
     /// Seconds between two recomputations of every score [default: 60].
-    #[arg(long, env = "GPUFLOW_SCORE_INTERVAL_SECS")]
+    #[arg(long, env = "GPUFLOW_SCORE_INTERVAL_SECS", hide_env_values = true)]
     pub score_interval_secs: Option<u64>,
     /// Encrypted keystore of the key that signs downtime attestations (password in
     /// GPUFLOW_PASSWORD); needs --rpc and --escrow. Without it the node attests nothing.
-    #[arg(long, env = "GPUFLOW_ATTESTER_KEYSTORE")]
+    #[arg(long, env = "GPUFLOW_ATTESTER_KEYSTORE", hide_env_values = true)]
     pub attester_keystore: Option<PathBuf>,
 }
 

@@ -5,6 +5,7 @@ use gpuflow_node::{Args, NodeConfig};
 
 #[tokio::main]
 async fn main() {
+    gpuflow_cli_util::exit_quietly_on_closed_pipe();
     gpuflow_cli_util::init_tracing("info,libp2p=warn");
     if let Err(e) = run(Args::parse()).await {
         eprintln!("error: {e:#}");

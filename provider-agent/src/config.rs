@@ -9,6 +9,14 @@ use alloy::primitives::Address;
 use gpuflow_protocol::{GpuInfo, parse_units};
 use serde::Deserialize;
 
+/// Environment variable naming the payout wallet's keystore. The provider's own, so that
+/// the renter's `GPUFLOW_KEYSTORE` (in the same shell, as with the devnet's env file) is
+/// never opened by mistake.
+pub const KEYSTORE_ENV: &str = "GPUFLOW_PROVIDER_KEYSTORE";
+/// Environment variable holding the payout keystore's password (the renter's is
+/// `GPUFLOW_PASSWORD`).
+pub const PASSWORD_ENV: &str = "GPUFLOW_PROVIDER_PASSWORD";
+
 /// Why the configuration is unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -154,7 +162,7 @@ pub fn template(
     format!(
         r#"# gpuflow provider configuration. Flags of `gpuflow-provider run` override these.
 # No secret belongs here: the payout key is in the encrypted keystore below, and its
-# password comes from GPUFLOW_PASSWORD or a prompt.
+# password comes from GPUFLOW_PROVIDER_PASSWORD or a prompt.
 
 rpc = "http://127.0.0.1:8545"          # Ethereum JSON-RPC endpoint
 {escrow}

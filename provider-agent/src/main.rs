@@ -14,13 +14,13 @@ use alloy::{
 };
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use gpuflow_escrow::{Escrow, PASSWORD_ENV};
+use gpuflow_escrow::{Escrow, WalletError};
 use gpuflow_p2p::{Multiaddr, NetworkConfig};
 use gpuflow_protocol::{Identity, MAX_OFFER_TTL, format_units, parse_units};
 
 use gpuflow_provider::{
     agent::{Agent, AgentConfig, AgentParts, ChainContext},
-    config::{self, DockerSettings, FileConfig, RuntimeKind},
+    config::{self, DockerSettings, FileConfig, KEYSTORE_ENV, PASSWORD_ENV, RuntimeKind},
     docker::DockerRuntime,
     earnings, gpus,
     lock::DataDirLock,
@@ -93,10 +93,10 @@ address the token blocklists; the payout wallet still signs.")]
 #[derive(Debug, Args)]
 struct InitArgs {
     /// Address of the GpuEscrow contract, written to the config file.
-    #[arg(long, env = "GPUFLOW_ESCROW")]
+    #[arg(long, env = "GPUFLOW_ESCROW", hide_env_values = true)]
     escrow: Option<Address>,
     /// Directory for the identity key, database and workload logs.
-    #[arg(long, env = "GPUFLOW_DATA_DIR")]
+    #[arg(long, env = "GPUFLOW_DATA_DIR", hide_env_values = true)]
     data_dir: Option<PathBuf>,
     /// Replace an existing config file and keystore.
     #[arg(long)]
@@ -108,16 +108,17 @@ struct InitArgs {
 #[derive(Debug, Args)]
 struct ChainArgs {
     /// Config file (default `$XDG_CONFIG_HOME/gpuflow/provider.toml`).
-    #[arg(long, env = "GPUFLOW_PROVIDER_CONFIG", value_name = "PATH")]
+    #[arg(long, env = "GPUFLOW_PROVIDER_CONFIG", hide_env_values = true, value_name = "PATH")]
     config: Option<PathBuf>,
     /// Ethereum JSON-RPC endpoint.
-    #[arg(long, env = "GPUFLOW_RPC")]
+    #[arg(long, env = "GPUFLOW_RPC", hide_env_values = true)]
     rpc: Option<String>,
     /// Address of the GpuEscrow contract.
-    #[arg(long, env = "GPUFLOW_ESCROW")]
+    #[arg(long, env = "GPUFLOW_ESCROW", hide_env_values = true)]
     escrow: Option<Address>,
-    /// Encrypted keystore of the payout wallet (password in GPUFLOW_PASSWORD or prompted).
-    #[arg(long, env = "GPUFLOW_KEYSTORE", value_name = "PATH")]
+    /// Encrypted keystore of the payout wallet [env: GPUFLOW_PROVIDER_KEYSTORE] (password in
+    /// GPUFLOW_PROVIDER_PASSWORD or prompted); else `keystore` of the config file.
+    #[arg(long, value_name = "PATH")]
     keystore: Option<PathBuf>,
     /// Name of an environment variable holding the payout private key instead.
     #[arg(long, value_name = "VAR")]
@@ -129,13 +130,13 @@ struct RunArgs {
     #[command(flatten)]
     chain: ChainArgs,
     /// Directory for the identity key, database and workload logs.
-    #[arg(long, env = "GPUFLOW_DATA_DIR")]
+    #[arg(long, env = "GPUFLOW_DATA_DIR", hide_env_values = true)]
     data_dir: Option<PathBuf>,
     /// libp2p listen address.
     #[arg(long, default_value = "/ip4/0.0.0.0/tcp/4002")]
     listen: Multiaddr,
     /// Node to join the network through (repeatable).
-    #[arg(long, env = "GPUFLOW_BOOTSTRAP", value_delimiter = ',')]
+    #[arg(long, env = "GPUFLOW_BOOTSTRAP", hide_env_values = true, value_delimiter = ',')]
     bootstrap: Vec<Multiaddr>,
     /// Price of the whole machine per hour, in tokens (e.g. 0.36), split evenly over its
     /// GPUs and billed per second; overrides the per-model prices of the config file.
@@ -202,6 +203,7 @@ struct RunArgs {
 
 #[tokio::main]
 async fn main() {
+    gpuflow_cli_util::exit_quietly_on_closed_pipe();
     gpuflow_cli_util::init_tracing("info,libp2p=warn");
     if let Err(e) = run(Cli::parse()).await {
         eprintln!("error: {e:#}");
@@ -257,14 +259,14 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
     Ok(gpuflow_cli_util::config_dir().map_err(anyhow::Error::msg)?.join("provider"))
 }
 
-/// The keystore password from GPUFLOW_PASSWORD, or asked on the terminal.
+/// The keystore password from GPUFLOW_PROVIDER_PASSWORD, or asked on the terminal.
 fn password(confirm: bool) -> anyhow::Result<String> {
     if let Ok(password) = std::env::var(PASSWORD_ENV) {
         return Ok(password);
     }
     let first = prompt("Keystore password: ")?;
     if confirm {
-        anyhow::ensure!(first.len() >= 8, "use a password of at least 8 characters");
+        gpuflow_escrow::keystore::check_password(&first)?;
         anyhow::ensure!(prompt("Repeat it: ")? == first, "the passwords differ; nothing written");
     }
     Ok(first)
@@ -317,9 +319,12 @@ fn init(args: InitArgs) -> anyhow::Result<()> {
             path.display()
         );
     }
+    // Refused before anything is written.
+    let password = password(true)?;
+    gpuflow_escrow::keystore::check_password(&password)
+        .map_err(|e| anyhow::anyhow!("{e}; choose a longer one ({PASSWORD_ENV} or the prompt)"))?;
     let identity = Identity::load_or_create(&data_dir.join("identity.key"))
         .with_context(|| format!("creating the identity in {}", data_dir.display()))?;
-    let password = password(true)?;
     let keystore_dir = keystore.parent().context("keystore path has a directory")?;
     let signer = PrivateKeySigner::random();
     gpuflow_escrow::keystore::create(keystore_dir, "provider.json", &signer, &password)?;
@@ -357,24 +362,70 @@ async fn connect(args: ChainArgs) -> anyhow::Result<Chain> {
 }
 
 async fn connect_with(args: ChainArgs, file: FileConfig) -> anyhow::Result<Chain> {
-    let rpc = args.rpc.or(file.rpc.clone()).unwrap_or_else(|| "http://127.0.0.1:8545".into());
+    let rpc =
+        args.rpc.clone().or(file.rpc.clone()).unwrap_or_else(|| "http://127.0.0.1:8545".into());
     let escrow = args.escrow.or(file.escrow).context(
         "no escrow address: pass --escrow, set GPUFLOW_ESCROW, or add `escrow = \"0x...\"` to provider.toml",
     )?;
-    let keystore = args.keystore.or(file.keystore.clone());
-    let payout = match (&args.key_env, &keystore) {
-        (None, Some(path)) if std::env::var(PASSWORD_ENV).is_err() => {
-            let password = password(false)?;
-            PrivateKeySigner::decrypt_keystore(path, password)
-                .with_context(|| format!("could not open keystore {}", path.display()))?
-        }
-        _ => gpuflow_escrow::load_signer(keystore.as_deref(), args.key_env.as_deref())?,
-    };
+    let payout = payout_signer(&args, &file)?;
     let client = gpuflow_escrow::connect(&rpc, Some(payout.clone()))?;
     let chain_id =
         client.get_chain_id().await.with_context(|| format!("cannot reach the chain at {rpc}"))?;
     let escrow = Escrow::new(client, escrow).await?;
     Ok(Chain { escrow, payout, rpc, chain_id, file })
+}
+
+/// The payout key: `--key-env VAR`, else the keystore of `--keystore`,
+/// `GPUFLOW_PROVIDER_KEYSTORE` or the config file, opened with `GPUFLOW_PROVIDER_PASSWORD`
+/// or a prompt. Says (on success, in the log) which wallet was opened and from where;
+/// never the renter's `GPUFLOW_KEYSTORE`.
+fn payout_signer(args: &ChainArgs, file: &FileConfig) -> anyhow::Result<PrivateKeySigner> {
+    if let Some(var) = &args.key_env {
+        let signer = gpuflow_escrow::load_signer(None, Some(var))?;
+        let from = format!("--key-env {var}");
+        tracing::info!(address = %signer.address(), %from, "payout wallet opened");
+        return Ok(signer);
+    }
+    let from_env = std::env::var_os(KEYSTORE_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let (path, from) = match (&args.keystore, from_env, &file.keystore) {
+        (Some(path), _, _) => (path.clone(), "--keystore".to_owned()),
+        (None, Some(path), _) => (path, KEYSTORE_ENV.to_owned()),
+        (None, None, Some(path)) => {
+            let config = match &args.config {
+                Some(config) => config.clone(),
+                None => default_config_path()?,
+            };
+            (path.clone(), format!("`keystore` in {}", config.display()))
+        }
+        (None, None, None) => {
+            let renters = match std::env::var_os("GPUFLOW_KEYSTORE") {
+                Some(_) => {
+                    "; GPUFLOW_KEYSTORE is set, but it names the renter's wallet (`gpuflow`) \
+                     and gpuflow-provider never reads it"
+                }
+                None => "",
+            };
+            anyhow::bail!(
+                "no payout wallet: pass --keystore PATH, set {KEYSTORE_ENV} or `keystore` in \
+                 provider.toml (password in {PASSWORD_ENV}), or pass --key-env VAR{renters}"
+            );
+        }
+    };
+    let shown = gpuflow_escrow::shown_path(&path);
+    let wallet = match gpuflow_escrow::keystore_address(&path) {
+        Some(address) => format!("payout wallet {address} (keystore {shown}, from {from})"),
+        None => format!("payout wallet in keystore {shown} (from {from})"),
+    };
+    let password = password(false).with_context(|| format!("opening the {wallet}"))?;
+    let signer =
+        gpuflow_escrow::open_keystore(&path, &password, PASSWORD_ENV).map_err(|e| match e {
+            WalletError::Keystore { reason, .. } => {
+                anyhow::anyhow!("could not open the {wallet}: {reason}")
+            }
+            e => e.into(),
+        })?;
+    tracing::info!(address = %signer.address(), keystore = %shown, %from, "payout wallet opened");
+    Ok(signer)
 }
 
 async fn run_agent(args: RunArgs) -> anyhow::Result<()> {

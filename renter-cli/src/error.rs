@@ -87,7 +87,9 @@ pub fn exit_code(error: &anyhow::Error) -> i32 {
         }
         if let Some(e) = cause.downcast_ref::<WalletError>() {
             return match e {
-                WalletError::Missing | WalletError::KeyEnvUnset(_) => Exit::Usage as i32,
+                WalletError::Missing
+                | WalletError::KeyEnvUnset(_)
+                | WalletError::KeyEnvNotAName => Exit::Usage as i32,
                 _ => Exit::Generic as i32,
             };
         }

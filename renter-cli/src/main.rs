@@ -5,6 +5,7 @@ use gpuflow_cli::Cli;
 
 #[tokio::main]
 async fn main() {
+    gpuflow_cli_util::exit_quietly_on_closed_pipe();
     gpuflow_cli_util::init_tracing("warn");
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

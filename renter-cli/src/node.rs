@@ -54,7 +54,16 @@ impl NodeClient {
             params.push(("order", order.to_owned()));
         }
         let list: serde_json::Value = self.get("/v1/offers", &params).await?;
-        let offers = list.get("offers").and_then(|o| o.as_array()).cloned().unwrap_or_default();
+        let offers = list.get("offers").and_then(|o| o.as_array()).cloned().ok_or_else(|| {
+            fail(
+                Exit::Unreachable,
+                format!(
+                    "{} does not answer as a gpuflow node: GET /v1/offers answered JSON without \
+                     an `offers` list; {FIX_NODE}",
+                    self.base
+                ),
+            )
+        })?;
         offers
             .into_iter()
             .map(|raw| {
@@ -150,12 +159,33 @@ impl NodeClient {
             )
         })?;
         let status = response.status();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| snippet(v.as_bytes(), 40).unwrap_or_default());
         let body =
             response.bytes().await.with_context(|| format!("reading the answer of {url}"))?;
+        // A gpuflow node answers JSON, its errors included; anything else is not one.
+        let not_a_node = || {
+            let content_type = content_type.as_deref().unwrap_or("none");
+            let body = match snippet(&body, 60) {
+                Some(text) => format!("body \u{201c}{text}\u{201d}"),
+                None => "an empty body".to_owned(),
+            };
+            fail(
+                Exit::Unreachable,
+                format!(
+                    "{} does not answer as a gpuflow node: {path} answered HTTP {status}, content type \
+                     {content_type}, {body}; {FIX_NODE}",
+                    self.base
+                ),
+            )
+        };
         if !status.is_success() {
-            let message = serde_json::from_slice::<ApiErrorBody>(&body)
-                .map(|b| b.error)
-                .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+            let Ok(ApiErrorBody { error: message, .. }) = serde_json::from_slice(&body) else {
+                return Err(not_a_node());
+            };
             return Err(match status {
                 StatusCode::NOT_IMPLEMENTED => NotServed.into(),
                 StatusCode::NOT_FOUND => fail(Exit::NotFound, message),
@@ -164,8 +194,71 @@ impl NodeClient {
                 _ => anyhow::anyhow!("the node at {} answered {status}: {message}", self.base),
             });
         }
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
+            return Err(not_a_node());
+        }
         serde_json::from_slice(&body)
             .with_context(|| format!("the node at {} answered something unexpected", self.base))
+    }
+}
+
+/// What to do about a `--node` URL that is not a gpuflow node.
+const FIX_NODE: &str = "check --node / GPUFLOW_NODE (a gpuflow node's base URL, such as \
+                        http://127.0.0.1:8080)";
+
+/// At most `max` characters of what a server answered, on one line and safe to print: an
+/// HTML page's title or its text without tags, control and invisible characters dropped,
+/// whitespace collapsed; `None` when nothing is left.
+fn snippet(body: &[u8], max: usize) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let lower = text.to_ascii_lowercase();
+    let text = match (lower.find("<title>"), lower.find("</title>")) {
+        (Some(start), Some(end)) if start + 7 <= end => &text[start + 7..end],
+        _ => &text[..],
+    };
+    let mut plain = String::new();
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                plain.push(' ');
+            }
+            _ if in_tag => {}
+            c if c.is_control()
+                || c.is_whitespace()
+                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                plain.push(' ')
+            }
+            c => plain.push(c),
+        }
+    }
+    let words = plain.split_whitespace().collect::<Vec<_>>().join(" ");
+    if words.is_empty() {
+        return None;
+    }
+    let mut shown: String = words.chars().take(max).collect();
+    if shown.len() < words.len() {
+        shown.push('…');
+    }
+    Some(shown)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_snippet_is_one_short_clean_line() {
+        let page = b"<!DOCTYPE html>\n<html><head><title>Welcome to\n nginx!</title></head></html>";
+        assert_eq!(super::snippet(page, 60).as_deref(), Some("Welcome to nginx!"));
+        let noisy = "\u{1b}[31mred\u{1b}[0m \u{202e}evil\r\nnext line <b>bold</b>";
+        assert_eq!(
+            super::snippet(noisy.as_bytes(), 60).as_deref(),
+            Some("[31mred [0m evil next line bold")
+        );
+        assert_eq!(super::snippet(&[b'x'; 500], 5).as_deref(), Some("xxxxx…"));
+        assert_eq!(super::snippet(b"  \n ", 5), None);
     }
 }
 

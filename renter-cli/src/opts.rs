@@ -54,11 +54,46 @@ pub struct GlobalOpts {
 #[serde(rename_all = "snake_case", tag = "kind", content = "value")]
 pub enum KeySource {
     /// A keystore file.
+    #[serde(serialize_with = "shown_path")]
     Keystore(PathBuf),
     /// A raw key in this environment variable.
+    #[serde(serialize_with = "shown_key_env")]
     KeyEnv(String),
     /// A named wallet (the first when none is named).
+    #[serde(serialize_with = "shown_wallet")]
     Wallet(Option<String>),
+}
+
+impl std::fmt::Display for KeySource {
+    /// What a user typed, unless it looks like a secret (a key given instead of a name).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Keystore(path) => write!(f, "keystore {}", gpuflow_escrow::shown_path(path)),
+            Self::KeyEnv(var) if gpuflow_escrow::is_key_env_name(var) => write!(f, "key in ${var}"),
+            Self::KeyEnv(_) => write!(f, "--key-env {}", gpuflow_escrow::NOT_PRINTED),
+            Self::Wallet(Some(name)) => write!(f, "wallet {}", gpuflow_escrow::shown(name)),
+            Self::Wallet(None) => write!(f, "first wallet in `gpuflow wallet list`"),
+        }
+    }
+}
+
+fn shown_path<S: serde::Serializer>(path: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&gpuflow_escrow::shown_path(path))
+}
+
+fn shown_key_env<S: serde::Serializer>(var: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if gpuflow_escrow::is_key_env_name(var) {
+        var
+    } else {
+        gpuflow_escrow::NOT_PRINTED
+    })
+}
+
+fn shown_wallet<S: serde::Serializer>(name: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match name {
+        Some(name) => s.serialize_some(gpuflow_escrow::shown(name)),
+        None => s.serialize_none(),
+    }
 }
 
 /// The effective settings.
@@ -179,8 +214,16 @@ impl Settings {
     pub(crate) fn signer(&self) -> anyhow::Result<PrivateKeySigner> {
         match &self.key.value {
             KeySource::KeyEnv(var) => Ok(gpuflow_escrow::load_signer(None, Some(var))?),
-            KeySource::Keystore(path) => wallet::unlock(path),
-            KeySource::Wallet(name) => wallet::unlock(&wallet::find(name.as_deref())?.path),
+            KeySource::Keystore(path) => wallet::unlock(path, &self.key.source.to_string()),
+            KeySource::Wallet(name) => {
+                let from = match name {
+                    Some(name) => {
+                        format!("wallet {} by {}", gpuflow_escrow::shown(name), self.key.source)
+                    }
+                    None => "the first wallet, by default".to_owned(),
+                };
+                wallet::unlock(&wallet::find(name.as_deref())?.path, &from)
+            }
         }
     }
 

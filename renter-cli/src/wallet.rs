@@ -59,7 +59,8 @@ pub(crate) fn find(name: Option<&str>) -> anyhow::Result<Keystore> {
         Some(name) => fail(
             Exit::NotFound,
             format!(
-                "no wallet named `{name}` in {}; see `gpuflow wallet list`",
+                "no wallet named `{}` in {}; see `gpuflow wallet list`",
+                gpuflow_escrow::shown(name),
                 dir().map(|d| d.display().to_string()).unwrap_or_default()
             ),
         ),
@@ -98,6 +99,13 @@ fn store_in(
     if name.is_empty() || !name.chars().all(allowed) {
         return Err(fail(Exit::Usage, "a wallet name uses only letters, digits, `-` and `_`"));
     }
+    if gpuflow_escrow::looks_like_key(name) {
+        return Err(fail(
+            Exit::Usage,
+            "that wallet name looks like a private key, so it was not used or printed; name \
+             the wallet with a word (--name work)",
+        ));
+    }
     let file = format!("{name}.json");
     let existing = dir.join(&file);
     if existing.exists() {
@@ -110,23 +118,32 @@ fn store_in(
     Ok(Keystore { name: name.to_owned(), path, address: Some(signer.address()) })
 }
 
-/// Opens a keystore, asking for its password when `GPUFLOW_PASSWORD` is not set.
-pub(crate) fn unlock(path: &Path) -> anyhow::Result<PrivateKeySigner> {
-    let shown = path.display().to_string();
+/// Opens a keystore, asking for its password when `GPUFLOW_PASSWORD` is not set. `from`
+/// says what chose it (`flag --keystore`, `environment GPUFLOW_KEYSTORE`, ...): errors
+/// and the log name the wallet's address (when the file records it), its path and that.
+pub(crate) fn unlock(path: &Path, from: &str) -> anyhow::Result<PrivateKeySigner> {
+    let shown = gpuflow_escrow::shown_path(path);
+    let wallet = match read_address(path) {
+        Some(address) => format!("wallet {address} (keystore {shown}, from {from})"),
+        None => format!("keystore {shown} (from {from})"),
+    };
     let password = password(&format!("password for {shown}: "), false)?;
-    PrivateKeySigner::decrypt_keystore(path, password).map_err(|e| {
+    let signer = PrivateKeySigner::decrypt_keystore(path, password).map_err(|e| {
         let reason = e.to_string();
         if reason.contains("Mac Mismatch") || reason.contains("MacMismatch") {
             fail(
                 Exit::Usage,
-                format!("could not open keystore {shown}: wrong password (check {PASSWORD_ENV})"),
+                format!("could not open {wallet}: wrong password (check {PASSWORD_ENV})"),
             )
         } else if !path.exists() {
-            fail(Exit::NotFound, format!("keystore {shown} does not exist"))
+            fail(Exit::NotFound, format!("keystore {shown} does not exist (from {from})"))
         } else {
-            anyhow::anyhow!("could not open keystore {shown}: {reason}")
+            let reason = reason.replace(&path.display().to_string(), &shown);
+            anyhow::anyhow!("could not open {wallet}: {reason}")
         }
-    })
+    })?;
+    tracing::info!(address = %signer.address(), keystore = %shown, %from, "wallet opened");
+    Ok(signer)
 }
 
 /// The password from `GPUFLOW_PASSWORD`, else typed at the terminal without echo (twice
@@ -162,11 +179,12 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("keystores");
         let signer = PrivateKeySigner::random();
-        let stored = super::store_in(&dir, "main", &signer, "pw").unwrap();
+        let stored = super::store_in(&dir, "main", &signer, "correct horse").unwrap();
         let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!((mode(&stored.path), mode(&dir)), (0o600, 0o700));
         assert_eq!(super::read_address(&stored.path), Some(signer.address()));
-        let again = super::store_in(&dir, "main", &signer, "pw").unwrap_err().to_string();
+        let again =
+            super::store_in(&dir, "main", &signer, "correct horse").unwrap_err().to_string();
         assert!(again.contains("already exists"), "{again}");
     }
 

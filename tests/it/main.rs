@@ -3,6 +3,8 @@
 
 mod agents;
 mod approve;
+mod binaries;
+mod devnet_files;
 mod sla;
 
 use std::{path::Path, time::Duration};

@@ -1,4 +1,5 @@
-//! What every gpuflow binary shares: the config directory, logging and shutdown.
+//! What every gpuflow binary shares: the config directory, logging, shutdown, and a quiet
+//! end when the reader of its output goes away.
 
 use std::path::PathBuf;
 
@@ -37,4 +38,57 @@ pub async fn shutdown_signal() {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
+}
+
+/// Makes the process end quietly, as a Unix tool does, when its output's reader goes away
+/// (`gpuflow search '' | head -1`): call it first thing in `main`.
+///
+/// Rust ignores SIGPIPE, so printing to a pipe nobody reads fails, and `println!` panics
+/// (exit 101, a backtrace hint). Restoring SIGPIPE's default action instead would also
+/// kill the process whenever a network peer hangs up during a write (hyper and libp2p
+/// write to sockets without `MSG_NOSIGNAL`), mid-payment. So only a panic decides: when
+/// one happens while stdout or stderr has lost its reader, nothing is printed and the
+/// process ends through [`exit_closed_pipe`].
+pub fn exit_quietly_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if reader_gone(libc::STDOUT_FILENO) || reader_gone(libc::STDERR_FILENO) {
+            exit_closed_pipe();
+        }
+        default(info);
+    }));
+}
+
+/// Ends the process as SIGPIPE's default action does (the status a shell shows as 141),
+/// without a message: for output whose reader went away.
+pub fn exit_closed_pipe() -> ! {
+    // SAFETY: restores the default action of one signal and raises it in this thread,
+    // which ends the whole process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::raise(libc::SIGPIPE);
+    }
+    std::process::exit(128 + libc::SIGPIPE)
+}
+
+/// Whether `fd` is a pipe (or socket) whose reading end is closed: `poll` reports an
+/// error condition for writing to it.
+fn reader_gone(fd: libc::c_int) -> bool {
+    let mut poll = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
+    // SAFETY: polls one descriptor we pass by pointer, without waiting.
+    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+    ready > 0 && poll.revents & libc::POLLERR != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn a_pipe_without_reader_is_told_apart() {
+        let (reader, writer) = std::io::pipe().unwrap();
+        assert!(!super::reader_gone(writer.as_raw_fd()));
+        drop(reader);
+        assert!(super::reader_gone(writer.as_raw_fd()));
+    }
 }

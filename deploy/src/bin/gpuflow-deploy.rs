@@ -19,7 +19,7 @@ use gpuflow_devnet::deploy::{DeployParams, deploy};
 )]
 struct Args {
     /// Ethereum JSON-RPC endpoint.
-    #[arg(long, env = "GPUFLOW_RPC")]
+    #[arg(long, env = "GPUFLOW_RPC", hide_env_values = true)]
     rpc: String,
     /// Encrypted keystore of the deployer (password in GPUFLOW_PASSWORD).
     #[arg(long, value_name = "PATH")]
@@ -60,6 +60,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    gpuflow_cli_util::exit_quietly_on_closed_pipe();
     gpuflow_cli_util::init_tracing("warn");
     let args = Args::parse();
     let signer = gpuflow_escrow::load_signer(args.keystore.as_deref(), args.key_env.as_deref())?;

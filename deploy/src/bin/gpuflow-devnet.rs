@@ -1,6 +1,6 @@
 //! `gpuflow-devnet`: runs a local gpuflow network until Ctrl-C.
 
-use std::path::PathBuf;
+use std::{io::Write, path::PathBuf};
 
 use clap::Parser;
 use gpuflow_devnet::{Devnet, DevnetOptions};
@@ -29,6 +29,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    gpuflow_cli_util::exit_quietly_on_closed_pipe();
     gpuflow_cli_util::init_tracing("info");
     let args = Args::parse();
     if args.dir.exists() {
@@ -40,15 +41,24 @@ async fn main() -> anyhow::Result<()> {
     options.attester_threshold = args.threshold;
     let devnet = Devnet::start(options).await?;
     devnet.write_env(&args.env_file)?;
+    let mut stderr = std::io::stderr();
     for (key, value) in devnet.env() {
-        if key != "GPUFLOW_PASSWORD" {
-            eprintln!("{key:<22} {value}");
+        if !key.ends_with("_PASSWORD") {
+            let _ = writeln!(stderr, "{key:<26} {value}");
         }
     }
-    // The env file appears only once everything is up; this line says so to scripts.
-    println!("gpuflow-devnet ready env={}", args.env_file.display());
+    // The env file appears only once everything is up; this line says so to scripts. When
+    // nobody reads it any more, the devnet stops (its processes with it) and ends quietly.
+    let mut stdout = std::io::stdout();
+    if writeln!(stdout, "gpuflow-devnet ready env={}", args.env_file.display())
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        devnet.shutdown().await;
+        gpuflow_cli_util::exit_closed_pipe();
+    }
     gpuflow_cli_util::shutdown_signal().await;
-    eprintln!("stopping the devnet");
+    let _ = writeln!(stderr, "stopping the devnet");
     devnet.shutdown().await;
     Ok(())
 }

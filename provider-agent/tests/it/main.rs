@@ -802,17 +802,28 @@ async fn earnings_past_the_threshold_are_withdrawn_while_the_rental_runs() {
 async fn init_writes_identity_keystore_and_a_commented_config() {
     let dir = tempfile::tempdir().unwrap();
     let bin = gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider");
-    let init = || {
+    let init_with = |password: &str| {
         let mut command = Command::new(&bin);
         command
             .arg("init")
             .args(["--escrow", "0x0000000000000000000000000000000000000001"])
             .env("XDG_CONFIG_HOME", dir.path())
-            .env("GPUFLOW_PASSWORD", "correct horse")
+            .env("GPUFLOW_PROVIDER_PASSWORD", password)
             .env_remove("GPUFLOW_DATA_DIR")
+            .env_remove("GPUFLOW_TEST_LIGHT_KDF")
             .stdin(Stdio::null());
         command.output()
     };
+    // Empty and short passwords are refused, with the minimum named, before anything is
+    // written.
+    for short in ["", "a", "seven77"] {
+        let out = init_with(short).await.unwrap();
+        assert!(!out.status.success(), "{short:?} accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("at least 8 characters"), "{stderr}");
+        assert!(!dir.path().join("gpuflow").exists(), "something was written for {short:?}");
+    }
+    let init = || init_with("correct horse");
     let out = init().await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -823,6 +834,18 @@ async fn init_writes_identity_keystore_and_a_commented_config() {
     let config = gpuflow_provider::config::FileConfig::load(&config_path).unwrap();
     assert_eq!(config.escrow, Some("0x0000000000000000000000000000000000000001".parse().unwrap()));
     let keystore = config.keystore.unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&keystore).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "only the provider reads its keystore");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&keystore).unwrap()).unwrap();
+    let kdf = &json["crypto"]["kdfparams"];
+    assert_eq!(
+        (&kdf["n"], &kdf["r"], &kdf["p"]),
+        (&262144.into(), &8.into(), &1.into()),
+        "geth's standard scrypt cost: {kdf}"
+    );
     let signer = PrivateKeySigner::decrypt_keystore(&keystore, "correct horse").unwrap();
     assert!(stdout.contains(&signer.address().to_string()), "{stdout}");
     assert!(!text.contains(&signer.to_bytes().to_string()[2..]), "the key is not in the config");
@@ -832,6 +855,140 @@ async fn init_writes_identity_keystore_and_a_commented_config() {
     let again = init().await.unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+}
+
+#[tokio::test]
+async fn a_key_given_instead_of_a_variable_name_is_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = PrivateKeySigner::random().to_bytes().to_string();
+    let hex = key.trim_start_matches("0x");
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let escrow = "0x0000000000000000000000000000000000000001";
+    for args in [
+        vec!["earnings", "--key-env", &key],
+        vec!["earnings", "--key-env", hex],
+        vec!["withdraw", "--json", "--key-env", &key],
+        vec!["earnings", "--key-env", "my key"],
+        vec!["earnings", "--keystore", &key],
+    ] {
+        let out = Command::new(gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider"))
+            .args(&args)
+            .args(["--rpc", &closed, "--escrow", escrow])
+            .env("XDG_CONFIG_HOME", dir.path())
+            .env("GPUFLOW_PROVIDER_PASSWORD", "correct horse")
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .unwrap();
+        let (stdout, stderr) =
+            (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "{args:?}");
+        assert!(!stdout.contains(hex) && !stderr.contains(hex), "{args:?}: {stderr}");
+        if args[1] == "--key-env" {
+            assert!(stderr.contains("looks like a secret"), "{args:?}: {stderr}");
+            assert!(stderr.contains("NAME of an environment variable"), "{stderr}");
+            assert!(!stderr.contains("my key"), "{stderr}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_provider_opens_its_own_wallet_never_the_renters_and_says_which() {
+    use gpuflow_escrow::keystore::{Kdf, create_with};
+    let dir = tempfile::tempdir().unwrap();
+    let (renter, provider) = (PrivateKeySigner::random(), PrivateKeySigner::random());
+    let keystores = dir.path().join("keystores");
+    let renter_keystore =
+        create_with(&keystores, "renter.json", &renter, "renter pass", Kdf::Light);
+    let renter_keystore = renter_keystore.unwrap().display().to_string();
+    let provider_keystore =
+        create_with(&keystores, "provider.json", &provider, "provider pass", Kdf::Light);
+    let provider_keystore = provider_keystore.unwrap().display().to_string();
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let earnings = |env: &[(&str, &str)], config: Option<&Path>| {
+        let mut command = Command::new(gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider"));
+        for var in ["KEYSTORE", "PASSWORD", "PROVIDER_KEYSTORE", "PROVIDER_PASSWORD", "LOG"] {
+            command.env_remove(format!("GPUFLOW_{var}"));
+        }
+        command
+            .args(["earnings", "--rpc", &closed])
+            .args(["--escrow", "0x0000000000000000000000000000000000000001"])
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .envs(env.iter().copied())
+            .stdin(Stdio::null());
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        async move {
+            let out = command.output().await.unwrap();
+            assert!(!out.status.success(), "the chain is unreachable");
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        }
+    };
+    let provider_address = provider.address().to_string();
+    let renter_address = renter.address().to_string();
+
+    // With only the renter's variables set (a shell with the devnet's env file), the
+    // renter's wallet is never opened: the error names the provider's own variables.
+    let renters =
+        [("GPUFLOW_KEYSTORE", renter_keystore.as_str()), ("GPUFLOW_PASSWORD", "renter pass")];
+    let stderr = earnings(&renters, None).await;
+    assert!(
+        stderr.contains("no payout wallet") && stderr.contains("GPUFLOW_PROVIDER_KEYSTORE"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("GPUFLOW_KEYSTORE is set") && stderr.contains("GPUFLOW_PROVIDER_PASSWORD"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&renter_address), "{stderr}");
+
+    // Its own variables open its own wallet, and the log says which and from where.
+    let own = [
+        renters[0],
+        renters[1],
+        ("GPUFLOW_PROVIDER_KEYSTORE", provider_keystore.as_str()),
+        ("GPUFLOW_PROVIDER_PASSWORD", "provider pass"),
+    ];
+    let stderr = earnings(&own, None).await;
+    let opened = stderr
+        .lines()
+        .find(|l| l.contains("payout wallet opened"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(opened.contains(&provider_address) && opened.contains(&provider_keystore), "{opened}");
+    assert!(
+        opened.contains("GPUFLOW_PROVIDER_KEYSTORE") && !opened.contains("provider pass"),
+        "{opened}"
+    );
+    assert!(stderr.contains("cannot reach the chain"), "{stderr}");
+    assert!(!stderr.contains(&renter_address), "{stderr}");
+
+    // A wrong password: the error names the wallet, its keystore, where it was chosen and
+    // the variable to fix.
+    let wrong = [
+        ("GPUFLOW_PROVIDER_KEYSTORE", provider_keystore.as_str()),
+        ("GPUFLOW_PROVIDER_PASSWORD", "renter pass"),
+    ];
+    let stderr = earnings(&wrong, None).await;
+    for needle in [
+        provider_address.as_str(),
+        provider_keystore.as_str(),
+        "from GPUFLOW_PROVIDER_KEYSTORE",
+        "wrong password (check GPUFLOW_PROVIDER_PASSWORD)",
+    ] {
+        assert!(stderr.contains(needle), "no `{needle}` in {stderr}");
+    }
+    assert!(!stderr.contains("renter pass"), "{stderr}");
+
+    // The config file's keystore, named as such.
+    let config = dir.path().join("provider.toml");
+    std::fs::write(&config, format!("keystore = \"{provider_keystore}\"\n")).unwrap();
+    let stderr = earnings(&[("GPUFLOW_PROVIDER_PASSWORD", "provider pass")], Some(&config)).await;
+    let opened = stderr
+        .lines()
+        .find(|l| l.contains("payout wallet opened"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(opened.contains(&provider_address) && opened.contains("provider.toml"), "{opened}");
 }
 
 /// A runtime whose starts wait for the test's permission, as a long image pull waits for

@@ -4,7 +4,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::{Ctx, print_json};
-use crate::{config::Source, opts::KeySource, ui};
+use crate::{config::Source, ui};
 
 /// `gpuflow config`.
 #[derive(Debug, Args)]
@@ -35,12 +35,7 @@ impl ConfigArgs {
             }));
             return Ok(());
         }
-        let key = match &s.key.value {
-            KeySource::Keystore(path) => format!("keystore {}", path.display()),
-            KeySource::KeyEnv(var) => format!("key in ${var}"),
-            KeySource::Wallet(Some(name)) => format!("wallet {name}"),
-            KeySource::Wallet(None) => "first wallet in `gpuflow wallet list`".into(),
-        };
+        let key = s.key.value.to_string();
         let unset = || ("-".to_owned(), Source::Default.to_string());
         let rows = [
             ("profile", s.profile.map(|p| (p.value, p.source.to_string())).unwrap_or_else(unset)),

@@ -2,6 +2,7 @@
 
 use alloy::{primitives::U256, providers::Provider, signers::local::PrivateKeySigner};
 use clap::{Args, Subcommand};
+use gpuflow_escrow::PASSWORD_ENV;
 use serde_json::json;
 
 use super::{Ctx, money, print_json};
@@ -19,7 +20,7 @@ pub enum WalletCommand {
   GPUFLOW_PASSWORD=... gpuflow wallet new --name work
 
 The key is encrypted with the password (GPUFLOW_PASSWORD, or asked twice without
-echo) into $XDG_CONFIG_HOME/gpuflow/keystores/NAME.json, geth's keystore format.
+echo; at least 8 characters) into $XDG_CONFIG_HOME/gpuflow/keystores/NAME.json, geth's keystore format.
 The first wallet (by name) is the default for rent, extend and stop.")]
     New(NameArgs),
     /// Import a key: a raw private key from an environment variable you name, or an
@@ -81,7 +82,7 @@ impl WalletCommand {
                         ));
                     }
                     (Some(var), None) => gpuflow_escrow::load_signer(None, Some(var))?,
-                    (None, Some(file)) => wallet::unlock(file)?,
+                    (None, Some(file)) => wallet::unlock(file, "flag --file")?,
                     (None, None) => {
                         return Err(fail(
                             Exit::Usage,
@@ -109,9 +110,9 @@ impl WalletCommand {
 
 fn store(ctx: &Ctx, name: &str, signer: PrivateKeySigner) -> anyhow::Result<()> {
     let password = wallet::password(&format!("password for the new wallet {name}: "), true)?;
-    if password.is_empty() {
-        return Err(fail(Exit::Usage, "an empty password would leave the key unprotected"));
-    }
+    gpuflow_escrow::keystore::check_password(&password).map_err(|e| {
+        fail(Exit::Usage, format!("{e}; choose a longer one ({PASSWORD_ENV} or the prompt)"))
+    })?;
     let stored = wallet::store(name, &signer, &password)?;
     if ctx.json {
         print_json(

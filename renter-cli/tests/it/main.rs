@@ -148,9 +148,13 @@ fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Makes the keystores a test writes cheap to open (test-only, insecure).
+const LIGHT_KDF: &str = "GPUFLOW_TEST_LIGHT_KDF";
+
 /// The devnet's chain and node, a private config directory, and no wallet chosen.
 fn env_for(devnet: &Devnet, config: &Path) -> Vec<(&'static str, String)> {
     vec![
+        (LIGHT_KDF, "1".to_owned()),
         ("GPUFLOW_RPC", devnet.rpc_url.clone()),
         ("GPUFLOW_ESCROW", devnet.escrow.to_string()),
         ("GPUFLOW_NODE", devnet.node_url.clone()),
@@ -198,6 +202,22 @@ async fn without_a_chain_settings_wallets_and_unreachable_endpoints() {
         .await
         .fails(2, "gpuflow wallet new");
     let created = gpuflow(&env, &["--json", "wallet", "new", "--name", "zeta"]).await.json();
+    // Without the test-only setting a new keystore gets geth's standard scrypt cost.
+    let zeta = std::fs::read_to_string(config.join("gpuflow/keystores/zeta.json")).unwrap();
+    let kdf = &serde_json::from_str::<Value>(&zeta).unwrap()["crypto"]["kdfparams"];
+    assert_eq!(
+        (&kdf["n"], &kdf["r"], &kdf["p"], &kdf["dklen"]),
+        (&262144.into(), &8.into(), &1.into(), &32.into()),
+        "{kdf}"
+    );
+    let mode = |p: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions())
+            & 0o777
+    };
+    assert_eq!(mode(&config.join("gpuflow/keystores/zeta.json")), 0o600);
+    assert_eq!(mode(&config.join("gpuflow/keystores")), 0o700);
+    // The rest of the test writes and opens keystores cheaply.
+    env.push((LIGHT_KDF, "1".to_owned()));
     env.push(("RENTER_KEY", RENTER_KEY.to_owned()));
     let imported = gpuflow(
         &env,
@@ -218,6 +238,18 @@ async fn without_a_chain_settings_wallets_and_unreachable_endpoints() {
         address(created)
     );
     gpuflow(&env, &["wallet", "new", "--name", "zeta"]).await.fails(2, "already exists");
+    // Empty and short passwords are refused, with the minimum named, and nothing is written.
+    for short in ["", "a", "seven77"] {
+        let mut weak = env.clone();
+        weak.retain(|(k, _)| *k != "GPUFLOW_PASSWORD");
+        weak.push(("GPUFLOW_PASSWORD", short.to_owned()));
+        gpuflow(&weak, &["wallet", "new", "--name", "weak"])
+            .await
+            .fails(2, "at least 8 characters");
+        let import = ["--json", "wallet", "import", "--key-env", "RENTER_KEY", "--name", "weak"];
+        gpuflow(&weak, &import).await.json_error(2, "at least 8 characters");
+        assert!(!config.join("gpuflow/keystores/weak.json").exists());
+    }
     gpuflow(&env, &["wallet", "address", "--wallet", "nope"])
         .await
         .fails(3, "no wallet named `nope`");
@@ -231,6 +263,38 @@ async fn without_a_chain_settings_wallets_and_unreachable_endpoints() {
     assert_eq!(keystore["address"], "90f79bf6eb2c4f870365e785982e1f101e93b906");
     let everything = gpuflow(&env, &["wallet", "list"]).await;
     assert!(!everything.stdout.contains(key_hex) && !everything.stderr.contains("correct horse"));
+
+    // A key typed where a variable name, a keystore path or a wallet name belongs is never
+    // echoed: the error says the flag takes the NAME of a variable.
+    for key in [RENTER_KEY, key_hex] {
+        for args in [
+            &["--key-env", key, "wallet", "address"][..],
+            &["--json", "--key-env", key, "wallet", "address"],
+            &["wallet", "import", "--key-env", key, "--name", "pasted"],
+            &["--key-env", key, "rent", "00000000000000ff", "--hours", "1"],
+        ] {
+            let run = gpuflow(&env, args).await;
+            run.fails(2, "looks like a secret");
+            assert!(run.stderr.contains("NAME of an environment variable"), "{}", run.stderr);
+            assert!(!run.stdout.contains(key_hex) && !run.stderr.contains(key_hex), "{args:?}");
+        }
+        let shown = gpuflow(&env, &["--json", "--key-env", key, "config"]).await;
+        assert!(!shown.stdout.contains(key_hex), "{}", shown.stdout);
+        let shown = gpuflow(&env, &["--key-env", key, "config"]).await;
+        assert!(shown.code == 0 && !shown.stdout.contains(key_hex), "{}", shown.stdout);
+        for args in [
+            &["--keystore", key, "wallet", "address"][..],
+            &["--wallet", key_hex, "wallet", "address"],
+            &["wallet", "new", "--name", key_hex],
+        ] {
+            let run = gpuflow(&env, args).await;
+            assert_ne!(run.code, 0, "{args:?}");
+            assert!(!run.stdout.contains(key_hex) && !run.stderr.contains(key_hex), "{args:?}");
+        }
+    }
+    let run = gpuflow(&env, &["--key-env", "my key", "wallet", "address"]).await;
+    run.fails(2, "NAME of an environment variable");
+    assert!(!run.stderr.contains("my key"), "{}", run.stderr);
 
     // A keystore file (geth's format) imports as its key; a raw key and a file at once, or
     // neither, is a usage error.
@@ -248,9 +312,15 @@ async fn without_a_chain_settings_wallets_and_unreachable_endpoints() {
     wrong.retain(|(k, _)| *k != "GPUFLOW_PASSWORD");
     wrong.push(("GPUFLOW_PASSWORD", "wrong".into()));
     let node = format!("http://127.0.0.1:{}", closed_port());
-    gpuflow(&wrong, &["--node", &node, "rent", "00000000000000ff", "--hours", "1"])
-        .await
-        .fails(2, "wrong password");
+    let run = gpuflow(&wrong, &["--node", &node, "rent", "00000000000000ff", "--hours", "1"]).await;
+    run.fails(2, "wrong password");
+    // It says which wallet was opened, and what chose it.
+    for needle in [&renter.to_string(), "alpha.json", "the first wallet"] {
+        assert!(run.stderr.contains(needle), "no `{needle}` in {}", run.stderr);
+    }
+    wrong.push(("GPUFLOW_KEYSTORE", file.clone()));
+    let run = gpuflow(&wrong, &["--node", &node, "rent", "00000000000000ff", "--hours", "1"]).await;
+    run.fails(2, "from environment GPUFLOW_KEYSTORE");
 
     // Layers: defaults < config file < GPUFLOW_* < flags, each with its source.
     std::fs::write(
@@ -339,6 +409,80 @@ async fn without_a_chain_settings_wallets_and_unreachable_endpoints() {
         .await
         .fails(2, "--image");
     gpuflow(&env, &["rent", "--hours"]).await.fails(2, "--hours");
+}
+
+/// A tiny HTTP server on an ephemeral port that answers every request with `response`;
+/// its thread ends with the test process.
+fn serve(response: String) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    url
+}
+
+fn http_response(status: &str, content_type: Option<&str>, body: &str) -> String {
+    let content_type = content_type.map(|t| format!("Content-Type: {t}\r\n")).unwrap_or_default();
+    format!(
+        "HTTP/1.1 {status}\r\n{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[tokio::test]
+async fn a_url_that_is_not_a_gpuflow_node_is_named_with_what_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = vec![("XDG_CONFIG_HOME", dir.path().display().to_string())];
+    let page = format!(
+        "<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head>\n<body>{}</body></html>",
+        "<p>filler text of a long page</p>\n".repeat(200)
+    );
+    let html = serve(http_response("200 OK", Some("text/html; charset=utf-8"), &page));
+    let missing = serve(http_response("404 Not Found", None, ""));
+    let broken = serve(http_response("500 Internal Server Error", Some("text/plain"), ""));
+    let other_api = serve(http_response("200 OK", Some("application/json"), r#"{"ok":true}"#));
+    for (url, needles) in [
+        (&html, &["HTTP 200 OK", "text/html", "Welcome to nginx!"][..]),
+        (&missing, &["HTTP 404 Not Found", "content type none", "an empty body"]),
+        (&broken, &["HTTP 500 Internal Server Error", "text/plain", "an empty body"]),
+    ] {
+        for args in [
+            &["--node", url, "search"][..],
+            &["--node", url, "offer", "00000000000000ff"],
+            &["--json", "--node", url, "search", "gpu_ram>=24"],
+        ] {
+            let run = gpuflow(&env, args).await;
+            run.fails(5, &format!("{url} does not answer as a gpuflow node"));
+            for needle in needles.iter().chain(&["check --node / GPUFLOW_NODE"]) {
+                assert!(run.stderr.contains(needle), "{args:?}: no `{needle}` in {}", run.stderr);
+            }
+            assert_eq!(run.stderr.trim_end().lines().count(), 1, "one line: {}", run.stderr);
+            assert!(
+                !run.stderr.contains("<html") && !run.stderr.contains("filler"),
+                "{}",
+                run.stderr
+            );
+            if args[0] == "--json" {
+                run.json_error(5, "does not answer as a gpuflow node");
+            }
+        }
+    }
+    gpuflow(&env, &["--node", &other_api, "search"])
+        .await
+        .fails(5, "does not answer as a gpuflow node");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
