@@ -689,8 +689,8 @@ impl Agent {
         }
         // This provider's rentals opened in the tail, as the chain has them now.
         let mut in_tail = BTreeSet::new();
-        for (_, last, events) in ranges {
-            self.handle_events(last, events, tail, &mut in_tail).await?;
+        for range in ranges {
+            self.handle_events(range.last, range.events, tail, &mut in_tail).await?;
         }
         if !reached {
             return Ok(());

@@ -31,10 +31,19 @@ pub struct Polled {
     pub latest_time: u64,
     /// First block of the reorganisation tail: blocks from here on are read again later.
     pub tail: u64,
-    /// The ranges read, in order, each `(first, last, events)`.
-    pub ranges: Vec<(u64, u64, Vec<(u64, EscrowEvent)>)>,
+    /// The ranges read, in order.
+    pub ranges: Vec<EventRange>,
     /// Whether the ranges reach `latest` (false while catching up).
     pub reached: bool,
+}
+
+/// The escrow's events in one range of blocks.
+#[derive(Debug)]
+pub struct EventRange {
+    /// Its last block.
+    pub last: u64,
+    /// Its events, in chain order, each with its block number.
+    pub events: Vec<(u64, EscrowEvent)>,
 }
 
 /// What a chain task reports to the loop.
@@ -68,9 +77,9 @@ pub async fn poll(escrow: Escrow, next_block: u64, tail_len: u64) -> Result<Poll
         for (first, last) in
             gpuflow_escrow::block_ranges(from, latest, LOG_RANGE).take(MAX_RANGES_PER_POLL)
         {
-            ranges.push((first, last, escrow.events(first, last).await?));
+            ranges.push(EventRange { last, events: escrow.events(first, last).await? });
         }
-        let reached = ranges.last().is_none_or(|(_, last, _)| *last == latest);
+        let reached = ranges.last().is_none_or(|range| range.last == latest);
         Ok(Polled { latest, latest_time, tail, ranges, reached })
     };
     bounded("reading the escrow's events", work).await
