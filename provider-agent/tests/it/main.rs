@@ -1302,6 +1302,36 @@ async fn a_second_agent_on_the_same_data_dir_fails_at_once_naming_the_first() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_on_the_nodes_port_refuses_to_start_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::new(dir.path()).await;
+    // The node listens there through libp2p, as the agent would: the kernel would share
+    // the port between them and split dials across two peer ids.
+    let node: Multiaddr = h.devnet.node_p2p.parse().unwrap();
+    let port = node
+        .iter()
+        .find_map(|p| match p {
+            gpuflow_p2p::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap();
+    let mut agent = h.run_command(port);
+    agent.kill_on_drop(true);
+    let out = tokio::time::timeout(TIMEOUT, agent.stdin(Stdio::null()).output())
+        .await
+        .expect("the agent exits at once")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the agent shared the node's port:\n{stderr}");
+    assert!(
+        stderr.contains(&format!("/tcp/{port}")) && stderr.contains("already in use"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--listen"), "{stderr}");
+    h.devnet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_whose_gas_estimate_reverts_leaves_no_nonce_gap() {
     let dir = tempfile::tempdir().unwrap();
     let h = Harness::new(dir.path()).await;
