@@ -682,7 +682,7 @@ impl Agent {
     /// chain no longer has are forgotten. Once the poll reached the head, quotes whose
     /// deadline passed before it began can open nothing more: their GPUs are freed.
     async fn on_polled(&mut self, polled: Polled, observed: u64) -> anyhow::Result<()> {
-        let Polled { latest_time, tail, ranges, reached, .. } = polled;
+        let Polled { latest_time, tail, ranges, reached } = polled;
         match &mut self.clock {
             Some(clock) => clock.advance(latest_time),
             None => self.clock = Some(ChainClock::at(latest_time)),

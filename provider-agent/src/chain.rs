@@ -25,15 +25,13 @@ const MAX_RANGES_PER_POLL: usize = 16;
 /// Events read by one poll.
 #[derive(Debug)]
 pub struct Polled {
-    /// The latest block when the poll began.
-    pub latest: u64,
-    /// Its timestamp.
+    /// Timestamp of the latest block when the poll began.
     pub latest_time: u64,
     /// First block of the reorganisation tail: blocks from here on are read again later.
     pub tail: u64,
     /// The ranges read, in order.
     pub ranges: Vec<EventRange>,
-    /// Whether the ranges reach `latest` (false while catching up).
+    /// Whether the ranges reach that latest block (false while catching up).
     pub reached: bool,
 }
 
@@ -80,7 +78,7 @@ pub async fn poll(escrow: Escrow, next_block: u64, tail_len: u64) -> Result<Poll
             ranges.push(EventRange { last, events: escrow.events(first, last).await? });
         }
         let reached = ranges.last().is_none_or(|range| range.last == latest);
-        Ok(Polled { latest, latest_time, tail, ranges, reached })
+        Ok(Polled { latest_time, tail, ranges, reached })
     };
     bounded("reading the escrow's events", work).await
 }

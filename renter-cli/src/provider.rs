@@ -49,7 +49,7 @@ impl Remembered {
 
 /// Where `peer` says it listens now, as the node last heard: the addresses of its latest
 /// heartbeat, whose signature is checked here instead of trusting the node, and of its
-/// live offer. Empty when the node cannot say.
+/// live offer (possibly the same ones twice). Empty when the node cannot say.
 async fn announced_addrs(node: &NodeClient, peer: PeerId) -> Vec<Multiaddr> {
     let Ok(Some(detail)) = node.provider(&peer.to_string()).await else { return Vec::new() };
     let mut addrs = Vec::new();
@@ -65,13 +65,7 @@ async fn announced_addrs(node: &NodeClient, peer: PeerId) -> Vec<Multiaddr> {
     {
         addrs.extend(offer.body.listen_addrs);
     }
-    let mut parsed: Vec<Multiaddr> = Vec::new();
-    for addr in addrs.iter().filter_map(|a| a.parse().ok()) {
-        if !parsed.contains(&addr) {
-            parsed.push(addr);
-        }
-    }
-    parsed
+    addrs.iter().filter_map(|a| a.parse().ok()).collect()
 }
 
 /// A short-lived libp2p client for one provider.
@@ -109,9 +103,9 @@ impl ProviderClient {
         node: &NodeClient,
         escrow: Address,
         rental_id: u64,
-        start: u64,
-        payout: Address,
+        rental: &gpuflow_escrow::Rental,
     ) -> anyhow::Result<Self> {
+        let (start, payout) = (rental.start.to::<u64>(), rental.provider);
         let remembered = Remembered::load(escrow, rental_id)
             .filter(|known| known.payout == payout && known.start == start)
             .and_then(|known| {

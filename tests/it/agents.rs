@@ -12,7 +12,7 @@ use alloy::{
 use gpuflow_devnet::{DEVNET_PASSWORD, Devnet, RENTER_FUNDS};
 use serde_json::Value;
 
-use super::{Output, amount, balance, eventually, start};
+use super::{Output, amount, balance, eventually, gpuflow_with, start};
 
 /// Runs the real `gpuflow` against the devnet with `config` as its configuration home
 /// (another directory is another renter machine) and `extra` variables.
@@ -22,20 +22,9 @@ async fn gpuflow_at(
     extra: &[(&str, String)],
     args: &[&str],
 ) -> Output {
-    let bin = gpuflow_devnet::bin_dir().unwrap().join("gpuflow");
-    let out = tokio::process::Command::new(&bin)
-        .args(args)
-        .envs(devnet.env())
-        .env("XDG_CONFIG_HOME", config)
-        .envs(extra.iter().map(|(k, v)| (*k, v.clone())))
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("running {}: {e}; build the binaries first", bin.display()));
-    Output {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let mut env = vec![("XDG_CONFIG_HOME", config.display().to_string())];
+    env.extend(extra.iter().cloned());
+    gpuflow_with(devnet, &env, args).await
 }
 
 fn json_of(out: &Output) -> Value {

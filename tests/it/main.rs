@@ -26,10 +26,17 @@ struct Output {
 
 /// Runs the real `gpuflow` binary against the devnet.
 async fn gpuflow(devnet: &Devnet, args: &[&str]) -> Output {
+    gpuflow_with(devnet, &[], args).await
+}
+
+/// Runs the real `gpuflow` binary against the devnet, with `extra` variables on top of the
+/// devnet's.
+async fn gpuflow_with(devnet: &Devnet, extra: &[(&str, String)], args: &[&str]) -> Output {
     let bin = gpuflow_devnet::bin_dir().unwrap().join("gpuflow");
     let out = tokio::process::Command::new(&bin)
         .args(args)
         .envs(devnet.env())
+        .envs(extra.iter().map(|(k, v)| (*k, v)))
         .output()
         .await
         .unwrap_or_else(|e| panic!("running {}: {e}; build the binaries first", bin.display()));

@@ -63,6 +63,21 @@ fn until_test_ends() -> String {
     format!("exec tail -f /dev/null --pid={}", std::process::id())
 }
 
+/// A libp2p client of a renter's own, as the CLI runs: a fresh identity, listening nowhere.
+fn renter_client() -> Network {
+    let (client, mut events, event_loop) = gpuflow_p2p::new(NetworkConfig {
+        identity: Identity::generate(),
+        listen: Vec::new(),
+        bootstrap: Vec::new(),
+        subscribe_offers: false,
+        serve_requests: false,
+    })
+    .unwrap();
+    tokio::spawn(event_loop.run());
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    client
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -95,16 +110,7 @@ impl Harness {
                 "driver_version":"550.54.14","cuda_version":"12.4"}]"#,
         )
         .unwrap();
-        let (client, mut events, event_loop) = gpuflow_p2p::new(NetworkConfig {
-            identity: Identity::generate(),
-            listen: Vec::new(),
-            bootstrap: Vec::new(),
-            subscribe_offers: false,
-            serve_requests: false,
-        })
-        .unwrap();
-        tokio::spawn(event_loop.run());
-        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        let client = renter_client();
         Self {
             devnet,
             dir: dir.to_owned(),
@@ -1139,16 +1145,7 @@ async fn a_quote_holds_its_gpus_from_other_renters_until_used_or_expired() {
     h.wait_offered(2).await;
     let duration = 600;
     // The other renter asks from a machine of its own (a peer of its own).
-    let (client, mut events, event_loop) = gpuflow_p2p::new(NetworkConfig {
-        identity: Identity::generate(),
-        listen: Vec::new(),
-        bootstrap: Vec::new(),
-        subscribe_offers: false,
-        serve_requests: false,
-    })
-    .unwrap();
-    tokio::spawn(event_loop.run());
-    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let client = renter_client();
     let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{}", h.port).parse().unwrap();
     let ask_other = |gpus: Option<u32>| {
         let request = RentalRequest::Quote {

@@ -37,14 +37,9 @@ impl LogsArgs {
         let signer = settings.signer()?;
         let (escrow, chain_id) = settings.escrow(None).await?;
         let rental = escrow.rental(self.rental).await?;
-        let provider = ProviderClient::for_rental(
-            &settings.node(),
-            escrow.address(),
-            self.rental,
-            rental.start.to::<u64>(),
-            rental.provider,
-        )
-        .await?;
+        let provider =
+            ProviderClient::for_rental(&settings.node(), escrow.address(), self.rental, &rental)
+                .await?;
         let fetch = || async {
             let issued_at = unix_now();
             let message = logs_request_message(chain_id, escrow.address(), self.rental, issued_at);

@@ -35,14 +35,9 @@ impl StatusArgs {
         let active = !rental.stopped && now < end;
 
         // The workload's state comes from the provider itself.
-        let provider = ProviderClient::for_rental(
-            &settings.node(),
-            escrow.address(),
-            self.rental,
-            rental.start.to::<u64>(),
-            rental.provider,
-        )
-        .await;
+        let provider =
+            ProviderClient::for_rental(&settings.node(), escrow.address(), self.rental, &rental)
+                .await;
         let workload = match async { provider?.status(self.rental).await }.await {
             Ok(status) => Some(status),
             Err(e) => {

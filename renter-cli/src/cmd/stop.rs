@@ -40,8 +40,7 @@ impl StopArgs {
                 &settings.node(),
                 escrow.address(),
                 self.rental,
-                rental.start.to::<u64>(),
-                rental.provider,
+                &rental,
             )
             .await?;
             provider.status(self.rental).await
