@@ -202,7 +202,7 @@ pub fn markdown(machine: &Machine, command: &str, sections: &[Section], started:
     let _ = writeln!(out, "# gpuflow benchmarks\n");
     let _ = writeln!(
         out,
-        "Written by `{command}` (crate `crates/bench`, run with `make bench`; `make bench-smoke` \
+        "Written by `{command}` (crate `bench/`, run with `make bench`; `make bench-smoke` \
          runs the same code at toy sizes). Every figure is the median (or the named percentile) \
          from one run on the machine below; the load generator runs on the same machine, so \
          it competes with the measured process for the same cores.\n"
