@@ -2,15 +2,15 @@
 //! reorg made with `evm_snapshot`/`evm_revert` is rolled back, and a restarted node resumes
 //! from its cursor.
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use alloy::{
-    node_bindings::{Anvil, AnvilInstance},
-    primitives::{Address, B256, U256, aliases::U40},
+    primitives::{Address, B256, U256},
     providers::{DynProvider, Provider},
     signers::local::PrivateKeySigner,
 };
-use gpuflow_escrow::{Escrow, GpuEscrow, MockUSDC};
+use gpuflow_devnet::{ChainOptions, LocalChain};
+use gpuflow_escrow::{Escrow, GpuEscrow};
 use gpuflow_node::ChainConfig;
 use gpuflow_protocol::{QuoteTerms, api, unix_now};
 
@@ -20,7 +20,7 @@ const RATE: u128 = 1_000;
 
 /// Anvil with a deployed escrow, a funded renter and a provider that signs quotes.
 pub(crate) struct Chain {
-    pub(crate) anvil: AnvilInstance,
+    pub(crate) local: LocalChain,
     pub(crate) escrow: Address,
     pub(crate) deployed_at: u64,
     renter: PrivateKeySigner,
@@ -32,41 +32,22 @@ pub(crate) struct Chain {
 
 impl Chain {
     pub(crate) async fn start() -> Self {
-        let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-        let anvil = Anvil::at(bin).try_spawn().expect("anvil starts");
-        let key = |i: usize| PrivateKeySigner::from(anvil.keys()[i].clone());
-        let (deployer, treasury, provider, renter) = (key(0), key(1), key(2), key(3));
-        let admin = gpuflow_escrow::connect(&anvil.endpoint(), Some(deployer.clone())).unwrap();
-        let token = MockUSDC::deploy(admin.clone()).await.unwrap();
-        let minted = token.mint(renter.address(), U256::from(10u128.pow(12))).send().await;
-        minted.unwrap().get_receipt().await.unwrap();
-        let receipt = GpuEscrow::deploy_builder(
-            admin.clone(),
-            *token.address(),
-            treasury.address(),
-            1000,
-            U40::from(60),
-            deployer.address(),
-        )
-        .send()
+        let local = LocalChain::start(&ChainOptions {
+            anvil: gpuflow_devnet::anvil_bin(),
+            block_time: None,
+            fee_bps: 1000,
+            dispute_window: 60,
+            attesters: 0,
+            attester_threshold: 1,
+            renter_funds: U256::from(10u128.pow(12)),
+        })
         .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-        let escrow = receipt.contract_address.unwrap();
-        let chain = gpuflow_escrow::connect(&anvil.endpoint(), Some(renter.clone())).unwrap();
+        .expect("anvil starts with the contracts deployed");
+        let (escrow, deployed_at) = (local.deployment.escrow, local.deployment.block);
+        let (renter, provider) = (local.renter.clone(), local.provider.clone());
+        let chain = gpuflow_escrow::connect(&local.rpc_url(), Some(renter.clone())).unwrap();
         let renter_escrow = Escrow::new(chain, escrow).await.unwrap();
-        Self {
-            anvil,
-            escrow,
-            deployed_at: receipt.block_number.unwrap(),
-            renter,
-            provider,
-            renter_escrow,
-            nonce: 0,
-        }
+        Self { local, escrow, deployed_at, renter, provider, renter_escrow, nonce: 0 }
     }
 
     fn rpc(&self) -> &DynProvider {
@@ -75,7 +56,7 @@ impl Chain {
 
     fn config(&self, from_block: u64) -> ChainConfig {
         ChainConfig {
-            rpc_url: self.anvil.endpoint(),
+            rpc_url: self.local.rpc_url(),
             escrow: self.escrow,
             from_block,
             confirmations: 0,
@@ -116,7 +97,7 @@ impl Chain {
             self.rpc().raw_request("evm_revert".into(), (snapshot,)).await.unwrap();
         assert!(reverted);
         let chain =
-            gpuflow_escrow::connect(&self.anvil.endpoint(), Some(self.renter.clone())).unwrap();
+            gpuflow_escrow::connect(&self.local.rpc_url(), Some(self.renter.clone())).unwrap();
         self.renter_escrow = Escrow::new(chain, self.escrow).await.unwrap();
     }
 

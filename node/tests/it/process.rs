@@ -523,7 +523,7 @@ async fn a_node_never_attests_its_own_outage_as_the_providers() {
     )
     .unwrap();
     let (rpc, escrow, from_block) =
-        (chain.anvil.endpoint(), chain.escrow.to_string(), chain.deployed_at.to_string());
+        (chain.local.rpc_url(), chain.escrow.to_string(), chain.deployed_at.to_string());
     let args = |port: u16| -> Vec<String> {
         [
             "--data-dir",

@@ -15,7 +15,7 @@ use alloy::{
     providers::Provider,
     signers::local::PrivateKeySigner,
 };
-use gpuflow_devnet::{DEVNET_PASSWORD, Devnet, DevnetOptions};
+use gpuflow_devnet::{AgentSpec, DEVNET_PASSWORD, Devnet, DevnetOptions};
 use gpuflow_escrow::{Escrow, GpuEscrow};
 use gpuflow_p2p::{Multiaddr, Network, NetworkConfig, PeerId};
 use gpuflow_protocol::{
@@ -144,28 +144,22 @@ impl Harness {
 
     /// The `gpuflow-provider run` command of this agent, listening on `port`.
     fn run_command(&self, port: u16) -> Command {
-        let bin = gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider");
-        let mut command = Command::new(&bin);
-        let rpc = self.rpc.as_deref().unwrap_or(&self.devnet.rpc_url);
-        command
-            .arg("run")
-            .args(["--rpc", rpc, "--escrow", &self.devnet.escrow.to_string()])
-            .args(["--key-env", KEY_ENV])
-            .env(KEY_ENV, self.key.to_bytes().to_string())
+        AgentSpec {
+            rpc_url: self.rpc.clone().unwrap_or_else(|| self.devnet.rpc_url.clone()),
+            key: self.key.to_bytes().to_string(),
             // No config file of the machine's user leaks in.
-            .env("XDG_CONFIG_HOME", self.dir.join("config"))
-            .arg("--data-dir")
-            .arg(self.dir.join("agent"))
-            .args(["--listen", &format!("/ip4/127.0.0.1/tcp/{port}")])
-            .args(["--bootstrap", &self.devnet.node_p2p])
-            .arg("--simulate-gpus")
-            .arg(self.dir.join("gpus.json"))
-            .args(["--price-per-hour", "0.36", "--region", "test"])
-            .args(["--workload", &self.workload])
-            .args(["--poll-interval-ms", "200", "--heartbeat-interval-secs", "1"])
-            .args(&self.extra)
-            .envs(self.env.iter().cloned());
-        command
+            config_home: self.dir.join("config"),
+            listen: format!("/ip4/127.0.0.1/tcp/{port}"),
+            price_per_hour: Some("0.36".into()),
+            region: "test".into(),
+            workload: Some(self.workload.clone()),
+            poll_interval_ms: Some(200),
+            heartbeat_interval_secs: Some(1),
+            extra: self.extra.iter().map(Into::into).collect(),
+            env: self.env.iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            ..self.devnet.agent(&self.dir.join("agent"), &self.dir.join("gpus.json"))
+        }
+        .command()
     }
 
     /// Starts the agent and waits for its ready line.

@@ -10,7 +10,7 @@ use std::{
 };
 
 use alloy::primitives::{Address, U256};
-use gpuflow_devnet::{DEVNET_PASSWORD, Devnet, DevnetOptions, RENTER_FUNDS};
+use gpuflow_devnet::{AgentSpec, DEVNET_PASSWORD, Devnet, DevnetOptions, RENTER_FUNDS};
 use gpuflow_escrow::Escrow;
 use serde_json::Value;
 
@@ -80,38 +80,25 @@ impl Agent {
             ),
         )
         .unwrap();
-        let key = alloy::signers::local::PrivateKeySigner::random();
         let log = dir.join("agent.log");
-        let bin = gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider");
-        let mut command = tokio::process::Command::new(&bin);
-        command
-            .arg("run")
-            .args(["--rpc", &devnet.rpc_url, "--escrow", &devnet.escrow.to_string()])
-            .args(["--key-env", "AGENT_KEY"])
-            .env("AGENT_KEY", key.to_bytes().to_string())
-            .env("XDG_CONFIG_HOME", dir.join("config"))
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", &devnet.node_p2p])
-            .arg("--simulate-gpus")
-            .arg(&gpus)
-            .args(["--region", "test"])
-            .args(if flags.contains(&"--price-per-hour") {
-                &[][..]
-            } else {
-                &["--price-per-hour", "0.36"]
-            })
-            .args(flags);
-        let (child, ready) =
-            gpuflow_devnet::spawn_ready(&mut command, &log, "gpuflow-provider ready", TIMEOUT)
-                .await
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "agent {name} ({}): {e:#}\n{}",
-                        bin.display(),
-                        std::fs::read_to_string(&log).unwrap_or_default()
-                    )
-                });
+        let spec = AgentSpec {
+            key: alloy::signers::local::PrivateKeySigner::random().to_bytes().to_string(),
+            config_home: dir.join("config"),
+            region: "test".into(),
+            price_per_hour: (!flags.contains(&"--price-per-hour")).then(|| "0.36".into()),
+            workload: None,
+            poll_interval_ms: None,
+            heartbeat_interval_secs: None,
+            extra: flags.iter().map(Into::into).collect(),
+            ..devnet.agent(&dir.join("data"), &gpus)
+        };
+        let (child, ready) = spec.spawn(&log, TIMEOUT).await.unwrap_or_else(|e| {
+            panic!(
+                "agent {name} ({}): {e:#}\n{}",
+                spec.bin().display(),
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        });
         let offer = gpuflow_devnet::ready_field(&ready, "offer").unwrap();
         let agent = Self { child, offer, data: dir.join("data"), log };
         agent.wait_listed(devnet, true).await;
