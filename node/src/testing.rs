@@ -1,8 +1,8 @@
 //! Signed offers and heartbeats, and throwaway stores, for unit tests.
 
-use alloy::{primitives::Address, signers::local::PrivateKeySigner};
+use alloy::primitives::Address;
 use gpuflow_protocol::{
-    GpuHealth, GpuInfo, Heartbeat, Identity, Offer, OfferId, SignedEnvelope, Verified, unix_now,
+    GpuHealth, GpuInfo, Heartbeat, Offer, Verified, testing::TestProvider, unix_now,
 };
 
 use crate::Store;
@@ -14,58 +14,51 @@ pub(crate) fn store() -> (Store, tempfile::TempDir) {
     (store, dir)
 }
 
-/// A provider with its peer identity and payout key.
-pub(crate) struct Provider {
-    pub(crate) identity: Identity,
-    pub(crate) payout: PrivateKeySigner,
+/// A provider with its peer identity and payout key, whose offers carry what the node's
+/// unit tests expect (an escrow, a region, a listen address).
+#[derive(Default)]
+pub(crate) struct Provider(TestProvider);
+
+impl std::ops::Deref for Provider {
+    type Target = TestProvider;
+
+    fn deref(&self) -> &TestProvider {
+        &self.0
+    }
 }
 
 impl Provider {
     pub(crate) fn new() -> Self {
-        Self { identity: Identity::generate(), payout: PrivateKeySigner::random() }
+        Self::default()
     }
 
-    /// The id nodes give this provider's offer.
-    pub(crate) fn id(&self) -> OfferId {
-        OfferId::of(&self.identity.peer_id())
+    /// A provider paid at `payout`.
+    pub(crate) fn with_payout(payout: alloy::signers::local::PrivateKeySigner) -> Self {
+        Self(TestProvider::with_payout(payout))
     }
 
     /// A signed and verified offer for one RTX 4090 (with a UUID of this provider's own) at
     /// 100 units per second, live for the next ten minutes, after `edit`.
     pub(crate) fn offer(&self, edit: impl FnOnce(&mut Offer)) -> Verified<Offer> {
-        let uuid = format!("GPU-{}", self.id());
-        let mut offer = Offer {
-            escrow: Address::repeat_byte(0xee),
-            region: "eu-west".into(),
-            listen_addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
-            ..gpuflow_protocol::testing::offer(
-                &self.identity,
-                &self.payout,
-                &uuid,
-                unix_now() - 10,
-                600,
-            )
-        };
-        edit(&mut offer);
-        SignedEnvelope::seal(&self.identity, &offer).open().expect("test offers are valid")
+        let envelope = self.0.offer_at(unix_now() - 10, 600, |offer| {
+            offer.escrow = Address::repeat_byte(0xee);
+            offer.region = "eu-west".into();
+            offer.listen_addrs = vec!["/ip4/127.0.0.1/tcp/4001".into()];
+            edit(offer);
+        });
+        envelope.open().expect("test offers are valid")
     }
 
     /// A signed and verified heartbeat with sequence number `seq`.
     pub(crate) fn heartbeat(&self, seq: u64) -> Verified<Heartbeat> {
-        let heartbeat = Heartbeat {
-            seq,
-            issued_at: unix_now(),
-            gpus: vec![GpuHealth {
-                uuid: format!("GPU-{}", self.id()),
-                temperature_c: 64,
-                utilization_pct: 87,
-                memory_used_bytes: 12_000_000_000,
-                ecc_errors: Some(0),
-            }],
-            active_rentals: 1,
-            listen_addrs: Vec::new(),
+        let health = GpuHealth {
+            uuid: String::new(),
+            temperature_c: 64,
+            utilization_pct: 87,
+            memory_used_bytes: 12_000_000_000,
+            ecc_errors: Some(0),
         };
-        SignedEnvelope::seal(&self.identity, &heartbeat).open().expect("test heartbeats are valid")
+        self.0.heartbeat(seq, health).open().expect("test heartbeats are valid")
     }
 }
 

@@ -5,7 +5,10 @@ use alloy::{
     signers::{SignerSync, local::PrivateKeySigner},
 };
 
-use crate::{GpuInfo, Identity, Offer, payout_binding_message};
+use crate::{
+    GpuHealth, GpuInfo, Heartbeat, Identity, Offer, OfferId, SignedEnvelope,
+    payout_binding_message, unix_now,
+};
 
 /// A valid offer of one RTX 4090 with GPU `uuid`, signed over by `payout` for
 /// `identity`, issued at `issued_at` and valid for `ttl` seconds. Tests change the fields
@@ -44,5 +47,74 @@ pub fn offer(
         inet_down_mbps: None,
         inet_up_mbps: None,
         disk_bytes: None,
+    }
+}
+
+/// A provider for tests: a peer identity and a payout key, signing offers and heartbeats
+/// for one GPU of its own (`GPU-<offer id>`).
+#[derive(Clone, Debug)]
+pub struct TestProvider {
+    /// The peer identity that signs the envelopes.
+    pub identity: Identity,
+    /// The payout key bound into offers.
+    pub payout: PrivateKeySigner,
+}
+
+impl Default for TestProvider {
+    fn default() -> Self {
+        Self::with_payout(PrivateKeySigner::random())
+    }
+}
+
+impl TestProvider {
+    /// A provider with a fresh identity and payout key.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A provider with a fresh identity, paid at `payout`.
+    pub fn with_payout(payout: PrivateKeySigner) -> Self {
+        Self { identity: Identity::generate(), payout }
+    }
+
+    /// The id nodes give this provider's offer.
+    pub fn id(&self) -> OfferId {
+        OfferId::of(&self.identity.peer_id())
+    }
+
+    /// The UUID of this provider's GPU.
+    pub fn gpu_uuid(&self) -> String {
+        format!("GPU-{}", self.id())
+    }
+
+    /// A signed offer ([`offer`]) of this provider's GPU, issued at `issued_at` and valid
+    /// for `ttl` seconds, after `edit`.
+    pub fn offer_at(
+        &self,
+        issued_at: u64,
+        ttl: u64,
+        edit: impl FnOnce(&mut Offer),
+    ) -> SignedEnvelope {
+        let mut offer = offer(&self.identity, &self.payout, &self.gpu_uuid(), issued_at, ttl);
+        edit(&mut offer);
+        SignedEnvelope::seal(&self.identity, &offer)
+    }
+
+    /// A signed offer issued now and valid for ten minutes, after `edit`.
+    pub fn offer(&self, edit: impl FnOnce(&mut Offer)) -> SignedEnvelope {
+        self.offer_at(unix_now(), 600, edit)
+    }
+
+    /// A signed heartbeat with sequence number `seq`, issued now, reporting this
+    /// provider's GPU at `health` (its UUID is filled in) and one active rental.
+    pub fn heartbeat(&self, seq: u64, health: GpuHealth) -> SignedEnvelope {
+        let heartbeat = Heartbeat {
+            seq,
+            issued_at: unix_now(),
+            gpus: vec![GpuHealth { uuid: self.gpu_uuid(), ..health }],
+            active_rentals: 1,
+            listen_addrs: Vec::new(),
+        };
+        SignedEnvelope::seal(&self.identity, &heartbeat)
     }
 }

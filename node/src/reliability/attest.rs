@@ -249,7 +249,7 @@ pub async fn downtime_terms(
 #[cfg(test)]
 mod tests {
     use alloy::primitives::{B256, Uint, address};
-    use gpuflow_protocol::{Identity, QuoteTerms, unix_now};
+    use gpuflow_protocol::{QuoteTerms, unix_now};
 
     use super::*;
     use crate::{
@@ -264,7 +264,7 @@ mod tests {
         // Two machines under one payout address: the rented one falls silent for ten
         // minutes mid-rental, the other stays up and is heard last.
         let rented = Provider::new();
-        let other = Provider { identity: Identity::generate(), payout: rented.payout.clone() };
+        let other = Provider::with_payout(rented.payout.clone());
         let now = unix_now();
         let first = now - 3_700;
         store.mark_alive(first - 60, now).await.unwrap();

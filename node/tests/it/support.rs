@@ -5,9 +5,7 @@ use std::{future::Future, path::Path, time::Duration};
 use alloy::signers::local::PrivateKeySigner;
 use gpuflow_node::{NodeConfig, RateLimit, RunningNode};
 use gpuflow_p2p::{Multiaddr, Network, NetworkConfig, NetworkEvent};
-use gpuflow_protocol::{
-    GpuHealth, Heartbeat, Identity, Offer, OfferId, SignedEnvelope, api, unix_now,
-};
+use gpuflow_protocol::{GpuHealth, Identity, SignedEnvelope, api, testing::TestProvider};
 
 /// Longest wait for anything to happen; generous for a loaded 2-core machine.
 pub(crate) const WAIT: Duration = Duration::from_secs(30);
@@ -112,52 +110,37 @@ pub(crate) async fn metric(url: &str, line: &str) -> u64 {
     text.lines().find_map(|l| l.strip_prefix(line)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0)
 }
 
-/// A provider identity with a payout key.
-pub(crate) struct Provider {
-    pub(crate) identity: Identity,
-    payout: PrivateKeySigner,
-}
+/// A provider identity with a payout key, signing offers of one GPU of its own.
+#[derive(Default)]
+pub(crate) struct Provider(TestProvider);
 
-impl Default for Provider {
-    fn default() -> Self {
-        Self { identity: Identity::generate(), payout: PrivateKeySigner::random() }
+impl std::ops::Deref for Provider {
+    type Target = TestProvider;
+
+    fn deref(&self) -> &TestProvider {
+        &self.0
     }
 }
 
 impl Provider {
     /// A provider paid at `payout`.
     pub(crate) fn with_payout(payout: PrivateKeySigner) -> Self {
-        Self { identity: Identity::generate(), payout }
+        Self(TestProvider::with_payout(payout))
     }
 
     pub(crate) fn id(&self) -> String {
-        OfferId::of(&self.identity.peer_id()).to_string()
-    }
-
-    /// A signed offer for one GPU of this provider's own, after `edit`.
-    pub(crate) fn offer(&self, edit: impl FnOnce(&mut Offer)) -> SignedEnvelope {
-        let uuid = format!("GPU-{}", self.id());
-        let mut offer =
-            gpuflow_protocol::testing::offer(&self.identity, &self.payout, &uuid, unix_now(), 600);
-        edit(&mut offer);
-        SignedEnvelope::seal(&self.identity, &offer)
+        self.0.id().to_string()
     }
 
     pub(crate) fn heartbeat(&self, seq: u64) -> SignedEnvelope {
-        let heartbeat = Heartbeat {
-            seq,
-            issued_at: unix_now(),
-            gpus: vec![GpuHealth {
-                uuid: format!("GPU-{}", self.id()),
-                temperature_c: 70,
-                utilization_pct: 99,
-                memory_used_bytes: 20_000_000_000,
-                ecc_errors: None,
-            }],
-            active_rentals: 1,
-            listen_addrs: Vec::new(),
+        let health = GpuHealth {
+            uuid: String::new(),
+            temperature_c: 70,
+            utilization_pct: 99,
+            memory_used_bytes: 20_000_000_000,
+            ecc_errors: None,
         };
-        SignedEnvelope::seal(&self.identity, &heartbeat)
+        self.0.heartbeat(seq, health)
     }
 }
 

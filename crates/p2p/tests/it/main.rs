@@ -7,7 +7,7 @@ use alloy::signers::local::PrivateKeySigner;
 use gpuflow_p2p::{Acceptance, Multiaddr, Network, NetworkConfig, NetworkEvent, PeerId, Protocol};
 use gpuflow_protocol::{
     GpuHealth, Heartbeat, Identity, Offer, RentalRequest, RentalResponse, SignedEnvelope,
-    SyncResponse, WorkloadState, WorkloadStatus, unix_now,
+    SyncResponse, WorkloadState, WorkloadStatus, testing::TestProvider, unix_now,
 };
 use tokio::sync::mpsc::Receiver;
 
@@ -90,20 +90,19 @@ async fn provider_of(index: &Network, index_addr: Multiaddr) -> (Network, Identi
 }
 
 fn heartbeat(identity: &Identity, seq: u64) -> SignedEnvelope {
-    let heartbeat = Heartbeat {
-        seq,
-        issued_at: unix_now(),
-        gpus: vec![GpuHealth {
-            uuid: "GPU-1".into(),
-            temperature_c: 55,
-            utilization_pct: 100,
-            memory_used_bytes: 1 << 30,
-            ecc_errors: Some(0),
-        }],
-        active_rentals: 1,
-        listen_addrs: Vec::new(),
+    let health = GpuHealth {
+        uuid: String::new(),
+        temperature_c: 55,
+        utilization_pct: 100,
+        memory_used_bytes: 1 << 30,
+        ecc_errors: Some(0),
     };
-    SignedEnvelope::seal(identity, &heartbeat)
+    provider(identity).heartbeat(seq, health)
+}
+
+/// A provider signing as `identity`, with a payout key of its own.
+fn provider(identity: &Identity) -> TestProvider {
+    TestProvider { identity: identity.clone(), payout: PrivateKeySigner::random() }
 }
 
 /// Waits, bounded, for the first event `pick` accepts.
@@ -125,9 +124,7 @@ async fn next<T>(
 }
 
 fn offer(identity: &Identity) -> SignedEnvelope {
-    let payout = PrivateKeySigner::random();
-    let offer = gpuflow_protocol::testing::offer(identity, &payout, "GPU-1", unix_now(), 300);
-    SignedEnvelope::seal(identity, &offer)
+    provider(identity).offer_at(unix_now(), 300, |_| {})
 }
 
 #[tokio::test]
