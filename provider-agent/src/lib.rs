@@ -7,7 +7,6 @@
 //! [`opts`]; `main.rs` only parses and reports.
 
 pub mod agent;
-pub mod chain;
 pub mod cmd;
 pub mod config;
 pub mod docker;
@@ -15,6 +14,5 @@ pub mod earnings;
 pub mod gpus;
 pub mod lock;
 pub mod opts;
-pub mod reservations;
 pub mod runtime;
 pub mod store;

@@ -152,5 +152,5 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
         agent.offer_id(),
         payout.address()
     );
-    agent.run(events, gpuflow_cli_util::shutdown_signal()).await
+    Ok(agent.run(events, gpuflow_cli_util::shutdown_signal()).await?)
 }
