@@ -3,15 +3,16 @@
 //! [`runtime`] (a local process, or a [`docker`] container), keeping its state in a
 //! SQLite [`store`] so restarts resume where they stopped, one agent per data directory
 //! ([`lock`]). [`config`] reads `provider.toml` and prices; [`earnings`] reads and
-//! withdraws what the chain owes.
+//! withdraws what the chain owes. The commands and their flags are in [`cmd`] and
+//! [`opts`]; `main.rs` only parses and reports.
 
 pub mod agent;
-pub mod chain;
+pub mod cmd;
 pub mod config;
 pub mod docker;
 pub mod earnings;
 pub mod gpus;
 pub mod lock;
-pub mod reservations;
+pub mod opts;
 pub mod runtime;
 pub mod store;

@@ -1,0 +1,89 @@
+//! What the agent gossips: the signed offer for its free GPUs and the heartbeat.
+
+use alloy::signers::SignerSync;
+use gpuflow_protocol::{Heartbeat, Offer, SignedEnvelope, payout_binding_message, unix_now};
+
+use super::{Agent, is_live, unix_millis};
+
+/// Lifetime of the offer that replaces a fully rented machine's, in seconds: long enough
+/// to cross gossipsub, short enough that searches stop listing the machine at once.
+const LAPSE_SECS: u64 = 5;
+
+impl Agent {
+    /// Signs and publishes the offer for the free GPUs. With none free, the live offer is
+    /// replaced by one that lapses within [`LAPSE_SECS`], so searches stop listing a
+    /// machine that is fully rented (an offer must name at least one GPU).
+    pub(super) async fn publish_offer(&mut self) {
+        if self.listen_addrs.is_empty() {
+            return;
+        }
+        let free: Vec<gpuflow_protocol::GpuInfo> = self.free_gpus().into_iter().cloned().collect();
+        let (gpus, ttl) = if !free.is_empty() {
+            (free, self.config.offer_ttl.as_secs())
+        } else if !self.advertised.is_empty() {
+            (self.advertised.clone(), LAPSE_SECS)
+        } else {
+            return;
+        };
+        let lapsing = ttl == LAPSE_SECS;
+        let now = unix_now();
+        let peer_id = self.config.identity.peer_id();
+        let payout_proof =
+            match self.config.payout.sign_message_sync(payout_binding_message(&peer_id).as_bytes())
+            {
+                Ok(sig) => sig,
+                Err(e) => return tracing::error!(error = %e, "could not sign the payout binding"),
+            };
+        let rate = self.rate_of(&gpus.iter().collect::<Vec<_>>());
+        let offer = Offer {
+            seq: unix_millis(),
+            issued_at: now,
+            expires_at: now + ttl,
+            chain_id: self.chain.chain_id,
+            escrow: self.escrow.address(),
+            payout: self.config.payout.address(),
+            payout_proof,
+            price_per_second: rate,
+            gpus,
+            verified: self.config.inventory.verified,
+            region: self.config.region.clone(),
+            listen_addrs: self.listen_addrs.clone(),
+            inet_down_mbps: self.config.inet_down_mbps,
+            inet_up_mbps: self.config.inet_up_mbps,
+            disk_bytes: self.config.disk_bytes,
+        };
+        if !lapsing {
+            self.advertised = offer.gpus.clone();
+        }
+        let envelope = SignedEnvelope::seal(&self.config.identity, &offer);
+        match self.network.publish_offer(&envelope).await {
+            Ok(()) if lapsing => {
+                // Withdrawn: nothing to publish until a GPU is free again.
+                self.advertised.clear();
+                tracing::info!(offer = %self.offer_id(), seq = offer.seq, "every GPU is rented: offer withdrawn");
+            }
+            Ok(()) => {
+                tracing::info!(offer = %self.offer_id(), seq = offer.seq, gpus = offer.gpus.len(), "offer published")
+            }
+            // Alone on the network: the next subscriber triggers a republish.
+            Err(e) => tracing::debug!(error = %e, "offer not published"),
+        }
+    }
+
+    pub(super) async fn publish_heartbeat(&mut self) {
+        // Unix milliseconds stay monotonic across restarts; the max guards a clock step.
+        self.heartbeat_seq = unix_millis().max(self.heartbeat_seq + 1);
+        let heartbeat = Heartbeat {
+            seq: self.heartbeat_seq,
+            issued_at: unix_now(),
+            gpus: self.health.borrow().clone(),
+            active_rentals: self.rentals.values().filter(|r| is_live(r)).count() as u32,
+            listen_addrs: self.listen_addrs.clone(),
+        };
+        let envelope = SignedEnvelope::seal(&self.config.identity, &heartbeat);
+        match self.network.publish_heartbeat(&envelope).await {
+            Ok(()) => tracing::debug!(seq = heartbeat.seq, "heartbeat published"),
+            Err(e) => tracing::debug!(error = %e, "heartbeat not published"),
+        }
+    }
+}

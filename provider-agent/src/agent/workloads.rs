@@ -1,0 +1,187 @@
+//! Workloads: starting a rental's workload in a task of its own, recording how the start
+//! went, ending it when its rental runs out, and answering status and log requests.
+
+use alloy::primitives::{Address, Signature};
+use gpuflow_protocol::{
+    RentalResponse, WorkloadState, WorkloadStatus, logs_request_message, unix_now,
+};
+
+use super::{Agent, AgentError, is_live, state_of};
+use crate::{
+    runtime::{RuntimeError, Started, WorkloadSpec},
+    store::RentalRecord,
+};
+
+/// How far a log request's timestamp may be from the provider's clock, in seconds.
+const LOGS_REQUEST_MAX_SKEW: u64 = 300;
+
+impl Agent {
+    /// Starts the rental's workload in a task of its own: pulling an image may take
+    /// minutes, during which quotes, heartbeats and other rentals must not wait. The
+    /// outcome comes back to [`Agent::on_started`].
+    pub(super) async fn start_workload(&mut self, mut rental: RentalRecord) {
+        if !self.starting.insert(rental.id) {
+            return;
+        }
+        let spec = WorkloadSpec {
+            rental_id: rental.id,
+            gpus: rental.gpus.clone(),
+            ends_at: rental.ends_at,
+            image: rental.image.clone(),
+            ssh_key: rental.ssh_key.clone(),
+        };
+        rental.detail = "starting the workload".into();
+        self.rentals.insert(rental.id, rental);
+        let (runtime, done) = (self.runtime.clone(), self.started_tx.clone());
+        tokio::spawn(async move {
+            let result = runtime.start(&spec).await;
+            // Without a receiver the agent has stopped; its next start resumes the rental.
+            let _ = done.send((spec.rental_id, result)).await;
+        });
+    }
+
+    /// Records how a workload's start went. A workload whose rental ended or was stopped
+    /// while it started is stopped at once; one that failed to start frees its GPUs.
+    pub(super) async fn on_started(&mut self, id: u64, result: Result<Started, RuntimeError>) {
+        self.starting.remove(&id);
+        let Some(mut rental) = self.rentals.get(&id).cloned() else { return };
+        match result {
+            Ok(started) if !is_live(&rental) => {
+                tracing::info!(rental = id, "workload started after its rental ended; stopping it");
+                self.runtime.stop(id, &started.handle).await;
+                return;
+            }
+            Ok(started) => {
+                rental.state = WorkloadState::Running.to_string();
+                rental.started_at.get_or_insert(unix_now());
+                rental.detail = started.detail;
+                rental.handle = Some(started.handle);
+            }
+            Err(_) if !is_live(&rental) => return,
+            Err(e) if rental.started_at.is_some() => {
+                // It ran before (a restart failed): the seconds it ran were served, so it is
+                // not refused in full; the renter stops it and claims the downtime.
+                tracing::error!(rental = id, error = %e, "workload did not start again");
+                rental.state = WorkloadState::Refused.to_string();
+                rental.detail = format!(
+                    "the workload could not start again ({e}); stop the rental to get the \
+                     unused deposit back, and claim the downtime with `gpuflow claim-sla {id}`"
+                );
+                rental.paid_out = true;
+            }
+            Err(e) => {
+                tracing::error!(rental = id, error = %e, "workload did not start");
+                self.mark_refused(&mut rental, &format!("the workload could not start ({e})"));
+            }
+        }
+        tracing::info!(rental = id, state = %rental.state, gpus = ?rental.gpus, detail = %rental.detail, "rental handled");
+        if let Err(e) = self.store.save_rental(rental.clone()).await {
+            tracing::error!(rental = id, error = %e, "could not record the rental");
+        }
+        let freed = !is_live(&rental);
+        self.rentals.insert(id, rental);
+        if freed {
+            self.publish_offer().await;
+        }
+    }
+
+    /// Ends workloads whose rental ran out or that exited on their own.
+    pub(super) async fn end_due_rentals(&mut self) {
+        // Rentals end by the chain's clock, never the machine's: one running ahead would end
+        // a renter's workload early.
+        let Some(now) = self.clock.map(|clock| clock.now()) else { return };
+        let running: Vec<(u64, u64, Option<String>)> = self
+            .rentals
+            .values()
+            .filter(|r| is_live(r))
+            .map(|r| (r.id, r.ends_at, r.handle.clone()))
+            .collect();
+        for (id, ends_at, handle) in running {
+            let exited = match &handle {
+                Some(handle) => !self.runtime.is_running(id, handle).await,
+                None => false,
+            };
+            if now >= ends_at || exited {
+                let why = if exited { "the workload exited" } else { "the rental ended" };
+                if let Err(e) = self.finish(id, why).await {
+                    tracing::error!(rental = id, error = %e, "could not record the rental's end");
+                }
+            }
+        }
+    }
+
+    /// Stops the rental's workload and frees its GPUs; it is paid after the dispute window.
+    pub(super) async fn finish(&mut self, id: u64, why: &str) -> Result<(), AgentError> {
+        let Some(mut rental) = self.rentals.get(&id).cloned() else { return Ok(()) };
+        if let Some(handle) = &rental.handle {
+            self.runtime.stop(id, handle).await;
+            tracing::info!(rental = id, why, "workload stopped");
+        }
+        if is_live(&rental) {
+            rental.state = WorkloadState::Ended.to_string();
+            rental.ended_at = Some(unix_now());
+            rental.detail = why.to_owned();
+        }
+        self.store.save_rental(rental.clone()).await?;
+        self.rentals.insert(id, rental);
+        self.publish_offer().await;
+        Ok(())
+    }
+
+    pub(super) fn status(&self, rental_id: u64) -> WorkloadStatus {
+        match self.rentals.get(&rental_id) {
+            Some(r) => WorkloadStatus {
+                rental_id,
+                state: state_of(r),
+                gpus: r.gpus.clone(),
+                started_at: r.started_at,
+                ended_at: r.ended_at,
+                detail: r.detail.clone(),
+                refusal: r.refusal.as_deref().and_then(|sig| sig.parse().ok()),
+            },
+            None => WorkloadStatus {
+                rental_id,
+                state: WorkloadState::Unknown,
+                gpus: Vec::new(),
+                started_at: None,
+                ended_at: None,
+                detail: "this provider has not seen the rental on chain (yet)".into(),
+                refusal: None,
+            },
+        }
+    }
+
+    /// Serves a rental's logs to its renter only, as recorded on chain.
+    pub(super) async fn logs(
+        &self,
+        rental_id: u64,
+        issued_at: u64,
+        signature: Signature,
+    ) -> RentalResponse {
+        let refuse = |message: String| RentalResponse::Error { message };
+        if unix_now().abs_diff(issued_at) > LOGS_REQUEST_MAX_SKEW {
+            return refuse(format!(
+                "the request was signed at {issued_at}, more than {LOGS_REQUEST_MAX_SKEW} s \
+                 from the provider's clock; sign a fresh one"
+            ));
+        }
+        let Some(rental) = self.rentals.get(&rental_id) else {
+            return refuse(format!("this provider has no rental {rental_id}"));
+        };
+        let message =
+            logs_request_message(self.chain.chain_id, self.escrow.address(), rental_id, issued_at);
+        let Ok(signer) = signature.recover_address_from_msg(message.as_bytes()) else {
+            return refuse("the signature does not verify".into());
+        };
+        // The renter as the chain's `RentalOpened` named it; no chain call, so logs are
+        // served even while the RPC is slow.
+        if rental.renter.parse::<Address>().ok() != Some(signer) {
+            return refuse("only the rental's renter may read its logs".into());
+        }
+        let handle = rental.handle.clone().unwrap_or_default();
+        match self.runtime.logs(rental_id, &handle).await {
+            Ok(lines) => RentalResponse::Logs { lines },
+            Err(e) => refuse(format!("the logs are unavailable: {e}")),
+        }
+    }
+}

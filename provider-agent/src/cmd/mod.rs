@@ -1,0 +1,34 @@
+//! One file per subcommand of `gpuflow-provider`; their flags are in [`crate::opts`].
+//!
+//! `anyhow` stays at this edge: what each command prints on failure is the error chain,
+//! as `main` formats it.
+
+mod connect;
+mod earnings;
+mod gpus;
+mod init;
+mod run;
+mod withdraw;
+
+use std::path::PathBuf;
+
+use crate::opts::{Cli, Command};
+
+/// Runs the chosen subcommand.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init(args) => init::run(args),
+        Command::Gpus(args) => gpus::run(args),
+        Command::Run(args) => run::run(*args).await,
+        Command::Earnings(args) => earnings::run(args).await,
+        Command::Withdraw(args) => withdraw::run(args).await,
+    }
+}
+
+fn default_config_path() -> anyhow::Result<PathBuf> {
+    Ok(gpuflow_cli_util::config_dir().map_err(anyhow::Error::msg)?.join("provider.toml"))
+}
+
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    Ok(gpuflow_cli_util::config_dir().map_err(anyhow::Error::msg)?.join("provider"))
+}

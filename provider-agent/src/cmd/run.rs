@@ -1,0 +1,156 @@
+//! `gpuflow-provider run`: advertise the GPUs, run rented workloads and withdraw earnings
+//! until a signal stops the agent.
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::primitives::U256;
+use anyhow::Context;
+use gpuflow_p2p::NetworkConfig;
+use gpuflow_protocol::{Identity, MAX_OFFER_TTL, parse_units};
+
+use super::{
+    connect::{Chain, connect_with, load_config},
+    default_data_dir,
+};
+use crate::{
+    agent::{Agent, AgentConfig, AgentParts, ChainContext},
+    config::{self, DockerSettings, RuntimeKind},
+    docker::DockerRuntime,
+    gpus,
+    lock::DataDirLock,
+    opts::RunArgs,
+    runtime::{ProcessRuntime, Runtime},
+    store::Store,
+};
+
+pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let file = load_config(args.chain.config.as_deref())?;
+    let mut inventory = gpus::inventory(args.simulate_gpus.as_deref())?;
+    let offer_gpus = match args.offer_gpus.is_empty() {
+        true => file.offer_gpus.clone(),
+        false => Some(args.offer_gpus),
+    };
+    if let Some(indices) = &offer_gpus {
+        inventory = inventory.select(indices)?;
+    }
+    inventory.check_offerable()?;
+    let default_image = args.image.or(file.image.clone());
+    // Checked before the chain is reached (and a password asked for).
+    let docker = match args.runtime.or(file.runtime).unwrap_or_default() {
+        RuntimeKind::Process => None,
+        RuntimeKind::Docker => Some(DockerSettings::resolve(
+            default_image.clone(),
+            args.ssh_host.or(file.ssh_host.clone()),
+        )?),
+    };
+    let data_dir = match args.data_dir.or(file.data_dir.clone()) {
+        Some(dir) => dir,
+        None => default_data_dir()?,
+    };
+    // Before the chain is reached (and a password asked for): a second agent on this data
+    // dir fails at once, naming the first.
+    let _lock = DataDirLock::acquire(&data_dir)?;
+    let Chain { escrow, payout, rpc, chain_id, file } = connect_with(args.chain, file).await?;
+    let identity = Identity::load_or_create(&data_dir.join("identity.key"))
+        .with_context(|| format!("loading the identity in {}", data_dir.display()))?;
+    let decimals = escrow.decimals().await?;
+    let gpu_rates =
+        config::gpu_rates(&inventory.gpus, args.price_per_hour.as_deref(), &file.prices, decimals)?;
+    let withdraw_threshold = match args.withdraw_threshold.or(file.withdraw_threshold.clone()) {
+        Some(tokens) => U256::from(
+            parse_units(&tokens, decimals)
+                .map_err(|e| anyhow::anyhow!("withdraw threshold: {e}"))?,
+        ),
+        None => U256::ZERO,
+    };
+    let chain = ChainContext {
+        chain_id,
+        domain: escrow.domain().await?,
+        dispute_window: escrow.dispute_window().await?,
+        next_block: escrow.block_number().await?,
+    };
+    tracing::debug!(%rpc, chain_id, "chain reached");
+
+    let runtime: Arc<dyn Runtime> = match docker {
+        None => Arc::new(ProcessRuntime::new(
+            args.workload
+                .or(file.workload.clone())
+                .unwrap_or_else(|| "exec sleep 2147483647".into()),
+            data_dir.join("workloads"),
+        )),
+        Some(DockerSettings { image, ssh_host }) => {
+            Arc::new(DockerRuntime::connect(image, ssh_host).await?)
+        }
+    };
+    let mut allowed_images = if args.allowed_images.is_empty() {
+        file.allowed_images.clone()
+    } else {
+        args.allowed_images
+    };
+    // The provider's own default is always allowed, asked for by name or not.
+    if let Some(image) = &default_image
+        && !allowed_images.is_empty()
+    {
+        allowed_images.push(image.clone());
+    }
+    for image in &allowed_images {
+        gpuflow_protocol::RentalRequest::check_image(image.trim_end_matches('*'))
+            .map_err(|e| anyhow::anyhow!("allowed image `{image}`: {e}"))?;
+    }
+    let store = Store::open(&data_dir.join("provider.db"))?;
+    let heartbeat_interval = Duration::from_secs(args.heartbeat_interval_secs.max(1));
+    let health = gpus::watch_health(&inventory, heartbeat_interval);
+
+    let (network, events, event_loop) = gpuflow_p2p::new(NetworkConfig {
+        identity: identity.clone(),
+        listen: vec![args.listen],
+        bootstrap: args.bootstrap,
+        subscribe_offers: false,
+        serve_requests: true,
+    })
+    .map_err(|error| match error {
+        gpuflow_p2p::NetworkError::AddrInUse(addr) => anyhow::anyhow!(
+            "the listen address {addr} is already in use by another process; pick another port \
+             with --listen"
+        ),
+        error => error.into(),
+    })?;
+    tokio::spawn(event_loop.run());
+
+    let agent = Agent::start(
+        AgentConfig {
+            identity,
+            payout: payout.clone(),
+            inventory,
+            gpu_rates,
+            region: args.region.or(file.region).unwrap_or_else(|| "unknown".into()),
+            inet_down_mbps: args.inet_down_mbps.or(file.inet_down_mbps),
+            inet_up_mbps: args.inet_up_mbps.or(file.inet_up_mbps),
+            disk_bytes: args.disk_gb.or(file.disk_gb).map(|gb| gb.saturating_mul(1_000_000_000)),
+            data_dir,
+            poll_interval: Duration::from_millis(args.poll_interval_ms),
+            offer_interval: Duration::from_secs(args.offer_interval_secs),
+            offer_ttl: Duration::from_secs((args.offer_interval_secs * 3).clamp(60, MAX_OFFER_TTL)),
+            heartbeat_interval,
+            min_duration: args.min_duration_secs.or(file.min_duration_secs).unwrap_or(1),
+            max_duration: args
+                .max_duration_secs
+                .or(file.max_duration_secs)
+                .unwrap_or(7 * 24 * 3600),
+            quote_validity: Duration::from_secs(args.quote_validity_secs),
+            withdraw_threshold,
+            allowed_images,
+        },
+        AgentParts { network: network.clone(), escrow, store, runtime, health },
+        chain,
+    )
+    .await?;
+    // One line on stdout tells supervisors (and the devnet) that the agent is up.
+    println!(
+        "gpuflow-provider ready peer={} offer={} payout={}",
+        network.peer_id(),
+        agent.offer_id(),
+        payout.address()
+    );
+    Ok(agent.run(events, gpuflow_cli_util::shutdown_signal()).await?)
+}

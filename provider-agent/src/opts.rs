@@ -1,0 +1,230 @@
+//! Every command and flag of `gpuflow-provider`, as clap parses them; what each command
+//! does is in [`crate::cmd`].
+//!
+//! The rpc, escrow and payout wallet flags are one group each ([`RpcOpts`],
+//! [`EscrowOpts`], [`WalletOpts`]), flattened into [`ChainArgs`], so that each group can be
+//! swapped for a shared one without touching the commands.
+
+use std::path::PathBuf;
+
+use alloy::primitives::Address;
+use clap::{Args, Parser, Subcommand};
+use gpuflow_p2p::Multiaddr;
+
+use crate::config::RuntimeKind;
+
+/// Rent out this machine's GPUs on the gpuflow network.
+#[derive(Debug, Parser)]
+#[command(name = "gpuflow-provider", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXAMPLES: &str = "Examples:
+  gpuflow-provider init --escrow 0x...
+  gpuflow-provider gpus
+  gpuflow-provider run --bootstrap /ip4/203.0.113.1/tcp/4001
+  gpuflow-provider earnings
+  gpuflow-provider withdraw --to 0x...
+  gpuflow-provider run --offer-gpus 0,1 --data-dir ~/.config/gpuflow/provider-4090
+  gpuflow-provider run --runtime docker --image nvidia/cuda:12.4.1-base-ubuntu22.04 \\
+      --allow-image 'pytorch/pytorch:*' --allow-image ubuntu:22.04 --ssh-host 203.0.113.7
+  gpuflow-provider run --rpc http://127.0.0.1:8545 --escrow 0x... --key-env PROVIDER_KEY \\
+      --bootstrap /ip4/127.0.0.1/tcp/4001 --price-per-hour 0.36";
+
+/// The subcommands, one file each under [`crate::cmd`].
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the identity, an encrypted payout keystore and a commented config file.
+    Init(InitArgs),
+    /// List the GPUs this machine would offer.
+    Gpus(GpusArgs),
+    /// Advertise the GPUs, run rented workloads and withdraw earnings.
+    Run(Box<RunArgs>),
+    /// What each rental earned, is withdrawable and was withdrawn, from the chain.
+    Earnings(EarningsArgs),
+    /// Withdraw everything withdrawable now, in one transaction.
+    #[command(after_help = "Examples:
+  gpuflow-provider withdraw
+  gpuflow-provider withdraw --to 0x70997970C51812dc3A010C7d01b50e0d17dc79C8
+
+--to sends the earnings to another address (the escrow's withdrawTo), for a payout
+address the token blocklists; the payout wallet still signs.")]
+    Withdraw(WithdrawArgs),
+}
+
+/// `gpuflow-provider init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Address of the GpuEscrow contract, written to the config file.
+    #[arg(long, env = "GPUFLOW_ESCROW", hide_env_values = true)]
+    pub escrow: Option<Address>,
+    /// Directory for the identity key, database and workload logs.
+    #[arg(long, env = "GPUFLOW_DATA_DIR", hide_env_values = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Replace an existing config file and keystore.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `gpuflow-provider gpus`.
+#[derive(Debug, Args)]
+pub struct GpusArgs {
+    /// Use a simulated inventory (development only; offers say `verified: false`).
+    #[arg(long, value_name = "FILE")]
+    pub simulate_gpus: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `gpuflow-provider earnings`.
+#[derive(Debug, Args)]
+pub struct EarningsArgs {
+    /// Where the chain, the escrow and the payout wallet are.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `gpuflow-provider withdraw`.
+#[derive(Debug, Args)]
+pub struct WithdrawArgs {
+    /// Where the chain, the escrow and the payout wallet are.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Send the earnings to this address instead of the payout address.
+    #[arg(long, value_name = "ADDRESS")]
+    pub to: Option<Address>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where the chain, the escrow and the payout wallet are; each falls back to the config
+/// file.
+#[derive(Debug, Args)]
+pub struct ChainArgs {
+    /// Config file (default `$XDG_CONFIG_HOME/gpuflow/provider.toml`).
+    #[arg(long, env = "GPUFLOW_PROVIDER_CONFIG", hide_env_values = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// The chain's JSON-RPC endpoint.
+    #[command(flatten)]
+    pub rpc: RpcOpts,
+    /// The escrow contract.
+    #[command(flatten)]
+    pub escrow: EscrowOpts,
+    /// The payout wallet.
+    #[command(flatten)]
+    pub wallet: WalletOpts,
+}
+
+/// The chain's JSON-RPC endpoint.
+#[derive(Clone, Debug, Default, Args)]
+pub struct RpcOpts {
+    /// Ethereum JSON-RPC endpoint.
+    #[arg(long, env = "GPUFLOW_RPC", hide_env_values = true)]
+    pub rpc: Option<String>,
+}
+
+/// The escrow contract.
+#[derive(Clone, Debug, Default, Args)]
+pub struct EscrowOpts {
+    /// Address of the GpuEscrow contract.
+    #[arg(long, env = "GPUFLOW_ESCROW", hide_env_values = true)]
+    pub escrow: Option<Address>,
+}
+
+/// The payout wallet: a keystore, or a raw key in an environment variable.
+#[derive(Clone, Debug, Default, Args)]
+pub struct WalletOpts {
+    /// Encrypted keystore of the payout wallet [env: GPUFLOW_PROVIDER_KEYSTORE] (password in
+    /// GPUFLOW_PROVIDER_PASSWORD or prompted); else `keystore` of the config file.
+    #[arg(long, value_name = "PATH")]
+    pub keystore: Option<PathBuf>,
+    /// Name of an environment variable holding the payout private key instead.
+    #[arg(long, value_name = "VAR")]
+    pub key_env: Option<String>,
+}
+
+/// `gpuflow-provider run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Where the chain, the escrow and the payout wallet are.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Directory for the identity key, database and workload logs.
+    #[arg(long, env = "GPUFLOW_DATA_DIR", hide_env_values = true)]
+    pub data_dir: Option<PathBuf>,
+    /// libp2p listen address.
+    #[arg(long, default_value = "/ip4/0.0.0.0/tcp/4002")]
+    pub listen: Multiaddr,
+    /// Node to join the network through (repeatable).
+    #[arg(long, env = "GPUFLOW_BOOTSTRAP", hide_env_values = true, value_delimiter = ',')]
+    pub bootstrap: Vec<Multiaddr>,
+    /// Price of the whole machine per hour, in tokens (e.g. 0.36), split evenly over its
+    /// GPUs and billed per second; overrides the per-model prices of the config file.
+    #[arg(long)]
+    pub price_per_hour: Option<String>,
+    /// Region label shown to renters.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Download bandwidth to declare in offers, Mbit/s.
+    #[arg(long)]
+    pub inet_down_mbps: Option<u64>,
+    /// Upload bandwidth to declare in offers, Mbit/s.
+    #[arg(long)]
+    pub inet_up_mbps: Option<u64>,
+    /// Disk offered to workloads, in GB (10^9 bytes).
+    #[arg(long)]
+    pub disk_gb: Option<u64>,
+    /// Where rentals run: `process` (development) or `docker`.
+    #[arg(long, value_enum)]
+    pub runtime: Option<RuntimeKind>,
+    /// Shell command each rental runs (process runtime).
+    #[arg(long)]
+    pub workload: Option<String>,
+    /// Container image rentals run when the renter asks for none (docker runtime).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Host name or IP renters reach the mapped SSH port on (docker runtime).
+    #[arg(long, value_name = "HOST")]
+    pub ssh_host: Option<String>,
+    /// An image renters may ask for (repeatable; a trailing `*` matches any tag);
+    /// replaces `allowed_images` of the config file. Without any, every image is allowed.
+    #[arg(long = "allow-image", value_name = "IMAGE")]
+    pub allowed_images: Vec<String>,
+    /// Use a simulated inventory (development only; offers say `verified: false`).
+    #[arg(long, value_name = "FILE")]
+    pub simulate_gpus: Option<PathBuf>,
+    /// Offer only these GPUs, by the index `gpuflow-provider gpus` shows (e.g. 0,1);
+    /// replaces `offer_gpus` of the config file. All of them without either.
+    #[arg(long, value_name = "INDICES", value_delimiter = ',')]
+    pub offer_gpus: Vec<usize>,
+    /// Chain polling interval in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub poll_interval_ms: u64,
+    /// Offer republish interval in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub offer_interval_secs: u64,
+    /// Heartbeat interval in seconds.
+    #[arg(long, default_value_t = 15)]
+    pub heartbeat_interval_secs: u64,
+    /// Shortest rental accepted, in seconds.
+    #[arg(long)]
+    pub min_duration_secs: Option<u64>,
+    /// Longest rental accepted, extensions included, in seconds.
+    #[arg(long)]
+    pub max_duration_secs: Option<u64>,
+    /// How long a signed quote stays usable, in seconds; its GPUs are held for it meanwhile.
+    #[arg(long, default_value_t = 120)]
+    pub quote_validity_secs: u64,
+    /// Withdraw from running rentals once this many tokens are withdrawable; 0 withdraws
+    /// only ended rentals.
+    #[arg(long)]
+    pub withdraw_threshold: Option<String>,
+}
