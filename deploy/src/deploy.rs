@@ -7,7 +7,7 @@ use alloy::{
     rpc::types::TransactionReceipt,
 };
 use anyhow::Context;
-use gpuflow_escrow::{GpuEscrow, MockUSDC};
+use gpuflow_escrow::admin::{self, EscrowTerms};
 use serde::Serialize;
 
 /// What to deploy.
@@ -98,22 +98,22 @@ pub async fn deploy(provider: &DynProvider, params: &DeployParams) -> anyhow::Re
     let (token, mock_token) = match params.token {
         Some(token) => (token, false),
         None => {
-            let mock = MockUSDC::deploy(provider.clone()).await.context("deploying MockUSDC")?;
-            (*mock.address(), true)
+            let mock = admin::deploy_mock_token(provider).await.context("deploying MockUSDC")?;
+            (mock, true)
         }
     };
     let window = Some(params.dispute_window)
         .filter(|w| *w < 1 << 40)
         .context("the dispute window does not fit 40 bits")?;
-    let builder = GpuEscrow::deploy_builder(
-        provider.clone(),
+    let terms = EscrowTerms {
         token,
-        params.treasury,
-        params.fee_bps,
-        alloy::primitives::aliases::U40::from(window),
-        params.owner,
-    );
-    let receipt = confirmed("the GpuEscrow deployment", builder.send().await).await?;
+        treasury: params.treasury,
+        fee_bps: params.fee_bps,
+        dispute_window: alloy::primitives::aliases::U40::from(window),
+        owner: params.owner,
+    };
+    let sent = admin::deploy_escrow(provider, terms).await;
+    let receipt = confirmed("the GpuEscrow deployment", sent).await?;
     let escrow = receipt.contract_address.context("the deployment created no contract")?;
     let block = receipt.block_number.context("receipt without block")?;
     let deployed = || format!("GpuEscrow was deployed at {escrow} in block {block}, but");
@@ -148,8 +148,7 @@ async fn register_attester(
     escrow: Address,
     attester: Address,
 ) -> anyhow::Result<()> {
-    let escrow = GpuEscrow::new(escrow, provider.clone());
-    let sent = escrow.setAttester(attester, true).send().await;
+    let sent = admin::set_attester(provider, escrow, attester).await;
     confirmed(&format!("registering attester {attester}"), sent).await?;
     Ok(())
 }
@@ -161,8 +160,7 @@ async fn set_attester_threshold(
     escrow: Address,
     threshold: u8,
 ) -> anyhow::Result<()> {
-    let escrow = GpuEscrow::new(escrow, provider.clone());
-    let sent = escrow.setAttesterThreshold(threshold).send().await;
+    let sent = admin::set_attester_threshold(provider, escrow, threshold).await;
     confirmed(&format!("setting the attester threshold to {threshold}"), sent).await?;
     Ok(())
 }
@@ -174,8 +172,7 @@ pub async fn mint(
     to: Address,
     amount: U256,
 ) -> anyhow::Result<()> {
-    let token = MockUSDC::new(token, provider.clone());
-    confirmed("minting devnet tokens", token.mint(to, amount).send().await).await?;
+    confirmed("minting devnet tokens", admin::mint(provider, token, to, amount).await).await?;
     Ok(())
 }
 
@@ -199,6 +196,7 @@ mod tests {
     use std::path::Path;
 
     use alloy::{node_bindings::Anvil, signers::local::PrivateKeySigner};
+    use gpuflow_escrow::GpuEscrow;
 
     use super::*;
 

@@ -25,10 +25,9 @@ use alloy::{
     primitives::{B256, U256},
     providers::{DynProvider, Provider},
     rpc::types::{Filter, Log},
-    sol_types::SolEvent,
 };
 use futures::{StreamExt, TryStreamExt};
-use gpuflow_escrow::GpuEscrow;
+use gpuflow_escrow::EscrowEvent;
 
 use crate::{
     ChainConfig, Store, StoreError,
@@ -256,9 +255,8 @@ fn hangs_together(
 /// The escrow event in `log`, if it is one the index keeps.
 fn decode(log: &Log) -> Option<LoggedEvent> {
     let small = |value: U256| u64::try_from(value).ok();
-    let (rental_id, event) = match *log.topic0()? {
-        GpuEscrow::RentalOpened::SIGNATURE_HASH => {
-            let e = log.log_decode::<GpuEscrow::RentalOpened>().ok()?.inner.data;
+    let (rental_id, event) = match EscrowEvent::decode(log)? {
+        EscrowEvent::Opened(e) => {
             let event = RentalEvent::Opened {
                 renter: e.renter,
                 provider: e.provider,
@@ -270,20 +268,16 @@ fn decode(log: &Log) -> Option<LoggedEvent> {
             };
             (e.rentalId, event)
         }
-        GpuEscrow::RentalExtended::SIGNATURE_HASH => {
-            let e = log.log_decode::<GpuEscrow::RentalExtended>().ok()?.inner.data;
+        EscrowEvent::Extended(e) => {
             (e.rentalId, RentalEvent::Extended { new_end: small(e.newEnd)?, cost: e.cost })
         }
-        GpuEscrow::RentalStopped::SIGNATURE_HASH => {
-            let e = log.log_decode::<GpuEscrow::RentalStopped>().ok()?.inner.data;
+        EscrowEvent::Stopped(e) => {
             (e.rentalId, RentalEvent::Stopped { stopped_at: small(e.stoppedAt)?, refund: e.refund })
         }
-        GpuEscrow::EarningsWithdrawn::SIGNATURE_HASH => {
-            let e = log.log_decode::<GpuEscrow::EarningsWithdrawn>().ok()?.inner.data;
+        EscrowEvent::Withdrawn(e) => {
             (e.rentalId, RentalEvent::Withdrawn { amount: e.amount, fee: e.fee })
         }
-        GpuEscrow::DowntimeCredited::SIGNATURE_HASH => {
-            let e = log.log_decode::<GpuEscrow::DowntimeCredited>().ok()?.inner.data;
+        EscrowEvent::Credited(e) => {
             let event = RentalEvent::Credited {
                 from: small(e.from)?,
                 to: small(e.to)?,
@@ -292,11 +286,7 @@ fn decode(log: &Log) -> Option<LoggedEvent> {
             };
             (e.rentalId, event)
         }
-        GpuEscrow::RentalRefused::SIGNATURE_HASH => {
-            let e = log.log_decode::<GpuEscrow::RentalRefused>().ok()?.inner.data;
-            (e.rentalId, RentalEvent::Refused { refund: e.refund })
-        }
-        _ => return None,
+        EscrowEvent::Refused(e) => (e.rentalId, RentalEvent::Refused { refund: e.refund }),
     };
     Some(LoggedEvent {
         block: log.block_number?,

@@ -76,9 +76,7 @@ pub fn exit_code(error: &anyhow::Error) -> i32 {
         }
         if let Some(e) = cause.downcast_ref::<EscrowError>() {
             return match e {
-                EscrowError::Reverted { reason, .. } if reason.contains("does not exist") => {
-                    Exit::NotFound as i32
-                }
+                EscrowError::NotFound { .. } => Exit::NotFound as i32,
                 EscrowError::Reverted { .. } | EscrowError::Failed { .. } => Exit::Refused as i32,
                 EscrowError::Rpc { .. } => Exit::Unreachable as i32,
                 EscrowError::Unconfirmed { .. } => Exit::Pending as i32,
@@ -111,7 +109,7 @@ mod tests {
         let e = fail(Exit::NotFound, "no such offer").context("renting");
         assert_eq!(exit_code(&e), 3);
         assert_eq!(exit_code(&anyhow::anyhow!("plain")), 1);
-        let e = anyhow::Error::new(EscrowError::Reverted {
+        let e = anyhow::Error::new(EscrowError::NotFound {
             action: "reading the rental",
             reason: "rental 42 does not exist on this escrow".into(),
         });

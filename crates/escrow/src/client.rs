@@ -1,187 +1,26 @@
-use std::time::Duration;
+//! [`Escrow`]: the calls a renter and a provider make, each waited for and explained.
 
 use alloy::{
-    network::EthereumWallet,
-    primitives::{Address, TxHash, U256},
-    providers::{DynProvider, Provider, ProviderBuilder},
-    rpc::{
-        client::ClientBuilder,
-        types::{Filter, TransactionReceipt},
-    },
+    primitives::{Address, B256, U256},
+    providers::{DynProvider, Provider},
+    rpc::types::{Filter, TransactionReceipt},
     signers::local::PrivateKeySigner,
     sol_types::SolEvent,
-    transports::http::reqwest,
 };
 
 use gpuflow_protocol::SignedQuote;
 
-use crate::{EscrowError, GpuEscrow, IERC20, Rental, explain};
+use crate::{
+    EscrowError, GpuEscrow, IERC20, Rental,
+    events::{
+        Credited, EscrowEvent, Extended, LOG_RANGE, Opened, Party, Refused, RentalHistory, Stopped,
+        Withdrawn, block_ranges, find_event,
+    },
+    explain, rpc_reason,
+};
 
 /// How long a permit signed for one open stays valid, in seconds.
 const PERMIT_VALIDITY: u64 = 3600;
-
-/// Longest one RPC request may take before it fails, unless [`RPC_TIMEOUT_ENV`] says
-/// otherwise: a frozen RPC must never hold up its caller for good.
-pub const RPC_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Environment variable that sets the RPC request timeout, in seconds.
-pub const RPC_TIMEOUT_ENV: &str = "GPUFLOW_RPC_TIMEOUT_SECS";
-
-/// The RPC request timeout: [`RPC_TIMEOUT_ENV`] if set to a positive number of seconds,
-/// else [`RPC_TIMEOUT`].
-pub fn rpc_timeout() -> Duration {
-    std::env::var(RPC_TIMEOUT_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|secs| *secs > 0)
-        .map_or(RPC_TIMEOUT, Duration::from_secs)
-}
-
-/// Connects to the chain at `rpc_url`, signing with `signer` when given.
-///
-/// Every request times out after [`rpc_timeout`]. Nonces are read from the chain for
-/// every transaction instead of counted locally, so a transaction that fails before it is
-/// sent (its gas estimate reverts) never leaves a gap that would hold up the next one.
-pub fn connect(
-    rpc_url: &str,
-    signer: Option<PrivateKeySigner>,
-) -> Result<DynProvider, EscrowError> {
-    let url = rpc_url.parse().map_err(|e| EscrowError::Rpc {
-        action: "parsing the RPC URL",
-        reason: format!("`{rpc_url}` is not a URL: {e}"),
-    })?;
-    let http = reqwest::Client::builder().timeout(rpc_timeout()).build().map_err(|e| {
-        EscrowError::Rpc { action: "setting up the RPC client", reason: e.to_string() }
-    })?;
-    let client = ClientBuilder::default().http_with_client(http, url);
-    let builder = ProviderBuilder::default()
-        .with_gas_estimation()
-        .with_simple_nonce_management()
-        .fetch_chain_id();
-    Ok(match signer {
-        Some(signer) => {
-            builder.wallet(EthereumWallet::from(signer)).connect_client(client).erased()
-        }
-        None => builder.connect_client(client).erased(),
-    })
-}
-
-/// A rental just opened.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Opened {
-    /// Rental id.
-    pub rental_id: u64,
-    /// Start, unix seconds (the block's timestamp).
-    pub start: u64,
-    /// Scheduled end, unix seconds.
-    pub end: u64,
-    /// Tokens locked, `rate × duration`.
-    pub deposit: U256,
-    /// The transaction.
-    pub tx: TxHash,
-}
-
-/// A rental just stopped early.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Stopped {
-    /// Rental id.
-    pub rental_id: u64,
-    /// When it stopped, unix seconds.
-    pub stopped_at: u64,
-    /// Tokens returned to the renter.
-    pub refund: U256,
-    /// The transaction.
-    pub tx: TxHash,
-}
-
-/// A rental its provider refused: everything the escrow held for it went back to the
-/// renter, and the provider can never be paid for it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refused {
-    /// Rental id.
-    pub rental_id: u64,
-    /// The renter, who received the refund (whoever submitted the refusal).
-    pub renter: Address,
-    /// Tokens returned to the renter.
-    pub refund: U256,
-    /// The transaction.
-    pub tx: TxHash,
-}
-
-/// A rental just extended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Extended {
-    /// Rental id.
-    pub rental_id: u64,
-    /// The new end, unix seconds.
-    pub new_end: u64,
-    /// Tokens paid for the extra time.
-    pub cost: U256,
-    /// The transaction.
-    pub tx: TxHash,
-}
-
-/// Earnings just paid to a provider.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Withdrawn {
-    /// Rental id.
-    pub rental_id: u64,
-    /// Net tokens paid to the provider.
-    pub amount: U256,
-    /// Platform fee kept for the treasury.
-    pub fee: U256,
-    /// The transaction.
-    pub tx: TxHash,
-}
-
-/// A confirmed downtime credit.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Credited {
-    /// The rental.
-    pub rental_id: u64,
-    /// Start of the credited window.
-    pub from: u64,
-    /// End of the credited window.
-    pub to: u64,
-    /// Seconds credited (at most those attested: paid seconds are never clawed back).
-    pub down_seconds: u64,
-    /// Tokens refunded to the renter.
-    pub refund: U256,
-    /// The transaction.
-    pub tx: TxHash,
-}
-
-/// An escrow event a provider or renter reacts to.
-#[derive(Clone, Debug)]
-pub enum EscrowEvent {
-    /// A rental was opened.
-    Opened(GpuEscrow::RentalOpened),
-    /// A rental was stopped early.
-    Stopped(GpuEscrow::RentalStopped),
-    /// A provider withdrew earnings.
-    Withdrawn(GpuEscrow::EarningsWithdrawn),
-    /// A renter bought more time.
-    Extended(GpuEscrow::RentalExtended),
-    /// Downtime was credited back to the renter.
-    Credited(GpuEscrow::DowntimeCredited),
-    /// The provider refused the rental and the renter got its deposit back.
-    Refused(GpuEscrow::RentalRefused),
-}
-
-/// Everything that happened to one rental, from its events.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RentalHistory {
-    /// Refund paid when the renter stopped it, if stopped.
-    pub refund: Option<U256>,
-    /// Net tokens paid to the provider so far.
-    pub provider_paid: U256,
-    /// Fees kept for the treasury so far.
-    pub fees: U256,
-    /// Downtime refunds credited to the renter so far.
-    pub credited: U256,
-    /// Refund paid when the provider refused it, if refused.
-    pub refused: Option<U256>,
-}
 
 /// The escrow and its token, as seen by one wallet (or read-only).
 #[derive(Clone, Debug)]
@@ -196,22 +35,6 @@ pub struct Escrow {
 /// How long a sent transaction may take to be mined before it is reported as unconfirmed,
 /// with its hash, instead of waiting forever.
 const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
-
-/// Most blocks read by one `eth_getLogs` call; public RPCs refuse wider ranges.
-pub const LOG_RANGE: u64 = 2_000;
-
-/// Inclusive block ranges of at most `step` blocks that cover `from..=to` in order; none
-/// when `from` is past `to`.
-pub fn block_ranges(from: u64, to: u64, step: u64) -> impl Iterator<Item = (u64, u64)> {
-    let step = step.max(1);
-    let mut next = (from <= to).then_some(from);
-    std::iter::from_fn(move || {
-        let first = next?;
-        let last = first.saturating_add(step - 1).min(to);
-        next = last.checked_add(1).filter(|n| *n <= to);
-        Some((first, last))
-    })
-}
 
 impl Escrow {
     /// Binds to the escrow at `address`, reading its token.
@@ -540,6 +363,16 @@ impl Escrow {
         Ok(window.to::<u64>())
     }
 
+    /// The platform fee taken from new rentals, in basis points.
+    pub async fn fee_bps(&self) -> Result<u16, alloy::contract::Error> {
+        self.escrow.feeBps().call().await
+    }
+
+    /// Gross tokens the rental has earned its provider so far, withdrawn or not.
+    pub async fn earned(&self, rental_id: u64) -> Result<U256, alloy::contract::Error> {
+        self.escrow.earned(U256::from(rental_id)).call().await
+    }
+
     /// How many distinct attesters must sign a downtime attestation.
     pub async fn attester_threshold(&self) -> Result<u8, EscrowError> {
         self.escrow
@@ -589,29 +422,34 @@ impl Escrow {
         Ok(logs
             .iter()
             .filter_map(|log| {
-                let topic = log.topic0()?;
-                let event = match *topic {
-                    GpuEscrow::RentalOpened::SIGNATURE_HASH => {
-                        EscrowEvent::Opened(log.log_decode().ok()?.inner.data)
-                    }
-                    GpuEscrow::RentalStopped::SIGNATURE_HASH => {
-                        EscrowEvent::Stopped(log.log_decode().ok()?.inner.data)
-                    }
-                    GpuEscrow::EarningsWithdrawn::SIGNATURE_HASH => {
-                        EscrowEvent::Withdrawn(log.log_decode().ok()?.inner.data)
-                    }
-                    GpuEscrow::RentalExtended::SIGNATURE_HASH => {
-                        EscrowEvent::Extended(log.log_decode().ok()?.inner.data)
-                    }
-                    GpuEscrow::DowntimeCredited::SIGNATURE_HASH => {
-                        EscrowEvent::Credited(log.log_decode().ok()?.inner.data)
-                    }
-                    GpuEscrow::RentalRefused::SIGNATURE_HASH => {
-                        EscrowEvent::Refused(log.log_decode().ok()?.inner.data)
-                    }
-                    _ => return None,
-                };
+                let event = EscrowEvent::decode(log)?;
                 Some((log.block_number?, event))
+            })
+            .collect())
+    }
+
+    /// Ids of every rental `party` opened or provided, oldest first, over the escrow's
+    /// whole history; `action` names the read in errors.
+    pub async fn opened_rentals(
+        &self,
+        party: Party,
+        action: &'static str,
+    ) -> Result<Vec<u64>, EscrowError> {
+        let filter = Filter::new()
+            .address(self.address())
+            .event_signature(GpuEscrow::RentalOpened::SIGNATURE_HASH);
+        let filter = match party {
+            Party::Renter(renter) => filter.topic2(B256::left_padding_from(renter.as_slice())),
+            Party::Provider(provider) => {
+                filter.topic3(B256::left_padding_from(provider.as_slice()))
+            }
+        };
+        let logs = self.all_logs(&filter, action).await?;
+        Ok(logs
+            .iter()
+            .filter_map(|log| match EscrowEvent::decode(log)? {
+                EscrowEvent::Opened(opened) => Some(opened.rentalId.to::<u64>()),
+                _ => None,
             })
             .collect())
     }
@@ -622,17 +460,8 @@ impl Escrow {
         let filter = Filter::new().address(self.address()).topic1(id);
         let logs = self.all_logs(&filter, "reading the rental's events").await?;
         let mut history = RentalHistory::default();
-        for log in &logs {
-            if let Ok(stopped) = log.log_decode::<GpuEscrow::RentalStopped>() {
-                history.refund = Some(stopped.inner.data.refund);
-            } else if let Ok(paid) = log.log_decode::<GpuEscrow::EarningsWithdrawn>() {
-                history.provider_paid += paid.inner.data.amount;
-                history.fees += paid.inner.data.fee;
-            } else if let Ok(credit) = log.log_decode::<GpuEscrow::DowntimeCredited>() {
-                history.credited += credit.inner.data.refund;
-            } else if let Ok(refused) = log.log_decode::<GpuEscrow::RentalRefused>() {
-                history.refused = Some(refused.inner.data.refund);
-            }
+        for event in logs.iter().filter_map(EscrowEvent::decode) {
+            history.add(&event);
         }
         Ok(history)
     }
@@ -679,25 +508,14 @@ where
     Ok(receipt)
 }
 
-fn find_event<E: SolEvent>(
-    action: &'static str,
-    receipt: &TransactionReceipt,
-) -> Result<E, EscrowError> {
-    receipt
-        .inner
-        .logs()
-        .iter()
-        .find_map(|log| log.log_decode::<E>().ok())
-        .map(|log| log.inner.data)
-        .ok_or(EscrowError::MissingEvent {
-            action,
-            tx: receipt.transaction_hash,
-            event: E::SIGNATURE,
-        })
-}
-
 fn call(action: &'static str, error: alloy::contract::Error) -> EscrowError {
-    if error.as_revert_data().is_some() {
+    let missing = matches!(
+        error.as_decoded_interface_error::<GpuEscrow::GpuEscrowErrors>(),
+        Some(GpuEscrow::GpuEscrowErrors::GpuEscrow_RentalNotFound(_))
+    );
+    if missing {
+        EscrowError::NotFound { action, reason: explain(&error) }
+    } else if error.as_revert_data().is_some() {
         EscrowError::Reverted { action, reason: explain(&error) }
     } else {
         rpc(action, error)
@@ -708,50 +526,7 @@ fn rpc(action: &'static str, error: impl std::fmt::Display + std::fmt::Debug) ->
     EscrowError::Rpc { action, reason: rpc_reason(&error) }
 }
 
-/// The error's text, or, for a request that ran out of time, what that means and what to do.
-pub fn rpc_reason(error: &(impl std::fmt::Display + std::fmt::Debug)) -> String {
-    let text = error.to_string();
-    let debug = format!("{error:?}");
-    if [&text, &debug].iter().any(|t| t.contains("timed out") || t.contains("TimedOut")) {
-        format!(
-            "the RPC did not answer within {} s: it is frozen or overloaded; try again, or use \
-             another RPC URL (the timeout is set by {RPC_TIMEOUT_ENV})",
-            rpc_timeout().as_secs()
-        )
-    } else {
-        text
-    }
-}
-
 fn to_u64(value: U256) -> Result<u64, EscrowError> {
     u64::try_from(value)
         .map_err(|_| EscrowError::OutOfRange(format!("{value} does not fit 64 bits")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::block_ranges;
-
-    #[test]
-    fn ranges_cover_every_block_once_and_stay_bounded() {
-        let ranges = |from, to, step| block_ranges(from, to, step).collect::<Vec<_>>();
-        assert_eq!(ranges(0, 0, 10_000), [(0, 0)]);
-        assert_eq!(ranges(0, 9_999, 10_000), [(0, 9_999)]);
-        assert_eq!(ranges(0, 10_000, 10_000), [(0, 9_999), (10_000, 10_000)]);
-        assert_eq!(
-            ranges(5_200_000, 5_225_000, 10_000),
-            [(5_200_000, 5_209_999), (5_210_000, 5_219_999), (5_220_000, 5_225_000)]
-        );
-        assert_eq!(ranges(7, 6, 10_000), []);
-        assert_eq!(ranges(u64::MAX - 1, u64::MAX, 10_000), [(u64::MAX - 1, u64::MAX)]);
-        assert_eq!(ranges(3, 5, 1), [(3, 3), (4, 4), (5, 5)]);
-        // Contiguous and bounded for odd sizes too.
-        for (from, to, step) in [(1, 99_999, 10_000), (17, 123_456, 777), (0, 50, 7)] {
-            let all = ranges(from, to, step);
-            assert_eq!(all.first().unwrap().0, from);
-            assert_eq!(all.last().unwrap().1, to);
-            assert!(all.iter().all(|(a, b)| a <= b && b - a < step));
-            assert!(all.windows(2).all(|w| w[1].0 == w[0].1 + 1));
-        }
-    }
 }

@@ -1,3 +1,6 @@
+//! What can go wrong talking to the escrow, typed so callers choose what to do (and which
+//! exit code to end with) without reading the message.
+
 /// Failures talking to the escrow.
 #[derive(Debug, thiserror::Error)]
 pub enum EscrowError {
@@ -7,6 +10,14 @@ pub enum EscrowError {
         /// What was attempted, e.g. `opening the rental`.
         action: &'static str,
         /// The decoded revert reason.
+        reason: String,
+    },
+    /// The contract refused the call because the rental it names does not exist.
+    #[error("{action} was refused: {reason}")]
+    NotFound {
+        /// What was attempted.
+        action: &'static str,
+        /// The decoded revert reason, naming the rental.
         reason: String,
     },
     /// The chain could not be reached or answered with an error.

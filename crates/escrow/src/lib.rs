@@ -6,10 +6,13 @@
 //! [`Escrow`] wraps the calls a renter and a provider make, waits for their receipts and
 //! turns every revert into a sentence (see [`explain`]).
 
+pub mod admin;
 mod bindings;
 mod client;
+mod connect;
 mod downtime;
 mod error;
+mod events;
 mod explain;
 pub mod keystore;
 mod quote;
@@ -17,12 +20,14 @@ mod refusal;
 mod wallet;
 
 pub use bindings::{GpuEscrow, IERC20, MockUSDC, Rental};
-pub use client::{
-    Credited, Escrow, EscrowEvent, Extended, LOG_RANGE, Opened, RPC_TIMEOUT, RPC_TIMEOUT_ENV,
-    Refused, RentalHistory, Stopped, Withdrawn, block_ranges, connect, rpc_reason, rpc_timeout,
-};
+pub use client::Escrow;
+pub use connect::{RPC_TIMEOUT, RPC_TIMEOUT_ENV, connect, rpc_reason, rpc_timeout};
 pub use downtime::{DowntimeTerms, downtime_signer, pack_signatures, sign_downtime};
 pub use error::EscrowError;
+pub use events::{
+    Credited, EscrowEvent, Extended, LOG_RANGE, Opened, Party, Refused, RentalHistory, Stopped,
+    Withdrawn, block_ranges,
+};
 pub use explain::explain;
 pub use quote::{cost, domain, quote_signer, sign_quote, to_sol};
 pub use refusal::{refusal_hash, refusal_signer, sign_refusal};

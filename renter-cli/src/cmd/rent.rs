@@ -3,7 +3,6 @@ use std::time::Duration;
 
 use alloy::primitives::U256;
 use clap::Args;
-use gpuflow_escrow::GpuEscrow;
 use gpuflow_protocol::{RentalRequest, WorkloadState, parse_units, unix_now};
 use serde_json::json;
 
@@ -214,9 +213,8 @@ impl RentArgs {
         }
         let rate = terms.rate_per_second;
         let total = gpuflow_escrow::cost(rate, duration)?;
-        let fee_bps = GpuEscrow::new(escrow.address(), escrow.provider().clone())
-            .feeBps()
-            .call()
+        let fee_bps = escrow
+            .fee_bps()
             .await
             .map_err(|e| fail(Exit::Unreachable, format!("reading the escrow's fee: {e}")))?;
         let fee = total * U256::from(fee_bps) / U256::from(10_000);

@@ -1,7 +1,6 @@
 //! `gpuflow rentals`.
-use alloy::{primitives::B256, rpc::types::Filter, sol_types::SolEvent};
 use clap::Args;
-use gpuflow_escrow::GpuEscrow::RentalOpened;
+use gpuflow_escrow::Party;
 use serde_json::json;
 
 use super::{Ctx, per_hour, print_json, tokens};
@@ -41,11 +40,10 @@ impl RentalsArgs {
                  profile (or --from-block) to the escrow's deployment block to read fewer"
             );
         }
-        let filter = Filter::new()
-            .address(escrow.address())
-            .event_signature(RentalOpened::SIGNATURE_HASH)
-            .topic2(B256::left_padding_from(renter.as_slice()));
-        let logs = escrow.all_logs(&filter, "reading the wallet's rentals").await.map_err(|e| {
+        let ids = escrow
+            .opened_rentals(Party::Renter(renter), "reading the wallet's rentals")
+            .await
+            .map_err(|e| {
             fail(
                 Exit::Unreachable,
                 format!(
@@ -58,9 +56,7 @@ impl RentalsArgs {
         // The chain's clock decides when a rental ends, not this machine's.
         let (_, now) = escrow.latest_block().await?;
         let mut rows = Vec::new();
-        for log in &logs {
-            let Ok(opened) = log.log_decode::<RentalOpened>() else { continue };
-            let id = opened.inner.data.rentalId.to::<u64>();
+        for id in ids {
             let rental = escrow.rental(id).await?;
             let (start, end) = (rental.start.to::<u64>(), rental.end.to::<u64>());
             let state = if rental.stopped {
