@@ -1,7 +1,7 @@
 //! The node's HTTP API.
 //!
 //! * `GET /v1/offers?q=QUERY&order=FIELD[-]&limit=N&cursor=C&include_conflicts=1` →
-//!   [`api::OfferList`]; `q` is the [`crate::query`] language, `cursor` the `next_cursor` of
+//!   [`api::OfferList`]; `q` is the [`crate::search`] language, `cursor` the `next_cursor` of
 //!   the previous page (same order), `include_conflicts` also lists offers whose GPU UUIDs
 //!   another live offer claims too (hidden by default).
 //! * `GET /v1/offers/{id}` → [`api::OfferDetail`], including the signed envelope
@@ -38,7 +38,7 @@ use axum::{
     routing::get,
 };
 use gpuflow_p2p::PeerId;
-use gpuflow_protocol::{OfferId, api, format_units, unix_now};
+use gpuflow_protocol::{OfferId, api, unix_now};
 use serde::Deserialize;
 use tower_http::{
     LatencyUnit,
@@ -51,10 +51,10 @@ use utoipa::{IntoParams, OpenApi};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    OfferSummary, Order, Query, QueryError, Search, Store, StoreError,
+    Search, Store, StoreError,
     metrics::Metrics,
-    query::Cursor,
     reliability::{AttestError, Attester},
+    search::{Cursor, Order, Query, QueryError},
     store::{RentalMachine, scores_of},
 };
 
@@ -207,7 +207,7 @@ async fn search(
     let search = Search { query, order, limit, after, include_conflicts };
     let page = state.store.search(search, unix_now()).await?;
     Ok(Json(api::OfferList {
-        offers: page.offers.into_iter().map(|o| wire(o, state.token_decimals)).collect(),
+        offers: page.offers.into_iter().map(|o| o.into_wire(state.token_decimals)).collect(),
         next_cursor: page.next.map(|cursor| cursor.encode()),
     }))
 }
@@ -232,7 +232,7 @@ async fn offer(
     let detail = state.store.get_offer(id, unix_now()).await?;
     let detail = detail.ok_or_else(|| ApiError::NotFound(format!("no live offer with id {id}")))?;
     Ok(Json(api::OfferDetail {
-        summary: wire(detail.summary, state.token_decimals),
+        summary: detail.summary.into_wire(state.token_decimals),
         envelope: detail.envelope,
     }))
 }
@@ -266,7 +266,7 @@ async fn provider(
     Ok(Json(api::ProviderDetail {
         peer_id: info.peer_id,
         first_seen: info.first_seen,
-        offer: info.offer.map(|o| wire(o, state.token_decimals)),
+        offer: info.offer.map(|o| o.into_wire(state.token_decimals)),
         heartbeat_count: info.heartbeat_count,
         last_heartbeat: info.last_heartbeat,
         scores,
@@ -525,38 +525,6 @@ fn peer_of(text: &str) -> Result<PeerId, ApiError> {
 /// The rental id in a path.
 fn rental_of(text: &str) -> Result<u64, ApiError> {
     text.parse().map_err(|_| ApiError::BadRequest(format!("`{text}` is not a rental id")))
-}
-
-/// The JSON shape of a summary: amounts as exact decimal strings, plus `dph` in whole
-/// tokens for display.
-fn wire(offer: OfferSummary, token_decimals: u8) -> api::OfferSummary {
-    api::OfferSummary {
-        id: offer.id.to_string(),
-        peer_id: offer.peer_id,
-        payout: offer.payout,
-        gpu_name: offer.gpu_name,
-        num_gpus: offer.num_gpus,
-        gpu_ram_mb: offer.gpu_ram_mb,
-        price_per_second: offer.price_per_second.to_string(),
-        price_per_hour: offer.price_per_hour.to_string(),
-        dph: format_units(offer.price_per_hour, token_decimals),
-        verified: offer.verified,
-        region: offer.region,
-        cuda: offer.cuda,
-        driver: offer.driver,
-        listen_addrs: offer.listen_addrs,
-        seq: offer.seq,
-        issued_at: offer.issued_at,
-        expires_at: offer.expires_at,
-        first_seen: offer.first_seen,
-        conflicts: offer.conflicts,
-        inet_down_mbps: offer.inet_down_mbps,
-        inet_up_mbps: offer.inet_up_mbps,
-        disk_mb: offer.disk_mb,
-        reliability: offer.reliability,
-        uptime: offer.uptime,
-        rentals: offer.rentals,
-    }
 }
 
 async fn no_route(uri: Uri) -> ApiError {

@@ -29,13 +29,15 @@ use gpuflow_protocol::{
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Order, Query, StoreError, query::Cursor, reliability::model::Window};
+use crate::{
+    StoreError,
+    reliability::model::Window,
+    search::{Cursor, OfferSummary, Order, Query},
+};
 pub use chain::{ChainCursor, ChainUpdate, KEPT_HASHES, LoggedEvent, RentalEvent, RentalRecord};
 use index::OfferIndex;
 use reader::Readers;
-pub use uptime::{
-    ProviderFacts, RETENTION_DAYS, RentalMachine, SearchScores, StoredScores, scores_of,
-};
+pub use uptime::{ProviderFacts, RETENTION_DAYS, RentalMachine, StoredScores, scores_of};
 use writer::{Reply, Write};
 
 /// Width of the uptime buckets unless configured: one minute.
@@ -78,64 +80,6 @@ pub enum HeartbeatUpsert {
     /// No offer of this provider was ever stored: heartbeats only count for providers the
     /// index knows, so that made-up peer ids cannot fill the database.
     UnknownProvider,
-}
-
-/// The searchable facts of a live offer. The API serves them as
-/// [`gpuflow_protocol::api::OfferSummary`].
-#[derive(Clone, Debug, PartialEq)]
-pub struct OfferSummary {
-    /// The offer's id.
-    pub id: OfferId,
-    /// The provider's libp2p peer id.
-    pub peer_id: String,
-    /// Address paid for rentals, lower-case 0x hex.
-    pub payout: String,
-    /// GPU model, e.g. `NVIDIA GeForce RTX 4090`.
-    pub gpu_name: String,
-    /// Number of GPUs rented together.
-    pub num_gpus: u32,
-    /// Memory per GPU, in MB (10⁶ bytes).
-    pub gpu_ram_mb: u64,
-    /// Price of the whole machine, in token units per second.
-    pub price_per_second: u128,
-    /// Price of the whole machine, in token units per hour.
-    pub price_per_hour: u128,
-    /// Whether the inventory was read through NVML rather than simulated.
-    pub verified: bool,
-    /// Region label chosen by the provider.
-    pub region: String,
-    /// Highest CUDA version the driver supports, as advertised (e.g. `12.4`).
-    pub cuda: String,
-    /// NVIDIA driver version.
-    pub driver: String,
-    /// Multiaddrs where the provider answers rental requests.
-    pub listen_addrs: Vec<String>,
-    /// The offer's sequence number.
-    pub seq: u64,
-    /// Unix time the offer was signed.
-    pub issued_at: u64,
-    /// Unix time after which the offer is void.
-    pub expires_at: u64,
-    /// Unix time this node first stored an offer of the provider.
-    pub first_seen: u64,
-    /// Whether another live offer lists one of the same GPU UUIDs.
-    pub conflicts: bool,
-    /// Declared download bandwidth, Mbit/s.
-    pub inet_down_mbps: Option<u64>,
-    /// Declared upload bandwidth, Mbit/s.
-    pub inet_up_mbps: Option<u64>,
-    /// Declared disk space, MB.
-    pub disk_mb: Option<u64>,
-    /// The provider's reliability score, as last computed.
-    pub reliability: f64,
-    /// The provider's uptime share, as last computed.
-    pub uptime: Option<f64>,
-    /// Rentals of the provider's machine (see `RELIABILITY.md`).
-    pub rentals: u64,
-    /// Those that ended without a downtime credit.
-    pub completed_rentals: u64,
-    /// Downtime credits paid back to the machine's renters.
-    pub sla_credits: u64,
 }
 
 /// A live offer together with the signed envelope it arrived in, so that clients can verify

@@ -24,6 +24,7 @@ use super::{clamp, storable};
 use crate::{
     StoreError,
     reliability::model::{self, DAY, Runs, Standing, Window},
+    search::SearchScores,
 };
 
 /// Days of evidence kept; the longest window the model may use.
@@ -341,33 +342,6 @@ pub(super) fn evidence(
     };
     let first_seen = u64::try_from(first_seen).unwrap_or_default();
     Ok(Some((window, ProviderFacts { payout, first_seen, rentals })))
-}
-
-/// The scores search filters and sorts on.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SearchScores {
-    /// See [`ProviderScores::reliability`].
-    pub reliability: f64,
-    /// See [`ProviderScores::uptime`].
-    pub uptime: Option<f64>,
-    /// See [`ProviderScores::rentals`].
-    pub rentals: u64,
-    /// See [`ProviderScores::completed_rentals`].
-    pub completed_rentals: u64,
-    /// See [`ProviderScores::sla_credits`].
-    pub sla_credits: u64,
-}
-
-impl From<&ProviderScores> for SearchScores {
-    fn from(scores: &ProviderScores) -> Self {
-        Self {
-            reliability: scores.reliability,
-            uptime: scores.uptime,
-            rentals: scores.rentals,
-            completed_rentals: scores.completed_rentals,
-            sla_credits: scores.sla_credits,
-        }
-    }
 }
 
 /// The searchable scores of one provider, as stored beside it.
