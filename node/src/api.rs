@@ -38,7 +38,11 @@ use axum::{
     routing::get,
 };
 use gpuflow_p2p::PeerId;
-use gpuflow_protocol::{OfferId, api, unix_now};
+use gpuflow_protocol::{
+    OfferId, api,
+    search::{SearchField, wrap_words},
+    unix_now,
+};
 use serde::Deserialize;
 use tower_http::{
     LatencyUnit,
@@ -142,7 +146,24 @@ fn routes(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(healthz))
         .routes(routes!(metrics))
         .split_for_parts();
+    let mut openapi = openapi;
+    describe_order(&mut openapi);
     (router.with_state(state), openapi)
+}
+
+/// Describes the `order` parameter of `GET /v1/offers` with the sortable fields of the
+/// protocol's table, so that the OpenAPI text cannot fall behind the parser.
+fn describe_order(openapi: &mut utoipa::openapi::OpenApi) {
+    let sortable = format!("{}.", SearchField::sortable_names());
+    let description = format!(
+        "{}\nDefault `dph`.",
+        wrap_words("Sort field, `-` appended for descending: ", &sortable, 80)
+    );
+    let search = openapi.paths.paths.get_mut("/v1/offers").and_then(|item| item.get.as_mut());
+    let parameters = search.and_then(|operation| operation.parameters.as_mut());
+    for parameter in parameters.into_iter().flatten().filter(|p| p.name == "order") {
+        parameter.description = Some(description.clone());
+    }
 }
 
 /// `GET /v1/offers` parameters.
@@ -152,9 +173,8 @@ fn routes(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
 struct SearchParams {
     /// Search query, e.g. `gpu_name=RTX_4090 num_gpus>=2 dph<=0.5`; empty matches all.
     q: Option<String>,
-    /// Sort field, `-` appended for descending: dph gpu_ram num_gpus cuda age_days
-    /// inet_down inet_up disk reliability uptime rentals completed_rentals sla_credits.
-    /// Default `dph`.
+    /// Sort field, `-` appended for descending (the sortable fields are filled in from the
+    /// protocol's table by `describe_order`).
     order: Option<String>,
     /// Page size, 1 to 1000 (default 50).
     // Text, so that a bad limit gets the same clear message as any other bad input.
