@@ -13,8 +13,8 @@ mod error;
 mod ingest;
 pub mod metrics;
 mod node;
-pub mod query;
 pub mod reliability;
+pub mod search;
 pub mod store;
 #[cfg(test)]
 mod testing;
@@ -22,12 +22,11 @@ mod watcher;
 
 pub use api::{ApiState, app};
 pub use config::{Args, ChainConfig, NodeConfig, RateLimit, ReliabilityConfig};
-pub use error::{QueryError, StoreError};
+pub use error::StoreError;
 pub use ingest::{MAX_CLOCK_SKEW, MAX_HEARTBEAT_AGE, on_every_core};
 pub use node::{NodeError, RunningNode, start};
-pub use query::{Cursor, Order, Query, SortKey};
+pub use search::{Cursor, OfferSummary, Order, Query, QueryError, SortKey};
 pub use store::{
-    HeartbeatUpsert, OfferDetail, OfferSummary, Page, ProviderInfo, RentalRecord, Search, Store,
-    Upsert,
+    HeartbeatUpsert, OfferDetail, Page, ProviderInfo, RentalRecord, Search, Store, Upsert,
 };
 pub use watcher::WatchError;

@@ -6,7 +6,8 @@
 //! [`SignedEnvelope::open`] before they look at a body.
 //!
 //! Providers publish an [`Offer`] every few minutes and a [`Heartbeat`] every ~15 s; nodes
-//! exchange their stored offers with [`SyncRequest`] / [`SyncResponse`].
+//! exchange their stored offers with [`SyncRequest`] / [`SyncResponse`]. The fields a
+//! node's search knows are listed once, in [`search`].
 
 mod amount;
 pub mod api;
@@ -16,6 +17,7 @@ mod heartbeat;
 mod identity;
 mod offer;
 mod rental;
+pub mod search;
 mod sync;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;

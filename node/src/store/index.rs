@@ -27,10 +27,10 @@ use gpuflow_protocol::OfferId;
 use rusqlite::{Connection, Row};
 use tokio::sync::watch;
 
-use super::{OfferSummary, Page, Search, SearchScores, StoredScores, clamp, reader};
+use super::{Page, Search, StoredScores, clamp, reader};
 use crate::{
-    Order, StoreError,
-    query::{Candidate, Cursor, Facts, millionths},
+    StoreError,
+    search::{Candidate, Cursor, Facts, OfferSummary, Order, SearchScores, millionths},
 };
 
 /// Offers whose rows a batch of writes changed; the index thread reloads them after the
@@ -118,7 +118,7 @@ impl Default for OfferIndex {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// One group per GPU name word list (see `query::name_words`).
+    /// One group per GPU name word list (see `search::name_words`).
     groups: Vec<Group>,
     group_of: HashMap<String, usize>,
     /// Where each offer is: group, then position in it.

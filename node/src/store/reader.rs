@@ -12,8 +12,8 @@ use gpuflow_protocol::{Heartbeat, OfferId, SignedEnvelope, api};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tokio::sync::Semaphore;
 
-use super::{OfferDetail, OfferSummary, ProviderInfo, SyncPage, clamp};
-use crate::StoreError;
+use super::{OfferDetail, ProviderInfo, SyncPage, clamp};
+use crate::{StoreError, search::OfferSummary};
 
 /// Reads running at once; more wait for a connection. Two cores, so a few suffice.
 pub(super) const MAX_READERS: usize = 4;

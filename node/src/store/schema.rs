@@ -18,7 +18,7 @@ CREATE TABLE offers (
     issued_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
     gpu_name TEXT NOT NULL,
-    gpu_name_words TEXT NOT NULL,          -- see query::name_words
+    gpu_name_words TEXT NOT NULL,          -- see search::name_words
     num_gpus INTEGER NOT NULL,
     gpu_ram_mb INTEGER NOT NULL,           -- smallest GPU memory, 10^6 bytes
     price_per_second INTEGER NOT NULL,     -- token units

@@ -26,7 +26,7 @@ use super::{
 };
 use crate::{
     StoreError,
-    query::{cuda_thousandths, name_words},
+    search::{cuda_thousandths, name_words},
 };
 
 /// Most writes committed together; bounds how long the first of them waits.

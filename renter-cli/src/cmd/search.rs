@@ -1,27 +1,18 @@
 //! `gpuflow search`.
 use clap::Args;
 use comfy_table::CellAlignment;
-use gpuflow_protocol::{api::OfferSummary, unix_now};
+use gpuflow_protocol::{
+    api::OfferSummary,
+    search::{OPERATORS, SearchField, wrap_words},
+    unix_now,
+};
 
 use super::Ctx;
 use crate::ui;
 
 /// `gpuflow search`.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:
-  gpuflow search
-  gpuflow search 'gpu_name=RTX_4090 num_gpus>=2 gpu_ram>=24 dph<=0.5' -o dph
-  gpuflow search 'gpu_name in [RTX_4090,A100] verified=true' -o gpu_ram- --limit 5
-  gpuflow search 'reliability>0.99 uptime>=0.95 rentals>=3' -o reliability-
-  gpuflow search 'region=eu' --json | jq '.[0].id'
-
-Query terms are `field op value`, e.g. 'gpu_name=RTX_4090 gpu_ram>=24 dph<=0.5'.
-Fields: gpu_name num_gpus gpu_ram dph verified cuda driver region payout age_days
-inet_down inet_up disk reliability uptime rentals completed_rentals sla_credits conflicts
-(an unknown field is an error naming it). reliability: share of rented time up over 30
-days, smoothed toward 0.9 for newcomers; uptime: share of listed time up; both from 0 to 1.
-Operators: = == != < <= > >= in notin (lists as [a,b]). `_` stands for a space.
-RELIAB and UPTIME show `-` where the node does not publish them.")]
+#[command(after_help = after_help())]
 pub struct SearchArgs {
     /// Vast.ai-style query; empty lists every live offer.
     #[arg(default_value = "")]
@@ -32,6 +23,26 @@ pub struct SearchArgs {
     /// Most offers to show.
     #[arg(long, default_value_t = 20)]
     limit: u32,
+}
+
+/// The help after the flags; the fields and operators come from the node's table of them.
+fn after_help() -> String {
+    let fields = wrap_words("Fields: ", &SearchField::names(), 89);
+    format!(
+        "Examples:
+  gpuflow search
+  gpuflow search 'gpu_name=RTX_4090 num_gpus>=2 gpu_ram>=24 dph<=0.5' -o dph
+  gpuflow search 'gpu_name in [RTX_4090,A100] verified=true' -o gpu_ram- --limit 5
+  gpuflow search 'reliability>0.99 uptime>=0.95 rentals>=3' -o reliability-
+  gpuflow search 'region=eu' --json | jq '.[0].id'
+
+Query terms are `field op value`, e.g. 'gpu_name=RTX_4090 gpu_ram>=24 dph<=0.5'.
+{fields}
+(an unknown field is an error naming it). reliability: share of rented time up over 30
+days, smoothed toward 0.9 for newcomers; uptime: share of listed time up; both from 0 to 1.
+Operators: {OPERATORS} (lists as [a,b]). `_` stands for a space.
+RELIAB and UPTIME show `-` where the node does not publish them."
+    )
 }
 
 impl SearchArgs {

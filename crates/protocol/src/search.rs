@@ -1,0 +1,220 @@
+//! The fields of the node's search language (`GET /v1/offers?q=...&order=...`), written
+//! once: the node's parser, its index and its OpenAPI text, and the renter CLI's help all
+//! read this table, so a field cannot be known to one and missing from another.
+
+/// The operators of the query language.
+pub const OPERATORS: &str = "= == != < <= > >= in notin";
+
+/// How a field's values compare, which decides the operators it takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    /// A number: every operator.
+    Number,
+    /// Text compared without regard to ASCII case, `_` read as a space.
+    Text,
+    /// A GPU name, matched by whole words.
+    Words,
+    /// `true` or `false`.
+    Bool,
+}
+
+impl FieldKind {
+    /// The operators a field of this kind takes, space separated.
+    pub const fn operators(self) -> &'static str {
+        match self {
+            Self::Number => OPERATORS,
+            Self::Text | Self::Words => "= != in notin",
+            Self::Bool => "= !=",
+        }
+    }
+}
+
+/// A field a search query may name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SearchField {
+    /// GPU model, matched by whole words.
+    GpuName,
+    /// Number of GPUs.
+    NumGpus,
+    /// Memory per GPU, GB.
+    GpuRam,
+    /// Price of the whole machine, whole tokens per hour.
+    Dph,
+    /// Whether the GPUs were read through NVML.
+    Verified,
+    /// Highest supported CUDA version.
+    Cuda,
+    /// NVIDIA driver version.
+    Driver,
+    /// Region label.
+    Region,
+    /// Payout address.
+    Payout,
+    /// Days since the node first saw the provider.
+    AgeDays,
+    /// Declared download bandwidth, Mbit/s.
+    InetDown,
+    /// Declared upload bandwidth, Mbit/s.
+    InetUp,
+    /// Declared disk space, GB.
+    Disk,
+    /// The provider's reliability score.
+    Reliability,
+    /// The provider's uptime.
+    Uptime,
+    /// Rentals of the provider's machine.
+    Rentals,
+    /// Those that ended without a downtime credit.
+    CompletedRentals,
+    /// Downtime credits paid back to the machine's renters.
+    SlaCredits,
+    /// Whether another live offer lists one of the same GPU UUIDs.
+    Conflicts,
+}
+
+impl SearchField {
+    /// Every field, in the order help and errors list them.
+    pub const ALL: [Self; 19] = [
+        Self::GpuName,
+        Self::NumGpus,
+        Self::GpuRam,
+        Self::Dph,
+        Self::Verified,
+        Self::Cuda,
+        Self::Driver,
+        Self::Region,
+        Self::Payout,
+        Self::AgeDays,
+        Self::InetDown,
+        Self::InetUp,
+        Self::Disk,
+        Self::Reliability,
+        Self::Uptime,
+        Self::Rentals,
+        Self::CompletedRentals,
+        Self::SlaCredits,
+        Self::Conflicts,
+    ];
+
+    /// The fields results can be sorted on, in the order help and errors list them.
+    pub const SORTABLE: [Self; 13] = [
+        Self::Dph,
+        Self::GpuRam,
+        Self::NumGpus,
+        Self::Cuda,
+        Self::AgeDays,
+        Self::InetDown,
+        Self::InetUp,
+        Self::Disk,
+        Self::Reliability,
+        Self::Uptime,
+        Self::Rentals,
+        Self::CompletedRentals,
+        Self::SlaCredits,
+    ];
+
+    /// The name a query uses.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::GpuName => "gpu_name",
+            Self::NumGpus => "num_gpus",
+            Self::GpuRam => "gpu_ram",
+            Self::Dph => "dph",
+            Self::Verified => "verified",
+            Self::Cuda => "cuda",
+            Self::Driver => "driver",
+            Self::Region => "region",
+            Self::Payout => "payout",
+            Self::AgeDays => "age_days",
+            Self::InetDown => "inet_down",
+            Self::InetUp => "inet_up",
+            Self::Disk => "disk",
+            Self::Reliability => "reliability",
+            Self::Uptime => "uptime",
+            Self::Rentals => "rentals",
+            Self::CompletedRentals => "completed_rentals",
+            Self::SlaCredits => "sla_credits",
+            Self::Conflicts => "conflicts",
+        }
+    }
+
+    /// How its values compare.
+    pub const fn kind(self) -> FieldKind {
+        match self {
+            Self::GpuName => FieldKind::Words,
+            Self::Driver | Self::Region | Self::Payout => FieldKind::Text,
+            Self::Verified | Self::Conflicts => FieldKind::Bool,
+            _ => FieldKind::Number,
+        }
+    }
+
+    /// The field called `name` (lower case), if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|field| field.name() == name)
+    }
+
+    /// The sortable field called `name` (lower case), if any.
+    pub fn sortable(name: &str) -> Option<Self> {
+        Self::SORTABLE.into_iter().find(|field| field.name() == name)
+    }
+
+    /// The names of every field, space separated.
+    pub fn names() -> String {
+        join(&Self::ALL)
+    }
+
+    /// The names of the sortable fields, space separated.
+    pub fn sortable_names() -> String {
+        join(&Self::SORTABLE)
+    }
+}
+
+fn join(fields: &[SearchField]) -> String {
+    fields.iter().map(|field| field.name()).collect::<Vec<_>>().join(" ")
+}
+
+/// `words` (space separated) as lines of at most `width` characters, each after the first
+/// starting on a new line; `first` is what precedes the first word on its line.
+pub fn wrap_words(first: &str, words: &str, width: usize) -> String {
+    let mut text = first.to_owned();
+    let mut line = first.len();
+    for (i, word) in words.split(' ').enumerate() {
+        let room = usize::from(i > 0 && line > 0);
+        if line > 0 && line + room + word.len() > width {
+            text.push('\n');
+            line = 0;
+        } else if room == 1 {
+            text.push(' ');
+            line += 1;
+        }
+        text.push_str(word);
+        line += word.len();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_sortable_fields_are_numbers() {
+        let names: std::collections::HashSet<_> =
+            SearchField::ALL.iter().map(|field| field.name()).collect();
+        assert_eq!(names.len(), SearchField::ALL.len());
+        for field in SearchField::ALL {
+            assert_eq!(SearchField::from_name(field.name()), Some(field));
+        }
+        for field in SearchField::SORTABLE {
+            assert_eq!(field.kind(), FieldKind::Number, "{field:?}");
+            assert_eq!(SearchField::sortable(field.name()), Some(field));
+        }
+        assert_eq!(SearchField::sortable("region"), None);
+    }
+
+    #[test]
+    fn words_wrap_at_the_width() {
+        assert_eq!(wrap_words("Fields: ", "a bb ccc", 12), "Fields: a bb\nccc");
+        assert_eq!(wrap_words("", "a bb ccc", 4), "a bb\nccc");
+    }
+}
