@@ -1,0 +1,255 @@
+use super::{
+    container::{Existing, classify},
+    *,
+};
+
+fn spec() -> WorkloadSpec {
+    WorkloadSpec {
+        rental_id: 42,
+        gpus: vec!["GPU-a".into(), "GPU-c".into()],
+        ends_at: 1_700_000_000,
+        image: None,
+        ssh_key: Some("ssh-ed25519 AAAA renter@laptop".into()),
+    }
+}
+
+#[test]
+fn the_container_gets_exactly_the_rented_gpus() {
+    let config = container_config("pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime", &spec());
+    let host = config.host_config.unwrap();
+    let requests = host.device_requests.unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].device_ids.as_deref(), Some(&["GPU-a".into(), "GPU-c".into()][..]));
+    assert_eq!(requests[0].driver.as_deref(), Some("nvidia"));
+    assert_eq!(requests[0].count, None, "a count would hand out any GPU, not the rented ones");
+    assert_eq!(requests[0].capabilities, Some(vec![vec!["gpu".to_owned()]]));
+    assert_eq!(config.image.as_deref(), Some("pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime"));
+}
+
+#[test]
+fn ssh_is_published_and_the_key_handed_over() {
+    let config = container_config("img", &spec());
+    assert_eq!(config.exposed_ports, Some(vec!["22/tcp".to_owned()]));
+    let bindings = config.host_config.unwrap().port_bindings.unwrap();
+    let ssh = bindings["22/tcp"].as_ref().unwrap();
+    assert_eq!(ssh[0].host_port.as_deref(), Some(""), "ephemeral host port");
+    let env = config.env.unwrap();
+    assert!(env.contains(&"GPUFLOW_RENTAL_ID=42".to_owned()), "{env:?}");
+    assert!(env.contains(&"PUBLIC_KEY=ssh-ed25519 AAAA renter@laptop".to_owned()), "{env:?}");
+    assert_eq!(config.labels.unwrap()[RENTAL_LABEL], "42");
+    let no_key = container_config("img", &WorkloadSpec { ssh_key: None, ..spec() });
+    assert!(!no_key.env.unwrap().iter().any(|v| v.starts_with("PUBLIC_KEY=")));
+}
+
+#[test]
+fn the_renters_image_replaces_the_default() {
+    let chosen = WorkloadSpec { image: Some("ubuntu:22.04".into()), ..spec() };
+    assert_eq!(container_config("default:1", &chosen).image.as_deref(), Some("ubuntu:22.04"));
+    assert_eq!(container_config("default:1", &spec()).image.as_deref(), Some("default:1"));
+}
+
+#[test]
+fn the_renter_is_told_how_to_connect() {
+    assert_eq!(connect_detail("c", Some("32768"), "203.0.113.7"), "ssh -p 32768 root@203.0.113.7");
+    assert!(connect_detail("c", None, "h").contains("no SSH port"));
+}
+
+#[test]
+fn a_shell_image_is_kept_running() {
+    let config = container_config("ubuntu:22.04", &spec());
+    assert_eq!((config.tty, config.open_stdin), (Some(true), Some(true)));
+}
+
+#[test]
+fn the_key_script_installs_the_key_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ssh = dir.path().join("ssh");
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey renter@laptop";
+    for _ in 0..2 {
+        let out = std::process::Command::new("sh")
+            .args(["-c", INSTALL_KEY])
+            .env("GPUFLOW_SSH_DIR", &ssh)
+            .env("GPUFLOW_SSH_KEY", key)
+            // No sshd on this PATH: nothing is started.
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let keys = std::fs::read_to_string(ssh.join("authorized_keys")).unwrap();
+    assert_eq!(keys, format!("{key}\n"), "installed once, even when run again");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(ssh.join("authorized_keys")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+/// An engine that records the calls `bring_up` makes.
+struct FakeEngine {
+    found: Option<ContainerInspectResponse>,
+    /// Containers whose start fails.
+    broken: Vec<String>,
+    calls: std::sync::Mutex<Vec<String>>,
+}
+
+impl FakeEngine {
+    fn new(found: Option<ContainerInspectResponse>) -> Self {
+        Self { found, broken: Vec::new(), calls: Default::default() }
+    }
+
+    fn record(&self, call: String) {
+        self.calls.lock().unwrap().push(call);
+    }
+
+    fn bring_up(&self, config: ContainerCreateBody) -> Result<String, RuntimeError> {
+        futures::executor::block_on(bring_up(self, 42, "gpuflow-rental-42", config))
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl Engine for FakeEngine {
+    fn inspect<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ContainerInspectResponse>, RuntimeError>> {
+        self.record(format!("inspect {name}"));
+        Box::pin(std::future::ready(Ok(self.found.clone())))
+    }
+    fn pull<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        self.record(format!("pull {image}"));
+        Box::pin(std::future::ready(Ok(())))
+    }
+    fn create<'a>(
+        &'a self,
+        name: &'a str,
+        _config: ContainerCreateBody,
+    ) -> BoxFuture<'a, Result<String, RuntimeError>> {
+        self.record(format!("create {name}"));
+        Box::pin(std::future::ready(Ok("new".to_owned())))
+    }
+    fn start<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        self.record(format!("start {id}"));
+        let result = if self.broken.iter().any(|b| b == id) {
+            Err(RuntimeError::Docker("cannot start container".into()))
+        } else {
+            Ok(())
+        };
+        Box::pin(std::future::ready(result))
+    }
+    fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        self.record(format!("remove {id}"));
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// What `docker inspect` reports for a container created from `config`.
+fn inspected(id: &str, config: &ContainerCreateBody, running: bool) -> ContainerInspectResponse {
+    ContainerInspectResponse {
+        id: Some(id.to_owned()),
+        config: Some(bollard::models::ContainerConfig {
+            image: config.image.clone(),
+            // Docker adds the image's own variables.
+            env: config.env.clone().map(|mut env| {
+                env.push("PATH=/usr/bin".into());
+                env
+            }),
+            labels: config.labels.clone(),
+            ..Default::default()
+        }),
+        host_config: config.host_config.clone(),
+        state: Some(bollard::models::ContainerState {
+            running: Some(running),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_new_rental_gets_a_new_container() {
+    let engine = FakeEngine::new(None);
+    assert_eq!(engine.bring_up(container_config("img:1", &spec())).unwrap(), "new");
+    assert_eq!(
+        engine.calls(),
+        ["inspect gpuflow-rental-42", "pull img:1", "create gpuflow-rental-42", "start new"]
+    );
+}
+
+#[test]
+fn a_resumed_rental_starts_its_stopped_container_again() {
+    let config = container_config("img:1", &spec());
+    let engine = FakeEngine::new(Some(inspected("old", &config, false)));
+    assert_eq!(engine.bring_up(config).unwrap(), "old", "the renter's filesystem is kept");
+    assert_eq!(engine.calls(), ["inspect gpuflow-rental-42", "start old"]);
+
+    // An extension moved the end time: still the rental's container.
+    let extended = container_config("img:1", &WorkloadSpec { ends_at: 1_800_000_000, ..spec() });
+    let engine =
+        FakeEngine::new(Some(inspected("old", &container_config("img:1", &spec()), false)));
+    assert_eq!(engine.bring_up(extended).unwrap(), "old");
+}
+
+#[test]
+fn a_running_container_of_the_rental_is_kept() {
+    let config = container_config("img:1", &spec());
+    let engine = FakeEngine::new(Some(inspected("old", &config, true)));
+    assert_eq!(engine.bring_up(config).unwrap(), "old");
+    assert_eq!(engine.calls(), ["inspect gpuflow-rental-42"]);
+}
+
+#[test]
+fn a_container_that_does_not_start_is_replaced() {
+    let config = container_config("img:1", &spec());
+    let mut engine = FakeEngine::new(Some(inspected("old", &config, false)));
+    engine.broken.push("old".into());
+    assert_eq!(engine.bring_up(config).unwrap(), "new");
+    assert_eq!(
+        engine.calls(),
+        [
+            "inspect gpuflow-rental-42",
+            "start old",
+            "remove old",
+            "pull img:1",
+            "create gpuflow-rental-42",
+            "start new"
+        ]
+    );
+}
+
+#[test]
+fn a_container_of_another_configuration_is_replaced_never_started() {
+    let wanted = container_config("img:1", &spec());
+    let others = [
+        container_config("img:2", &spec()),
+        container_config("img:1", &WorkloadSpec { gpus: vec!["GPU-b".into()], ..spec() }),
+        container_config("img:1", &WorkloadSpec { rental_id: 7, ..spec() }),
+    ];
+    for other in others {
+        let engine = FakeEngine::new(Some(inspected("old", &other, false)));
+        assert_eq!(engine.bring_up(wanted.clone()).unwrap(), "new");
+        assert_eq!(
+            engine.calls(),
+            [
+                "inspect gpuflow-rental-42",
+                "remove old",
+                "pull img:1",
+                "create gpuflow-rental-42",
+                "start new"
+            ],
+            "{:?}",
+            other.image
+        );
+    }
+    let foreign = ContainerInspectResponse { id: Some("x".into()), ..Default::default() };
+    assert_eq!(classify(Some(&foreign), &wanted), Existing::Stale("x".into()));
+}
+
+#[test]
+fn image_tags_are_split_from_registry_ports() {
+    assert_eq!(split_image("ubuntu:22.04"), ("ubuntu", "22.04"));
+    assert_eq!(split_image("ubuntu"), ("ubuntu", "latest"));
+    assert_eq!(split_image("registry:5000/team/img"), ("registry:5000/team/img", "latest"));
+    assert_eq!(split_image("registry:5000/img:v1"), ("registry:5000/img", "v1"));
+}
