@@ -1,9 +1,12 @@
 //! `gpuflow rent`.
 use std::time::Duration;
 
-use alloy::primitives::U256;
+use alloy::{primitives::U256, signers::local::PrivateKeySigner};
 use clap::Args;
-use gpuflow_protocol::{RentalRequest, WorkloadState, parse_units, unix_now};
+use gpuflow_escrow::{Escrow, Opened};
+use gpuflow_protocol::{
+    Offer, RentalRequest, SignedQuote, Verified, WorkloadState, parse_units, unix_now,
+};
 use serde_json::json;
 
 use super::{
@@ -72,9 +75,45 @@ pub struct RentArgs {
     wait: u64,
 }
 
+/// What `rent` knows before it asks the provider: the offer, checked against the chain
+/// and the wallet's funds, and the renter's limits.
+struct Plan {
+    json: bool,
+    duration: u64,
+    ssh_key: Option<String>,
+    signer: PrivateKeySigner,
+    offer: Verified<Offer>,
+    escrow: Escrow,
+    decimals: u8,
+    /// GPUs asked for.
+    count: u32,
+    /// `--max-price`, in units per hour.
+    max_per_hour: Option<u128>,
+    provider: ProviderClient,
+}
+
+/// The provider's quote, checked against the offer and the renter's limits.
+struct Checked {
+    quote: SignedQuote,
+    /// GPUs quoted: `--gpus`, or every GPU still free without it.
+    gpus: u32,
+    total: U256,
+    fee_bps: u16,
+    fee: U256,
+}
+
 impl RentArgs {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
-        let json = ctx.json;
+        let plan = self.plan(ctx).await?;
+        let checked = self.ask_quote(&plan).await?;
+        self.confirm(&plan, &checked)?;
+        let opened = self.open(&plan, &checked).await?;
+        self.wait_running(&plan, &checked, opened).await
+    }
+
+    /// Reads the flags, the offer and the escrow, and checks that the offer can be rented
+    /// on this chain, within `--max-price`, and that the wallet can pay for it.
+    async fn plan(&self, ctx: &Ctx) -> anyhow::Result<Plan> {
         let duration = hours_to_seconds(&self.hours)?;
         if let Some(image) = &self.image {
             RentalRequest::check_image(image)
@@ -83,7 +122,6 @@ impl RentArgs {
         let ssh_key = self.ssh_key.as_deref().map(read_public_key).transpose()?;
         let settings = ctx.settings()?;
         let signer = settings.signer()?;
-        let renter = signer.address();
         let (_, offer) = settings.node().offer(&self.offer).await?;
         let (escrow, chain_id) = settings.escrow(Some(signer.clone())).await?;
         if offer.body.chain_id != chain_id || offer.body.escrow != escrow.address() {
@@ -129,24 +167,10 @@ impl RentArgs {
                 parse_units(p, decimals).map_err(|e| fail(Exit::Usage, format!("--max-price: {e}")))
             })
             .transpose()?;
-        let above_max =
-            |rate: u128| max_per_hour.is_some_and(|max| per_hour(rate) > U256::from(max));
-        let refuse_price = |who: &str, rate: u128| {
-            fail(
-                Exit::Refused,
-                format!(
-                    "{who} {} per hour, above your --max-price of {}; no money moved",
-                    tokens(per_hour(rate), decimals),
-                    self.max_price.as_deref().unwrap_or_default()
-                ),
-            )
-        };
-        if above_max(advertised) {
-            return Err(refuse_price("the offer asks", advertised));
-        }
+        self.check_max_price(max_per_hour, decimals, "the offer asks", advertised)?;
 
         // Check the wallet can pay before bothering the provider: the quoted rate can
-        // only be at or below the advertised one (checked below).
+        // only be at or below the advertised one (checked in `ask_quote`).
         let most = gpuflow_escrow::cost(advertised, duration)?;
         let renting = Payment {
             what: format!("renting for {}", ui::duration(duration)),
@@ -154,27 +178,69 @@ impl RentArgs {
             gas: OPEN_GAS,
             instead: "rent for less",
         };
-        check_funds(&escrow, renter, &renting, decimals).await?;
-
+        check_funds(&escrow, signer.address(), &renting, decimals).await?;
         let provider = ProviderClient::connect(&offer)?;
-        let spinner = ui::spinner(json, "asking the provider for a quote");
-        let quote = provider.quote(renter, duration, self.gpus, self.image.clone(), ssh_key).await;
+        Ok(Plan {
+            json: ctx.json,
+            duration,
+            ssh_key,
+            signer,
+            offer,
+            escrow,
+            decimals,
+            count,
+            max_per_hour,
+            provider,
+        })
+    }
+
+    /// Refuses a rate above `--max-price`: what `who` (the offer, the provider) asks.
+    fn check_max_price(
+        &self,
+        max_per_hour: Option<u128>,
+        decimals: u8,
+        who: &str,
+        rate: u128,
+    ) -> anyhow::Result<()> {
+        if max_per_hour.is_none_or(|max| per_hour(rate) <= U256::from(max)) {
+            return Ok(());
+        }
+        Err(fail(
+            Exit::Refused,
+            format!(
+                "{who} {} per hour, above your --max-price of {}; no money moved",
+                tokens(per_hour(rate), decimals),
+                self.max_price.as_deref().unwrap_or_default()
+            ),
+        ))
+    }
+
+    /// Asks the provider for a signed quote and checks it: signed by the offer's payout
+    /// address, for this renter, these GPUs of this offer, at a fair rate within
+    /// `--max-price`, for long enough.
+    async fn ask_quote(&self, plan: &Plan) -> anyhow::Result<Checked> {
+        let (offer, escrow, renter) = (&plan.offer.body, &plan.escrow, plan.signer.address());
+        let spinner = ui::spinner(plan.json, "asking the provider for a quote");
+        let quote = (plan.provider)
+            .quote(renter, plan.duration, self.gpus, self.image.clone(), plan.ssh_key.clone())
+            .await;
         spinner.finish_and_clear();
         let quote = quote?;
         let terms = &quote.terms;
         let signer_ok = gpuflow_escrow::quote_signer(&quote, &escrow.domain().await?)
-            .is_some_and(|a| a == offer.body.payout);
-        if !signer_ok || terms.provider != offer.body.payout || terms.renter != renter {
+            .is_some_and(|a| a == offer.payout);
+        if !signer_ok || terms.provider != offer.payout || terms.renter != renter {
             return Err(fail(
                 Exit::Refused,
                 format!(
                     "the provider's quote is not signed by its payout address {}; no money moved",
-                    offer.body.payout
+                    offer.payout
                 ),
             ));
         }
         // Without --gpus the provider quotes every GPU still free: perhaps fewer than a
         // slightly stale offer lists.
+        let count = plan.count;
         let fits = |n: u32| n == count || (self.gpus.is_none() && (1..count).contains(&n));
         let quoted_gpus = match terms.rented() {
             Some((id, n)) if id.to_string() == self.offer && fits(n) => n,
@@ -189,20 +255,21 @@ impl RentArgs {
                 ));
             }
         };
-        if !offer.body.fair_rate(terms.rate_per_second, quoted_gpus) {
+        if !offer.fair_rate(terms.rate_per_second, quoted_gpus) {
             return Err(fail(
                 Exit::Refused,
                 format!(
                     "the provider quoted {} units/s for {quoted_gpus} GPU(s), more than the {} \
-                     units/s it advertises for all {offered}; no money moved",
-                    terms.rate_per_second, offer.body.price_per_second
+                     units/s it advertises for all {}; no money moved",
+                    terms.rate_per_second,
+                    offer.price_per_second,
+                    offer.gpus.len()
                 ),
             ));
         }
-        if above_max(terms.rate_per_second) {
-            return Err(refuse_price("the provider quoted", terms.rate_per_second));
-        }
-        if duration > terms.max_duration {
+        let rate = terms.rate_per_second;
+        self.check_max_price(plan.max_per_hour, plan.decimals, "the provider quoted", rate)?;
+        if plan.duration > terms.max_duration {
             return Err(fail(
                 Exit::Refused,
                 format!(
@@ -211,56 +278,82 @@ impl RentArgs {
                 ),
             ));
         }
-        let rate = terms.rate_per_second;
-        let total = gpuflow_escrow::cost(rate, duration)?;
+        let total = gpuflow_escrow::cost(rate, plan.duration)?;
         let fee_bps = escrow
             .fee_bps()
             .await
             .map_err(|e| fail(Exit::Unreachable, format!("reading the escrow's fee: {e}")))?;
         let fee = total * U256::from(fee_bps) / U256::from(10_000);
-        if !json {
-            let gpus = &offer.body.gpus;
-            eprintln!("rent offer {} ({quoted_gpus} × {})", self.offer, gpus[0].name);
+        Ok(Checked { quote, gpus: quoted_gpus, total, fee_bps, fee })
+    }
+
+    /// Shows what the rental costs and asks before any money moves; refuses a quote
+    /// too close to its deadline to be mined in time.
+    fn confirm(&self, plan: &Plan, checked: &Checked) -> anyhow::Result<()> {
+        let (decimals, duration) = (plan.decimals, plan.duration);
+        let rate = checked.quote.terms.rate_per_second;
+        if !plan.json {
+            let gpus = &plan.offer.body.gpus;
+            eprintln!("rent offer {} ({} × {})", self.offer, checked.gpus, gpus[0].name);
             let mut table = ui::table(&["", ""]);
             table.add_row(vec!["rate".to_owned(), hourly(rate, decimals)]);
             table.add_row(vec![
                 "duration".to_owned(),
                 format!("{} ({duration} s)", ui::duration(duration)),
             ]);
-            table.add_row(vec!["total, locked now".to_owned(), money(total, decimals)]);
+            table.add_row(vec!["total, locked now".to_owned(), money(checked.total, decimals)]);
             table.add_row(vec![
                 "platform fee".to_owned(),
                 format!(
                     "{} ({}%), taken from the provider's earnings, not added",
-                    money(fee, decimals),
-                    gpuflow_protocol::format_units(u128::from(fee_bps), 2)
+                    money(checked.fee, decimals),
+                    gpuflow_protocol::format_units(u128::from(checked.fee_bps), 2)
                 ),
             ]);
-            table.add_row(vec!["from wallet".to_owned(), renter.to_string()]);
+            table.add_row(vec!["from wallet".to_owned(), plan.signer.address().to_string()]);
             eprintln!("{table}");
             eprintln!("stopping early refunds the unused seconds at once.");
         }
         if !self.yes {
-            ui::consent(json, "lock the deposit and start the rental?")?;
+            ui::consent(plan.json, "lock the deposit and start the rental?")?;
         }
-        if terms.deadline <= unix_now() + QUOTE_MARGIN {
+        if checked.quote.terms.deadline <= unix_now() + QUOTE_MARGIN {
             return Err(fail(
                 Exit::Refused,
                 "the provider's quote expired before it could be used; run the command again for a \
                  fresh one. No money moved",
             ));
         }
+        Ok(())
+    }
 
-        let spinner = ui::spinner(json, "locking the deposit in the escrow");
-        let opened = escrow.open(&signer, &quote, duration).await;
+    /// Locks the deposit in the escrow, and remembers where the provider is.
+    async fn open(&self, plan: &Plan, checked: &Checked) -> anyhow::Result<Opened> {
+        let spinner = ui::spinner(plan.json, "locking the deposit in the escrow");
+        let opened = plan.escrow.open(&plan.signer, &checked.quote, plan.duration).await;
         spinner.finish_and_clear();
         let opened = opened?;
-        provider.remember(escrow.address(), opened.rental_id, opened.start, offer.body.payout);
-        if !json {
+        let payout = plan.offer.body.payout;
+        plan.provider.remember(plan.escrow.address(), opened.rental_id, opened.start, payout);
+        if !plan.json {
             eprintln!("rental {} opened in transaction {}", opened.rental_id, opened.tx);
         }
+        Ok(opened)
+    }
+
+    /// Waits for the provider to report the workload running and says how to connect;
+    /// a refusal is submitted for the whole deposit back, and a silent provider gets the
+    /// renter told how to get the unused seconds back.
+    async fn wait_running(
+        &self,
+        plan: &Plan,
+        checked: &Checked,
+        opened: Opened,
+    ) -> anyhow::Result<()> {
+        let (json, decimals) = (plan.json, plan.decimals);
         let spinner = ui::spinner(json, "waiting for the provider to start the workload");
-        let workload = provider.wait_ready(opened.rental_id, Duration::from_secs(self.wait)).await;
+        let workload =
+            plan.provider.wait_ready(opened.rental_id, Duration::from_secs(self.wait)).await;
         spinner.finish_and_clear();
         let id = opened.rental_id;
         let refund_hint = format!(
@@ -278,12 +371,12 @@ impl RentArgs {
         let summary = json!({
             "rental_id": id,
             "offer": self.offer,
-            "provider": offer.body.payout,
-            "gpus": quoted_gpus,
-            "rate_per_second": rate.to_string(),
-            "duration": duration,
+            "provider": plan.offer.body.payout,
+            "gpus": checked.gpus,
+            "rate_per_second": checked.quote.terms.rate_per_second.to_string(),
+            "duration": plan.duration,
             "deposit": opened.deposit.to_string(),
-            "fee": fee.to_string(),
+            "fee": checked.fee.to_string(),
             "start": opened.start,
             "end": opened.end,
             "tx": opened.tx,
@@ -312,7 +405,7 @@ impl RentArgs {
                 }
                 Ok(())
             }
-            (Some(s), _) => Err(refused(&escrow, id, s, summary, decimals, json).await),
+            (Some(s), _) => Err(refused(&plan.escrow, id, s, summary, decimals, json).await),
             (None, why) => Err(fail_with(
                 Exit::Pending,
                 format!(
