@@ -1,5 +1,5 @@
 use axum::{body::Body, http::Request};
-use gpuflow_protocol::Offer;
+use gpuflow_protocol::{Offer, OfferId};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
