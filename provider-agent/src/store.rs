@@ -5,9 +5,10 @@
 //! A GPU is allocated by inserting its UUID into a table keyed by that UUID, so the
 //! database itself refuses to hand one GPU to two live rentals.
 
-use std::path::Path;
+use std::{path::Path, str::FromStr};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use alloy::primitives::{Address, U256};
+use rusqlite::{Connection, OptionalExtension, params, types::Type};
 use tokio::sync::oneshot;
 
 /// Why the store failed.
@@ -27,12 +28,12 @@ pub enum StoreError {
 /// A quote the agent signed, kept until its nonce is used or its deadline passes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuoteRecord {
-    /// The quote's nonce, decimal.
-    pub nonce: String,
+    /// The quote's nonce (stored in decimal).
+    pub nonce: U256,
     /// The renter it was signed for.
-    pub renter: String,
-    /// Token units per second, decimal.
-    pub rate_per_second: String,
+    pub renter: Address,
+    /// Token units per second (stored in decimal).
+    pub rate_per_second: u128,
     /// Longest rental it allows, in seconds.
     pub max_duration: u64,
     /// Unix time after which it cannot open a rental.
@@ -51,7 +52,7 @@ pub struct RentalRecord {
     /// Rental id in `GpuEscrow`.
     pub id: u64,
     /// The renter's address.
-    pub renter: String,
+    pub renter: Address,
     /// Scheduled end, unix seconds (chain time).
     pub ends_at: u64,
     /// GPUs allocated to it (empty when refused).
@@ -74,9 +75,9 @@ pub struct RentalRecord {
     pub ssh_key: Option<String>,
     /// The block whose `RentalOpened` the agent acted on.
     pub opened_block: Option<u64>,
-    /// The nonce of the quote it was opened with, decimal: a rental id taken over by
-    /// another rental in a chain reorganisation shows a different one.
-    pub nonce: Option<String>,
+    /// The nonce of the quote it was opened with (stored in decimal): a rental id taken
+    /// over by another rental in a chain reorganisation shows a different one.
+    pub nonce: Option<U256>,
     /// For a refused rental, the provider's signed refusal (0x-hex), which returns the whole
     /// deposit to the renter through `GpuEscrow.refuse`.
     pub refusal: Option<String>,
@@ -207,9 +208,9 @@ impl Store {
                     "INSERT INTO quotes ({QUOTE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
                 ),
                 params![
-                    quote.nonce,
-                    quote.renter,
-                    quote.rate_per_second,
+                    quote.nonce.to_string(),
+                    quote.renter.to_string(),
+                    quote.rate_per_second.to_string(),
                     quote.max_duration,
                     quote.deadline,
                     quote.gpus.join(","),
@@ -224,10 +225,10 @@ impl Store {
     }
 
     /// The quote issued with `nonce`, if this agent issued it.
-    pub async fn quote(&self, nonce: String) -> Result<Option<QuoteRecord>, StoreError> {
+    pub async fn quote(&self, nonce: U256) -> Result<Option<QuoteRecord>, StoreError> {
         self.call(move |c| {
             let sql = format!("SELECT {QUOTE_COLUMNS} FROM quotes WHERE nonce = ?1");
-            Ok(c.query_row(&sql, params![nonce], quote_row).optional()?)
+            Ok(c.query_row(&sql, params![nonce.to_string()], quote_row).optional()?)
         })
         .await
     }
@@ -300,7 +301,7 @@ impl Store {
             let rows = stmt.query_map([], |r| {
                 Ok(RentalRecord {
                     id: r.get(0)?,
-                    renter: r.get(1)?,
+                    renter: parsed(r, 1)?,
                     ends_at: r.get(2)?,
                     gpus: split(r.get::<_, String>(3)?),
                     state: r.get(4)?,
@@ -312,7 +313,7 @@ impl Store {
                     image: r.get(10)?,
                     ssh_key: r.get(11)?,
                     opened_block: r.get(12)?,
-                    nonce: r.get(13)?,
+                    nonce: r.get::<_, Option<String>>(13)?.map(|n| parse(13, &n)).transpose()?,
                     refusal: r.get(14)?,
                 })
             })?;
@@ -356,7 +357,7 @@ fn upsert(tx: &rusqlite::Transaction<'_>, r: &RentalRecord) -> rusqlite::Result<
         ),
         params![
             r.id,
-            r.renter,
+            r.renter.to_string(),
             r.ends_at,
             r.gpus.join(","),
             r.state,
@@ -368,7 +369,7 @@ fn upsert(tx: &rusqlite::Transaction<'_>, r: &RentalRecord) -> rusqlite::Result<
             r.image,
             r.ssh_key,
             r.opened_block,
-            r.nonce,
+            r.nonce.map(|n| n.to_string()),
             r.refusal
         ],
     )
@@ -376,15 +377,35 @@ fn upsert(tx: &rusqlite::Transaction<'_>, r: &RentalRecord) -> rusqlite::Result<
 
 fn quote_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QuoteRecord> {
     Ok(QuoteRecord {
-        nonce: r.get(0)?,
-        renter: r.get(1)?,
-        rate_per_second: r.get(2)?,
+        nonce: parsed(r, 0)?,
+        renter: parsed(r, 1)?,
+        rate_per_second: parsed(r, 2)?,
         max_duration: r.get(3)?,
         deadline: r.get(4)?,
         gpus: split(r.get::<_, String>(5)?),
         image: r.get(6)?,
         ssh_key: r.get(7)?,
     })
+}
+
+/// Column `index` of `row`, stored as text, parsed into its type.
+fn parsed<T>(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<T>
+where
+    T: FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    parse(index, &row.get::<_, String>(index)?)
+}
+
+/// `text`, read from column `index`, parsed into its type; a value that does not parse is
+/// reported as the column's conversion failure.
+fn parse<T>(index: usize, text: &str) -> rusqlite::Result<T>
+where
+    T: FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    text.parse()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(e)))
 }
 
 fn split(text: String) -> Vec<String> {
@@ -398,7 +419,7 @@ mod tests {
     fn rental(id: u64, gpus: &[&str]) -> RentalRecord {
         RentalRecord {
             id,
-            renter: "0x01".into(),
+            renter: Address::repeat_byte(1),
             ends_at: 100,
             gpus: gpus.iter().map(|g| g.to_string()).collect(),
             state: "running".into(),
@@ -410,7 +431,7 @@ mod tests {
             image: Some("ubuntu:22.04".into()),
             ssh_key: None,
             opened_block: Some(7),
-            nonce: Some("77".into()),
+            nonce: Some(U256::from(77)),
             refusal: None,
         }
     }
@@ -446,9 +467,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("provider.db")).unwrap();
         let quote = QuoteRecord {
-            nonce: "77".into(),
-            renter: "0x02".into(),
-            rate_per_second: "100".into(),
+            nonce: U256::from(77),
+            renter: Address::repeat_byte(2),
+            rate_per_second: 100,
             max_duration: 3600,
             deadline: 1_000,
             gpus: vec!["GPU-a".into()],
@@ -456,23 +477,24 @@ mod tests {
             ssh_key: Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 renter".into()),
         };
         store.record_quote(quote.clone(), 500).await.unwrap();
-        assert_eq!(store.quote("77".into()).await.unwrap(), Some(quote.clone()));
-        assert_eq!(store.quote("78".into()).await.unwrap(), None);
+        assert_eq!(store.quote(U256::from(77)).await.unwrap(), Some(quote.clone()));
+        assert_eq!(store.quote(U256::from(78)).await.unwrap(), None);
         // Blocks up to the deadline handled: still kept, a rental may open at the deadline.
-        let later = QuoteRecord { nonce: "78".into(), deadline: 5_000, ..quote.clone() };
+        let later = QuoteRecord { nonce: U256::from(78), deadline: 5_000, ..quote.clone() };
         store.record_quote(later.clone(), 1_000).await.unwrap();
-        assert_eq!(store.quote("77".into()).await.unwrap(), Some(quote));
+        assert_eq!(store.quote(U256::from(77)).await.unwrap(), Some(quote));
         // Past it: forgotten; the newer quote stays.
-        let last = QuoteRecord { nonce: "79".into(), deadline: 5_000, ..later.clone() };
+        let last = QuoteRecord { nonce: U256::from(79), deadline: 5_000, ..later.clone() };
         store.record_quote(last, 1_001).await.unwrap();
-        assert_eq!(store.quote("77".into()).await.unwrap(), None);
-        assert_eq!(store.quote("78".into()).await.unwrap(), Some(later.clone()));
+        assert_eq!(store.quote(U256::from(77)).await.unwrap(), None);
+        assert_eq!(store.quote(U256::from(78)).await.unwrap(), Some(later.clone()));
         // Both later quotes still hold their GPUs, until one opens a rental.
-        let nonces = |quotes: Vec<QuoteRecord>| quotes.into_iter().map(|q| q.nonce).collect();
+        let nonces =
+            |quotes: Vec<QuoteRecord>| quotes.into_iter().map(|q| q.nonce.to_string()).collect();
         let pending: Vec<String> = nonces(store.pending_quotes(5_000).await.unwrap());
         assert_eq!(pending, ["78", "79"]);
         assert!(store.pending_quotes(5_001).await.unwrap().is_empty());
-        let opened = RentalRecord { nonce: Some("78".into()), ..rental(1, &["GPU-a"]) };
+        let opened = RentalRecord { nonce: Some(U256::from(78)), ..rental(1, &["GPU-a"]) };
         assert!(store.open_rental(opened).await.unwrap().is_empty());
         let pending: Vec<String> = nonces(store.pending_quotes(2_000).await.unwrap());
         assert_eq!(pending, ["79"]);
@@ -487,12 +509,13 @@ mod tests {
             "CREATE TABLE quotes (
                 nonce TEXT PRIMARY KEY, renter TEXT NOT NULL, rate_per_second TEXT NOT NULL,
                 max_duration INTEGER NOT NULL, deadline INTEGER NOT NULL, gpus TEXT NOT NULL);
-             INSERT INTO quotes VALUES ('5', '0x02', '100', 60, 1000, 'GPU-a');",
+             INSERT INTO quotes VALUES
+                 ('5', '0x0202020202020202020202020202020202020202', '100', 60, 1000, 'GPU-a');",
         )
         .unwrap();
         drop(old);
         let store = Store::open(&path).unwrap();
-        let quote = store.quote("5".into()).await.unwrap().unwrap();
+        let quote = store.quote(U256::from(5)).await.unwrap().unwrap();
         assert_eq!((quote.image, quote.ssh_key), (None, None));
         assert_eq!(quote.gpus, vec!["GPU-a"]);
         drop(store);

@@ -22,9 +22,9 @@ impl Agent {
             tracing::warn!(rental = %event.rentalId, "rental ids or times out of range; ignored");
             return Ok(());
         };
-        let nonce = event.nonce.to_string();
+        let nonce = event.nonce;
         if let Some(known) = self.rentals.get_mut(&id) {
-            if known.nonce.as_ref().is_none_or(|n| *n == nonce) {
+            if known.nonce.is_none_or(|n| n == nonce) {
                 // Read again (the tail, or after a restart): already handled. A rental a
                 // reorganisation moved to another block keeps running, on its new times.
                 if known.opened_block.is_some_and(|b| b != block) {
@@ -43,7 +43,7 @@ impl Agent {
         tracing::info!(rental = id, renter = %event.renter, rate = %event.ratePerSecond, ends_at, "rental opened");
         let mut rental = RentalRecord {
             id,
-            renter: event.renter.to_string(),
+            renter: event.renter,
             ends_at,
             gpus: Vec::new(),
             state: WorkloadState::Starting.to_string(),
@@ -57,7 +57,7 @@ impl Agent {
             image: None,
             ssh_key: None,
             opened_block: Some(block),
-            nonce: Some(nonce.clone()),
+            nonce: Some(nonce),
             refusal: None,
         };
         // The quote is used: its GPUs are no longer held for it, but (below) for the rental.
@@ -68,13 +68,15 @@ impl Agent {
                 "it was not opened with a quote this provider issued (nonce {})",
                 event.nonce
             )),
-            Some(q) if q.renter != event.renter.to_string() => {
+            Some(q) if q.renter != event.renter => {
                 Some(format!("the quote was issued to {}, not {}", q.renter, event.renter))
             }
-            Some(q) if q.rate_per_second != event.ratePerSecond.to_string() => Some(format!(
-                "the rate {} differs from the quoted {}",
-                event.ratePerSecond, q.rate_per_second
-            )),
+            Some(q) if u128::try_from(event.ratePerSecond).ok() != Some(q.rate_per_second) => {
+                Some(format!(
+                    "the rate {} differs from the quoted {}",
+                    event.ratePerSecond, q.rate_per_second
+                ))
+            }
             Some(q) if ends_at.saturating_sub(start) > q.max_duration => Some(format!(
                 "its {} s exceed the quoted maximum of {} s",
                 ends_at.saturating_sub(start),

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use alloy::primitives::U256;
 use gpuflow_escrow::{EscrowError, EscrowEvent};
 
 use super::{
@@ -90,7 +91,7 @@ impl Agent {
             .rentals
             .values()
             .filter(|r| r.opened_block.is_some_and(|block| block >= tail))
-            .filter(|r| !in_tail.contains(&(r.id, r.nonce.clone().unwrap_or_default())))
+            .filter(|r| !in_tail.contains(&(r.id, r.nonce)))
             .map(|r| r.id)
             .collect();
         for id in vanished {
@@ -113,7 +114,7 @@ impl Agent {
         to: u64,
         events: Vec<(u64, EscrowEvent)>,
         tail: u64,
-        in_tail: &mut BTreeSet<(u64, String)>,
+        in_tail: &mut BTreeSet<(u64, Option<U256>)>,
     ) -> Result<(), AgentError> {
         for (block, event) in events {
             match event {
@@ -125,7 +126,7 @@ impl Agent {
                     if block >= tail
                         && let Ok(id) = u64::try_from(e.rentalId)
                     {
-                        in_tail.insert((id, e.nonce.to_string()));
+                        in_tail.insert((id, Some(e.nonce)));
                     }
                     self.on_opened(e, block).await?
                 }

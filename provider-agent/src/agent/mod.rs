@@ -52,7 +52,7 @@ use self::{
 use crate::{
     gpus::Inventory,
     runtime::{Runtime, RuntimeError, Started},
-    store::{RentalRecord, Store},
+    store::{QuoteRecord, RentalRecord, Store},
 };
 
 /// Longest wait between two attempts to reach a failing RPC.
@@ -204,11 +204,8 @@ impl Agent {
         // the first poll that reaches past their deadlines.
         let mut reservations = Reservations::default();
         for quote in store.pending_quotes(0).await? {
-            if let (Ok(nonce), Ok(renter)) = (quote.nonce.parse(), quote.renter.parse()) {
-                let held =
-                    Reservation { renter, peer: None, gpus: quote.gpus, deadline: quote.deadline };
-                reservations.reserve(nonce, held);
-            }
+            let QuoteRecord { nonce, renter, gpus, deadline, .. } = quote;
+            reservations.reserve(nonce, Reservation { renter, peer: None, gpus, deadline });
         }
         let config_gpus = config.inventory.gpus.clone();
         let (started_tx, started_rx) = mpsc::channel(64);

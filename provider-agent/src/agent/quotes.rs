@@ -116,9 +116,9 @@ impl Agent {
             Err(e) => return refuse(format!("the provider could not sign a quote: {e}")),
         };
         let record = QuoteRecord {
-            nonce: quote.terms.nonce.to_string(),
-            renter: renter.to_string(),
-            rate_per_second: quote.terms.rate_per_second.to_string(),
+            nonce: quote.terms.nonce,
+            renter,
+            rate_per_second: quote.terms.rate_per_second,
             max_duration: max,
             deadline: quote.terms.deadline,
             gpus: gpus.clone(),

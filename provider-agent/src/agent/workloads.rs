@@ -1,7 +1,7 @@
 //! Workloads: starting a rental's workload in a task of its own, recording how the start
 //! went, ending it when its rental runs out, and answering status and log requests.
 
-use alloy::primitives::{Address, Signature};
+use alloy::primitives::Signature;
 use gpuflow_protocol::{
     RentalResponse, WorkloadState, WorkloadStatus, logs_request_message, unix_now,
 };
@@ -175,7 +175,7 @@ impl Agent {
         };
         // The renter as the chain's `RentalOpened` named it; no chain call, so logs are
         // served even while the RPC is slow.
-        if rental.renter.parse::<Address>().ok() != Some(signer) {
+        if rental.renter != signer {
             return refuse("only the rental's renter may read its logs".into());
         }
         let handle = rental.handle.clone().unwrap_or_default();
