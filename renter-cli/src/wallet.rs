@@ -129,8 +129,7 @@ pub(crate) fn unlock(path: &Path, from: &str) -> anyhow::Result<PrivateKeySigner
     };
     let password = password(&format!("password for {shown}: "), false)?;
     let signer = PrivateKeySigner::decrypt_keystore(path, password).map_err(|e| {
-        let reason = e.to_string();
-        if reason.contains("Mac Mismatch") || reason.contains("MacMismatch") {
+        if gpuflow_escrow::is_wrong_password(&e) {
             fail(
                 Exit::Usage,
                 format!("could not open {wallet}: wrong password (check {PASSWORD_ENV})"),
@@ -138,7 +137,7 @@ pub(crate) fn unlock(path: &Path, from: &str) -> anyhow::Result<PrivateKeySigner
         } else if !path.exists() {
             fail(Exit::NotFound, format!("keystore {shown} does not exist (from {from})"))
         } else {
-            let reason = reason.replace(&path.display().to_string(), &shown);
+            let reason = e.to_string().replace(&path.display().to_string(), &shown);
             anyhow::anyhow!("could not open {wallet}: {reason}")
         }
     })?;
@@ -158,9 +157,9 @@ pub(crate) fn password(prompt: &str, confirm: bool) -> anyhow::Result<String> {
             format!("a keystore password is needed: set {PASSWORD_ENV} or run in a terminal"),
         ));
     }
-    let first = rpassword::prompt_password(prompt)?;
+    let first = gpuflow_cli_util::prompt_secret(prompt)?;
     if confirm {
-        let again = rpassword::prompt_password("repeat the password: ")?;
+        let again = gpuflow_cli_util::prompt_secret("repeat the password: ")?;
         if again != first {
             return Err(fail(Exit::Usage, "the passwords differ; nothing was written"));
         }

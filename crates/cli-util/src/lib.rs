@@ -1,5 +1,5 @@
-//! What every gpuflow binary shares: the config directory, logging, shutdown, and a quiet
-//! end when the reader of its output goes away.
+//! What every gpuflow binary shares: the config directory, logging, shutdown, the one
+//! password prompt, and a quiet end when the reader of its output goes away.
 
 use std::path::PathBuf;
 
@@ -11,6 +11,13 @@ pub fn config_dir() -> Result<PathBuf, String> {
     let home = std::env::var_os("HOME")
         .ok_or("neither XDG_CONFIG_HOME nor HOME is set; pass --data-dir")?;
     Ok(PathBuf::from(home).join(".config/gpuflow"))
+}
+
+/// Asks for a secret (a keystore password) on the terminal, `/dev/tty`, with echo off, so
+/// that neither the screen nor a redirected stdin or stdout ever sees it. Fails when the
+/// process has no terminal; callers name the variable that can give the secret instead.
+pub fn prompt_secret(prompt: &str) -> std::io::Result<String> {
+    rpassword::prompt_password(prompt)
 }
 
 /// Logs to stderr (stdout is for results), filtered by `GPUFLOW_LOG` or `default`: as text,

@@ -1,6 +1,9 @@
 use std::path::Path;
 
-use alloy::{primitives::Address, signers::local::PrivateKeySigner};
+use alloy::{
+    primitives::Address,
+    signers::local::{LocalSignerError, PrivateKeySigner},
+};
 
 /// Environment variable holding the keystore password.
 pub const PASSWORD_ENV: &str = "GPUFLOW_PASSWORD";
@@ -103,15 +106,19 @@ pub fn open_keystore(
 ) -> Result<PrivateKeySigner, WalletError> {
     let shown = shown_path(path);
     PrivateKeySigner::decrypt_keystore(path, password).map_err(|e| WalletError::Keystore {
-        reason: match e.to_string() {
-            r if r.contains("Mac Mismatch") || r.contains("MacMismatch") => {
-                format!("wrong password (check {password_source})")
-            }
+        reason: match is_wrong_password(&e) {
+            true => format!("wrong password (check {password_source})"),
             // Errors of the file system name the path.
-            r => r.replace(&path.display().to_string(), &shown),
+            false => e.to_string().replace(&path.display().to_string(), &shown),
         },
         path: shown,
     })
+}
+
+/// Whether decrypting a keystore failed because the password is wrong (the MAC over the
+/// ciphertext does not match), rather than because the file is missing or malformed.
+pub fn is_wrong_password(error: &LocalSignerError) -> bool {
+    matches!(error, LocalSignerError::EthKeystoreError(eth_keystore::KeystoreError::MacMismatch))
 }
 
 /// The address a keystore records in geth's `address` field, read without its password;

@@ -1,10 +1,7 @@
 //! What every chain command opens: the chain, the escrow and the payout wallet, from the
 //! flags and then the config file, and the keystore password.
 
-use std::{
-    io::{BufRead, Write},
-    path::PathBuf,
-};
+use std::path::PathBuf;
 
 use alloy::{providers::Provider, signers::local::PrivateKeySigner};
 use anyhow::Context;
@@ -31,33 +28,8 @@ pub(super) fn password(confirm: bool) -> anyhow::Result<String> {
 
 /// Reads a line from the terminal with echo off.
 fn prompt(text: &str) -> anyhow::Result<String> {
-    let tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .with_context(|| format!("no terminal to ask for the password; set {PASSWORD_ENV}"))?;
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&tty);
-    // SAFETY: termios calls on a file descriptor we own; the state is restored below.
-    let saved = unsafe {
-        let mut term: libc::termios = std::mem::zeroed();
-        (libc::tcgetattr(fd, &mut term) == 0).then(|| {
-            let saved = term;
-            term.c_lflag &= !libc::ECHO;
-            libc::tcsetattr(fd, libc::TCSANOW, &term);
-            saved
-        })
-    };
-    let mut out = &tty;
-    out.write_all(text.as_bytes())?;
-    let mut line = String::new();
-    let read = std::io::BufReader::new(&tty).read_line(&mut line);
-    if let Some(saved) = saved {
-        // SAFETY: restores the state saved above.
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
-    }
-    out.write_all(b"\n")?;
-    read?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    gpuflow_cli_util::prompt_secret(text)
+        .with_context(|| format!("no terminal to ask for the password; set {PASSWORD_ENV}"))
 }
 
 /// The chain, escrow and wallet from flags, then the config file.
