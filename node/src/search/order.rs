@@ -1,4 +1,4 @@
-//! How results are sorted ([`Order`], [`SortKey`]) and where the next page starts
+//! How results are sorted ([`Order`] on a [`SortKey`]) and where the next page starts
 //! ([`Cursor`]).
 
 use std::cmp::Ordering;
@@ -8,7 +8,7 @@ use gpuflow_protocol::{OfferId, search::SearchField};
 use super::{QueryError, facts::Facts};
 
 /// How search results are sorted; ties are always broken by offer id.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Order {
     /// What to sort on.
     pub key: SortKey,
@@ -16,38 +16,10 @@ pub struct Order {
     pub descending: bool,
 }
 
-/// The fields search results can be sorted on. Offers without a value for the key (an
-/// unknown CUDA version, an undeclared bandwidth) come last either way.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SortKey {
-    /// Price of the whole machine per hour.
-    #[default]
-    Dph,
-    /// Memory per GPU.
-    GpuRam,
-    /// Number of GPUs.
-    NumGpus,
-    /// Highest supported CUDA version.
-    Cuda,
-    /// Days since this node first saw the provider.
-    AgeDays,
-    /// Declared download bandwidth.
-    InetDown,
-    /// Declared upload bandwidth.
-    InetUp,
-    /// Declared disk space.
-    Disk,
-    /// The provider's reliability score.
-    Reliability,
-    /// The provider's uptime.
-    Uptime,
-    /// Rentals of the provider.
-    Rentals,
-    /// Rentals of the provider that ended without a downtime credit.
-    CompletedRentals,
-    /// Downtime credits paid back to the provider's renters.
-    SlaCredits,
-}
+/// A field search results can be sorted on: one of [`SearchField::SORTABLE`]. Offers
+/// without a value for it (an unknown CUDA version, an undeclared bandwidth) come last
+/// either way.
+pub type SortKey = SearchField;
 
 /// Where the next page of a search starts: after the offer `id` whose sort value is
 /// `value`, for one particular order. Clients see it only as an opaque string.
@@ -58,33 +30,9 @@ pub struct Cursor {
     id: OfferId,
 }
 
-impl SortKey {
-    /// The key sorting by `field`, if it is sortable (see [`SearchField::SORTABLE`]).
-    pub fn of(field: SearchField) -> Option<Self> {
-        Some(match field {
-            SearchField::Dph => Self::Dph,
-            SearchField::GpuRam => Self::GpuRam,
-            SearchField::NumGpus => Self::NumGpus,
-            SearchField::Cuda => Self::Cuda,
-            SearchField::AgeDays => Self::AgeDays,
-            SearchField::InetDown => Self::InetDown,
-            SearchField::InetUp => Self::InetUp,
-            SearchField::Disk => Self::Disk,
-            SearchField::Reliability => Self::Reliability,
-            SearchField::Uptime => Self::Uptime,
-            SearchField::Rentals => Self::Rentals,
-            SearchField::CompletedRentals => Self::CompletedRentals,
-            SearchField::SlaCredits => Self::SlaCredits,
-            _ => return None,
-        })
-    }
-
-    /// The field this key sorts by.
-    pub fn field(self) -> SearchField {
-        SearchField::SORTABLE
-            .into_iter()
-            .find(|&field| Self::of(field) == Some(self))
-            .unwrap_or(SearchField::Dph)
+impl Default for Order {
+    fn default() -> Self {
+        Self { key: SearchField::Dph, descending: false }
     }
 }
 
@@ -98,7 +46,7 @@ impl std::str::FromStr for Order {
 
 impl std::fmt::Display for Order {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = self.key.field().name();
+        let name = self.key.name();
         write!(f, "{name}{}", if self.descending { "-" } else { "" })
     }
 }
@@ -112,7 +60,6 @@ impl Order {
             None => (trimmed, false),
         };
         let key = SearchField::sortable(&name.to_ascii_lowercase())
-            .and_then(SortKey::of)
             .ok_or_else(|| QueryError::UnknownOrder { order: text.to_owned() })?;
         Ok(Self { key, descending })
     }
@@ -134,6 +81,8 @@ impl Order {
             SortKey::Rentals => Some(offer.rentals),
             SortKey::CompletedRentals => Some(offer.completed_rentals),
             SortKey::SlaCredits => Some(offer.sla_credits),
+            // Not sortable: `parse` never makes such an order.
+            _ => None,
         }
     }
 

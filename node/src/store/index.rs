@@ -23,7 +23,7 @@ use std::{
 };
 
 use gpuflow_p2p::PeerId;
-use gpuflow_protocol::OfferId;
+use gpuflow_protocol::{OfferId, search::SearchField};
 use rusqlite::{Connection, Row};
 use tokio::sync::watch;
 
@@ -140,12 +140,14 @@ struct Group {
     range: OnceLock<Option<(Facts, Facts)>>,
 }
 
-/// Sort keys times directions.
-const ORDERS: usize = 16;
+/// Sortable fields times directions.
+const ORDERS: usize = 2 * SearchField::SORTABLE.len();
 
-/// Where the positions sorted by `order` are kept.
+/// Where the positions sorted by `order` are kept: two slots per sortable field, in the
+/// order of [`SearchField::SORTABLE`].
 fn slot(order: Order) -> usize {
-    order.key as usize * 2 + usize::from(order.descending)
+    let key = SearchField::SORTABLE.iter().position(|&field| field == order.key).unwrap_or(0);
+    key * 2 + usize::from(order.descending)
 }
 
 impl Group {

@@ -301,6 +301,20 @@ async fn orders_and_limits_are_deterministic() {
 }
 
 #[tokio::test]
+async fn every_sortable_field_sorts_both_ways() {
+    let (store, _dir) = testing::store();
+    for i in 0..3u64 {
+        let offer = Provider::new().offer(|o| o.price_per_second = u128::from(i + 1));
+        store.upsert_offer(offer, unix_now()).await.unwrap();
+    }
+    for field in gpuflow_protocol::search::SearchField::SORTABLE {
+        for order in [field.name().to_owned(), format!("{}-", field.name())] {
+            assert_eq!(search(&store, "", &order).await.len(), 3, "sorted by {order}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn pages_cover_every_offer_exactly_once_in_every_order() {
     let (store, _dir) = testing::store();
     // Repeated prices and missing bandwidths exercise ties and NULLs across page ends.
