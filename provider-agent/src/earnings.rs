@@ -1,11 +1,7 @@
 //! What the chain owes the provider, rental by rental, read from `GpuEscrow` itself.
 
-use alloy::{
-    primitives::{Address, B256, U256},
-    rpc::types::Filter,
-    sol_types::SolEvent,
-};
-use gpuflow_escrow::{Escrow, EscrowError, GpuEscrow};
+use alloy::primitives::{Address, U256};
+use gpuflow_escrow::{Escrow, EscrowError, Party};
 use serde::Serialize;
 
 /// One rental's money, in token units, gross (before the platform fee).
@@ -55,26 +51,15 @@ pub async fn earnings(
     escrow: &Escrow,
     provider: Address,
 ) -> Result<Vec<RentalEarnings>, EscrowError> {
-    let filter = Filter::new()
-        .address(escrow.address())
-        .event_signature(GpuEscrow::RentalOpened::SIGNATURE_HASH)
-        .topic3(B256::left_padding_from(provider.as_slice()));
-    let logs = escrow.all_logs(&filter, "reading the provider's rentals").await?;
-    let contract = GpuEscrow::new(escrow.address(), escrow.provider().clone());
+    let ids =
+        escrow.opened_rentals(Party::Provider(provider), "reading the provider's rentals").await?;
     let mut rows = Vec::new();
-    for log in logs {
-        let Ok(opened) = log.log_decode::<GpuEscrow::RentalOpened>() else { continue };
-        let id = opened.inner.data.rentalId;
-        let rental = escrow.rental(id.to::<u64>()).await?;
-        let earned =
-            contract.earned(id).call().await.map_err(|e| rpc("reading what a rental earned", e))?;
-        let withdrawable = contract
-            .withdrawable(id)
-            .call()
-            .await
-            .map_err(|e| rpc("reading what is withdrawable", e))?;
+    for id in ids {
+        let rental = escrow.rental(id).await?;
+        let earned = escrow.earned(id).await.map_err(|e| rpc("reading what a rental earned", e))?;
+        let withdrawable = escrow.withdrawable(id).await?;
         rows.push(RentalEarnings {
-            rental_id: id.to::<u64>(),
+            rental_id: id,
             renter: rental.renter,
             start: rental.start.to::<u64>(),
             end: rental.end.to::<u64>(),
