@@ -38,12 +38,18 @@ use std::{
 
 use alloy::primitives::Address;
 use clap::Parser;
+use gpuflow_cli_util::{EscrowOpts, LayerError, RpcOpts, Source};
 use gpuflow_p2p::Multiaddr;
 use serde::Deserialize;
 
 /// Index the offers of the gpuflow network and serve them over HTTP.
 #[derive(Debug, Default, Parser)]
 #[command(
+    mut_arg("rpc", |a| a.help(
+        "Ethereum JSON-RPC URL; with --escrow, the node indexes the escrow's rentals \
+         (`GET /v1/rentals/{id}`). Without both the chain watcher is off [env: GPUFLOW_RPC]"
+    )),
+    mut_arg("escrow", |a| a.help("`GpuEscrow` address to index [env: GPUFLOW_ESCROW]")),
     name = "gpuflow-node",
     version,
     about,
@@ -84,13 +90,12 @@ pub struct Args {
     /// Gossip messages one relaying peer may send in a burst [default: 1000].
     #[arg(long, env = "GPUFLOW_RATE_BURST", hide_env_values = true)]
     pub rate_burst: Option<u32>,
-    /// Ethereum JSON-RPC URL; with --escrow, the node indexes the escrow's rentals
-    /// (`GET /v1/rentals/{id}`). Without both the chain watcher is off.
-    #[arg(long, env = "GPUFLOW_RPC", hide_env_values = true)]
-    pub rpc: Option<String>,
+    /// The chain whose escrow is indexed.
+    #[command(flatten)]
+    pub rpc: RpcOpts,
     /// `GpuEscrow` address to index.
-    #[arg(long, env = "GPUFLOW_ESCROW", hide_env_values = true)]
-    pub escrow: Option<Address>,
+    #[command(flatten)]
+    pub escrow: EscrowOpts,
     /// First block to index: the escrow's deployment block [default: 0].
     #[arg(long, env = "GPUFLOW_ESCROW_FROM_BLOCK", hide_env_values = true)]
     pub escrow_from_block: Option<u64>,
@@ -273,6 +278,9 @@ pub enum ConfigError {
     /// No data directory was given and none can be derived.
     #[error("{0}")]
     NoDataDir(String),
+    /// A `GPUFLOW_*` variable holds something its setting cannot take.
+    #[error(transparent)]
+    Env(#[from] LayerError),
 }
 
 impl NodeConfig {
@@ -336,10 +344,13 @@ impl NodeConfig {
         if token_decimals > 36 {
             return Err(ConfigError::Invalid { key: "token_decimals", expected: "at most 36" });
         }
-        let chain = match (args.rpc.or(file.rpc), args.escrow.or(file.escrow)) {
+        let key = |name: &str| Source::Config(format!("`{name}` in {}", path.display()));
+        let rpc = args.rpc.resolve(Some((key("rpc"), file.rpc)))?;
+        let escrow = args.escrow.resolve(Some((key("escrow"), file.escrow)))?;
+        let chain = match (rpc, escrow) {
             (Some(rpc_url), Some(escrow)) => Some(ChainConfig {
-                rpc_url,
-                escrow,
+                rpc_url: rpc_url.value,
+                escrow: escrow.value,
                 from_block: args.escrow_from_block.or(file.escrow_from_block).unwrap_or(0),
                 confirmations: args
                     .confirmations
@@ -477,8 +488,11 @@ mod tests {
             ("http://rpc", 9, 0)
         );
 
-        let half =
-            Args { rpc: Some("http://rpc".into()), data_dir: Some("/d".into()), ..Args::default() };
+        let half = Args {
+            rpc: RpcOpts { rpc: Some("http://rpc".into()) },
+            data_dir: Some("/d".into()),
+            ..Args::default()
+        };
         let message = NodeConfig::resolve_with(half, None).unwrap_err().to_string();
         assert!(message.contains("`rpc and escrow` must be given together"), "{message}");
     }

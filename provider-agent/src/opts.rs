@@ -1,14 +1,14 @@
 //! Every command and flag of `gpuflow-provider`, as clap parses them; what each command
 //! does is in [`crate::cmd`].
 //!
-//! The rpc, escrow and payout wallet flags are one group each ([`RpcOpts`],
-//! [`EscrowOpts`], [`WalletOpts`]), flattened into [`ChainArgs`], so that each group can be
-//! swapped for a shared one without touching the commands.
+//! The rpc, escrow and payout key flags are the groups every binary shares
+//! ([`gpuflow_cli_util::opts`]), flattened into [`ChainArgs`].
 
 use std::path::PathBuf;
 
 use alloy::primitives::Address;
 use clap::{Args, Parser, Subcommand};
+use gpuflow_cli_util::{EscrowOpts, KeyOpts, RpcOpts};
 use gpuflow_p2p::Multiaddr;
 
 use crate::config::RuntimeKind;
@@ -108,6 +108,10 @@ pub struct WithdrawArgs {
 /// Where the chain, the escrow and the payout wallet are; each falls back to the config
 /// file.
 #[derive(Debug, Args)]
+#[command(mut_arg("keystore", |a| a.help(
+    "Encrypted keystore of the payout wallet [env: GPUFLOW_PROVIDER_KEYSTORE] (password in \
+     GPUFLOW_PROVIDER_PASSWORD or prompted); else `keystore` of the config file"
+)))]
 pub struct ChainArgs {
     /// Config file (default `$XDG_CONFIG_HOME/gpuflow/provider.toml`).
     #[arg(long, env = "GPUFLOW_PROVIDER_CONFIG", hide_env_values = true, value_name = "PATH")]
@@ -120,35 +124,7 @@ pub struct ChainArgs {
     pub escrow: EscrowOpts,
     /// The payout wallet.
     #[command(flatten)]
-    pub wallet: WalletOpts,
-}
-
-/// The chain's JSON-RPC endpoint.
-#[derive(Clone, Debug, Default, Args)]
-pub struct RpcOpts {
-    /// Ethereum JSON-RPC endpoint.
-    #[arg(long, env = "GPUFLOW_RPC", hide_env_values = true)]
-    pub rpc: Option<String>,
-}
-
-/// The escrow contract.
-#[derive(Clone, Debug, Default, Args)]
-pub struct EscrowOpts {
-    /// Address of the GpuEscrow contract.
-    #[arg(long, env = "GPUFLOW_ESCROW", hide_env_values = true)]
-    pub escrow: Option<Address>,
-}
-
-/// The payout wallet: a keystore, or a raw key in an environment variable.
-#[derive(Clone, Debug, Default, Args)]
-pub struct WalletOpts {
-    /// Encrypted keystore of the payout wallet [env: GPUFLOW_PROVIDER_KEYSTORE] (password in
-    /// GPUFLOW_PROVIDER_PASSWORD or prompted); else `keystore` of the config file.
-    #[arg(long, value_name = "PATH")]
-    pub keystore: Option<PathBuf>,
-    /// Name of an environment variable holding the payout private key instead.
-    #[arg(long, value_name = "VAR")]
-    pub key_env: Option<String>,
+    pub key: KeyOpts,
 }
 
 /// `gpuflow-provider run`.

@@ -3,16 +3,16 @@
 //! Each value remembers where it came from so `gpuflow config` can say why it is what
 //! it is. The file never holds secrets: wallets are referred to by name.
 
-use std::{collections::BTreeMap, fmt, path::PathBuf};
+use std::{collections::BTreeMap, path::PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::error::{Exit, fail};
 
 /// Node URL when nothing else is set.
 pub(crate) const DEFAULT_NODE: &str = "http://127.0.0.1:8080";
 /// RPC URL when nothing else is set.
-pub(crate) const DEFAULT_RPC: &str = "http://127.0.0.1:8545";
+pub(crate) use gpuflow_cli_util::opts::DEFAULT_RPC;
 
 /// `config.toml`.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -41,39 +41,7 @@ pub(crate) struct Profile {
     pub(crate) from_block: Option<u64>,
 }
 
-/// Where a setting came from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "name")]
-pub enum Source {
-    /// Built in.
-    Default,
-    /// The config file's profile of this name.
-    File(String),
-    /// This environment variable.
-    Env(String),
-    /// This flag.
-    Flag(String),
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Default => f.write_str("default"),
-            Self::File(profile) => write!(f, "config file, profile {profile}"),
-            Self::Env(var) => write!(f, "environment {var}"),
-            Self::Flag(flag) => write!(f, "flag {flag}"),
-        }
-    }
-}
-
-/// A resolved setting.
-#[derive(Clone, Debug, Serialize)]
-pub struct Setting<T> {
-    /// Its value.
-    pub value: T,
-    /// Where it came from.
-    pub source: Source,
-}
+pub(crate) use gpuflow_cli_util::{Setting, Source};
 
 /// `$XDG_CONFIG_HOME/gpuflow`.
 pub(crate) fn dir() -> anyhow::Result<PathBuf> {
@@ -132,23 +100,16 @@ pub(crate) fn select(
 }
 
 /// Resolves one setting from its layers, highest first: flag, environment, profile.
-pub(crate) fn layer<T: Clone>(
+pub(crate) fn layer<T>(
     flag: (Option<T>, &str),
     env: &str,
     profile: Option<(&str, Option<T>)>,
     parse: impl Fn(&str) -> anyhow::Result<T>,
 ) -> anyhow::Result<Option<Setting<T>>> {
-    if let Some(value) = flag.0 {
-        return Ok(Some(Setting { value, source: Source::Flag(flag.1.to_owned()) }));
-    }
-    if let Some(text) = std::env::var(env).ok().filter(|v| !v.is_empty()) {
-        let value = parse(&text)
-            .map_err(|e| fail(Exit::Usage, format!("{env}=`{text}` is not valid: {e:#}")))?;
-        return Ok(Some(Setting { value, source: Source::Env(env.to_owned()) }));
-    }
-    Ok(profile.and_then(|(name, value)| {
-        value.map(|value| Setting { value, source: Source::File(name.to_owned()) })
-    }))
+    let profile = profile.map(|(name, value)| (Source::File(name.to_owned()), value));
+    let parse = |text: &str| parse(text).map_err(|e| format!("{e:#}"));
+    gpuflow_cli_util::layers::layer(flag, env, profile, parse)
+        .map_err(|e| fail(Exit::Usage, e.to_string()))
 }
 
 #[cfg(test)]
@@ -165,27 +126,5 @@ mod tests {
         assert_eq!(file.profiles["dev"].chain_id, Some(31337));
         assert_eq!(file.profiles["dev"].from_block, Some(5_200_000));
         assert!(toml::from_str::<ConfigFile>("[profiles.dev]\nrcp = \"typo\"\n").is_err());
-    }
-
-    #[test]
-    fn flags_beat_profiles() {
-        let s = layer(
-            (Some("a".to_owned()), "--rpc"),
-            "GPUFLOW_TEST_SURELY_UNSET",
-            Some(("dev", Some("b".to_owned()))),
-            |t| Ok(t.to_owned()),
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!((s.value.as_str(), s.source), ("a", Source::Flag("--rpc".into())));
-        let s = layer(
-            (None, "--rpc"),
-            "GPUFLOW_TEST_SURELY_UNSET",
-            Some(("dev", Some("b".to_owned()))),
-            |t| Ok(t.to_owned()),
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(s.source, Source::File("dev".into()));
     }
 }

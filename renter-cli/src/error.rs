@@ -4,6 +4,7 @@
 //! [`Failure`] with its [`Exit`] code, and [`exit_code`] also recognises the escrow's and
 //! the wallet's typed errors anywhere in the chain.
 
+use gpuflow_cli_util::{LayerError, UnlockError};
 use gpuflow_escrow::{EscrowError, WalletError};
 
 /// What the process exit status means. Documented in `gpuflow --help`.
@@ -84,12 +85,20 @@ pub fn exit_code(error: &anyhow::Error) -> i32 {
             };
         }
         if let Some(e) = cause.downcast_ref::<WalletError>() {
+            return wallet_exit(e) as i32;
+        }
+        if let Some(e) = cause.downcast_ref::<UnlockError>() {
             return match e {
-                WalletError::Missing
-                | WalletError::KeyEnvUnset(_)
-                | WalletError::KeyEnvNotAName => Exit::Usage as i32,
-                _ => Exit::Generic as i32,
-            };
+                UnlockError::NotFound { .. } => Exit::NotFound,
+                UnlockError::NoPassword { .. }
+                | UnlockError::PasswordsDiffer
+                | UnlockError::WrongPassword { .. } => Exit::Usage,
+                UnlockError::Key(e) => wallet_exit(e),
+                UnlockError::Prompt(_) | UnlockError::Unreadable { .. } => Exit::Generic,
+            } as i32;
+        }
+        if cause.downcast_ref::<LayerError>().is_some() {
+            return Exit::Usage as i32;
         }
         if let Some(e) = cause.downcast_ref::<reqwest::Error>()
             && (e.is_connect() || e.is_timeout())
@@ -98,6 +107,16 @@ pub fn exit_code(error: &anyhow::Error) -> i32 {
         }
     }
     Exit::Generic as i32
+}
+
+/// The exit status for a key that could not be read from the environment.
+fn wallet_exit(e: &WalletError) -> Exit {
+    match e {
+        WalletError::Missing | WalletError::KeyEnvUnset(_) | WalletError::KeyEnvNotAName => {
+            Exit::Usage
+        }
+        _ => Exit::Generic,
+    }
 }
 
 #[cfg(test)]
@@ -114,6 +133,11 @@ mod tests {
             reason: "rental 42 does not exist on this escrow".into(),
         });
         assert_eq!(exit_code(&e), 3);
+        let e = anyhow::Error::new(UnlockError::WrongPassword {
+            wallet: "wallet 0x0 (keystore k.json, from flag --keystore)".into(),
+            var: "GPUFLOW_PASSWORD".into(),
+        });
+        assert_eq!(exit_code(&e.context("opening the wallet")), 2);
     }
 
     #[test]

@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use alloy::{primitives::Address, providers::Provider, signers::local::PrivateKeySigner};
 use clap::Args;
+use gpuflow_cli_util::{
+    EscrowOpts, KeyOpts, RpcOpts,
+    opts::{ESCROW_ENV, RPC_ENV},
+};
 use gpuflow_escrow::Escrow;
 use serde::Serialize;
 
@@ -17,7 +21,12 @@ use crate::{
 /// Where to connect and which wallet to sign with. Each may also come from `GPUFLOW_*`
 /// or the config file's profile.
 #[derive(Clone, Debug, Default, Args)]
-#[command(next_help_heading = "Connection and wallet")]
+#[command(
+    next_help_heading = "Connection and wallet",
+    mut_arg("keystore", |a| a.help(
+        "Encrypted keystore file instead of a named wallet [env: GPUFLOW_KEYSTORE]"
+    )),
+)]
 pub struct GlobalOpts {
     /// Profile of `config.toml` to use [env: GPUFLOW_PROFILE].
     #[arg(long, global = true, value_name = "NAME")]
@@ -25,12 +34,12 @@ pub struct GlobalOpts {
     /// gpuflow node to search [env: GPUFLOW_NODE] [default: http://127.0.0.1:8080].
     #[arg(long, global = true, value_name = "URL")]
     pub node: Option<String>,
-    /// Ethereum JSON-RPC endpoint [env: GPUFLOW_RPC] [default: http://127.0.0.1:8545].
-    #[arg(long, global = true, value_name = "URL")]
-    pub rpc: Option<String>,
-    /// Address of the GpuEscrow contract [env: GPUFLOW_ESCROW].
-    #[arg(long, global = true, value_name = "ADDRESS")]
-    pub escrow: Option<Address>,
+    /// The chain's JSON-RPC endpoint [default: http://127.0.0.1:8545].
+    #[command(flatten)]
+    pub rpc: RpcOpts,
+    /// The escrow contract.
+    #[command(flatten)]
+    pub escrow: EscrowOpts,
     /// Chain id the RPC must serve; a different chain is refused [env: GPUFLOW_CHAIN_ID].
     #[arg(long, global = true, value_name = "ID")]
     pub chain_id: Option<u64>,
@@ -41,12 +50,9 @@ pub struct GlobalOpts {
     /// Wallet name from `gpuflow wallet list` [env: GPUFLOW_WALLET] [default: the first].
     #[arg(long, global = true, value_name = "NAME")]
     pub wallet: Option<String>,
-    /// Encrypted keystore file instead of a named wallet [env: GPUFLOW_KEYSTORE].
-    #[arg(long, global = true, value_name = "PATH")]
-    pub keystore: Option<PathBuf>,
-    /// Name of an environment variable holding a raw private key (0x...) instead.
-    #[arg(long, global = true, value_name = "VAR")]
-    pub key_env: Option<String>,
+    /// A keystore or a raw key instead of a named wallet.
+    #[command(flatten)]
+    pub key: KeyOpts,
 }
 
 /// Which key signs.
@@ -130,7 +136,7 @@ impl GlobalOpts {
         let node =
             config::layer((self.node.clone(), "--node"), "GPUFLOW_NODE", from(p.node), text)?
                 .unwrap_or(Setting { value: DEFAULT_NODE.into(), source: Source::Default });
-        let rpc = config::layer((self.rpc.clone(), "--rpc"), "GPUFLOW_RPC", from(p.rpc), text)?
+        let rpc = config::layer((self.rpc.rpc.clone(), "--rpc"), RPC_ENV, from(p.rpc), text)?
             .unwrap_or(Setting { value: DEFAULT_RPC.into(), source: Source::Default });
         let profile_escrow = p
             .escrow
@@ -144,8 +150,8 @@ impl GlobalOpts {
             })
             .transpose()?;
         let escrow = config::layer(
-            (self.escrow, "--escrow"),
-            "GPUFLOW_ESCROW",
+            (self.escrow.escrow, "--escrow"),
+            ESCROW_ENV,
             has.then_some((name, profile_escrow)),
             |t| Ok(t.parse()?),
         )?;
@@ -179,10 +185,10 @@ impl GlobalOpts {
     fn key_source(&self, profile: Option<(&str, Option<String>)>) -> Setting<KeySource> {
         let flag = |value, flag: &str| Setting { value, source: Source::Flag(flag.into()) };
         let env = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
-        if let Some(var) = &self.key_env {
+        if let Some(var) = &self.key.key_env {
             return flag(KeySource::KeyEnv(var.clone()), "--key-env");
         }
-        if let Some(path) = &self.keystore {
+        if let Some(path) = &self.key.keystore {
             return flag(KeySource::Keystore(path.clone()), "--keystore");
         }
         if let Some(name) = &self.wallet {
@@ -213,7 +219,7 @@ impl Settings {
     /// Loads the signing key.
     pub(crate) fn signer(&self) -> anyhow::Result<PrivateKeySigner> {
         match &self.key.value {
-            KeySource::KeyEnv(var) => Ok(gpuflow_escrow::load_signer(None, Some(var))?),
+            KeySource::KeyEnv(var) => Ok(gpuflow_escrow::key_from_env(var)?),
             KeySource::Keystore(path) => wallet::unlock(path, &self.key.source.to_string()),
             KeySource::Wallet(name) => {
                 let from = match name {

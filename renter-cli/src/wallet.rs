@@ -4,10 +4,7 @@
 //! writes), so they open in other Ethereum tools too. Passwords come from
 //! `GPUFLOW_PASSWORD` or a prompt without echo; nothing secret is ever printed.
 
-use std::{
-    io::IsTerminal,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use gpuflow_escrow::PASSWORD_ENV;
@@ -118,53 +115,17 @@ fn store_in(
     Ok(Keystore { name: name.to_owned(), path, address: Some(signer.address()) })
 }
 
-/// Opens a keystore, asking for its password when `GPUFLOW_PASSWORD` is not set. `from`
-/// says what chose it (`flag --keystore`, `environment GPUFLOW_KEYSTORE`, ...): errors
-/// and the log name the wallet's address (when the file records it), its path and that.
+/// Opens a keystore with the password from `GPUFLOW_PASSWORD` or the prompt. `from` says
+/// what chose it (`flag --keystore`, `environment GPUFLOW_KEYSTORE`, ...): errors and the
+/// log name the wallet's address (when the file records it), its path and that.
 pub(crate) fn unlock(path: &Path, from: &str) -> anyhow::Result<PrivateKeySigner> {
-    let shown = gpuflow_escrow::shown_path(path);
-    let wallet = match read_address(path) {
-        Some(address) => format!("wallet {address} (keystore {shown}, from {from})"),
-        None => format!("keystore {shown} (from {from})"),
-    };
-    let password = password(&format!("password for {shown}: "), false)?;
-    let signer = PrivateKeySigner::decrypt_keystore(path, password).map_err(|e| {
-        if gpuflow_escrow::is_wrong_password(&e) {
-            fail(
-                Exit::Usage,
-                format!("could not open {wallet}: wrong password (check {PASSWORD_ENV})"),
-            )
-        } else if !path.exists() {
-            fail(Exit::NotFound, format!("keystore {shown} does not exist (from {from})"))
-        } else {
-            let reason = e.to_string().replace(&path.display().to_string(), &shown);
-            anyhow::anyhow!("could not open {wallet}: {reason}")
-        }
-    })?;
-    tracing::info!(address = %signer.address(), keystore = %shown, %from, "wallet opened");
-    Ok(signer)
+    Ok(gpuflow_cli_util::wallet::unlock(path, "wallet", PASSWORD_ENV, from)?)
 }
 
 /// The password from `GPUFLOW_PASSWORD`, else typed at the terminal without echo (twice
 /// when `confirm`).
 pub(crate) fn password(prompt: &str, confirm: bool) -> anyhow::Result<String> {
-    if let Ok(password) = std::env::var(PASSWORD_ENV) {
-        return Ok(password);
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(fail(
-            Exit::Usage,
-            format!("a keystore password is needed: set {PASSWORD_ENV} or run in a terminal"),
-        ));
-    }
-    let first = gpuflow_cli_util::prompt_secret(prompt)?;
-    if confirm {
-        let again = gpuflow_cli_util::prompt_secret("repeat the password: ")?;
-        if again != first {
-            return Err(fail(Exit::Usage, "the passwords differ; nothing was written"));
-        }
-    }
-    Ok(first)
+    Ok(gpuflow_cli_util::wallet::password(PASSWORD_ENV, prompt, confirm)?)
 }
 
 #[cfg(test)]

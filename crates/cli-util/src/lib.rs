@@ -1,7 +1,17 @@
-//! What every gpuflow binary shares: the config directory, logging, shutdown, the one
-//! password prompt, and a quiet end when the reader of its output goes away.
+//! What every gpuflow binary shares, as `foundry-cli` is for forge, cast and anvil: the
+//! rpc, escrow and key option groups ([`opts`]), the one layered resolver ([`layers`]),
+//! the one keystore unlock and password prompt ([`wallet`]), the config directory,
+//! logging, shutdown, and a quiet end when the reader of its output goes away.
 
 use std::path::PathBuf;
+
+pub mod layers;
+pub mod opts;
+pub mod wallet;
+
+pub use layers::{LayerError, Setting, Source};
+pub use opts::{EscrowOpts, KeyChoice, KeyOpts, RpcOpts};
+pub use wallet::{UnlockError, prompt_secret};
 
 /// `$XDG_CONFIG_HOME/gpuflow`, or `~/.config/gpuflow`.
 pub fn config_dir() -> Result<PathBuf, String> {
@@ -11,13 +21,6 @@ pub fn config_dir() -> Result<PathBuf, String> {
     let home = std::env::var_os("HOME")
         .ok_or("neither XDG_CONFIG_HOME nor HOME is set; pass --data-dir")?;
     Ok(PathBuf::from(home).join(".config/gpuflow"))
-}
-
-/// Asks for a secret (a keystore password) on the terminal, `/dev/tty`, with echo off, so
-/// that neither the screen nor a redirected stdin or stdout ever sees it. Fails when the
-/// process has no terminal; callers name the variable that can give the secret instead.
-pub fn prompt_secret(prompt: &str) -> std::io::Result<String> {
-    rpassword::prompt_password(prompt)
 }
 
 /// Logs to stderr (stdout is for results), filtered by `GPUFLOW_LOG` or `default`: as text,

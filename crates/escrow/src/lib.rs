@@ -32,6 +32,6 @@ pub use explain::explain;
 pub use quote::{cost, domain, quote_signer, sign_quote, to_sol};
 pub use refusal::{refusal_hash, refusal_signer, sign_refusal};
 pub use wallet::{
-    NOT_PRINTED, PASSWORD_ENV, WalletError, is_key_env_name, is_wrong_password, keystore_address,
-    load_signer, looks_like_key, open_keystore, shown, shown_path,
+    NOT_PRINTED, PASSWORD_ENV, WalletError, is_key_env_name, is_wrong_password, key_from_env,
+    keystore_address, looks_like_key, shown, shown_path,
 };

@@ -65,54 +65,17 @@ pub enum WalletError {
     /// The named environment variable does not hold a private key.
     #[error("environment variable {0} does not hold a 32-byte hex private key")]
     KeyEnvInvalid(String),
-    /// The keystore password is not in the environment.
-    #[error("keystore {0} needs its password: set {PASSWORD_ENV}")]
-    PasswordUnset(String),
-    /// The keystore could not be read or decrypted.
-    #[error("could not open keystore {path}: {reason}")]
-    Keystore {
-        /// The keystore file.
-        path: String,
-        /// Why.
-        reason: String,
-    },
 }
 
-/// Loads the signing key from an encrypted (geth-compatible) keystore, whose password is
-/// in [`PASSWORD_ENV`], or from the environment variable the user named.
-pub fn load_signer(
-    keystore: Option<&Path>,
-    key_env: Option<&str>,
-) -> Result<PrivateKeySigner, WalletError> {
-    if let Some(var) = key_env {
-        if !is_key_env_name(var) {
-            return Err(WalletError::KeyEnvNotAName);
-        }
-        let key = std::env::var(var).map_err(|_| WalletError::KeyEnvUnset(var.to_owned()))?;
-        return key.trim().parse().map_err(|_| WalletError::KeyEnvInvalid(var.to_owned()));
+/// The raw private key in the environment variable `var`, which the user named with
+/// `--key-env`; a value that is not a variable name is taken for a key typed in the wrong
+/// place and never printed.
+pub fn key_from_env(var: &str) -> Result<PrivateKeySigner, WalletError> {
+    if !is_key_env_name(var) {
+        return Err(WalletError::KeyEnvNotAName);
     }
-    let path = keystore.ok_or(WalletError::Missing)?;
-    let password =
-        std::env::var(PASSWORD_ENV).map_err(|_| WalletError::PasswordUnset(shown_path(path)))?;
-    open_keystore(path, &password, PASSWORD_ENV)
-}
-
-/// Decrypts the keystore at `path`; a wrong password is named as such, with
-/// `password_source` (the variable or prompt it came from) as the thing to check.
-pub fn open_keystore(
-    path: &Path,
-    password: &str,
-    password_source: &str,
-) -> Result<PrivateKeySigner, WalletError> {
-    let shown = shown_path(path);
-    PrivateKeySigner::decrypt_keystore(path, password).map_err(|e| WalletError::Keystore {
-        reason: match is_wrong_password(&e) {
-            true => format!("wrong password (check {password_source})"),
-            // Errors of the file system name the path.
-            false => e.to_string().replace(&path.display().to_string(), &shown),
-        },
-        path: shown,
-    })
+    let key = std::env::var(var).map_err(|_| WalletError::KeyEnvUnset(var.to_owned()))?;
+    key.trim().parse().map_err(|_| WalletError::KeyEnvInvalid(var.to_owned()))
 }
 
 /// Whether decrypting a keystore failed because the password is wrong (the MAC over the
@@ -135,7 +98,7 @@ mod tests {
 
     #[test]
     fn missing_wallet_names_the_fix() {
-        let err = load_signer(None, None).unwrap_err();
+        let err = WalletError::Missing;
         assert!(err.to_string().contains("--keystore"), "{err}");
     }
 
@@ -144,20 +107,17 @@ mod tests {
         let key = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
         for given in [key.to_owned(), format!("0x{key}"), "my key".into(), "1ABC".into(), "".into()]
         {
-            let err = load_signer(None, Some(&given)).unwrap_err();
+            let err = key_from_env(&given).unwrap_err();
             assert!(matches!(err, WalletError::KeyEnvNotAName), "{given}: {err}");
             let message = err.to_string();
             assert!(!message.contains(key) && message.contains("NAME of an environment variable"));
         }
-        let path = std::path::PathBuf::from(format!("/tmp/0x{key}"));
-        let err = load_signer(Some(&path), None).unwrap_err().to_string();
-        assert!(!err.contains(key), "{err}");
         assert!(is_key_env_name("PROVIDER_KEY") && is_key_env_name("_k1"));
     }
 
     #[test]
     fn unset_key_variable_is_named() {
-        let err = load_signer(None, Some("GPUFLOW_TEST_SURELY_UNSET_KEY")).unwrap_err();
+        let err = key_from_env("GPUFLOW_TEST_SURELY_UNSET_KEY").unwrap_err();
         assert!(
             matches!(err, WalletError::KeyEnvUnset(ref v) if v == "GPUFLOW_TEST_SURELY_UNSET_KEY")
         );

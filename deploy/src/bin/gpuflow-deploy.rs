@@ -3,30 +3,35 @@
 use std::path::PathBuf;
 
 use alloy::primitives::Address;
+use anyhow::Context;
 use clap::Parser;
+use gpuflow_cli_util::{KeyOpts, RpcOpts};
 use gpuflow_devnet::deploy::{DeployParams, deploy};
+use gpuflow_escrow::{PASSWORD_ENV, WalletError};
+
+/// The variable that may name the deployer's keystore instead of `--keystore`.
+const KEYSTORE_ENV: &str = "GPUFLOW_DEPLOYER_KEYSTORE";
 
 /// Deploy GpuEscrow (and MockUSDC on devnets) to the chain at --rpc.
 #[derive(Debug, Parser)]
 #[command(
+    mut_arg("keystore", |a| a.help(
+        "Encrypted keystore of the deployer [env: GPUFLOW_DEPLOYER_KEYSTORE] (password in GPUFLOW_PASSWORD, or asked)"
+    )),
     name = "gpuflow-deploy",
     version,
-    about,
     after_help = "Example:
   gpuflow-deploy --rpc https://rpc.example --key-env DEPLOYER_KEY \\
       --token 0xA0b8...eB48 --treasury 0x... --fee-bps 1000 \\
       --attester 0x... --attester 0x... --threshold 2 --out deployment.json"
 )]
 struct Args {
-    /// Ethereum JSON-RPC endpoint.
-    #[arg(long, env = "GPUFLOW_RPC", hide_env_values = true)]
-    rpc: String,
-    /// Encrypted keystore of the deployer (password in GPUFLOW_PASSWORD).
-    #[arg(long, value_name = "PATH")]
-    keystore: Option<PathBuf>,
-    /// Name of an environment variable holding the deployer's private key instead.
-    #[arg(long, value_name = "VAR")]
-    key_env: Option<String>,
+    /// The chain to deploy to.
+    #[command(flatten)]
+    rpc: RpcOpts,
+    /// The deployer's key.
+    #[command(flatten)]
+    key: KeyOpts,
     /// ERC-20 to pay in (fee-on-transfer and rebasing tokens are unsupported).
     #[arg(long, required_unless_present = "mock_token")]
     token: Option<Address>,
@@ -63,7 +68,9 @@ async fn main() -> anyhow::Result<()> {
     gpuflow_cli_util::exit_quietly_on_closed_pipe();
     gpuflow_cli_util::init_tracing("warn");
     let args = Args::parse();
-    let signer = gpuflow_escrow::load_signer(args.keystore.as_deref(), args.key_env.as_deref())?;
+    let rpc = args.rpc.resolve(None)?.context("no chain: pass --rpc URL or set GPUFLOW_RPC")?;
+    let key = args.key.resolve(KEYSTORE_ENV, None).ok_or(WalletError::Missing)?;
+    let signer = gpuflow_cli_util::wallet::signer(&key, "deployer key", PASSWORD_ENV)?;
     let deployer = signer.address();
     let owner = args.owner.unwrap_or(deployer);
     anyhow::ensure!(
@@ -71,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
         "attesters are registered by the escrow's owner {owner}, but the deployer is {deployer}; \
          deploy without --attester and register them with the owner's key"
     );
-    let provider = gpuflow_escrow::connect(&args.rpc, Some(signer))?;
+    let provider = gpuflow_escrow::connect(&rpc.value, Some(signer))?;
     let deployment = deploy(
         &provider,
         &DeployParams {

@@ -21,7 +21,8 @@ use alloy::{
     signers::local::PrivateKeySigner,
     sol_types::Eip712Domain,
 };
-use gpuflow_escrow::{DowntimeTerms, Escrow, WalletError, sign_downtime};
+use gpuflow_cli_util::UnlockError;
+use gpuflow_escrow::{DowntimeTerms, Escrow, sign_downtime};
 use gpuflow_protocol::api::{self, ModelParams};
 
 use crate::{ChainConfig, Store, StoreError, store::RentalMachine};
@@ -39,8 +40,8 @@ fn deadline(now: u64) -> u64 {
 #[derive(Debug, thiserror::Error)]
 pub enum AttestError {
     /// The attester keystore could not be opened.
-    #[error("attester key: {0}")]
-    Wallet(#[from] WalletError),
+    #[error(transparent)]
+    Wallet(#[from] UnlockError),
     /// The chain id could not be read.
     #[error("attester: {0}")]
     Escrow(#[from] gpuflow_escrow::EscrowError),
@@ -124,7 +125,12 @@ impl Attester {
     /// The attester key from an encrypted keystore (password in `GPUFLOW_PASSWORD`), signing
     /// for the escrow of `chain` (whose chain id is read from its RPC endpoint).
     pub async fn load(keystore: &Path, chain: &ChainConfig) -> Result<Self, AttestError> {
-        let signer = gpuflow_escrow::load_signer(Some(keystore), None)?;
+        let signer = gpuflow_cli_util::wallet::unlock(
+            keystore,
+            "attester key",
+            gpuflow_escrow::PASSWORD_ENV,
+            "attester_keystore",
+        )?;
         let provider = gpuflow_escrow::connect(&chain.rpc_url, None)?;
         let chain_id = alloy::providers::Provider::get_chain_id(&provider).await.map_err(|e| {
             gpuflow_escrow::EscrowError::Rpc {

@@ -1,11 +1,12 @@
 //! What every chain command opens: the chain, the escrow and the payout wallet, from the
-//! flags and then the config file, and the keystore password.
+//! flags, `GPUFLOW_*` and then the config file, and the keystore password.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use alloy::{providers::Provider, signers::local::PrivateKeySigner};
 use anyhow::Context;
-use gpuflow_escrow::{Escrow, WalletError};
+use gpuflow_cli_util::{Setting, Source, opts::DEFAULT_RPC};
+use gpuflow_escrow::Escrow;
 
 use super::default_config_path;
 use crate::{
@@ -15,21 +16,7 @@ use crate::{
 
 /// The keystore password from GPUFLOW_PROVIDER_PASSWORD, or asked on the terminal.
 pub(super) fn password(confirm: bool) -> anyhow::Result<String> {
-    if let Ok(password) = std::env::var(PASSWORD_ENV) {
-        return Ok(password);
-    }
-    let first = prompt("Keystore password: ")?;
-    if confirm {
-        gpuflow_escrow::keystore::check_password(&first)?;
-        anyhow::ensure!(prompt("Repeat it: ")? == first, "the passwords differ; nothing written");
-    }
-    Ok(first)
-}
-
-/// Reads a line from the terminal with echo off.
-fn prompt(text: &str) -> anyhow::Result<String> {
-    gpuflow_cli_util::prompt_secret(text)
-        .with_context(|| format!("no terminal to ask for the password; set {PASSWORD_ENV}"))
+    Ok(gpuflow_cli_util::wallet::password(PASSWORD_ENV, "Keystore password: ", confirm)?)
 }
 
 /// The chain, escrow and wallet from flags, then the config file.
@@ -42,7 +29,7 @@ pub(super) struct Chain {
 }
 
 /// The config file named by `--config`, else the default one.
-pub(super) fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<FileConfig> {
+pub(super) fn load_config(path: Option<&Path>) -> anyhow::Result<FileConfig> {
     Ok(match path {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::load(&default_config_path()?)?,
@@ -55,16 +42,23 @@ pub(super) async fn connect(args: ChainArgs) -> anyhow::Result<Chain> {
 }
 
 pub(super) async fn connect_with(args: ChainArgs, file: FileConfig) -> anyhow::Result<Chain> {
-    let rpc =
-        args.rpc.rpc.clone().or(file.rpc.clone()).unwrap_or_else(|| "http://127.0.0.1:8545".into());
-    let escrow = args.escrow.escrow.or(file.escrow).context(
+    let config = match &args.config {
+        Some(config) => config.clone(),
+        None => default_config_path()?,
+    };
+    let key = |name: &str| Source::Config(format!("`{name}` in {}", config.display()));
+    let rpc = args
+        .rpc
+        .resolve(Some((key("rpc"), file.rpc.clone())))?
+        .map_or_else(|| DEFAULT_RPC.to_owned(), |s| s.value);
+    let escrow = args.escrow.resolve(Some((key("escrow"), file.escrow)))?.context(
         "no escrow address: pass --escrow, set GPUFLOW_ESCROW, or add `escrow = \"0x...\"` to provider.toml",
     )?;
-    let payout = payout_signer(&args, &file)?;
+    let payout = payout_signer(&args, file.keystore.clone(), key("keystore"))?;
     let client = gpuflow_escrow::connect(&rpc, Some(payout.clone()))?;
     let chain_id =
         client.get_chain_id().await.with_context(|| format!("cannot reach the chain at {rpc}"))?;
-    let escrow = Escrow::new(client, escrow).await?;
+    let escrow = Escrow::new(client, escrow.value).await?;
     Ok(Chain { escrow, payout, rpc, chain_id, file })
 }
 
@@ -72,51 +66,29 @@ pub(super) async fn connect_with(args: ChainArgs, file: FileConfig) -> anyhow::R
 /// `GPUFLOW_PROVIDER_KEYSTORE` or the config file, opened with `GPUFLOW_PROVIDER_PASSWORD`
 /// or a prompt. Says (on success, in the log) which wallet was opened and from where;
 /// never the renter's `GPUFLOW_KEYSTORE`.
-fn payout_signer(args: &ChainArgs, file: &FileConfig) -> anyhow::Result<PrivateKeySigner> {
-    if let Some(var) = &args.wallet.key_env {
-        let signer = gpuflow_escrow::load_signer(None, Some(var))?;
-        let from = format!("--key-env {var}");
-        tracing::info!(address = %signer.address(), %from, "payout wallet opened");
-        return Ok(signer);
-    }
-    let from_env = std::env::var_os(KEYSTORE_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
-    let (path, from) = match (&args.wallet.keystore, from_env, &file.keystore) {
-        (Some(path), _, _) => (path.clone(), "--keystore".to_owned()),
-        (None, Some(path), _) => (path, KEYSTORE_ENV.to_owned()),
-        (None, None, Some(path)) => {
-            let config = match &args.config {
-                Some(config) => config.clone(),
-                None => default_config_path()?,
-            };
-            (path.clone(), format!("`keystore` in {}", config.display()))
-        }
-        (None, None, None) => {
-            let renters = match std::env::var_os("GPUFLOW_KEYSTORE") {
-                Some(_) => {
-                    "; GPUFLOW_KEYSTORE is set, but it names the renter's wallet (`gpuflow`) \
-                     and gpuflow-provider never reads it"
-                }
-                None => "",
-            };
-            anyhow::bail!(
-                "no payout wallet: pass --keystore PATH, set {KEYSTORE_ENV} or `keystore` in \
-                 provider.toml (password in {PASSWORD_ENV}), or pass --key-env VAR{renters}"
-            );
-        }
-    };
-    let shown = gpuflow_escrow::shown_path(&path);
-    let wallet = match gpuflow_escrow::keystore_address(&path) {
-        Some(address) => format!("payout wallet {address} (keystore {shown}, from {from})"),
-        None => format!("payout wallet in keystore {shown} (from {from})"),
-    };
-    let password = password(false).with_context(|| format!("opening the {wallet}"))?;
-    let signer =
-        gpuflow_escrow::open_keystore(&path, &password, PASSWORD_ENV).map_err(|e| match e {
-            WalletError::Keystore { reason, .. } => {
-                anyhow::anyhow!("could not open the {wallet}: {reason}")
+fn payout_signer(
+    args: &ChainArgs,
+    file: Option<PathBuf>,
+    source: Source,
+) -> anyhow::Result<PrivateKeySigner> {
+    let Some(choice) = args.key.resolve(KEYSTORE_ENV, Some((source, file))) else {
+        let renters = match std::env::var_os("GPUFLOW_KEYSTORE") {
+            Some(_) => {
+                "; GPUFLOW_KEYSTORE is set, but it names the renter's wallet (`gpuflow`) and \
+                 gpuflow-provider never reads it"
             }
-            e => e.into(),
-        })?;
-    tracing::info!(address = %signer.address(), keystore = %shown, %from, "payout wallet opened");
-    Ok(signer)
+            None => "",
+        };
+        anyhow::bail!(
+            "no payout wallet: pass --keystore PATH, set {KEYSTORE_ENV} or `keystore` in \
+             provider.toml (password in {PASSWORD_ENV}), or pass --key-env VAR{renters}"
+        );
+    };
+    // The variable alone names where an environment keystore came from.
+    let source = match choice.source {
+        Source::Env(var) => Source::Config(var),
+        source => source,
+    };
+    let choice = Setting { source, ..choice };
+    Ok(gpuflow_cli_util::wallet::signer(&choice, "payout wallet", PASSWORD_ENV)?)
 }

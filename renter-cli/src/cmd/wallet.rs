@@ -73,7 +73,7 @@ impl WalletCommand {
             Self::New(args) => store(ctx, &args.name, PrivateKeySigner::random()),
             Self::Import(args) => {
                 // `--key-env` is the global option: the same flag that signs with a raw key.
-                let signer = match (ctx.globals.key_env.as_deref(), &args.file) {
+                let signer = match (ctx.globals.key.key_env.as_deref(), &args.file) {
                     (Some(_), Some(_)) => {
                         return Err(fail(
                             Exit::Usage,
@@ -81,7 +81,7 @@ impl WalletCommand {
                              PATH), not both",
                         ));
                     }
-                    (Some(var), None) => gpuflow_escrow::load_signer(None, Some(var))?,
+                    (Some(var), None) => gpuflow_escrow::key_from_env(var)?,
                     (None, Some(file)) => wallet::unlock(file, "flag --file")?,
                     (None, None) => {
                         return Err(fail(
