@@ -61,6 +61,9 @@ pub struct DevnetOptions {
     pub nodes: usize,
     /// Distinct attester signatures a downtime credit needs (at most `nodes`).
     pub attester_threshold: u8,
+    /// Run rentals in containers of the local Docker engine, this image by default, with
+    /// their SSH ports published on 127.0.0.1; `None` runs them as processes.
+    pub docker_image: Option<String>,
 }
 
 impl DevnetOptions {
@@ -92,6 +95,7 @@ impl DevnetOptions {
             heartbeat_interval_secs: 1,
             nodes: 1,
             attester_threshold: 1,
+            docker_image: None,
         })
     }
 
@@ -195,7 +199,12 @@ impl Devnet {
             workload: Some(options.workload.clone()),
             poll_interval_ms: Some(250),
             heartbeat_interval_secs: Some(options.heartbeat_interval_secs),
-            extra: Vec::new(),
+            extra: match &options.docker_image {
+                Some(image) => ["--runtime", "docker", "--image", image, "--ssh-host", "127.0.0.1"]
+                    .map(Into::into)
+                    .to_vec(),
+                None => Vec::new(),
+            },
             env: Vec::new(),
         };
         let provider_log = options.dir.join("provider.log");

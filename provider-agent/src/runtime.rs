@@ -14,6 +14,7 @@ use std::{
     time::Duration,
 };
 
+use gpuflow_protocol::SshEndpoint;
 use tokio::process::{Child, Command};
 
 /// How long a workload gets to exit after SIGTERM before SIGKILL.
@@ -57,6 +58,8 @@ pub struct Started {
     pub handle: String,
     /// How the renter reaches it, in words.
     pub detail: String,
+    /// The SSH server the renter logs in to, in a runtime that gives one.
+    pub ssh: Option<SshEndpoint>,
 }
 
 /// Starts, watches and stops workloads.
@@ -65,6 +68,21 @@ pub trait Runtime: Send + Sync {
     fn start<'a>(&'a self, spec: &'a WorkloadSpec) -> BoxFuture<'a, Result<Started, RuntimeError>>;
     /// True while the workload `handle` of `rental_id` runs.
     fn is_running<'a>(&'a self, rental_id: u64, handle: &'a str) -> BoxFuture<'a, bool>;
+    /// Where the workload's SSH server is published now; `None` in a runtime without one.
+    /// A container the engine restarted may be on another port than at its start.
+    fn ssh<'a>(&'a self, _rental_id: u64, _handle: &'a str) -> BoxFuture<'a, Option<SshEndpoint>> {
+        Box::pin(async { None })
+    }
+    /// Tells the running workload its rental now ends at `ends_at` (an extension); a
+    /// runtime that cannot reach a running workload leaves it at its start's value.
+    fn extend<'a>(
+        &'a self,
+        _rental_id: u64,
+        _handle: &'a str,
+        _ends_at: u64,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async { Ok(()) })
+    }
     /// Stops the workload; returns once it is gone.
     fn stop<'a>(&'a self, rental_id: u64, handle: &'a str) -> BoxFuture<'a, ()>;
     /// The last lines the workload wrote.
@@ -146,6 +164,7 @@ impl ProcessRuntime {
                 "process runtime: pid {pid}, logs at {}{given} (no SSH endpoint in this runtime)",
                 log_path.display()
             ),
+            ssh: None,
         })
     }
 

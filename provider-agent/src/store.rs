@@ -81,6 +81,9 @@ pub struct RentalRecord {
     /// For a refused rental, the provider's signed refusal (0x-hex), which returns the whole
     /// deposit to the renter through `GpuEscrow.refuse`.
     pub refusal: Option<String>,
+    /// Where the renter logs in while the workload runs; read from the runtime, never
+    /// stored (a restarted workload may be elsewhere).
+    pub ssh: Option<gpuflow_protocol::SshEndpoint>,
 }
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -315,6 +318,7 @@ impl Store {
                     opened_block: r.get(12)?,
                     nonce: r.get::<_, Option<String>>(13)?.map(|n| parse(13, &n)).transpose()?,
                     refusal: r.get(14)?,
+                    ssh: None,
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
@@ -433,6 +437,7 @@ mod tests {
             opened_block: Some(7),
             nonce: Some(U256::from(77)),
             refusal: None,
+            ssh: None,
         }
     }
 

@@ -78,6 +78,8 @@ enum Command {
     Extend(cmd::extend::ExtendArgs),
     /// Print a rental's workload logs, signed as its renter.
     Logs(cmd::logs::LogsArgs),
+    /// Log in to the rental's machine with your key, or run one command there.
+    Ssh(cmd::ssh::SshArgs),
     /// Stop a rental early and get the unused remainder back at once.
     Stop(cmd::stop::StopArgs),
     /// Get the provider's downtime during a rental refunded, on a node's signed evidence.
@@ -101,6 +103,7 @@ impl Cli {
             Command::Status(args) => args.run(&ctx).await,
             Command::Extend(args) => args.run(&ctx).await,
             Command::Logs(args) => args.run(&ctx).await,
+            Command::Ssh(args) => args.run(&ctx).await,
             Command::Stop(args) => args.run(&ctx).await,
             Command::ClaimSla(args) => args.run(&ctx).await,
             Command::Config(args) => args.run(&ctx).await,

@@ -25,6 +25,9 @@ struct Remembered {
     payout: Address,
     peer: String,
     addrs: Vec<String>,
+    /// The private key whose public half `rent --ssh-key` installed, for `gpuflow ssh`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ssh_identity: Option<PathBuf>,
 }
 
 impl Remembered {
@@ -45,6 +48,18 @@ impl Remembered {
         std::fs::write(path, serde_json::to_string_pretty(self)?)?;
         Ok(())
     }
+}
+
+/// The private key remembered for rental `rental_id` of `escrow` (opened on this machine
+/// with `--ssh-key`), when the record is this rental's.
+pub(crate) fn ssh_identity(
+    escrow: Address,
+    rental_id: u64,
+    rental: &gpuflow_escrow::Rental,
+) -> Option<PathBuf> {
+    Remembered::load(escrow, rental_id)
+        .filter(|known| known.payout == rental.provider && known.start == rental.start.to::<u64>())
+        .and_then(|known| known.ssh_identity)
 }
 
 /// Where `peer` says it listens now, as the node last heard: the addresses of its latest
@@ -141,12 +156,20 @@ impl ProviderClient {
 
     /// Remembers how to reach this provider for rental `rental_id`; best effort, since
     /// the node can still find a provider with a free GPU.
-    pub(crate) fn remember(&self, escrow: Address, rental_id: u64, start: u64, payout: Address) {
+    pub(crate) fn remember(
+        &self,
+        escrow: Address,
+        rental_id: u64,
+        start: u64,
+        payout: Address,
+        ssh_identity: Option<PathBuf>,
+    ) {
         let known = Remembered {
             start,
             payout,
             peer: self.peer.to_string(),
             addrs: self.addrs.iter().map(ToString::to_string).collect(),
+            ssh_identity,
         };
         if let Err(e) = known.save(escrow, rental_id) {
             tracing::warn!(error = %e, rental_id, "could not remember the provider's address");

@@ -33,8 +33,8 @@ pub use offer::{
     GpuInfo, MAX_GPUS, MAX_OFFER_TTL, MAX_PRICE_PER_SECOND, Offer, OfferId, payout_binding_message,
 };
 pub use rental::{
-    QuoteTerms, RentalRequest, RentalResponse, SignedQuote, WorkloadState, WorkloadStatus,
-    logs_request_message,
+    QuoteTerms, RentalRequest, RentalResponse, SignedQuote, SshEndpoint, WorkloadState,
+    WorkloadStatus, logs_request_message,
 };
 pub use sync::{MAX_SYNC_PAGE, MAX_SYNC_RESPONSE_SIZE, SyncRequest, SyncResponse};
 

@@ -109,6 +109,29 @@ pub struct WorkloadStatus {
     /// which anyone may call `GpuEscrow.refuse` to return the whole deposit to the renter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<Bytes>,
+    /// Where the renter logs in with the key they gave, while the workload runs in a
+    /// runtime with an SSH server. It follows the workload: a container restarted by its
+    /// engine may listen on another port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<SshEndpoint>,
+}
+
+/// An SSH server a renter logs in to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshEndpoint {
+    /// Host name or IP, as the provider publishes it.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// User to log in as.
+    pub user: String,
+}
+
+impl std::fmt::Display for SshEndpoint {
+    /// The command a renter would type: `ssh -p PORT USER@HOST`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ssh -p {} {}@{}", self.port, self.user, self.host)
+    }
 }
 
 /// The terms of a rental as the provider signs them: the `Quote` struct of `GpuEscrow`,

@@ -25,6 +25,23 @@ struct Args {
     /// Attester signatures a downtime credit needs (at most --nodes).
     #[arg(long, default_value_t = 1)]
     threshold: u8,
+    /// Where rentals run: `process` (a local process each) or `docker` (a container each,
+    /// on the local Docker engine, SSH published on 127.0.0.1).
+    #[arg(long, value_enum, default_value = "process")]
+    runtime: Runtime,
+    /// The image rentals run when the renter names none (with --runtime docker); it must
+    /// be pullable, e.g. from a registry on 127.0.0.1.
+    #[arg(long, value_name = "IMAGE", required_if_eq("runtime", "docker"))]
+    image: Option<String>,
+}
+
+/// Where the devnet's rentals run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Runtime {
+    /// A local process per rental.
+    Process,
+    /// A Docker container per rental.
+    Docker,
 }
 
 #[tokio::main]
@@ -39,6 +56,7 @@ async fn main() -> anyhow::Result<()> {
     options.block_time = args.block_time;
     options.nodes = args.nodes;
     options.attester_threshold = args.threshold;
+    options.docker_image = args.image.filter(|_| args.runtime == Runtime::Docker);
     let devnet = Devnet::start(options).await?;
     devnet.write_env(&args.env_file)?;
     let mut stderr = std::io::stderr();

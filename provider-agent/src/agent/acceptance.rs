@@ -59,6 +59,7 @@ impl Agent {
             opened_block: Some(block),
             nonce: Some(nonce),
             refusal: None,
+            ssh: None,
         };
         // The quote is used: its GPUs are no longer held for it, but (below) for the rental.
         self.reservations.release(event.nonce);

@@ -149,6 +149,7 @@ impl Agent {
                         tracing::info!(rental = id, new_end = end, "renter extended the rental");
                         rental.ends_at = end;
                         self.store.save_rental(rental.clone()).await?;
+                        self.tell_extension(id, end).await;
                     }
                 }
                 _ => {}

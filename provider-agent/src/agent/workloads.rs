@@ -56,6 +56,7 @@ impl Agent {
                 rental.started_at.get_or_insert(unix_now());
                 rental.detail = started.detail;
                 rental.handle = Some(started.handle);
+                rental.ssh = started.ssh;
             }
             Err(_) if !is_live(&rental) => return,
             Err(e) if rental.started_at.is_some() => {
@@ -101,12 +102,37 @@ impl Agent {
                 Some(handle) => !self.runtime.is_running(id, handle).await,
                 None => false,
             };
+            if let Some(handle) = handle.as_deref().filter(|_| !exited) {
+                self.follow_ssh(id, handle).await;
+            }
             if now >= ends_at || exited {
                 let why = if exited { "the workload exited" } else { "the rental ended" };
                 if let Err(e) = self.finish(id, why).await {
                     tracing::error!(rental = id, error = %e, "could not record the rental's end");
                 }
             }
+        }
+    }
+
+    /// Keeps the rental's SSH endpoint what the runtime says now: a container its engine
+    /// restarted gets a new host port, and `status` must give the renter that one.
+    async fn follow_ssh(&mut self, id: u64, handle: &str) {
+        let Some(rental) = self.rentals.get(&id).filter(|r| r.ssh.is_some()) else { return };
+        let Some(now) = self.runtime.ssh(id, handle).await else { return };
+        if rental.ssh.as_ref() != Some(&now) {
+            tracing::info!(rental = id, ssh = %now, "the workload's SSH endpoint moved");
+            if let Some(rental) = self.rentals.get_mut(&id) {
+                rental.detail = now.to_string();
+                rental.ssh = Some(now);
+            }
+        }
+    }
+
+    /// Tells a running workload that its rental was extended to `ends_at`.
+    pub(super) async fn tell_extension(&self, id: u64, ends_at: u64) {
+        let Some(handle) = self.rentals.get(&id).and_then(|r| r.handle.clone()) else { return };
+        if let Err(e) = self.runtime.extend(id, &handle, ends_at).await {
+            tracing::warn!(rental = id, error = %e, "could not tell the workload its new end");
         }
     }
 
@@ -138,6 +164,7 @@ impl Agent {
                 ended_at: r.ended_at,
                 detail: r.detail.clone(),
                 refusal: r.refusal.as_deref().and_then(|sig| sig.parse().ok()),
+                ssh: r.ssh.clone().filter(|_| is_live(r)),
             },
             None => WorkloadStatus {
                 rental_id,
@@ -147,6 +174,7 @@ impl Agent {
                 ended_at: None,
                 detail: "this provider has not seen the rental on chain (yet)".into(),
                 refusal: None,
+                ssh: None,
             },
         }
     }

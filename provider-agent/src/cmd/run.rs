@@ -79,7 +79,11 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
             data_dir.join("workloads"),
         )),
         Some(DockerSettings { image, ssh_host }) => {
-            Arc::new(DockerRuntime::connect(image, ssh_host).await?)
+            // Containers are named for the chain and escrow too: agents of other
+            // escrows (one per GPU model, or a devnet) share the engine, and rental ids
+            // are only unique within an escrow.
+            let prefix = format!("gpuflow-{chain_id}-{:x}", escrow.address());
+            Arc::new(DockerRuntime::connect(image, ssh_host, prefix).await?)
         }
     };
     let mut allowed_images = if args.allowed_images.is_empty() {

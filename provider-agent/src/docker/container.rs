@@ -5,28 +5,65 @@ use std::collections::HashMap;
 
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, DeviceRequest, HostConfig, PortBinding,
+    RestartPolicy, RestartPolicyNameEnum,
 };
+
+use gpuflow_protocol::SshEndpoint;
 
 use crate::runtime::{BoxFuture, RuntimeError, WorkloadSpec};
 
 /// Port sshd listens on inside the container.
 pub(super) const SSH_PORT: &str = "22/tcp";
-/// Run in the container once it started: installs `$GPUFLOW_SSH_KEY` for root and, when
-/// the image has an SSH server that is not running yet, starts it (host keys created if
-/// missing). `GPUFLOW_SSH_DIR` exists for the tests only.
-pub const INSTALL_KEY: &str = r#"set -e
-dir="${GPUFLOW_SSH_DIR:-/root/.ssh}"
-mkdir -p "$dir" && chmod 700 "$dir"
-touch "$dir/authorized_keys"
-grep -qxF "$GPUFLOW_SSH_KEY" "$dir/authorized_keys" || printf '%s
-' "$GPUFLOW_SSH_KEY" >> "$dir/authorized_keys"
-chmod 600 "$dir/authorized_keys"
-if command -v sshd >/dev/null 2>&1 && ! pgrep -x sshd >/dev/null 2>&1; then
+/// Where the rental's end time lives in the container: written when it is created,
+/// rewritten when the renter extends, and read into `GPUFLOW_RENTAL_ENDS_AT` each time
+/// the container starts, so a restarted container sees the extended end.
+pub const ENDS_AT_FILE: &str = "/etc/gpuflow/ends_at";
+/// The container's entrypoint (`sh -c START gpuflow-start IMAGE_COMMAND...`), run on
+/// every start, restarts included: installs `$PUBLIC_KEY` for root once, refreshes the
+/// end time from [`ENDS_AT_FILE`], starts the image's SSH server when it has one, then
+/// becomes the image's own entrypoint and command (a shell kept open when it has none),
+/// whose pid it leaves in `/run/gpuflow.pid`.
+/// `GPUFLOW_ROOT` exists for the tests only.
+pub const START: &str = r#"set -e
+root="${GPUFLOW_ROOT:-}"
+if [ -n "${PUBLIC_KEY:-}" ]; then
+  dir="$root/root/.ssh"
+  mkdir -p "$dir" && chmod 700 "$dir"
+  touch "$dir/authorized_keys"
+  grep -qxF "$PUBLIC_KEY" "$dir/authorized_keys" || printf '%s\n' "$PUBLIC_KEY" >> "$dir/authorized_keys"
+  chmod 600 "$dir/authorized_keys"
+fi
+ends="$root/etc/gpuflow/ends_at"
+mkdir -p "${ends%/*}"
+if [ -s "$ends" ]; then GPUFLOW_RENTAL_ENDS_AT="$(cat "$ends")"; export GPUFLOW_RENTAL_ENDS_AT
+else printf '%s\n' "${GPUFLOW_RENTAL_ENDS_AT:-}" > "$ends"; fi
+if [ -z "$root" ] && command -v sshd >/dev/null 2>&1; then
   mkdir -p /run/sshd
   ssh-keygen -A >/dev/null 2>&1 || true
-  "$(command -v sshd)"
+  "$(command -v sshd)" || echo "gpuflow: the SSH server did not start" >&2
 fi
+[ "$#" -gt 0 ] || set -- /bin/sh
+mkdir -p "$root/run" && echo "$$" > "$root/run/gpuflow.pid"
+exec "$@"
 "#;
+/// Run in the container when the renter extends: the new end time (`$1`) replaces the
+/// old one in [`ENDS_AT_FILE`].
+pub const WRITE_ENDS_AT: &str =
+    r#"mkdir -p /etc/gpuflow && printf '%s\n' "$1" > /etc/gpuflow/ends_at"#;
+/// Capabilities a container keeps, of Docker's default set: what sshd and a root shell
+/// need to log a user in and manage their own files and processes. The rest (raw
+/// sockets, mknod, setpcap, ...) are dropped.
+pub const CAPABILITIES: [&str; 9] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SYS_CHROOT",
+    "AUDIT_WRITE",
+];
 /// Label that marks containers as gpuflow workloads, with the rental id as value.
 pub const RENTAL_LABEL: &str = "io.gpuflow.rental";
 
@@ -37,16 +74,21 @@ pub(super) fn image_of<'a>(default: &'a str, spec: &'a WorkloadSpec) -> &'a str 
 }
 
 /// What the renter is told to type: `ssh -p PORT root@HOST` once Docker mapped the port.
-pub fn connect_detail(name: &str, ssh_port: Option<&str>, ssh_host: &str) -> String {
-    match ssh_port {
-        Some(port) => format!("ssh -p {port} root@{ssh_host}"),
+pub fn connect_detail(name: &str, ssh: Option<&SshEndpoint>) -> String {
+    match ssh {
+        Some(ssh) => ssh.to_string(),
         None => format!("container {name} runs; it exposes no SSH port"),
     }
 }
 
 /// The container a rental runs in: the renter's image (or `default_image`), its GPUs by
 /// UUID and nothing else, the SSH port published on an ephemeral host port, labelled with
-/// the rental so it can be found again.
+/// the rental so it can be found again. It is not the host: no privileges, the default
+/// bridge network and its own PID namespace, nothing of the host mounted, capabilities cut
+/// to [`CAPABILITIES`], no privilege gained through setuid binaries, an init as PID 1 (so
+/// a stop takes a moment, not the whole grace), and restarted by the engine when its main
+/// process dies, until the agent stops it. The image's own entrypoint and command are
+/// added by [`with_image_command`] once the image is pulled.
 pub fn container_config(default_image: &str, spec: &WorkloadSpec) -> ContainerCreateBody {
     let mut env = vec![
         format!("GPUFLOW_RENTAL_ID={}", spec.rental_id),
@@ -61,6 +103,7 @@ pub fn container_config(default_image: &str, spec: &WorkloadSpec) -> ContainerCr
         env: Some(env),
         labels: Some(HashMap::from([(RENTAL_LABEL.to_owned(), spec.rental_id.to_string())])),
         exposed_ports: Some(vec![SSH_PORT.to_owned()]),
+        entrypoint: Some(["/bin/sh", "-c", START, "gpuflow-start"].map(str::to_owned).to_vec()),
         // A terminal and an open stdin keep an image whose command is a shell (most base
         // images) running, as `docker run -dit` does, so the renter has a machine to use.
         tty: Some(true),
@@ -80,10 +123,33 @@ pub fn container_config(default_image: &str, spec: &WorkloadSpec) -> ContainerCr
                     host_port: Some(String::new()),
                 }]),
             )])),
+            init: Some(true),
+            privileged: Some(false),
+            network_mode: Some("bridge".to_owned()),
+            cap_drop: Some(vec!["ALL".to_owned()]),
+            cap_add: Some(CAPABILITIES.map(str::to_owned).to_vec()),
+            security_opt: Some(vec!["no-new-privileges".to_owned()]),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                maximum_retry_count: None,
+            }),
             ..Default::default()
         }),
         ..Default::default()
     }
+}
+
+/// Adds the image's entrypoint and command (from `docker image inspect`) as the arguments
+/// [`START`] ends by running.
+pub fn with_image_command(
+    mut config: ContainerCreateBody,
+    entrypoint: Option<Vec<String>>,
+    cmd: Option<Vec<String>>,
+) -> ContainerCreateBody {
+    let command: Vec<String> =
+        entrypoint.unwrap_or_default().into_iter().chain(cmd.unwrap_or_default()).collect();
+    config.cmd = (!command.is_empty()).then_some(command);
+    config
 }
 
 /// What already holds a rental's container name when the rental (re)starts, e.g. after
@@ -132,6 +198,15 @@ pub(super) fn classify(
     }
 }
 
+/// An image's own entrypoint and command, which the rental's container ends by running.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct ImageCommand {
+    /// `Entrypoint` of the image's config.
+    pub(super) entrypoint: Option<Vec<String>>,
+    /// `Cmd` of the image's config.
+    pub(super) cmd: Option<Vec<String>>,
+}
+
 /// The engine calls that bring a rental's container up; the Docker engine in production,
 /// a recording fake in tests.
 pub(super) trait Engine: Sync {
@@ -140,8 +215,9 @@ pub(super) trait Engine: Sync {
         &'a self,
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<ContainerInspectResponse>, RuntimeError>>;
-    /// Pulls `image` (before a container is created from it).
-    fn pull<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>>;
+    /// Pulls `image` (before a container is created from it) and returns its entrypoint
+    /// and command.
+    fn pull<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<ImageCommand, RuntimeError>>;
     /// Creates a container called `name`; returns its id.
     fn create<'a>(
         &'a self,
@@ -191,14 +267,19 @@ pub(super) async fn bring_up(
             engine.remove(&id).await?;
         }
     }
-    if let Some(image) = config.image.clone() {
-        engine.pull(&image).await?;
-    }
+    let config = match config.image.clone() {
+        Some(image) => {
+            let command = engine.pull(&image).await?;
+            with_image_command(config, command.entrypoint, command.cmd)
+        }
+        None => config,
+    };
     let id = engine.create(name, config).await?;
     engine.start(&id).await?;
     Ok(id)
 }
 
-pub(super) fn container_name(rental_id: u64) -> String {
-    format!("gpuflow-rental-{rental_id}")
+/// `PREFIX-rental-ID`: the agent's prefix (its chain and escrow) and the rental.
+pub(super) fn container_name(prefix: &str, rental_id: u64) -> String {
+    format!("{prefix}-rental-{rental_id}")
 }

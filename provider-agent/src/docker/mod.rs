@@ -5,9 +5,11 @@ mod container;
 #[cfg(test)]
 mod tests;
 
+use std::time::Duration;
+
 use bollard::{
     Docker,
-    exec::StartExecOptions,
+    exec::StartExecResults,
     models::{ContainerCreateBody, ContainerInspectResponse},
     query_parameters::{
         CreateContainerOptionsBuilder, CreateImageOptionsBuilder, LogsOptionsBuilder,
@@ -15,13 +17,20 @@ use bollard::{
     },
 };
 use futures::StreamExt;
+use gpuflow_protocol::SshEndpoint;
 
-use self::container::{Engine, SSH_PORT, bring_up, container_name};
-pub use self::container::{INSTALL_KEY, RENTAL_LABEL, connect_detail, container_config};
+pub use self::container::{
+    CAPABILITIES, ENDS_AT_FILE, RENTAL_LABEL, START, WRITE_ENDS_AT, connect_detail,
+    container_config, with_image_command,
+};
+use self::container::{Engine, ImageCommand, SSH_PORT, bring_up, container_name};
 use crate::runtime::{BoxFuture, MAX_LOG_LINES, Runtime, RuntimeError, Started, WorkloadSpec};
 
-/// Seconds a container gets to exit after SIGTERM.
+/// Seconds a container gets to exit after SIGTERM. Its init (PID 1) passes the signal
+/// on, so a container stops in a moment; the grace is for workloads that save first.
 const STOP_GRACE_SECS: i32 = 10;
+/// How long a container's SSH server gets to answer after the container started.
+const SSH_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs workloads as Docker containers through the Docker Engine API.
 #[derive(Debug)]
@@ -30,12 +39,19 @@ pub struct DockerRuntime {
     /// The image of rentals whose renter asked for none.
     image: String,
     ssh_host: String,
+    /// Starts every container name, with the rental id after it: names this agent's
+    /// containers apart from other agents' on the same engine.
+    prefix: String,
 }
 
 impl DockerRuntime {
     /// Connects to the local Docker engine (`DOCKER_HOST` or the default socket) and
     /// checks that it answers, so a missing engine stops the agent at start, not a rental.
-    pub async fn connect(image: String, ssh_host: String) -> Result<Self, RuntimeError> {
+    pub async fn connect(
+        image: String,
+        ssh_host: String,
+        prefix: String,
+    ) -> Result<Self, RuntimeError> {
         let docker = Docker::connect_with_local_defaults().map_err(docker_err)?;
         docker.ping().await.map_err(|e| {
             RuntimeError::Docker(format!(
@@ -43,10 +59,10 @@ impl DockerRuntime {
                  Toolkit), or run with --runtime process for development"
             ))
         })?;
-        Ok(Self { docker, image, ssh_host })
+        Ok(Self { docker, image, ssh_host, prefix })
     }
 
-    async fn pull(&self, image: &str) -> Result<(), RuntimeError> {
+    async fn pull(&self, image: &str) -> Result<ImageCommand, RuntimeError> {
         let (repo, tag) = split_image(image);
         let options = CreateImageOptionsBuilder::new().from_image(repo).tag(tag).build();
         let mut progress = self.docker.create_image(Some(options), None, None);
@@ -64,38 +80,103 @@ impl DockerRuntime {
                 "pulling image"
             );
         }
-        Ok(())
+        let config = self.docker.inspect_image(image).await.map_err(docker_err)?.config;
+        Ok(ImageCommand {
+            entrypoint: config.as_ref().and_then(|c| c.entrypoint.clone()),
+            cmd: config.and_then(|c| c.cmd),
+        })
     }
 
-    async fn install_key(&self, container: &str, key: &str) -> Result<(), RuntimeError> {
+    /// Runs `cmd` in the container and waits for it to exit; fails when it fails.
+    async fn exec(&self, container: &str, cmd: Vec<String>) -> Result<(), RuntimeError> {
         let exec = self
             .docker
             .create_exec(
                 container,
                 bollard::exec::CreateExecOptions {
-                    cmd: Some(vec!["sh".to_owned(), "-c".to_owned(), INSTALL_KEY.to_owned()]),
-                    env: Some(vec![format!("GPUFLOW_SSH_KEY={key}")]),
+                    cmd: Some(cmd),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
                     ..Default::default()
                 },
             )
             .await
             .map_err(docker_err)?;
-        self.docker
-            .start_exec(&exec.id, Some(StartExecOptions { detach: true, ..Default::default() }))
-            .await
-            .map_err(docker_err)?;
-        Ok(())
+        let mut output = String::new();
+        if let StartExecResults::Attached { output: mut stream, .. } =
+            self.docker.start_exec(&exec.id, None).await.map_err(docker_err)?
+        {
+            while let Some(chunk) = stream.next().await {
+                output.push_str(&chunk.map_err(docker_err)?.to_string());
+            }
+        }
+        let code = self.docker.inspect_exec(&exec.id).await.map_err(docker_err)?.exit_code;
+        match code {
+            Some(0) => Ok(()),
+            code => Err(RuntimeError::Docker(format!(
+                "a command in the container exited with {code:?}: {}",
+                output.trim()
+            ))),
+        }
     }
 
-    async fn ssh_port(&self, container: &str) -> Result<Option<String>, RuntimeError> {
+    /// Where the container's SSH port is published, once Docker mapped it.
+    async fn ssh_endpoint(&self, container: &str) -> Result<Option<SshEndpoint>, RuntimeError> {
         let info = self.docker.inspect_container(container, None).await.map_err(docker_err)?;
-        Ok(info
+        let port = info
             .network_settings
             .and_then(|n| n.ports)
             .and_then(|mut ports| ports.remove(SSH_PORT))
             .flatten()
-            .and_then(|bindings| bindings.into_iter().find_map(|b| b.host_port)))
+            .and_then(|bindings| bindings.into_iter().find_map(|b| b.host_port))
+            .and_then(|port| port.parse::<u16>().ok());
+        Ok(port.map(|port| SshEndpoint {
+            host: self.ssh_host.clone(),
+            port,
+            user: "root".to_owned(),
+        }))
     }
+}
+
+/// Waits until an SSH server answers on `port` of this machine (where Docker publishes
+/// it): a renter is told the rental runs only once they can log in.
+async fn ssh_ready(port: u16, timeout: Duration) -> Result<(), RuntimeError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let last = match ssh_banner(port).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(RuntimeError::Docker(format!(
+                "the container's SSH server did not answer within {} s ({last}); the image \
+                 needs an SSH server (openssh-server) for a rental with --ssh-key",
+                timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Connects to `127.0.0.1:port` and reads the server's identification line (`SSH-2.0-...`).
+async fn ssh_banner(port: u16) -> Result<(), String> {
+    use tokio::io::AsyncReadExt;
+    let read = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|e| format!("connecting: {e}"))?;
+        let mut banner = [0u8; 4];
+        stream.read_exact(&mut banner).await.map_err(|e| format!("reading the banner: {e}"))?;
+        match &banner {
+            b"SSH-" => Ok(()),
+            other => {
+                Err(format!("not an SSH server (it said {:?})", String::from_utf8_lossy(other)))
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .unwrap_or_else(|_| Err("no banner within 5 s".to_owned()))
 }
 
 impl Engine for DockerRuntime {
@@ -114,7 +195,7 @@ impl Engine for DockerRuntime {
         })
     }
 
-    fn pull<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+    fn pull<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<ImageCommand, RuntimeError>> {
         Box::pin(DockerRuntime::pull(self, image))
     }
 
@@ -158,27 +239,50 @@ fn docker_err(e: bollard::errors::Error) -> RuntimeError {
 impl Runtime for DockerRuntime {
     fn start<'a>(&'a self, spec: &'a WorkloadSpec) -> BoxFuture<'a, Result<Started, RuntimeError>> {
         Box::pin(async move {
-            let name = container_name(spec.rental_id);
+            let name = container_name(&self.prefix, spec.rental_id);
             let config = container_config(&self.image, spec);
             let id = bring_up(self, spec.rental_id, &name, config).await?;
-            if let Some(key) = &spec.ssh_key {
-                self.install_key(&id, key).await?;
+            let ssh = self.ssh_endpoint(&id).await?;
+            if let (Some(_), Some(ssh)) = (&spec.ssh_key, &ssh) {
+                ssh_ready(ssh.port, SSH_READY_TIMEOUT).await?;
             }
-            let port = self.ssh_port(&id).await?;
-            let detail = connect_detail(&name, port.as_deref(), &self.ssh_host);
-            Ok(Started { handle: id, detail })
+            let detail = connect_detail(&name, ssh.as_ref());
+            Ok(Started { handle: id, detail, ssh })
         })
     }
 
     fn is_running<'a>(&'a self, _rental_id: u64, handle: &'a str) -> BoxFuture<'a, bool> {
         Box::pin(async move {
+            // A container the engine is restarting (its main process died) still serves
+            // the rental: it is back in a moment.
             self.docker
                 .inspect_container(handle, None)
                 .await
                 .ok()
                 .and_then(|c| c.state)
-                .and_then(|s| s.running)
-                .unwrap_or(false)
+                .is_some_and(|s| s.running == Some(true) || s.restarting == Some(true))
+        })
+    }
+
+    fn ssh<'a>(&'a self, _rental_id: u64, handle: &'a str) -> BoxFuture<'a, Option<SshEndpoint>> {
+        Box::pin(async move { self.ssh_endpoint(handle).await.ok().flatten() })
+    }
+
+    fn extend<'a>(
+        &'a self,
+        rental_id: u64,
+        handle: &'a str,
+        ends_at: u64,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let cmd = ["/bin/sh", "-c", WRITE_ENDS_AT, "gpuflow-extend"]
+                .into_iter()
+                .map(str::to_owned)
+                .chain([ends_at.to_string()])
+                .collect();
+            self.exec(handle, cmd).await?;
+            tracing::info!(rental = rental_id, ends_at, "the container knows the new end");
+            Ok(())
         })
     }
 
@@ -188,7 +292,8 @@ impl Runtime for DockerRuntime {
             if let Err(e) = self.docker.stop_container(handle, Some(stop)).await {
                 tracing::warn!(rental = rental_id, error = %e, "could not stop the container");
             }
-            let remove = RemoveContainerOptionsBuilder::new().force(true).build();
+            // With its anonymous volumes: nothing of the renter's stays on the machine.
+            let remove = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
             if let Err(e) = self.docker.remove_container(handle, Some(remove)).await {
                 tracing::warn!(rental = rental_id, error = %e, "could not remove the container");
             }

@@ -1,5 +1,5 @@
 use super::{
-    container::{Existing, classify},
+    container::{Existing, ImageCommand, classify},
     *,
 };
 
@@ -50,8 +50,38 @@ fn the_renters_image_replaces_the_default() {
 
 #[test]
 fn the_renter_is_told_how_to_connect() {
-    assert_eq!(connect_detail("c", Some("32768"), "203.0.113.7"), "ssh -p 32768 root@203.0.113.7");
-    assert!(connect_detail("c", None, "h").contains("no SSH port"));
+    let ssh = SshEndpoint { host: "203.0.113.7".into(), port: 32768, user: "root".into() };
+    assert_eq!(connect_detail("c", Some(&ssh)), "ssh -p 32768 root@203.0.113.7");
+    assert!(connect_detail("c", None).contains("no SSH port"));
+}
+
+#[test]
+fn a_container_is_not_the_host() {
+    let config = container_config("img", &spec());
+    let host = config.host_config.unwrap();
+    assert_eq!(host.privileged, Some(false));
+    assert_eq!(host.network_mode.as_deref(), Some("bridge"));
+    assert_eq!((host.pid_mode, host.ipc_mode, host.binds, host.mounts), (None, None, None, None));
+    assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
+    let kept = host.cap_add.unwrap();
+    for dangerous in ["SYS_ADMIN", "NET_ADMIN", "NET_RAW", "MKNOD", "SYS_PTRACE", "SETPCAP"] {
+        assert!(!kept.iter().any(|c| c == dangerous), "{dangerous} kept");
+    }
+    assert_eq!(host.security_opt, Some(vec!["no-new-privileges".to_owned()]));
+    assert_eq!(host.init, Some(true), "an init as PID 1 passes SIGTERM on");
+    let restart = host.restart_policy.unwrap().name;
+    assert_eq!(restart, Some(bollard::models::RestartPolicyNameEnum::UNLESS_STOPPED));
+}
+
+#[test]
+fn the_image_command_runs_after_the_start_script() {
+    let config = container_config("img", &spec());
+    let entrypoint = config.entrypoint.clone().unwrap();
+    assert_eq!(entrypoint[..2], ["/bin/sh".to_owned(), "-c".to_owned()]);
+    assert_eq!(entrypoint[2], START);
+    let config = with_image_command(config, Some(vec!["/e".into()]), Some(vec!["c".into()]));
+    assert_eq!(config.cmd, Some(vec!["/e".to_owned(), "c".to_owned()]));
+    assert_eq!(with_image_command(container_config("i", &spec()), None, None).cmd, None);
 }
 
 #[test]
@@ -60,27 +90,56 @@ fn a_shell_image_is_kept_running() {
     assert_eq!((config.tty, config.open_stdin), (Some(true), Some(true)));
 }
 
+/// Runs [`START`] with `root` as the container's root, then `args` as the image command.
+fn run_start(root: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> String {
+    let out = std::process::Command::new("sh")
+        .args(["-c", START, "gpuflow-start"])
+        .args(args)
+        .env("GPUFLOW_ROOT", root)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[test]
-fn the_key_script_installs_the_key_once() {
+fn the_start_script_installs_the_key_once() {
     let dir = tempfile::tempdir().unwrap();
-    let ssh = dir.path().join("ssh");
     let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey renter@laptop";
     for _ in 0..2 {
-        let out = std::process::Command::new("sh")
-            .args(["-c", INSTALL_KEY])
-            .env("GPUFLOW_SSH_DIR", &ssh)
-            .env("GPUFLOW_SSH_KEY", key)
-            // No sshd on this PATH: nothing is started.
-            .env("PATH", "/usr/bin:/bin")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        run_start(dir.path(), &[("PUBLIC_KEY", key)], &["true"]);
     }
-    let keys = std::fs::read_to_string(ssh.join("authorized_keys")).unwrap();
+    let authorized = dir.path().join("root/.ssh/authorized_keys");
+    let keys = std::fs::read_to_string(&authorized).unwrap();
     assert_eq!(keys, format!("{key}\n"), "installed once, even when run again");
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(ssh.join("authorized_keys")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(&authorized).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn a_restarted_container_sees_the_extended_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let show = ["sh", "-c", "echo $GPUFLOW_RENTAL_ENDS_AT"];
+    // First start: the end time of the container's environment is written down.
+    let first = run_start(dir.path(), &[("GPUFLOW_RENTAL_ENDS_AT", "100")], &show);
+    assert_eq!(first.trim(), "100");
+    // The renter extends: the agent rewrites the file in the running container.
+    let file = dir.path().join(ENDS_AT_FILE.trim_start_matches('/'));
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &WRITE_ENDS_AT.replace("/etc/gpuflow", &file.parent().unwrap().display().to_string()),
+            "x",
+            "200",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // The engine restarts the container with its first environment: the file wins.
+    let again = run_start(dir.path(), &[("GPUFLOW_RENTAL_ENDS_AT", "100")], &show);
+    assert_eq!(again.trim(), "200");
 }
 
 /// An engine that records the calls `bring_up` makes.
@@ -117,16 +176,20 @@ impl Engine for FakeEngine {
         self.record(format!("inspect {name}"));
         Box::pin(std::future::ready(Ok(self.found.clone())))
     }
-    fn pull<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+    fn pull<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<ImageCommand, RuntimeError>> {
         self.record(format!("pull {image}"));
-        Box::pin(std::future::ready(Ok(())))
+        let command = ImageCommand {
+            entrypoint: Some(vec!["/entry.sh".into()]),
+            cmd: Some(vec!["python3".into(), "serve.py".into()]),
+        };
+        Box::pin(std::future::ready(Ok(command)))
     }
     fn create<'a>(
         &'a self,
         name: &'a str,
-        _config: ContainerCreateBody,
+        config: ContainerCreateBody,
     ) -> BoxFuture<'a, Result<String, RuntimeError>> {
-        self.record(format!("create {name}"));
+        self.record(format!("create {name} {}", config.cmd.unwrap_or_default().join(" ")));
         Box::pin(std::future::ready(Ok("new".to_owned())))
     }
     fn start<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
@@ -173,7 +236,12 @@ fn a_new_rental_gets_a_new_container() {
     assert_eq!(engine.bring_up(container_config("img:1", &spec())).unwrap(), "new");
     assert_eq!(
         engine.calls(),
-        ["inspect gpuflow-rental-42", "pull img:1", "create gpuflow-rental-42", "start new"]
+        [
+            "inspect gpuflow-rental-42",
+            "pull img:1",
+            "create gpuflow-rental-42 /entry.sh python3 serve.py",
+            "start new"
+        ]
     );
 }
 
@@ -212,7 +280,7 @@ fn a_container_that_does_not_start_is_replaced() {
             "start old",
             "remove old",
             "pull img:1",
-            "create gpuflow-rental-42",
+            "create gpuflow-rental-42 /entry.sh python3 serve.py",
             "start new"
         ]
     );
@@ -235,7 +303,7 @@ fn a_container_of_another_configuration_is_replaced_never_started() {
                 "inspect gpuflow-rental-42",
                 "remove old",
                 "pull img:1",
-                "create gpuflow-rental-42",
+                "create gpuflow-rental-42 /entry.sh python3 serve.py",
                 "start new"
             ],
             "{:?}",

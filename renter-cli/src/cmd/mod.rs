@@ -11,6 +11,7 @@ pub mod offer;
 pub mod rent;
 pub mod rentals;
 pub mod search;
+pub mod ssh;
 pub mod status;
 pub mod stop;
 pub mod wallet;

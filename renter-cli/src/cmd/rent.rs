@@ -334,7 +334,15 @@ impl RentArgs {
         spinner.finish_and_clear();
         let opened = opened?;
         let payout = plan.offer.body.payout;
-        plan.provider.remember(plan.escrow.address(), opened.rental_id, opened.start, payout);
+        // `gpuflow ssh` logs in with the private half of the key installed.
+        let identity = self.ssh_key.as_ref().map(|public| public.with_extension(""));
+        plan.provider.remember(
+            plan.escrow.address(),
+            opened.rental_id,
+            opened.start,
+            payout,
+            identity,
+        );
         if !plan.json {
             eprintln!("rental {} opened in transaction {}", opened.rental_id, opened.tx);
         }

@@ -92,6 +92,9 @@ impl StatusArgs {
         }
         if let Some(w) = workload {
             println!("  workload        {} ({})", w.state, w.detail);
+            if let Some(ssh) = &w.ssh {
+                println!("  ssh             gpuflow ssh {}   ({ssh})", self.rental);
+            }
             if w.state == gpuflow_protocol::WorkloadState::Refused && !rental.stopped {
                 println!(
                     "the provider refused this rental: run `gpuflow stop {}` to get {} back",

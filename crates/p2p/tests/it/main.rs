@@ -190,6 +190,11 @@ async fn offer_crosses_gossipsub_and_requests_get_answers() {
         ended_at: None,
         detail: "pid 1".into(),
         refusal: None,
+        ssh: Some(gpuflow_protocol::SshEndpoint {
+            host: "203.0.113.7".into(),
+            port: 32768,
+            user: "root".into(),
+        }),
     };
     provider.respond(channel, RentalResponse::Status(status.clone())).await.unwrap();
     let answer = tokio::time::timeout(WAIT, ask).await.expect("answer in time").unwrap().unwrap();
