@@ -31,8 +31,13 @@ demo: build
 test-contracts: contracts
 	cd contracts && $(FORGE) test
 
+## test-rust: every cargo test, with a real Docker engine, base image and registry for the
+## container tests (tests/docker/engine.sh starts what is missing and stops it after)
+ENGINE_ENV := $(CARGO_TARGET_DIR)/docker-engine.env
 test-rust: build
-	GPUFLOW_BIN_DIR=$(BIN) cargo test --workspace --locked
+	bash tests/docker/engine.sh up $(ENGINE_ENV)
+	set -a && . $(ENGINE_ENV) && set +a && GPUFLOW_BIN_DIR=$(BIN) cargo test --workspace --locked; \
+	  status=$$?; bash tests/docker/engine.sh down $(ENGINE_ENV); exit $$status
 
 ## test: forge tests, cargo tests, the end-to-end tests
 test: test-contracts test-rust

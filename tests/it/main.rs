@@ -5,6 +5,7 @@ mod agents;
 mod approve;
 mod binaries;
 mod devnet_files;
+mod docker;
 mod sla;
 
 use std::{path::Path, time::Duration};

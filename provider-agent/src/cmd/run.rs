@@ -79,10 +79,17 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
             data_dir.join("workloads"),
         )),
         Some(DockerSettings { image, ssh_host }) => {
-            // Containers are named for the chain and escrow too: agents of other
-            // escrows (one per GPU model, or a devnet) share the engine, and rental ids
-            // are only unique within an escrow.
-            let prefix = format!("gpuflow-{chain_id}-{:x}", escrow.address());
+            // Containers are named for this agent (its peer id), chain and escrow: other
+            // agents share the engine (one per GPU model, or devnets whose escrows have
+            // the same address on their own chains), and rental ids are only unique
+            // within one escrow.
+            let peer = identity.peer_id().to_string();
+            let escrow = format!("{:x}", escrow.address());
+            let prefix = format!(
+                "gpuflow-{}-{chain_id}-{}",
+                &peer[peer.len().saturating_sub(12)..],
+                &escrow.trim_start_matches("0x")[..10]
+            );
             Arc::new(DockerRuntime::connect(image, ssh_host, prefix).await?)
         }
     };

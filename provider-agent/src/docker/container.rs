@@ -20,7 +20,8 @@ pub(super) const SSH_PORT: &str = "22/tcp";
 pub const ENDS_AT_FILE: &str = "/etc/gpuflow/ends_at";
 /// The container's entrypoint (`sh -c START gpuflow-start IMAGE_COMMAND...`), run on
 /// every start, restarts included: installs `$PUBLIC_KEY` for root once, refreshes the
-/// end time from [`ENDS_AT_FILE`], starts the image's SSH server when it has one, then
+/// end time from [`ENDS_AT_FILE`], hands the rental's variables to SSH sessions through
+/// `/etc/environment`, starts the image's SSH server when it has one, then
 /// becomes the image's own entrypoint and command (a shell kept open when it has none),
 /// whose pid it leaves in `/run/gpuflow.pid`.
 /// `GPUFLOW_ROOT` exists for the tests only.
@@ -37,12 +38,20 @@ ends="$root/etc/gpuflow/ends_at"
 mkdir -p "${ends%/*}"
 if [ -s "$ends" ]; then GPUFLOW_RENTAL_ENDS_AT="$(cat "$ends")"; export GPUFLOW_RENTAL_ENDS_AT
 else printf '%s\n' "${GPUFLOW_RENTAL_ENDS_AT:-}" > "$ends"; fi
+# SSH sessions start from a clean environment: sshd's PAM reads the rental's variables
+# from /etc/environment.
+envfile="$root/etc/environment"
+{ grep -v -E '^(GPUFLOW_RENTAL_|NVIDIA_VISIBLE_DEVICES=)' "$envfile" 2>/dev/null || true
+  env | grep -E '^(GPUFLOW_RENTAL_|NVIDIA_VISIBLE_DEVICES=)' || true; } > "$envfile.gpuflow"
+mv "$envfile.gpuflow" "$envfile"
 if [ -z "$root" ] && command -v sshd >/dev/null 2>&1; then
   mkdir -p /run/sshd
   ssh-keygen -A >/dev/null 2>&1 || true
   "$(command -v sshd)" || echo "gpuflow: the SSH server did not start" >&2
 fi
-[ "$#" -gt 0 ] || set -- /bin/sh
+# A bare shell (most base images' command) ignores SIGTERM and would hold a stop for the
+# whole grace period; the machine is used through SSH, so a sleep keeps it up instead.
+case "$*" in ""|sh|bash|/bin/sh|/bin/bash|/usr/bin/bash) set -- sleep 2147483647 ;; esac
 mkdir -p "$root/run" && echo "$$" > "$root/run/gpuflow.pid"
 exec "$@"
 "#;

@@ -140,6 +140,18 @@ fn a_restarted_container_sees_the_extended_end() {
     // The engine restarts the container with its first environment: the file wins.
     let again = run_start(dir.path(), &[("GPUFLOW_RENTAL_ENDS_AT", "100")], &show);
     assert_eq!(again.trim(), "200");
+    // SSH sessions read the rental's variables from /etc/environment, the image's own kept.
+    let environment = dir.path().join("etc/environment");
+    std::fs::write(&environment, "LANG=C.UTF-8\nGPUFLOW_RENTAL_ENDS_AT=1\n").unwrap();
+    run_start(
+        dir.path(),
+        &[("GPUFLOW_RENTAL_ID", "42"), ("GPUFLOW_RENTAL_ENDS_AT", "100")],
+        &["true"],
+    );
+    let lines = std::fs::read_to_string(&environment).unwrap();
+    let mut lines: Vec<&str> = lines.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["GPUFLOW_RENTAL_ENDS_AT=200", "GPUFLOW_RENTAL_ID=42", "LANG=C.UTF-8"]);
 }
 
 /// An engine that records the calls `bring_up` makes.

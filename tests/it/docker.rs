@@ -1,0 +1,275 @@
+//! The Docker runtime against a real engine: a rental runs in a container of the renter's
+//! image on exactly the rented GPUs, the renter logs in with their key, the engine's
+//! restarts and the renter's extensions reach it, and a stop removes it and refunds
+//! exactly.
+//!
+//! `make test` provides the engine, the image and its registry (`tests/docker/engine.sh`)
+//! and names them in `GPUFLOW_TEST_IMAGE`; without them these tests fail, saying so.
+
+use std::{path::Path, time::Duration};
+
+use alloy::primitives::U256;
+use gpuflow_devnet::{Devnet, DevnetOptions, RENTER_FUNDS};
+use gpuflow_escrow::Escrow;
+use serde_json::Value;
+
+use super::{Output, RATE, amount, balance, eventually, gpuflow_with, start_with};
+
+/// How long a container gets to be reported running: a pull from the local registry and
+/// sshd's start, on a loaded machine.
+const RUNNING: Duration = Duration::from_secs(120);
+
+/// The test image in the local registry, or a failure naming how to get one.
+fn test_image() -> String {
+    match std::env::var("GPUFLOW_TEST_IMAGE") {
+        Ok(image) if !image.is_empty() => image,
+        _ => panic!(
+            "no Docker engine for the container tests: GPUFLOW_TEST_IMAGE is not set. `make \
+             test` starts one; by hand: `bash tests/docker/engine.sh up /tmp/engine.env && \
+             set -a && . /tmp/engine.env && set +a`, then run the tests"
+        ),
+    }
+}
+
+/// Runs `gpuflow` with a configuration directory of this devnet's own: what `rent`
+/// remembers (the provider's address, the SSH key) must not be read by a test running
+/// beside it, whose devnet has the same chain id, escrow address and rental ids.
+async fn gpuflow(devnet: &Devnet, args: &[&str]) -> Output {
+    let home = devnet.provider_log.parent().expect("the devnet has a directory").join("renter");
+    gpuflow_with(devnet, &[("XDG_CONFIG_HOME", home.display().to_string())], args).await
+}
+
+/// [`gpuflow`] with `--json`; the document it printed.
+async fn gpuflow_json(devnet: &Devnet, args: &[&str]) -> Value {
+    let out = gpuflow(devnet, &[&["--json"], args].concat()).await;
+    assert!(out.ok, "gpuflow {args:?} failed:\n{}\n{}", out.stdout, out.stderr);
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("gpuflow {args:?} printed no JSON ({e}):\n{}", out.stdout))
+}
+
+/// Runs the Docker CLI; its stdout, or a failure with its stderr.
+async fn docker(args: &[&str]) -> Result<String, String> {
+    let out = tokio::process::Command::new("docker")
+        .args(args)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("running docker {args:?}: {e}; install the Docker CLI"));
+    match out.status.success() {
+        true => Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned()),
+        false => Err(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
+    }
+}
+
+/// `docker inspect` of one container, as JSON.
+async fn inspect(container: &str) -> Option<Value> {
+    let text = docker(&["inspect", container]).await.ok()?;
+    let mut all: Vec<Value> = serde_json::from_str(&text).ok()?;
+    all.pop()
+}
+
+/// A fresh ed25519 key pair; returns the public key's path.
+fn key_pair(dir: &Path) -> String {
+    let key = dir.join("id_ed25519");
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "renter@test", "-f"])
+        .arg(&key)
+        .output()
+        .expect("ssh-keygen runs (install openssh-client)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    format!("{}.pub", key.display())
+}
+
+/// A devnet whose agent runs rentals as containers of the test image.
+async fn docker_devnet(dir: &Path) -> (Devnet, Escrow) {
+    let options = DevnetOptions {
+        docker_image: Some(test_image()),
+        ..DevnetOptions::for_checkout(dir.join("devnet")).unwrap()
+    };
+    start_with(options).await
+}
+
+/// Rents one GPU for an hour with the key; the `rent --json` document.
+async fn rent_one_gpu(devnet: &Devnet, public_key: &str) -> Value {
+    let args = [
+        "rent",
+        &devnet.offer_id,
+        "--hours",
+        "1",
+        "--gpus",
+        "1",
+        "--image",
+        &test_image(),
+        "--ssh-key",
+        public_key,
+        "--wait",
+        &RUNNING.as_secs().to_string(),
+        "--yes",
+    ];
+    let rented = gpuflow_json(devnet, &args).await;
+    assert_eq!(rented["workload"]["state"], "running", "{rented}");
+    rented
+}
+
+/// `gpuflow ssh ID -- COMMAND`: its stdout, or `None` when ssh failed.
+async fn ssh(devnet: &Devnet, id: u64, command: &str) -> Option<String> {
+    let out = gpuflow(devnet, &["ssh", &id.to_string(), "--", command]).await;
+    if !out.ok {
+        // Shown with the test's output when it fails.
+        eprintln!("gpuflow ssh {id} -- {command}: {}", out.stderr.trim());
+    }
+    out.ok.then(|| out.stdout.trim().to_owned())
+}
+
+/// The container serving rental `id`: the one publishing the SSH port its status gives
+/// (other devnets' containers, with rentals of the same ids, may share the engine).
+async fn container_of(devnet: &Devnet, id: u64) -> String {
+    let status = gpuflow_json(devnet, &["status", &id.to_string()]).await;
+    let port =
+        status["workload"]["ssh"]["port"].as_u64().expect("a running rental has an SSH port");
+    let label = format!("label=io.gpuflow.rental={id}");
+    let listed =
+        docker(&["ps", "--filter", &label, "--format", "{{.Names}}\t{{.Ports}}"]).await.unwrap();
+    let published = format!(":{port}->22/tcp");
+    let line = listed
+        .lines()
+        .find(|line| line.contains(&published))
+        .unwrap_or_else(|| panic!("no container of rental {id} publishes port {port}: {listed:?}"));
+    line.split('\t').next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rental_runs_in_a_container_the_renter_logs_in_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let public_key = key_pair(dir.path());
+    let (devnet, escrow) = docker_devnet(dir.path()).await;
+
+    // Rent: running means usable, so the first login works at once.
+    let rented = rent_one_gpu(&devnet, &public_key).await;
+    let id = rented["rental_id"].as_u64().unwrap();
+    let deposit = U256::from(RATE / 2 * 3600);
+    assert_eq!(amount(&rented["deposit"]), deposit);
+    let hello = ssh(&devnet, id, "echo in-$GPUFLOW_RENTAL_ID-as-$(id -un)").await;
+    assert_eq!(hello.as_deref(), Some(format!("in-{id}-as-root").as_str()));
+    let container = container_of(&devnet, id).await;
+
+    // The container is not the host.
+    let info = inspect(&container).await.expect("the rental's container exists");
+    let host = &info["HostConfig"];
+    assert_eq!(host["Privileged"], false);
+    assert_eq!(host["NetworkMode"], "bridge");
+    assert_eq!(host["PidMode"], "");
+    assert_eq!(host["Binds"], Value::Null);
+    assert_eq!(host["CapDrop"], serde_json::json!(["ALL"]));
+    assert_eq!(host["SecurityOpt"], serde_json::json!(["no-new-privileges"]));
+    assert_eq!(host["Init"], true);
+    assert!(info["Mounts"].as_array().is_none_or(Vec::is_empty), "{}", info["Mounts"]);
+
+    // The logs are the container's output.
+    let marker = format!("container-output-{id}");
+    ssh(&devnet, id, &format!("echo {marker} > /proc/1/fd/1")).await.expect("ssh runs");
+    eventually(&devnet, "the container's output in the logs", RUNNING, || async {
+        let logs = gpuflow_json(&devnet, &["logs", &id.to_string()]).await;
+        let lines = logs["lines"].as_array()?;
+        lines.iter().any(|l| l.as_str().is_some_and(|l| l.contains(&marker))).then_some(())
+    })
+    .await;
+
+    // An extension reaches the running container.
+    let extended =
+        gpuflow_json(&devnet, &["extend", &id.to_string(), "--hours", "1", "--yes"]).await;
+    let new_end = extended["new_end"].as_u64().expect("extend prints the new end");
+    let ends_at = || async {
+        ssh(&devnet, id, "cat /etc/gpuflow/ends_at").await.filter(|t| t == &new_end.to_string())
+    };
+    eventually(&devnet, "the new end in the container", RUNNING, ends_at).await;
+
+    // The main process dies: the engine restarts the container, the agent follows its new
+    // port, and the renter logs in again without being told anything.
+    let before = gpuflow_json(&devnet, &["status", &id.to_string()]).await;
+    let kill = "kill -9 $(cat /run/gpuflow.pid)";
+    let _ = ssh(&devnet, id, kill).await;
+    eventually(&devnet, "the engine to restart the container", RUNNING, || async {
+        let info = inspect(&container).await?;
+        (info["RestartCount"].as_u64()? >= 1 && info["State"]["Running"] == true).then_some(())
+    })
+    .await;
+    let port = || async {
+        let info = inspect(&container).await?;
+        info["NetworkSettings"]["Ports"]["22/tcp"][0]["HostPort"].as_str()?.parse::<u64>().ok()
+    };
+    let followed = eventually(&devnet, "status to follow the new port", RUNNING, || async {
+        let status = gpuflow_json(&devnet, &["status", &id.to_string()]).await;
+        let reported = status["workload"]["ssh"]["port"].as_u64()?;
+        (Some(reported) == port().await).then_some(status)
+    })
+    .await;
+    assert_eq!(followed["workload"]["state"], "running", "{before}\n{followed}");
+    let again = eventually(&devnet, "a login after the restart", RUNNING, || async {
+        let show = "tr '\\0' '\\n' < /proc/$(cat /run/gpuflow.pid)/environ | grep ENDS_AT";
+        ssh(&devnet, id, show).await
+    })
+    .await;
+    assert_eq!(
+        again,
+        format!("GPUFLOW_RENTAL_ENDS_AT={new_end}"),
+        "the restart kept the extension"
+    );
+
+    // Stop: the container and the renter's files are gone, the refund is exact.
+    devnet.advance_time(3).await.unwrap();
+    let stopped = gpuflow_json(&devnet, &["stop", &id.to_string()]).await;
+    let start = rented["start"].as_u64().unwrap();
+    let stopped_at = stopped["stopped_at"].as_u64().unwrap();
+    let charged = U256::from(RATE / 2 * (stopped_at - start));
+    let paid = deposit + amount(&extended["cost"]);
+    assert_eq!(amount(&stopped["charged"]), charged);
+    assert_eq!(amount(&stopped["refund"]), paid - charged);
+    assert_eq!(balance(&escrow, devnet.renter).await, U256::from(RENTER_FUNDS) - charged);
+    eventually(&devnet, "the container to be removed", RUNNING, || async {
+        inspect(&container).await.is_none().then_some(())
+    })
+    .await;
+    devnet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_rentals_of_one_gpu_each_get_one_gpu_each() {
+    if std::env::var("GPUFLOW_TEST_GPU_HOOK").as_deref() == Ok("0") {
+        panic!(
+            "the Docker engine in use was not started with the stand-in \
+             nvidia-container-runtime-hook on its PATH, so it refuses GPU requests; let \
+             tests/docker/engine.sh start the engine"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let public_key = key_pair(dir.path());
+    let (devnet, _) = docker_devnet(dir.path()).await;
+    let (mut seen, mut ids) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        let rented = rent_one_gpu(&devnet, &public_key).await;
+        let id = rented["rental_id"].as_u64().unwrap();
+        let rented_gpus = rented["workload"]["gpus"].as_array().unwrap().clone();
+        assert_eq!(rented_gpus.len(), 1, "{rented}");
+        // What the engine hands the container: exactly the rented GPU.
+        let container = container_of(&devnet, id).await;
+        ids.push((id, container.clone()));
+        let info = inspect(&container).await.unwrap();
+        let requests = &info["HostConfig"]["DeviceRequests"];
+        assert_eq!(requests[0]["DeviceIDs"], serde_json::json!(rented_gpus), "{requests}");
+        let visible =
+            ssh(&devnet, id, "tr '\\0' '\\n' < /proc/1/environ | grep ^NVIDIA_VISIBLE_DEVICES=")
+                .await
+                .expect("ssh runs");
+        assert_eq!(visible, format!("NVIDIA_VISIBLE_DEVICES={}", rented_gpus[0].as_str().unwrap()));
+        seen.push(rented_gpus[0].as_str().unwrap().to_owned());
+    }
+    assert_ne!(seen[0], seen[1], "two rentals were given the same GPU");
+    for (id, container) in ids {
+        gpuflow_json(&devnet, &["stop", &id.to_string()]).await;
+        eventually(&devnet, "the container to be removed", RUNNING, || async {
+            inspect(&container).await.is_none().then_some(())
+        })
+        .await;
+    }
+    devnet.shutdown().await;
+}
