@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use gpuflow_protocol::SshEndpoint;
+use gpuflow_protocol::{Launch, PublishedPort, SshEndpoint};
 use tokio::process::{Child, Command};
 
 /// How long a workload gets to exit after SIGTERM before SIGKILL.
@@ -49,6 +49,17 @@ pub struct WorkloadSpec {
     pub image: Option<String>,
     /// The renter's SSH public key, installed where the runtime supports it.
     pub ssh_key: Option<String>,
+    /// The renter's environment, ports and command.
+    pub launch: Launch,
+}
+
+/// How a renter reaches a running workload.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reach {
+    /// The SSH server the renter logs in to, in a runtime that gives one.
+    pub ssh: Option<SshEndpoint>,
+    /// The renter's other published ports.
+    pub ports: Vec<PublishedPort>,
 }
 
 /// A started workload.
@@ -58,8 +69,8 @@ pub struct Started {
     pub handle: String,
     /// How the renter reaches it, in words.
     pub detail: String,
-    /// The SSH server the renter logs in to, in a runtime that gives one.
-    pub ssh: Option<SshEndpoint>,
+    /// How the renter reaches it, as data.
+    pub reach: Reach,
 }
 
 /// Starts, watches and stops workloads.
@@ -68,9 +79,10 @@ pub trait Runtime: Send + Sync {
     fn start<'a>(&'a self, spec: &'a WorkloadSpec) -> BoxFuture<'a, Result<Started, RuntimeError>>;
     /// True while the workload `handle` of `rental_id` runs.
     fn is_running<'a>(&'a self, rental_id: u64, handle: &'a str) -> BoxFuture<'a, bool>;
-    /// Where the workload's SSH server is published now; `None` in a runtime without one.
-    /// A container the engine restarted may be on another port than at its start.
-    fn ssh<'a>(&'a self, _rental_id: u64, _handle: &'a str) -> BoxFuture<'a, Option<SshEndpoint>> {
+    /// Where the workload's SSH server and ports are published now; `None` in a runtime
+    /// without them. A container the engine restarted may be on other ports than at its
+    /// start.
+    fn reach<'a>(&'a self, _rental_id: u64, _handle: &'a str) -> BoxFuture<'a, Option<Reach>> {
         Box::pin(async { None })
     }
     /// Tells the running workload its rental now ends at `ends_at` (an extension); a
@@ -130,6 +142,8 @@ impl ProcessRuntime {
         if let Some(key) = &spec.ssh_key {
             command.env("GPUFLOW_SSH_KEY", key);
         }
+        // The renter's variables; ports and a command need a container.
+        command.envs(spec.launch.env.iter().filter_map(|entry| entry.split_once('=')));
         let child = command
             .arg("-c")
             .arg(&self.command)
@@ -164,7 +178,7 @@ impl ProcessRuntime {
                 "process runtime: pid {pid}, logs at {}{given} (no SSH endpoint in this runtime)",
                 log_path.display()
             ),
-            ssh: None,
+            reach: Reach::default(),
         })
     }
 
@@ -316,6 +330,7 @@ mod tests {
             ends_at: 0,
             image: Some("ubuntu:22.04".into()),
             ssh_key: Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 me@laptop".into()),
+            launch: Launch::default(),
         };
         let started = runtime.start(&spec).await.unwrap();
         assert!(
@@ -341,8 +356,14 @@ mod tests {
     async fn a_workload_is_found_again_by_a_new_runtime() {
         let dir = tempfile::tempdir().unwrap();
         let command = "exec sleep 600".to_owned();
-        let spec =
-            WorkloadSpec { rental_id: 9, gpus: vec![], ends_at: 0, image: None, ssh_key: None };
+        let spec = WorkloadSpec {
+            rental_id: 9,
+            gpus: vec![],
+            ends_at: 0,
+            image: None,
+            ssh_key: None,
+            launch: Launch::default(),
+        };
         let first = ProcessRuntime::new(command.clone(), dir.path().to_owned());
         let started = first.start(&spec).await.unwrap();
         // The agent restarted: a fresh runtime knows only the stored handle.

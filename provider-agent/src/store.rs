@@ -8,8 +8,11 @@
 use std::{path::Path, str::FromStr};
 
 use alloy::primitives::{Address, U256};
+use gpuflow_protocol::Launch;
 use rusqlite::{Connection, OptionalExtension, params, types::Type};
 use tokio::sync::oneshot;
+
+use crate::runtime::Reach;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +47,8 @@ pub struct QuoteRecord {
     pub image: Option<String>,
     /// The renter's SSH public key, if given.
     pub ssh_key: Option<String>,
+    /// The renter's environment, ports and command.
+    pub launch: Launch,
 }
 
 /// A rental the agent has seen on chain, and what it did about it.
@@ -81,9 +86,11 @@ pub struct RentalRecord {
     /// For a refused rental, the provider's signed refusal (0x-hex), which returns the whole
     /// deposit to the renter through `GpuEscrow.refuse`.
     pub refusal: Option<String>,
-    /// Where the renter logs in while the workload runs; read from the runtime, never
+    /// The renter's environment, ports and command, from the quote.
+    pub launch: Launch,
+    /// Where the renter reaches the running workload; read from the runtime, never
     /// stored (a restarted workload may be elsewhere).
-    pub ssh: Option<gpuflow_protocol::SshEndpoint>,
+    pub reach: Reach,
 }
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -117,12 +124,14 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("rentals", "opened_block", "INTEGER"),
     ("rentals", "nonce", "TEXT"),
     ("rentals", "refusal", "TEXT"),
+    ("quotes", "launch", "TEXT"),
+    ("rentals", "launch", "TEXT"),
 ];
 
 const QUOTE_COLUMNS: &str = "nonce, renter, rate_per_second, max_duration, deadline, gpus, \
-                             image, ssh_key";
+                             image, ssh_key, launch";
 const RENTAL_COLUMNS: &str = "id, renter, ends_at, gpus, state, detail, started_at, ended_at, \
-                              handle, paid_out, image, ssh_key, opened_block, nonce, refusal";
+                              handle, paid_out, image, ssh_key, opened_block, nonce, refusal, launch";
 
 /// Adds the columns of [`ADDED_COLUMNS`] a database made by an older agent lacks.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -208,7 +217,7 @@ impl Store {
             tx.execute("DELETE FROM quotes WHERE deadline < ?1", params![processed])?;
             tx.execute(
                 &format!(
-                    "INSERT INTO quotes ({QUOTE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                    "INSERT INTO quotes ({QUOTE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ),
                 params![
                     quote.nonce.to_string(),
@@ -218,7 +227,8 @@ impl Store {
                     quote.deadline,
                     quote.gpus.join(","),
                     quote.image,
-                    quote.ssh_key
+                    quote.ssh_key,
+                    launch_text(&quote.launch)
                 ],
             )?;
             tx.commit()?;
@@ -318,7 +328,8 @@ impl Store {
                     opened_block: r.get(12)?,
                     nonce: r.get::<_, Option<String>>(13)?.map(|n| parse(13, &n)).transpose()?,
                     refusal: r.get(14)?,
-                    ssh: None,
+                    launch: launch_of(r, 15)?,
+                    reach: Reach::default(),
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
@@ -353,7 +364,7 @@ fn upsert(tx: &rusqlite::Transaction<'_>, r: &RentalRecord) -> rusqlite::Result<
     tx.execute(
         &format!(
             "INSERT INTO rentals ({RENTAL_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
          ON CONFLICT(id) DO UPDATE SET ends_at = excluded.ends_at, state = excluded.state,
            detail = excluded.detail, started_at = excluded.started_at,
            ended_at = excluded.ended_at, handle = excluded.handle, paid_out = excluded.paid_out,
@@ -374,7 +385,8 @@ fn upsert(tx: &rusqlite::Transaction<'_>, r: &RentalRecord) -> rusqlite::Result<
             r.ssh_key,
             r.opened_block,
             r.nonce.map(|n| n.to_string()),
-            r.refusal
+            r.refusal,
+            launch_text(&r.launch)
         ],
     )
 }
@@ -389,7 +401,27 @@ fn quote_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QuoteRecord> {
         gpus: split(r.get::<_, String>(5)?),
         image: r.get(6)?,
         ssh_key: r.get(7)?,
+        launch: launch_of(r, 8)?,
     })
+}
+
+/// A launch as stored: JSON, or NULL when empty (as rows of older agents are).
+fn launch_text(launch: &Launch) -> Option<String> {
+    (!launch.is_empty()).then(|| serde_json::to_string(launch).expect("a launch serializes"))
+}
+
+/// The launch in column `index` of `row`.
+fn launch_of(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Launch> {
+    match row.get::<_, Option<String>>(index)? {
+        None => Ok(Launch::default()),
+        Some(text) => serde_json::from_str(&text).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(
+                index,
+                rusqlite::types::Type::Text,
+                Box::new(e),
+            )
+        }),
+    }
 }
 
 /// Column `index` of `row`, stored as text, parsed into its type.
@@ -437,7 +469,8 @@ mod tests {
             opened_block: Some(7),
             nonce: Some(U256::from(77)),
             refusal: None,
-            ssh: None,
+            launch: Launch::default(),
+            reach: Reach::default(),
         }
     }
 
@@ -480,6 +513,7 @@ mod tests {
             gpus: vec!["GPU-a".into()],
             image: Some("pytorch/pytorch:2.4.0".into()),
             ssh_key: Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 renter".into()),
+            launch: Launch { ports: vec![8888], ..Launch::default() },
         };
         store.record_quote(quote.clone(), 500).await.unwrap();
         assert_eq!(store.quote(U256::from(77)).await.unwrap(), Some(quote.clone()));

@@ -206,7 +206,7 @@ impl ProviderClient {
 
     /// Asks for signed terms to rent `gpus` of the machine's GPUs (every free one if
     /// `None`) for `duration` seconds, running `image` (the provider's default if `None`)
-    /// with `ssh_key` installed.
+    /// with `ssh_key` installed and the renter's `launch` settings.
     pub(crate) async fn quote(
         &self,
         renter: alloy::primitives::Address,
@@ -214,8 +214,9 @@ impl ProviderClient {
         gpus: Option<u32>,
         image: Option<String>,
         ssh_key: Option<String>,
+        launch: gpuflow_protocol::Launch,
     ) -> anyhow::Result<SignedQuote> {
-        let request = RentalRequest::Quote { renter, duration, image, ssh_key, gpus };
+        let request = RentalRequest::Quote { renter, duration, image, ssh_key, gpus, launch };
         match self.network.request(self.peer, self.addrs.clone(), request).await {
             Ok(RentalResponse::Quote(quote)) => Ok(quote),
             Ok(RentalResponse::Error { message }) => Err(fail(

@@ -273,3 +273,59 @@ async fn two_rentals_of_one_gpu_each_get_one_gpu_each() {
     }
     devnet.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_renters_environment_port_and_command_reach_the_container() {
+    let dir = tempfile::tempdir().unwrap();
+    let public_key = key_pair(dir.path());
+    let (devnet, _) = docker_devnet(dir.path()).await;
+    let args = [
+        "rent",
+        &devnet.offer_id,
+        "--hours",
+        "1",
+        "--gpus",
+        "1",
+        "--ssh-key",
+        &public_key,
+        "--env",
+        "GREETING=hello renter",
+        "--port",
+        "8000",
+        "--cmd",
+        "exec python3 -m http.server 8000 --directory /etc/gpuflow",
+        "--wait",
+        &RUNNING.as_secs().to_string(),
+        "--yes",
+    ];
+    let rented = gpuflow_json(&devnet, &args).await;
+    assert_eq!(rented["workload"]["state"], "running", "{rented}");
+    let id = rented["rental_id"].as_u64().unwrap();
+    let ports = rented["workload"]["ports"].as_array().expect("the published ports").clone();
+    assert_eq!(ports.len(), 1, "{rented}");
+    assert_eq!(ports[0]["container"], 8000);
+    let host_port = ports[0]["host"].as_u64().unwrap();
+
+    // The renter's command serves on the renter's port, published on the host.
+    let url = format!("http://127.0.0.1:{host_port}/ends_at");
+    let served = eventually(&devnet, "the renter's server on its published port", RUNNING, || {
+        let url = url.clone();
+        async move { reqwest::get(&url).await.ok()?.error_for_status().ok()?.text().await.ok() }
+    })
+    .await;
+    assert_eq!(served.trim(), rented["end"].as_u64().unwrap().to_string());
+
+    // The renter's variable is in the container and in SSH sessions.
+    let greeting = ssh(&devnet, id, "echo \"$GREETING\"").await;
+    assert_eq!(greeting.as_deref(), Some("hello renter"));
+    let main = ssh(&devnet, id, "tr '\\0' '\\n' < /proc/$(cat /run/gpuflow.pid)/environ").await;
+    assert!(main.unwrap_or_default().lines().any(|l| l == "GREETING=hello renter"));
+
+    let container = container_of(&devnet, id).await;
+    gpuflow_json(&devnet, &["stop", &id.to_string()]).await;
+    eventually(&devnet, "the container to be removed", RUNNING, || async {
+        inspect(&container).await.is_none().then_some(())
+    })
+    .await;
+    devnet.shutdown().await;
+}

@@ -1,7 +1,7 @@
 use alloy::primitives::{Address, B256, Bytes, U256};
 use serde::{Deserialize, Serialize};
 
-use crate::OfferId;
+use crate::{Launch, OfferId, PublishedPort};
 
 /// A request sent to a provider over `/gpuflow/rental/1`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +23,9 @@ pub enum RentalRequest {
         /// How many of the offer's free GPUs to rent; `None` rents all of them.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         gpus: Option<u32>,
+        /// Environment, ports and command for the renter's container.
+        #[serde(default, skip_serializing_if = "Launch::is_empty")]
+        launch: Launch,
     },
     /// Where is the workload of this on-chain rental?
     Status {
@@ -114,6 +117,9 @@ pub struct WorkloadStatus {
     /// engine may listen on another port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh: Option<SshEndpoint>,
+    /// The renter's other published ports (`gpuflow rent --port`), at the SSH host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PublishedPort>,
 }
 
 /// An SSH server a renter logs in to.
@@ -293,7 +299,14 @@ mod tests {
         let parsed: RentalRequest = serde_json::from_str(&old).unwrap();
         assert_eq!(
             parsed,
-            RentalRequest::Quote { renter, duration: 60, image: None, ssh_key: None, gpus: None }
+            RentalRequest::Quote {
+                renter,
+                duration: 60,
+                image: None,
+                ssh_key: None,
+                gpus: None,
+                launch: Launch::default(),
+            }
         );
         // Without image or key the request is byte for byte what older providers expect.
         assert_eq!(serde_json::to_string(&parsed).unwrap(), old);
@@ -303,6 +316,11 @@ mod tests {
             image: Some("ubuntu:22.04".into()),
             ssh_key: Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA me".into()),
             gpus: Some(1),
+            launch: Launch {
+                env: vec!["HF_TOKEN=x".into()],
+                ports: vec![8888],
+                cmd: Some("jupyter lab".into()),
+            },
         };
         let text = serde_json::to_string(&new).unwrap();
         assert_eq!(serde_json::from_str::<RentalRequest>(&text).unwrap(), new);

@@ -59,7 +59,8 @@ impl Agent {
             opened_block: Some(block),
             nonce: Some(nonce),
             refusal: None,
-            ssh: None,
+            launch: Default::default(),
+            reach: Default::default(),
         };
         // The quote is used: its GPUs are no longer held for it, but (below) for the rental.
         self.reservations.release(event.nonce);
@@ -99,6 +100,7 @@ impl Agent {
             rental.gpus = q.gpus;
             rental.image = q.image;
             rental.ssh_key = q.ssh_key;
+            rental.launch = q.launch;
         }
         let busy = self.store.open_rental(rental.clone()).await?;
         if !busy.is_empty() {

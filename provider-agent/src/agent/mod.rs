@@ -47,6 +47,7 @@ pub use error::AgentError;
 
 use self::{
     chain::{Backoff, ChainClock, ChainDone},
+    quotes::QuoteAsk,
     reservations::{Reservation, Reservations},
 };
 use crate::{
@@ -98,6 +99,8 @@ pub struct AgentConfig {
     pub withdraw_threshold: U256,
     /// Images renters may ask for (see [`crate::config::image_allowed`]); empty: any.
     pub allowed_images: Vec<String>,
+    /// Whether the runtime publishes a renter's ports (containers do, processes do not).
+    pub publishes_ports: bool,
 }
 
 /// What the agent learns from the chain once, at start.
@@ -345,8 +348,9 @@ impl Agent {
                     RentalRequest::Status { rental_id } => {
                         RentalResponse::Status(self.status(rental_id))
                     }
-                    RentalRequest::Quote { renter, duration, image, ssh_key, gpus } => {
-                        self.quote(peer, renter, duration, gpus, image, ssh_key).await
+                    RentalRequest::Quote { renter, duration, image, ssh_key, gpus, launch } => {
+                        let ask = QuoteAsk { renter, duration, gpus, image, ssh_key, launch };
+                        self.quote(peer, ask).await
                     }
                     RentalRequest::Logs { rental_id, issued_at, signature } => {
                         self.logs(rental_id, issued_at, signature).await

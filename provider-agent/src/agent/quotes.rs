@@ -5,10 +5,20 @@ use std::collections::BTreeSet;
 
 use alloy::primitives::{Address, U256};
 use gpuflow_p2p::PeerId;
-use gpuflow_protocol::{QuoteTerms, RentalRequest, RentalResponse};
+use gpuflow_protocol::{Launch, QuoteTerms, RentalRequest, RentalResponse};
 
 use super::{Agent, is_live, reservations::Reservation};
 use crate::store::QuoteRecord;
+
+/// What a renter asks a quote for: a quote request's fields.
+pub(super) struct QuoteAsk {
+    pub(super) renter: Address,
+    pub(super) duration: u64,
+    pub(super) gpus: Option<u32>,
+    pub(super) image: Option<String>,
+    pub(super) ssh_key: Option<String>,
+    pub(super) launch: Launch,
+}
 
 impl Agent {
     /// GPUs of the inventory no live rental holds, in inventory order.
@@ -34,15 +44,8 @@ impl Agent {
     /// can be matched to it by nonce and run as asked, and its GPUs are reserved until it
     /// is used or expires. The renter's, and the asking peer's, earlier quote releases its
     /// reservation.
-    pub(super) async fn quote(
-        &mut self,
-        peer: PeerId,
-        renter: Address,
-        duration: u64,
-        wanted: Option<u32>,
-        image: Option<String>,
-        ssh_key: Option<String>,
-    ) -> RentalResponse {
+    pub(super) async fn quote(&mut self, peer: PeerId, ask: QuoteAsk) -> RentalResponse {
+        let QuoteAsk { renter, duration, gpus: wanted, image, ssh_key, launch } = ask;
         let refuse = |message: String| RentalResponse::Error { message };
         let peer = peer.to_string();
         let released = self.reservations.release_holder(renter, Some(&peer));
@@ -97,6 +100,16 @@ impl Agent {
             Some(Ok(key)) => Some(key),
             Some(Err(e)) => return refuse(format!("the SSH key: {e}")),
         };
+        if let Err(e) = launch.check() {
+            return refuse(format!("the container settings: {e}"));
+        }
+        if !launch.ports.is_empty() && !self.config.publishes_ports {
+            return refuse(
+                "this provider's runtime publishes no ports (it runs processes, not \
+                 containers); rent without --port"
+                    .into(),
+            );
+        }
         let gpus: Vec<String> = free.iter().map(|g| g.uuid.clone()).collect();
         let count = gpus.len();
         let deadline = self.now() + self.config.quote_validity.as_secs();
@@ -124,6 +137,7 @@ impl Agent {
             gpus: gpus.clone(),
             image: image.clone(),
             ssh_key,
+            launch,
         };
         if let Err(e) = self.store.record_quote(record, self.processed_time).await {
             tracing::error!(error = %e, "could not store a quote; not issuing it");

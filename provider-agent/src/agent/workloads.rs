@@ -8,7 +8,7 @@ use gpuflow_protocol::{
 
 use super::{Agent, AgentError, is_live, state_of};
 use crate::{
-    runtime::{RuntimeError, Started, WorkloadSpec},
+    runtime::{Reach, RuntimeError, Started, WorkloadSpec},
     store::RentalRecord,
 };
 
@@ -29,6 +29,7 @@ impl Agent {
             ends_at: rental.ends_at,
             image: rental.image.clone(),
             ssh_key: rental.ssh_key.clone(),
+            launch: rental.launch.clone(),
         };
         rental.detail = "starting the workload".into();
         self.rentals.insert(rental.id, rental);
@@ -56,7 +57,7 @@ impl Agent {
                 rental.started_at.get_or_insert(unix_now());
                 rental.detail = started.detail;
                 rental.handle = Some(started.handle);
-                rental.ssh = started.ssh;
+                rental.reach = started.reach;
             }
             Err(_) if !is_live(&rental) => return,
             Err(e) if rental.started_at.is_some() => {
@@ -103,7 +104,7 @@ impl Agent {
                 None => false,
             };
             if let Some(handle) = handle.as_deref().filter(|_| !exited) {
-                self.follow_ssh(id, handle).await;
+                self.follow_reach(id, handle).await;
             }
             if now >= ends_at || exited {
                 let why = if exited { "the workload exited" } else { "the rental ended" };
@@ -114,16 +115,20 @@ impl Agent {
         }
     }
 
-    /// Keeps the rental's SSH endpoint what the runtime says now: a container its engine
-    /// restarted gets a new host port, and `status` must give the renter that one.
-    async fn follow_ssh(&mut self, id: u64, handle: &str) {
-        let Some(rental) = self.rentals.get(&id).filter(|r| r.ssh.is_some()) else { return };
-        let Some(now) = self.runtime.ssh(id, handle).await else { return };
-        if rental.ssh.as_ref() != Some(&now) {
-            tracing::info!(rental = id, ssh = %now, "the workload's SSH endpoint moved");
+    /// Keeps the rental's SSH endpoint and ports what the runtime says now: a container
+    /// its engine restarted gets new host ports, and `status` must give the renter those.
+    async fn follow_reach(&mut self, id: u64, handle: &str) {
+        let Some(rental) = self.rentals.get(&id).filter(|r| r.reach != Reach::default()) else {
+            return;
+        };
+        let Some(now) = self.runtime.reach(id, handle).await else { return };
+        if rental.reach != now {
+            tracing::info!(rental = id, ssh = ?now.ssh, ports = ?now.ports, "the workload's ports moved");
             if let Some(rental) = self.rentals.get_mut(&id) {
-                rental.detail = now.to_string();
-                rental.ssh = Some(now);
+                if let Some(ssh) = &now.ssh {
+                    rental.detail = ssh.to_string();
+                }
+                rental.reach = now;
             }
         }
     }
@@ -164,7 +169,8 @@ impl Agent {
                 ended_at: r.ended_at,
                 detail: r.detail.clone(),
                 refusal: r.refusal.as_deref().and_then(|sig| sig.parse().ok()),
-                ssh: r.ssh.clone().filter(|_| is_live(r)),
+                ssh: r.reach.ssh.clone().filter(|_| is_live(r)),
+                ports: if is_live(r) { r.reach.ports.clone() } else { Vec::new() },
             },
             None => WorkloadStatus {
                 rental_id,
@@ -175,6 +181,7 @@ impl Agent {
                 detail: "this provider has not seen the rental on chain (yet)".into(),
                 refusal: None,
                 ssh: None,
+                ports: Vec::new(),
             },
         }
     }

@@ -71,6 +71,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     tracing::debug!(%rpc, chain_id, "chain reached");
 
+    let publishes_ports = docker.is_some();
     let runtime: Arc<dyn Runtime> = match docker {
         None => Arc::new(ProcessRuntime::new(
             args.workload
@@ -151,6 +152,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
             quote_validity: Duration::from_secs(args.quote_validity_secs),
             withdraw_threshold,
             allowed_images,
+            publishes_ports,
         },
         AgentParts { network: network.clone(), escrow, store, runtime, health },
         chain,

@@ -38,11 +38,13 @@ ends="$root/etc/gpuflow/ends_at"
 mkdir -p "${ends%/*}"
 if [ -s "$ends" ]; then GPUFLOW_RENTAL_ENDS_AT="$(cat "$ends")"; export GPUFLOW_RENTAL_ENDS_AT
 else printf '%s\n' "${GPUFLOW_RENTAL_ENDS_AT:-}" > "$ends"; fi
-# SSH sessions start from a clean environment: sshd's PAM reads the rental's variables
-# from /etc/environment.
+# SSH sessions start from a clean environment: sshd's PAM reads the rental's variables,
+# and the renter's own (named in GPUFLOW_RENTER_ENV), from /etc/environment.
+keys='GPUFLOW_RENTAL_|NVIDIA_VISIBLE_DEVICES='
+for key in $(printf '%s' "${GPUFLOW_RENTER_ENV:-}" | tr ',' ' '); do keys="$keys|$key="; done
 envfile="$root/etc/environment"
-{ grep -v -E '^(GPUFLOW_RENTAL_|NVIDIA_VISIBLE_DEVICES=)' "$envfile" 2>/dev/null || true
-  env | grep -E '^(GPUFLOW_RENTAL_|NVIDIA_VISIBLE_DEVICES=)' || true; } > "$envfile.gpuflow"
+{ grep -v -E "^($keys)" "$envfile" 2>/dev/null || true
+  env | grep -E "^($keys)" || true; } > "$envfile.gpuflow"
 mv "$envfile.gpuflow" "$envfile"
 if [ -z "$root" ] && command -v sshd >/dev/null 2>&1; then
   mkdir -p /run/sshd
@@ -107,11 +109,29 @@ pub fn container_config(default_image: &str, spec: &WorkloadSpec) -> ContainerCr
         // The variable most GPU-cloud images read to install a key at boot.
         env.push(format!("PUBLIC_KEY={key}"));
     }
+    let launch = &spec.launch;
+    if !launch.env.is_empty() {
+        env.extend(launch.env.iter().cloned());
+        env.push(format!("GPUFLOW_RENTER_ENV={}", launch.env_keys().collect::<Vec<_>>().join(",")));
+    }
+    let ports: Vec<String> = std::iter::once(SSH_PORT.to_owned())
+        .chain(launch.ports.iter().map(|port| format!("{port}/tcp")))
+        .collect();
+    // Empty host ports: Docker picks free ones, read back after start.
+    let ephemeral = || {
+        Some(vec![PortBinding {
+            host_ip: Some("0.0.0.0".to_owned()),
+            host_port: Some(String::new()),
+        }])
+    };
     ContainerCreateBody {
         image: Some(image_of(default_image, spec).to_owned()),
         env: Some(env),
         labels: Some(HashMap::from([(RENTAL_LABEL.to_owned(), spec.rental_id.to_string())])),
-        exposed_ports: Some(vec![SSH_PORT.to_owned()]),
+        exposed_ports: Some(ports.clone()),
+        // The renter's command replaces the image's; without one the image's is added
+        // once the image is pulled (`with_image_command`).
+        cmd: launch.cmd.as_ref().map(|cmd| ["/bin/sh", "-c", cmd].map(str::to_owned).to_vec()),
         entrypoint: Some(["/bin/sh", "-c", START, "gpuflow-start"].map(str::to_owned).to_vec()),
         // A terminal and an open stdin keep an image whose command is a shell (most base
         // images) running, as `docker run -dit` does, so the renter has a machine to use.
@@ -124,14 +144,7 @@ pub fn container_config(default_image: &str, spec: &WorkloadSpec) -> ContainerCr
                 capabilities: Some(vec![vec!["gpu".to_owned()]]),
                 ..Default::default()
             }]),
-            port_bindings: Some(HashMap::from([(
-                SSH_PORT.to_owned(),
-                Some(vec![PortBinding {
-                    host_ip: Some("0.0.0.0".to_owned()),
-                    // Empty: Docker picks a free host port, read back after start.
-                    host_port: Some(String::new()),
-                }]),
-            )])),
+            port_bindings: Some(ports.into_iter().map(|port| (port, ephemeral())).collect()),
             init: Some(true),
             privileged: Some(false),
             network_mode: Some("bridge".to_owned()),
@@ -277,6 +290,10 @@ pub(super) async fn bring_up(
         }
     }
     let config = match config.image.clone() {
+        Some(image) if config.cmd.is_some() => {
+            engine.pull(&image).await?;
+            config
+        }
         Some(image) => {
             let command = engine.pull(&image).await?;
             with_image_command(config, command.entrypoint, command.cmd)

@@ -17,14 +17,16 @@ use bollard::{
     },
 };
 use futures::StreamExt;
-use gpuflow_protocol::SshEndpoint;
+use gpuflow_protocol::{PublishedPort, SshEndpoint};
 
 pub use self::container::{
     CAPABILITIES, ENDS_AT_FILE, RENTAL_LABEL, START, WRITE_ENDS_AT, connect_detail,
     container_config, with_image_command,
 };
-use self::container::{Engine, ImageCommand, SSH_PORT, bring_up, container_name};
-use crate::runtime::{BoxFuture, MAX_LOG_LINES, Runtime, RuntimeError, Started, WorkloadSpec};
+use self::container::{Engine, ImageCommand, bring_up, container_name};
+use crate::runtime::{
+    BoxFuture, MAX_LOG_LINES, Reach, Runtime, RuntimeError, Started, WorkloadSpec,
+};
 
 /// Seconds a container gets to exit after SIGTERM. Its init (PID 1) passes the signal
 /// on, so a container stops in a moment; the grace is for workloads that save first.
@@ -120,21 +122,31 @@ impl DockerRuntime {
         }
     }
 
-    /// Where the container's SSH port is published, once Docker mapped it.
-    async fn ssh_endpoint(&self, container: &str) -> Result<Option<SshEndpoint>, RuntimeError> {
+    /// Where the container's SSH port and the renter's ports are published, once Docker
+    /// mapped them.
+    async fn reach_of(&self, container: &str) -> Result<Reach, RuntimeError> {
         let info = self.docker.inspect_container(container, None).await.map_err(docker_err)?;
-        let port = info
-            .network_settings
-            .and_then(|n| n.ports)
-            .and_then(|mut ports| ports.remove(SSH_PORT))
-            .flatten()
-            .and_then(|bindings| bindings.into_iter().find_map(|b| b.host_port))
-            .and_then(|port| port.parse::<u16>().ok());
-        Ok(port.map(|port| SshEndpoint {
-            host: self.ssh_host.clone(),
-            port,
-            user: "root".to_owned(),
-        }))
+        let mut reach = Reach::default();
+        let published = info.network_settings.and_then(|n| n.ports).unwrap_or_default();
+        for (port, bindings) in published {
+            let host = bindings
+                .unwrap_or_default()
+                .into_iter()
+                .find_map(|b| b.host_port.and_then(|p| p.parse::<u16>().ok()));
+            let container = port.strip_suffix("/tcp").and_then(|p| p.parse::<u16>().ok());
+            match (container, host) {
+                (Some(22), Some(port)) => {
+                    let user = "root".to_owned();
+                    reach.ssh = Some(SshEndpoint { host: self.ssh_host.clone(), port, user });
+                }
+                (Some(container), Some(host)) => {
+                    reach.ports.push(PublishedPort { container, host });
+                }
+                _ => {}
+            }
+        }
+        reach.ports.sort_by_key(|p| p.container);
+        Ok(reach)
     }
 }
 
@@ -242,12 +254,12 @@ impl Runtime for DockerRuntime {
             let name = container_name(&self.prefix, spec.rental_id);
             let config = container_config(&self.image, spec);
             let id = bring_up(self, spec.rental_id, &name, config).await?;
-            let ssh = self.ssh_endpoint(&id).await?;
-            if let (Some(_), Some(ssh)) = (&spec.ssh_key, &ssh) {
+            let reach = self.reach_of(&id).await?;
+            if let (Some(_), Some(ssh)) = (&spec.ssh_key, &reach.ssh) {
                 ssh_ready(ssh.port, SSH_READY_TIMEOUT).await?;
             }
-            let detail = connect_detail(&name, ssh.as_ref());
-            Ok(Started { handle: id, detail, ssh })
+            let detail = connect_detail(&name, reach.ssh.as_ref());
+            Ok(Started { handle: id, detail, reach })
         })
     }
 
@@ -264,8 +276,8 @@ impl Runtime for DockerRuntime {
         })
     }
 
-    fn ssh<'a>(&'a self, _rental_id: u64, handle: &'a str) -> BoxFuture<'a, Option<SshEndpoint>> {
-        Box::pin(async move { self.ssh_endpoint(handle).await.ok().flatten() })
+    fn reach<'a>(&'a self, _rental_id: u64, handle: &'a str) -> BoxFuture<'a, Option<Reach>> {
+        Box::pin(async move { self.reach_of(handle).await.ok() })
     }
 
     fn extend<'a>(

@@ -10,6 +10,7 @@ fn spec() -> WorkloadSpec {
         ends_at: 1_700_000_000,
         image: None,
         ssh_key: Some("ssh-ed25519 AAAA renter@laptop".into()),
+        launch: gpuflow_protocol::Launch::default(),
     }
 }
 
@@ -53,6 +54,29 @@ fn the_renter_is_told_how_to_connect() {
     let ssh = SshEndpoint { host: "203.0.113.7".into(), port: 32768, user: "root".into() };
     assert_eq!(connect_detail("c", Some(&ssh)), "ssh -p 32768 root@203.0.113.7");
     assert!(connect_detail("c", None).contains("no SSH port"));
+}
+
+#[test]
+fn the_renters_environment_ports_and_command_are_the_containers() {
+    let launch = gpuflow_protocol::Launch {
+        env: vec!["HF_TOKEN=abc".into(), "MODE=train".into()],
+        ports: vec![8888],
+        cmd: Some("jupyter lab --port 8888".into()),
+    };
+    let config = container_config("img", &WorkloadSpec { launch, ..spec() });
+    let env = config.env.clone().unwrap();
+    for wanted in ["HF_TOKEN=abc", "MODE=train", "GPUFLOW_RENTER_ENV=HF_TOKEN,MODE"] {
+        assert!(env.contains(&wanted.to_owned()), "{wanted} not in {env:?}");
+    }
+    assert_eq!(config.exposed_ports, Some(vec!["22/tcp".to_owned(), "8888/tcp".to_owned()]));
+    let bindings = config.host_config.as_ref().unwrap().port_bindings.clone().unwrap();
+    assert_eq!(bindings["8888/tcp"].as_ref().unwrap()[0].host_port.as_deref(), Some(""));
+    let cmd = ["/bin/sh", "-c", "jupyter lab --port 8888"].map(str::to_owned).to_vec();
+    assert_eq!(config.cmd, Some(cmd.clone()));
+    // The image's own command does not replace the renter's.
+    let engine = FakeEngine::new(None);
+    engine.bring_up(config).unwrap();
+    assert_eq!(engine.calls()[2], format!("create gpuflow-rental-42 {}", cmd.join(" ")));
 }
 
 #[test]

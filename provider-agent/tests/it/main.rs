@@ -233,6 +233,7 @@ impl Harness {
             image: image.map(str::to_owned),
             ssh_key: ssh_key.map(str::to_owned),
             gpus,
+            launch: Default::default(),
         };
         match self.request(request).await {
             RentalResponse::Quote(quote) => Ok(quote),
@@ -455,6 +456,40 @@ async fn restart_resumes_the_rental_refuses_busy_gpus_ends_on_time_and_is_paid_e
     // The GPUs are free again, and advertised again.
     h.wait_listed(true).await;
     assert!(h.quote(duration).await.is_ok());
+    h.stop_agent().await;
+    h.devnet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_settings_are_checked_before_a_quote_is_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.start_agent().await;
+    h.wait_offered(2).await;
+    let ask = |launch: gpuflow_protocol::Launch| RentalRequest::Quote {
+        renter: h.renter.address(),
+        duration: 600,
+        image: None,
+        ssh_key: None,
+        gpus: Some(1),
+        launch,
+    };
+    let reserved =
+        gpuflow_protocol::Launch { env: vec!["GPUFLOW_RENTAL_ID=1".into()], ..Default::default() };
+    match h.request(ask(reserved)).await {
+        RentalResponse::Error { message } => {
+            assert!(message.contains("set by the provider"), "{message}")
+        }
+        other => panic!("a reserved variable was quoted: {other:?}"),
+    }
+    // This agent runs processes: it cannot publish a port, and says so before any money.
+    let port = gpuflow_protocol::Launch { ports: vec![8888], ..Default::default() };
+    match h.request(ask(port)).await {
+        RentalResponse::Error { message } => assert!(message.contains("--port"), "{message}"),
+        other => panic!("a port was quoted by a process runtime: {other:?}"),
+    }
+    let env = gpuflow_protocol::Launch { env: vec!["MODE=train".into()], ..Default::default() };
+    assert!(matches!(h.request(ask(env)).await, RentalResponse::Quote(_)));
     h.stop_agent().await;
     h.devnet.shutdown().await;
 }
@@ -1077,6 +1112,7 @@ impl Harness {
             quote_validity: Duration::from_secs(300),
             withdraw_threshold: U256::ZERO,
             allowed_images: Vec::new(),
+            publishes_ports: false,
         };
         let store = Store::open(&data_dir.join("provider.db")).unwrap();
         let health = tokio::sync::watch::channel(Vec::new()).1;
@@ -1148,6 +1184,7 @@ async fn a_quote_holds_its_gpus_from_other_renters_until_used_or_expired() {
             image: None,
             ssh_key: None,
             gpus,
+            launch: Default::default(),
         };
         let (client, peer, addr) = (client.clone(), h.peer.unwrap(), addr.clone());
         async move { client.request(peer, vec![addr], request).await.unwrap() }

@@ -5,7 +5,7 @@ use alloy::{primitives::U256, signers::local::PrivateKeySigner};
 use clap::Args;
 use gpuflow_escrow::{Escrow, Opened};
 use gpuflow_protocol::{
-    Offer, RentalRequest, SignedQuote, Verified, WorkloadState, parse_units, unix_now,
+    Launch, Offer, RentalRequest, SignedQuote, Verified, WorkloadState, parse_units, unix_now,
 };
 use serde_json::json;
 
@@ -32,6 +32,8 @@ const QUOTE_MARGIN: u64 = 10;
   gpuflow rent 3f9c2a1b7d4e5f60 --hours 0.5 --max-price 0.4 --yes
   gpuflow rent 3f9c2a1b7d4e5f60 --hours 4 --gpus 2
   gpuflow --json rent 3f9c2a1b7d4e5f60 --hours 1 --ssh-key ~/.ssh/id_ed25519.pub --yes
+  gpuflow rent 3f9c2a1b7d4e5f60 --hours 2 --ssh-key ~/.ssh/id_ed25519.pub \
+      --env HF_TOKEN --port 8888 --cmd 'jupyter lab --ip 0.0.0.0 --port 8888 --allow-root'
 
 --gpus rents that many of the offer's GPUs at its price per GPU; the rest stay for
 other renters. Without it the whole machine (every GPU the offer lists) is rented.
@@ -39,6 +41,10 @@ other renters. Without it the whole machine (every GPU the offer lists) is rente
 --image picks the container the provider runs (its default without it; providers may
 allow only some images). --ssh-key installs your public key in it; `rent` then prints
 how to connect, e.g. `ssh -p 32768 root@203.0.113.7`. Only `.pub` files are read.
+--env KEY=VALUE (or --env KEY, taking KEY's value from your environment) sets a variable
+in the container and in its SSH sessions; --port N publishes container port N on a free
+port of the provider's host, printed as HOST:PORT; --cmd runs a shell command instead of
+the image's own.
 
 Asks the provider for a signed quote, shows the cost and asks before any money
 moves. --yes skips the question; with --json (which never prompts) or with no terminal
@@ -69,6 +75,16 @@ pub struct RentArgs {
     /// Your SSH public key file (`.pub`), installed in the workload so you can log in.
     #[arg(long, value_name = "PATH")]
     ssh_key: Option<std::path::PathBuf>,
+    /// An environment variable for the container: KEY=VALUE, or KEY to pass this
+    /// shell's value (repeatable).
+    #[arg(long = "env", value_name = "KEY[=VALUE]")]
+    env: Vec<String>,
+    /// A container port to publish on the provider's host (repeatable; SSH's 22 always is).
+    #[arg(long = "port", value_name = "PORT")]
+    ports: Vec<u16>,
+    /// A shell command the container runs instead of the image's own.
+    #[arg(long, value_name = "COMMAND")]
+    cmd: Option<String>,
     /// Longest wait for the provider to report the workload running, in seconds; past
     /// it `rent` exits 6 and says how to get the deposit back (`gpuflow stop ID`).
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
@@ -81,6 +97,7 @@ struct Plan {
     json: bool,
     duration: u64,
     ssh_key: Option<String>,
+    launch: Launch,
     signer: PrivateKeySigner,
     offer: Verified<Offer>,
     escrow: Escrow,
@@ -111,6 +128,34 @@ impl RentArgs {
         self.wait_running(&plan, &checked, opened).await
     }
 
+    /// `--env`, `--port` and `--cmd`, checked as the provider will check them. A bare
+    /// `--env KEY` takes KEY's value from this process, so a secret need not be typed
+    /// on the command line.
+    fn launch(&self) -> anyhow::Result<Launch> {
+        let env = self
+            .env
+            .iter()
+            .map(|entry| match entry.split_once('=') {
+                Some(_) => Ok(entry.clone()),
+                None => {
+                    std::env::var(entry).map(|value| format!("{entry}={value}")).map_err(|_| {
+                        fail(
+                            Exit::Usage,
+                            format!(
+                                "--env {}: no `=` and no such variable here; give KEY=VALUE, or \
+                             export KEY first",
+                                gpuflow_escrow::shown(entry)
+                            ),
+                        )
+                    })
+                }
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let launch = Launch { env, ports: self.ports.clone(), cmd: self.cmd.clone() };
+        launch.check().map_err(|e| fail(Exit::Usage, format!("--env/--port/--cmd: {e}")))?;
+        Ok(launch)
+    }
+
     /// Reads the flags, the offer and the escrow, and checks that the offer can be rented
     /// on this chain, within `--max-price`, and that the wallet can pay for it.
     async fn plan(&self, ctx: &Ctx) -> anyhow::Result<Plan> {
@@ -120,6 +165,7 @@ impl RentArgs {
                 .map_err(|e| fail(Exit::Usage, format!("--image: {e}")))?;
         }
         let ssh_key = self.ssh_key.as_deref().map(read_public_key).transpose()?;
+        let launch = self.launch()?;
         let settings = ctx.settings()?;
         let signer = settings.signer()?;
         let (_, offer) = settings.node().offer(&self.offer).await?;
@@ -184,6 +230,7 @@ impl RentArgs {
             json: ctx.json,
             duration,
             ssh_key,
+            launch,
             signer,
             offer,
             escrow,
@@ -222,7 +269,14 @@ impl RentArgs {
         let (offer, escrow, renter) = (&plan.offer.body, &plan.escrow, plan.signer.address());
         let spinner = ui::spinner(plan.json, "asking the provider for a quote");
         let quote = (plan.provider)
-            .quote(renter, plan.duration, self.gpus, self.image.clone(), plan.ssh_key.clone())
+            .quote(
+                renter,
+                plan.duration,
+                self.gpus,
+                self.image.clone(),
+                plan.ssh_key.clone(),
+                plan.launch.clone(),
+            )
             .await;
         spinner.finish_and_clear();
         let quote = quote?;
@@ -406,6 +460,9 @@ impl RentArgs {
                 } else {
                     println!("workload running on {} GPU(s)", s.gpus.len());
                     println!("connect: {}", s.detail);
+                    for port in &s.ports {
+                        println!("port {}: {}:{}", port.container, ssh_host(&s), port.host);
+                    }
                     println!(
                         "then: `gpuflow status {id}`, `gpuflow extend {id} --hours H`, \
                          `gpuflow stop {id}`"
@@ -531,6 +588,11 @@ fn read_public_key(path: &std::path::Path) -> anyhow::Result<String> {
         .map_err(|e| usage(format!("--ssh-key {shown}: cannot read it ({e})")))?;
     RentalRequest::check_ssh_public_key(&text)
         .map_err(|e| usage(format!("--ssh-key {shown}: {e}; {keygen}")))
+}
+
+/// The host renters reach the rental's ports on: its SSH host.
+fn ssh_host(status: &gpuflow_protocol::WorkloadStatus) -> &str {
+    status.ssh.as_ref().map_or("(the provider's host)", |ssh| ssh.host.as_str())
 }
 
 #[cfg(test)]

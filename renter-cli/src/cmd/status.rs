@@ -94,6 +94,9 @@ impl StatusArgs {
             println!("  workload        {} ({})", w.state, w.detail);
             if let Some(ssh) = &w.ssh {
                 println!("  ssh             gpuflow ssh {}   ({ssh})", self.rental);
+                for port in &w.ports {
+                    println!("  port {:<10} {}:{}", port.container, ssh.host, port.host);
+                }
             }
             if w.state == gpuflow_protocol::WorkloadState::Refused && !rental.stopped {
                 println!(

@@ -195,6 +195,7 @@ async fn offer_crosses_gossipsub_and_requests_get_answers() {
             port: 32768,
             user: "root".into(),
         }),
+        ports: vec![gpuflow_protocol::PublishedPort { container: 8888, host: 32769 }],
     };
     provider.respond(channel, RentalResponse::Status(status.clone())).await.unwrap();
     let answer = tokio::time::timeout(WAIT, ask).await.expect("answer in time").unwrap().unwrap();
