@@ -94,3 +94,13 @@ step "gpuflow-provider earnings: the provider's own wallet (GPUFLOW_PROVIDER_KEY
 "$bin/gpuflow-provider" earnings
 
 step "shutting the devnet down"
+
+cat <<'TXT'
+
+This demo ran its rental as a local process. To run rentals in containers on a Docker
+engine, with SSH into them:
+  bash tests/docker/engine.sh up /tmp/engine.env && set -a && . /tmp/engine.env && set +a
+  gpuflow-devnet --runtime docker --image "$GPUFLOW_TEST_IMAGE" &   # then source .devnet/env
+  gpuflow rent OFFER --hours 1 --ssh-key ~/.ssh/id_ed25519.pub && gpuflow ssh RENTAL
+`make test` runs that path end to end (tests/it/docker.rs).
+TXT
