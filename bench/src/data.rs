@@ -121,6 +121,8 @@ impl Provider {
             inet_down_mbps: Some(rng.gen_range(100..=10_000)),
             inet_up_mbps: Some(rng.gen_range(100..=10_000)),
             disk_bytes: Some(rng.gen_range(100..=4000) << 30),
+            cpu_cores: Some(rng.gen_range(8..=256)),
+            cpu_ram_bytes: Some(rng.gen_range(32..=2048) << 30),
         };
         SignedEnvelope::seal(&self.identity, &offer)
     }

@@ -83,8 +83,6 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     /// Region label.
     pub region: Option<String>,
-    /// Disk offered per rental, GB.
-    pub disk_gb: Option<u64>,
     /// Declared download bandwidth, Mbit/s.
     pub inet_down_mbps: Option<u64>,
     /// Declared upload bandwidth, Mbit/s.
@@ -174,7 +172,6 @@ region = "unknown"                     # shown to renters, e.g. "eu-west"
 # An offer lists GPUs of one model: a machine with two models runs one agent per model,
 # each with its own data_dir and offer_gpus.
 # offer_gpus = [0, 1]
-# disk_gb = 500                        # disk offered to each rental
 # inet_down_mbps = 1000                # declared, not measured
 # inet_up_mbps = 1000
 

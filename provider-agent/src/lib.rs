@@ -4,7 +4,8 @@
 //! SQLite [`store`] so restarts resume where they stopped, one agent per data directory
 //! ([`lock`]). [`config`] reads `provider.toml` and prices; [`earnings`] reads and
 //! withdraws what the chain owes. The commands and their flags are in [`cmd`] and
-//! [`opts`]; `main.rs` only parses and reports.
+//! [`opts`]; `main.rs` only parses and reports. [`host`] reads the machine around the
+//! GPUs: its CPUs, memory and disk, and each rental's share of them.
 
 pub mod agent;
 pub mod cmd;
@@ -12,6 +13,7 @@ pub mod config;
 pub mod docker;
 pub mod earnings;
 pub mod gpus;
+pub mod host;
 pub mod lock;
 pub mod opts;
 pub mod runtime;

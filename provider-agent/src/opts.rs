@@ -155,9 +155,6 @@ pub struct RunArgs {
     /// Upload bandwidth to declare in offers, Mbit/s.
     #[arg(long)]
     pub inet_up_mbps: Option<u64>,
-    /// Disk offered to workloads, in GB (10^9 bytes).
-    #[arg(long)]
-    pub disk_gb: Option<u64>,
     /// Where rentals run: `process` (development) or `docker`.
     #[arg(long, value_enum)]
     pub runtime: Option<RuntimeKind>,

@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use gpuflow_protocol::{Launch, PublishedPort, SshEndpoint};
+use gpuflow_protocol::{Launch, PublishedPort, Share, SshEndpoint};
 use tokio::process::{Child, Command};
 
 /// How long a workload gets to exit after SIGTERM before SIGKILL.
@@ -77,6 +77,11 @@ pub struct Started {
 pub trait Runtime: Send + Sync {
     /// Starts the workload for `spec`.
     fn start<'a>(&'a self, spec: &'a WorkloadSpec) -> BoxFuture<'a, Result<Started, RuntimeError>>;
+    /// The CPUs, memory and processes a workload of `rented` GPUs gets, in a runtime that
+    /// sets them; shown in quotes.
+    fn share(&self, _rented: usize) -> Option<Share> {
+        None
+    }
     /// True while the workload `handle` of `rental_id` runs.
     fn is_running<'a>(&'a self, rental_id: u64, handle: &'a str) -> BoxFuture<'a, bool>;
     /// Where the workload's SSH server and ports are published now; `None` in a runtime

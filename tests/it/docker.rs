@@ -164,6 +164,19 @@ async fn a_rental_runs_in_a_container_the_renter_logs_in_to() {
     assert_eq!(host["Init"], true);
     assert!(info["Mounts"].as_array().is_none_or(Vec::is_empty), "{}", info["Mounts"]);
 
+    // One of the two GPUs: half the machine's CPUs (at least one) and memory, as quoted.
+    let share = &rented["share"];
+    let cpus = std::thread::available_parallelism().unwrap().get() as u64;
+    assert_eq!(share["cpu_millis"].as_u64(), Some((cpus * 500).max(1000)), "{share}");
+    assert_eq!(share["pids"], 4096);
+    assert_eq!(host["NanoCpus"].as_u64(), share["cpu_millis"].as_u64().map(|m| m * 1_000_000));
+    assert_eq!(host["Memory"], share["memory_bytes"]);
+    assert_eq!(host["ShmSize"], share["shm_bytes"]);
+    assert_eq!(host["PidsLimit"], share["pids"]);
+    let shm = ssh(&devnet, id, "df -B1 --output=size /dev/shm | tail -1").await;
+    let shm = shm.and_then(|s| s.trim().parse::<u64>().ok());
+    assert_eq!(shm, share["shm_bytes"].as_u64(), "the container's /dev/shm is its share");
+
     // The logs are the container's output.
     let marker = format!("container-output-{id}");
     ssh(&devnet, id, &format!("echo {marker} > /proc/1/fd/1")).await.expect("ssh runs");

@@ -111,12 +111,23 @@ async fn rent_run_stop_refund_exact() {
     assert_eq!(offers[0]["id"], devnet.offer_id.as_str());
     assert_eq!(offers[0]["verified"], false);
     assert_eq!(offers[0]["price_per_second"], RATE.to_string());
+    // The machine around the GPUs is read from the host, and searchable.
+    let machine =
+        gpuflow_json(&devnet, &["search", "cpu_cores>=1 cpu_ram>=0.5 disk_space>0"]).await;
+    let machine = machine.as_array().expect("search prints a list");
+    assert_eq!(machine.len(), 1, "{machine:?}");
+    let cpus = std::thread::available_parallelism().unwrap().get() as u64;
+    assert_eq!(machine[0]["cpu_cores"].as_u64(), Some(cpus), "{}", machine[0]);
+    assert!(machine[0]["disk_mb"].as_u64().is_some_and(|mb| mb > 0), "{}", machine[0]);
+    let more = format!("cpu_cores>{cpus}");
+    assert_eq!(gpuflow_json(&devnet, &["search", &more]).await, serde_json::json!([]));
     let none = gpuflow_json(&devnet, &["search", "dph<0.36"]).await;
     assert_eq!(none.as_array().unwrap().len(), 0, "0.36/h is not below 0.36/h");
 
     // Rent: the deposit is locked and the provider reports the workload running.
     let rented = gpuflow_json(&devnet, &["rent", &devnet.offer_id, "--hours", "1", "--yes"]).await;
     let id = rented["rental_id"].as_u64().unwrap();
+    assert_eq!(rented["share"], Value::Null, "a process is not limited, so no share is quoted");
     let deposit = U256::from(RATE * 3600);
     assert_eq!(amount(&rented["deposit"]), deposit);
     assert_eq!(rented["workload"]["state"], "running", "{rented}");

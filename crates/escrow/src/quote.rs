@@ -46,7 +46,7 @@ pub fn sign_quote(
     let signature = signer
         .sign_hash_sync(&hash)
         .map_err(|e| EscrowError::OutOfRange(format!("signing the quote: {e}")))?;
-    Ok(SignedQuote { terms, signature: signature.as_bytes().to_vec().into() })
+    Ok(SignedQuote { terms, signature: signature.as_bytes().to_vec().into(), share: None })
 }
 
 /// The address that signed `quote`, for an EOA signature; contract wallets (ERC-1271)

@@ -60,9 +60,15 @@ pub struct OfferSummary {
     /// Declared upload bandwidth, Mbit/s.
     #[serde(default)]
     pub inet_up_mbps: Option<u64>,
-    /// Declared disk space, in megabytes (10^6 bytes).
+    /// Free disk space on the provider's machine, in megabytes (10^6 bytes).
     #[serde(default)]
     pub disk_mb: Option<u64>,
+    /// The machine's logical CPUs.
+    #[serde(default)]
+    pub cpu_cores: Option<u64>,
+    /// The machine's memory, in megabytes (10^6 bytes).
+    #[serde(default)]
+    pub cpu_ram_mb: Option<u64>,
     /// The provider's reliability score in [0, 1]: the share of rented time its machine was
     /// up, smoothed toward the prior for newcomers (see the node's `RELIABILITY.md`).
     #[serde(default = "default_reliability")]

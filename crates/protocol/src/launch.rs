@@ -98,6 +98,35 @@ impl Launch {
     }
 }
 
+/// The part of the provider's machine a rental gets besides its GPUs, in proportion to
+/// them: set by the agent on the container and shown in the quote, so that a renter knows
+/// before paying what `--gpus N` buys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    /// CPU time, in thousandths of a CPU.
+    pub cpu_millis: u64,
+    /// Memory, bytes.
+    pub memory_bytes: u64,
+    /// Shared memory (`/dev/shm`), bytes; part of `memory_bytes`.
+    pub shm_bytes: u64,
+    /// Most processes and threads at once.
+    pub pids: u64,
+}
+
+impl std::fmt::Display for Share {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let gb = |bytes: u64| crate::format_units(u128::from(bytes / 100_000_000), 1);
+        write!(
+            f,
+            "{} CPUs, {} GB memory ({} GB of it /dev/shm), {} processes",
+            crate::format_units(u128::from(self.cpu_millis), 3),
+            gb(self.memory_bytes),
+            gb(self.shm_bytes),
+            self.pids
+        )
+    }
+}
+
 /// Echoes a renter's entry unless it looks like a secret.
 fn shown(text: &str) -> &str {
     let hex_run = text.chars().fold((0, 0), |(run, most), c| {
@@ -142,6 +171,20 @@ mod tests {
         let key = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
         let err = launch(&[key], &[], None).check().unwrap_err();
         assert!(!err.contains(key), "{err}");
+    }
+
+    #[test]
+    fn a_share_reads_as_cpus_and_gigabytes() {
+        let share = Share {
+            cpu_millis: 8_500,
+            memory_bytes: 57_600_000_000,
+            shm_bytes: 28_800_000_000,
+            pids: 8192,
+        };
+        assert_eq!(
+            share.to_string(),
+            "8.5 CPUs, 57.6 GB memory (28.8 GB of it /dev/shm), 8192 processes"
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub use heartbeat::{
     GpuHealth, Heartbeat, MAX_ACTIVE_RENTALS, MAX_HEARTBEAT_SIZE, MAX_TEMPERATURE_C,
 };
 pub use identity::Identity;
-pub use launch::{Launch, MAX_ENV, MAX_PORTS, PublishedPort};
+pub use launch::{Launch, MAX_ENV, MAX_PORTS, PublishedPort, Share};
 pub use offer::{
     GpuInfo, MAX_GPUS, MAX_OFFER_TTL, MAX_PRICE_PER_SECOND, Offer, OfferId, payout_binding_message,
 };

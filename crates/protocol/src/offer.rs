@@ -14,7 +14,7 @@ pub const MAX_OFFER_TTL: u64 = 24 * 3600;
 pub const MAX_PRICE_PER_SECOND: u128 = 1_000_000_000_000_000;
 const MAX_TEXT: usize = 128;
 const MAX_ADDRS: usize = 8;
-/// Largest declared bandwidth or disk size; far above any real machine.
+/// Largest declared bandwidth, disk or memory size, or CPU count; far above any real machine.
 const MAX_DECLARED: u64 = 1 << 53;
 
 /// One GPU as read through NVML (or simulated, then the offer is not `verified`).
@@ -71,9 +71,15 @@ pub struct Offer {
     /// Upload bandwidth the provider declares, in Mbit/s (from its config, not measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inet_up_mbps: Option<u64>,
-    /// Disk space offered to the workload, in bytes.
+    /// Free disk space where the provider's workloads write, in bytes, read from the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_bytes: Option<u64>,
+    /// Logical CPUs of the machine, read from the host; rentals share them by their GPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_cores: Option<u64>,
+    /// Memory of the machine in bytes, read from the host; rentals share it by their GPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ram_bytes: Option<u64>,
 }
 
 impl Message for Offer {
@@ -128,6 +134,8 @@ impl Message for Offer {
             ("inet_down_mbps", self.inet_down_mbps),
             ("inet_up_mbps", self.inet_up_mbps),
             ("disk_bytes", self.disk_bytes),
+            ("cpu_cores", self.cpu_cores),
+            ("cpu_ram_bytes", self.cpu_ram_bytes),
         ] {
             if value.is_some_and(|v| v > MAX_DECLARED) {
                 return Err(ProtocolError::field(field, format!("at most {MAX_DECLARED}")));
@@ -373,6 +381,8 @@ pub(crate) mod tests {
             ("region", Box::new(|o| o.region = "a\nb".into())),
             ("inet_down_mbps", Box::new(|o| o.inet_down_mbps = Some(MAX_DECLARED + 1))),
             ("disk_bytes", Box::new(|o| o.disk_bytes = Some(u64::MAX))),
+            ("cpu_cores", Box::new(|o| o.cpu_cores = Some(u64::MAX))),
+            ("cpu_ram_bytes", Box::new(|o| o.cpu_ram_bytes = Some(MAX_DECLARED + 1))),
         ];
         for (field, mutate) in cases {
             let mut offer = sample(&identity, &payout);
@@ -397,13 +407,18 @@ pub(crate) mod tests {
         let payout = PrivateKeySigner::random();
         let bare = sample(&identity, &payout);
         let json = serde_json::to_string(&bare).unwrap();
-        assert!(!json.contains("inet_") && !json.contains("disk_"), "{json}");
+        assert!(
+            !json.contains("inet_") && !json.contains("disk_") && !json.contains("cpu_"),
+            "{json}"
+        );
         assert_eq!(roundtrip(&SignedEnvelope::seal(&identity, &bare)).unwrap(), bare);
 
         let declared = Offer {
             inet_down_mbps: Some(1000),
             inet_up_mbps: Some(500),
             disk_bytes: Some(2_000_000_000_000),
+            cpu_cores: Some(64),
+            cpu_ram_bytes: Some(512_000_000_000),
             ..bare
         };
         assert_eq!(roundtrip(&SignedEnvelope::seal(&identity, &declared)).unwrap(), declared);

@@ -1,7 +1,7 @@
 use alloy::primitives::{Address, B256, Bytes, U256};
 use serde::{Deserialize, Serialize};
 
-use crate::{Launch, OfferId, PublishedPort};
+use crate::{Launch, OfferId, PublishedPort, Share};
 
 /// A request sent to a provider over `/gpuflow/rental/1`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,6 +197,10 @@ pub struct SignedQuote {
     pub terms: QuoteTerms,
     /// The provider's signature (65 bytes, or an ERC-1271 blob for contract wallets).
     pub signature: Bytes,
+    /// The CPUs, memory and processes the rental gets beside its GPUs, where the
+    /// provider's runtime sets them; not part of the signed terms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<Share>,
 }
 
 /// Longest container image reference accepted in a quote request.

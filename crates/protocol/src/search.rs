@@ -56,8 +56,12 @@ pub enum SearchField {
     InetDown,
     /// Declared upload bandwidth, Mbit/s.
     InetUp,
-    /// Declared disk space, GB.
+    /// Free disk space on the machine, GB.
     Disk,
+    /// The machine's logical CPUs.
+    CpuCores,
+    /// The machine's memory, GB.
+    CpuRam,
     /// The provider's reliability score.
     Reliability,
     /// The provider's uptime.
@@ -74,7 +78,7 @@ pub enum SearchField {
 
 impl SearchField {
     /// Every field, in the order help and errors list them.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 21] = [
         Self::GpuName,
         Self::NumGpus,
         Self::GpuRam,
@@ -88,6 +92,8 @@ impl SearchField {
         Self::InetDown,
         Self::InetUp,
         Self::Disk,
+        Self::CpuCores,
+        Self::CpuRam,
         Self::Reliability,
         Self::Uptime,
         Self::Rentals,
@@ -97,7 +103,7 @@ impl SearchField {
     ];
 
     /// The fields results can be sorted on, in the order help and errors list them.
-    pub const SORTABLE: [Self; 13] = [
+    pub const SORTABLE: [Self; 15] = [
         Self::Dph,
         Self::GpuRam,
         Self::NumGpus,
@@ -106,6 +112,8 @@ impl SearchField {
         Self::InetDown,
         Self::InetUp,
         Self::Disk,
+        Self::CpuCores,
+        Self::CpuRam,
         Self::Reliability,
         Self::Uptime,
         Self::Rentals,
@@ -128,7 +136,9 @@ impl SearchField {
             Self::AgeDays => "age_days",
             Self::InetDown => "inet_down",
             Self::InetUp => "inet_up",
-            Self::Disk => "disk",
+            Self::Disk => "disk_space",
+            Self::CpuCores => "cpu_cores",
+            Self::CpuRam => "cpu_ram",
             Self::Reliability => "reliability",
             Self::Uptime => "uptime",
             Self::Rentals => "rentals",

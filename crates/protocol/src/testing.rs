@@ -47,6 +47,8 @@ pub fn offer(
         inet_down_mbps: None,
         inet_up_mbps: None,
         disk_bytes: None,
+        cpu_cores: None,
+        cpu_ram_bytes: None,
     }
 }
 

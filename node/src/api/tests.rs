@@ -135,7 +135,7 @@ async fn bad_search_input_is_a_400_naming_it() {
             format!("/v1/offers?q={}", encode("num_gpus>=1 gpu_nam=RTX_4090")),
             "unknown field `gpu_nam` in `gpu_nam=RTX_4090`; known fields: gpu_name \
              num_gpus gpu_ram dph verified cuda driver region payout age_days inet_down \
-             inet_up disk reliability uptime rentals completed_rentals sla_credits \
+             inet_up disk_space cpu_cores cpu_ram reliability uptime rentals completed_rentals sla_credits \
              conflicts",
         ),
         (
@@ -151,7 +151,7 @@ async fn bad_search_input_is_a_400_naming_it() {
         (
             "/v1/offers?order=region".into(),
             "cannot sort by `region`; sortable fields: dph gpu_ram num_gpus cuda age_days \
-             inet_down inet_up disk reliability uptime rentals completed_rentals \
+             inet_down inet_up disk_space cpu_cores cpu_ram reliability uptime rentals completed_rentals \
              sla_credits, add `-` for descending (e.g. `dph-`)",
         ),
         ("/v1/offers?limit=0".into(), "`limit` must be a whole number from 1 to 1000, found `0`"),

@@ -24,6 +24,8 @@ pub(crate) struct Facts {
     pub(crate) inet_down_mbps: Option<i64>,
     pub(crate) inet_up_mbps: Option<i64>,
     pub(crate) disk_mb: Option<i64>,
+    pub(crate) cpu_cores: Option<i64>,
+    pub(crate) cpu_ram_mb: Option<i64>,
     /// The provider's reliability, in millionths.
     pub(crate) reliability: i64,
     /// The provider's uptime, in millionths; `None` before any listed time was measured.

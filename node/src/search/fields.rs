@@ -56,6 +56,8 @@ impl FieldValues for Field {
             Self::InetDown => offer.inet_down_mbps,
             Self::InetUp => offer.inet_up_mbps,
             Self::Disk => offer.disk_mb,
+            Self::CpuCores => offer.cpu_cores,
+            Self::CpuRam => offer.cpu_ram_mb,
             Self::Reliability => Some(offer.reliability),
             Self::Uptime => offer.uptime,
             Self::Rentals => Some(offer.rentals),
@@ -111,7 +113,10 @@ impl FieldValues for Field {
                 thousandths.checked_mul(86_400).map(Value::Int).ok_or_else(out_of_range)
             }
             Self::InetDown | Self::InetUp => number(0, "whole Mbit/s such as 1000").map(Value::Int),
-            Self::Disk => number(3, "GB such as 500 (at most 3 decimals)").map(Value::Int),
+            Self::Disk | Self::CpuRam => {
+                number(3, "GB such as 500 (at most 3 decimals)").map(Value::Int)
+            }
+            Self::CpuCores => number(0, "a whole number of CPUs such as 16").map(Value::Int),
             Self::Reliability | Self::Uptime => {
                 let share = number(6, "a share from 0 to 1 such as 0.99 (at most 6 decimals)")?;
                 if share > 1_000_000 {

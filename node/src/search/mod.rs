@@ -9,7 +9,8 @@
 //! * Operators: `=` (or `==`), `!=`, `<`, `<=`, `>`, `>=`, `in`, `notin`. Spaces around an
 //!   operator are allowed; `in` and `notin` take a list `[a,b,c]`.
 //! * Numbers (`num_gpus`, `gpu_ram`, `dph`, `cuda`, `age_days`, `inet_down`, `inet_up`,
-//!   `disk`, `reliability`, `uptime`, `rentals`) take every operator.
+//!   `disk_space`, `cpu_cores`, `cpu_ram`, `reliability`, `uptime`, `rentals`) take every
+//!   operator.
 //! * Text (`gpu_name`, `driver`, `region`, `payout`) takes `=`, `!=`, `in`, `notin` and
 //!   compares without regard to ASCII case, with `_` and a space the same character on
 //!   both sides: `region=eu_central` matches a region stored as `eu_central` or
@@ -20,7 +21,8 @@
 //!   `RTX_4090` matches `NVIDIA GeForce RTX 4090`, `A100` matches `NVIDIA A100-SXM4-80GB`,
 //!   but `L40` does not match `NVIDIA L40S`.
 //! * `gpu_ram` is GB (10⁹ bytes) per GPU with up to three decimals, compared exactly in MB;
-//!   `disk` is GB the same way; `dph` is the whole machine's price in whole tokens (dollars)
+//!   `disk_space` (free disk) and `cpu_ram` (the machine's memory) are GB the same way;
+//!   `cpu_cores` counts the machine's logical CPUs, which rentals share by their GPUs; `dph` is the whole machine's price in whole tokens (dollars)
 //!   per hour, converted exactly to integer token units; `cuda` is a version such as `12.4`;
 //!   `age_days` is days since this node first saw the provider (up to three decimals);
 //!   `inet_down` and `inet_up` are the bandwidth the provider declares, in Mbit/s.

@@ -76,6 +76,8 @@ impl Order {
             SortKey::InetDown => offer.inet_down_mbps,
             SortKey::InetUp => offer.inet_up_mbps,
             SortKey::Disk => offer.disk_mb,
+            SortKey::CpuCores => offer.cpu_cores,
+            SortKey::CpuRam => offer.cpu_ram_mb,
             SortKey::Reliability => Some(offer.reliability),
             SortKey::Uptime => offer.uptime,
             SortKey::Rentals => Some(offer.rentals),

@@ -55,8 +55,12 @@ pub struct OfferSummary {
     pub inet_down_mbps: Option<u64>,
     /// Declared upload bandwidth, Mbit/s.
     pub inet_up_mbps: Option<u64>,
-    /// Declared disk space, MB.
+    /// Free disk space, MB.
     pub disk_mb: Option<u64>,
+    /// The machine's logical CPUs.
+    pub cpu_cores: Option<u64>,
+    /// The machine's memory, MB.
+    pub cpu_ram_mb: Option<u64>,
     /// The provider's reliability score, as last computed.
     pub reliability: f64,
     /// The provider's uptime share, as last computed.
@@ -97,6 +101,8 @@ impl OfferSummary {
             inet_down_mbps: offer.inet_down_mbps,
             inet_up_mbps: offer.inet_up_mbps,
             disk_mb: offer.disk_mb,
+            cpu_cores: offer.cpu_cores,
+            cpu_ram_mb: offer.cpu_ram_mb,
             reliability: offer.reliability,
             uptime: offer.uptime,
             rentals: offer.rentals,

@@ -60,6 +60,8 @@ fn offer(id: u64, edit: impl FnOnce(&mut TestOffer)) -> TestOffer {
             inet_down_mbps: Some(1_000),
             inet_up_mbps: None,
             disk_mb: Some(500_000),
+            cpu_cores: None,
+            cpu_ram_mb: None,
             reliability: 900_000,
             uptime: None,
             rentals: 0,
@@ -93,6 +95,8 @@ fn offer(id: u64, edit: impl FnOnce(&mut TestOffer)) -> TestOffer {
             inet_down_mbps: Some(1_000),
             inet_up_mbps: None,
             disk_mb: Some(500_000),
+            cpu_cores: None,
+            cpu_ram_mb: None,
             reliability: 0.9,
             uptime: None,
             rentals: 0,
@@ -289,12 +293,21 @@ fn orders_parse() {
     assert_eq!(
         Order::parse("region").unwrap_err().to_string(),
         "cannot sort by `region`; sortable fields: dph gpu_ram num_gpus cuda age_days \
-         inet_down inet_up disk reliability uptime rentals completed_rentals sla_credits, \
-         add `-` for descending (e.g. `dph-`)"
+         inet_down inet_up disk_space cpu_cores cpu_ram reliability uptime rentals completed_rentals \
+         sla_credits, add `-` for descending (e.g. `dph-`)"
     );
-    for text in
-        ["dph", "gpu_ram-", "num_gpus", "cuda-", "age_days", "inet_down-", "inet_up", "disk-"]
-    {
+    for text in [
+        "dph",
+        "gpu_ram-",
+        "num_gpus",
+        "cuda-",
+        "age_days",
+        "inet_down-",
+        "inet_up",
+        "disk_space-",
+        "cpu_cores",
+        "cpu_ram-",
+    ] {
         assert_eq!(Order::parse(text).unwrap().to_string(), text);
     }
     assert!(Order::parse("").is_err());
@@ -321,7 +334,16 @@ fn orders_parse() {
     assert_eq!(sorted("age_days", seen()), ["0001", "0003", "0002"]);
     assert_eq!(sorted("age_days-", seen()), ["0002", "0003", "0001"]);
     let disks = vec![offer(2, |o| o.facts.disk_mb = None), offer(1, |_| {})];
-    assert_eq!(sorted("disk", disks), ["0001", "0002"]);
+    assert_eq!(sorted("disk_space", disks), ["0001", "0002"]);
+    let cpus = || {
+        vec![
+            offer(1, |o| o.facts.cpu_cores = Some(16)),
+            offer(2, |o| o.facts.cpu_cores = Some(64)),
+            offer(3, |o| o.facts.cpu_ram_mb = Some(512_000)),
+        ]
+    };
+    assert_eq!(sorted("cpu_cores-", cpus()), ["0002", "0001", "0003"]);
+    assert_eq!(sorted("cpu_ram-", cpus()), ["0003", "0001", "0002"]);
 }
 
 #[test]
@@ -329,8 +351,8 @@ fn unknown_fields_and_bad_scores_are_named() {
     assert_eq!(
         err("num_gpus>=1 gpu_nam=RTX_4090"),
         "unknown field `gpu_nam` in `gpu_nam=RTX_4090`; known fields: gpu_name num_gpus \
-         gpu_ram dph verified cuda driver region payout age_days inet_down inet_up disk \
-         reliability uptime rentals completed_rentals sla_credits conflicts"
+         gpu_ram dph verified cuda driver region payout age_days inet_down inet_up disk_space \
+         cpu_cores cpu_ram reliability uptime rentals completed_rentals sla_credits conflicts"
     );
     assert_eq!(
         err("reliability>1.5"),
@@ -505,7 +527,10 @@ fn scores_compare_in_millionths() {
 fn machine_facts_and_age_convert_exactly() {
     assert_eq!(terms("inet_down>=1000"), [(Field::InetDown, Op::Ge, vec![int(1000)])]);
     assert_eq!(terms("inet_up<100"), [(Field::InetUp, Op::Lt, vec![int(100)])]);
-    assert_eq!(terms("disk>=500.5"), [(Field::Disk, Op::Ge, vec![int(500_500)])]);
+    assert_eq!(terms("disk_space>=500.5"), [(Field::Disk, Op::Ge, vec![int(500_500)])]);
+    assert_eq!(terms("cpu_cores>=16"), [(Field::CpuCores, Op::Ge, vec![int(16)])]);
+    assert_eq!(terms("cpu_ram>=128.5"), [(Field::CpuRam, Op::Ge, vec![int(128_500)])]);
+    assert!(matches!(err("cpu_cores>=1.5"), e if e.contains("a whole number of CPUs")));
     // Age compares thousandths of seconds: 1.5 days is 129 600 s.
     assert_eq!(terms("age_days>=1.5"), [(Field::AgeDays, Op::Ge, vec![int(129_600_000)])]);
     let now = 1_000_000;
@@ -520,7 +545,8 @@ fn machine_facts_and_age_convert_exactly() {
     assert!(!age("age_days<0.001", 87));
     // Undeclared facts match no condition, not even a negative one.
     let machine = offer(1, |_| {});
-    assert!(selects("inet_down>=1000 disk>=500", &machine));
+    assert!(selects("inet_down>=1000 disk_space>=500", &machine));
+    assert!(!selects("cpu_cores>=1", &machine) && !selects("cpu_ram<1", &machine));
     assert!(!selects("inet_up<100", &machine));
     assert!(!selects("inet_up!=100", &machine));
     assert!(!selects("inet_up notin [100]", &machine));

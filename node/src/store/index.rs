@@ -192,6 +192,10 @@ impl Group {
                     high.inet_up_mbps = most(high.inet_up_mbps, f.inet_up_mbps);
                     low.disk_mb = least(low.disk_mb, f.disk_mb);
                     high.disk_mb = most(high.disk_mb, f.disk_mb);
+                    low.cpu_cores = least(low.cpu_cores, f.cpu_cores);
+                    high.cpu_cores = most(high.cpu_cores, f.cpu_cores);
+                    low.cpu_ram_mb = least(low.cpu_ram_mb, f.cpu_ram_mb);
+                    high.cpu_ram_mb = most(high.cpu_ram_mb, f.cpu_ram_mb);
                     low.reliability = low.reliability.min(f.reliability);
                     high.reliability = high.reliability.max(f.reliability);
                     low.uptime = least(low.uptime, f.uptime);
@@ -512,6 +516,8 @@ impl Inner {
             inet_down_mbps: summary.inet_down_mbps.map(stored),
             inet_up_mbps: summary.inet_up_mbps.map(stored),
             disk_mb: summary.disk_mb.map(stored),
+            cpu_cores: summary.cpu_cores.map(stored),
+            cpu_ram_mb: summary.cpu_ram_mb.map(stored),
             reliability: millionths(summary.reliability),
             uptime: summary.uptime.map(millionths),
             rentals: stored(summary.rentals),

@@ -22,6 +22,7 @@ pub(super) const MAX_READERS: usize = 4;
 pub(super) const SUMMARY_COLUMNS: &str = "id, peer_id, offers.payout, gpu_name, num_gpus, gpu_ram_mb, \
     price_per_second, price_per_hour, verified, region, cuda_version, driver, listen_addrs, \
     seq, issued_at, expires_at, first_seen, inet_down_mbps, inet_up_mbps, disk_mb, \
+    cpu_cores, cpu_ram_mb, \
     reliability, uptime, rentals, completed_rentals, sla_credits";
 
 #[derive(Debug)]
@@ -208,6 +209,8 @@ pub(super) fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<OfferSummary> 
         inet_down_mbps: optional("inet_down_mbps")?,
         inet_up_mbps: optional("inet_up_mbps")?,
         disk_mb: optional("disk_mb")?,
+        cpu_cores: optional("cpu_cores")?,
+        cpu_ram_mb: optional("cpu_ram_mb")?,
         reliability: row.get("reliability")?,
         uptime: row.get("uptime")?,
         rentals: unsigned(row, "rentals")?,

@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// Every migration, oldest first. Never edit one that has shipped: append a new one.
-pub(super) const MIGRATIONS: [&str; 9] = [
+pub(super) const MIGRATIONS: [&str; 10] = [
     // 1: offers, one row per provider.
     r#"
 CREATE TABLE offers (
@@ -180,6 +180,14 @@ CREATE TABLE node_runs (
 INSERT INTO node_runs (started_at, alive_until)
     SELECT min(first_seen), CAST(strftime('%s', 'now') AS INTEGER) FROM providers
     WHERE uptime_written_at IS NOT NULL HAVING count(*) > 0;
+"#,
+    // 10: the machine's CPUs and memory, read from the host by agents that know them.
+    r#"
+ALTER TABLE offers ADD COLUMN cpu_cores INTEGER;
+ALTER TABLE offers ADD COLUMN cpu_ram_mb INTEGER;
+UPDATE offers SET
+    cpu_cores = envelope ->> '$.body.cpu_cores',
+    cpu_ram_mb = (envelope ->> '$.body.cpu_ram_bytes') / 1000000;
 "#,
 ];
 

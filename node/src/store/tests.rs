@@ -44,6 +44,8 @@ async fn market() -> (Store, tempfile::TempDir) {
             o.inet_down_mbps = inet;
             o.inet_up_mbps = inet.map(|v| v / 10);
             o.disk_bytes = inet.map(|v| v * 1_000_000_000);
+            o.cpu_cores = inet.map(|v| v / 10);
+            o.cpu_ram_bytes = inet.map(|v| v * 256_000_000);
         });
         assert_eq!(store.upsert_offer(offer, unix_now()).await.unwrap(), Upsert::Inserted);
     }
@@ -119,6 +121,8 @@ async fn summaries_carry_the_indexed_facts() {
         o.inet_down_mbps = Some(940);
         o.inet_up_mbps = Some(90);
         o.disk_bytes = Some(512_400_000_000);
+        o.cpu_cores = Some(48);
+        o.cpu_ram_bytes = Some(257_698_037_760);
     });
     let expected_peer = offer.signer.to_string();
     let received_at = unix_now() - 5;
@@ -143,6 +147,7 @@ async fn summaries_carry_the_indexed_facts() {
         (summary.inet_down_mbps, summary.inet_up_mbps, summary.disk_mb),
         (Some(940), Some(90), Some(512_400))
     );
+    assert_eq!((summary.cpu_cores, summary.cpu_ram_mb), (Some(48), Some(257_698)));
     // A replacement keeps the provider's first sighting.
     store.upsert_offer(provider.offer(|o| o.seq = 2), unix_now()).await.unwrap();
     assert_eq!(search(&store, "", "dph").await[0].first_seen, received_at);
@@ -168,7 +173,7 @@ async fn detail_serves_an_envelope_that_verifies() {
 #[tokio::test]
 async fn filters_select_the_right_machines() {
     let (store, _dir) = market().await;
-    let cases: [(&str, &[&str]); 33] = [
+    let cases: [(&str, &[&str]); 36] = [
         ("", &["RTX 4090", "L40S", "A100", "H100"]),
         ("gpu_name=RTX_4090", &["RTX 4090"]),
         ("gpu_name==nvidia_geforce_rtx_4090", &["RTX 4090"]),
@@ -200,8 +205,11 @@ async fn filters_select_the_right_machines() {
         ("inet_down!=1000", &["L40S", "A100"]),
         ("inet_up<100", &["L40S"]),
         ("inet_up in [100,1000]", &["RTX 4090", "A100"]),
-        ("disk>=1000", &["RTX 4090", "A100"]),
-        ("disk<1000.001 disk>999.999", &["RTX 4090"]),
+        ("disk_space>=1000", &["RTX 4090", "A100"]),
+        ("disk_space<1000.001 disk_space>999.999", &["RTX 4090"]),
+        ("cpu_cores>=100", &["RTX 4090", "A100"]),
+        ("cpu_cores=50", &["L40S"]),
+        ("cpu_ram>=256 cpu_ram<=256", &["RTX 4090"]),
         ("age_days>=0 age_days<1", &["RTX 4090", "L40S", "A100", "H100"]),
         ("age_days>=1", &[]),
     ];
@@ -279,7 +287,7 @@ async fn orders_and_limits_are_deterministic() {
     }
     let up: Vec<_> = search(&store, "", "inet_up").await.iter().map(|o| o.inet_up_mbps).collect();
     assert_eq!(up, [Some(50), Some(100), Some(1000), None]);
-    let disk: Vec<_> = search(&store, "", "disk-").await.iter().map(|o| o.disk_mb).collect();
+    let disk: Vec<_> = search(&store, "", "disk_space-").await.iter().map(|o| o.disk_mb).collect();
     assert_eq!(disk, [Some(10_000_000), Some(1_000_000), Some(500_000), None]);
 
     // Equal prices fall back to id order, whichever way the price is sorted.
@@ -326,8 +334,18 @@ async fn pages_cover_every_offer_exactly_once_in_every_order() {
         });
         store.upsert_offer(offer, unix_now() - i % 2).await.unwrap();
     }
-    let orders =
-        ["dph", "dph-", "num_gpus-", "cuda", "age_days", "inet_down", "inet_down-", "disk"];
+    let orders = [
+        "dph",
+        "dph-",
+        "num_gpus-",
+        "cuda",
+        "age_days",
+        "inet_down",
+        "inet_down-",
+        "disk_space",
+        "cpu_cores-",
+        "cpu_ram",
+    ];
     for order in orders {
         let everything = search(&store, "", order).await;
         assert_eq!(everything.len(), 23);
@@ -823,7 +841,7 @@ fn unknown_schemas_are_refused() {
         conn.pragma_update(None, "user_version", version).unwrap();
         drop(conn);
         match Store::open(&path) {
-            Err(StoreError::UnknownSchema { found, supported: 9 }) => {
+            Err(StoreError::UnknownSchema { found, supported: 10 }) => {
                 assert_eq!(found, version)
             }
             other => panic!("version {version}: {other:?}"),

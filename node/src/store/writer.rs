@@ -338,9 +338,10 @@ fn upsert_offer(
         "INSERT OR REPLACE INTO offers (id, peer_id, payout, seq, issued_at, expires_at, \
              gpu_name, gpu_name_words, num_gpus, gpu_ram_mb, price_per_second, \
              price_per_hour, verified, region, cuda, cuda_version, driver, listen_addrs, \
-             received_at, envelope, inet_down_mbps, inet_up_mbps, disk_mb) \
+             received_at, envelope, inet_down_mbps, inet_up_mbps, disk_mb, cpu_cores, \
+             cpu_ram_mb) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-             ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+             ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
     )?
     .execute(params![
         id,
@@ -366,6 +367,8 @@ fn upsert_offer(
         body.inet_down_mbps.map(|v| storable("inet_down_mbps", v)).transpose()?,
         body.inet_up_mbps.map(|v| storable("inet_up_mbps", v)).transpose()?,
         body.disk_bytes.map(|v| storable("disk_mb", v / 1_000_000)).transpose()?,
+        body.cpu_cores.map(|v| storable("cpu_cores", v)).transpose()?,
+        body.cpu_ram_bytes.map(|v| storable("cpu_ram_mb", v / 1_000_000)).transpose()?,
     ])?;
     // The offers that shared a GPU with the replaced offer or share one with this one.
     let mut affected: BTreeSet<String> = sharing(db, &id)?.into_iter().collect();

@@ -50,7 +50,10 @@ impl Agent {
             listen_addrs: self.listen_addrs.clone(),
             inet_down_mbps: self.config.inet_down_mbps,
             inet_up_mbps: self.config.inet_up_mbps,
-            disk_bytes: self.config.disk_bytes,
+            disk_bytes: self.config.host.disk_free_bytes,
+            cpu_cores: Some(self.config.host.cpus),
+            cpu_ram_bytes: (self.config.host.memory_bytes > 0)
+                .then_some(self.config.host.memory_bytes),
         };
         if !lapsing {
             self.advertised = offer.gpus.clone();

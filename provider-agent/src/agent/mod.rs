@@ -52,6 +52,7 @@ use self::{
 };
 use crate::{
     gpus::Inventory,
+    host::Host,
     runtime::{Runtime, RuntimeError, Started},
     store::{QuoteRecord, RentalRecord, Store},
 };
@@ -76,8 +77,8 @@ pub struct AgentConfig {
     pub inet_down_mbps: Option<u64>,
     /// Declared upload bandwidth, Mbit/s.
     pub inet_up_mbps: Option<u64>,
-    /// Disk offered to workloads, bytes.
-    pub disk_bytes: Option<u64>,
+    /// The machine around the GPUs: its CPUs, memory and free disk go in the offer.
+    pub host: Host,
     /// Where the agent keeps its files.
     pub data_dir: PathBuf,
     /// How often the chain is polled.

@@ -123,11 +123,11 @@ impl Agent {
             nonce: self.next_nonce,
         };
         self.next_nonce += U256::from(1);
-        let quote = match gpuflow_escrow::sign_quote(&self.config.payout, terms, &self.chain.domain)
-        {
-            Ok(quote) => quote,
-            Err(e) => return refuse(format!("the provider could not sign a quote: {e}")),
-        };
+        let mut quote =
+            match gpuflow_escrow::sign_quote(&self.config.payout, terms, &self.chain.domain) {
+                Ok(quote) => quote,
+                Err(e) => return refuse(format!("the provider could not sign a quote: {e}")),
+            };
         let record = QuoteRecord {
             nonce: quote.terms.nonce,
             renter,
@@ -143,6 +143,7 @@ impl Agent {
             tracing::error!(error = %e, "could not store a quote; not issuing it");
             return refuse("the provider cannot issue quotes right now; try again".into());
         }
+        quote.share = self.runtime.share(count);
         let held = Reservation { renter, peer: Some(peer), gpus, deadline };
         self.reservations.reserve(quote.terms.nonce, held);
         tracing::info!(%renter, duration, gpus = count, nonce = %quote.terms.nonce, image = image.as_deref().unwrap_or("default"), "quote signed");

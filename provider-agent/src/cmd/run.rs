@@ -17,6 +17,7 @@ use crate::{
     config::{self, DockerSettings, RuntimeKind},
     docker::DockerRuntime,
     gpus,
+    host::Host,
     lock::DataDirLock,
     opts::RunArgs,
     runtime::{ProcessRuntime, Runtime},
@@ -72,13 +73,16 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::debug!(%rpc, chain_id, "chain reached");
 
     let publishes_ports = docker.is_some();
-    let runtime: Arc<dyn Runtime> = match docker {
-        None => Arc::new(ProcessRuntime::new(
-            args.workload
+    // The machine's CPUs, memory and free disk (where the workloads write) for the offer.
+    let (runtime, host): (Arc<dyn Runtime>, Host) = match docker {
+        None => {
+            let workloads = data_dir.join("workloads");
+            let command = args
+                .workload
                 .or(file.workload.clone())
-                .unwrap_or_else(|| "exec sleep 2147483647".into()),
-            data_dir.join("workloads"),
-        )),
+                .unwrap_or_else(|| "exec sleep 2147483647".into());
+            (Arc::new(ProcessRuntime::new(command, workloads)), Host::read(&data_dir))
+        }
         Some(DockerSettings { image, ssh_host }) => {
             // Containers are named for this agent (its peer id), chain and escrow: other
             // agents share the engine (one per GPU model, or devnets whose escrows have
@@ -91,7 +95,10 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
                 &peer[peer.len().saturating_sub(12)..],
                 &escrow.trim_start_matches("0x")[..10]
             );
-            Arc::new(DockerRuntime::connect(image, ssh_host, prefix).await?)
+            let docker = DockerRuntime::connect(image, ssh_host, prefix).await?;
+            let disk = docker.data_root().await.filter(|root| root.exists());
+            let host = Host::read(disk.as_deref().unwrap_or(&data_dir));
+            (Arc::new(docker.sharing(host, inventory.gpus.len())), host)
         }
     };
     let mut allowed_images = if args.allowed_images.is_empty() {
@@ -138,7 +145,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
             region: args.region.or(file.region).unwrap_or_else(|| "unknown".into()),
             inet_down_mbps: args.inet_down_mbps.or(file.inet_down_mbps),
             inet_up_mbps: args.inet_up_mbps.or(file.inet_up_mbps),
-            disk_bytes: args.disk_gb.or(file.disk_gb).map(|gb| gb.saturating_mul(1_000_000_000)),
+            host,
             data_dir,
             poll_interval: Duration::from_millis(args.poll_interval_ms),
             offer_interval: Duration::from_secs(args.offer_interval_secs),

@@ -8,7 +8,7 @@ use bollard::models::{
     RestartPolicy, RestartPolicyNameEnum,
 };
 
-use gpuflow_protocol::SshEndpoint;
+use gpuflow_protocol::{Share, SshEndpoint};
 
 use crate::runtime::{BoxFuture, RuntimeError, WorkloadSpec};
 
@@ -171,6 +171,19 @@ pub fn with_image_command(
     let command: Vec<String> =
         entrypoint.unwrap_or_default().into_iter().chain(cmd.unwrap_or_default()).collect();
     config.cmd = (!command.is_empty()).then_some(command);
+    config
+}
+
+/// Sets a rental's share of the machine (see [`crate::host::Host::share`]) as its
+/// container's CPU, memory, `/dev/shm` and process limits; an unknown memory size (0)
+/// leaves memory unlimited.
+pub fn with_limits(mut config: ContainerCreateBody, share: &Share) -> ContainerCreateBody {
+    let signed = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let host = config.host_config.get_or_insert_with(HostConfig::default);
+    host.nano_cpus = Some(signed(share.cpu_millis.saturating_mul(1_000_000)));
+    host.memory = (share.memory_bytes > 0).then(|| signed(share.memory_bytes));
+    host.shm_size = (share.shm_bytes > 0).then(|| signed(share.shm_bytes));
+    host.pids_limit = Some(signed(share.pids));
     config
 }
 

@@ -5,7 +5,7 @@ mod container;
 #[cfg(test)]
 mod tests;
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use bollard::{
     Docker,
@@ -17,13 +17,14 @@ use bollard::{
     },
 };
 use futures::StreamExt;
-use gpuflow_protocol::{PublishedPort, SshEndpoint};
+use gpuflow_protocol::{PublishedPort, Share, SshEndpoint};
 
 pub use self::container::{
     CAPABILITIES, ENDS_AT_FILE, RENTAL_LABEL, START, WRITE_ENDS_AT, connect_detail,
-    container_config, with_image_command,
+    container_config, with_image_command, with_limits,
 };
 use self::container::{Engine, ImageCommand, bring_up, container_name};
+use crate::host::Host;
 use crate::runtime::{
     BoxFuture, MAX_LOG_LINES, Reach, Runtime, RuntimeError, Started, WorkloadSpec,
 };
@@ -44,6 +45,9 @@ pub struct DockerRuntime {
     /// Starts every container name, with the rental id after it: names this agent's
     /// containers apart from other agents' on the same engine.
     prefix: String,
+    /// The machine whose CPUs and memory rentals share, and how many GPUs share it; see
+    /// [`DockerRuntime::sharing`].
+    shares: Option<(Host, usize)>,
 }
 
 impl DockerRuntime {
@@ -61,7 +65,20 @@ impl DockerRuntime {
                  Toolkit), or run with --runtime process for development"
             ))
         })?;
-        Ok(Self { docker, image, ssh_host, prefix })
+        Ok(Self { docker, image, ssh_host, prefix, shares: None })
+    }
+
+    /// Gives every rental of `rented` GPUs its share of `host`'s CPUs and memory, shared by
+    /// `offered` GPUs; without it containers run unlimited.
+    pub fn sharing(mut self, host: Host, offered: usize) -> Self {
+        self.shares = Some((host, offered));
+        self
+    }
+
+    /// Where the engine keeps images, containers and volumes, if it says.
+    pub async fn data_root(&self) -> Option<PathBuf> {
+        let info = self.docker.info().await.ok()?;
+        info.docker_root_dir.map(PathBuf::from)
     }
 
     async fn pull(&self, image: &str) -> Result<ImageCommand, RuntimeError> {
@@ -249,10 +266,17 @@ fn docker_err(e: bollard::errors::Error) -> RuntimeError {
 }
 
 impl Runtime for DockerRuntime {
+    fn share(&self, rented: usize) -> Option<Share> {
+        self.shares.map(|(host, offered)| host.share(offered, rented))
+    }
+
     fn start<'a>(&'a self, spec: &'a WorkloadSpec) -> BoxFuture<'a, Result<Started, RuntimeError>> {
         Box::pin(async move {
             let name = container_name(&self.prefix, spec.rental_id);
-            let config = container_config(&self.image, spec);
+            let mut config = container_config(&self.image, spec);
+            if let Some(share) = self.share(spec.gpus.len()) {
+                config = with_limits(config, &share);
+            }
             let id = bring_up(self, spec.rental_id, &name, config).await?;
             let reach = self.reach_of(&id).await?;
             if let (Some(_), Some(ssh)) = (&spec.ssh_key, &reach.ssh) {

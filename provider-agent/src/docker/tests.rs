@@ -80,6 +80,23 @@ fn the_renters_environment_ports_and_command_are_the_containers() {
 }
 
 #[test]
+fn a_rentals_share_of_the_machine_is_its_containers_limits() {
+    let share =
+        crate::host::Host { cpus: 32, memory_bytes: 256_000_000_000, disk_free_bytes: None }
+            .share(8, 2);
+    let config = with_limits(container_config("img", &spec()), &share);
+    let host = config.host_config.unwrap();
+    assert_eq!(host.nano_cpus, Some(8_000_000_000), "a quarter of 32 CPUs");
+    assert_eq!(host.memory, Some(54_931 << 20));
+    assert_eq!(host.shm_size, Some(27_465 << 20));
+    assert_eq!(host.pids_limit, Some(8192));
+    assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]), "the rest of the configuration stays");
+    let unknown_memory = gpuflow_protocol::Share { memory_bytes: 0, shm_bytes: 0, ..share };
+    let host = with_limits(container_config("img", &spec()), &unknown_memory).host_config.unwrap();
+    assert_eq!((host.memory, host.shm_size), (None, None), "no limit rather than zero bytes");
+}
+
+#[test]
 fn a_container_is_not_the_host() {
     let config = container_config("img", &spec());
     let host = config.host_config.unwrap();

@@ -24,6 +24,7 @@ use gpuflow_protocol::{
 };
 use gpuflow_provider::{
     agent::{Agent, AgentConfig, AgentParts, ChainContext},
+    host::Host,
     runtime::{BoxFuture, ProcessRuntime, Runtime, RuntimeError, Started, WorkloadSpec},
     store::Store,
 };
@@ -1101,7 +1102,7 @@ impl Harness {
             region: "test".into(),
             inet_down_mbps: None,
             inet_up_mbps: None,
-            disk_bytes: None,
+            host: Host { cpus: 12, memory_bytes: 96_000_000_000, disk_free_bytes: Some(2 << 40) },
             data_dir: data_dir.clone(),
             poll_interval: Duration::from_millis(200),
             offer_interval: Duration::from_secs(120),

@@ -60,11 +60,13 @@ impl OfferArgs {
                 ),
             ),
             (
-                "disk",
-                summary
-                    .disk_mb
-                    .map(|mb| format!("{} GB", format_units(u128::from(mb), 3)))
-                    .unwrap_or_else(|| "-".into()),
+                "machine",
+                format!(
+                    "{} CPUs, {} RAM, {} free disk",
+                    opt(summary.cpu_cores),
+                    gigabytes(summary.cpu_ram_mb),
+                    gigabytes(summary.disk_mb)
+                ),
             ),
             ("expires in", ui::duration(b.expires_at.saturating_sub(unix_now()))),
         ];
@@ -134,6 +136,11 @@ fn history(days: &[gpuflow_protocol::api::DayUptime]) -> String {
             Some(u) => BARS[((u.clamp(0.0, 1.0) * 7.0).round()) as usize],
         })
         .collect()
+}
+
+/// Megabytes as `257.698 GB`, `-` when unknown.
+fn gigabytes(mb: Option<u64>) -> String {
+    mb.map_or_else(|| "-".into(), |mb| format!("{} GB", format_units(u128::from(mb), 3)))
 }
 
 fn opt(v: Option<u64>) -> String {

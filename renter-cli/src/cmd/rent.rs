@@ -355,6 +355,9 @@ impl RentArgs {
                 "duration".to_owned(),
                 format!("{} ({duration} s)", ui::duration(duration)),
             ]);
+            if let Some(share) = &checked.quote.share {
+                table.add_row(vec!["with the GPUs".to_owned(), share.to_string()]);
+            }
             table.add_row(vec!["total, locked now".to_owned(), money(checked.total, decimals)]);
             table.add_row(vec![
                 "platform fee".to_owned(),
@@ -443,6 +446,7 @@ impl RentArgs {
             "end": opened.end,
             "tx": opened.tx,
             "image": self.image,
+            "share": checked.quote.share,
             "workload": workload,
         });
         if !json {
