@@ -43,16 +43,22 @@ test-rust: build
 test: test-contracts test-rust
 
 ## bench: measure every figure of BENCHMARKS.md on this machine at full size (release builds;
-## escrow gas comes from contracts/script/measure-gas.sh, which gpuflow-bench runs)
+## escrow gas comes from contracts/script/measure-gas.sh, which gpuflow-bench runs; the
+## container figure runs on the Docker engine of tests/docker/engine.sh)
 BENCH_BIN := $(CARGO_TARGET_DIR)/release
 bench: contracts
 	cargo build --release --locked -p gpuflow-node -p gpuflow-provider -p gpuflow-cli -p gpuflow-bench
-	$(BENCH_BIN)/gpuflow-bench all --out BENCHMARKS.md
+	bash tests/docker/engine.sh up $(ENGINE_ENV)
+	set -a && . $(ENGINE_ENV) && set +a && $(BENCH_BIN)/gpuflow-bench all --out BENCHMARKS.md; \
+	  status=$$?; bash tests/docker/engine.sh down $(ENGINE_ENV); exit $$status
 
 ## bench-smoke: the same benchmarks at toy sizes, in a couple of minutes (not part of `make test`)
 bench-smoke: contracts
 	cargo build --release --locked -p gpuflow-node -p gpuflow-provider -p gpuflow-cli -p gpuflow-bench
-	$(BENCH_BIN)/gpuflow-bench all --smoke --out $(CARGO_TARGET_DIR)/bench-smoke.md
+	bash tests/docker/engine.sh up $(ENGINE_ENV)
+	set -a && . $(ENGINE_ENV) && set +a && \
+	  $(BENCH_BIN)/gpuflow-bench all --smoke --out $(CARGO_TARGET_DIR)/bench-smoke.md; \
+	  status=$$?; bash tests/docker/engine.sh down $(ENGINE_ENV); exit $$status
 	@cat $(CARGO_TARGET_DIR)/bench-smoke.md
 
 clean:

@@ -123,6 +123,7 @@ impl Provider {
             disk_bytes: Some(rng.gen_range(100..=4000) << 30),
             cpu_cores: Some(rng.gen_range(8..=256)),
             cpu_ram_bytes: Some(rng.gen_range(32..=2048) << 30),
+            images: Vec::new(),
         };
         SignedEnvelope::seal(&self.identity, &offer)
     }

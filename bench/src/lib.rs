@@ -5,10 +5,12 @@
 //! [`gas`] (escrow gas via `contracts/script/measure-gas.sh`), [`search`] (latency,
 //! throughput and memory of the real `gpuflow-node` binary over HTTP), [`heartbeat`]
 //! (verified and stored heartbeats per second), [`propagation`] (provider → index offer
-//! gossip on loopback), [`rental`] (`gpuflow rent` to a running workload on the devnet) and
+//! gossip on loopback), [`rental`] (`gpuflow rent` to a running workload on the devnet),
+//! [`container`] (the opening block to a shell in a rented container) and
 //! [`reliability`] (every provider's scores from 30 days of uptime buckets).
 //! [`data`] makes the signed offers and heartbeats, deterministically from a seed.
 
+pub mod container;
 pub mod data;
 pub mod gas;
 pub mod heartbeat;

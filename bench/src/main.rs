@@ -5,6 +5,8 @@ use std::{future::Future, path::PathBuf, time::Duration};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use gpuflow_bench::{
+    container,
+    container::ContainerParams,
     gas, heartbeat,
     heartbeat::HeartbeatParams,
     propagation,
@@ -41,12 +43,22 @@ enum Bench {
     Heartbeats,
     /// Offer propagation from one provider to every index on loopback.
     Propagation,
-    /// Time from `gpuflow rent` to a running workload on the devnet.
+    /// Time from `gpuflow rent` to a running workload on the devnet; with `--runtime
+    /// docker`, from the block that opens the rental to a shell in its container.
     Rental,
     /// Every provider's reliability scores from 30 days of uptime buckets.
     Reliability,
     /// Everything above, in that order; a benchmark that fails is reported, not fatal.
     All,
+}
+
+/// Where the rental benchmark's workloads run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum RuntimeKind {
+    /// A local process (the devnet's default).
+    Process,
+    /// A container on the Docker engine.
+    Docker,
 }
 
 /// Sizes; `--smoke` switches every default to a toy size that runs in a minute or two.
@@ -88,6 +100,14 @@ struct Sizes {
     /// Providers scored by the reliability recomputation [default: 100000].
     #[arg(long, global = true)]
     scored: Option<u64>,
+    /// Where the rental benchmark runs its workloads: `process`, or `docker` (containers
+    /// of `--image` on the Docker engine; `all` runs both).
+    #[arg(long, global = true, value_enum, default_value_t = RuntimeKind::Process)]
+    runtime: RuntimeKind,
+    /// The image the Docker rental benchmark pulls ahead and rents, with an SSH server
+    /// (`make bench` serves the test image from a local registry).
+    #[arg(long, global = true, env = "GPUFLOW_TEST_IMAGE")]
+    image: Option<String>,
     /// Where gpuflow, gpuflow-node and gpuflow-provider are [default: next to this binary].
     #[arg(long, global = true, value_name = "DIR")]
     bin_dir: Option<PathBuf>,
@@ -164,6 +184,20 @@ impl Sizes {
         }
     }
 
+    fn container(&self) -> anyhow::Result<ContainerParams> {
+        let rentals = self.pick(self.rentals, 10, 2);
+        let image = self.image.clone().context(
+            "the Docker rental benchmark needs an image with an SSH server: give --image, or \
+             run `make bench`, which starts an engine and a registry with the test image",
+        )?;
+        Ok(ContainerParams {
+            rentals,
+            image,
+            bin_dir: self.bin_dir()?,
+            command: format!("gpuflow-bench rental --runtime docker --rentals {rentals}"),
+        })
+    }
+
     fn rental(&self) -> anyhow::Result<RentalParams> {
         let rentals = self.pick(self.rentals, 10, 2);
         Ok(RentalParams {
@@ -234,9 +268,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let params = sizes.propagation();
         sections.push(section(all, "offer propagation", propagation::run(&params)).await?);
     }
-    if matches!(cli.bench, Bench::Rental | Bench::All) {
+    let docker = sizes.runtime == RuntimeKind::Docker;
+    if all || matches!(cli.bench, Bench::Rental) && !docker {
         let params = sizes.rental()?;
         sections.push(section(all, "time to a running rental", rental::run(&params)).await?);
+    }
+    if all || matches!(cli.bench, Bench::Rental) && docker {
+        let name = "time to a shell in a container";
+        let bench = async { container::run(&sizes.container()?).await };
+        sections.push(section(all, name, bench).await?);
     }
     if matches!(cli.bench, Bench::Reliability | Bench::All) {
         let params = sizes.reliability();

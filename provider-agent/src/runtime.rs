@@ -82,6 +82,15 @@ pub trait Runtime: Send + Sync {
     fn share(&self, _rented: usize) -> Option<Share> {
         None
     }
+    /// Downloads `image` now, so that a rental of it starts without waiting for a pull;
+    /// a runtime without images refuses.
+    fn pull_ahead<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            Err(RuntimeError::Io(std::io::Error::other(format!(
+                "this runtime runs no images, so {image} is not pulled"
+            ))))
+        })
+    }
     /// True while the workload `handle` of `rental_id` runs.
     fn is_running<'a>(&'a self, rental_id: u64, handle: &'a str) -> BoxFuture<'a, bool>;
     /// Where the workload's SSH server and ports are published now; `None` in a runtime

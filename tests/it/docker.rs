@@ -35,13 +35,24 @@ fn test_image() -> String {
 /// remembers (the provider's address, the SSH key) must not be read by a test running
 /// beside it, whose devnet has the same chain id, escrow address and rental ids.
 async fn gpuflow(devnet: &Devnet, args: &[&str]) -> Output {
+    gpuflow_in(devnet, &[], args).await
+}
+
+/// [`gpuflow`] with more variables in its environment.
+async fn gpuflow_in(devnet: &Devnet, env: &[(&str, &str)], args: &[&str]) -> Output {
     let home = devnet.provider_log.parent().expect("the devnet has a directory").join("renter");
-    gpuflow_with(devnet, &[("XDG_CONFIG_HOME", home.display().to_string())], args).await
+    let mut vars = vec![("XDG_CONFIG_HOME", home.display().to_string())];
+    vars.extend(env.iter().map(|(key, value)| (*key, (*value).to_owned())));
+    gpuflow_with(devnet, &vars, args).await
 }
 
 /// [`gpuflow`] with `--json`; the document it printed.
 async fn gpuflow_json(devnet: &Devnet, args: &[&str]) -> Value {
-    let out = gpuflow(devnet, &[&["--json"], args].concat()).await;
+    json_of(args, gpuflow(devnet, &[&["--json"], args].concat()).await)
+}
+
+/// What `gpuflow --json ARGS` printed, or a failure showing why it printed nothing.
+fn json_of(args: &[&str], out: Output) -> Value {
     assert!(out.ok, "gpuflow {args:?} failed:\n{}\n{}", out.stdout, out.stderr);
     serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("gpuflow {args:?} printed no JSON ({e}):\n{}", out.stdout))
@@ -293,6 +304,7 @@ async fn the_renters_environment_port_and_command_reach_the_container() {
     let public_key = key_pair(dir.path());
     let (devnet, _) = docker_devnet(dir.path()).await;
     let args = [
+        "--json",
         "rent",
         &devnet.offer_id,
         "--hours",
@@ -303,6 +315,8 @@ async fn the_renters_environment_port_and_command_reach_the_container() {
         &public_key,
         "--env",
         "GREETING=hello renter",
+        "--env",
+        "RENTER_TOKEN",
         "--port",
         "8000",
         "--cmd",
@@ -311,7 +325,9 @@ async fn the_renters_environment_port_and_command_reach_the_container() {
         &RUNNING.as_secs().to_string(),
         "--yes",
     ];
-    let rented = gpuflow_json(&devnet, &args).await;
+    // `--env KEY` takes the value from the renter's shell.
+    let rented =
+        json_of(&args, gpuflow_in(&devnet, &[("RENTER_TOKEN", "from-the-shell")], &args).await);
     assert_eq!(rented["workload"]["state"], "running", "{rented}");
     let id = rented["rental_id"].as_u64().unwrap();
     let ports = rented["workload"]["ports"].as_array().expect("the published ports").clone();
@@ -329,8 +345,8 @@ async fn the_renters_environment_port_and_command_reach_the_container() {
     assert_eq!(served.trim(), rented["end"].as_u64().unwrap().to_string());
 
     // The renter's variable is in the container and in SSH sessions.
-    let greeting = ssh(&devnet, id, "echo \"$GREETING\"").await;
-    assert_eq!(greeting.as_deref(), Some("hello renter"));
+    let greeting = ssh(&devnet, id, "echo \"$GREETING/$RENTER_TOKEN\"").await;
+    assert_eq!(greeting.as_deref(), Some("hello renter/from-the-shell"));
     let main = ssh(&devnet, id, "tr '\\0' '\\n' < /proc/$(cat /run/gpuflow.pid)/environ").await;
     assert!(main.unwrap_or_default().lines().any(|l| l == "GREETING=hello renter"));
 
@@ -341,4 +357,78 @@ async fn the_renters_environment_port_and_command_reach_the_container() {
     })
     .await;
     devnet.shutdown().await;
+}
+
+/// The image pulls of `image` the engine recorded since unix time `since`.
+async fn pulls(image: &str, since: u64) -> usize {
+    let until = (gpuflow_protocol::unix_now() + 1).to_string();
+    let (since, filter) = (since.to_string(), format!("image={image}"));
+    let args = ["events", "--since", &since, "--until", &until, "--filter", "event=pull"];
+    let listed = docker(&[&args[..], &["--filter", &filter, "--format", "{{.ID}}"]].concat())
+        .await
+        .expect("the engine lists its events");
+    listed.lines().filter(|line| *line == image).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_pulled_ahead_is_offered_ready_and_starts_without_a_pull() {
+    // An image name of this test's own in the local registry, so that the engine's pull
+    // events of it are this agent's only.
+    let base = test_image();
+    let repository = base.rsplit_once('/').map(|(registry, _)| registry).expect("a registry");
+    let tag = format!("{}-{}", std::process::id(), gpuflow_protocol::unix_now());
+    let image = format!("{repository}/gpuflow/ahead:{tag}");
+    docker(&["tag", &base, &image]).await.expect("tagging the test image");
+    docker(&["push", &image]).await.expect("pushing to the local registry");
+    docker(&["rmi", &image]).await.expect("untagging it again");
+
+    let dir = tempfile::tempdir().unwrap();
+    let public_key = key_pair(dir.path());
+    let since = gpuflow_protocol::unix_now();
+    let options = DevnetOptions {
+        docker_image: Some(image.clone()),
+        ..DevnetOptions::for_checkout(dir.path().join("devnet")).unwrap()
+    };
+    let (devnet, _) = start_with(options).await;
+
+    // The agent pulls its image at start and lists it in its offer once it is there.
+    let listed = eventually(&devnet, "the pulled image in the offer", RUNNING, || async {
+        let offer = gpuflow_json(&devnet, &["offer", &devnet.offer_id]).await;
+        let images = offer["images"].as_array()?.clone();
+        images.iter().any(|listed| listed == image.as_str()).then_some(images)
+    })
+    .await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(pulls(&image, since).await, 1, "the agent pulled its image once, at start");
+
+    // A rental of it starts from the machine's copy: no second pull.
+    let args = [
+        "rent",
+        &devnet.offer_id,
+        "--hours",
+        "1",
+        "--gpus",
+        "1",
+        "--image",
+        &image,
+        "--ssh-key",
+        &public_key,
+        "--wait",
+        &RUNNING.as_secs().to_string(),
+        "--yes",
+    ];
+    let rented = gpuflow_json(&devnet, &args).await;
+    assert_eq!(rented["workload"]["state"], "running", "{rented}");
+    let id = rented["rental_id"].as_u64().unwrap();
+    assert_eq!(ssh(&devnet, id, "true").await.as_deref(), Some(""));
+    assert_eq!(pulls(&image, since).await, 1, "the rental pulled the image again");
+
+    let container = container_of(&devnet, id).await;
+    gpuflow_json(&devnet, &["stop", &id.to_string()]).await;
+    eventually(&devnet, "the container to be removed", RUNNING, || async {
+        inspect(&container).await.is_none().then_some(())
+    })
+    .await;
+    devnet.shutdown().await;
+    let _ = docker(&["rmi", &image]).await;
 }

@@ -32,7 +32,8 @@ pub use heartbeat::{
 pub use identity::Identity;
 pub use launch::{Launch, MAX_ENV, MAX_PORTS, PublishedPort, Share};
 pub use offer::{
-    GpuInfo, MAX_GPUS, MAX_OFFER_TTL, MAX_PRICE_PER_SECOND, Offer, OfferId, payout_binding_message,
+    GpuInfo, MAX_GPUS, MAX_OFFER_IMAGES, MAX_OFFER_TTL, MAX_PRICE_PER_SECOND, Offer, OfferId,
+    payout_binding_message,
 };
 pub use rental::{
     QuoteTerms, RentalRequest, RentalResponse, SignedQuote, SshEndpoint, WorkloadState,

@@ -14,6 +14,8 @@ pub const MAX_OFFER_TTL: u64 = 24 * 3600;
 pub const MAX_PRICE_PER_SECOND: u128 = 1_000_000_000_000_000;
 const MAX_TEXT: usize = 128;
 const MAX_ADDRS: usize = 8;
+/// Most ready images one offer may list.
+pub const MAX_OFFER_IMAGES: usize = 16;
 /// Largest declared bandwidth, disk or memory size, or CPU count; far above any real machine.
 const MAX_DECLARED: u64 = 1 << 53;
 
@@ -80,6 +82,10 @@ pub struct Offer {
     /// Memory of the machine in bytes, read from the host; rentals share it by their GPUs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_ram_bytes: Option<u64>,
+    /// Container images already pulled on the machine: a rental of one starts without a
+    /// download.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
 }
 
 impl Message for Offer {
@@ -128,6 +134,16 @@ impl Message for Offer {
             ));
         }
         check_text("region", &self.region)?;
+        if self.images.len() > MAX_OFFER_IMAGES {
+            return Err(ProtocolError::field(
+                "images",
+                format!("at most {MAX_OFFER_IMAGES} ready images"),
+            ));
+        }
+        for image in &self.images {
+            crate::RentalRequest::check_image(image)
+                .map_err(|why| ProtocolError::field("images", why))?;
+        }
         check_listen_addrs(&self.listen_addrs, signer)?;
         // Bounded so that every node can store and compare them as SQLite integers.
         for (field, value) in [
@@ -383,6 +399,8 @@ pub(crate) mod tests {
             ("disk_bytes", Box::new(|o| o.disk_bytes = Some(u64::MAX))),
             ("cpu_cores", Box::new(|o| o.cpu_cores = Some(u64::MAX))),
             ("cpu_ram_bytes", Box::new(|o| o.cpu_ram_bytes = Some(MAX_DECLARED + 1))),
+            ("images", Box::new(|o| o.images = vec!["ubuntu:22.04".into(); MAX_OFFER_IMAGES + 1])),
+            ("images", Box::new(|o| o.images = vec!["not an image".into()])),
         ];
         for (field, mutate) in cases {
             let mut offer = sample(&identity, &payout);
@@ -408,7 +426,10 @@ pub(crate) mod tests {
         let bare = sample(&identity, &payout);
         let json = serde_json::to_string(&bare).unwrap();
         assert!(
-            !json.contains("inet_") && !json.contains("disk_") && !json.contains("cpu_"),
+            !json.contains("inet_")
+                && !json.contains("disk_")
+                && !json.contains("cpu_")
+                && !json.contains("images"),
             "{json}"
         );
         assert_eq!(roundtrip(&SignedEnvelope::seal(&identity, &bare)).unwrap(), bare);
@@ -419,6 +440,7 @@ pub(crate) mod tests {
             disk_bytes: Some(2_000_000_000_000),
             cpu_cores: Some(64),
             cpu_ram_bytes: Some(512_000_000_000),
+            images: vec!["pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime".into()],
             ..bare
         };
         assert_eq!(roundtrip(&SignedEnvelope::seal(&identity, &declared)).unwrap(), declared);

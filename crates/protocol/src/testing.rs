@@ -49,6 +49,7 @@ pub fn offer(
         disk_bytes: None,
         cpu_cores: None,
         cpu_ram_bytes: None,
+        images: Vec::new(),
     }
 }
 

@@ -1,15 +1,53 @@
-//! What the agent gossips: the signed offer for its free GPUs and the heartbeat.
+//! What the agent gossips: the signed offer for its free GPUs, with the images pulled
+//! ahead, and the heartbeat.
 
 use alloy::signers::SignerSync;
 use gpuflow_protocol::{Heartbeat, Offer, SignedEnvelope, payout_binding_message, unix_now};
 
+use tokio::sync::mpsc;
+
 use super::{Agent, is_live, unix_millis};
+use crate::runtime::RuntimeError;
 
 /// Lifetime of the offer that replaces a fully rented machine's, in seconds: long enough
 /// to cross gossipsub, short enough that searches stop listing the machine at once.
 const LAPSE_SECS: u64 = 5;
 
 impl Agent {
+    /// Pulls the images of [`super::AgentConfig::pull_ahead`] one after the other in a task
+    /// of its own (a pull may take minutes; quotes and rentals must not wait); each
+    /// outcome comes back to [`Agent::on_pulled`].
+    pub(super) fn pull_images_ahead(&self) -> mpsc::Receiver<(String, Result<(), RuntimeError>)> {
+        let (done, pulled) = mpsc::channel(1);
+        let (runtime, images) = (self.runtime.clone(), self.config.pull_ahead.clone());
+        tokio::spawn(async move {
+            for image in images {
+                tracing::info!(image, "pulling an image ahead of rentals");
+                let result = runtime.pull_ahead(&image).await;
+                if done.send((image, result)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        pulled
+    }
+
+    /// Lists an image pulled ahead in the offer, and republishes it.
+    pub(super) async fn on_pulled(&mut self, image: String, result: Result<(), RuntimeError>) {
+        match result {
+            Ok(()) if !self.ready_images.contains(&image) => {
+                tracing::info!(image, "image ready; listed in the offer");
+                self.ready_images.push(image);
+                self.publish_offer().await;
+            }
+            Ok(()) => {}
+            Err(e) => tracing::warn!(
+                image, error = %e,
+                "could not pull an image ahead; rentals of it pull it when they start"
+            ),
+        }
+    }
+
     /// Signs and publishes the offer for the free GPUs. With none free, the live offer is
     /// replaced by one that lapses within [`LAPSE_SECS`], so searches stop listing a
     /// machine that is fully rented (an offer must name at least one GPU).
@@ -54,6 +92,7 @@ impl Agent {
             cpu_cores: Some(self.config.host.cpus),
             cpu_ram_bytes: (self.config.host.memory_bytes > 0)
                 .then_some(self.config.host.memory_bytes),
+            images: self.ready_images.clone(),
         };
         if !lapsing {
             self.advertised = offer.gpus.clone();

@@ -79,6 +79,8 @@ pub struct AgentConfig {
     pub inet_up_mbps: Option<u64>,
     /// The machine around the GPUs: its CPUs, memory and free disk go in the offer.
     pub host: Host,
+    /// Images pulled when the agent starts, and listed in the offer once ready.
+    pub pull_ahead: Vec<String>,
     /// Where the agent keeps its files.
     pub data_dir: PathBuf,
     /// How often the chain is polled.
@@ -166,6 +168,8 @@ pub struct Agent {
     /// Where start tasks report; the receiver is taken by [`Agent::run`].
     started_tx: mpsc::Sender<(u64, Result<Started, RuntimeError>)>,
     started_rx: Option<mpsc::Receiver<(u64, Result<Started, RuntimeError>)>>,
+    /// Images of [`AgentConfig::pull_ahead`] pulled so far, listed in the offer.
+    ready_images: Vec<String>,
 }
 
 fn state_of(rental: &RentalRecord) -> WorkloadState {
@@ -243,6 +247,7 @@ impl Agent {
             starting: BTreeSet::new(),
             started_tx,
             started_rx: Some(started_rx),
+            ready_images: Vec::new(),
         };
         agent.resume().await;
         Ok(agent)
@@ -301,8 +306,10 @@ impl Agent {
         tokio::pin!(shutdown);
         let mut started = self.started_rx.take().expect("an agent runs once");
         let mut chain_done = self.chain_rx.take().expect("an agent runs once");
+        let mut pulled = self.pull_images_ahead();
         loop {
             tokio::select! {
+                Some((image, result)) = pulled.recv() => self.on_pulled(image, result).await,
                 Some((id, result)) = started.recv() => self.on_started(id, result).await,
                 Some(done) = chain_done.recv() => self.on_chain(done).await,
                 event = events.recv() => match event {

@@ -73,6 +73,8 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::debug!(%rpc, chain_id, "chain reached");
 
     let publishes_ports = docker.is_some();
+    // The image a container runtime starts when the renter names none.
+    let runtime_image = docker.as_ref().map(|settings| settings.image.clone());
     // The machine's CPUs, memory and free disk (where the workloads write) for the offer.
     let (runtime, host): (Arc<dyn Runtime>, Host) = match docker {
         None => {
@@ -116,6 +118,18 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
         gpuflow_protocol::RentalRequest::check_image(image.trim_end_matches('*'))
             .map_err(|e| anyhow::anyhow!("allowed image `{image}`: {e}"))?;
     }
+    // A container runtime pulls its default image and the allowed images of exact tags at
+    // start; a rental of one of them then starts without a download.
+    let mut pull_ahead = Vec::new();
+    if let Some(default) = runtime_image {
+        pull_ahead.push(default);
+        for image in allowed_images.iter().filter(|image| !image.ends_with('*')) {
+            if !pull_ahead.contains(image) {
+                pull_ahead.push(image.clone());
+            }
+        }
+    }
+    pull_ahead.truncate(gpuflow_protocol::MAX_OFFER_IMAGES);
     let store = Store::open(&data_dir.join("provider.db"))?;
     let heartbeat_interval = Duration::from_secs(args.heartbeat_interval_secs.max(1));
     let health = gpus::watch_health(&inventory, heartbeat_interval);
@@ -160,6 +174,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
             withdraw_threshold,
             allowed_images,
             publishes_ports,
+            pull_ahead,
         },
         AgentParts { network: network.clone(), escrow, store, runtime, health },
         chain,

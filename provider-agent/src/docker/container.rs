@@ -250,9 +250,12 @@ pub(super) trait Engine: Sync {
         &'a self,
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<ContainerInspectResponse>, RuntimeError>>;
-    /// Pulls `image` (before a container is created from it) and returns its entrypoint
-    /// and command.
-    fn pull<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<ImageCommand, RuntimeError>>;
+    /// The entrypoint and command of `image` (before a container is created from it),
+    /// pulling it when the engine does not have it.
+    fn image_command<'a>(
+        &'a self,
+        image: &'a str,
+    ) -> BoxFuture<'a, Result<ImageCommand, RuntimeError>>;
     /// Creates a container called `name`; returns its id.
     fn create<'a>(
         &'a self,
@@ -304,11 +307,11 @@ pub(super) async fn bring_up(
     }
     let config = match config.image.clone() {
         Some(image) if config.cmd.is_some() => {
-            engine.pull(&image).await?;
+            engine.image_command(&image).await?;
             config
         }
         Some(image) => {
-            let command = engine.pull(&image).await?;
+            let command = engine.image_command(&image).await?;
             with_image_command(config, command.entrypoint, command.cmd)
         }
         None => config,

@@ -81,7 +81,25 @@ impl DockerRuntime {
         info.docker_root_dir.map(PathBuf::from)
     }
 
-    async fn pull(&self, image: &str) -> Result<ImageCommand, RuntimeError> {
+    /// The command of `image`, pulled only when the engine does not have it yet: an image
+    /// pulled ahead (or by an earlier rental) starts at once.
+    async fn image_command(&self, image: &str) -> Result<ImageCommand, RuntimeError> {
+        let config = match self.docker.inspect_image(image).await {
+            Ok(found) => found.config,
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
+                self.pull(image).await?;
+                self.docker.inspect_image(image).await.map_err(docker_err)?.config
+            }
+            Err(e) => return Err(docker_err(e)),
+        };
+        Ok(ImageCommand {
+            entrypoint: config.as_ref().and_then(|c| c.entrypoint.clone()),
+            cmd: config.and_then(|c| c.cmd),
+        })
+    }
+
+    /// Pulls `image` from its registry, logging the progress of each layer.
+    async fn pull(&self, image: &str) -> Result<(), RuntimeError> {
         let (repo, tag) = split_image(image);
         let options = CreateImageOptionsBuilder::new().from_image(repo).tag(tag).build();
         let mut progress = self.docker.create_image(Some(options), None, None);
@@ -99,11 +117,7 @@ impl DockerRuntime {
                 "pulling image"
             );
         }
-        let config = self.docker.inspect_image(image).await.map_err(docker_err)?.config;
-        Ok(ImageCommand {
-            entrypoint: config.as_ref().and_then(|c| c.entrypoint.clone()),
-            cmd: config.and_then(|c| c.cmd),
-        })
+        Ok(())
     }
 
     /// Runs `cmd` in the container and waits for it to exit; fails when it fails.
@@ -224,8 +238,11 @@ impl Engine for DockerRuntime {
         })
     }
 
-    fn pull<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<ImageCommand, RuntimeError>> {
-        Box::pin(DockerRuntime::pull(self, image))
+    fn image_command<'a>(
+        &'a self,
+        image: &'a str,
+    ) -> BoxFuture<'a, Result<ImageCommand, RuntimeError>> {
+        Box::pin(DockerRuntime::image_command(self, image))
     }
 
     fn create<'a>(
@@ -266,6 +283,10 @@ fn docker_err(e: bollard::errors::Error) -> RuntimeError {
 }
 
 impl Runtime for DockerRuntime {
+    fn pull_ahead<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(self.pull(image))
+    }
+
     fn share(&self, rented: usize) -> Option<Share> {
         self.shares.map(|(host, offered)| host.share(offered, rented))
     }

@@ -229,7 +229,10 @@ impl Engine for FakeEngine {
         self.record(format!("inspect {name}"));
         Box::pin(std::future::ready(Ok(self.found.clone())))
     }
-    fn pull<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<ImageCommand, RuntimeError>> {
+    fn image_command<'a>(
+        &'a self,
+        image: &'a str,
+    ) -> BoxFuture<'a, Result<ImageCommand, RuntimeError>> {
         self.record(format!("pull {image}"));
         let command = ImageCommand {
             entrypoint: Some(vec!["/entry.sh".into()]),

@@ -1103,6 +1103,7 @@ impl Harness {
             inet_down_mbps: None,
             inet_up_mbps: None,
             host: Host { cpus: 12, memory_bytes: 96_000_000_000, disk_free_bytes: Some(2 << 40) },
+            pull_ahead: Vec::new(),
             data_dir: data_dir.clone(),
             poll_interval: Duration::from_millis(200),
             offer_interval: Duration::from_secs(120),

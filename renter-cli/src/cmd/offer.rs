@@ -16,7 +16,8 @@ The offer is checked against the provider's own signature, so a node cannot alte
 Reliability is the share of rented time the machine was up over the last 30 days, smoothed
 toward 90 % for newcomers; uptime the share of listed time it was up. The history shows one
 bar per day, oldest first (`·`: not listed that day). The node's evidence for these numbers:
-GET <node>/v1/providers/<peer id>/evidence.")]
+GET <node>/v1/providers/<peer id>/evidence. A rental of one of the ready images (already
+pulled on the machine) starts without a download.")]
 pub struct OfferArgs {
     /// Offer id from `gpuflow search`.
     offer: String,
@@ -33,6 +34,7 @@ impl OfferArgs {
                 "chain_id": offer.body.chain_id,
                 "escrow": offer.body.escrow,
                 "gpus": offer.body.gpus,
+                "images": offer.body.images,
                 "provider": provider,
                 "uptime_history": provider.as_ref().and_then(|p| p.scores.as_ref()).map(|s| &s.daily),
             }));
@@ -68,6 +70,7 @@ impl OfferArgs {
                     gigabytes(summary.disk_mb)
                 ),
             ),
+            ("ready images", if b.images.is_empty() { "-".into() } else { b.images.join(", ") }),
             ("expires in", ui::duration(b.expires_at.saturating_sub(unix_now()))),
         ];
         for (k, v) in rows {
