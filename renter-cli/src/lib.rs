@@ -80,6 +80,10 @@ enum Command {
     Logs(cmd::logs::LogsArgs),
     /// Log in to the rental's machine with your key, or run one command there.
     Ssh(cmd::ssh::SshArgs),
+    /// Print the address of the rental's SSH server (`ssh://USER@HOST:PORT`).
+    SshUrl(cmd::ssh::SshUrlArgs),
+    /// Copy files to or from the rental's machine (rsync where possible, else scp).
+    Copy(cmd::copy::CopyArgs),
     /// Stop a rental early and get the unused remainder back at once.
     Stop(cmd::stop::StopArgs),
     /// Get the provider's downtime during a rental refunded, on a node's signed evidence.
@@ -104,6 +108,8 @@ impl Cli {
             Command::Extend(args) => args.run(&ctx).await,
             Command::Logs(args) => args.run(&ctx).await,
             Command::Ssh(args) => args.run(&ctx).await,
+            Command::SshUrl(args) => args.run(&ctx).await,
+            Command::Copy(args) => args.run(&ctx).await,
             Command::Stop(args) => args.run(&ctx).await,
             Command::ClaimSla(args) => args.run(&ctx).await,
             Command::Config(args) => args.run(&ctx).await,

@@ -17,8 +17,9 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/gpuflow/docker"
-# What the base image holds: an SSH server to log in to, python3 for workloads, procps.
-packages="openssh-server,python3,procps,ca-certificates"
+# What the base image holds: an SSH server to log in to, python3 for workloads, procps,
+# rsync for `gpuflow copy`.
+packages="openssh-server,python3,procps,ca-certificates,rsync"
 
 log() { echo "docker test engine: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -127,6 +128,9 @@ up() {
   dockerd_pid="" registry_pid=""
   trap abandon EXIT
   engine_up
+  # The renter's side of `gpuflow copy` and `gpuflow ssh`.
+  command -v rsync >/dev/null || as_root_install rsync rsync
+  command -v ssh >/dev/null || as_root_install ssh openssh-client
   image_up
   registry_up
   cat >"$env_file" <<EOF

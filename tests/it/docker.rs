@@ -350,6 +350,51 @@ async fn the_renters_environment_port_and_command_reach_the_container() {
     let main = ssh(&devnet, id, "tr '\\0' '\\n' < /proc/$(cat /run/gpuflow.pid)/environ").await;
     assert!(main.unwrap_or_default().lines().any(|l| l == "GREETING=hello renter"));
 
+    // The SSH address as a URL, the one the status gives.
+    let status = gpuflow_json(&devnet, &["status", &id.to_string()]).await;
+    let ssh_at = &status["workload"]["ssh"];
+    let url = gpuflow(&devnet, &["ssh-url", &id.to_string()]).await;
+    let expected = format!("ssh://root@{}:{}", ssh_at["host"].as_str().unwrap(), ssh_at["port"]);
+    assert_eq!(url.stdout.trim(), expected, "{}", url.stderr);
+
+    // A directory up with rsync; a file cut off midway is made whole by copying again.
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("sub")).unwrap();
+    std::fs::write(data.join("a.txt"), "alpha\n").unwrap();
+    let blob: Vec<u8> =
+        (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(data.join("sub/b.bin"), &blob).unwrap();
+    let target = format!("{id}:/workspace");
+    let up = gpuflow_json(&devnet, &["copy", data.to_str().unwrap(), &target]).await;
+    assert_eq!(up["with"], "rsync", "rsync is on both ends: {up}");
+    let sum = |path: &str| format!("md5sum < {path}");
+    let local_sum = std::process::Command::new("sh")
+        .args(["-c", &sum(data.join("sub/b.bin").to_str().unwrap())])
+        .output()
+        .unwrap();
+    let local_sum = String::from_utf8(local_sum.stdout).unwrap().trim().to_owned();
+    let remote_command = sum("/workspace/data/sub/b.bin");
+    let remote_sum = || ssh(&devnet, id, &remote_command);
+    assert_eq!(remote_sum().await.as_deref(), Some(local_sum.as_str()));
+    let alpha = ssh(&devnet, id, "cat /workspace/data/a.txt").await;
+    assert_eq!(alpha.as_deref(), Some("alpha"));
+    ssh(&devnet, id, "truncate -s 1000000 /workspace/data/sub/b.bin").await.expect("ssh runs");
+    gpuflow_json(&devnet, &["copy", data.to_str().unwrap(), &target]).await;
+    assert_eq!(remote_sum().await.as_deref(), Some(local_sum.as_str()), "copied again, whole");
+
+    // Results down with scp, which needs nothing but the SSH server.
+    ssh(&devnet, id, "mkdir -p /workspace/out && echo result > /workspace/out/r.txt")
+        .await
+        .expect("ssh runs");
+    let down = dir.path().join("down");
+    let from = format!("{id}:/workspace/out");
+    let copied =
+        gpuflow_json(&devnet, &["copy", &from, down.to_str().unwrap(), "--with", "scp"]).await;
+    assert_eq!(copied["with"], "scp");
+    assert_eq!(std::fs::read_to_string(down.join("r.txt")).unwrap(), "result\n");
+    let neither = gpuflow(&devnet, &["copy", "a", "b"]).await;
+    assert!(!neither.ok && neither.stderr.contains("RENTAL:PATH"), "{}", neither.stderr);
+
     let container = container_of(&devnet, id).await;
     gpuflow_json(&devnet, &["stop", &id.to_string()]).await;
     eventually(&devnet, "the container to be removed", RUNNING, || async {
@@ -378,6 +423,7 @@ async fn an_image_pulled_ahead_is_offered_ready_and_starts_without_a_pull() {
     let repository = base.rsplit_once('/').map(|(registry, _)| registry).expect("a registry");
     let tag = format!("{}-{}", std::process::id(), gpuflow_protocol::unix_now());
     let image = format!("{repository}/gpuflow/ahead:{tag}");
+    docker(&["pull", &base]).await.expect("pulling the test image from the local registry");
     docker(&["tag", &base, &image]).await.expect("tagging the test image");
     docker(&["push", &image]).await.expect("pushing to the local registry");
     docker(&["rmi", &image]).await.expect("untagging it again");

@@ -5,6 +5,7 @@
 pub mod claim_sla;
 pub mod completions;
 pub mod config;
+pub mod copy;
 pub mod extend;
 pub mod logs;
 pub mod offer;
