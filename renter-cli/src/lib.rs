@@ -11,6 +11,7 @@ pub mod error;
 mod node;
 pub mod opts;
 mod provider;
+mod templates;
 mod ui;
 mod wallet;
 
@@ -70,6 +71,8 @@ enum Command {
     Offer(cmd::offer::OfferArgs),
     /// Rent an offer: lock `price × duration` in the escrow and start the workload.
     Rent(cmd::rent::RentArgs),
+    /// List the ready-made environments `rent --template` starts.
+    Templates(cmd::templates::TemplatesArgs),
     /// List the wallet's rentals.
     Rentals(cmd::rentals::RentalsArgs),
     /// Show a rental's state on chain and on the provider.
@@ -103,6 +106,7 @@ impl Cli {
             Command::Search(args) => args.run(&ctx).await,
             Command::Offer(args) => args.run(&ctx).await,
             Command::Rent(args) => args.run(&ctx).await,
+            Command::Templates(args) => args.run(&ctx).await,
             Command::Rentals(args) => args.run(&ctx).await,
             Command::Status(args) => args.run(&ctx).await,
             Command::Extend(args) => args.run(&ctx).await,

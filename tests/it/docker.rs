@@ -478,3 +478,63 @@ async fn an_image_pulled_ahead_is_offered_ready_and_starts_without_a_pull() {
     devnet.shutdown().await;
     let _ = docker(&["rmi", &image]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_fills_the_rental_and_says_what_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let public_key = key_pair(dir.path());
+    let (devnet, _) = docker_devnet(dir.path()).await;
+
+    // An image without an SSH server cannot take a key: refused before anything moves.
+    let no_ssh = ["rent", &devnet.offer_id, "--hours", "1", "--template", "vllm", "--ssh-key"];
+    let refused = gpuflow(&devnet, &[&no_ssh[..], &[&public_key, "--yes"]].concat()).await;
+    assert!(!refused.ok && refused.stderr.contains("no SSH server"), "{}", refused.stderr);
+
+    // The Jupyter template on the local test image (no internet here), its server stood in
+    // for by python's: the template's port, token and what to open are the renter's.
+    let stand_in = "mkdir -p /srv/lab && cd /srv && exec python3 -m http.server 8888";
+    let args = [
+        "rent",
+        &devnet.offer_id,
+        "--hours",
+        "1",
+        "--gpus",
+        "1",
+        "--template",
+        "pytorch-jupyter",
+        "--image",
+        &test_image(),
+        "--cmd",
+        stand_in,
+        "--ssh-key",
+        &public_key,
+        "--wait",
+        &RUNNING.as_secs().to_string(),
+        "--yes",
+    ];
+    let rented = gpuflow_json(&devnet, &args).await;
+    assert_eq!(rented["workload"]["state"], "running", "{rented}");
+    assert_eq!(rented["template"], "pytorch-jupyter");
+    let id = rented["rental_id"].as_u64().unwrap();
+    let port = rented["workload"]["ports"][0]["host"].as_u64().expect("the template's port");
+    assert_eq!(rented["workload"]["ports"][0]["container"], 8888);
+    let url = rented["open"][0]["url"].as_str().expect("what to open").to_owned();
+    let token = url.rsplit_once("token=").map(|(_, token)| token.to_owned()).unwrap();
+    assert_eq!(url, format!("http://127.0.0.1:{port}/lab?token={token}"));
+    assert_eq!(token.len(), 32, "{url}");
+    let in_container = ssh(&devnet, id, "echo $JUPYTER_TOKEN").await;
+    assert_eq!(in_container.as_deref(), Some(token.as_str()), "the token the container has");
+    eventually(&devnet, "the template's page to open", RUNNING, || {
+        let url = url.clone();
+        async move { reqwest::get(&url).await.ok()?.error_for_status().ok().map(|_| ()) }
+    })
+    .await;
+
+    let container = container_of(&devnet, id).await;
+    gpuflow_json(&devnet, &["stop", &id.to_string()]).await;
+    eventually(&devnet, "the container to be removed", RUNNING, || async {
+        inspect(&container).await.is_none().then_some(())
+    })
+    .await;
+    devnet.shutdown().await;
+}

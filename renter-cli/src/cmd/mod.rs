@@ -15,6 +15,7 @@ pub mod search;
 pub mod ssh;
 pub mod status;
 pub mod stop;
+pub mod templates;
 pub mod wallet;
 
 use alloy::{

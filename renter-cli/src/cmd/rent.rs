@@ -15,6 +15,7 @@ use super::{
 use crate::{
     error::{Exit, fail, fail_with},
     provider::ProviderClient,
+    templates::{self, Template},
     ui,
 };
 
@@ -34,6 +35,11 @@ const QUOTE_MARGIN: u64 = 10;
   gpuflow --json rent 3f9c2a1b7d4e5f60 --hours 1 --ssh-key ~/.ssh/id_ed25519.pub --yes
   gpuflow rent 3f9c2a1b7d4e5f60 --hours 2 --ssh-key ~/.ssh/id_ed25519.pub \
       --env HF_TOKEN --port 8888 --cmd 'jupyter lab --ip 0.0.0.0 --port 8888 --allow-root'
+  gpuflow rent 3f9c2a1b7d4e5f60 --hours 2 --template pytorch-jupyter --ssh-key ~/.ssh/id_ed25519.pub
+
+--template NAME (see `gpuflow templates`) fills in the image, ports, environment and
+command; flags given here win. It refuses an offer with less GPU memory than the
+template needs, and prints what to open once the rental runs.
 
 --gpus rents that many of the offer's GPUs at its price per GPU; the rest stay for
 other renters. Without it the whole machine (every GPU the offer lists) is rented.
@@ -85,6 +91,10 @@ pub struct RentArgs {
     /// A shell command the container runs instead of the image's own.
     #[arg(long, value_name = "COMMAND")]
     cmd: Option<String>,
+    /// A ready-made environment from `gpuflow templates`: its image, ports, environment
+    /// and command where the flags above do not say otherwise.
+    #[arg(long, value_name = "NAME")]
+    template: Option<String>,
     /// Longest wait for the provider to report the workload running, in seconds; past
     /// it `rent` exits 6 and says how to get the deposit back (`gpuflow stop ID`).
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
@@ -107,6 +117,8 @@ struct Plan {
     /// `--max-price`, in units per hour.
     max_per_hour: Option<u128>,
     provider: ProviderClient,
+    /// `--template`, applied.
+    template: Option<Template>,
 }
 
 /// The provider's quote, checked against the offer and the renter's limits.
@@ -120,12 +132,46 @@ struct Checked {
 }
 
 impl RentArgs {
-    pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
-        let plan = self.plan(ctx).await?;
+    pub(crate) async fn run(mut self, ctx: &Ctx) -> anyhow::Result<()> {
+        let template = self.apply_template()?;
+        let plan = self.plan(ctx, template).await?;
         let checked = self.ask_quote(&plan).await?;
         self.confirm(&plan, &checked)?;
         let opened = self.open(&plan, &checked).await?;
         self.wait_running(&plan, &checked, opened).await
+    }
+
+    /// Fills in what `--template` says and the flags do not: the image, the command, the
+    /// ports (added to `--port`) and each variable `--env` does not name (with a fresh
+    /// token for each `{token}`).
+    fn apply_template(&mut self) -> anyhow::Result<Option<Template>> {
+        let Some(name) = &self.template else { return Ok(None) };
+        let template = templates::find(name).map_err(|e| fail(Exit::Usage, e))?;
+        if !template.ssh && self.ssh_key.is_some() {
+            return Err(fail(
+                Exit::Usage,
+                format!(
+                    "the {name} template's image runs no SSH server, so --ssh-key cannot log                      you in; drop --ssh-key and use what `rent` prints to open"
+                ),
+            ));
+        }
+        self.image.get_or_insert_with(|| template.image.clone());
+        if self.cmd.is_none() {
+            self.cmd.clone_from(&template.cmd);
+        }
+        let given: Vec<String> =
+            self.env.iter().map(|e| e.split('=').next().unwrap_or_default().to_owned()).collect();
+        let mut env: Vec<String> = template
+            .env_for_rental()
+            .into_iter()
+            .filter(|entry| !given.iter().any(|key| entry.split('=').next() == Some(key)))
+            .collect();
+        env.append(&mut self.env);
+        self.env = env;
+        let mut ports = template.ports.clone();
+        ports.extend(self.ports.iter().filter(|port| !template.ports.contains(port)));
+        self.ports = ports;
+        Ok(Some(template))
     }
 
     /// `--env`, `--port` and `--cmd`, checked as the provider will check them. A bare
@@ -158,7 +204,7 @@ impl RentArgs {
 
     /// Reads the flags, the offer and the escrow, and checks that the offer can be rented
     /// on this chain, within `--max-price`, and that the wallet can pay for it.
-    async fn plan(&self, ctx: &Ctx) -> anyhow::Result<Plan> {
+    async fn plan(&self, ctx: &Ctx, template: Option<Template>) -> anyhow::Result<Plan> {
         let duration = hours_to_seconds(&self.hours)?;
         if let Some(image) = &self.image {
             RentalRequest::check_image(image)
@@ -202,6 +248,10 @@ impl RentArgs {
                 ),
             ));
         }
+        if let Some(template) = &template {
+            let gpu_bytes = offer.body.gpu_memory_bytes();
+            template.check_vram(gpu_bytes, count).map_err(|e| fail(Exit::Usage, e))?;
+        }
         // The advertised price of `count` GPUs, rounded up so that it bounds any fair quote.
         let advertised =
             (offer.body.price_per_second * u128::from(count)).div_ceil(u128::from(offered));
@@ -238,6 +288,7 @@ impl RentArgs {
             count,
             max_per_hour,
             provider,
+            template,
         })
     }
 
@@ -447,8 +498,14 @@ impl RentArgs {
             "tx": opened.tx,
             "image": self.image,
             "share": checked.quote.share,
+            "template": self.template,
             "workload": workload,
         });
+        let open = |s: &gpuflow_protocol::WorkloadStatus| {
+            let template = plan.template.as_ref()?;
+            let ssh = s.ssh.as_ref().map(|ssh| ssh.port);
+            Some(template.open_for(ssh_host(s), ssh, &s.ports, &plan.launch.env))
+        };
         if !json {
             println!(
                 "rental {id}: {} locked, runs {} until unix time {}",
@@ -459,13 +516,19 @@ impl RentArgs {
         }
         match (workload, not_ready) {
             (Some(s), _) if s.state == WorkloadState::Running => {
+                let open = open(&s).unwrap_or_default();
                 if json {
+                    let mut summary = summary;
+                    summary["open"] = json!(open);
                     print_json(&summary);
                 } else {
                     println!("workload running on {} GPU(s)", s.gpus.len());
                     println!("connect: {}", s.detail);
                     for port in &s.ports {
                         println!("port {}: {}:{}", port.container, ssh_host(&s), port.host);
+                    }
+                    for open in &open {
+                        println!("open {}: {}", open.name, open.url);
                     }
                     println!(
                         "then: `gpuflow status {id}`, `gpuflow extend {id} --hours H`, \
