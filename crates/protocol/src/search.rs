@@ -38,6 +38,8 @@ pub enum SearchField {
     NumGpus,
     /// Memory per GPU, GB.
     GpuRam,
+    /// Memory of all the offered GPUs together, GB.
+    GpuTotalRam,
     /// Price of the whole machine, whole tokens per hour.
     Dph,
     /// Whether the GPUs were read through NVML.
@@ -78,10 +80,11 @@ pub enum SearchField {
 
 impl SearchField {
     /// Every field, in the order help and errors list them.
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 22] = [
         Self::GpuName,
         Self::NumGpus,
         Self::GpuRam,
+        Self::GpuTotalRam,
         Self::Dph,
         Self::Verified,
         Self::Cuda,
@@ -103,9 +106,10 @@ impl SearchField {
     ];
 
     /// The fields results can be sorted on, in the order help and errors list them.
-    pub const SORTABLE: [Self; 15] = [
+    pub const SORTABLE: [Self; 16] = [
         Self::Dph,
         Self::GpuRam,
+        Self::GpuTotalRam,
         Self::NumGpus,
         Self::Cuda,
         Self::AgeDays,
@@ -127,6 +131,7 @@ impl SearchField {
             Self::GpuName => "gpu_name",
             Self::NumGpus => "num_gpus",
             Self::GpuRam => "gpu_ram",
+            Self::GpuTotalRam => "gpu_total_ram",
             Self::Dph => "dph",
             Self::Verified => "verified",
             Self::Cuda => "cuda",
@@ -158,14 +163,21 @@ impl SearchField {
         }
     }
 
-    /// The field called `name` (lower case), if any.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|field| field.name() == name)
+    /// The field called `name` (lower case), by its own name or a Vast.ai alias; an
+    /// [`Alias::Unavailable`] name is Vast's for something gpuflow does not index.
+    pub fn from_name(name: &str) -> Option<Alias> {
+        if let Some(field) = Self::ALL.into_iter().find(|field| field.name() == name) {
+            return Some(Alias::Field(field));
+        }
+        ALIASES.iter().find(|(alias, _)| *alias == name).map(|(_, target)| *target)
     }
 
-    /// The sortable field called `name` (lower case), if any.
+    /// The sortable field called `name` (lower case, or a Vast.ai alias), if any.
     pub fn sortable(name: &str) -> Option<Self> {
-        Self::SORTABLE.into_iter().find(|field| field.name() == name)
+        match Self::from_name(name)? {
+            Alias::Field(field) if Self::SORTABLE.contains(&field) => Some(field),
+            _ => None,
+        }
     }
 
     /// The names of every field, space separated.
@@ -178,6 +190,34 @@ impl SearchField {
         join(&Self::SORTABLE)
     }
 }
+
+/// What a Vast.ai field name means here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alias {
+    /// The same measure under gpuflow's name.
+    Field(SearchField),
+    /// Vast measures it; gpuflow has no equivalent.
+    Unavailable,
+}
+
+/// Vast.ai's search field names, so that its users' queries run unchanged where gpuflow
+/// has the same measure.
+pub const ALIASES: &[(&str, Alias)] = &[
+    ("cuda_vers", Alias::Field(SearchField::Cuda)),
+    ("cuda_max_good", Alias::Field(SearchField::Cuda)),
+    ("driver_version", Alias::Field(SearchField::Driver)),
+    ("dph_total", Alias::Field(SearchField::Dph)),
+    ("geolocation", Alias::Field(SearchField::Region)),
+    ("reliability2", Alias::Field(SearchField::Reliability)),
+    ("cpu_cores_effective", Alias::Field(SearchField::CpuCores)),
+    ("compute_cap", Alias::Unavailable),
+    ("dlperf", Alias::Unavailable),
+    ("dlperf_per_dphtotal", Alias::Unavailable),
+    ("total_flops", Alias::Unavailable),
+    ("pcie_bw", Alias::Unavailable),
+    ("gpu_mem_bw", Alias::Unavailable),
+    ("direct_port_count", Alias::Unavailable),
+];
 
 fn join(fields: &[SearchField]) -> String {
     fields.iter().map(|field| field.name()).collect::<Vec<_>>().join(" ")

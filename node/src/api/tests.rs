@@ -134,7 +134,7 @@ async fn bad_search_input_is_a_400_naming_it() {
         (
             format!("/v1/offers?q={}", encode("num_gpus>=1 gpu_nam=RTX_4090")),
             "unknown field `gpu_nam` in `gpu_nam=RTX_4090`; known fields: gpu_name \
-             num_gpus gpu_ram dph verified cuda driver region payout age_days inet_down \
+             num_gpus gpu_ram gpu_total_ram dph verified cuda driver region payout age_days inet_down \
              inet_up disk_space cpu_cores cpu_ram reliability uptime rentals completed_rentals sla_credits \
              conflicts",
         ),
@@ -150,7 +150,7 @@ async fn bad_search_input_is_a_400_naming_it() {
         ),
         (
             "/v1/offers?order=region".into(),
-            "cannot sort by `region`; sortable fields: dph gpu_ram num_gpus cuda age_days \
+            "cannot sort by `region`; sortable fields: dph gpu_ram gpu_total_ram num_gpus cuda age_days \
              inet_down inet_up disk_space cpu_cores cpu_ram reliability uptime rentals completed_rentals \
              sla_credits, add `-` for descending (e.g. `dph-`)",
         ),

@@ -20,6 +20,12 @@ pub enum QueryError {
         /// The term as typed.
         term: String,
     },
+    /// A quote that is not closed.
+    #[error("unclosed quote in `{text}`; close it, e.g. gpu_name=\"RTX 4090\"")]
+    UnclosedQuote {
+        /// The query from the quote on.
+        text: String,
+    },
     /// A term starts with an operator instead of a field name.
     #[error("missing field name before the operator in `{term}`")]
     MissingField {
@@ -43,6 +49,18 @@ pub enum QueryError {
     /// The field is not one the query language knows.
     #[error("unknown field `{field}` in `{term}`; known fields: {}", SearchField::names())]
     UnknownField {
+        /// The term as typed.
+        term: String,
+        /// The field name as typed.
+        field: String,
+    },
+    /// A Vast.ai field for a measure gpuflow does not have.
+    #[error(
+        "`{field}` in `{term}` is a Vast.ai field for something not available here; known \
+         fields: {}",
+        SearchField::names()
+    )]
+    Unavailable {
         /// The term as typed.
         term: String,
         /// The field name as typed.

@@ -49,6 +49,7 @@ impl FieldValues for Field {
         match self {
             Self::NumGpus => Some(offer.num_gpus),
             Self::GpuRam => Some(offer.gpu_ram_mb),
+            Self::GpuTotalRam => Some(offer.gpu_ram_mb.saturating_mul(offer.num_gpus)),
             Self::Dph => Some(offer.price_per_hour),
             Self::Cuda => offer.cuda,
             // Stored times are small enough for this not to overflow; saturating anyway.
@@ -100,6 +101,9 @@ impl FieldValues for Field {
             Self::NumGpus => number(0, "a whole number such as 2").map(Value::Int),
             Self::GpuRam => {
                 number(3, "GB per GPU such as 24 or 79.5 (at most 3 decimals)").map(Value::Int)
+            }
+            Self::GpuTotalRam => {
+                number(3, "GB of all the GPUs such as 160 (at most 3 decimals)").map(Value::Int)
             }
             Self::Dph => number(
                 token_decimals,

@@ -70,6 +70,7 @@ impl Order {
         match self.key {
             SortKey::Dph => Some(offer.price_per_hour),
             SortKey::GpuRam => Some(offer.gpu_ram_mb),
+            SortKey::GpuTotalRam => Some(offer.gpu_ram_mb.saturating_mul(offer.num_gpus)),
             SortKey::NumGpus => Some(offer.num_gpus),
             SortKey::Cuda => offer.cuda,
             SortKey::AgeDays => Some(offer.first_seen),

@@ -2,6 +2,8 @@
 
 use std::cmp::Ordering;
 
+use gpuflow_protocol::search::Alias;
+
 use super::{
     Condition, QueryError, Value,
     fields::{Field, FieldValues, Kind},
@@ -80,8 +82,11 @@ enum Tok {
 #[derive(Clone, Copy, Debug)]
 struct Token {
     tok: Tok,
+    /// Where the token's text starts and ends (inside the quotes of a quoted word).
     start: usize,
     end: usize,
+    /// Where it ends as typed: after a quoted word's closing quote.
+    outer: usize,
 }
 
 fn is_op_char(c: char) -> bool {
@@ -92,10 +97,23 @@ fn is_word_char(c: char) -> bool {
     !c.is_whitespace() && !is_op_char(c) && !matches!(c, '[' | ']' | ',')
 }
 
-fn tokenize(text: &str) -> Vec<Token> {
+/// The tokens of `text`; a word may be quoted (`"RTX 4090"` or `'RTX 4090'`) to hold
+/// spaces and the characters that separate tokens. An unclosed quote is refused.
+fn tokenize(text: &str) -> Result<Vec<Token>, QueryError> {
     let mut tokens = Vec::new();
     let mut chars = text.char_indices().peekable();
     while let Some((start, c)) = chars.next() {
+        if c == '"' || c == '\'' {
+            let inside = start + 1;
+            let Some(close) = text[inside..].find(c).map(|at| inside + at) else {
+                return Err(QueryError::UnclosedQuote { text: text[start..].to_owned() });
+            };
+            while chars.peek().is_some_and(|&(i, _)| i <= close) {
+                chars.next();
+            }
+            tokens.push(Token { tok: Tok::Word, start: inside, end: close, outer: close + 1 });
+            continue;
+        }
         let tok = match c {
             c if c.is_whitespace() => continue,
             '[' => Tok::Open,
@@ -112,9 +130,9 @@ fn tokenize(text: &str) -> Vec<Token> {
                 chars.next();
             }
         }
-        tokens.push(Token { tok, start, end });
+        tokens.push(Token { tok, start, end, outer: end });
     }
-    tokens
+    Ok(tokens)
 }
 
 /// One `field op value` term, split but not yet interpreted.
@@ -134,7 +152,7 @@ enum RawValue<'a> {
 }
 
 pub(super) fn split_terms(text: &str) -> Result<Vec<RawTerm<'_>>, QueryError> {
-    let tokens = tokenize(text);
+    let tokens = tokenize(text)?;
     let slice = |t: &Token| &text[t.start..t.end];
     let is_op = |t: &Token| {
         t.tok == Tok::Op
@@ -143,10 +161,10 @@ pub(super) fn split_terms(text: &str) -> Result<Vec<RawTerm<'_>>, QueryError> {
     // Where a value starting at token `i` ends: after a word, or after a list's `]`.
     let value_end = |i: usize| match tokens.get(i) {
         Some(t) if t.tok == Tok::Open => {
-            tokens[i..].iter().find(|t| t.tok == Tok::Close).map_or(text.len(), |t| t.end)
+            tokens[i..].iter().find(|t| t.tok == Tok::Close).map_or(text.len(), |t| t.outer)
         }
-        Some(t) if t.tok == Tok::Word => t.end,
-        _ => tokens.get(i.wrapping_sub(1)).map_or(text.len(), |t| t.end),
+        Some(t) if t.tok == Tok::Word => t.outer,
+        _ => tokens.get(i.wrapping_sub(1)).map_or(text.len(), |t| t.outer),
     };
 
     let mut terms = Vec::new();
@@ -170,14 +188,14 @@ pub(super) fn split_terms(text: &str) -> Result<Vec<RawTerm<'_>>, QueryError> {
         };
         let term_to = |end: usize| text[first.start..end].trim_end().to_owned();
         let (value, end, next) = match tokens.get(i + 2) {
-            Some(t) if t.tok == Tok::Word => (RawValue::One(slice(t)), t.end, i + 3),
+            Some(t) if t.tok == Tok::Word => (RawValue::One(slice(t)), t.outer, i + 3),
             Some(t) if t.tok == Tok::Open => {
                 let term = term_to(value_end(i + 2));
                 let (items, next) = split_list(&tokens, i + 3, slice, &term)?;
-                (RawValue::List(items), tokens[next - 1].end, next)
+                (RawValue::List(items), tokens[next - 1].outer, next)
             }
             _ => {
-                return Err(QueryError::MissingValue { term: term_to(op.end) });
+                return Err(QueryError::MissingValue { term: term_to(op.outer) });
             }
         };
         terms.push(RawTerm {
@@ -227,10 +245,21 @@ impl RawTerm<'_> {
     pub(super) fn resolve(self, token_decimals: u8) -> Result<Condition, QueryError> {
         let term = self.text;
         let name = self.field.to_ascii_lowercase();
-        let field = Field::from_name(&name).ok_or_else(|| QueryError::UnknownField {
-            term: term.to_owned(),
-            field: self.field.to_owned(),
-        })?;
+        let field = match Field::from_name(&name) {
+            Some(Alias::Field(field)) => field,
+            Some(Alias::Unavailable) => {
+                return Err(QueryError::Unavailable {
+                    term: term.to_owned(),
+                    field: self.field.to_owned(),
+                });
+            }
+            None => {
+                return Err(QueryError::UnknownField {
+                    term: term.to_owned(),
+                    field: self.field.to_owned(),
+                });
+            }
+        };
         let op = Op::parse(self.op).ok_or_else(|| QueryError::UnknownOperator {
             term: term.to_owned(),
             op: self.op.to_owned(),

@@ -240,6 +240,48 @@ fn text_values_read_underscores_as_spaces() {
 }
 
 #[test]
+fn quoted_values_hold_spaces() {
+    assert_eq!(terms("region=\"us east 1\""), [(Field::Region, Op::Eq, vec![text("us east 1")])]);
+    assert_eq!(terms("region='eu-west' num_gpus>=2").len(), 2);
+    assert_eq!(
+        terms("region in [\"us east\", 'eu, west']").remove(0).2,
+        vec![text("us east"), text("eu, west")]
+    );
+    let machine = offer(1, |o| o.region = "us east 1".into());
+    assert!(selects("gpu_name=\"RTX 4090\" region=\"US East 1\"", &machine));
+    assert!(!selects("gpu_name=\"RTX 409\"", &machine));
+    assert_eq!(
+        err("num_gpus>=1 gpu_name=\"RTX 4090"),
+        "unclosed quote in `\"RTX 4090`; close it, e.g. gpu_name=\"RTX 4090\""
+    );
+    assert_eq!(terms("region=\"\"").remove(0).2, vec![text("")], "an empty quoted value");
+}
+
+#[test]
+fn vast_field_names_are_aliases() {
+    assert_eq!(terms("cuda_vers>=12.2"), [(Field::Cuda, Op::Ge, vec![int(12_200)])]);
+    assert_eq!(terms("dph_total<=1").remove(0).0, Field::Dph);
+    assert_eq!(terms("geolocation=US").remove(0).0, Field::Region);
+    assert_eq!(terms("reliability2>0.9").remove(0).0, Field::Reliability);
+    assert_eq!(terms("gpu_total_ram>=48"), [(Field::GpuTotalRam, Op::Ge, vec![int(48_000)])]);
+    for vast_only in ["dlperf>10", "compute_cap>=800"] {
+        let field = vast_only.split(['>', '=']).next().unwrap();
+        assert!(
+            err(vast_only).starts_with(&format!(
+                "`{field}` in `{vast_only}` is a Vast.ai field for something not available here"
+            )),
+            "{}",
+            err(vast_only)
+        );
+    }
+    assert_eq!(Order::parse("dph_total-").unwrap(), Order { key: SortKey::Dph, descending: true });
+    // Two 25.757 GB GPUs hold 51.514 GB together.
+    let two = offer(1, |o| o.facts.num_gpus = 2);
+    assert!(selects("gpu_total_ram>=51.514", &two) && !selects("gpu_total_ram>51.514", &two));
+    assert!(selects("gpu_total_ram<=25.757", &offer(2, |o| o.facts.num_gpus = 1)));
+}
+
+#[test]
 fn underscores_and_spaces_are_the_same_in_stored_and_queried_text() {
     let underscored = offer(1, |o| o.region = "eu_central".into());
     let spaced = offer(2, |o| o.region = "EU Central".into());
@@ -292,7 +334,7 @@ fn orders_parse() {
     assert_eq!(Order::parse("num_gpus").unwrap().key, SortKey::NumGpus);
     assert_eq!(
         Order::parse("region").unwrap_err().to_string(),
-        "cannot sort by `region`; sortable fields: dph gpu_ram num_gpus cuda age_days \
+        "cannot sort by `region`; sortable fields: dph gpu_ram gpu_total_ram num_gpus cuda age_days \
          inet_down inet_up disk_space cpu_cores cpu_ram reliability uptime rentals completed_rentals \
          sla_credits, add `-` for descending (e.g. `dph-`)"
     );
@@ -351,7 +393,7 @@ fn unknown_fields_and_bad_scores_are_named() {
     assert_eq!(
         err("num_gpus>=1 gpu_nam=RTX_4090"),
         "unknown field `gpu_nam` in `gpu_nam=RTX_4090`; known fields: gpu_name num_gpus \
-         gpu_ram dph verified cuda driver region payout age_days inet_down inet_up disk_space \
+         gpu_ram gpu_total_ram dph verified cuda driver region payout age_days inet_down inet_up disk_space \
          cpu_cores cpu_ram reliability uptime rentals completed_rentals sla_credits conflicts"
     );
     assert_eq!(
