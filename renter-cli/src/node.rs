@@ -13,6 +13,15 @@ use reqwest::StatusCode;
 use crate::error::{Exit, fail};
 
 /// A node's `/v1` API.
+/// One page of search results, each offer with its raw JSON, and what the page left out.
+pub(crate) struct Found {
+    pub(crate) offers: Vec<(OfferSummary, serde_json::Value)>,
+    /// More offers match than the page holds.
+    pub(crate) more: bool,
+    /// Offers that match but are hidden in a GPU UUID conflict.
+    pub(crate) hidden_conflicts: u64,
+}
+
 pub(crate) struct NodeClient {
     base: String,
     http: reqwest::Client,
@@ -48,12 +57,14 @@ impl NodeClient {
         query: &str,
         order: Option<&str>,
         limit: u32,
-    ) -> anyhow::Result<Vec<(OfferSummary, serde_json::Value)>> {
+    ) -> anyhow::Result<Found> {
         let mut params = vec![("q", query.to_owned()), ("limit", limit.to_string())];
         if let Some(order) = order {
             params.push(("order", order.to_owned()));
         }
         let list: serde_json::Value = self.get("/v1/offers", &params).await?;
+        let more = list.get("next_cursor").is_some_and(|cursor| !cursor.is_null());
+        let hidden_conflicts = list.get("hidden_conflicts").and_then(|n| n.as_u64()).unwrap_or(0);
         let offers = list.get("offers").and_then(|o| o.as_array()).cloned().ok_or_else(|| {
             fail(
                 Exit::Unreachable,
@@ -64,7 +75,7 @@ impl NodeClient {
                 ),
             )
         })?;
-        offers
+        let offers = offers
             .into_iter()
             .map(|raw| {
                 let summary = serde_json::from_value(raw.clone()).with_context(|| {
@@ -72,7 +83,8 @@ impl NodeClient {
                 })?;
                 Ok((summary, raw))
             })
-            .collect()
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Found { offers, more, hidden_conflicts })
     }
 
     /// Fetches an offer and verifies its signature locally: the node is not trusted.

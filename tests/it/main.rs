@@ -111,6 +111,27 @@ async fn rent_run_stop_refund_exact() {
     assert_eq!(offers[0]["id"], devnet.offer_id.as_str());
     assert_eq!(offers[0]["verified"], false);
     assert_eq!(offers[0]["price_per_second"], RATE.to_string());
+    // What one of its two GPUs costs, as `--gpus 1` pays it.
+    let per_gpu = gpuflow_protocol::format_units(u128::from(RATE) * 3600 / 2, 6);
+    assert_eq!(offers[0]["dph_per_gpu"], per_gpu.as_str(), "{}", offers[0]);
+    // The searches the READMEs show find the devnet's offer.
+    for readme in ["../README.md", "../renter-cli/README.md"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(readme);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let examples: Vec<&str> =
+            text.lines().filter_map(|line| line.trim().strip_prefix("gpuflow search '")).collect();
+        assert!(!examples.is_empty(), "{readme} shows a search");
+        for example in examples {
+            let (query, rest) = example.split_once('\'').expect("a quoted query");
+            let order = rest.split_whitespace().skip_while(|word| *word != "-o").nth(1);
+            let mut args = vec!["search", query];
+            args.extend(order.map(|order| ["-o", order]).into_iter().flatten());
+            let found = gpuflow_json(&devnet, &args).await;
+            let found = found.as_array().expect("search prints a list");
+            assert_eq!(found.len(), 1, "{readme}: gpuflow search '{query}' finds the offer");
+        }
+    }
+
     // The machine around the GPUs is read from the host, and searchable.
     let machine =
         gpuflow_json(&devnet, &["search", "cpu_cores>=1 cpu_ram>=0.5 disk_space>0"]).await;

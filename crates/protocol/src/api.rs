@@ -31,6 +31,10 @@ pub struct OfferSummary {
     /// Price per hour in whole tokens, for display (`price_per_hour` scaled by the
     /// token's decimals, exact).
     pub dph: String,
+    /// Price of one of the GPUs per hour in whole tokens, for display: what `--gpus 1`
+    /// pays (`dph` divided by `num_gpus`, rounded down to a token unit).
+    #[serde(default)]
+    pub dph_per_gpu: String,
     /// True only when the provider read its GPUs through NVML.
     pub verified: bool,
     /// Region label.
@@ -98,6 +102,10 @@ pub struct OfferList {
     /// Pass as `cursor` to get the next page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+    /// Offers that match but are not listed because they share a GPU UUID with another
+    /// live offer; ask with `include_conflicts=1` (or `conflicts=true`) to see them.
+    #[serde(default)]
+    pub hidden_conflicts: u32,
 }
 
 /// `GET /v1/offers/{id}` answer: the summary plus the signed envelope, so clients can

@@ -253,7 +253,7 @@ mod tests {
             SearchField::ALL.iter().map(|field| field.name()).collect();
         assert_eq!(names.len(), SearchField::ALL.len());
         for field in SearchField::ALL {
-            assert_eq!(SearchField::from_name(field.name()), Some(field));
+            assert_eq!(SearchField::from_name(field.name()), Some(Alias::Field(field)));
         }
         for field in SearchField::SORTABLE {
             assert_eq!(field.kind(), FieldKind::Number, "{field:?}");

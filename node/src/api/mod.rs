@@ -153,7 +153,8 @@ fn routes(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
 fn describe_order(openapi: &mut utoipa::openapi::OpenApi) {
     let sortable = format!("{}.", SearchField::sortable_names());
     let description = format!(
-        "{}\nDefault `dph`.",
+        "{}\nUp to three, comma separated, each breaking the ties of the one before \
+         (`reliability-,dph`). Default `dph`.",
         wrap_words("Sort field, `-` appended for descending: ", &sortable, 80)
     );
     let search = openapi.paths.paths.get_mut("/v1/offers").and_then(|item| item.get.as_mut());

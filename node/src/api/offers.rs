@@ -77,6 +77,7 @@ pub(super) async fn search(
     Ok(Json(api::OfferList {
         offers: page.offers.into_iter().map(|o| o.into_wire(state.token_decimals)).collect(),
         next_cursor: page.next.map(|cursor| cursor.encode()),
+        hidden_conflicts: page.hidden_conflicts,
     }))
 }
 

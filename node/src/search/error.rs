@@ -145,6 +145,14 @@ pub enum QueryError {
         /// The order as typed.
         order: String,
     },
+    /// Sort keys that cannot be combined as given.
+    #[error("cannot sort by `{order}`: {why}")]
+    BadOrder {
+        /// The order as typed.
+        order: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// The pagination cursor was not issued by this API for this sort order.
     #[error("invalid `cursor`: {reason}, or start again without a cursor")]
     BadCursor {

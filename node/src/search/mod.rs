@@ -56,7 +56,7 @@ pub use error::QueryError;
 pub(crate) use facts::{Candidate, Facts, millionths};
 use fields::{Field, FieldValues, Kind, same_text};
 pub(crate) use fields::{cuda_thousandths, name_words};
-pub use order::{Cursor, Order, SortKey};
+pub use order::{Cursor, MAX_SORT_KEYS, Order, SortKey};
 use parse::{Op, split_terms};
 pub use summary::{OfferSummary, SearchScores};
 

@@ -88,6 +88,10 @@ impl OfferSummary {
             price_per_second: offer.price_per_second.to_string(),
             price_per_hour: offer.price_per_hour.to_string(),
             dph: format_units(offer.price_per_hour, token_decimals),
+            dph_per_gpu: format_units(
+                offer.price_per_hour / u128::from(offer.num_gpus.max(1)),
+                token_decimals,
+            ),
             verified: offer.verified,
             region: offer.region,
             cuda: offer.cuda,

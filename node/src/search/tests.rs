@@ -274,7 +274,10 @@ fn vast_field_names_are_aliases() {
             err(vast_only)
         );
     }
-    assert_eq!(Order::parse("dph_total-").unwrap(), Order { key: SortKey::Dph, descending: true });
+    assert_eq!(
+        Order::parse("dph_total-").unwrap(),
+        Order { key: SortKey::Dph, descending: true, ..Order::default() }
+    );
     // Two 25.757 GB GPUs hold 51.514 GB together.
     let two = offer(1, |o| o.facts.num_gpus = 2);
     assert!(selects("gpu_total_ram>=51.514", &two) && !selects("gpu_total_ram>51.514", &two));
@@ -325,11 +328,14 @@ fn sorted(order: &str, mut offers: Vec<TestOffer>) -> Vec<String> {
 
 #[test]
 fn orders_parse() {
-    assert_eq!(Order::default(), Order { key: SortKey::Dph, descending: false });
+    assert_eq!(
+        Order::default(),
+        Order { key: SortKey::Dph, descending: false, ..Order::default() }
+    );
     assert_eq!(Order::parse("dph").unwrap(), Order::default());
     assert_eq!(
         "gpu_ram-".parse::<Order>().unwrap(),
-        Order { key: SortKey::GpuRam, descending: true }
+        Order { key: SortKey::GpuRam, descending: true, ..Order::default() }
     );
     assert_eq!(Order::parse("num_gpus").unwrap().key, SortKey::NumGpus);
     assert_eq!(
@@ -352,6 +358,15 @@ fn orders_parse() {
     ] {
         assert_eq!(Order::parse(text).unwrap().to_string(), text);
     }
+    let two = Order::parse("reliability-, dph").unwrap();
+    assert_eq!((two.key, two.descending), (SortKey::Reliability, true));
+    assert_eq!(two.then, [Some((SortKey::Dph, false)), None]);
+    assert_eq!(two.to_string(), "reliability-,dph");
+    assert!(Order::parse("dph,dph-").unwrap_err().to_string().contains("`dph` is given twice"));
+    assert!(
+        Order::parse("dph,cuda,age_days,uptime").unwrap_err().to_string().contains("at most 3")
+    );
+    assert!(Order::parse("dph,region").is_err());
     assert!(Order::parse("").is_err());
     assert!(Order::parse("-dph").is_err());
 
@@ -631,12 +646,12 @@ fn cursors_round_trip_and_belong_to_one_order() {
     let id: OfferId = "0011223344556677".parse().unwrap();
     for (order, value) in [("dph", Some(360_000)), ("cuda-", None), ("age_days", Some(-5))] {
         let order = Order::parse(order).unwrap();
-        let cursor = Cursor::after(order, value, id);
+        let cursor = Cursor::with_value(order, value, id);
         let text = cursor.encode();
         assert!(text.bytes().all(|b| b.is_ascii_hexdigit()), "{text}");
         assert_eq!(Cursor::decode(&text, order).unwrap(), cursor);
     }
-    let text = Cursor::after(Order::default(), Some(1), id).encode();
+    let text = Cursor::with_value(Order::default(), Some(1), id).encode();
     assert_eq!(
         Cursor::decode(&text, Order::parse("gpu_ram").unwrap()).unwrap_err().to_string(),
         "invalid `cursor`: it continues a search sorted by `dph`, not `gpu_ram`; repeat \
@@ -663,7 +678,7 @@ fn keyset_conditions_follow_the_order() {
             o.facts.price_per_hour = value.unwrap_or_default();
             o.facts.first_seen = value.unwrap_or_default();
         });
-        Cursor::after(order, cursor, id).precedes(&candidate.facts)
+        Cursor::with_value(order, cursor, id).precedes(&candidate.facts)
     };
     for (order, cursor, value, other, expected) in [
         ("dph", Some(5), Some(6), 1, true),

@@ -212,8 +212,9 @@ impl Group {
             .as_ref()
     }
 
-    /// Positions of the offers, sorted by `order`.
+    /// Positions of the offers, sorted by the first key of `order` (ties by offer id).
     fn sorted(&self, order: Order) -> &[u32] {
+        let order = order.primary();
         self.sorted[slot(order)].get_or_init(|| {
             let mut positions: Vec<u32> = (0..self.facts.len() as u32).collect();
             positions.sort_unstable_by(|&a, &b| {
@@ -419,21 +420,31 @@ impl OfferIndex {
                 Some((low, high)) if !query.rules_out(low, high, now) => {}
                 _ => continue,
             }
+            // Sorted on the first key: what sorts before the cursor's first value was on
+            // earlier pages, and so was what ties with it but the cursor's offer preceded.
             let sorted = group.sorted(order);
-            // Everything before the cursor was on earlier pages.
             let start = search.after.as_ref().map_or(0, |after| {
-                sorted.partition_point(|&i| !after.precedes(&group.facts[i as usize]))
+                sorted.partition_point(|&i| after.passed(&group.facts[i as usize]))
             });
             for &i in &sorted[start..] {
                 let (facts, summary) = (&group.facts[i as usize], &group.summaries[i as usize]);
                 if facts.expires_at <= now || (hide_conflicts && facts.conflicts(now)) {
                     continue;
                 }
+                if search.after.as_ref().is_some_and(|after| !after.precedes(facts)) {
+                    continue;
+                }
                 let hit = Ranked { order, facts, summary };
-                // Once there are enough, the rest of this group sorts later.
+                // Once there are enough, what sorts later on the first key is out; what
+                // ties on it may still win on the others.
                 let full = best.len() == wanted;
-                if full && best.peek().is_some_and(|worst| hit >= *worst) {
-                    break;
+                if let Some(worst) = best.peek().filter(|_| full) {
+                    if order.compare_primary(facts, worst.facts).is_gt() {
+                        break;
+                    }
+                    if hit >= *worst {
+                        continue;
+                    }
                 }
                 if !query.matches(Candidate { facts, text: &text, summary }, now) {
                     continue;
@@ -447,10 +458,24 @@ impl OfferIndex {
                 }
             }
         }
+        // What matched but is hidden: conflicts are few, so counting them is a cheap pass.
+        let mut hidden_conflicts = 0u32;
+        if hide_conflicts {
+            for group in inner.groups.iter().filter(|g| query.matches_name(&g.words)) {
+                for (facts, summary) in group.facts.iter().zip(&group.summaries) {
+                    if facts.conflicts(now)
+                        && facts.expires_at > now
+                        && query.matches(Candidate { facts, text: &text, summary }, now)
+                    {
+                        hidden_conflicts += 1;
+                    }
+                }
+            }
+        }
         let mut hits = best.into_sorted_vec();
         let next = if hits.len() > search.limit as usize {
             hits.truncate(search.limit as usize);
-            hits.last().map(|last| Cursor::after(order, order.value(last.facts), last.facts.id))
+            hits.last().map(|last| Cursor::after(order, last.facts))
         } else {
             None
         };
@@ -458,7 +483,7 @@ impl OfferIndex {
             .into_iter()
             .map(|hit| OfferSummary { conflicts: hit.facts.conflicts(now), ..hit.summary.clone() })
             .collect();
-        Page { offers, next }
+        Page { offers, next, hidden_conflicts }
     }
 }
 

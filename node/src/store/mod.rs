@@ -129,6 +129,9 @@ pub struct Page {
     pub offers: Vec<OfferSummary>,
     /// Where the next page starts; `None` on the last page.
     pub next: Option<Cursor>,
+    /// Offers that match but are hidden because they share a GPU UUID with another live
+    /// offer (0 when conflicts are shown).
+    pub hidden_conflicts: u32,
 }
 
 /// One page of live offers for another node, in id order.

@@ -345,7 +345,20 @@ async fn pages_cover_every_offer_exactly_once_in_every_order() {
         "disk_space",
         "cpu_cores-",
         "cpu_ram",
+        "dph,inet_down-",
+        "num_gpus-,dph,age_days",
+        "inet_down,dph-",
     ];
+    // Several keys: the first, then the next on its ties, unknown values last.
+    let sorted = search(&store, "", "dph,inet_down-").await;
+    for pair in sorted.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        assert!(a.price_per_second <= b.price_per_second);
+        if a.price_per_second == b.price_per_second {
+            let rank = |v: Option<u64>| v.map_or((1, 0), |v| (0, u64::MAX - v));
+            assert!(rank(a.inet_down_mbps) <= rank(b.inet_down_mbps), "{a:?} before {b:?}");
+        }
+    }
     for order in orders {
         let everything = search(&store, "", order).await;
         assert_eq!(everything.len(), 23);
@@ -395,9 +408,16 @@ async fn gpu_uuid_conflicts_are_flagged_and_hidden() {
         v
     };
     assert_eq!(ids(search(&store, "", "dph").await), [(bystander.id(), false)]);
+    // The page says what it hid, counting only what the query matches.
+    let hiding = store.search(all("", "dph"), now).await.unwrap();
+    assert_eq!(hiding.hidden_conflicts, 2);
+    let narrower = store.search(all("dph>1000000", "dph"), now).await.unwrap();
+    assert_eq!((narrower.offers.len(), narrower.hidden_conflicts), (0, 0));
     let included = Search { include_conflicts: true, ..all("", "dph") };
+    let shown = store.search(included.clone(), now).await.unwrap();
+    assert_eq!(shown.hidden_conflicts, 0, "nothing hidden when conflicts are shown");
     assert_eq!(
-        ids(store.search(included.clone(), now).await.unwrap().offers),
+        ids(shown.offers),
         sorted(vec![(honest.id(), true), (copycat.id(), true), (bystander.id(), false)])
     );
     assert_eq!(

@@ -44,7 +44,13 @@ impl OfferArgs {
         println!("offer {} by {}", summary.id, summary.peer_id);
         let mut table = ui::table(&["", ""]);
         let rows = [
-            ("price", format!("{} per hour ({} units/s)", summary.dph, summary.price_per_second)),
+            (
+                "price",
+                format!(
+                    "{} per hour for {} GPU(s), {} per GPU ({} units/s)",
+                    summary.dph, summary.num_gpus, summary.dph_per_gpu, summary.price_per_second
+                ),
+            ),
             ("payout", summary.payout.clone()),
             ("chain / escrow", format!("{} / {}", b.chain_id, b.escrow)),
             ("region", summary.region.clone()),

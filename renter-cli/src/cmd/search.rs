@@ -17,8 +17,9 @@ pub struct SearchArgs {
     /// Vast.ai-style query; empty lists every live offer.
     #[arg(default_value = "")]
     query: String,
-    /// Order by a field, `-` suffix for descending (e.g. `dph`, `gpu_ram-`).
-    #[arg(short = 'o', long = "order", value_name = "FIELD[-]")]
+    /// Order by a field, `-` suffix for descending (e.g. `dph`, `gpu_ram-`); up to three,
+    /// each breaking the ties of the one before (`reliability-,dph`).
+    #[arg(short = 'o', long = "order", value_name = "FIELD[-][,...]")]
     order: Option<String>,
     /// Most offers to show.
     #[arg(long, default_value_t = 20)]
@@ -33,25 +34,44 @@ fn after_help() -> String {
   gpuflow search
   gpuflow search 'gpu_name=RTX_4090 num_gpus>=2 gpu_ram>=24 dph<=0.5' -o dph
   gpuflow search 'gpu_name in [RTX_4090,A100] verified=true' -o gpu_ram- --limit 5
-  gpuflow search 'reliability>0.99 uptime>=0.95 rentals>=3' -o reliability-
+  gpuflow search 'reliability>0.99 uptime>=0.95 rentals>=3' -o reliability-,dph
+  gpuflow search 'gpu_name=\"RTX 4090\" cuda_vers>=12.2 gpu_total_ram>=48' -o dph
   gpuflow search 'region=eu' --json | jq '.[0].id'
 
 Query terms are `field op value`, e.g. 'gpu_name=RTX_4090 gpu_ram>=24 dph<=0.5'.
 {fields}
 (an unknown field is an error naming it). reliability: share of rented time up over 30
 days, smoothed toward 0.9 for newcomers; uptime: share of listed time up; both from 0 to 1.
-Operators: {OPERATORS} (lists as [a,b]). `_` stands for a space.
+Operators: {OPERATORS} (lists as [a,b]). `_` stands for a space, or quote a value
+(gpu_name=\"RTX 4090\"). Vast.ai's names work too (cuda_vers, dph_total, geolocation,
+reliability2); those gpuflow has no measure for (dlperf, compute_cap) are refused.
 RELIAB and UPTIME show `-` where the node does not publish them."
     )
 }
 
 impl SearchArgs {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
-        let offers = ctx
+        let found = ctx
             .settings()?
             .node()
             .search_raw(&self.query, self.order.as_deref(), self.limit)
             .await?;
+        // What the page left out goes to stderr, so the JSON on stdout stays a list.
+        if found.more {
+            eprintln!(
+                "more offers match than the {} shown; narrow the query or raise --limit",
+                found.offers.len()
+            );
+        }
+        if found.hidden_conflicts > 0 {
+            eprintln!(
+                "{} more match but are hidden: each shares a GPU UUID with another live offer, \
+                 so one of them claims hardware it does not have; add `conflicts=true` to the \
+                 query to see them",
+                found.hidden_conflicts
+            );
+        }
+        let offers = found.offers;
         if ctx.json {
             let raw: Vec<_> = offers.into_iter().map(|(_, raw)| raw).collect();
             println!("{}", serde_json::to_string_pretty(&raw)?);
@@ -62,12 +82,13 @@ impl SearchArgs {
             return Ok(());
         }
         let mut table = ui::table(&[
-            "ID", "GPU", "N", "VRAM", "$/HOUR", "RELIAB", "UPTIME", "AGE", "REGION", "VERIFIED",
+            "ID", "GPU", "N", "VRAM", "$/HOUR", "$/GPU/H", "RELIAB", "UPTIME", "AGE", "REGION",
+            "VERIFIED",
         ]);
         for (o, raw) in &offers {
             table.add_row(row(o, raw));
         }
-        for i in [2, 3, 4, 5, 6, 7] {
+        for i in [2, 3, 4, 5, 6, 7, 8] {
             if let Some(column) = table.column_mut(i) {
                 column.set_cell_alignment(CellAlignment::Right);
             }
@@ -84,6 +105,7 @@ fn row(o: &OfferSummary, raw: &serde_json::Value) -> Vec<String> {
         o.num_gpus.to_string(),
         format!("{} GB", gpuflow_protocol::format_units(u128::from(o.gpu_ram_mb), 3)),
         o.dph.clone(),
+        o.dph_per_gpu.clone(),
         share(raw, "reliability"),
         share(raw, "uptime"),
         age(o.first_seen),
