@@ -25,9 +25,26 @@ struct Remembered {
     payout: Address,
     peer: String,
     addrs: Vec<String>,
+    /// What was rented, for `gpuflow ssh` and `gpuflow rentals`.
+    #[serde(flatten)]
+    rented: Rented,
+}
+
+/// What `rent` remembers of a rental besides where its provider is.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Rented {
     /// The private key whose public half `rent --ssh-key` installed, for `gpuflow ssh`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    ssh_identity: Option<PathBuf>,
+    pub(crate) ssh_identity: Option<PathBuf>,
+    /// The GPU model, as the offer named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) gpu: Option<String>,
+    /// How many of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) gpus: Option<u32>,
+    /// The image asked for; `None` ran the provider's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) image: Option<String>,
 }
 
 impl Remembered {
@@ -57,9 +74,19 @@ pub(crate) fn ssh_identity(
     rental_id: u64,
     rental: &gpuflow_escrow::Rental,
 ) -> Option<PathBuf> {
+    rented(escrow, rental_id, rental).and_then(|rented| rented.ssh_identity)
+}
+
+/// What was remembered of rental `rental_id` of `escrow` when it was opened on this
+/// machine, when the record is this rental's.
+pub(crate) fn rented(
+    escrow: Address,
+    rental_id: u64,
+    rental: &gpuflow_escrow::Rental,
+) -> Option<Rented> {
     Remembered::load(escrow, rental_id)
         .filter(|known| known.payout == rental.provider && known.start == rental.start.to::<u64>())
-        .and_then(|known| known.ssh_identity)
+        .map(|known| known.rented)
 }
 
 /// Where `peer` says it listens now, as the node last heard: the addresses of its latest
@@ -162,14 +189,14 @@ impl ProviderClient {
         rental_id: u64,
         start: u64,
         payout: Address,
-        ssh_identity: Option<PathBuf>,
+        rented: Rented,
     ) {
         let known = Remembered {
             start,
             payout,
             peer: self.peer.to_string(),
             addrs: self.addrs.iter().map(ToString::to_string).collect(),
-            ssh_identity,
+            rented,
         };
         if let Err(e) = known.save(escrow, rental_id) {
             tracing::warn!(error = %e, rental_id, "could not remember the provider's address");

@@ -74,8 +74,51 @@ pub(crate) fn duration(seconds: u64) -> String {
     }
 }
 
+/// A unix time as this machine's local time, `2026-12-05 14:03 +01:00`.
+pub(crate) fn local_time(unix: u64) -> String {
+    let Ok(time) = libc::time_t::try_from(unix) else { return format!("unix time {unix}") };
+    // SAFETY: localtime_r reads `time` and writes only `tm`, which is zeroed memory of the
+    // right type; its result is checked before `tm` is read.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&time, &mut tm).is_null() {
+            return format!("unix time {unix}");
+        }
+        tm
+    };
+    let offset = tm.tm_gmtoff / 60;
+    let sign = if offset < 0 { '-' } else { '+' };
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} {sign}{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        offset.abs() / 60,
+        offset.abs() % 60
+    )
+}
+
+/// What a renter is told in a rental's last ten minutes, `None` before them.
+pub(crate) fn ending_soon(rental_id: u64, left: u64) -> Option<String> {
+    (left <= 600).then(|| {
+        format!(
+            "less than 10 minutes left: the machine and every file on it are gone at the end; \
+             `gpuflow extend {rental_id} --hours 1` keeps it"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn local_times_read_as_dates() {
+        let text = super::local_time(1_796_400_000);
+        assert_eq!(text.len(), "2026-12-04 16:00 +00:00".len(), "{text}");
+        assert!(text.starts_with("2026-12-0"), "{text}");
+    }
+
     #[test]
     fn durations_read_well() {
         assert_eq!(super::duration(9), "9s");

@@ -538,3 +538,78 @@ async fn a_template_fills_the_rental_and_says_what_to_open() {
     .await;
     devnet.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_ten_minutes_are_announced_and_the_logs_end_with_the_rental() {
+    let dir = tempfile::tempdir().unwrap();
+    let public_key = key_pair(dir.path());
+    let (devnet, _) = docker_devnet(dir.path()).await;
+    // Six minutes: in the last ten from the start.
+    let args = [
+        "rent",
+        &devnet.offer_id,
+        "--hours",
+        "0.1",
+        "--gpus",
+        "1",
+        "--image",
+        &test_image(),
+        "--ssh-key",
+        &public_key,
+        "--wait",
+        &RUNNING.as_secs().to_string(),
+        "--yes",
+    ];
+    let rented = gpuflow_json(&devnet, &args).await;
+    assert_eq!(rented["workload"]["state"], "running", "{rented}");
+    let id = rented["rental_id"].as_u64().unwrap();
+    let id_text = id.to_string();
+
+    // The renter's commands say so, with amounts in the token's symbol.
+    let status = gpuflow(&devnet, &["status", &id_text]).await;
+    assert!(status.stdout.contains("less than 10 minutes left"), "{}", status.stdout);
+    assert!(status.stdout.contains(" mUSDC/h ("), "the mock token's symbol: {}", status.stdout);
+    let listed = gpuflow_json(&devnet, &["rentals"]).await;
+    let mine = listed.as_array().unwrap().iter().find(|r| r["rental_id"] == id).cloned().unwrap();
+    assert_eq!(
+        (mine["gpu"].as_str(), mine["gpus"].as_u64()),
+        (Some("NVIDIA GeForce RTX 4090"), Some(1))
+    );
+    assert_eq!(mine["image"], test_image().as_str());
+    assert!(mine["left"].as_u64().is_some_and(|left| left <= 360), "{mine}");
+    let table = gpuflow(&devnet, &["rentals"]).await.stdout;
+    assert!(table.contains("1 × RTX 4090") && table.contains("warning: rental"), "{table}");
+
+    // The machine says so too: in a file, and to a login shell.
+    let warning = eventually(&devnet, "the warning in the container", RUNNING, || async {
+        ssh(&devnet, id, "cat /etc/gpuflow/warning").await.filter(|w| w.contains("ends in"))
+    })
+    .await;
+    assert!(warning.contains(&format!("gpuflow extend {id}")), "{warning}");
+    let login = ssh(&devnet, id, "sh -lc true 2>&1").await.unwrap_or_default();
+    assert!(login.contains("ends in"), "a login shell is told: {login}");
+    // An extension past the last ten minutes takes the warning back.
+    gpuflow_json(&devnet, &["extend", &id_text, "--hours", "1", "--yes"]).await;
+    let gone = eventually(&devnet, "the warning to go", RUNNING, || async {
+        ssh(&devnet, id, "test -e /etc/gpuflow/warning || echo gone").await.filter(|g| g == "gone")
+    })
+    .await;
+    assert_eq!(gone, "gone");
+
+    // `logs -f` follows the rental and ends with it.
+    let home = devnet.provider_log.parent().unwrap().join("renter");
+    let bin = gpuflow_devnet::bin_dir().unwrap().join("gpuflow");
+    let mut follow = tokio::process::Command::new(&bin)
+        .args(["logs", &id_text, "-f"])
+        .envs(devnet.env())
+        .env("XDG_CONFIG_HOME", &home)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    gpuflow_json(&devnet, &["stop", &id_text]).await;
+    let ended = tokio::time::timeout(RUNNING, follow.wait()).await;
+    let ended = ended.expect("logs -f ends once the rental has ended").unwrap();
+    assert!(ended.success(), "logs -f exits cleanly at the rental's end");
+    devnet.shutdown().await;
+}

@@ -109,6 +109,11 @@ impl Escrow {
         self.token.balanceOf(account).call().await.map_err(|e| call("reading a token balance", e))
     }
 
+    /// The token's symbol, e.g. `USDC`.
+    pub async fn symbol(&self) -> Result<String, EscrowError> {
+        self.token.symbol().call().await.map_err(|e| call("reading the token's symbol", e))
+    }
+
     /// The token's decimals.
     pub async fn decimals(&self) -> Result<u8, EscrowError> {
         self.token.decimals().call().await.map_err(|e| call("reading the token's decimals", e))

@@ -15,9 +15,10 @@ struct Args {
     /// Where to write the environment (addresses, URLs) for `gpuflow` commands.
     #[arg(long, default_value = ".devnet/env")]
     env_file: PathBuf,
-    /// Mine a block every N seconds instead of on each transaction.
-    #[arg(long)]
-    block_time: Option<u64>,
+    /// Mine a block every N seconds, so that time passes on chain and a rental's cost
+    /// grows as it runs; 0 mines a block for each transaction instead.
+    #[arg(long, default_value_t = 1, value_name = "SECONDS")]
+    block_time: u64,
     /// Nodes to start (1 to 5), each a registered attester; `GPUFLOW_NODES` lists their
     /// URLs for `gpuflow claim-sla --from-node`.
     #[arg(long, default_value_t = 1)]
@@ -53,7 +54,7 @@ async fn main() -> anyhow::Result<()> {
         std::fs::remove_dir_all(&args.dir)?;
     }
     let mut options = DevnetOptions::for_checkout(args.dir)?;
-    options.block_time = args.block_time;
+    options.block_time = (args.block_time > 0).then_some(args.block_time);
     options.nodes = args.nodes;
     options.attester_threshold = args.threshold;
     options.docker_image = args.image.filter(|_| args.runtime == Runtime::Docker);

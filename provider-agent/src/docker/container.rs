@@ -23,7 +23,9 @@ pub const ENDS_AT_FILE: &str = "/etc/gpuflow/ends_at";
 /// end time from [`ENDS_AT_FILE`], hands the rental's variables to SSH sessions through
 /// `/etc/environment`, starts the image's SSH server when it has one, then
 /// becomes the image's own entrypoint and command (a shell kept open when it has none),
-/// whose pid it leaves in `/run/gpuflow.pid`.
+/// whose pid it leaves in `/run/gpuflow.pid`. In the rental's last ten minutes a login
+/// shell says so (`/etc/profile.d/gpuflow.sh`) and `/etc/gpuflow/warning` holds the same
+/// words, written by a watcher started here; an extension clears it.
 /// `GPUFLOW_ROOT` exists for the tests only.
 pub const START: &str = r#"set -e
 root="${GPUFLOW_ROOT:-}"
@@ -46,6 +48,21 @@ envfile="$root/etc/environment"
 { grep -v -E "^($keys)" "$envfile" 2>/dev/null || true
   env | grep -E "^($keys)" || true; } > "$envfile.gpuflow"
 mv "$envfile.gpuflow" "$envfile"
+# The rental's last ten minutes: said at login, and written where scripts can look.
+mkdir -p "$root/etc/profile.d"
+cat > "$root/etc/profile.d/gpuflow.sh" <<'WARN'
+[ -s /etc/gpuflow/warning ] && cat /etc/gpuflow/warning >&2
+WARN
+if [ -z "$root" ]; then
+  (while :; do
+    left=$(( $(cat /etc/gpuflow/ends_at 2>/dev/null || echo 0) - $(date +%s) ))
+    if [ "$left" -gt 0 ] && [ "$left" -le 600 ]; then
+      printf 'gpuflow: this rental ends in %s min, and everything on this machine is deleted then; keep it with `gpuflow extend %s --hours 1`\n' \
+        "$(( (left + 59) / 60 ))" "${GPUFLOW_RENTAL_ID:-ID}" > /etc/gpuflow/warning
+    fi
+    sleep 20
+  done) </dev/null >/dev/null 2>&1 &
+fi
 if [ -z "$root" ] && command -v sshd >/dev/null 2>&1; then
   mkdir -p /run/sshd
   ssh-keygen -A >/dev/null 2>&1 || true
@@ -59,8 +76,7 @@ exec "$@"
 "#;
 /// Run in the container when the renter extends: the new end time (`$1`) replaces the
 /// old one in [`ENDS_AT_FILE`].
-pub const WRITE_ENDS_AT: &str =
-    r#"mkdir -p /etc/gpuflow && printf '%s\n' "$1" > /etc/gpuflow/ends_at"#;
+pub const WRITE_ENDS_AT: &str = r#"mkdir -p /etc/gpuflow && printf '%s\n' "$1" > /etc/gpuflow/ends_at && rm -f /etc/gpuflow/warning"#;
 /// Capabilities a container keeps, of Docker's default set: what sshd and a root shell
 /// need to log a user in and manage their own files and processes. The rest (raw
 /// sockets, mknod, setpcap, ...) are dropped.

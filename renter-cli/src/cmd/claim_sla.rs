@@ -118,7 +118,7 @@ impl ClaimSlaArgs {
         let credited = escrow.credit_downtime(&terms, pack_signatures(signed)?).await;
         spinner.finish_and_clear();
         let credited = credited?;
-        let decimals = escrow.decimals().await?;
+        let token = super::Token::of(&escrow).await?;
         let rate = U256::from(rental.ratePerSecond);
         if ctx.json {
             print_json(&json!({
@@ -146,7 +146,7 @@ impl ClaimSlaArgs {
                     ui::duration(down_seconds)
                 );
             }
-            println!("  refunded  {}", money(credited.refund, decimals));
+            println!("  refunded  {}", money(credited.refund, &token));
             println!("  attested by {}", attesters.join(", "));
         }
         Ok(())

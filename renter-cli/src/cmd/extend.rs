@@ -86,23 +86,23 @@ impl ExtendArgs {
         let rate = rental.ratePerSecond;
         let cost = gpuflow_escrow::cost(rate, extra)?;
         let new_end = end + extra;
-        let decimals = escrow.decimals().await?;
+        let token = super::Token::of(&escrow).await?;
         let extending = Payment {
             what: format!("extending rental {id} by {}", ui::duration(extra)),
             cost,
             gas: EXTEND_GAS,
             instead: "extend by less",
         };
-        check_funds(&escrow, renter, &extending, decimals).await?;
+        check_funds(&escrow, renter, &extending, &token).await?;
         if !json {
             eprintln!("extend rental {id}");
             let mut table = ui::table(&["", ""]);
-            table.add_row(vec!["rate".to_owned(), hourly(rate, decimals)]);
+            table.add_row(vec!["rate".to_owned(), hourly(rate, &token)]);
             table.add_row(vec![
                 "added time".to_owned(),
                 format!("{} ({extra} s)", ui::duration(extra)),
             ]);
-            table.add_row(vec!["cost, locked now".to_owned(), money(cost, decimals)]);
+            table.add_row(vec!["cost, locked now".to_owned(), money(cost, &token)]);
             table.add_row(vec![
                 "new end".to_owned(),
                 format!("unix time {new_end} (was {end}, at most {max_end})"),
@@ -130,7 +130,7 @@ impl ExtendArgs {
                 "rental {id} extended by {} to unix time {} for {}",
                 ui::duration(extra),
                 extended.new_end,
-                money(extended.cost, decimals)
+                money(extended.cost, &token)
             );
         }
         Ok(())

@@ -20,13 +20,14 @@ const FOLLOW_INTERVAL: Duration = Duration::from_secs(2);
   gpuflow logs 7 --json
 
 The request is signed by the rental's wallet, so only its renter can read the logs.
-The provider keeps the most recent lines only. With -f, a provider that stops answering
-is asked again until it does (a note says so) or until interrupted; --json -f prints one
+The provider keeps the most recent lines only. With -f, lines are printed as they come
+until the rental ends or is stopped; a provider that stops answering is asked again until
+it does (a note says so); --json -f prints one
 JSON object per line: {\"rental_id\": 7, \"line\": \"...\"}.")]
 pub struct LogsArgs {
     /// Rental id, as printed by `gpuflow rent`.
     rental: u64,
-    /// Keep printing new lines until interrupted.
+    /// Keep printing new lines until the rental ends (or until interrupted).
     #[arg(short = 'f', long)]
     follow: bool,
 }
@@ -66,6 +67,11 @@ impl LogsArgs {
         let mut failing = false;
         loop {
             tokio::time::sleep(FOLLOW_INTERVAL).await;
+            // The chain decides when the rental is over; its last lines are fetched once more.
+            let over = match (escrow.rental(self.rental).await, escrow.latest_block().await) {
+                (Ok(now), Ok((_, time))) => now.stopped || time >= now.end.to::<u64>(),
+                _ => false,
+            };
             match fetch().await {
                 Ok(lines) => {
                     if std::mem::take(&mut failing) {
@@ -80,6 +86,12 @@ impl LogsArgs {
                     eprintln!("note: the provider does not answer ({e:#}); asking again");
                 }
                 Err(_) => {}
+            }
+            if over {
+                if !ctx.json {
+                    eprintln!("rental {} has ended; its logs end here", self.rental);
+                }
+                return Ok(());
             }
         }
     }

@@ -45,17 +45,46 @@ impl Ctx {
     }
 }
 
-/// A token amount for humans: whole tokens and the exact integer units.
-pub(crate) fn money(units: U256, decimals: u8) -> String {
+/// The payment token as amounts are shown: its decimals and symbol, read from its
+/// contract.
+#[derive(Clone, Debug)]
+pub(crate) struct Token {
+    pub(crate) decimals: u8,
+    /// `USDC`; `tokens` for a token whose symbol cannot be read or shown.
+    pub(crate) symbol: String,
+}
+
+impl Token {
+    /// The escrow's payment token.
+    pub(crate) async fn of(escrow: &gpuflow_escrow::Escrow) -> anyhow::Result<Self> {
+        let decimals = escrow.decimals().await?;
+        // A symbol is the token deployer's text: shown only when it is a short word.
+        let symbol = escrow
+            .symbol()
+            .await
+            .ok()
+            .filter(|s| (1..=11).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .unwrap_or_else(|| "tokens".to_owned());
+        Ok(Self { decimals, symbol })
+    }
+}
+
+/// A token amount for humans: whole tokens with the symbol, and the exact integer units.
+pub(crate) fn money(units: U256, token: &Token) -> String {
     match u128::try_from(units) {
-        Ok(u) => format!("{} ({u} units)", format_units(u, decimals)),
+        Ok(u) => format!("{} {} ({u} units)", format_units(u, token.decimals), token.symbol),
         Err(_) => format!("{units} units"),
     }
 }
 
+/// Ether, for gas.
+pub(crate) const ETH: Token = Token { decimals: 18, symbol: String::new() };
+
 /// Whole tokens only, for tables: `0.36`.
-pub(crate) fn tokens(units: U256, decimals: u8) -> String {
-    u128::try_from(units).map(|u| format_units(u, decimals)).unwrap_or_else(|_| units.to_string())
+pub(crate) fn tokens(units: U256, token: &Token) -> String {
+    u128::try_from(units)
+        .map(|u| format_units(u, token.decimals))
+        .unwrap_or_else(|_| units.to_string())
 }
 
 /// Token units per hour of a rate in token units per second.
@@ -64,8 +93,9 @@ pub(crate) fn per_hour(rate_per_second: u128) -> U256 {
 }
 
 /// A rate for the cost tables: `0.36 per hour (100 units/s)`.
-pub(crate) fn hourly(rate_per_second: u128, decimals: u8) -> String {
-    format!("{} per hour ({rate_per_second} units/s)", tokens(per_hour(rate_per_second), decimals))
+pub(crate) fn hourly(rate_per_second: u128, token: &Token) -> String {
+    let hour = tokens(per_hour(rate_per_second), token);
+    format!("{hour} {}/h ({rate_per_second} units/s)", token.symbol)
 }
 
 /// What the first `used` seconds of `rental` cost the renter, and how many of them were
@@ -97,7 +127,7 @@ pub(crate) async fn check_funds(
     escrow: &gpuflow_escrow::Escrow,
     payer: Address,
     payment: &Payment,
-    decimals: u8,
+    token: &Token,
 ) -> anyhow::Result<()> {
     let Payment { what, cost, gas, instead } = payment;
     let have = escrow.balance_of(payer).await?;
@@ -107,8 +137,8 @@ pub(crate) async fn check_funds(
             format!(
                 "not enough tokens: {what} would cost up to {}, but {payer} holds {}; fund the \
                  wallet (token {}) or {instead}. No money moved",
-                money(*cost, decimals),
-                money(have, decimals),
+                money(*cost, token),
+                money(have, token),
                 escrow.token()
             ),
         ));
@@ -126,8 +156,8 @@ pub(crate) async fn check_funds(
             format!(
                 "not enough ETH for gas: {payer} holds {} ETH, {what} needs about {} ETH; send \
                  ETH to it first. No money moved",
-                tokens(eth, 18),
-                tokens(need, 18)
+                tokens(eth, &ETH),
+                tokens(need, &ETH)
             ),
         ));
     }

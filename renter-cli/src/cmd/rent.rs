@@ -111,7 +111,7 @@ struct Plan {
     signer: PrivateKeySigner,
     offer: Verified<Offer>,
     escrow: Escrow,
-    decimals: u8,
+    token: super::Token,
     /// GPUs asked for.
     count: u32,
     /// `--max-price`, in units per hour.
@@ -255,15 +255,16 @@ impl RentArgs {
         // The advertised price of `count` GPUs, rounded up so that it bounds any fair quote.
         let advertised =
             (offer.body.price_per_second * u128::from(count)).div_ceil(u128::from(offered));
-        let decimals = escrow.decimals().await?;
+        let token = super::Token::of(&escrow).await?;
         let max_per_hour = self
             .max_price
             .as_deref()
             .map(|p| {
-                parse_units(p, decimals).map_err(|e| fail(Exit::Usage, format!("--max-price: {e}")))
+                parse_units(p, token.decimals)
+                    .map_err(|e| fail(Exit::Usage, format!("--max-price: {e}")))
             })
             .transpose()?;
-        self.check_max_price(max_per_hour, decimals, "the offer asks", advertised)?;
+        self.check_max_price(max_per_hour, &token, "the offer asks", advertised)?;
 
         // Check the wallet can pay before bothering the provider: the quoted rate can
         // only be at or below the advertised one (checked in `ask_quote`).
@@ -274,7 +275,7 @@ impl RentArgs {
             gas: OPEN_GAS,
             instead: "rent for less",
         };
-        check_funds(&escrow, signer.address(), &renting, decimals).await?;
+        check_funds(&escrow, signer.address(), &renting, &token).await?;
         let provider = ProviderClient::connect(&offer)?;
         Ok(Plan {
             json: ctx.json,
@@ -284,7 +285,7 @@ impl RentArgs {
             signer,
             offer,
             escrow,
-            decimals,
+            token,
             count,
             max_per_hour,
             provider,
@@ -296,7 +297,7 @@ impl RentArgs {
     fn check_max_price(
         &self,
         max_per_hour: Option<u128>,
-        decimals: u8,
+        token: &super::Token,
         who: &str,
         rate: u128,
     ) -> anyhow::Result<()> {
@@ -307,7 +308,7 @@ impl RentArgs {
             Exit::Refused,
             format!(
                 "{who} {} per hour, above your --max-price of {}; no money moved",
-                tokens(per_hour(rate), decimals),
+                tokens(per_hour(rate), token),
                 self.max_price.as_deref().unwrap_or_default()
             ),
         ))
@@ -373,7 +374,7 @@ impl RentArgs {
             ));
         }
         let rate = terms.rate_per_second;
-        self.check_max_price(plan.max_per_hour, plan.decimals, "the provider quoted", rate)?;
+        self.check_max_price(plan.max_per_hour, &plan.token, "the provider quoted", rate)?;
         if plan.duration > terms.max_duration {
             return Err(fail(
                 Exit::Refused,
@@ -395,13 +396,13 @@ impl RentArgs {
     /// Shows what the rental costs and asks before any money moves; refuses a quote
     /// too close to its deadline to be mined in time.
     fn confirm(&self, plan: &Plan, checked: &Checked) -> anyhow::Result<()> {
-        let (decimals, duration) = (plan.decimals, plan.duration);
+        let (token, duration) = (&plan.token, plan.duration);
         let rate = checked.quote.terms.rate_per_second;
         if !plan.json {
             let gpus = &plan.offer.body.gpus;
             eprintln!("rent offer {} ({} × {})", self.offer, checked.gpus, gpus[0].name);
             let mut table = ui::table(&["", ""]);
-            table.add_row(vec!["rate".to_owned(), hourly(rate, decimals)]);
+            table.add_row(vec!["rate".to_owned(), hourly(rate, token)]);
             table.add_row(vec![
                 "duration".to_owned(),
                 format!("{} ({duration} s)", ui::duration(duration)),
@@ -409,12 +410,12 @@ impl RentArgs {
             if let Some(share) = &checked.quote.share {
                 table.add_row(vec!["with the GPUs".to_owned(), share.to_string()]);
             }
-            table.add_row(vec!["total, locked now".to_owned(), money(checked.total, decimals)]);
+            table.add_row(vec!["total, locked now".to_owned(), money(checked.total, token)]);
             table.add_row(vec![
                 "platform fee".to_owned(),
                 format!(
                     "{} ({}%), taken from the provider's earnings, not added",
-                    money(checked.fee, decimals),
+                    money(checked.fee, token),
                     gpuflow_protocol::format_units(u128::from(checked.fee_bps), 2)
                 ),
             ]);
@@ -443,13 +444,18 @@ impl RentArgs {
         let opened = opened?;
         let payout = plan.offer.body.payout;
         // `gpuflow ssh` logs in with the private half of the key installed.
-        let identity = self.ssh_key.as_ref().map(|public| public.with_extension(""));
+        let rented = crate::provider::Rented {
+            ssh_identity: self.ssh_key.as_ref().map(|public| public.with_extension("")),
+            gpu: plan.offer.body.gpus.first().map(|gpu| gpu.name.clone()),
+            gpus: Some(checked.gpus),
+            image: self.image.clone(),
+        };
         plan.provider.remember(
             plan.escrow.address(),
             opened.rental_id,
             opened.start,
             payout,
-            identity,
+            rented,
         );
         if !plan.json {
             eprintln!("rental {} opened in transaction {}", opened.rental_id, opened.tx);
@@ -466,7 +472,7 @@ impl RentArgs {
         checked: &Checked,
         opened: Opened,
     ) -> anyhow::Result<()> {
-        let (json, decimals) = (plan.json, plan.decimals);
+        let (json, token) = (plan.json, &plan.token);
         let spinner = ui::spinner(json, "waiting for the provider to start the workload");
         let workload =
             plan.provider.wait_ready(opened.rental_id, Duration::from_secs(self.wait)).await;
@@ -509,7 +515,7 @@ impl RentArgs {
         if !json {
             println!(
                 "rental {id}: {} locked, runs {} until unix time {}",
-                money(opened.deposit, decimals),
+                money(opened.deposit, token),
                 ui::duration(opened.end - opened.start),
                 opened.end
             );
@@ -537,7 +543,7 @@ impl RentArgs {
                 }
                 Ok(())
             }
-            (Some(s), _) => Err(refused(&plan.escrow, id, s, summary, decimals, json).await),
+            (Some(s), _) => Err(refused(&plan.escrow, id, s, summary, token, json).await),
             (None, why) => Err(fail_with(
                 Exit::Pending,
                 format!(
@@ -576,7 +582,7 @@ async fn refused(
     id: u64,
     status: gpuflow_protocol::WorkloadStatus,
     mut summary: serde_json::Value,
-    decimals: u8,
+    token: &super::Token,
     json: bool,
 ) -> anyhow::Error {
     let why = refusal_reason(&status);
@@ -600,7 +606,7 @@ async fn refused(
                     "rental {id} was refused by the provider ({why}); its whole deposit, {}, is \
                      back in your wallet (transaction {}): you paid nothing. Search for another \
                      offer",
-                    money(refused.refund, decimals),
+                    money(refused.refund, token),
                     refused.tx
                 ),
                 summary,

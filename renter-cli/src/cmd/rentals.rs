@@ -52,7 +52,7 @@ impl RentalsArgs {
                 ),
             )
         })?;
-        let decimals = escrow.decimals().await?;
+        let token = super::Token::of(&escrow).await?;
         // The chain's clock decides when a rental ends, not this machine's.
         let (_, now) = escrow.latest_block().await?;
         let mut rows = Vec::new();
@@ -69,12 +69,15 @@ impl RentalsArgs {
             if !self.all && state != "active" {
                 continue;
             }
-            rows.push((id, rental, start, end, state));
+            let used = end.min(now).max(start) - start;
+            let (cost, _) = super::charged(&rental, used);
+            let rented = crate::provider::rented(escrow.address(), id, &rental).unwrap_or_default();
+            rows.push((id, rental, start, end, state, cost, rented));
         }
         if ctx.json {
             let list: Vec<_> = rows
                 .iter()
-                .map(|(id, r, start, end, state)| {
+                .map(|(id, r, start, end, state, cost, rented)| {
                     json!({
                         "rental_id": id,
                         "provider": r.provider,
@@ -82,6 +85,11 @@ impl RentalsArgs {
                         "start": start,
                         "end": end,
                         "state": state,
+                        "charged": cost.to_string(),
+                        "left": if *state == "active" { end - now } else { 0 },
+                        "gpu": rented.gpu,
+                        "gpus": rented.gpus,
+                        "image": rented.image,
                     })
                 })
                 .collect();
@@ -94,19 +102,51 @@ impl RentalsArgs {
             println!("{renter}: {what}");
             return Ok(());
         }
-        let mut table = ui::table(&["ID", "STATE", "PROVIDER", "$/HOUR", "LENGTH", "LEFT"]);
-        for (id, r, start, end, state) in &rows {
-            let left = if *state == "active" { ui::duration(end - now) } else { "-".into() };
+        let per_hour_header = format!("{}/H", token.symbol.to_uppercase());
+        let cost_header = format!("COST, {}", token.symbol.to_uppercase());
+        let mut table = ui::table(&[
+            "ID",
+            "STATE",
+            "GPU",
+            "IMAGE",
+            &per_hour_header,
+            &cost_header,
+            "LEFT",
+            "ENDS",
+        ]);
+        let mut warnings = Vec::new();
+        for (id, r, _, end, state, cost, rented) in &rows {
+            let active = *state == "active";
+            let left = if active { ui::duration(end - now) } else { "-".into() };
+            if let Some(warning) = ui::ending_soon(*id, end - now).filter(|_| active) {
+                warnings.push(format!("rental {id}: {warning}"));
+            }
+            let gpu = match (&rented.gpu, rented.gpus) {
+                (Some(name), Some(n)) => format!("{n} × {}", short_gpu(name)),
+                _ => "-".into(),
+            };
             table.add_row(vec![
                 id.to_string(),
                 (*state).to_owned(),
-                r.provider.to_string(),
-                tokens(per_hour(r.ratePerSecond), decimals),
-                ui::duration(end - start),
+                gpu,
+                rented.image.clone().unwrap_or_else(|| "(provider's)".into()),
+                tokens(per_hour(r.ratePerSecond), &token),
+                tokens(*cost, &token),
                 left,
+                ui::local_time(*end),
             ]);
         }
         println!("{table}");
+        for warning in warnings {
+            println!("warning: {warning}");
+        }
         Ok(())
     }
+}
+
+/// A GPU name without the vendor's words: `RTX 4090` for `NVIDIA GeForce RTX 4090`.
+fn short_gpu(name: &str) -> String {
+    let words: Vec<&str> =
+        name.split_whitespace().filter(|w| !matches!(*w, "NVIDIA" | "GeForce")).collect();
+    if words.is_empty() { name.to_owned() } else { words.join(" ") }
 }

@@ -4,7 +4,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::{Ctx, charged, money, print_json};
-use crate::provider::ProviderClient;
+use crate::{provider::ProviderClient, ui};
 
 /// `gpuflow status`.
 #[derive(Debug, Args)]
@@ -26,7 +26,7 @@ impl StatusArgs {
         let (escrow, _) = settings.escrow(None).await?;
         let rental = escrow.rental(self.rental).await?;
         let history = escrow.history(self.rental).await?;
-        let decimals = escrow.decimals().await?;
+        let token = super::Token::of(&escrow).await?;
         // The chain's clock decides when a rental ends, not this machine's.
         let (_, now) = escrow.latest_block().await?;
         let (start, end) = (rental.start.to::<u64>(), rental.end.to::<u64>());
@@ -58,6 +58,8 @@ impl StatusArgs {
                 "stopped": rental.stopped,
                 "active": active,
                 "charged": charged.to_string(),
+                "left": if active { end - now } else { 0 },
+                "ending_soon": active && end - now <= 600,
                 "refund": history.refund.map(|r| r.to_string()),
                 "provider_paid": history.provider_paid.to_string(),
                 "fees": history.fees.to_string(),
@@ -78,17 +80,25 @@ impl StatusArgs {
         println!("  provider        {}", rental.provider);
         println!(
             "  rate            {} per second",
-            money(U256::from(rental.ratePerSecond), decimals)
+            money(U256::from(rental.ratePerSecond), &token)
         );
-        println!("  period          {start} .. {end} (unix seconds, {} s)", end - start);
-        println!("  charged so far  {}", money(charged, decimals));
-        if let Some(refund) = history.refund {
-            println!("  refunded        {}", money(refund, decimals));
+        println!("                  {}", super::hourly(rental.ratePerSecond, &token));
+        println!(
+            "  period          {} for {} ({start} .. {end} unix seconds)",
+            ui::local_time(start),
+            ui::duration(end - start)
+        );
+        if active {
+            println!("  ends            {} (in {})", ui::local_time(end), ui::duration(end - now));
         }
-        println!("  provider paid   {}", money(history.provider_paid, decimals));
-        println!("  platform fee    {}", money(history.fees, decimals));
+        println!("  charged so far  {}", money(charged, &token));
+        if let Some(refund) = history.refund {
+            println!("  refunded        {}", money(refund, &token));
+        }
+        println!("  provider paid   {}", money(history.provider_paid, &token));
+        println!("  platform fee    {}", money(history.fees, &token));
         if !history.credited.is_zero() {
-            println!("  downtime refund {}", money(history.credited, decimals));
+            println!("  downtime refund {}", money(history.credited, &token));
         }
         if let Some(w) = workload {
             println!("  workload        {} ({})", w.state, w.detail);
@@ -105,6 +115,9 @@ impl StatusArgs {
                     if w.refusal.is_some() { "the whole deposit" } else { "the unused deposit" }
                 );
             }
+        }
+        if let Some(warning) = ui::ending_soon(self.rental, end - now).filter(|_| active) {
+            println!("warning: {warning}");
         }
         Ok(())
     }

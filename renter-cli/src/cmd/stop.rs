@@ -51,7 +51,7 @@ impl StopArgs {
             && let Some(signature) = status.refusal.clone()
         {
             let refused = submit_refusal(&escrow, self.rental, signature, ctx.json).await?;
-            let decimals = escrow.decimals().await?;
+            let token = super::Token::of(&escrow).await?;
             let why = refusal_reason(&status);
             if ctx.json {
                 print_json(&json!({
@@ -63,8 +63,8 @@ impl StopArgs {
                 }));
             } else {
                 println!("rental {} was refused by the provider ({why})", self.rental);
-                println!("  charged   {}", money(alloy::primitives::U256::ZERO, decimals));
-                println!("  refunded  {} (the whole deposit)", money(refused.refund, decimals));
+                println!("  charged   {}", money(alloy::primitives::U256::ZERO, &token));
+                println!("  refunded  {} (the whole deposit)", money(refused.refund, &token));
             }
             return Ok(());
         }
@@ -72,7 +72,7 @@ impl StopArgs {
         let stopped = escrow.stop(self.rental).await;
         spinner.finish_and_clear();
         let stopped = stopped?;
-        let decimals = escrow.decimals().await?;
+        let token = super::Token::of(&escrow).await?;
         let start = rental.start.to::<u64>();
         let used = stopped.stopped_at - start;
         let (charged, credited) = charged(&rental, used);
@@ -88,14 +88,14 @@ impl StopArgs {
             }));
         } else {
             println!("rental {} stopped after {}", self.rental, ui::duration(used));
-            println!("  charged   {}", money(charged, decimals));
+            println!("  charged   {}", money(charged, &token));
             if credited > 0 {
                 println!(
                     "  ({} of downtime refunded earlier is not charged)",
                     ui::duration(credited)
                 );
             }
-            println!("  refunded  {}", money(stopped.refund, decimals));
+            println!("  refunded  {}", money(stopped.refund, &token));
         }
         Ok(())
     }

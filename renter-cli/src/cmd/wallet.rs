@@ -161,20 +161,21 @@ async fn balance(ctx: &Ctx) -> anyhow::Result<()> {
         .await
         .map_err(|e| fail(Exit::Unreachable, format!("reading the ETH balance: {e}")))?;
     let tokens = escrow.balance_of(address).await?;
-    let decimals = escrow.decimals().await?;
+    let token = super::Token::of(&escrow).await?;
     if ctx.json {
         print_json(&json!({
             "address": address,
             "chain_id": chain_id,
             "token": escrow.token(),
             "balance": tokens.to_string(),
-            "decimals": decimals,
+            "decimals": token.decimals,
+            "symbol": token.symbol,
             "eth_wei": eth.to_string(),
         }));
     } else {
         println!("{address} on chain {chain_id}");
-        println!("  tokens  {}", money(tokens, decimals));
-        println!("  gas     {} ETH", super::tokens(eth, 18));
+        println!("  tokens  {}", money(tokens, &token));
+        println!("  gas     {} ETH", super::tokens(eth, &super::ETH));
         if eth == U256::ZERO {
             println!("  note: no ETH for gas; fund this address before renting");
         }
