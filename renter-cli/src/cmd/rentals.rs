@@ -118,7 +118,8 @@ impl RentalsArgs {
         for (id, r, _, end, state, cost, rented) in &rows {
             let active = *state == "active";
             let left = if active { ui::duration(end - now) } else { "-".into() };
-            if let Some(warning) = ui::ending_soon(*id, end - now).filter(|_| active) {
+            if let Some(warning) = ui::ending_soon(*id, end.saturating_sub(now)).filter(|_| active)
+            {
                 warnings.push(format!("rental {id}: {warning}"));
             }
             let gpu = match (&rented.gpu, rented.gpus) {

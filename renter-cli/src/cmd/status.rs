@@ -116,7 +116,9 @@ impl StatusArgs {
                 );
             }
         }
-        if let Some(warning) = ui::ending_soon(self.rental, end - now).filter(|_| active) {
+        if let Some(warning) =
+            ui::ending_soon(self.rental, end.saturating_sub(now)).filter(|_| active)
+        {
             println!("warning: {warning}");
         }
         Ok(())
