@@ -250,7 +250,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let started = gpuflow_protocol::unix_now();
     let machine = Machine::read();
     let sizes = &cli.sizes;
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let all = matches!(cli.bench, Bench::All);
     let mut sections = Vec::new();
     if matches!(cli.bench, Bench::Gas | Bench::All) {

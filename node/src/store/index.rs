@@ -176,6 +176,9 @@ impl Group {
                     (a, b) => a.or(b),
                 };
                 for f in rest {
+                    // Only the latest matters: a group none of whose offers conflicts
+                    // now is skipped when hidden conflicts are counted.
+                    high.conflict_until = high.conflict_until.max(f.conflict_until);
                     low.price_per_hour = low.price_per_hour.min(f.price_per_hour);
                     high.price_per_hour = high.price_per_hour.max(f.price_per_hour);
                     low.gpu_ram_mb = low.gpu_ram_mb.min(f.gpu_ram_mb);
@@ -407,6 +410,8 @@ impl OfferIndex {
         let now = clamp(now);
         let query = &search.query;
         let order = search.order;
+        // With one key the group's sorted positions are in the search's whole order.
+        let one_key = order == order.primary();
         let hide_conflicts = !search.include_conflicts && !query.mentions_conflicts();
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         let symbols = &inner.symbols;
@@ -439,7 +444,9 @@ impl OfferIndex {
                 // ties on it may still win on the others.
                 let full = best.len() == wanted;
                 if let Some(worst) = best.peek().filter(|_| full) {
-                    if order.compare_primary(facts, worst.facts).is_gt() {
+                    if order.compare_primary(facts, worst.facts).is_gt()
+                        || (one_key && hit >= *worst)
+                    {
                         break;
                     }
                     if hit >= *worst {
@@ -458,10 +465,14 @@ impl OfferIndex {
                 }
             }
         }
-        // What matched but is hidden: conflicts are few, so counting them is a cheap pass.
+        // What matched but is hidden: conflicts are few, and only the groups where one
+        // lasts until after now are read again.
         let mut hidden_conflicts = 0u32;
         if hide_conflicts {
-            for group in inner.groups.iter().filter(|g| query.matches_name(&g.words)) {
+            let conflicted =
+                |g: &&Group| g.range().is_some_and(|(_, high)| high.conflict_until > now);
+            let groups = inner.groups.iter().filter(conflicted);
+            for group in groups.filter(|g| query.matches_name(&g.words)) {
                 for (facts, summary) in group.facts.iter().zip(&group.summaries) {
                     if facts.conflicts(now)
                         && facts.expires_at > now
