@@ -139,10 +139,17 @@ impl Order {
         compare_key(self.key, self.descending, self.value(a), self.value(b))
     }
 
-    /// Where `a` goes relative to `b` in this order; ties go by offer id.
+    /// Where `a` goes relative to `b` in this order; ties go by offer id. Called for
+    /// every offer a search walks, so it reads only the values it needs.
     pub(crate) fn compare(self, a: &Facts, b: &Facts) -> Ordering {
-        self.compare_values(&self.values(a), &self.values(b))
-            .then_with(|| a.id.to_bytes().cmp(&b.id.to_bytes()))
+        let mut ordering = self.compare_primary(a, b);
+        for (key, descending) in self.then.into_iter().flatten() {
+            if ordering.is_ne() {
+                break;
+            }
+            ordering = compare_key(key, descending, key_value(key, a), key_value(key, b));
+        }
+        ordering.then_with(|| a.id.to_bytes().cmp(&b.id.to_bytes()))
     }
 }
 
