@@ -42,14 +42,27 @@ as_root_install() {
     || die "cannot install $2 with apt-get"
 }
 
+dockerd_has_hook() {
+  local pid path dir
+  pid="$(pgrep -x dockerd | head -n 1)" && [[ -n $pid ]] || return 1
+  path="$(tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | sed -n 's/^PATH=//p')"
+  [[ -n $path ]] || path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+  local -a dirs
+  IFS=: read -ra dirs <<< "$path"
+  for dir in "${dirs[@]}"; do
+    [[ -x "$dir/nvidia-container-runtime-hook" ]] && return 0
+  done
+  return 1
+}
+
 engine_up() {
   if docker info >/dev/null 2>&1; then
     log "using the engine that answers at ${DOCKER_HOST:-the default socket}"
     dockerd_pid="" gpu_hook=0
-    # An engine of ours from an earlier run that was not stopped still has the hook.
-    if [[ -f "$cache/dockerd.pid" ]] && grep -q "$here" "/proc/$(cat "$cache/dockerd.pid")/environ" 2>/dev/null; then
-      gpu_hook=1
-    fi
+    # GPU requests work when dockerd found an nvidia-container-runtime-hook on its PATH:
+    # the NVIDIA toolkit's, or the stand-in of an engine started by this script (from
+    # this checkout or another) and not stopped.
+    dockerd_has_hook && gpu_hook=1
     return
   fi
   [[ $(id -u) == 0 ]] || die "no Docker engine answers (DOCKER_HOST=${DOCKER_HOST:-unset}) and only root can start one; start dockerd, or run as root"
