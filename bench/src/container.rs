@@ -16,7 +16,10 @@ use gpuflow_devnet::{Devnet, DevnetOptions};
 use serde_json::{Value, json};
 use tokio::process::Command;
 
-use crate::report::{Figure, Section, Target, quantile};
+use crate::{
+    rental::Renter,
+    report::{Figure, Section, Target, quantile},
+};
 
 /// How long the agent gets to pull its image ahead, and a rental to run or end.
 const PATIENCE: Duration = Duration::from_secs(180);
@@ -88,16 +91,8 @@ fn hex_number(text: &str) -> Option<u64> {
 }
 
 async fn rentals(params: &ContainerParams, devnet: &Devnet, dir: &Path) -> anyhow::Result<Section> {
-    let gpuflow = params.bin_dir.join("gpuflow");
-    let config = dir.join("config");
-    let cli = |args: &[&str]| {
-        let mut command = Command::new(&gpuflow);
-        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("GPUFLOW_")) {
-            command.env_remove(key);
-        }
-        command.envs(devnet.env()).env("XDG_CONFIG_HOME", &config).args(args);
-        command
-    };
+    let renter = Renter::new(&params.bin_dir, devnet, dir);
+    let cli = |args: &[&str]| renter.command(args);
     let json_of = |what: &str, out: std::process::Output| -> anyhow::Result<Value> {
         if !out.status.success() {
             bail!("{what} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
@@ -179,20 +174,9 @@ async fn rentals(params: &ContainerParams, devnet: &Devnet, dir: &Path) -> anyho
         from_block.push(after_block);
         from_rent.push(after_rent);
 
-        let stop = cli(&["--json", "stop", &id]).output().await?;
-        json_of("gpuflow stop", stop)?;
         // The next rental starts once the provider has removed this container.
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let status = cli(&["--json", "status", &id]).output().await?;
-            let json: Value = serde_json::from_slice(&status.stdout).unwrap_or_default();
-            if json["workload"].is_null() || json["workload"]["state"] == "ended" {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("rental {id} did not end within {PATIENCE:?} of its stop");
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+        if !renter.stop_and_wait(&id, PATIENCE).await? {
+            bail!("rental {id} did not end within {PATIENCE:?} of its stop");
         }
     }
     watcher.abort();

@@ -39,17 +39,54 @@ pub async fn run(params: &RentalParams) -> anyhow::Result<Section> {
     result
 }
 
-async fn rentals(params: &RentalParams, devnet: &Devnet, dir: &Path) -> anyhow::Result<Section> {
-    let gpuflow = params.bin_dir.join("gpuflow");
-    let config = dir.join("config");
-    let cli = |args: &[&str]| {
-        let mut command = Command::new(&gpuflow);
+/// `gpuflow` as the devnet's renter: the devnet's settings, none of this process's
+/// `GPUFLOW_*`, and a configuration directory of its own.
+pub(crate) struct Renter<'a> {
+    gpuflow: PathBuf,
+    config: PathBuf,
+    devnet: &'a Devnet,
+}
+
+impl<'a> Renter<'a> {
+    /// The renter of `devnet`, running `gpuflow` from `bin_dir`, its configuration in `dir`.
+    pub(crate) fn new(bin_dir: &Path, devnet: &'a Devnet, dir: &Path) -> Self {
+        Self { gpuflow: bin_dir.join("gpuflow"), config: dir.join("config"), devnet }
+    }
+
+    /// `gpuflow ARGS`, ready to run.
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.gpuflow);
         for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("GPUFLOW_")) {
             command.env_remove(key);
         }
-        command.envs(devnet.env()).env("XDG_CONFIG_HOME", &config).args(args);
+        command.envs(self.devnet.env()).env("XDG_CONFIG_HOME", &self.config).args(args);
         command
-    };
+    }
+
+    /// Stops rental `id`, then waits at most `patience` for the provider to end its
+    /// workload; whether it did.
+    pub(crate) async fn stop_and_wait(&self, id: &str, patience: Duration) -> anyhow::Result<bool> {
+        let stop = self.command(&["--json", "stop", id]).output().await?;
+        if !stop.status.success() {
+            bail!("gpuflow stop {id} failed: {}", String::from_utf8_lossy(&stop.stderr).trim());
+        }
+        let deadline = Instant::now() + patience;
+        while Instant::now() < deadline {
+            let status = self.command(&["--json", "status", id]).output().await?;
+            let json: serde_json::Value =
+                serde_json::from_slice(&status.stdout).unwrap_or_default();
+            if json["workload"].is_null() || json["workload"]["state"] == "ended" {
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Ok(false)
+    }
+}
+
+async fn rentals(params: &RentalParams, devnet: &Devnet, dir: &Path) -> anyhow::Result<Section> {
+    let renter = Renter::new(&params.bin_dir, devnet, dir);
+    let cli = |args: &[&str]| renter.command(args);
     let mut times = Vec::new();
     let mut rows = String::new();
     for n in 1..=params.rentals {
@@ -72,21 +109,8 @@ async fn rentals(params: &RentalParams, devnet: &Devnet, dir: &Path) -> anyhow::
         let id = json["rental_id"].to_string();
         let _ = writeln!(rows, "| {n} | {id} | {took:.2} s |");
         times.push(took);
-        let stop = cli(&["--json", "stop", &id]).output().await?;
-        if !stop.status.success() {
-            bail!("gpuflow stop {id}: {}", String::from_utf8_lossy(&stop.stderr).trim());
-        }
-        // The next rental starts once the provider has ended this workload.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            let status = cli(&["--json", "status", &id]).output().await?;
-            let json: serde_json::Value =
-                serde_json::from_slice(&status.stdout).unwrap_or_default();
-            if json["workload"].is_null() || json["workload"]["state"] == "ended" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        // The next rental starts once the provider has ended this workload (or 30 s on).
+        renter.stop_and_wait(&id, Duration::from_secs(30)).await?;
     }
     let median = quantile(&mut times, 0.5);
     let mut details = String::from("## Time to a running rental\n\n");

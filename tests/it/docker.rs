@@ -38,10 +38,14 @@ async fn gpuflow(devnet: &Devnet, args: &[&str]) -> Output {
     gpuflow_in(devnet, &[], args).await
 }
 
+/// The renter's configuration directory on this devnet.
+fn renter_home(devnet: &Devnet) -> std::path::PathBuf {
+    devnet.provider_log.parent().expect("the devnet has a directory").join("renter")
+}
+
 /// [`gpuflow`] with more variables in its environment.
 async fn gpuflow_in(devnet: &Devnet, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let home = devnet.provider_log.parent().expect("the devnet has a directory").join("renter");
-    let mut vars = vec![("XDG_CONFIG_HOME", home.display().to_string())];
+    let mut vars = vec![("XDG_CONFIG_HOME", renter_home(devnet).display().to_string())];
     vars.extend(env.iter().map(|(key, value)| (*key, (*value).to_owned())));
     gpuflow_with(devnet, &vars, args).await
 }
@@ -99,17 +103,23 @@ async fn docker_devnet(dir: &Path) -> (Devnet, Escrow) {
     start_with(options).await
 }
 
-/// Rents one GPU for an hour with the key; the `rent --json` document.
+/// Rents one GPU for an hour of the test image with the key; the `rent --json` document.
 async fn rent_one_gpu(devnet: &Devnet, public_key: &str) -> Value {
+    rent_gpu(devnet, public_key, "1", &test_image()).await
+}
+
+/// Rents one GPU for `hours` of `image` with the key, and checks it runs; the `rent --json`
+/// document.
+async fn rent_gpu(devnet: &Devnet, public_key: &str, hours: &str, image: &str) -> Value {
     let args = [
         "rent",
         &devnet.offer_id,
         "--hours",
-        "1",
+        hours,
         "--gpus",
         "1",
         "--image",
-        &test_image(),
+        image,
         "--ssh-key",
         public_key,
         "--wait",
@@ -119,6 +129,15 @@ async fn rent_one_gpu(devnet: &Devnet, public_key: &str) -> Value {
     let rented = gpuflow_json(devnet, &args).await;
     assert_eq!(rented["workload"]["state"], "running", "{rented}");
     rented
+}
+
+/// Stops rental `id` and waits until its container is gone.
+async fn stop_and_see_removed(devnet: &Devnet, id: u64, container: &str) {
+    gpuflow_json(devnet, &["stop", &id.to_string()]).await;
+    eventually(devnet, "the container to be removed", RUNNING, || async {
+        inspect(container).await.is_none().then_some(())
+    })
+    .await;
 }
 
 /// `gpuflow ssh ID -- COMMAND`: its stdout, or `None` when ssh failed.
@@ -289,11 +308,7 @@ async fn two_rentals_of_one_gpu_each_get_one_gpu_each() {
     }
     assert_ne!(seen[0], seen[1], "two rentals were given the same GPU");
     for (id, container) in ids {
-        gpuflow_json(&devnet, &["stop", &id.to_string()]).await;
-        eventually(&devnet, "the container to be removed", RUNNING, || async {
-            inspect(&container).await.is_none().then_some(())
-        })
-        .await;
+        stop_and_see_removed(&devnet, id, &container).await;
     }
     devnet.shutdown().await;
 }
@@ -396,11 +411,7 @@ async fn the_renters_environment_port_and_command_reach_the_container() {
     assert!(!neither.ok && neither.stderr.contains("RENTAL:PATH"), "{}", neither.stderr);
 
     let container = container_of(&devnet, id).await;
-    gpuflow_json(&devnet, &["stop", &id.to_string()]).await;
-    eventually(&devnet, "the container to be removed", RUNNING, || async {
-        inspect(&container).await.is_none().then_some(())
-    })
-    .await;
+    stop_and_see_removed(&devnet, id, &container).await;
     devnet.shutdown().await;
 }
 
@@ -448,33 +459,13 @@ async fn an_image_pulled_ahead_is_offered_ready_and_starts_without_a_pull() {
     assert_eq!(pulls(&image, since).await, 1, "the agent pulled its image once, at start");
 
     // A rental of it starts from the machine's copy: no second pull.
-    let args = [
-        "rent",
-        &devnet.offer_id,
-        "--hours",
-        "1",
-        "--gpus",
-        "1",
-        "--image",
-        &image,
-        "--ssh-key",
-        &public_key,
-        "--wait",
-        &RUNNING.as_secs().to_string(),
-        "--yes",
-    ];
-    let rented = gpuflow_json(&devnet, &args).await;
-    assert_eq!(rented["workload"]["state"], "running", "{rented}");
+    let rented = rent_gpu(&devnet, &public_key, "1", &image).await;
     let id = rented["rental_id"].as_u64().unwrap();
     assert_eq!(ssh(&devnet, id, "true").await.as_deref(), Some(""));
     assert_eq!(pulls(&image, since).await, 1, "the rental pulled the image again");
 
     let container = container_of(&devnet, id).await;
-    gpuflow_json(&devnet, &["stop", &id.to_string()]).await;
-    eventually(&devnet, "the container to be removed", RUNNING, || async {
-        inspect(&container).await.is_none().then_some(())
-    })
-    .await;
+    stop_and_see_removed(&devnet, id, &container).await;
     devnet.shutdown().await;
     let _ = docker(&["rmi", &image]).await;
 }
@@ -531,11 +522,7 @@ async fn a_template_fills_the_rental_and_says_what_to_open() {
     .await;
 
     let container = container_of(&devnet, id).await;
-    gpuflow_json(&devnet, &["stop", &id.to_string()]).await;
-    eventually(&devnet, "the container to be removed", RUNNING, || async {
-        inspect(&container).await.is_none().then_some(())
-    })
-    .await;
+    stop_and_see_removed(&devnet, id, &container).await;
     devnet.shutdown().await;
 }
 
@@ -545,23 +532,7 @@ async fn the_last_ten_minutes_are_announced_and_the_logs_end_with_the_rental() {
     let public_key = key_pair(dir.path());
     let (devnet, _) = docker_devnet(dir.path()).await;
     // Six minutes: in the last ten from the start.
-    let args = [
-        "rent",
-        &devnet.offer_id,
-        "--hours",
-        "0.1",
-        "--gpus",
-        "1",
-        "--image",
-        &test_image(),
-        "--ssh-key",
-        &public_key,
-        "--wait",
-        &RUNNING.as_secs().to_string(),
-        "--yes",
-    ];
-    let rented = gpuflow_json(&devnet, &args).await;
-    assert_eq!(rented["workload"]["state"], "running", "{rented}");
+    let rented = rent_gpu(&devnet, &public_key, "0.1", &test_image()).await;
     let id = rented["rental_id"].as_u64().unwrap();
     let id_text = id.to_string();
 
@@ -597,7 +568,7 @@ async fn the_last_ten_minutes_are_announced_and_the_logs_end_with_the_rental() {
     assert_eq!(gone, "gone");
 
     // `logs -f` follows the rental and ends with it.
-    let home = devnet.provider_log.parent().unwrap().join("renter");
+    let home = renter_home(&devnet);
     let bin = gpuflow_devnet::bin_dir().unwrap().join("gpuflow");
     let mut follow = tokio::process::Command::new(&bin)
         .args(["logs", &id_text, "-f"])

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 
 use gpuflow_protocol::{OfferId, search::SearchField};
 
-use super::{QueryError, facts::Facts};
+use super::{QueryError, facts::Facts, fields::FieldValues};
 
 /// Most sort keys one order may have (`reliability-,dph,age_days`).
 pub const MAX_SORT_KEYS: usize = 3;
@@ -153,27 +153,13 @@ impl Order {
     }
 }
 
-/// The value of `offer` for `key`, as stored; `None` when unknown.
+/// The value of `offer` for `key`, as stored; `None` when unknown. Conditions read the
+/// same numbers, but the age as the time since the first sighting, which is not stored:
+/// the age sorts by the first sighting itself.
 fn key_value(key: SortKey, offer: &Facts) -> Option<i64> {
     match key {
-        SortKey::Dph => Some(offer.price_per_hour),
-        SortKey::GpuRam => Some(offer.gpu_ram_mb),
-        SortKey::GpuTotalRam => Some(offer.gpu_ram_mb.saturating_mul(offer.num_gpus)),
-        SortKey::NumGpus => Some(offer.num_gpus),
-        SortKey::Cuda => offer.cuda,
         SortKey::AgeDays => Some(offer.first_seen),
-        SortKey::InetDown => offer.inet_down_mbps,
-        SortKey::InetUp => offer.inet_up_mbps,
-        SortKey::Disk => offer.disk_mb,
-        SortKey::CpuCores => offer.cpu_cores,
-        SortKey::CpuRam => offer.cpu_ram_mb,
-        SortKey::Reliability => Some(offer.reliability),
-        SortKey::Uptime => offer.uptime,
-        SortKey::Rentals => Some(offer.rentals),
-        SortKey::CompletedRentals => Some(offer.completed_rentals),
-        SortKey::SlaCredits => Some(offer.sla_credits),
-        // Not sortable: `parse` never makes such an order.
-        _ => None,
+        _ => key.number(offer, 0),
     }
 }
 

@@ -105,6 +105,13 @@ pub(crate) fn charged(rental: &gpuflow_escrow::Rental, used: u64) -> (U256, u64)
     (U256::from(rental.ratePerSecond) * U256::from(used - credited), credited)
 }
 
+/// What `rental` has cost its renter by the chain's time `now`: [`charged`] for the
+/// seconds from its start to `now` or its end, whichever is first.
+pub(crate) fn charged_by(rental: &gpuflow_escrow::Rental, now: u64) -> U256 {
+    let (start, end) = (rental.start.to::<u64>(), rental.end.to::<u64>());
+    charged(rental, end.min(now).max(start) - start).0
+}
+
 /// Prints `value` as pretty JSON.
 pub(crate) fn print_json(value: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(value).expect("JSON values print"));

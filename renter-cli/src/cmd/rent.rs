@@ -151,7 +151,8 @@ impl RentArgs {
             return Err(fail(
                 Exit::Usage,
                 format!(
-                    "the {name} template's image runs no SSH server, so --ssh-key cannot log                      you in; drop --ssh-key and use what `rent` prints to open"
+                    "the {name} template's image runs no SSH server, so --ssh-key cannot log \
+                     you in; drop --ssh-key and use what `rent` prints to open"
                 ),
             ));
         }

@@ -69,8 +69,7 @@ impl RentalsArgs {
             if !self.all && state != "active" {
                 continue;
             }
-            let used = end.min(now).max(start) - start;
-            let (cost, _) = super::charged(&rental, used);
+            let cost = super::charged_by(&rental, now);
             let rented = crate::provider::rented(escrow.address(), id, &rental).unwrap_or_default();
             rows.push((id, rental, start, end, state, cost, rented));
         }

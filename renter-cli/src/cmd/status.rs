@@ -3,7 +3,7 @@ use alloy::primitives::U256;
 use clap::Args;
 use serde_json::json;
 
-use super::{Ctx, charged, money, print_json};
+use super::{Ctx, charged_by, money, print_json};
 use crate::{provider::ProviderClient, ui};
 
 /// `gpuflow status`.
@@ -30,8 +30,7 @@ impl StatusArgs {
         // The chain's clock decides when a rental ends, not this machine's.
         let (_, now) = escrow.latest_block().await?;
         let (start, end) = (rental.start.to::<u64>(), rental.end.to::<u64>());
-        let billed_until = end.min(now).max(start);
-        let (charged, _) = charged(&rental, billed_until - start);
+        let charged = charged_by(&rental, now);
         let active = !rental.stopped && now < end;
 
         // The workload's state comes from the provider itself.
@@ -59,7 +58,7 @@ impl StatusArgs {
                 "active": active,
                 "charged": charged.to_string(),
                 "left": if active { end - now } else { 0 },
-                "ending_soon": active && end - now <= 600,
+                "ending_soon": active && ui::ending_soon(self.rental, end - now).is_some(),
                 "refund": history.refund.map(|r| r.to_string()),
                 "provider_paid": history.provider_paid.to_string(),
                 "fees": history.fees.to_string(),
