@@ -8,9 +8,9 @@ use bollard::models::{
     RestartPolicy, RestartPolicyNameEnum,
 };
 
-use gpuflow_protocol::{Share, SshEndpoint};
+use gpuflow_protocol::{PublishedPort, Share, SshEndpoint};
 
-use crate::runtime::{BoxFuture, RuntimeError, WorkloadSpec};
+use crate::runtime::{BoxFuture, Reach, RuntimeError, WorkloadSpec};
 
 /// Port sshd listens on inside the container.
 pub(super) const SSH_PORT: &str = "22/tcp";
@@ -201,6 +201,35 @@ pub fn with_limits(mut config: ContainerCreateBody, share: &Share) -> ContainerC
     host.shm_size = (share.shm_bytes > 0).then(|| signed(share.shm_bytes));
     host.pids_limit = Some(signed(share.pids));
     config
+}
+
+/// Where a running container's SSH port (22, logged in to as root at `ssh_host`) and the
+/// renter's ports are published, read from its inspection; `None` while it does not run:
+/// a container the engine is restarting has no ports mapped yet, and its rental keeps
+/// the ones it had until it runs again.
+pub fn reach_in(info: ContainerInspectResponse, ssh_host: &str) -> Option<Reach> {
+    if info.state.and_then(|s| s.running) != Some(true) {
+        return None;
+    }
+    let mut reach = Reach::default();
+    let published = info.network_settings.and_then(|n| n.ports).unwrap_or_default();
+    for (port, bindings) in published {
+        let host = bindings
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|b| b.host_port.and_then(|p| p.parse::<u16>().ok()));
+        let container = port.strip_suffix("/tcp").and_then(|p| p.parse::<u16>().ok());
+        match (container, host) {
+            (Some(22), Some(port)) => {
+                let (host, user) = (ssh_host.to_owned(), "root".to_owned());
+                reach.ssh = Some(SshEndpoint { host, port, user });
+            }
+            (Some(container), Some(host)) => reach.ports.push(PublishedPort { container, host }),
+            _ => {}
+        }
+    }
+    reach.ports.sort_by_key(|p| p.container);
+    Some(reach)
 }
 
 /// What already holds a rental's container name when the rental (re)starts, e.g. after

@@ -17,11 +17,11 @@ use bollard::{
     },
 };
 use futures::StreamExt;
-use gpuflow_protocol::{PublishedPort, Share, SshEndpoint};
+use gpuflow_protocol::Share;
 
 pub use self::container::{
     CAPABILITIES, ENDS_AT_FILE, RENTAL_LABEL, START, WRITE_ENDS_AT, connect_detail,
-    container_config, with_image_command, with_limits,
+    container_config, reach_in, with_image_command, with_limits,
 };
 use self::container::{Engine, ImageCommand, bring_up, container_name};
 use crate::host::Host;
@@ -153,31 +153,11 @@ impl DockerRuntime {
         }
     }
 
-    /// Where the container's SSH port and the renter's ports are published, once Docker
-    /// mapped them.
-    async fn reach_of(&self, container: &str) -> Result<Reach, RuntimeError> {
+    /// Where the container's SSH port and the renter's ports are published; `None` while
+    /// it does not run (the engine is restarting it), when Docker has mapped none.
+    async fn reach_of(&self, container: &str) -> Result<Option<Reach>, RuntimeError> {
         let info = self.docker.inspect_container(container, None).await.map_err(docker_err)?;
-        let mut reach = Reach::default();
-        let published = info.network_settings.and_then(|n| n.ports).unwrap_or_default();
-        for (port, bindings) in published {
-            let host = bindings
-                .unwrap_or_default()
-                .into_iter()
-                .find_map(|b| b.host_port.and_then(|p| p.parse::<u16>().ok()));
-            let container = port.strip_suffix("/tcp").and_then(|p| p.parse::<u16>().ok());
-            match (container, host) {
-                (Some(22), Some(port)) => {
-                    let user = "root".to_owned();
-                    reach.ssh = Some(SshEndpoint { host: self.ssh_host.clone(), port, user });
-                }
-                (Some(container), Some(host)) => {
-                    reach.ports.push(PublishedPort { container, host });
-                }
-                _ => {}
-            }
-        }
-        reach.ports.sort_by_key(|p| p.container);
-        Ok(reach)
+        Ok(reach_in(info, &self.ssh_host))
     }
 }
 
@@ -299,7 +279,7 @@ impl Runtime for DockerRuntime {
                 config = with_limits(config, &share);
             }
             let id = bring_up(self, spec.rental_id, &name, config).await?;
-            let reach = self.reach_of(&id).await?;
+            let reach = self.reach_of(&id).await?.unwrap_or_default();
             if let (Some(_), Some(ssh)) = (&spec.ssh_key, &reach.ssh) {
                 ssh_ready(ssh.port, SSH_READY_TIMEOUT).await?;
             }
@@ -322,7 +302,7 @@ impl Runtime for DockerRuntime {
     }
 
     fn reach<'a>(&'a self, _rental_id: u64, handle: &'a str) -> BoxFuture<'a, Option<Reach>> {
-        Box::pin(async move { self.reach_of(handle).await.ok() })
+        Box::pin(async move { self.reach_of(handle).await.ok().flatten() })
     }
 
     fn extend<'a>(

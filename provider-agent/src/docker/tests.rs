@@ -51,7 +51,11 @@ fn the_renters_image_replaces_the_default() {
 
 #[test]
 fn the_renter_is_told_how_to_connect() {
-    let ssh = SshEndpoint { host: "203.0.113.7".into(), port: 32768, user: "root".into() };
+    let ssh = gpuflow_protocol::SshEndpoint {
+        host: "203.0.113.7".into(),
+        port: 32768,
+        user: "root".into(),
+    };
     assert_eq!(connect_detail("c", Some(&ssh)), "ssh -p 32768 root@203.0.113.7");
     assert!(connect_detail("c", None).contains("no SSH port"));
 }
@@ -376,4 +380,38 @@ fn image_tags_are_split_from_registry_ports() {
     assert_eq!(split_image("ubuntu"), ("ubuntu", "latest"));
     assert_eq!(split_image("registry:5000/team/img"), ("registry:5000/team/img", "latest"));
     assert_eq!(split_image("registry:5000/img:v1"), ("registry:5000/img", "v1"));
+}
+
+#[test]
+fn a_container_the_engine_is_restarting_has_no_reach_yet() {
+    let config = container_config("img:1", &spec());
+    let published = |ports: &[(&str, &str)]| bollard::models::NetworkSettings {
+        ports: Some(
+            ports
+                .iter()
+                .map(|(container, host)| {
+                    let binding = bollard::models::PortBinding {
+                        host_ip: Some("0.0.0.0".into()),
+                        host_port: Some((*host).to_owned()),
+                    };
+                    ((*container).to_owned(), Some(vec![binding]))
+                })
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    let running = ContainerInspectResponse {
+        network_settings: Some(published(&[("22/tcp", "40022"), ("8888/tcp", "40888")])),
+        ..inspected("c1", &config, true)
+    };
+    let reach = reach_in(running, "203.0.113.7").expect("a running container's ports");
+    let ssh = reach.ssh.expect("the SSH port");
+    assert_eq!((ssh.host.as_str(), ssh.port, ssh.user.as_str()), ("203.0.113.7", 40022, "root"));
+    assert_eq!(reach.ports, [gpuflow_protocol::PublishedPort { container: 8888, host: 40888 }]);
+    // Restarting: Docker has unmapped the ports; that is not a rental without SSH.
+    let restarting = ContainerInspectResponse {
+        network_settings: Some(published(&[])),
+        ..inspected("c1", &config, false)
+    };
+    assert_eq!(reach_in(restarting, "203.0.113.7"), None);
 }
