@@ -44,7 +44,8 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
     /// stopped flag (1), rate per second (44). The renter and the provider are compact account ids (see {_accountIds});
     /// every duration is at most {MAX_RENTAL_DURATION}, and the paid seconds never exceed the duration.
     ///
-    /// `credits`: credited seconds (32 bits), then the end of the last credited window (40).
+    /// `credits`: credited seconds (32 bits), then the end of the last credited window (40), then the automatic
+    /// extension's remaining budget (96) and step (32), see {setAutoExtend}. A downtime credit keeps the upper two.
     struct StoredRental {
         // slot 0
         uint256 terms;
@@ -61,6 +62,15 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
 
     /// @inheritdoc IGpuEscrow
     uint256 public constant override MAX_DISPUTE_WINDOW = 30 days;
+
+    /// @inheritdoc IGpuEscrow
+    uint256 public constant override AUTO_EXTEND_LEAD = 10 minutes;
+
+    /// @inheritdoc IGpuEscrow
+    uint256 public constant override MIN_AUTO_EXTEND_STEP = 1 minutes;
+
+    /// @inheritdoc IGpuEscrow
+    uint256 public constant override MAX_AUTO_EXTEND_BUDGET = (1 << 96) - 1;
 
     /// @dev The highest rate per second a rental can have, `2^44 - 1`: about 17.6 million USDC per second.
     uint256 private constant MAX_RATE = (1 << 44) - 1;
@@ -87,6 +97,13 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
 
     /// @dev Bit offset of the end of the last credited window in {StoredRental.credits}.
     uint256 private constant CREDITED_UNTIL_OFFSET = 32;
+
+    /// @dev Bit offsets of the automatic extension's remaining budget and step in {StoredRental.credits}, and the
+    /// mask of the two downtime fields below them.
+    uint256 private constant AUTO_BUDGET_OFFSET = 72;
+    uint256 private constant AUTO_STEP_OFFSET = 168;
+    uint256 private constant MASK_CREDIT_FIELDS = (1 << 72) - 1;
+    uint256 private constant MASK_96 = (1 << 96) - 1;
 
     uint256 private constant MASK_32 = (1 << 32) - 1;
     uint256 private constant MASK_40 = (1 << 40) - 1;
@@ -266,9 +283,18 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
             feeBps: uint16(terms >> FEE_OFFSET & MASK_FEE),
             withdrawn: rate * _paidSeconds(terms),
             credited: uint40(stored.credits & MASK_32),
-            creditedUntil: uint40(stored.credits >> CREDITED_UNTIL_OFFSET)
+            creditedUntil: uint40(stored.credits >> CREDITED_UNTIL_OFFSET & MASK_40)
         });
         // forge-lint: disable-end(unsafe-typecast)
+    }
+
+    /// @inheritdoc IGpuEscrow
+    function autoExtension(uint256 rentalId) external view override returns (uint256 budget, uint256 step) {
+        StoredRental storage stored = _rentals[rentalId];
+        _existingTerms(stored, rentalId);
+        uint256 credits = stored.credits;
+        budget = credits >> AUTO_BUDGET_OFFSET & MASK_96;
+        step = credits >> AUTO_STEP_OFFSET & MASK_32;
     }
 
     /// @inheritdoc IGpuEscrow
@@ -355,6 +381,69 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
 
         // Interactions: pull the cost.
         token.safeTransferFrom(msg.sender, address(this), cost);
+    }
+
+    /// @inheritdoc IGpuEscrow
+    function setAutoExtend(uint256 rentalId, uint256 budget, uint256 step) external override {
+        // Checks: only the renter, only an active rental, a budget that fits its field and a step long enough that
+        // extensions stay few. A zero budget turns the automatic extension off, whatever the step.
+        StoredRental storage stored = _rentals[rentalId];
+        uint256 terms = _existingTerms(stored, rentalId);
+        _requireRenter(terms, rentalId);
+        _requireActive(terms, rentalId);
+        if (budget > MAX_AUTO_EXTEND_BUDGET) {
+            revert Errors.GpuEscrow_AutoExtendBudgetTooLarge(budget, MAX_AUTO_EXTEND_BUDGET);
+        }
+        if (budget == 0) {
+            step = 0;
+        } else if (step < MIN_AUTO_EXTEND_STEP || step > MAX_RENTAL_DURATION) {
+            revert Errors.GpuEscrow_AutoExtendStepOutOfRange(step, MIN_AUTO_EXTEND_STEP, MAX_RENTAL_DURATION);
+        }
+
+        // Effects: replace the budget and the step, whatever was left of the previous ones.
+        stored.credits = (stored.credits & MASK_CREDIT_FIELDS) | budget << AUTO_BUDGET_OFFSET | step << AUTO_STEP_OFFSET;
+        emit AutoExtendSet(rentalId, budget, step);
+    }
+
+    /// @inheritdoc IGpuEscrow
+    function autoExtend(uint256 rentalId) external override whenNotPaused returns (uint256 cost) {
+        // Checks: an active rental, inside the last {AUTO_EXTEND_LEAD} seconds, with a budget for at least a second
+        // and room below the quote's maximum duration.
+        StoredRental storage stored = _rentals[rentalId];
+        uint256 terms = _existingTerms(stored, rentalId);
+        _requireActive(terms, rentalId);
+        uint256 end = _end(terms);
+        if (block.timestamp + AUTO_EXTEND_LEAD < end) {
+            revert Errors.GpuEscrow_AutoExtendTooEarly(rentalId, end - AUTO_EXTEND_LEAD);
+        }
+        uint256 credits = stored.credits;
+        uint256 budget = credits >> AUTO_BUDGET_OFFSET & MASK_96;
+        uint256 rate = _rate(terms);
+        uint256 extraSeconds = credits >> AUTO_STEP_OFFSET & MASK_32;
+        uint256 affordable = budget / rate;
+        if (affordable < extraSeconds) {
+            extraSeconds = affordable;
+        }
+        uint256 duration = _duration(terms);
+        uint256 maxExtraSeconds = (terms >> MAX_DURATION_OFFSET & MASK_32) - duration;
+        if (maxExtraSeconds < extraSeconds) {
+            extraSeconds = maxExtraSeconds;
+        }
+        if (extraSeconds == 0) {
+            revert Errors.GpuEscrow_AutoExtendNothingLeft(rentalId, budget, maxExtraSeconds);
+        }
+
+        // Effects: move the end and take the cost out of the budget. `cost <= budget`, so the budget cannot go below
+        // zero, and the new duration is at most the maximum duration.
+        unchecked {
+            cost = rate * extraSeconds;
+            stored.credits = credits - (cost << AUTO_BUDGET_OFFSET);
+        }
+        stored.terms = terms + (extraSeconds << DURATION_OFFSET);
+        emit RentalExtended(rentalId, end + extraSeconds, cost);
+
+        // Interactions: pull the cost from the renter, who allowed it with {setAutoExtend} and a token allowance.
+        token.safeTransferFrom(_accounts[_renterId(terms)], address(this), cost);
     }
 
     /// @inheritdoc IGpuEscrow
@@ -456,7 +545,7 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
         StoredRental storage stored = _rentals[rentalId];
         uint256 terms = _existingTerms(stored, rentalId);
         uint256 credits = stored.credits;
-        _checkDowntimeWindow(terms, credits >> CREDITED_UNTIL_OFFSET, rentalId, from, to, downSeconds);
+        _checkDowntimeWindow(terms, credits >> CREDITED_UNTIL_OFFSET & MASK_40, rentalId, from, to, downSeconds);
         _verifyAttestation(_hashDowntime(rentalId, from, to, downSeconds, deadline), signatures);
         uint256 credited = credits & MASK_32;
         uint256 creditSeconds = _creditableSeconds(terms, credited, from, to, downSeconds);
@@ -464,10 +553,12 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
             revert Errors.GpuEscrow_NothingToCredit(rentalId);
         }
 
-        // Effects: record the credit and the window. The credited seconds lie in disjoint windows inside
-        // `[start, end)`, so they fit in 32 bits, and the refund is below `2^44 * 2^32`.
+        // Effects: record the credit and the window, keeping the automatic extension above them. The credited seconds
+        // lie in disjoint windows inside `[start, end)`, so they fit in 32 bits, and the refund is below
+        // `2^44 * 2^32`.
         unchecked {
-            stored.credits = (credited + creditSeconds) | to << CREDITED_UNTIL_OFFSET;
+            stored.credits =
+                (credits & ~MASK_CREDIT_FIELDS) | (credited + creditSeconds) | to << CREDITED_UNTIL_OFFSET;
             refund = _rate(terms) * creditSeconds;
         }
         emit DowntimeCredited(rentalId, from, to, creditSeconds, refund);

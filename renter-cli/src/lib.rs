@@ -79,6 +79,8 @@ enum Command {
     Status(cmd::status::StatusArgs),
     /// Buy more time on a running rental, at the same rate.
     Extend(cmd::extend::ExtendArgs),
+    /// Let the escrow extend a rental from a capped budget while you are offline.
+    AutoExtend(cmd::auto_extend::AutoExtendArgs),
     /// Print a rental's workload logs, signed as its renter.
     Logs(cmd::logs::LogsArgs),
     /// Log in to the rental's machine with your key, or run one command there.
@@ -110,6 +112,7 @@ impl Cli {
             Command::Rentals(args) => args.run(&ctx).await,
             Command::Status(args) => args.run(&ctx).await,
             Command::Extend(args) => args.run(&ctx).await,
+            Command::AutoExtend(args) => args.run(&ctx).await,
             Command::Logs(args) => args.run(&ctx).await,
             Command::Ssh(args) => args.run(&ctx).await,
             Command::SshUrl(args) => args.run(&ctx).await,

@@ -3,6 +3,7 @@
 
 mod agents;
 mod approve;
+mod auto_extend;
 mod binaries;
 mod devnet_files;
 mod docker;

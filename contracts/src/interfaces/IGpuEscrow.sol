@@ -69,6 +69,9 @@ interface IGpuEscrow {
     /// @param cost The amount pulled from the renter, equal to `ratePerSecond * extraSeconds`.
     event RentalExtended(uint256 indexed rentalId, uint256 newEnd, uint256 cost);
 
+    /// @notice Emitted when the renter sets, changes or turns off (`budget` 0) a rental's automatic extension.
+    event AutoExtendSet(uint256 indexed rentalId, uint256 budget, uint256 step);
+
     /// @notice Emitted when a renter stops a rental before its scheduled end.
     /// @param rentalId The id of the stopped rental.
     /// @param renter The account that stopped the rental and received the refund.
@@ -139,6 +142,15 @@ interface IGpuEscrow {
     /// hold back payouts indefinitely.
     function MAX_DISPUTE_WINDOW() external view returns (uint256);
 
+    /// @notice How long before a rental's end, in seconds, its automatic extension can be triggered (10 minutes).
+    function AUTO_EXTEND_LEAD() external view returns (uint256);
+
+    /// @notice The shortest step an automatic extension may buy at a time (1 minute).
+    function MIN_AUTO_EXTEND_STEP() external view returns (uint256);
+
+    /// @notice The largest budget an automatic extension may have, `2^96 - 1` token units.
+    function MAX_AUTO_EXTEND_BUDGET() external view returns (uint256);
+
     /// @notice How long, in seconds, earned seconds stay unpayable so that downtime can be credited first. Fixed at
     /// deployment.
     function DISPUTE_WINDOW() external view returns (uint40);
@@ -181,6 +193,11 @@ interface IGpuEscrow {
     /// @notice Returns a rental.
     /// @dev Reverts with {Errors.GpuEscrow_RentalNotFound} if `rentalId` was never opened.
     function getRental(uint256 rentalId) external view returns (Rental memory);
+
+    /// @notice A rental's automatic extension: what is left of the budget the renter set, and the seconds bought at a
+    /// time. Both are zero when none is set.
+    /// @dev Reverts with {Errors.GpuEscrow_RentalNotFound} if `rentalId` was never opened.
+    function autoExtension(uint256 rentalId) external view returns (uint256 budget, uint256 step);
 
     /// @notice The gross amount the provider has earned so far on a rental, fee included, withdrawals not deducted.
     /// @dev Equals `ratePerSecond * (min(block.timestamp, end) - start - credited)`, or zero if that is negative.
@@ -256,6 +273,38 @@ interface IGpuEscrow {
     ///
     /// @return cost The amount pulled from the renter.
     function extend(uint256 rentalId, uint256 extraSeconds) external returns (uint256 cost);
+
+    /// @notice Lets anyone extend an active rental, `step` seconds at a time at its rate, from the renter's tokens,
+    /// until `budget` token units are spent: the rental outlives its end while the renter is offline, and never costs
+    /// the renter more than `budget` through this. Replaces whatever was left of an earlier budget; a zero `budget`
+    /// turns it off. The renter must also allow the escrow to pull the budget (ERC-20 allowance); this function pulls
+    /// nothing.
+    ///
+    /// @dev Emits an {AutoExtendSet} event.
+    ///
+    /// Requirements:
+    /// - The caller must be the rental's renter.
+    /// - The rental must be active: not stopped and `block.timestamp < end`.
+    /// - `budget` must be at most {MAX_AUTO_EXTEND_BUDGET}; unless it is zero, `step` must be at least
+    ///   {MIN_AUTO_EXTEND_STEP} and at most `2^32 - 1`.
+    function setAutoExtend(uint256 rentalId, uint256 budget, uint256 step) external;
+
+    /// @notice Extends an active rental by its automatic extension's step, or by what is left of the budget or of the
+    /// quote's maximum duration if either is shorter, pulling the cost from the renter. Anyone may call it (the
+    /// provider, a node, a bot) within the last {AUTO_EXTEND_LEAD} seconds of the rental.
+    ///
+    /// @dev Emits a {RentalExtended} event, as {extend} does. Every extension's cost comes out of the budget set by
+    /// {setAutoExtend}, so the renter never pays more than that budget through this function.
+    ///
+    /// Requirements:
+    /// - The contract must not be paused.
+    /// - The rental must be active: not stopped and `block.timestamp < end`.
+    /// - `block.timestamp + AUTO_EXTEND_LEAD >= end`.
+    /// - The budget must buy at least one second, and the rental must last less than the quote's maximum duration.
+    /// - The renter must hold and have approved the cost.
+    ///
+    /// @return cost The amount pulled from the renter.
+    function autoExtend(uint256 rentalId) external returns (uint256 cost);
 
     /// @notice Stops an active rental now and sends the unused remainder back to the renter in the same transaction.
     ///

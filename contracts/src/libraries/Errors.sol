@@ -106,6 +106,20 @@ library Errors {
     /// @notice Thrown when an extension would take the rental past the maximum duration of its quote.
     error GpuEscrow_ExtensionAboveMax(uint256 rentalId, uint256 extraSeconds, uint256 maxExtraSeconds);
 
+    /// @notice Thrown when an automatic extension's budget does not fit in 96 bits.
+    error GpuEscrow_AutoExtendBudgetTooLarge(uint256 budget, uint256 max);
+
+    /// @notice Thrown when an automatic extension's step is shorter than a minute or longer than a rental can last.
+    error GpuEscrow_AutoExtendStepOutOfRange(uint256 step, uint256 min, uint256 max);
+
+    /// @notice Thrown when an automatic extension is triggered before the last {AUTO_EXTEND_LEAD} seconds of a
+    /// rental; it can be triggered from `opensAt` on.
+    error GpuEscrow_AutoExtendTooEarly(uint256 rentalId, uint256 opensAt);
+
+    /// @notice Thrown when an automatic extension cannot buy a single second: the budget is below the rate (or was
+    /// never set), or the rental already lasts the quote's maximum duration.
+    error GpuEscrow_AutoExtendNothingLeft(uint256 rentalId, uint256 budget, uint256 maxExtraSeconds);
+
     /*//////////////////////////////////////////////////////////////////////////
                                      WITHDRAW
     //////////////////////////////////////////////////////////////////////////*/

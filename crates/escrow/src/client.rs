@@ -13,8 +13,8 @@ use gpuflow_protocol::SignedQuote;
 use crate::{
     EscrowError, GpuEscrow, IERC20, Rental,
     events::{
-        Credited, EscrowEvent, Extended, LOG_RANGE, Opened, Party, Refused, RentalHistory, Stopped,
-        Withdrawn, block_ranges, find_event,
+        AutoExtendSet, Credited, EscrowEvent, Extended, LOG_RANGE, Opened, Party, Refused,
+        RentalHistory, Stopped, Withdrawn, block_ranges, find_event,
     },
     explain, rpc_reason,
 };
@@ -122,7 +122,8 @@ impl Escrow {
     /// Locks `rate × duration` tokens and opens a rental on the provider's signed quote.
     ///
     /// Pays with an EIP-2612 permit in the same transaction when the token supports it
-    /// (ERC-5267 domain), else approves first when the allowance is short.
+    /// (ERC-5267 domain) and the escrow has no standing allowance, else raises the allowance
+    /// by the deposit first.
     pub async fn open(
         &self,
         renter: &PrivateKeySigner,
@@ -132,7 +133,11 @@ impl Escrow {
         const ACTION: &str = "opening the rental";
         let deposit = crate::quote::cost(quote.terms.rate_per_second, duration)?;
         let terms = crate::quote::to_sol(&quote.terms)?;
-        let sent = match self.permit(renter, deposit).await? {
+        // A permit sets the allowance to exactly the deposit, which would wipe what automatic
+        // extensions were allowed to take: with a standing allowance, raise it instead.
+        let standing = self.allowance(renter.address()).await?;
+        let permit = if standing.is_zero() { self.permit(renter, deposit).await? } else { None };
+        let sent = match permit {
             Some((deadline, sig)) => {
                 self.escrow
                     .openWithPermit(
@@ -184,23 +189,86 @@ impl Escrow {
         })
     }
 
-    /// Approves the escrow for `amount` when the allowance is short.
-    async fn approve(&self, owner: Address, amount: U256) -> Result<(), EscrowError> {
-        let allowance = self
-            .token
+    /// Lets anyone extend the rental `step` seconds at a time from the renter's tokens until
+    /// `budget` is spent, replacing what was left of an earlier budget (0 turns it off), and
+    /// moves the escrow's allowance by the difference so the budget can be pulled.
+    pub async fn set_auto_extend(
+        &self,
+        renter: Address,
+        rental_id: u64,
+        budget: U256,
+        step: u64,
+    ) -> Result<AutoExtendSet, EscrowError> {
+        const ACTION: &str = "setting the automatic extension";
+        let (left, _) = self.auto_extension(rental_id).await?;
+        let allowance = self.allowance(renter).await?;
+        if allowance != U256::MAX {
+            let wanted = allowance.saturating_sub(left).saturating_add(budget);
+            if wanted != allowance {
+                self.set_allowance(wanted).await?;
+            }
+        }
+        let set = self.escrow.setAutoExtend(U256::from(rental_id), budget, U256::from(step));
+        let receipt = confirm(ACTION, set.send().await).await?;
+        find_event::<GpuEscrow::AutoExtendSet>(ACTION, &receipt)?;
+        Ok(AutoExtendSet { rental_id, budget, step, tx: receipt.transaction_hash })
+    }
+
+    /// What is left of the rental's automatic extension budget, and its step in seconds
+    /// (both zero when none is set).
+    pub async fn auto_extension(&self, rental_id: u64) -> Result<(U256, u64), EscrowError> {
+        let set = self
+            .escrow
+            .autoExtension(U256::from(rental_id))
+            .call()
+            .await
+            .map_err(|e| call("reading the automatic extension", e))?;
+        Ok((set.budget, to_u64(set.step)?))
+    }
+
+    /// Extends the rental from its automatic extension budget; anyone may send it in the
+    /// rental's last ten minutes.
+    pub async fn auto_extend(&self, rental_id: u64) -> Result<Extended, EscrowError> {
+        const ACTION: &str = "extending the rental automatically";
+        let sent = self.escrow.autoExtend(U256::from(rental_id)).send().await;
+        let receipt = confirm(ACTION, sent).await?;
+        let event = find_event::<GpuEscrow::RentalExtended>(ACTION, &receipt)?;
+        Ok(Extended {
+            rental_id,
+            new_end: to_u64(event.newEnd)?,
+            cost: event.cost,
+            tx: receipt.transaction_hash,
+        })
+    }
+
+    /// What the escrow may still pull from `owner` (the token allowance).
+    pub async fn allowance(&self, owner: Address) -> Result<U256, EscrowError> {
+        self.token
             .allowance(owner, self.address())
             .call()
             .await
-            .map_err(|e| call("reading the token allowance", e))?;
-        if allowance < amount {
-            let approve = self.token.approve(self.address(), amount);
-            confirm("approving the deposit", approve.send().await).await?;
+            .map_err(|e| call("reading the token allowance", e))
+    }
+
+    /// Raises the escrow's allowance by `amount` for a payment about to be pulled, so the
+    /// payment leaves standing what automatic extensions were allowed to take. An unlimited
+    /// allowance is left as it is.
+    async fn approve(&self, owner: Address, amount: U256) -> Result<(), EscrowError> {
+        let allowance = self.allowance(owner).await?;
+        if allowance != U256::MAX {
+            self.set_allowance(allowance.saturating_add(amount)).await?;
         }
         Ok(())
     }
 
-    /// Signs an EIP-2612 permit for the escrow, if the token publishes its EIP-712
-    /// domain (ERC-5267) and has permit nonces.
+    async fn set_allowance(&self, value: U256) -> Result<(), EscrowError> {
+        let approve = self.token.approve(self.address(), value);
+        confirm("approving the escrow", approve.send().await).await?;
+        Ok(())
+    }
+
+    /// Signs an EIP-2612 permit for the escrow to pull `value`, if the token publishes its
+    /// EIP-712 domain (ERC-5267) and has permit nonces.
     async fn permit(
         &self,
         owner: &PrivateKeySigner,

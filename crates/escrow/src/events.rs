@@ -64,6 +64,19 @@ pub struct Extended {
     pub tx: TxHash,
 }
 
+/// A rental's automatic extension just set (or turned off, with a zero budget).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AutoExtendSet {
+    /// Rental id.
+    pub rental_id: u64,
+    /// Tokens the extensions may take in all.
+    pub budget: U256,
+    /// Seconds bought at a time.
+    pub step: u64,
+    /// The transaction.
+    pub tx: TxHash,
+}
+
 /// Earnings just paid to a provider.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Withdrawn {

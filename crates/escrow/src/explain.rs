@@ -135,6 +135,27 @@ fn explain_escrow(error: &E) -> String {
              less or rent again",
             e.rentalId, e.maxExtraSeconds, e.extraSeconds
         ),
+        E::GpuEscrow_AutoExtendBudgetTooLarge(e) => format!(
+            "an automatic extension budget can be at most {} token units, not {}; set a smaller \
+             budget",
+            e.max, e.budget
+        ),
+        E::GpuEscrow_AutoExtendStepOutOfRange(e) => format!(
+            "an automatic extension buys between {} s and {} s at a time, not {} s; choose a step \
+             in that range (e.g. 1h)",
+            e.min, e.max, e.step
+        ),
+        E::GpuEscrow_AutoExtendTooEarly(e) => format!(
+            "rental {} can be extended automatically only in its last ten minutes, from unix time \
+             {} on",
+            e.rentalId, e.opensAt
+        ),
+        E::GpuEscrow_AutoExtendNothingLeft(e) => format!(
+            "rental {} cannot be extended automatically: its budget ({} token units left) buys \
+             no second, or it already lasts its quote's maximum ({} s more allowed); raise the \
+             budget with gpuflow auto-extend, or rent again",
+            e.rentalId, e.budget, e.maxExtraSeconds
+        ),
         E::GpuEscrow_NothingToWithdraw(e) => {
             format!(
                 "rental {} has no earnings to withdraw yet; wait until its seconds are older than \

@@ -25,10 +25,14 @@ pub use connect::{RPC_TIMEOUT, RPC_TIMEOUT_ENV, connect, rpc_reason, rpc_timeout
 pub use downtime::{DowntimeTerms, downtime_signer, pack_signatures, sign_downtime};
 pub use error::EscrowError;
 pub use events::{
-    Credited, EscrowEvent, Extended, LOG_RANGE, Opened, Party, Refused, RentalHistory, Stopped,
-    Withdrawn, block_ranges,
+    AutoExtendSet, Credited, EscrowEvent, Extended, LOG_RANGE, Opened, Party, Refused,
+    RentalHistory, Stopped, Withdrawn, block_ranges,
 };
 pub use explain::explain;
+
+/// How long before a rental's end anyone may extend it from its automatic extension
+/// budget: the escrow's `AUTO_EXTEND_LEAD`, in seconds.
+pub const AUTO_EXTEND_LEAD: u64 = 600;
 pub use quote::{cost, domain, quote_signer, sign_quote, to_sol};
 pub use refusal::{refusal_hash, refusal_signer, sign_refusal};
 pub use wallet::{

@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use alloy::primitives::U256;
-use gpuflow_escrow::{Escrow, EscrowError, EscrowEvent, LOG_RANGE, Withdrawn};
+use gpuflow_escrow::{Escrow, EscrowError, EscrowEvent, Extended, LOG_RANGE, Withdrawn};
 
 /// Longest one chain task may take, all its calls together.
 pub const CHAIN_TASK_TIMEOUT: Duration = Duration::from_secs(240);
@@ -61,6 +61,12 @@ pub enum ChainDone {
         result: Result<Vec<Withdrawn>, EscrowError>,
         /// Rentals now owing the provider nothing more.
         settled: Vec<u64>,
+    },
+    /// Automatic extensions were tried: each rental's extension, `None` where its budget
+    /// buys no second (or none is set), or why it failed.
+    AutoExtended {
+        /// Per rental.
+        results: Vec<(u64, Result<Option<Extended>, EscrowError>)>,
     },
 }
 
@@ -122,6 +128,23 @@ pub async fn pay_out_over(escrow: Escrow, ids: Vec<u64>, threshold: U256) -> Cha
     tracing::info!(%total, rentals = due.len(), "withdrawable earnings passed the threshold");
     let result = bounded("withdrawing earnings", escrow.withdraw_many(&due, None)).await;
     ChainDone::Paid { result, settled: Vec::new() }
+}
+
+/// Extends `rental_id` from its automatic extension budget if that buys at least a second
+/// below the quote's maximum duration; `None` if it does not.
+pub async fn auto_extend(escrow: Escrow, rental_id: u64) -> Result<Option<Extended>, EscrowError> {
+    let work = async {
+        let (budget, _) = escrow.auto_extension(rental_id).await?;
+        if budget.is_zero() {
+            return Ok(None);
+        }
+        let rental = escrow.rental(rental_id).await?;
+        if budget < U256::from(rental.ratePerSecond) || rental.end >= rental.maxEnd {
+            return Ok(None);
+        }
+        escrow.auto_extend(rental_id).await.map(Some)
+    };
+    bounded("extending a rental from its budget", work).await
 }
 
 async fn bounded<T>(

@@ -18,6 +18,7 @@ mod adverts;
 pub mod chain;
 mod error;
 mod events;
+mod extensions;
 mod payouts;
 mod quotes;
 pub mod reservations;
@@ -159,6 +160,11 @@ pub struct Agent {
     polling: bool,
     /// A payout is in flight.
     paying: bool,
+    /// An automatic extension task is in flight.
+    auto_extending: bool,
+    /// When each rental in its last ten minutes may next be checked for an automatic
+    /// extension.
+    next_auto_check: std::collections::HashMap<u64, std::time::Instant>,
     /// When the next poll may start after RPC failures.
     backoff: Backoff,
     /// The GPUs of the last offer published, while it may still be live on the nodes.
@@ -240,6 +246,8 @@ impl Agent {
             chain_rx: Some(chain_rx),
             polling: false,
             paying: false,
+            auto_extending: false,
+            next_auto_check: std::collections::HashMap::new(),
             backoff,
             // What the last run published is unknown: if every GPU turns out rented,
             // withdraw whatever offer may still be live.
@@ -324,6 +332,7 @@ impl Agent {
                 _ = poll.tick() => {
                     self.start_poll();
                     self.end_due_rentals().await;
+                    self.auto_extend_due();
                     self.withdraw_due();
                 }
                 () = &mut shutdown => break,
@@ -377,6 +386,7 @@ impl Agent {
         match done {
             ChainDone::Polled { observed, result } => self.on_poll_done(observed, result).await,
             ChainDone::Paid { result, settled } => self.on_paid(result, settled).await,
+            ChainDone::AutoExtended { results } => self.on_auto_extended(results),
         }
     }
 }

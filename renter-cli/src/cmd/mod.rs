@@ -2,6 +2,7 @@
 //!
 //! Each exposes an `Args` struct (clap derive) with `async fn run(self, &Ctx)`.
 
+pub mod auto_extend;
 pub mod claim_sla;
 pub mod completions;
 pub mod config;

@@ -32,6 +32,8 @@ impl StatusArgs {
         let (start, end) = (rental.start.to::<u64>(), rental.end.to::<u64>());
         let charged = charged_by(&rental, now);
         let active = !rental.stopped && now < end;
+        let (auto_budget, auto_step) = escrow.auto_extension(self.rental).await?;
+        let auto_extends = active && auto_budget >= U256::from(rental.ratePerSecond);
 
         // The workload's state comes from the provider itself.
         let provider =
@@ -59,6 +61,11 @@ impl StatusArgs {
                 "charged": charged.to_string(),
                 "left": if active { end - now } else { 0 },
                 "ending_soon": active && ui::ending_soon(self.rental, end - now).is_some(),
+                "auto_extend": {
+                    "budget": auto_budget.to_string(),
+                    "step": auto_step,
+                    "active": auto_extends,
+                },
                 "refund": history.refund.map(|r| r.to_string()),
                 "provider_paid": history.provider_paid.to_string(),
                 "fees": history.fees.to_string(),
@@ -91,6 +98,13 @@ impl StatusArgs {
             println!("  ends            {} (in {})", ui::local_time(end), ui::duration(end - now));
         }
         println!("  charged so far  {}", money(charged, &token));
+        if auto_extends {
+            println!(
+                "  auto-extend     {} at a time, {} of budget left",
+                ui::duration(auto_step),
+                money(auto_budget, &token)
+            );
+        }
         if let Some(refund) = history.refund {
             println!("  refunded        {}", money(refund, &token));
         }
