@@ -183,6 +183,7 @@ GAS[open]=$LAST_GAS
 open_rental_with_permit # rental 4
 GAS[openWithPermit]=$LAST_GAS
 for _ in 1 2 3 4 5 6 7 8; do open_rental; done # rentals 5..12
+END_12=$(($(now) + DURATION))                  # rental 12 runs untouched until the automatic extension below
 
 # Two hours in: everything older than the dispute window is withdrawable, every rental is still running.
 advance 7200
@@ -206,13 +207,23 @@ advance 60
 GAS[claimFees]=$(send "$TREASURY_KEY" "$ESCROW" "claimFees()")
 GAS[invalidateNonce]=$(send "$PROVIDER_KEY" "$ESCROW" "invalidateNonce(uint256)" "$NONCE")
 
-ORDER=(open openWithPermit withdraw withdrawMany stop extend creditDowntime refuse claimFees invalidateNonce)
+# The renter of rental 12 (standing approval) sets an automatic extension of up to two hours, an hour at a time: the
+# first write of the rental's credits slot. Five minutes before the end, inside the last ten minutes, a third party
+# triggers it and the escrow pulls the hour from the renter.
+GAS[setAutoExtend]=$(send "$RENTER_KEY" "$ESCROW" "setAutoExtend(uint256,uint256,uint256)" 12 $((RATE * 7200)) 3600)
+advance $((END_12 - $(now) - 300))
+GAS[autoExtend]=$(send "$RELAYER_KEY" "$ESCROW" "autoExtend(uint256)" 12)
+
+ORDER=(open openWithPermit withdraw withdrawMany stop extend setAutoExtend autoExtend creditDowntime refuse claimFees
+    invalidateNonce)
 declare -A LABELS=(
     [open]="open (standing approval)"
     [openWithPermit]="openWithPermit (EIP-2612)"
     [withdrawMany]="withdrawMany (5 rentals)"
     [creditDowntime]="creditDowntime (1 attester)"
     [refuse]="refuse (submitted by a third party)"
+    [setAutoExtend]="setAutoExtend (first on the rental)"
+    [autoExtend]="autoExtend (submitted by a third party)"
 )
 FAILED=0
 echo "| operation | gas (full transaction) | limit |"

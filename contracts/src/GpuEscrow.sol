@@ -557,8 +557,7 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
         // lie in disjoint windows inside `[start, end)`, so they fit in 32 bits, and the refund is below
         // `2^44 * 2^32`.
         unchecked {
-            stored.credits =
-                (credits & ~MASK_CREDIT_FIELDS) | (credited + creditSeconds) | to << CREDITED_UNTIL_OFFSET;
+            stored.credits = (credits & ~MASK_CREDIT_FIELDS) | (credited + creditSeconds) | to << CREDITED_UNTIL_OFFSET;
             refund = _rate(terms) * creditSeconds;
         }
         emit DowntimeCredited(rentalId, from, to, creditSeconds, refund);

@@ -322,6 +322,21 @@ abstract contract Base_Test is Test {
         cost = escrow.extend(rentalId, extraSeconds);
     }
 
+    function setAutoExtendAs(address caller, uint256 rentalId, uint256 budget, uint256 step) internal {
+        vm.prank(caller);
+        escrow.setAutoExtend(rentalId, budget, step);
+    }
+
+    function autoExtendAs(address caller, uint256 rentalId) internal returns (uint256 cost) {
+        vm.prank(caller);
+        cost = escrow.autoExtend(rentalId);
+    }
+
+    /// @dev What is left of a rental's automatic extension budget.
+    function autoBudgetOf(uint256 rentalId) internal view returns (uint256 budget) {
+        (budget,) = escrow.autoExtension(rentalId);
+    }
+
     /// @dev Submits the default provider's refusal of `rentalId` as `caller`.
     function refuseAs(address caller, uint256 rentalId) internal returns (uint256 refund) {
         bytes memory signature = signRefusal(providerKey, rentalId);

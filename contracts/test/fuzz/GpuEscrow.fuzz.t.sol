@@ -186,6 +186,125 @@ contract GpuEscrow_Fuzz_Test is Base_Test {
     }
 
     /*//////////////////////////////////////////////////////////////////////////
+                                AUTOMATIC EXTENSION
+    //////////////////////////////////////////////////////////////////////////*/
+
+    /// @dev Any budget and step are stored exactly, or refused with the error that names the first bound broken.
+    function testFuzz_SetAutoExtend(uint256 budget, uint256 step) external {
+        uint256 rentalId = openDefault();
+        uint256 maxBudget = 2 ** 96 - 1;
+        vm.prank(renter);
+        if (budget > maxBudget) {
+            vm.expectRevert(
+                abi.encodeWithSelector(Errors.GpuEscrow_AutoExtendBudgetTooLarge.selector, budget, maxBudget)
+            );
+            escrow.setAutoExtend(rentalId, budget, step);
+        } else if (budget != 0 && (step < 1 minutes || step > MAX_RENTAL_DURATION)) {
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    Errors.GpuEscrow_AutoExtendStepOutOfRange.selector, step, 1 minutes, MAX_RENTAL_DURATION
+                )
+            );
+            escrow.setAutoExtend(rentalId, budget, step);
+        } else {
+            escrow.setAutoExtend(rentalId, budget, step);
+            (uint256 storedBudget, uint256 storedStep) = escrow.autoExtension(rentalId);
+            assertEq(storedBudget, budget, "budget");
+            assertEq(storedStep, budget == 0 ? 0 : step, "step");
+        }
+        Rental memory rental = escrow.getRental(rentalId);
+        assertEq(rental.credited, 0, "credited");
+        assertEq(rental.creditedUntil, 0, "creditedUntil");
+    }
+
+    /// @dev A rental with an automatic extension, and what the extension took and bought so far.
+    struct AutoRun {
+        uint256 rentalId;
+        uint256 rate;
+        uint256 duration;
+        uint256 maxDuration;
+        uint256 budget;
+        uint256 step;
+        uint256 taken;
+        uint256 extended;
+    }
+
+    /// @dev Whatever the budget, step and rate and whenever it is triggered, the automatic extension never takes more
+    /// than its budget, takes exactly `rate` per second it buys, and leaves `budget - taken` in the budget. Each of up
+    /// to eight triggers, some of them before the lead, is predicted independently: too early, nothing left, or
+    /// `min(step, left / rate, headroom)` seconds. Half the time the budget is within a few steps, so that it runs out.
+    function testFuzz_AutoExtend_TakesAtMostTheBudget(
+        uint256 rate,
+        uint256 duration,
+        uint256 headroom,
+        uint256 budget,
+        uint256 step,
+        bool anyBudget,
+        uint256[8] memory times
+    ) external {
+        AutoRun memory run;
+        run.rate = bound(rate, 1, MAX_STORED_RATE);
+        run.duration = bound(duration, 1, 30 days);
+        run.maxDuration = run.duration + bound(headroom, 0, MAX_QUOTE_DURATION - 30 days);
+        run.step = bound(step, 1 minutes, MAX_RENTAL_DURATION);
+        run.budget = anyBudget ? bound(budget, 0, 2 ** 96 - 1) : bound(budget, 0, run.rate * (4 * run.step + 1));
+        fundAndApprove(renter, run.rate * run.maxDuration);
+        run.rentalId = openWith(quoteOf(run.rate, run.maxDuration), run.duration);
+        setAutoExtendAs(renter, run.rentalId, run.budget, run.step);
+        uint256 renterBefore = balanceOf(renter);
+
+        for (uint256 i = 0; i < times.length; ++i) {
+            triggerAutoExtend(run, times[i]);
+            assertLe(run.taken, run.budget, "taken <= budget");
+        }
+
+        assertEq(run.taken, run.rate * run.extended, "taken == rate * extended seconds");
+        assertEq(renterBefore - balanceOf(renter), run.taken, "renter paid exactly what was taken");
+        (uint256 left, uint256 storedStep) = escrow.autoExtension(run.rentalId);
+        assertEq(left, run.budget - run.taken, "budget left == budget - taken");
+        assertEq(storedStep, run.budget == 0 ? 0 : run.step, "step kept");
+        Rental memory rental = escrow.getRental(run.rentalId);
+        assertEq(rental.end, START_TIME + run.duration + run.extended, "end");
+        assertLe(rental.end, rental.maxEnd, "within the quote");
+        assertEq(
+            balanceOf(address(escrow)), run.rate * (run.duration + run.extended), "escrow holds deposit and extensions"
+        );
+    }
+
+    /// @dev Moves time to somewhere between a lead and a half before the rental's end (too early) and its last second,
+    /// never back, and triggers the automatic extension, predicting the outcome from `run` alone.
+    function triggerAutoExtend(AutoRun memory run, uint256 time) internal {
+        uint256 end = START_TIME + run.duration + run.extended;
+        uint256 at = end - 1 - bound(time, 0, 15 minutes);
+        if (at > block.timestamp) vm.warp(at);
+        if (block.timestamp + 10 minutes < end) {
+            vm.expectRevert(
+                abi.encodeWithSelector(Errors.GpuEscrow_AutoExtendTooEarly.selector, run.rentalId, end - 10 minutes)
+            );
+            autoExtendAs(stranger, run.rentalId);
+            return;
+        }
+        uint256 left = run.budget - run.taken;
+        uint256 room = run.maxDuration - run.duration - run.extended;
+        uint256 extra = run.budget == 0 ? 0 : run.step;
+        if (left / run.rate < extra) extra = left / run.rate;
+        if (room < extra) extra = room;
+        if (extra == 0) {
+            vm.expectRevert(
+                abi.encodeWithSelector(Errors.GpuEscrow_AutoExtendNothingLeft.selector, run.rentalId, left, room)
+            );
+            autoExtendAs(stranger, run.rentalId);
+            return;
+        }
+        uint256 balanceBefore = balanceOf(renter);
+        uint256 cost = autoExtendAs(stranger, run.rentalId);
+        assertEq(cost, run.rate * extra, "cost == rate * seconds bought");
+        assertEq(balanceBefore - balanceOf(renter), cost, "renter paid the cost");
+        run.taken += cost;
+        run.extended += extra;
+    }
+
+    /*//////////////////////////////////////////////////////////////////////////
                                   FEES AND PAYOUTS
     //////////////////////////////////////////////////////////////////////////*/
 

@@ -112,6 +112,25 @@ contract GpuEscrow_Invariant_Test is Base_Test {
         }
     }
 
+    /// @dev 13. Automatic extension within its cap: for every rental, what `autoExtend` took since the renter last set
+    /// the budget is at most that budget, and the escrow reports exactly the difference as left, with the step set.
+    function invariant_AutoExtendWithinCap() external view {
+        uint256 count = handler.rentalCount();
+        for (uint256 id = 1; id <= count; ++id) {
+            uint256 cap = handler.ghostAutoCapOf(id);
+            uint256 taken = handler.ghostAutoTakenOf(id);
+            assertLe(taken, cap, "taken since set <= cap set");
+            (uint256 budget, uint256 step) = escrow.autoExtension(id);
+            assertEq(budget, cap - taken, "budget left == cap - taken");
+            assertEq(step, handler.ghostAutoStepOf(id), "step");
+        }
+    }
+
+    /// @dev 14. Renters never pay automatic extensions more than the budgets they set, all together.
+    function invariant_AutoExtendPulledWithinCaps() external view {
+        assertLe(handler.ghostAutoPulled(), handler.ghostAutoCapsSet(), "pulled by autoExtend <= caps ever set");
+    }
+
     /// @dev 7-10. No illegal transition, access-control breach, failed stop, quote replay or attestation replay or
     /// overlap was ever observed by the handler.
     function invariant_NoViolation() external view {
@@ -120,10 +139,14 @@ contract GpuEscrow_Invariant_Test is Base_Test {
 
     /// @dev Shows, with `-vv`, how much of each run got past the handler's guards.
     function afterInvariant() external view {
-        string[18] memory outcomes = [
+        string[22] memory outcomes = [
             "open",
             "openWithPermit",
             "extend",
+            "setAutoExtend",
+            "setAutoExtend off",
+            "autoExtend",
+            "autoExtend clipped",
             "stop",
             "stop while paused",
             "stop with provider blocklisted",

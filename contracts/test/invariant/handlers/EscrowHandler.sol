@@ -71,6 +71,14 @@ contract EscrowHandler is Test {
     mapping(uint256 rentalId => bool) public ghostRefused;
     mapping(uint256 rentalId => uint256) public ghostEndBeforeRefusalOf;
 
+    /// @dev Each rental's automatic extension as the renter last set it (budget cap and step; the step is 0 when
+    /// off), and what `autoExtend` took since; the total of every cap ever set and everything `autoExtend` pulled.
+    mapping(uint256 rentalId => uint256) public ghostAutoCapOf;
+    mapping(uint256 rentalId => uint256) public ghostAutoStepOf;
+    mapping(uint256 rentalId => uint256) public ghostAutoTakenOf;
+    uint256 public ghostAutoCapsSet;
+    uint256 public ghostAutoPulled;
+
     /// @dev The first broken rule seen, if any: an illegal call that succeeded or an illegal state transition.
     string public violation;
 
@@ -234,6 +242,106 @@ contract EscrowHandler is Test {
         ghostPaidInOf[rentalId] += cost;
         ghostEndOf[rentalId] += extraSeconds;
         ++effective["extend"];
+    }
+
+    /// @dev The renter sets, replaces or (one time in eight) turns off the automatic extension of an active rental:
+    /// a budget of up to three days at the rental's rate, a step of one minute to two days. A step below one minute
+    /// or a budget above 96 bits must be refused, and so must any setting on an inactive rental. Three times in four
+    /// the first active rental from the seed's on is taken, else the seed's own, active or not.
+    function setAutoExtend(uint256 idSeed, uint256 budget, uint256 step) external track("setAutoExtend") {
+        (bool found, uint256 rentalId, Rental memory rental) = step % 4 == 0 ? pickRental(idSeed) : pickActive(idSeed);
+        if (!found) return;
+        vm.startPrank(rental.renter);
+        if (rental.stopped || block.timestamp >= rental.end) {
+            try escrow.setAutoExtend(rentalId, 1, 1 minutes) {
+                recordViolation("automatic extension set on an inactive rental");
+            } catch { }
+            vm.stopPrank();
+            return;
+        }
+        try escrow.setAutoExtend(rentalId, 1, 1 minutes - 1) {
+            recordViolation("automatic extension step below a minute");
+        } catch { }
+        try escrow.setAutoExtend(rentalId, 2 ** 96, 1 minutes) {
+            recordViolation("automatic extension budget above 96 bits");
+        } catch { }
+        // Whole seconds of budget plus, from the seed's high bits, a remainder that buys nothing.
+        budget = budget % 8 == 0
+            ? 0
+            : rental.ratePerSecond * bound(budget, 1, 3 days) + (budget >> 128) % rental.ratePerSecond;
+        step = bound(step, 1 minutes, 2 days);
+        escrow.setAutoExtend(rentalId, budget, step);
+        vm.stopPrank();
+        ghostAutoCapOf[rentalId] = budget;
+        ghostAutoStepOf[rentalId] = budget == 0 ? 0 : step;
+        ghostAutoTakenOf[rentalId] = 0;
+        ghostAutoCapsSet += budget;
+        ++effective[budget == 0 ? "setAutoExtend off" : "setAutoExtend"];
+    }
+
+    /// @dev Anyone triggers a rental's automatic extension: a stranger, the provider or the renter (`callerSeed`).
+    /// Three times in four it is the rental ending soonest of those the handler's model says can be extended (few
+    /// are, at any time), else the seed's own. A trigger before the last ten minutes must fail; the handler then
+    /// moves time into them, when they start at most a week ahead, and predicts the extension from its own model:
+    /// `min(step, left / rate, maxEnd - end)` seconds, `left` being the cap last set less what was taken since. It
+    /// must fail when that is zero, on an inactive rental or while paused; otherwise it must cost `rate` per second,
+    /// paid by the renter, whoever calls.
+    function autoExtend(uint256 idSeed, uint256 callerSeed, uint256 leadSeed) external track("autoExtend") {
+        (bool found, uint256 rentalId, Rental memory rental) =
+            callerSeed % 4 == 0 ? pickRental(idSeed) : pickAutoExtendable(idSeed);
+        if (!found) return;
+        uint256 lead = escrow.AUTO_EXTEND_LEAD();
+        uint256 end = ghostEndOf[rentalId];
+        if (!rental.stopped && block.timestamp + lead < end) {
+            vm.prank(stranger);
+            try escrow.autoExtend(rentalId) {
+                recordViolation("automatic extension before the lead");
+            } catch { }
+            if (end - lead - block.timestamp > 7 days) return;
+            vm.warp(end - 1 - leadSeed % lead);
+        }
+        uint256 cap = ghostAutoCapOf[rentalId];
+        uint256 taken = ghostAutoTakenOf[rentalId];
+        if (taken > cap) {
+            recordViolation("automatic extension took more than its cap");
+            return;
+        }
+        uint256 rate = ghostRateOf[rentalId];
+        uint256 extra = ghostAutoStepOf[rentalId];
+        if ((cap - taken) / rate < extra) extra = (cap - taken) / rate;
+        if (rental.maxEnd - end < extra) extra = rental.maxEnd - end;
+        if (rental.stopped || block.timestamp >= end || escrow.paused() || extra == 0) {
+            vm.prank(stranger);
+            try escrow.autoExtend(rentalId) {
+                recordViolation("automatic extension of an inactive, paused, spent or maxed-out rental");
+            } catch { }
+            return;
+        }
+
+        uint256 mode = callerSeed / 4 % 3;
+        address caller = mode == 0 ? stranger : mode == 1 ? rental.provider : rental.renter;
+        uint256 renterBefore = token.balanceOf(rental.renter);
+        vm.prank(caller);
+        uint256 cost = escrow.autoExtend(rentalId);
+        if (cost != rate * extra) recordViolation("automatic extension cost");
+        if (renterBefore - token.balanceOf(rental.renter) != cost) {
+            recordViolation("automatic extension not paid by the renter");
+        }
+        ghostDeposited += cost;
+        ghostPaidInOf[rentalId] += cost;
+        ghostEndOf[rentalId] += extra;
+        ghostAutoTakenOf[rentalId] += cost;
+        ghostAutoPulled += cost;
+        ++effective["autoExtend"];
+        if (extra < ghostAutoStepOf[rentalId]) ++effective["autoExtend clipped"];
+
+        // The window moved with the end: unless the new end is still within the lead, the next trigger is too early.
+        if (block.timestamp + lead < ghostEndOf[rentalId]) {
+            vm.prank(stranger);
+            try escrow.autoExtend(rentalId) {
+                recordViolation("automatic extension before the moved lead");
+            } catch { }
+        }
     }
 
     /// @dev Stopping an active rental must always work for its renter: paused or not, provider blocklisted or not.
@@ -573,6 +681,12 @@ contract EscrowHandler is Test {
             try escrow.extend(rentalId, 1) {
                 recordViolation("stranger extended a rental");
             } catch { }
+            try escrow.setAutoExtend(rentalId, 1, 1 minutes) {
+                recordViolation("stranger set an automatic extension");
+            } catch { }
+            try escrow.setAutoExtend(rentalId, 0, 0) {
+                recordViolation("stranger turned an automatic extension off");
+            } catch { }
             try escrow.withdraw(rentalId) {
                 recordViolation("stranger withdrew");
             } catch { }
@@ -617,6 +731,39 @@ contract EscrowHandler is Test {
         rentalId = seed % count + 1;
         rental = escrow.getRental(rentalId);
         found = true;
+    }
+
+    /// @dev The first rental from the seed's on (wrapping around) that is neither stopped nor ended; the seed's own
+    /// if there is none.
+    function pickActive(uint256 seed) internal view returns (bool found, uint256 rentalId, Rental memory rental) {
+        uint256 count = rentalCount();
+        for (uint256 i = 0; i < count; ++i) {
+            rentalId = (seed % count + i) % count + 1;
+            rental = escrow.getRental(rentalId);
+            if (!rental.stopped && block.timestamp < rental.end) return (true, rentalId, rental);
+        }
+        return pickRental(seed);
+    }
+
+    /// @dev Of the rentals whose automatic extension the handler's model says could extend them (not stopped, not
+    /// ended, a step set, a budget left for at least a second, room below the maximum end), the one ending soonest;
+    /// the seed's own if there is none.
+    function pickAutoExtendable(uint256 seed)
+        internal
+        view
+        returns (bool found, uint256 rentalId, Rental memory rental)
+    {
+        uint256 count = rentalCount();
+        uint256 soonest = type(uint256).max;
+        for (uint256 id = 1; id <= count; ++id) {
+            uint256 end = ghostEndOf[id];
+            if (end >= soonest || block.timestamp >= end || ghostAutoStepOf[id] == 0) continue;
+            if (ghostAutoTakenOf[id] + ghostRateOf[id] > ghostAutoCapOf[id]) continue;
+            Rental memory candidate = escrow.getRental(id);
+            if (candidate.stopped || candidate.maxEnd <= end) continue;
+            (found, rentalId, rental, soonest) = (true, id, candidate, end);
+        }
+        if (!found) return pickRental(seed);
     }
 
     function providerKeyOf(address provider) internal view returns (uint256) {
