@@ -124,6 +124,8 @@ impl Provider {
             cpu_cores: Some(rng.gen_range(8..=256)),
             cpu_ram_bytes: Some(rng.gen_range(32..=2048) << 30),
             images: Vec::new(),
+            volume_grace_secs: 0,
+            allowed_images: Vec::new(),
         };
         SignedEnvelope::seal(&self.identity, &offer)
     }

@@ -64,6 +64,8 @@ pub struct DevnetOptions {
     /// Run rentals in containers of the local Docker engine, this image by default, with
     /// their SSH ports published on 127.0.0.1; `None` runs them as processes.
     pub docker_image: Option<String>,
+    /// More flags for `gpuflow-provider run` (e.g. `--volume-grace-hours 0.02`).
+    pub provider_args: Vec<String>,
 }
 
 impl DevnetOptions {
@@ -96,6 +98,7 @@ impl DevnetOptions {
             nodes: 1,
             attester_threshold: 1,
             docker_image: None,
+            provider_args: Vec::new(),
         })
     }
 
@@ -204,7 +207,10 @@ impl Devnet {
                     .map(Into::into)
                     .to_vec(),
                 None => Vec::new(),
-            },
+            }
+            .into_iter()
+            .chain(options.provider_args.iter().map(Into::into))
+            .collect(),
             env: Vec::new(),
         };
         let provider_log = options.dir.join("provider.log");

@@ -93,6 +93,9 @@ pub struct FileConfig {
     pub max_duration_secs: Option<u64>,
     /// Withdraw automatically once this many tokens are withdrawable (e.g. "5").
     pub withdraw_threshold: Option<String>,
+    /// How long a renter's volume outlives the rental that last used it, in hours
+    /// (decimals allowed); 0 keeps no volumes.
+    pub volume_grace_hours: Option<String>,
     /// `process` or `docker`.
     pub runtime: Option<RuntimeKind>,
     /// Default container image for the docker runtime.
@@ -182,6 +185,11 @@ max_duration_secs = 604800             # longest rental, extensions included (7 
 # rental ends and its dispute window passed).
 withdraw_threshold = "5"
 
+# A renter's volume (`gpuflow rent --volume NAME`) outlives the rental that last used
+# it by this many hours, then is deleted; the same renter renting this machine again
+# within it gets it back. Shown in the offer. 0 keeps no volumes.
+volume_grace_hours = "24"
+
 runtime = "docker"                     # "docker" in production, "process" for development
 image = "nvidia/cuda:12.4.1-base-ubuntu22.04"  # used when the renter asks for none
 # Images renters may ask for (`gpuflow rent --image`); a trailing * matches any tag.
@@ -198,15 +206,6 @@ image = "nvidia/cuda:12.4.1-base-ubuntu22.04"  # used when the renter asks for n
         keystore = keystore.display(),
         data_dir = data_dir.display(),
     )
-}
-
-/// Whether `image` may run under the allow-list `allowed` (empty: any image may).
-pub fn image_allowed(allowed: &[String], image: &str) -> bool {
-    allowed.is_empty()
-        || allowed.iter().any(|entry| match entry.strip_suffix('*') {
-            Some(prefix) => image.starts_with(prefix),
-            None => image == entry,
-        })
 }
 
 /// Token units per second for one hourly price, which must convert exactly.
@@ -302,13 +301,7 @@ mod tests {
     }
 
     #[test]
-    fn the_image_allow_list_matches_exactly_or_by_prefix() {
-        let allowed = vec!["pytorch/pytorch:*".to_owned(), "ubuntu:22.04".to_owned()];
-        assert!(image_allowed(&allowed, "pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime"));
-        assert!(image_allowed(&allowed, "ubuntu:22.04"));
-        assert!(!image_allowed(&allowed, "ubuntu:24.04"));
-        assert!(!image_allowed(&allowed, "evil/pytorch/pytorch:1"));
-        assert!(image_allowed(&[], "anything:1"), "no list allows every image");
+    fn the_image_allow_list_is_read_from_the_file() {
         let config: FileConfig = toml::from_str("allowed_images = [\"nvidia/cuda:*\"]").unwrap();
         assert_eq!(config.allowed_images, vec!["nvidia/cuda:*"]);
     }

@@ -200,4 +200,8 @@ pub struct RunArgs {
     /// only ended rentals.
     #[arg(long)]
     pub withdraw_threshold: Option<String>,
+    /// How long a renter's volume outlives the rental that last used it, in hours
+    /// (decimals allowed; default 24); 0 keeps no volumes.
+    #[arg(long, value_name = "HOURS")]
+    pub volume_grace_hours: Option<String>,
 }

@@ -51,6 +51,23 @@ pub struct WorkloadSpec {
     pub ssh_key: Option<String>,
     /// The renter's environment, ports and command.
     pub launch: Launch,
+    /// The renter's volume, when the rental asked for one.
+    pub volume: Option<VolumeSpec>,
+}
+
+/// A renter's volume as a runtime keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VolumeSpec {
+    /// Names it on this machine, whoever the renter: [`volume_key`].
+    pub key: String,
+    /// Where it is mounted in the workload.
+    pub path: String,
+}
+
+/// The machine-wide name of a renter's volume: the renter's address (lowercase hex,
+/// without `0x`) and the renter's name for it, so two renters' volumes never meet.
+pub fn volume_key(renter: alloy::primitives::Address, name: &str) -> String {
+    format!("{}-{name}", format!("{renter:x}").trim_start_matches("0x"))
 }
 
 /// How a renter reaches a running workload.
@@ -111,6 +128,9 @@ pub trait Runtime: Send + Sync {
     }
     /// Stops the workload; returns once it is gone.
     fn stop<'a>(&'a self, rental_id: u64, handle: &'a str) -> BoxFuture<'a, ()>;
+    /// Deletes the volume `key` ([`VolumeSpec::key`]) and everything in it; a volume that
+    /// is already gone is no error.
+    fn remove_volume<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>>;
     /// The last lines the workload wrote.
     fn logs<'a>(
         &'a self,
@@ -136,6 +156,11 @@ impl ProcessRuntime {
         Self { command, log_dir, children: Mutex::default() }
     }
 
+    /// The directory that holds the volume `key`.
+    pub fn volume_dir(&self, key: &str) -> PathBuf {
+        self.log_dir.join("volumes").join(key)
+    }
+
     /// Where the workload of `rental_id` logs.
     pub fn log_path(&self, rental_id: u64) -> PathBuf {
         self.log_dir.join(format!("{rental_id}.log"))
@@ -158,6 +183,12 @@ impl ProcessRuntime {
         }
         // The renter's variables; ports and a command need a container.
         command.envs(spec.launch.env.iter().filter_map(|entry| entry.split_once('=')));
+        // A volume is a directory here, kept between rentals like a container's volume.
+        if let Some(volume) = &spec.volume {
+            let dir = self.volume_dir(&volume.key);
+            std::fs::create_dir_all(&dir)?;
+            command.env("GPUFLOW_VOLUME_DIR", dir);
+        }
         let child = command
             .arg("-c")
             .arg(&self.command)
@@ -287,6 +318,15 @@ impl Runtime for ProcessRuntime {
         })
     }
 
+    fn remove_volume<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            match tokio::fs::remove_dir_all(self.volume_dir(key)).await {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+                _ => Ok(()),
+            }
+        })
+    }
+
     fn logs<'a>(
         &'a self,
         rental_id: u64,
@@ -345,6 +385,7 @@ mod tests {
             image: Some("ubuntu:22.04".into()),
             ssh_key: Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 me@laptop".into()),
             launch: Launch::default(),
+            volume: None,
         };
         let started = runtime.start(&spec).await.unwrap();
         assert!(
@@ -377,6 +418,7 @@ mod tests {
             image: None,
             ssh_key: None,
             launch: Launch::default(),
+            volume: None,
         };
         let first = ProcessRuntime::new(command.clone(), dir.path().to_owned());
         let started = first.start(&spec).await.unwrap();

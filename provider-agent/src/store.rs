@@ -28,6 +28,20 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
 }
 
+/// A renter's volume the agent keeps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VolumeRecord {
+    /// Its machine-wide key ([`crate::runtime::volume_key`]).
+    pub key: String,
+    /// Whose it is.
+    pub renter: Address,
+    /// The renter's name for it.
+    pub name: String,
+    /// When it is deleted (chain time), unless a rental uses it again first; `None` while
+    /// a rental uses it.
+    pub delete_after: Option<u64>,
+}
+
 /// A quote the agent signed, kept until its nonce is used or its deadline passes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuoteRecord {
@@ -112,6 +126,8 @@ CREATE TABLE IF NOT EXISTS rentals (
     started_at INTEGER, ended_at INTEGER, handle TEXT, paid_out INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS allocations (
     gpu TEXT PRIMARY KEY, rental_id INTEGER NOT NULL REFERENCES rentals(id));
+CREATE TABLE IF NOT EXISTS volumes (
+    key TEXT PRIMARY KEY, renter TEXT NOT NULL, name TEXT NOT NULL, delete_after INTEGER);
 ";
 
 /// Columns added after the first release, with their types: created on databases that
@@ -301,6 +317,58 @@ impl Store {
                 tx.execute("DELETE FROM allocations WHERE rental_id = ?1", params![rental.id])?;
             }
             tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records that a rental uses the volume: kept, with no deletion time, until released.
+    pub async fn use_volume(&self, volume: VolumeRecord) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO volumes (key, renter, name, delete_after) VALUES (?1, ?2, ?3, NULL)
+                 ON CONFLICT (key) DO UPDATE SET delete_after = NULL",
+                params![volume.key, volume.renter.to_string(), volume.name],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sets when the volume `key`, no longer used, is deleted.
+    pub async fn release_volume(&self, key: String, delete_after: u64) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "UPDATE volumes SET delete_after = ?2 WHERE key = ?1",
+                params![key, delete_after],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Every volume kept, by key.
+    pub async fn volumes(&self) -> Result<Vec<VolumeRecord>, StoreError> {
+        self.call(|c| {
+            let mut stmt =
+                c.prepare("SELECT key, renter, name, delete_after FROM volumes ORDER BY key")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(VolumeRecord {
+                    key: r.get(0)?,
+                    renter: parsed(r, 1)?,
+                    name: r.get(2)?,
+                    delete_after: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Forgets the volume `key`, once the runtime deleted it.
+    pub async fn forget_volume(&self, key: String) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute("DELETE FROM volumes WHERE key = ?1", params![key])?;
             Ok(())
         })
         .await

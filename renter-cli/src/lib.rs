@@ -89,6 +89,8 @@ enum Command {
     SshUrl(cmd::ssh::SshUrlArgs),
     /// Copy files to or from the rental's machine (rsync where possible, else scp).
     Copy(cmd::copy::CopyArgs),
+    /// List your volumes on providers' machines and when each is deleted.
+    Volumes(cmd::volumes::VolumesArgs),
     /// Stop a rental early and get the unused remainder back at once.
     Stop(cmd::stop::StopArgs),
     /// Get the provider's downtime during a rental refunded, on a node's signed evidence.
@@ -117,6 +119,7 @@ impl Cli {
             Command::Ssh(args) => args.run(&ctx).await,
             Command::SshUrl(args) => args.run(&ctx).await,
             Command::Copy(args) => args.run(&ctx).await,
+            Command::Volumes(args) => args.run(&ctx).await,
             Command::Stop(args) => args.run(&ctx).await,
             Command::ClaimSla(args) => args.run(&ctx).await,
             Command::Config(args) => args.run(&ctx).await,

@@ -45,6 +45,9 @@ pub(crate) struct Rented {
     /// The image asked for; `None` ran the provider's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) image: Option<String>,
+    /// The name of the volume mounted (`rent --volume`), for `gpuflow volumes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) volume: Option<String>,
 }
 
 impl Remembered {
@@ -87,6 +90,43 @@ pub(crate) fn rented(
     Remembered::load(escrow, rental_id)
         .filter(|known| known.payout == rental.provider && known.start == rental.start.to::<u64>())
         .map(|known| known.rented)
+}
+
+/// The machines this machine rented a volume on under `escrow` (from the rentals it
+/// remembers), each with the addresses it was reached at, in the order first rented.
+pub(crate) fn volume_machines(escrow: Address) -> anyhow::Result<Vec<(PeerId, Vec<Multiaddr>)>> {
+    let dir = crate::config::dir()?.join("rentals");
+    let prefix = format!("{escrow:#x}-");
+    let mut found: Vec<(u64, PeerId, Vec<Multiaddr>)> = Vec::new();
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(&prefix) {
+            continue;
+        }
+        let Some(known) = std::fs::read_to_string(entry.path())
+            .ok()
+            .and_then(|text| serde_json::from_str::<Remembered>(&text).ok())
+            .filter(|known| known.rented.volume.is_some())
+        else {
+            continue;
+        };
+        let Ok(peer) = known.peer.parse::<PeerId>() else { continue };
+        let addrs: Vec<Multiaddr> = known.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+        match found.iter_mut().find(|(_, p, _)| *p == peer) {
+            Some((start, _, known_addrs)) => {
+                *start = (*start).min(known.start);
+                for addr in addrs {
+                    if !known_addrs.contains(&addr) {
+                        known_addrs.push(addr);
+                    }
+                }
+            }
+            None => found.push((known.start, peer, addrs)),
+        }
+    }
+    found.sort_by_key(|(start, ..)| *start);
+    Ok(found.into_iter().map(|(_, peer, addrs)| (peer, addrs)).collect())
 }
 
 /// Where `peer` says it listens now, as the node last heard: the addresses of its latest
@@ -179,6 +219,38 @@ impl ProviderClient {
             ));
         }
         Self::dial(peer, addrs)
+    }
+
+    /// The provider `peer`, at `addrs` and wherever it announces itself now.
+    pub(crate) async fn for_peer(
+        node: &NodeClient,
+        peer: PeerId,
+        mut addrs: Vec<Multiaddr>,
+    ) -> anyhow::Result<Self> {
+        for addr in announced_addrs(node, peer).await {
+            if !addrs.contains(&addr) {
+                addrs.push(addr);
+            }
+        }
+        Self::dial(peer, addrs)
+    }
+
+    /// The renter's volumes on this machine; `signature` proves the caller is `renter`.
+    pub(crate) async fn volumes(
+        &self,
+        renter: Address,
+        issued_at: u64,
+        signature: alloy::primitives::Signature,
+    ) -> anyhow::Result<Vec<gpuflow_protocol::VolumeInfo>> {
+        let request = RentalRequest::Volumes { renter, issued_at, signature };
+        match self.network.request(self.peer, self.addrs.clone(), request).await {
+            Ok(RentalResponse::Volumes { volumes }) => Ok(volumes),
+            Ok(RentalResponse::Error { message }) => {
+                Err(fail(Exit::Refused, format!("the provider refused: {message}")))
+            }
+            Ok(other) => anyhow::bail!("the provider answered a volumes request with {other:?}"),
+            Err(e) => Err(fail(Exit::Unreachable, format!("the provider is unreachable: {e}"))),
+        }
     }
 
     /// Remembers how to reach this provider for rental `rental_id`; best effort, since

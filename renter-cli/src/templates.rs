@@ -144,6 +144,30 @@ impl Template {
         ))
     }
 
+    /// Refuses a machine that would not run `image` (the template's, or the `--image` that
+    /// replaces it): neither pulled ahead (`images`) nor allowed by its provider's
+    /// allow-list (`allowed`), saying how to find one that would.
+    pub(crate) fn check_ready(
+        &self,
+        image: &str,
+        images: &[String],
+        allowed: &[String],
+    ) -> Result<(), String> {
+        if gpuflow_protocol::image_ready(images, allowed, image) {
+            return Ok(());
+        }
+        let search = if image == self.image {
+            format!("gpuflow search --template {}", self.name)
+        } else {
+            format!("gpuflow search 'image={image} gpu_total_ram>={}'", self.min_vram_gb)
+        };
+        Err(format!(
+            "this offer's provider does not run `{image}`: it allows only {}; nothing was asked \
+             or paid. Find machines that run it with `{search}`",
+            allowed.join(", ")
+        ))
+    }
+
     /// Checks what a template file says: an image reference with an explicit tag, a
     /// valid launch, and placeholders that name its own ports and variables.
     #[cfg(test)]
@@ -157,6 +181,7 @@ impl Template {
             env: self.env_for_rental(),
             ports: self.ports.clone(),
             cmd: self.cmd.clone(),
+            volume: None,
         };
         launch.check()?;
         if self.description.trim().is_empty() || self.min_vram_gb == 0 {
@@ -238,6 +263,26 @@ mod tests {
         assert!(err.contains("needs 24 GB") && err.contains("have 16 GB"), "{err}");
         assert!(err.contains("`gpu_ram>=24`"), "{err}");
         assert!(vllm.check_vram(t4, 2).is_ok(), "two of them together suffice");
+    }
+
+    #[test]
+    fn a_machine_that_would_not_run_the_image_is_refused_naming_the_search() {
+        let ollama = find("ollama").unwrap();
+        let list = |items: &[&str]| items.iter().map(|i| (*i).to_owned()).collect::<Vec<_>>();
+        assert!(ollama.check_ready(&ollama.image, &[], &[]).is_ok(), "no list: any image");
+        assert!(ollama.check_ready(&ollama.image, &[], &list(&["ollama/ollama:*"])).is_ok());
+        let pulled = list(&[&ollama.image]);
+        assert!(ollama.check_ready(&ollama.image, &pulled, &list(&["ubuntu:*"])).is_ok());
+        let err = ollama.check_ready(&ollama.image, &[], &list(&["ubuntu:*", "nvidia/cuda:*"]));
+        let err = err.unwrap_err();
+        assert!(err.contains("allows only ubuntu:*, nvidia/cuda:*"), "{err}");
+        assert!(err.contains("`gpuflow search --template ollama`"), "{err}");
+        let err = ollama.check_ready("ollama/ollama:0.4.0", &[], &list(&["ubuntu:*"]));
+        let err = err.unwrap_err();
+        assert!(
+            err.contains("`gpuflow search 'image=ollama/ollama:0.4.0 gpu_total_ram>=8'`"),
+            "{err}"
+        );
     }
 
     #[test]

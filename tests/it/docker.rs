@@ -111,6 +111,17 @@ async fn rent_one_gpu(devnet: &Devnet, public_key: &str) -> Value {
 /// Rents one GPU for `hours` of `image` with the key, and checks it runs; the `rent --json`
 /// document.
 async fn rent_gpu(devnet: &Devnet, public_key: &str, hours: &str, image: &str) -> Value {
+    rent_gpu_with(devnet, public_key, hours, image, &[]).await
+}
+
+/// [`rent_gpu`] with more flags for `gpuflow rent`.
+async fn rent_gpu_with(
+    devnet: &Devnet,
+    public_key: &str,
+    hours: &str,
+    image: &str,
+    extra: &[&str],
+) -> Value {
     let args = [
         "rent",
         &devnet.offer_id,
@@ -126,7 +137,7 @@ async fn rent_gpu(devnet: &Devnet, public_key: &str, hours: &str, image: &str) -
         &RUNNING.as_secs().to_string(),
         "--yes",
     ];
-    let rented = gpuflow_json(devnet, &args).await;
+    let rented = gpuflow_json(devnet, &[&args[..], extra].concat()).await;
     assert_eq!(rented["workload"]["state"], "running", "{rented}");
     rented
 }
@@ -582,5 +593,87 @@ async fn the_last_ten_minutes_are_announced_and_the_logs_end_with_the_rental() {
     let ended = tokio::time::timeout(RUNNING, follow.wait()).await;
     let ended = ended.expect("logs -f ends once the rental has ended").unwrap();
     assert!(ended.success(), "logs -f exits cleanly at the rental's end");
+    devnet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volume_outlives_its_rental_for_the_grace_period_and_no_longer() {
+    let dir = tempfile::tempdir().unwrap();
+    let public_key = key_pair(dir.path());
+    // Volumes are kept 72 s after their last rental.
+    let options = DevnetOptions {
+        docker_image: Some(test_image()),
+        provider_args: vec!["--volume-grace-hours".into(), "0.02".into()],
+        ..DevnetOptions::for_checkout(dir.path().join("devnet")).unwrap()
+    };
+    let (devnet, _escrow) = start_with(options).await;
+    let offer = gpuflow_json(&devnet, &["offer", &devnet.offer_id]).await;
+    assert_eq!(offer["volume_grace_secs"], 72, "the offer shows the grace period");
+    let volumes = || async { gpuflow_json(&devnet, &["volumes"]).await };
+
+    // The first rental with the volume writes into it, mounted at /workspace.
+    let image = test_image();
+    let with_volume = ["--volume", "data"];
+    let first = rent_gpu_with(&devnet, &public_key, "1", &image, &with_volume).await;
+    let first_id = first["rental_id"].as_u64().unwrap();
+    let wrote =
+        ssh(&devnet, first_id, "echo kept-by-$GPUFLOW_RENTAL_ID > /workspace/note.txt").await;
+    assert_eq!(wrote.as_deref(), Some(""));
+    let container = container_of(&devnet, first_id).await;
+    let info = inspect(&container).await.expect("the rental's container exists");
+    let mounts = info["Mounts"].as_array().expect("the volume is mounted").clone();
+    assert_eq!(mounts.len(), 1, "the volume is the only mount: {mounts:?}");
+    assert_eq!(
+        (mounts[0]["Type"].as_str(), mounts[0]["Destination"].as_str()),
+        (Some("volume"), Some("/workspace"))
+    );
+    let volume = mounts[0]["Name"].as_str().unwrap().to_owned();
+    let renter = format!("{:x}", devnet.renter);
+    assert!(
+        volume.ends_with(&format!("-volume-{}-data", renter.trim_start_matches("0x"))),
+        "{volume}"
+    );
+    let listed = volumes().await;
+    assert_eq!(listed[0]["name"], "data", "{listed}");
+    assert_eq!(listed[0]["in_use_by"], first_id, "{listed}");
+    assert_eq!(listed[0]["delete_at"], Value::Null, "{listed}");
+
+    // A second rental cannot mount it while the first has it; nothing is paid for asking.
+    let args =
+        ["rent", &devnet.offer_id, "--hours", "1", "--gpus", "1", "--volume", "data", "--yes"];
+    let busy = gpuflow(&devnet, &args).await;
+    assert!(!busy.ok);
+    assert!(busy.stderr.contains(&format!("mounted in your rental {first_id}")), "{}", busy.stderr);
+
+    // Stopped, it is kept for the grace period from the stop...
+    let stopped = gpuflow_json(&devnet, &["stop", &first_id.to_string()]).await;
+    let stopped_at = stopped["stopped_at"].as_u64().unwrap();
+    let kept = eventually(&devnet, "the volume to be released", RUNNING, || async {
+        let listed = volumes().await;
+        listed[0]["delete_at"].as_u64().map(|at| (at, listed))
+    })
+    .await;
+    let (delete_at, listed) = kept;
+    assert_eq!(listed[0]["in_use_by"], Value::Null, "{listed}");
+    assert!(
+        (stopped_at + 72..=stopped_at + 72 + 30).contains(&delete_at),
+        "{delete_at} vs {stopped_at}"
+    );
+
+    // ...and the same renter renting the same machine again finds its file.
+    let second = rent_gpu_with(&devnet, &public_key, "1", &image, &with_volume).await;
+    let second_id = second["rental_id"].as_u64().unwrap();
+    let note = ssh(&devnet, second_id, "cat /workspace/note.txt").await;
+    assert_eq!(note.as_deref(), Some(format!("kept-by-{first_id}").as_str()));
+    assert_eq!(volumes().await[0]["in_use_by"], second_id);
+
+    // Once the grace period after the last rental passed, the volume is gone.
+    let container = container_of(&devnet, second_id).await;
+    stop_and_see_removed(&devnet, second_id, &container).await;
+    eventually(&devnet, "the volume to be deleted", Duration::from_secs(72 + 120), || async {
+        let gone = docker(&["volume", "inspect", &volume]).await.is_err();
+        (gone && volumes().await.as_array().is_some_and(Vec::is_empty)).then_some(())
+    })
+    .await;
     devnet.shutdown().await;
 }

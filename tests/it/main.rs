@@ -7,6 +7,7 @@ mod auto_extend;
 mod binaries;
 mod devnet_files;
 mod docker;
+mod images;
 mod sla;
 
 use std::{path::Path, time::Duration};

@@ -146,14 +146,14 @@ fn explain_escrow(error: &E) -> String {
             e.min, e.max, e.step
         ),
         E::GpuEscrow_AutoExtendTooEarly(e) => format!(
-            "rental {} can be extended automatically only in its last ten minutes, from unix time \
-             {} on",
+            "rental {} can be extended automatically only in its last ten minutes; wait until \
+             unix time {}",
             e.rentalId, e.opensAt
         ),
         E::GpuEscrow_AutoExtendNothingLeft(e) => format!(
             "rental {} cannot be extended automatically: its budget ({} token units left) buys \
-             no second, or it already lasts its quote's maximum ({} s more allowed); raise the \
-             budget with gpuflow auto-extend, or rent again",
+             no second, or it already lasts its quote's maximum ({} s more allowed); set a \
+             larger budget with gpuflow auto-extend, or rent again",
             e.rentalId, e.budget, e.maxExtraSeconds
         ),
         E::GpuEscrow_NothingToWithdraw(e) => {

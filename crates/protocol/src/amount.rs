@@ -15,6 +15,16 @@ pub fn format_units(units: u128, decimals: u8) -> String {
     format!("{whole}.{}", frac.trim_end_matches('0'))
 }
 
+/// Converts decimal hours (`"1"`, `"0.5"`) to whole seconds, exactly; fails on what is
+/// not a non-negative decimal or not a whole number of seconds. Zero is zero.
+pub fn hours_to_seconds(hours: &str) -> Result<u64, String> {
+    let micro_seconds = parse_units(hours, 6)? * 3600;
+    if micro_seconds % 1_000_000 != 0 {
+        return Err(format!("{hours} h is not a whole number of seconds"));
+    }
+    u64::try_from(micro_seconds / 1_000_000).map_err(|_| format!("{hours} h is too long"))
+}
+
 /// Parses a non-negative decimal such as `"0.35"` into integer units with `decimals`
 /// decimals. Fails on signs, exponents, more fractional digits than `decimals`, or overflow.
 pub fn parse_units(text: &str, decimals: u8) -> Result<u128, String> {

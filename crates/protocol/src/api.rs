@@ -84,6 +84,14 @@ pub struct OfferSummary {
     /// Rentals the provider's payout address received on the indexed escrow.
     #[serde(default)]
     pub rentals: u64,
+    /// Container images pulled ahead on the machine: a rental of one starts without a
+    /// download.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
+    /// The images renters may ask for, a trailing `*` matching any ending (see
+    /// [`crate::image_allowed`]); empty: any image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_images: Vec<String>,
 }
 
 fn default_reliability() -> f64 {

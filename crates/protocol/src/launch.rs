@@ -25,6 +25,69 @@ pub struct Launch {
     /// A shell command run instead of the image's command (`sh -c COMMAND`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cmd: Option<String>,
+    /// The renter's volume on the provider's machine, mounted into the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<VolumeMount>,
+}
+
+/// Where a volume is mounted when the renter names no path.
+pub const DEFAULT_VOLUME_PATH: &str = "/workspace";
+/// Longest volume name.
+const MAX_VOLUME_NAME: usize = 64;
+/// Longest mount path.
+const MAX_VOLUME_PATH: usize = 256;
+
+/// A renter's named volume (`gpuflow rent --volume NAME[:PATH]`): kept on the provider's
+/// machine after the rental for the grace period its offer shows, and mounted again when
+/// the same renter rents the same machine with the same name within it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeMount {
+    /// The renter's name for it: lowercase letters, digits, `_`, `.` and `-`.
+    pub name: String,
+    /// Where it is mounted in the container, an absolute path.
+    pub path: String,
+}
+
+impl VolumeMount {
+    /// Parses `NAME` (mounted at [`DEFAULT_VOLUME_PATH`]) or `NAME:/PATH`, and checks it.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (name, path) = text.split_once(':').unwrap_or((text, DEFAULT_VOLUME_PATH));
+        let volume = Self { name: name.to_owned(), path: path.to_owned() };
+        volume.check()?;
+        Ok(volume)
+    }
+
+    /// Checks the name and the path: a name the engine accepts in its volume names, and an
+    /// absolute, normal path that is not the root and cannot end a mount specification.
+    pub fn check(&self) -> Result<(), String> {
+        let Self { name, path } = self;
+        let name_ok = name.len() <= MAX_VOLUME_NAME
+            && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && name.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
+            });
+        if !name_ok {
+            return Err(format!(
+                "volume name `{}`: use 1 to {MAX_VOLUME_NAME} lowercase letters, digits, `_`,                  `.` or `-`, starting with a letter or digit",
+                shown(name)
+            ));
+        }
+        let path_ok = path.len() <= MAX_VOLUME_PATH
+            && path.starts_with('/')
+            && path != "/"
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'.' | b'-'))
+            && path.split('/').skip(1).all(|part| !part.is_empty() && part != "." && part != "..");
+        if !path_ok {
+            return Err(format!(
+                "volume path `{}`: give an absolute path other than `/`, such as {DEFAULT_VOLUME_PATH}, \
+                 of letters, digits, `_`, `.`, `-` and `/`, without `..`",
+                shown(path)
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A container port and the host port it is published on.
@@ -39,7 +102,7 @@ pub struct PublishedPort {
 impl Launch {
     /// Whether nothing is asked beyond the image.
     pub fn is_empty(&self) -> bool {
-        self.env.is_empty() && self.ports.is_empty() && self.cmd.is_none()
+        self.env.is_empty() && self.ports.is_empty() && self.cmd.is_none() && self.volume.is_none()
     }
 
     /// The names of the environment variables, in order.
@@ -94,6 +157,9 @@ impl Launch {
         {
             return Err(format!("the command is empty, over {MAX_TEXT} bytes, or has a NUL"));
         }
+        if let Some(volume) = &self.volume {
+            volume.check()?;
+        }
         Ok(())
     }
 }
@@ -145,7 +211,33 @@ mod tests {
             env: env.iter().map(|e| (*e).to_owned()).collect(),
             ports: ports.to_vec(),
             cmd: cmd.map(str::to_owned),
+            volume: None,
         }
+    }
+
+    #[test]
+    fn a_volume_is_a_plain_name_and_an_absolute_path() {
+        let data = VolumeMount::parse("data").unwrap();
+        assert_eq!((data.name.as_str(), data.path.as_str()), ("data", DEFAULT_VOLUME_PATH));
+        let models = VolumeMount::parse("hf-cache.v2:/root/.cache/huggingface").unwrap();
+        assert_eq!(models.path, "/root/.cache/huggingface");
+        for bad in ["", "Data", "-x", "a/b", "a b", &"x".repeat(65)] {
+            let error = VolumeMount::parse(bad).unwrap_err();
+            assert!(error.contains("lowercase letters"), "{bad}: {error}");
+        }
+        for bad in
+            ["d:", "d:/", "d:relative", "d:/a/../etc", "d:/a//b", "d:/a:ro", "d:/a,b", "d:/a/"]
+        {
+            let error = VolumeMount::parse(bad).unwrap_err();
+            assert!(error.contains("absolute path"), "{bad}: {error}");
+        }
+        let with = Launch { volume: Some(data.clone()), ..Launch::default() };
+        assert!(!with.is_empty() && with.check().is_ok());
+        let bad = VolumeMount { name: "data".into(), path: "/".into() };
+        assert!(Launch { volume: Some(bad), ..Launch::default() }.check().is_err());
+        // Carried in a quote request, and read back.
+        let text = serde_json::to_string(&with).unwrap();
+        assert_eq!(serde_json::from_str::<Launch>(&text).unwrap(), with);
     }
 
     #[test]

@@ -23,21 +23,23 @@ mod sync;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
 
-pub use amount::{format_units, parse_units};
+pub use amount::{format_units, hours_to_seconds, parse_units};
 pub use envelope::{Message, MessageKind, SignedEnvelope, Verified};
 pub use error::ProtocolError;
 pub use heartbeat::{
     GpuHealth, Heartbeat, MAX_ACTIVE_RENTALS, MAX_HEARTBEAT_SIZE, MAX_TEMPERATURE_C,
 };
 pub use identity::Identity;
-pub use launch::{Launch, MAX_ENV, MAX_PORTS, PublishedPort, Share};
+pub use launch::{
+    DEFAULT_VOLUME_PATH, Launch, MAX_ENV, MAX_PORTS, PublishedPort, Share, VolumeMount,
+};
 pub use offer::{
-    GpuInfo, MAX_GPUS, MAX_OFFER_IMAGES, MAX_OFFER_TTL, MAX_PRICE_PER_SECOND, Offer, OfferId,
-    payout_binding_message,
+    GpuInfo, MAX_ALLOWED_IMAGES, MAX_GPUS, MAX_OFFER_IMAGES, MAX_OFFER_TTL, MAX_PRICE_PER_SECOND,
+    Offer, OfferId, check_image_pattern, image_allowed, image_ready, payout_binding_message,
 };
 pub use rental::{
-    QuoteTerms, RentalRequest, RentalResponse, SignedQuote, SshEndpoint, WorkloadState,
-    WorkloadStatus, logs_request_message,
+    QuoteTerms, RentalRequest, RentalResponse, SignedQuote, SshEndpoint, VolumeInfo, WorkloadState,
+    WorkloadStatus, logs_request_message, volumes_request_message,
 };
 pub use sync::{MAX_SYNC_PAGE, MAX_SYNC_RESPONSE_SIZE, SyncRequest, SyncResponse};
 

@@ -16,6 +16,8 @@ const MAX_TEXT: usize = 128;
 const MAX_ADDRS: usize = 8;
 /// Most ready images one offer may list.
 pub const MAX_OFFER_IMAGES: usize = 16;
+/// Most entries of the image allow-list one offer may carry.
+pub const MAX_ALLOWED_IMAGES: usize = 32;
 /// Largest declared bandwidth, disk or memory size, or CPU count; far above any real machine.
 const MAX_DECLARED: u64 = 1 << 53;
 
@@ -86,6 +88,18 @@ pub struct Offer {
     /// download.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<String>,
+    /// How long a renter's volume outlives the rental that last used it, in seconds
+    /// (`gpuflow rent --volume`); 0 or absent: the machine keeps no volumes.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub volume_grace_secs: u64,
+    /// The images renters may ask for (see [`image_allowed`]): an entry ending in `*`
+    /// allows every image starting with what precedes it; empty: any image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_images: Vec<String>,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 impl Message for Offer {
@@ -144,6 +158,16 @@ impl Message for Offer {
             crate::RentalRequest::check_image(image)
                 .map_err(|why| ProtocolError::field("images", why))?;
         }
+        if self.allowed_images.len() > MAX_ALLOWED_IMAGES {
+            return Err(ProtocolError::field(
+                "allowed_images",
+                format!("at most {MAX_ALLOWED_IMAGES} entries"),
+            ));
+        }
+        for pattern in &self.allowed_images {
+            check_image_pattern(pattern)
+                .map_err(|why| ProtocolError::field("allowed_images", why))?;
+        }
         check_listen_addrs(&self.listen_addrs, signer)?;
         // Bounded so that every node can store and compare them as SQLite integers.
         for (field, value) in [
@@ -180,12 +204,44 @@ impl Offer {
         self.price_per_second * 3600
     }
 
+    /// Whether the provider is ready to run `image`: pulled ahead or allowed (see
+    /// [`image_ready`]).
+    pub fn ready_for(&self, image: &str) -> bool {
+        image_ready(&self.images, &self.allowed_images, image)
+    }
+
     /// Whether `rate` for `gpus` of the offer's GPUs is at most their share of the
     /// advertised price (the GPUs are one model, priced alike).
     pub fn fair_rate(&self, rate: u128, gpus: u32) -> bool {
         // Both sides stay far below u128::MAX: prices are bounded and GPUs are few.
         rate * self.gpus.len() as u128 <= self.price_per_second * u128::from(gpus)
     }
+}
+
+/// Whether `image` may run under the allow-list `allowed`: an entry ending in `*` allows
+/// every image that starts with what precedes the `*`, any other entry only itself; an
+/// empty list allows every image.
+pub fn image_allowed(allowed: &[String], image: &str) -> bool {
+    allowed.is_empty()
+        || allowed.iter().any(|entry| match entry.strip_suffix('*') {
+            Some(prefix) => image.starts_with(prefix),
+            None => image == entry,
+        })
+}
+
+/// Whether a machine that pulled `images` ahead and allows `allowed` (see
+/// [`image_allowed`]) is ready to run `image`: what search's `image` field matches.
+pub fn image_ready(images: &[String], allowed: &[String], image: &str) -> bool {
+    images.iter().any(|ready| ready == image) || image_allowed(allowed, image)
+}
+
+/// Checks one entry of an image allow-list: an image reference, or the start of one
+/// followed by a single `*`.
+pub fn check_image_pattern(pattern: &str) -> Result<(), String> {
+    if pattern == "*" {
+        return Err("`*` alone would allow every image; an empty list already does".into());
+    }
+    crate::RentalRequest::check_image(pattern.strip_suffix('*').unwrap_or(pattern))
 }
 
 /// Whether the multiaddr `addr` leads to a peer other than `signer`: its last `/p2p/` id
@@ -401,6 +457,14 @@ pub(crate) mod tests {
             ("cpu_ram_bytes", Box::new(|o| o.cpu_ram_bytes = Some(MAX_DECLARED + 1))),
             ("images", Box::new(|o| o.images = vec!["ubuntu:22.04".into(); MAX_OFFER_IMAGES + 1])),
             ("images", Box::new(|o| o.images = vec!["not an image".into()])),
+            (
+                "allowed_images",
+                Box::new(|o| o.allowed_images = vec!["ubuntu:*".into(); MAX_ALLOWED_IMAGES + 1]),
+            ),
+            ("allowed_images", Box::new(|o| o.allowed_images = vec!["ubuntu; rm -rf /*".into()])),
+            ("allowed_images", Box::new(|o| o.allowed_images = vec!["*".into()])),
+            ("allowed_images", Box::new(|o| o.allowed_images = vec!["pytorch/**".into()])),
+            ("allowed_images", Box::new(|o| o.allowed_images = vec!["nvidia/*:12".into()])),
         ];
         for (field, mutate) in cases {
             let mut offer = sample(&identity, &payout);
@@ -432,6 +496,7 @@ pub(crate) mod tests {
                 && !json.contains("images"),
             "{json}"
         );
+        assert!(bare.ready_for("anything:1"), "no allow-list allows every image");
         assert_eq!(roundtrip(&SignedEnvelope::seal(&identity, &bare)).unwrap(), bare);
 
         let declared = Offer {
@@ -441,9 +506,40 @@ pub(crate) mod tests {
             cpu_cores: Some(64),
             cpu_ram_bytes: Some(512_000_000_000),
             images: vec!["pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime".into()],
+            volume_grace_secs: 0,
+            allowed_images: vec!["pytorch/pytorch:*".into(), "ubuntu:22.04".into()],
             ..bare
         };
         assert_eq!(roundtrip(&SignedEnvelope::seal(&identity, &declared)).unwrap(), declared);
+    }
+
+    #[test]
+    fn the_image_allow_list_matches_exactly_or_by_prefix() {
+        let allowed = vec!["pytorch/pytorch:*".to_owned(), "ubuntu:22.04".to_owned()];
+        assert!(image_allowed(&allowed, "pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime"));
+        assert!(image_allowed(&allowed, "ubuntu:22.04"));
+        assert!(!image_allowed(&allowed, "ubuntu:24.04"));
+        assert!(!image_allowed(&allowed, "ubuntu:22.04.1"), "an exact entry is not a prefix");
+        assert!(!image_allowed(&allowed, "evil/pytorch/pytorch:1"));
+        assert!(image_allowed(&[], "anything:1"), "no list allows every image");
+        for good in ["nvidia/cuda:*", "ubuntu:22.04", "registry:5000/team/*"] {
+            assert_eq!(check_image_pattern(good), Ok(()), "{good}");
+        }
+        assert!(check_image_pattern("*").unwrap_err().contains("empty list"));
+    }
+
+    #[test]
+    fn an_offer_is_ready_for_an_image_pulled_ahead_or_allowed() {
+        let identity = Identity::generate();
+        let offer = Offer {
+            images: vec!["nvidia/cuda:12.4.1-base-ubuntu22.04".into()],
+            allowed_images: vec!["pytorch/pytorch:*".into()],
+            ..sample(&identity, &PrivateKeySigner::random())
+        };
+        assert!(offer.ready_for("nvidia/cuda:12.4.1-base-ubuntu22.04"), "pulled ahead");
+        assert!(offer.ready_for("pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime"), "allowed");
+        assert!(!offer.ready_for("ubuntu:22.04"), "neither");
+        assert!(!offer.ready_for("nvidia/cuda:12.6.0-base-ubuntu22.04"), "another tag");
     }
 
     #[test]

@@ -42,6 +42,29 @@ pub enum RentalRequest {
         /// the provider's escrow and chain, and `issued_at`.
         signature: alloy::primitives::Signature,
     },
+    /// The volumes the provider keeps for a renter; only that renter may list them.
+    Volumes {
+        /// The renter.
+        renter: Address,
+        /// Unix time the renter signed the request; providers refuse old ones.
+        issued_at: u64,
+        /// The renter's EIP-191 signature over [`volumes_request_message`].
+        signature: alloy::primitives::Signature,
+    },
+}
+
+/// One of a renter's volumes on a provider's machine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeInfo {
+    /// The renter's name for it.
+    pub name: String,
+    /// The live rental it is mounted in, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_use_by: Option<u64>,
+    /// When it is deleted unless a rental uses it again first, unix seconds (chain time);
+    /// `None` while in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_at: Option<u64>,
 }
 
 /// A provider's answer on `/gpuflow/rental/1`.
@@ -56,6 +79,11 @@ pub enum RentalResponse {
     Logs {
         /// The last lines the workload wrote to stdout and stderr.
         lines: Vec<String>,
+    },
+    /// A renter's volumes on the machine.
+    Volumes {
+        /// Each volume, by name.
+        volumes: Vec<VolumeInfo>,
     },
     /// The request could not be served.
     Error {
@@ -292,6 +320,20 @@ pub fn logs_request_message(
     )
 }
 
+/// The text a renter signs (EIP-191) to list its volumes on a machine: it names the
+/// renter, the escrow and chain, and a time, like [`logs_request_message`].
+pub fn volumes_request_message(
+    chain_id: u64,
+    escrow: Address,
+    renter: Address,
+    issued_at: u64,
+) -> String {
+    format!(
+        "gpuflow: list the volumes of {renter} on escrow {escrow} on chain {chain_id} at \
+         {issued_at}"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,6 +366,7 @@ mod tests {
                 env: vec!["HF_TOKEN=x".into()],
                 ports: vec![8888],
                 cmd: Some("jupyter lab".into()),
+                volume: Some(crate::VolumeMount::parse("data").unwrap()),
             },
         };
         let text = serde_json::to_string(&new).unwrap();

@@ -16,6 +16,9 @@ pub enum FieldKind {
     Words,
     /// `true` or `false`.
     Bool,
+    /// A container image reference, compared exactly: an offer matches when it is ready to
+    /// run the image (see [`crate::image_ready`]).
+    Image,
 }
 
 impl FieldKind {
@@ -23,7 +26,7 @@ impl FieldKind {
     pub const fn operators(self) -> &'static str {
         match self {
             Self::Number => OPERATORS,
-            Self::Text | Self::Words => "= != in notin",
+            Self::Text | Self::Words | Self::Image => "= != in notin",
             Self::Bool => "= !=",
         }
     }
@@ -76,11 +79,14 @@ pub enum SearchField {
     SlaCredits,
     /// Whether another live offer lists one of the same GPU UUIDs.
     Conflicts,
+    /// A container image the machine is ready to run: pulled ahead, or allowed by the
+    /// provider's allow-list (an empty list allows any).
+    Image,
 }
 
 impl SearchField {
     /// Every field, in the order help and errors list them.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 23] = [
         Self::GpuName,
         Self::NumGpus,
         Self::GpuRam,
@@ -103,6 +109,7 @@ impl SearchField {
         Self::CompletedRentals,
         Self::SlaCredits,
         Self::Conflicts,
+        Self::Image,
     ];
 
     /// The fields results can be sorted on, in the order help and errors list them.
@@ -150,6 +157,7 @@ impl SearchField {
             Self::CompletedRentals => "completed_rentals",
             Self::SlaCredits => "sla_credits",
             Self::Conflicts => "conflicts",
+            Self::Image => "image",
         }
     }
 
@@ -159,6 +167,7 @@ impl SearchField {
             Self::GpuName => FieldKind::Words,
             Self::Driver | Self::Region | Self::Payout => FieldKind::Text,
             Self::Verified | Self::Conflicts => FieldKind::Bool,
+            Self::Image => FieldKind::Image,
             _ => FieldKind::Number,
         }
     }

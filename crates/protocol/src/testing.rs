@@ -50,6 +50,8 @@ pub fn offer(
         cpu_cores: None,
         cpu_ram_bytes: None,
         images: Vec::new(),
+        volume_grace_secs: 0,
+        allowed_images: Vec::new(),
     }
 }
 

@@ -136,7 +136,7 @@ async fn bad_search_input_is_a_400_naming_it() {
             "unknown field `gpu_nam` in `gpu_nam=RTX_4090`; known fields: gpu_name \
              num_gpus gpu_ram gpu_total_ram dph verified cuda driver region payout age_days inet_down \
              inet_up disk_space cpu_cores cpu_ram reliability uptime rentals completed_rentals sla_credits \
-             conflicts",
+             conflicts image",
         ),
         (
             format!("/v1/offers?q={}", encode("gpu_ram>=abc")),

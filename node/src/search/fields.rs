@@ -146,6 +146,13 @@ impl FieldValues for Field {
                 Ok(Value::Text(words))
             }
             Self::Driver | Self::Region => Ok(Value::Text(text.replace('_', " "))),
+            Self::Image => {
+                let expected = "one image reference such as nvidia/cuda:12.4.1-base-ubuntu22.04 \
+                                (no pattern)";
+                gpuflow_protocol::RentalRequest::check_image(text)
+                    .map_err(|_| bad(expected.into()))?;
+                Ok(Value::Text(text.to_owned()))
+            }
             Self::Payout => {
                 let hex = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X"));
                 match hex {

@@ -16,6 +16,11 @@
 //!   both sides: `region=eu_central` matches a region stored as `eu_central` or
 //!   `EU Central`.
 //! * `verified` and `conflicts` take `true` or `false` with `=` or `!=`.
+//! * `image` takes an image reference, compared exactly, with `=`, `!=`, `in`, `notin`:
+//!   `image=pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime` matches the offers ready to run
+//!   it, those that pulled it ahead (`images`) or whose provider allows it
+//!   (`allowed_images`: an entry ending in `*` allows what starts with the rest; an empty
+//!   list allows any image).
 //! * `gpu_name=X` holds when the words of `X` appear, in order and as whole words, in the
 //!   GPU's name. Words are runs of letters and digits; everything else separates them. So
 //!   `RTX_4090` matches `NVIDIA GeForce RTX 4090`, `A100` matches `NVIDIA A100-SXM4-80GB`,
@@ -51,6 +56,8 @@ mod summary;
 mod tests;
 
 use std::cmp::Ordering;
+
+use gpuflow_protocol::image_ready;
 
 pub use error::QueryError;
 pub(crate) use facts::{Candidate, Facts, millionths};
@@ -174,6 +181,14 @@ impl Condition {
                 let found = self.field.flag(offer.facts, now);
                 self.op.relates(&self.values, |v| match v {
                     Value::Bool(v) if *v == found => Ordering::Equal,
+                    _ => Ordering::Less,
+                })
+            }
+            // The offer's image lists stay beside the facts, read only by these terms.
+            Kind::Image => {
+                let (images, allowed) = (&offer.summary.images, &offer.summary.allowed_images);
+                self.op.relates(&self.values, |v| match v {
+                    Value::Text(image) if image_ready(images, allowed, image) => Ordering::Equal,
                     _ => Ordering::Less,
                 })
             }

@@ -42,7 +42,7 @@ impl Op {
     fn allowed_for(self, kind: Kind) -> bool {
         match kind {
             Kind::Number => true,
-            Kind::Text | Kind::Words => {
+            Kind::Text | Kind::Words | Kind::Image => {
                 matches!(self, Self::Eq | Self::Ne | Self::In | Self::NotIn)
             }
             Kind::Bool => matches!(self, Self::Eq | Self::Ne),

@@ -71,6 +71,10 @@ pub struct OfferSummary {
     pub completed_rentals: u64,
     /// Downtime credits paid back to the machine's renters.
     pub sla_credits: u64,
+    /// Container images pulled ahead on the machine.
+    pub images: Vec<String>,
+    /// The images renters may ask for; empty: any.
+    pub allowed_images: Vec<String>,
 }
 
 impl OfferSummary {
@@ -110,6 +114,8 @@ impl OfferSummary {
             reliability: offer.reliability,
             uptime: offer.uptime,
             rentals: offer.rentals,
+            images: offer.images,
+            allowed_images: offer.allowed_images,
         }
     }
 }

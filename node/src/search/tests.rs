@@ -102,6 +102,8 @@ fn offer(id: u64, edit: impl FnOnce(&mut TestOffer)) -> TestOffer {
             rentals: 0,
             completed_rentals: 0,
             sla_credits: 0,
+            images: Vec::new(),
+            allowed_images: Vec::new(),
         },
     };
     edit(&mut offer);
@@ -409,7 +411,8 @@ fn unknown_fields_and_bad_scores_are_named() {
         err("num_gpus>=1 gpu_nam=RTX_4090"),
         "unknown field `gpu_nam` in `gpu_nam=RTX_4090`; known fields: gpu_name num_gpus \
          gpu_ram gpu_total_ram dph verified cuda driver region payout age_days inet_down inet_up disk_space \
-         cpu_cores cpu_ram reliability uptime rentals completed_rentals sla_credits conflicts"
+         cpu_cores cpu_ram reliability uptime rentals completed_rentals sla_credits conflicts \
+         image"
     );
     assert_eq!(
         err("reliability>1.5"),
@@ -638,6 +641,58 @@ fn conflicts_is_a_boolean_that_lifts_the_default() {
     assert_eq!(
         err("conflicts>true"),
         "`conflicts` does not support `>` (in `conflicts>true`); use one of = !="
+    );
+}
+
+#[test]
+fn image_matches_offers_ready_to_run_it() {
+    const PYTORCH: &str = "pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime";
+    assert_eq!(terms(&format!("image={PYTORCH}")), [(Field::Image, Op::Eq, vec![text(PYTORCH)])]);
+    assert_eq!(
+        terms("image in [ubuntu:22.04,registry:5000/team/img@sha256:abc]").remove(0).2,
+        vec![text("ubuntu:22.04"), text("registry:5000/team/img@sha256:abc")],
+        "compared exactly: no case folding, no underscores read as spaces"
+    );
+    let with = |images: &[&str], allowed: &[&str]| {
+        let list = |items: &[&str]| items.iter().map(|item| (*item).to_owned()).collect();
+        offer(1, |o| {
+            o.summary.images = list(images);
+            o.summary.allowed_images = list(allowed);
+        })
+    };
+    let by_pattern = with(&[], &["pytorch/pytorch:*", "ubuntu:22.04"]);
+    let any = with(&[], &[]);
+    let pulled_not_listed = with(&[PYTORCH], &["ubuntu:22.04"]);
+    let not_allowed = with(&[], &["ubuntu:22.04", "nvidia/cuda:*"]);
+    let query = format!("image={PYTORCH}");
+    assert!(selects(&query, &by_pattern), "allowed by a pattern");
+    assert!(selects(&query, &any), "an empty allow-list allows any image");
+    assert!(selects(&query, &pulled_not_listed), "pulled ahead");
+    assert!(!selects(&query, &not_allowed), "neither pulled nor allowed");
+    assert!(!selects(&format!("image!={PYTORCH}"), &by_pattern));
+    assert!(selects(&format!("image!={PYTORCH}"), &not_allowed));
+    assert!(selects("image=ubuntu:22.04", &not_allowed), "an exact entry");
+    assert!(!selects("image=ubuntu:22.04.1", &not_allowed), "is not a prefix");
+    assert!(!selects("image=Ubuntu:22.04", &not_allowed), "tags compare exactly");
+    assert!(selects(&format!("image in [ubuntu:24.04,{PYTORCH}]"), &pulled_not_listed));
+    assert!(!selects("image in [ubuntu:24.04,vllm/vllm-openai:v0.6.3]", &not_allowed));
+    assert!(selects("image notin [ubuntu:24.04]", &not_allowed));
+    assert!(!selects("image notin [ubuntu:24.04]", &any));
+    // With the other terms, all of which must hold.
+    assert!(selects(&format!("image={PYTORCH} gpu_ram>=24 dph<=0.36"), &by_pattern));
+    assert!(!selects(&format!("gpu_ram>=24 image={PYTORCH} dph<0.36"), &by_pattern));
+    assert!(!selects(&format!("image={PYTORCH} num_gpus>=2"), &not_allowed));
+
+    assert_eq!(
+        err("image=pytorch/pytorch:*"),
+        "`image=pytorch/pytorch:*`: expected one image reference such as \
+         nvidia/cuda:12.4.1-base-ubuntu22.04 (no pattern), found `pytorch/pytorch:*`"
+    );
+    assert!(err("num_gpus>=1 image=\"not an image\"").starts_with("`image=\"not an image\"`:"));
+    assert!(err("image=-v").starts_with("`image=-v`: expected one image reference"));
+    assert_eq!(
+        err("image>=ubuntu:22.04"),
+        "`image` does not support `>=` (in `image>=ubuntu:22.04`); use one of = != in notin"
     );
 }
 

@@ -18,12 +18,14 @@ use crate::{StoreError, search::OfferSummary};
 /// Reads running at once; more wait for a connection. Two cores, so a few suffice.
 pub(super) const MAX_READERS: usize = 4;
 
-/// The columns of an [`OfferSummary`] but `conflicts`, from `offers JOIN providers`.
+/// The columns of an [`OfferSummary`] but `conflicts`, from `offers JOIN providers`. The
+/// image lists are read from the signed offer itself, which every stored row keeps.
 pub(super) const SUMMARY_COLUMNS: &str = "id, peer_id, offers.payout, gpu_name, num_gpus, gpu_ram_mb, \
     price_per_second, price_per_hour, verified, region, cuda_version, driver, listen_addrs, \
     seq, issued_at, expires_at, first_seen, inet_down_mbps, inet_up_mbps, disk_mb, \
     cpu_cores, cpu_ram_mb, \
-    reliability, uptime, rentals, completed_rentals, sla_credits";
+    reliability, uptime, rentals, completed_rentals, sla_credits, \
+    envelope -> '$.body.images' AS images, envelope -> '$.body.allowed_images' AS allowed_images";
 
 #[derive(Debug)]
 pub(super) struct Readers {
@@ -184,6 +186,13 @@ pub(super) fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<OfferSummary> 
     let optional = |column: &str| -> rusqlite::Result<Option<u64>> {
         Ok(row.get::<_, Option<i64>>(column)?.and_then(|v| u64::try_from(v).ok()))
     };
+    // A JSON array, or NULL when the offer lists none.
+    let list = |column: &str| -> rusqlite::Result<Vec<String>> {
+        match row.get::<_, Option<String>>(column)? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| invalid(column, e.into())),
+            None => Ok(Vec::new()),
+        }
+    };
     let id: String = row.get("id")?;
     let listen_addrs: String = row.get("listen_addrs")?;
     Ok(OfferSummary {
@@ -216,6 +225,8 @@ pub(super) fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<OfferSummary> 
         rentals: unsigned(row, "rentals")?,
         completed_rentals: unsigned(row, "completed_rentals")?,
         sla_credits: unsigned(row, "sla_credits")?,
+        images: list("images")?,
+        allowed_images: list("allowed_images")?,
     })
 }
 

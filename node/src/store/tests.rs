@@ -264,6 +264,56 @@ async fn payout_matches_any_case() {
 }
 
 #[tokio::test]
+async fn image_finds_the_offers_ready_to_run_it_in_every_order() {
+    const PYTORCH: &str = "pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime";
+    const CUDA: &str = "nvidia/cuda:12.4.1-base-ubuntu22.04";
+    let (store, _dir) = testing::store();
+    let list = |items: &[&str]| items.iter().map(|item| (*item).to_owned()).collect::<Vec<_>>();
+    // Price per second, GPUs, images pulled ahead, allow-list.
+    let machines: [(u128, usize, &[&str], &[&str]); 4] = [
+        (100, 1, &[], &["pytorch/pytorch:*"]),
+        (200, 2, &[], &[]),
+        (300, 4, &[CUDA], &["ubuntu:22.04"]),
+        (400, 8, &[], &["ubuntu:22.04"]),
+    ];
+    for (price, count, images, allowed) in machines {
+        let offer = Provider::new().offer(|o| {
+            o.gpus = gpus(o, count);
+            o.price_per_second = price;
+            o.images = list(images);
+            o.allowed_images = list(allowed);
+        });
+        store.upsert_offer(offer, unix_now()).await.unwrap();
+    }
+    let prices = |offers: Vec<OfferSummary>| {
+        offers.into_iter().map(|o| o.price_per_second).collect::<Vec<_>>()
+    };
+    let cases: [(String, &str, &[u128]); 12] = [
+        (format!("image={PYTORCH}"), "dph", &[100, 200]),
+        (format!("image={PYTORCH}"), "dph-", &[200, 100]),
+        (format!("image={PYTORCH}"), "num_gpus-", &[200, 100]),
+        (format!("image={CUDA}"), "dph", &[200, 300]),
+        ("image=ubuntu:22.04".into(), "num_gpus-", &[400, 300, 200]),
+        ("image=ubuntu:24.04".into(), "dph", &[200]),
+        (format!("image!={PYTORCH}"), "dph", &[300, 400]),
+        (format!("image in [{PYTORCH},ubuntu:22.04]"), "dph-", &[400, 300, 200, 100]),
+        (format!("image notin [{PYTORCH},{CUDA}]"), "dph", &[400]),
+        (format!("image={PYTORCH} num_gpus>=2"), "dph", &[200]),
+        (format!("num_gpus>=1 image={CUDA} dph<=1.44"), "dph", &[200, 300]),
+        (format!("image={CUDA} image=ubuntu:22.04"), "dph", &[200, 300]),
+    ];
+    for (query, order, expected) in cases {
+        assert_eq!(prices(search(&store, &query, order).await), expected, "{query} -o {order}");
+    }
+    // Summaries carry both lists, so a renter sees what is pulled ahead.
+    let found = search(&store, &format!("image={CUDA} dph>=1"), "dph").await;
+    assert_eq!(
+        (found[0].images.clone(), found[0].allowed_images.clone()),
+        (list(&[CUDA]), list(&["ubuntu:22.04"]))
+    );
+}
+
+#[tokio::test]
 async fn orders_and_limits_are_deterministic() {
     let (store, _dir) = market().await;
     let ram: Vec<_> = search(&store, "", "gpu_ram-").await.iter().map(|o| o.gpu_ram_mb).collect();

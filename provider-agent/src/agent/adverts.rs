@@ -93,6 +93,8 @@ impl Agent {
             cpu_ram_bytes: (self.config.host.memory_bytes > 0)
                 .then_some(self.config.host.memory_bytes),
             images: self.ready_images.clone(),
+            volume_grace_secs: self.config.volume_grace.as_secs(),
+            allowed_images: self.config.allowed_images.clone(),
         };
         if !lapsing {
             self.advertised = offer.gpus.clone();

@@ -74,6 +74,8 @@ impl Agent {
         observed: u64,
     ) -> Result<(), AgentError> {
         let Polled { latest_time, tail, ranges, reached } = polled;
+        // Before the chain was first read, `observed` is the machine's clock, not the chain's.
+        let observed_on_chain = self.clock.is_some();
         match &mut self.clock {
             Some(clock) => clock.advance(latest_time),
             None => self.clock = Some(ChainClock::at(latest_time)),
@@ -87,6 +89,9 @@ impl Agent {
             return Ok(());
         }
         self.processed_time = self.processed_time.max(latest_time);
+        if observed_on_chain {
+            self.read_until = self.read_until.max(observed);
+        }
         let vanished: Vec<u64> = self
             .rentals
             .values()

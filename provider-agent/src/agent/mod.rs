@@ -22,6 +22,7 @@ mod extensions;
 mod payouts;
 mod quotes;
 pub mod reservations;
+mod volumes;
 mod workloads;
 
 use std::{
@@ -101,10 +102,14 @@ pub struct AgentConfig {
     /// Withdraw from running rentals once this much (gross, token units) is withdrawable;
     /// zero withdraws only ended rentals, once their dispute window passed.
     pub withdraw_threshold: U256,
-    /// Images renters may ask for (see [`crate::config::image_allowed`]); empty: any.
+    /// Images renters may ask for (see [`gpuflow_protocol::image_allowed`]), carried in the
+    /// offer; empty: any.
     pub allowed_images: Vec<String>,
     /// Whether the runtime publishes a renter's ports (containers do, processes do not).
     pub publishes_ports: bool,
+    /// How long a renter's volume outlives the rental that last used it; zero keeps no
+    /// volumes.
+    pub volume_grace: Duration,
 }
 
 /// What the agent learns from the chain once, at start.
@@ -153,6 +158,11 @@ pub struct Agent {
     clock: Option<ChainClock>,
     /// Time of the latest block whose events are all handled; 0 until the first poll.
     processed_time: u64,
+    /// Chain time at which the latest poll that reached the head began: every block
+    /// mined before then has been read. A chain that mines only on transactions has no
+    /// block at a rental's end, so this, not the latest block's time, decides that an end
+    /// passed with no extension unread.
+    read_until: u64,
     /// Where chain tasks report; the receiver is taken by [`Agent::run`].
     chain_tx: mpsc::Sender<ChainDone>,
     chain_rx: Option<mpsc::Receiver<ChainDone>>,
@@ -242,6 +252,7 @@ impl Agent {
             heartbeat_seq: 0,
             clock: None,
             processed_time: 0,
+            read_until: 0,
             chain_tx,
             chain_rx: Some(chain_rx),
             polling: false,
@@ -328,6 +339,7 @@ impl Agent {
                 _ = heartbeat.tick() => {
                     self.publish_heartbeat().await;
                     self.withdraw_over_threshold();
+                    self.delete_expired_volumes().await;
                 }
                 _ = poll.tick() => {
                     self.start_poll();
@@ -371,6 +383,9 @@ impl Agent {
                     }
                     RentalRequest::Logs { rental_id, issued_at, signature } => {
                         self.logs(rental_id, issued_at, signature).await
+                    }
+                    RentalRequest::Volumes { renter, issued_at, signature } => {
+                        self.volumes(renter, issued_at, signature).await
                     }
                 };
                 if let Err(e) = self.network.respond(channel, response).await {

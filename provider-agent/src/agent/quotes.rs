@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use alloy::primitives::{Address, U256};
 use gpuflow_p2p::PeerId;
-use gpuflow_protocol::{Launch, QuoteTerms, RentalRequest, RentalResponse};
+use gpuflow_protocol::{Launch, QuoteTerms, RentalRequest, RentalResponse, image_allowed};
 
 use super::{Agent, is_live, reservations::Reservation};
 use crate::store::QuoteRecord;
@@ -87,7 +87,7 @@ impl Agent {
             if let Err(e) = RentalRequest::check_image(image) {
                 return refuse(e);
             }
-            if !crate::config::image_allowed(&self.config.allowed_images, image) {
+            if !image_allowed(&self.config.allowed_images, image) {
                 return refuse(format!(
                     "image `{image}` is not allowed on this provider, which runs only {}; \
                      pick one of those with --image, or leave --image out for its default",
@@ -109,6 +109,9 @@ impl Agent {
                  containers); rent without --port"
                     .into(),
             );
+        }
+        if let Some(why) = self.volume_refusal(renter, &launch) {
+            return refuse(why);
         }
         let gpus: Vec<String> = free.iter().map(|g| g.uuid.clone()).collect();
         let count = gpus.len();

@@ -12,8 +12,23 @@ use crate::{
     store::RentalRecord,
 };
 
-/// How far a log request's timestamp may be from the provider's clock, in seconds.
-const LOGS_REQUEST_MAX_SKEW: u64 = 300;
+/// How long past a rental's end by the chain's clock its workload is kept when the blocks
+/// up to the end could not be read (a failing RPC), in seconds.
+const UNREAD_END_GRACE: u64 = 120;
+
+/// Whether a rental ending at `ends_at` is over: the agent has read every block mined
+/// before its end (`read`, the chain time at which the latest poll that reached the head
+/// began), so no extension bought before the end can still be unread; or, with the chain
+/// unreadable,
+/// its end is [`UNREAD_END_GRACE`] behind the chain's clock `now`. A rental extended in
+/// its last block is never ended by a poll that has not reached that block yet.
+fn past_end(now: u64, read: u64, ends_at: u64) -> bool {
+    (now >= ends_at && read >= ends_at) || now >= ends_at + UNREAD_END_GRACE
+}
+
+/// How far a signed request's timestamp (logs, volumes) may be from the provider's clock,
+/// in seconds.
+pub(super) const REQUEST_MAX_SKEW: u64 = 300;
 
 impl Agent {
     /// Starts the rental's workload in a task of its own: pulling an image may take
@@ -30,6 +45,7 @@ impl Agent {
             image: rental.image.clone(),
             ssh_key: rental.ssh_key.clone(),
             launch: rental.launch.clone(),
+            volume: self.attach_volume(&rental).await,
         };
         rental.detail = "starting the workload".into();
         self.rentals.insert(rental.id, rental);
@@ -81,6 +97,9 @@ impl Agent {
             tracing::error!(rental = id, error = %e, "could not record the rental");
         }
         let freed = !is_live(&rental);
+        if freed {
+            self.release_volume(&rental).await;
+        }
         self.rentals.insert(id, rental);
         if freed {
             self.publish_offer().await;
@@ -106,7 +125,7 @@ impl Agent {
             if let Some(handle) = handle.as_deref().filter(|_| !exited) {
                 self.follow_reach(id, handle).await;
             }
-            if now >= ends_at || exited {
+            if past_end(now, self.read_until, ends_at) || exited {
                 let why = if exited { "the workload exited" } else { "the rental ended" };
                 if let Err(e) = self.finish(id, why).await {
                     tracing::error!(rental = id, error = %e, "could not record the rental's end");
@@ -148,12 +167,16 @@ impl Agent {
             self.runtime.stop(id, handle).await;
             tracing::info!(rental = id, why, "workload stopped");
         }
-        if is_live(&rental) {
+        let was_live = is_live(&rental);
+        if was_live {
             rental.state = WorkloadState::Ended.to_string();
             rental.ended_at = Some(unix_now());
             rental.detail = why.to_owned();
         }
         self.store.save_rental(rental.clone()).await?;
+        if was_live {
+            self.release_volume(&rental).await;
+        }
         self.rentals.insert(id, rental);
         self.publish_offer().await;
         Ok(())
@@ -194,9 +217,9 @@ impl Agent {
         signature: Signature,
     ) -> RentalResponse {
         let refuse = |message: String| RentalResponse::Error { message };
-        if unix_now().abs_diff(issued_at) > LOGS_REQUEST_MAX_SKEW {
+        if unix_now().abs_diff(issued_at) > REQUEST_MAX_SKEW {
             return refuse(format!(
-                "the request was signed at {issued_at}, more than {LOGS_REQUEST_MAX_SKEW} s \
+                "the request was signed at {issued_at}, more than {REQUEST_MAX_SKEW} s \
                  from the provider's clock; sign a fresh one"
             ));
         }
@@ -218,5 +241,22 @@ impl Agent {
             Ok(lines) => RentalResponse::Logs { lines },
             Err(e) => refuse(format!("the logs are unavailable: {e}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{UNREAD_END_GRACE, past_end};
+
+    #[test]
+    fn a_rental_ends_once_the_blocks_up_to_its_end_are_read() {
+        let end = 1_000;
+        assert!(!past_end(end - 1, end - 1, end), "still running");
+        // The clock passed the end, but an extension may sit in a block not read yet.
+        assert!(!past_end(end, end - 1, end));
+        assert!(!past_end(end + 30, end - 1, end));
+        assert!(past_end(end, end, end), "every block up to the end is read");
+        // A chain that cannot be read does not keep a workload forever.
+        assert!(past_end(end + UNREAD_END_GRACE, end - 1, end));
     }
 }

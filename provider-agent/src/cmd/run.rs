@@ -24,6 +24,9 @@ use crate::{
     store::Store,
 };
 
+/// How long a renter's volume outlives its last rental unless configured otherwise.
+const DEFAULT_VOLUME_GRACE: Duration = Duration::from_secs(24 * 3600);
+
 pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let file = load_config(args.chain.config.as_deref())?;
     let mut inventory = gpus::inventory(args.simulate_gpus.as_deref())?;
@@ -63,6 +66,13 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("withdraw threshold: {e}"))?,
         ),
         None => U256::ZERO,
+    };
+    let volume_grace = match args.volume_grace_hours.or(file.volume_grace_hours.clone()) {
+        Some(hours) => Duration::from_secs(
+            gpuflow_protocol::hours_to_seconds(&hours)
+                .map_err(|e| anyhow::anyhow!("volume grace: {e}"))?,
+        ),
+        None => DEFAULT_VOLUME_GRACE,
     };
     let chain = ChainContext {
         chain_id,
@@ -111,12 +121,22 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
     // The provider's own default is always allowed, asked for by name or not.
     if let Some(image) = &default_image
         && !allowed_images.is_empty()
+        && !allowed_images.contains(image)
     {
         allowed_images.push(image.clone());
     }
     for image in &allowed_images {
-        gpuflow_protocol::RentalRequest::check_image(image.trim_end_matches('*'))
+        gpuflow_protocol::check_image_pattern(image)
             .map_err(|e| anyhow::anyhow!("allowed image `{image}`: {e}"))?;
+    }
+    // The offer carries the list, so that searches find the machines that run an image.
+    let most = gpuflow_protocol::MAX_ALLOWED_IMAGES;
+    if allowed_images.len() > most {
+        anyhow::bail!(
+            "{} allowed images (the default image included), but an offer carries at most \
+             {most}; cover the tags of one image with a trailing `*` (e.g. `pytorch/pytorch:*`)",
+            allowed_images.len()
+        );
     }
     // A container runtime pulls its default image and the allowed images of exact tags at
     // start; a rental of one of them then starts without a download.
@@ -175,6 +195,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
             allowed_images,
             publishes_ports,
             pull_ahead,
+            volume_grace,
         },
         AgentParts { network: network.clone(), escrow, store, runtime, health },
         chain,

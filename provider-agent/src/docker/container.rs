@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, DeviceRequest, HostConfig, PortBinding,
-    RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerInspectResponse, DeviceRequest, HostConfig, Mount, MountType,
+    PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 
 use gpuflow_protocol::{PublishedPort, Share, SshEndpoint};
@@ -93,6 +93,8 @@ pub const CAPABILITIES: [&str; 9] = [
 ];
 /// Label that marks containers as gpuflow workloads, with the rental id as value.
 pub const RENTAL_LABEL: &str = "io.gpuflow.rental";
+/// The label of a renter's volume: its key (the renter and the renter's name for it).
+pub const VOLUME_LABEL: &str = "io.gpuflow.volume";
 
 /// The image a rental runs: the renter's choice (checked against the allow-list when the
 /// quote was issued), else the provider's default.
@@ -364,6 +366,24 @@ pub(super) async fn bring_up(
     let id = engine.create(name, config).await?;
     engine.start(&id).await?;
     Ok(id)
+}
+
+/// `PREFIX-volume-KEY`: the agent's prefix and the volume's key (renter and name).
+pub(super) fn volume_name(prefix: &str, key: &str) -> String {
+    format!("{prefix}-volume-{key}")
+}
+
+/// Mounts the engine volume `name` at `path` in the container, the only part of the host
+/// a rental sees.
+pub fn with_volume(mut config: ContainerCreateBody, name: &str, path: &str) -> ContainerCreateBody {
+    let host = config.host_config.get_or_insert_with(HostConfig::default);
+    host.mounts = Some(vec![Mount {
+        target: Some(path.to_owned()),
+        source: Some(name.to_owned()),
+        typ: Some(MountType::VOLUME),
+        ..Default::default()
+    }]);
+    config
 }
 
 /// `PREFIX-rental-ID`: the agent's prefix (its chain and escrow) and the rental.

@@ -5,7 +5,7 @@ mod container;
 #[cfg(test)]
 mod tests;
 
-use std::{path::PathBuf, time::Duration};
+use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use bollard::{
     Docker,
@@ -13,17 +13,17 @@ use bollard::{
     models::{ContainerCreateBody, ContainerInspectResponse},
     query_parameters::{
         CreateContainerOptionsBuilder, CreateImageOptionsBuilder, LogsOptionsBuilder,
-        RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+        RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder, StopContainerOptionsBuilder,
     },
 };
 use futures::StreamExt;
 use gpuflow_protocol::Share;
 
 pub use self::container::{
-    CAPABILITIES, ENDS_AT_FILE, RENTAL_LABEL, START, WRITE_ENDS_AT, connect_detail,
-    container_config, reach_in, with_image_command, with_limits,
+    CAPABILITIES, ENDS_AT_FILE, RENTAL_LABEL, START, VOLUME_LABEL, WRITE_ENDS_AT, connect_detail,
+    container_config, reach_in, with_image_command, with_limits, with_volume,
 };
-use self::container::{Engine, ImageCommand, bring_up, container_name};
+use self::container::{Engine, ImageCommand, bring_up, container_name, volume_name};
 use crate::host::Host;
 use crate::runtime::{
     BoxFuture, MAX_LOG_LINES, Reach, Runtime, RuntimeError, Started, WorkloadSpec,
@@ -278,6 +278,18 @@ impl Runtime for DockerRuntime {
             if let Some(share) = self.share(spec.gpus.len()) {
                 config = with_limits(config, &share);
             }
+            if let Some(volume) = &spec.volume {
+                // Created with its label, so an operator can tell renters' volumes apart;
+                // creating one that exists returns it as it is.
+                let name = volume_name(&self.prefix, &volume.key);
+                let create = bollard::models::VolumeCreateRequest {
+                    name: Some(name.clone()),
+                    labels: Some(HashMap::from([(VOLUME_LABEL.to_owned(), volume.key.clone())])),
+                    ..Default::default()
+                };
+                self.docker.create_volume(create).await.map_err(docker_err)?;
+                config = with_volume(config, &name, &volume.path);
+            }
             let id = bring_up(self, spec.rental_id, &name, config).await?;
             let reach = self.reach_of(&id).await?.unwrap_or_default();
             if let (Some(_), Some(ssh)) = (&spec.ssh_key, &reach.ssh) {
@@ -333,6 +345,20 @@ impl Runtime for DockerRuntime {
             let remove = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
             if let Err(e) = self.docker.remove_container(handle, Some(remove)).await {
                 tracing::warn!(rental = rental_id, error = %e, "could not remove the container");
+            }
+        })
+    }
+
+    fn remove_volume<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let name = volume_name(&self.prefix, key);
+            let remove = RemoveVolumeOptionsBuilder::new().force(true).build();
+            match self.docker.remove_volume(&name, Some(remove)).await {
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                })
+                | Ok(()) => Ok(()),
+                Err(e) => Err(docker_err(e)),
             }
         })
     }

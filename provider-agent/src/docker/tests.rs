@@ -11,6 +11,7 @@ fn spec() -> WorkloadSpec {
         image: None,
         ssh_key: Some("ssh-ed25519 AAAA renter@laptop".into()),
         launch: gpuflow_protocol::Launch::default(),
+        volume: None,
     }
 }
 
@@ -43,6 +44,19 @@ fn ssh_is_published_and_the_key_handed_over() {
 }
 
 #[test]
+fn a_volume_is_the_one_mount_and_named_for_its_agent_and_renter() {
+    let name = super::container::volume_name("gpuflow-abc-31337-5fbdb23157", "f39f-data");
+    assert_eq!(name, "gpuflow-abc-31337-5fbdb23157-volume-f39f-data");
+    let config = super::with_volume(container_config("img", &spec()), &name, "/workspace");
+    let mounts = config.host_config.unwrap().mounts.unwrap();
+    assert_eq!(mounts.len(), 1);
+    assert_eq!(mounts[0].source.as_deref(), Some(name.as_str()));
+    assert_eq!(mounts[0].target.as_deref(), Some("/workspace"));
+    assert_eq!(mounts[0].typ, Some(bollard::models::MountType::VOLUME));
+    assert_eq!(mounts[0].read_only, None);
+}
+
+#[test]
 fn the_renters_image_replaces_the_default() {
     let chosen = WorkloadSpec { image: Some("ubuntu:22.04".into()), ..spec() };
     assert_eq!(container_config("default:1", &chosen).image.as_deref(), Some("ubuntu:22.04"));
@@ -66,6 +80,7 @@ fn the_renters_environment_ports_and_command_are_the_containers() {
         env: vec!["HF_TOKEN=abc".into(), "MODE=train".into()],
         ports: vec![8888],
         cmd: Some("jupyter lab --port 8888".into()),
+        volume: None,
     };
     let config = container_config("img", &WorkloadSpec { launch, ..spec() });
     let env = config.env.clone().unwrap();

@@ -566,6 +566,9 @@ async fn a_rental_whose_terms_differ_from_the_quote_is_refused_and_reported() {
         until_test_ends()
     );
     h.start_agent().await;
+    // The offer carries the allow-list, so that searches find only what the agent runs.
+    let offer = h.wait_offered(2).await;
+    assert_eq!(offer["envelope"]["body"]["allowed_images"], serde_json::json!(["ubuntu:*"]));
 
     // Only allowed images and real public keys are quoted for.
     let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHtest renter@laptop";
@@ -1052,6 +1055,10 @@ impl Runtime for GatedRuntime {
         self.inner.stop(rental_id, handle)
     }
 
+    fn remove_volume<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        self.inner.remove_volume(key)
+    }
+
     fn logs<'a>(
         &'a self,
         rental_id: u64,
@@ -1115,6 +1122,7 @@ impl Harness {
             withdraw_threshold: U256::ZERO,
             allowed_images: Vec::new(),
             publishes_ports: false,
+            volume_grace: Duration::from_secs(3600),
         };
         let store = Store::open(&data_dir.join("provider.db")).unwrap();
         let health = tokio::sync::watch::channel(Vec::new()).1;
@@ -1248,6 +1256,10 @@ impl Runtime for BrokenRuntime {
         Box::pin(async {})
     }
 
+    fn remove_volume<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     fn logs<'a>(&'a self, _: u64, _: &'a str) -> BoxFuture<'a, Result<Vec<String>, RuntimeError>> {
         Box::pin(async { Ok(Vec::new()) })
     }
@@ -1358,6 +1370,29 @@ async fn an_agent_on_the_nodes_port_refuses_to_start_naming_it() {
         "{stderr}"
     );
     assert!(stderr.contains("--listen"), "{stderr}");
+    h.devnet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allow_list_longer_than_an_offer_carries_refuses_to_start_naming_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    for i in 0..=gpuflow_protocol::MAX_ALLOWED_IMAGES {
+        h.extra.extend(["--allow-image".to_owned(), format!("team/image-{i}:1")]);
+    }
+    let mut agent = h.run_command(h.port);
+    agent.kill_on_drop(true);
+    let out = tokio::time::timeout(TIMEOUT, agent.stdin(Stdio::null()).output())
+        .await
+        .expect("the agent exits at once")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the agent started with an offer no node accepts:\n{stderr}");
+    assert!(
+        stderr.contains("33 allowed images") && stderr.contains("an offer carries at most 32"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("trailing `*`"), "{stderr}");
     h.devnet.shutdown().await;
 }
 

@@ -17,13 +17,14 @@ pub mod ssh;
 pub mod status;
 pub mod stop;
 pub mod templates;
+pub mod volumes;
 pub mod wallet;
 
 use alloy::{
     primitives::{Address, U256},
     providers::Provider,
 };
-use gpuflow_protocol::{format_units, parse_units};
+use gpuflow_protocol::format_units;
 
 use crate::{
     error::{Exit, fail},
@@ -175,13 +176,8 @@ pub(crate) async fn check_funds(
 /// Converts decimal hours to whole seconds, exactly.
 pub(crate) fn hours_to_seconds(hours: &str) -> anyhow::Result<u64> {
     let usage = |m: String| fail(Exit::Usage, m);
-    let micro_hours = parse_units(hours, 6).map_err(|e| usage(format!("--hours: {e}")))?;
-    let micro_seconds = micro_hours * 3600;
-    if micro_seconds % 1_000_000 != 0 {
-        return Err(usage(format!("--hours {hours} is not a whole number of seconds")));
-    }
-    let seconds = u64::try_from(micro_seconds / 1_000_000)
-        .map_err(|_| usage(format!("--hours {hours} is too long")))?;
+    let seconds =
+        gpuflow_protocol::hours_to_seconds(hours).map_err(|e| usage(format!("--hours: {e}")))?;
     if seconds == 0 {
         return Err(usage("--hours must be more than zero".into()));
     }

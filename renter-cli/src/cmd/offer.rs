@@ -17,7 +17,8 @@ Reliability is the share of rented time the machine was up over the last 30 days
 toward 90 % for newcomers; uptime the share of listed time it was up. The history shows one
 bar per day, oldest first (`·`: not listed that day). The node's evidence for these numbers:
 GET <node>/v1/providers/<peer id>/evidence. A rental of one of the ready images (already
-pulled on the machine) starts without a download.")]
+pulled on the machine) starts without a download; the provider runs only the allowed
+images (a trailing `*` matches any ending).")]
 pub struct OfferArgs {
     /// Offer id from `gpuflow search`.
     offer: String,
@@ -35,6 +36,8 @@ impl OfferArgs {
                 "escrow": offer.body.escrow,
                 "gpus": offer.body.gpus,
                 "images": offer.body.images,
+                "allowed_images": offer.body.allowed_images,
+                "volume_grace_secs": offer.body.volume_grace_secs,
                 "provider": provider,
                 "uptime_history": provider.as_ref().and_then(|p| p.scores.as_ref()).map(|s| &s.daily),
             }));
@@ -77,6 +80,23 @@ impl OfferArgs {
                 ),
             ),
             ("ready images", if b.images.is_empty() { "-".into() } else { b.images.join(", ") }),
+            (
+                "allowed images",
+                if b.allowed_images.is_empty() {
+                    "any".into()
+                } else {
+                    b.allowed_images.join(", ")
+                },
+            ),
+            (
+                "volumes",
+                match b.volume_grace_secs {
+                    0 => "none kept".into(),
+                    grace => {
+                        format!("kept {} after the rental (rent --volume)", ui::duration(grace))
+                    }
+                },
+            ),
             ("expires in", ui::duration(b.expires_at.saturating_sub(unix_now()))),
         ];
         for (k, v) in rows {

@@ -5,7 +5,8 @@ use alloy::{primitives::U256, signers::local::PrivateKeySigner};
 use clap::Args;
 use gpuflow_escrow::{Escrow, Opened};
 use gpuflow_protocol::{
-    Launch, Offer, RentalRequest, SignedQuote, Verified, WorkloadState, parse_units, unix_now,
+    Launch, Offer, RentalRequest, SignedQuote, Verified, VolumeMount, WorkloadState, parse_units,
+    unix_now,
 };
 use serde_json::json;
 
@@ -38,8 +39,10 @@ const QUOTE_MARGIN: u64 = 10;
   gpuflow rent 3f9c2a1b7d4e5f60 --hours 2 --template pytorch-jupyter --ssh-key ~/.ssh/id_ed25519.pub
 
 --template NAME (see `gpuflow templates`) fills in the image, ports, environment and
-command; flags given here win. It refuses an offer with less GPU memory than the
-template needs, and prints what to open once the rental runs.
+command; flags given here win. It refuses, before asking for a quote, an offer whose
+provider does not allow the image or with less GPU memory than the template needs
+(`gpuflow search --template NAME` finds those that fit), and prints what to open once
+the rental runs.
 
 --gpus rents that many of the offer's GPUs at its price per GPU; the rest stay for
 other renters. Without it the whole machine (every GPU the offer lists) is rented.
@@ -91,6 +94,11 @@ pub struct RentArgs {
     /// A shell command the container runs instead of the image's own.
     #[arg(long, value_name = "COMMAND")]
     cmd: Option<String>,
+    /// Your volume on the provider's machine, mounted at PATH (default /workspace): kept
+    /// after the rental for the grace period the offer shows, and mounted again when you
+    /// rent the same machine with the same NAME within it.
+    #[arg(long, value_name = "NAME[:PATH]")]
+    volume: Option<String>,
     /// A ready-made environment from `gpuflow templates`: its image, ports, environment
     /// and command where the flags above do not say otherwise.
     #[arg(long, value_name = "NAME")]
@@ -198,8 +206,16 @@ impl RentArgs {
                 }
             })
             .collect::<anyhow::Result<_>>()?;
-        let launch = Launch { env, ports: self.ports.clone(), cmd: self.cmd.clone() };
-        launch.check().map_err(|e| fail(Exit::Usage, format!("--env/--port/--cmd: {e}")))?;
+        let volume = self
+            .volume
+            .as_deref()
+            .map(VolumeMount::parse)
+            .transpose()
+            .map_err(|e| fail(Exit::Usage, format!("--volume: {e}")))?;
+        let launch = Launch { env, ports: self.ports.clone(), cmd: self.cmd.clone(), volume };
+        launch
+            .check()
+            .map_err(|e| fail(Exit::Usage, format!("--env/--port/--cmd/--volume: {e}")))?;
         Ok(launch)
     }
 
@@ -252,6 +268,20 @@ impl RentArgs {
         if let Some(template) = &template {
             let gpu_bytes = offer.body.gpu_memory_bytes();
             template.check_vram(gpu_bytes, count).map_err(|e| fail(Exit::Usage, e))?;
+            // Before any quote: a provider refuses an image its offer does not allow.
+            let image = self.image.as_deref().unwrap_or(&template.image);
+            let (images, allowed) = (&offer.body.images, &offer.body.allowed_images);
+            template.check_ready(image, images, allowed).map_err(|e| fail(Exit::Usage, e))?;
+        }
+        if launch.volume.is_some() && offer.body.volume_grace_secs == 0 {
+            return Err(fail(
+                Exit::Usage,
+                format!(
+                    "the provider of offer {} keeps no volumes; rent it without --volume, or pick \
+                     an offer whose `gpuflow offer` shows a volume grace period",
+                    self.offer
+                ),
+            ));
         }
         // The advertised price of `count` GPUs, rounded up so that it bounds any fair quote.
         let advertised =
@@ -411,6 +441,17 @@ impl RentArgs {
             if let Some(share) = &checked.quote.share {
                 table.add_row(vec!["with the GPUs".to_owned(), share.to_string()]);
             }
+            if let Some(volume) = &plan.launch.volume {
+                table.add_row(vec![
+                    "volume".to_owned(),
+                    format!(
+                        "{} at {}, kept {} after the rental",
+                        volume.name,
+                        volume.path,
+                        ui::duration(plan.offer.body.volume_grace_secs)
+                    ),
+                ]);
+            }
             table.add_row(vec!["total, locked now".to_owned(), money(checked.total, token)]);
             table.add_row(vec![
                 "platform fee".to_owned(),
@@ -450,6 +491,7 @@ impl RentArgs {
             gpu: plan.offer.body.gpus.first().map(|gpu| gpu.name.clone()),
             gpus: Some(checked.gpus),
             image: self.image.clone(),
+            volume: plan.launch.volume.as_ref().map(|volume| volume.name.clone()),
         };
         plan.provider.remember(
             plan.escrow.address(),

@@ -8,7 +8,11 @@ use gpuflow_protocol::{
 };
 
 use super::Ctx;
-use crate::ui;
+use crate::{
+    error::{Exit, fail},
+    templates::{self, Template},
+    ui,
+};
 
 /// `gpuflow search`.
 #[derive(Debug, Args)]
@@ -24,6 +28,10 @@ pub struct SearchArgs {
     /// Most offers to show.
     #[arg(long, default_value_t = 20)]
     limit: u32,
+    /// Only machines ready for this template (`gpuflow templates`): its image allowed or
+    /// pulled, and its GPU memory; added to the query.
+    #[arg(long, value_name = "NAME")]
+    template: Option<String>,
 }
 
 /// The help after the flags; the fields and operators come from the node's table of them.
@@ -37,6 +45,8 @@ fn after_help() -> String {
   gpuflow search 'reliability>0.99 uptime>=0.95 rentals>=3' -o reliability-,dph
   gpuflow search 'gpu_name=\"RTX 4090\" cuda_vers>=12.2 gpu_total_ram>=48' -o dph
   gpuflow search 'region=eu' --json | jq '.[0].id'
+  gpuflow search --template pytorch-jupyter 'dph<=0.5' -o dph
+  gpuflow search 'image=ollama/ollama:0.3.14 gpu_ram>=8'
 
 Query terms are `field op value`, e.g. 'gpu_name=RTX_4090 gpu_ram>=24 dph<=0.5'.
 {fields}
@@ -45,17 +55,27 @@ days, smoothed toward 0.9 for newcomers; uptime: share of listed time up; both f
 Operators: {OPERATORS} (lists as [a,b]). `_` stands for a space, or quote a value
 (gpu_name=\"RTX 4090\"). Vast.ai's names work too (cuda_vers, dph_total, geolocation,
 reliability2); those gpuflow has no measure for (dlperf, compute_cap) are refused.
-RELIAB and UPTIME show `-` where the node does not publish them."
+RELIAB and UPTIME show `-` where the node does not publish them.
+
+image=IMAGE finds the machines whose provider allows the image (or has it pulled).
+--template NAME adds `image=IMAGE gpu_total_ram>=GB` for the template, so every offer
+found can be rented with `rent --template NAME`. With either, PULLED says whether the
+image is on the machine already (a rental of it then starts without a download); --json
+adds it as `image_pulled`."
     )
 }
 
 impl SearchArgs {
     pub(crate) async fn run(self, ctx: &Ctx) -> anyhow::Result<()> {
-        let found = ctx
-            .settings()?
-            .node()
-            .search_raw(&self.query, self.order.as_deref(), self.limit)
-            .await?;
+        let (query, image) = match &self.template {
+            Some(name) => {
+                let template = templates::find(name).map_err(|e| fail(Exit::Usage, e))?;
+                (template_query(&template, &self.query), Some(template.image))
+            }
+            None => (self.query.clone(), asked_image(&self.query).map(str::to_owned)),
+        };
+        let found =
+            ctx.settings()?.node().search_raw(&query, self.order.as_deref(), self.limit).await?;
         // What the page left out goes to stderr, so the JSON on stdout stays a list.
         if found.more {
             eprintln!(
@@ -73,7 +93,15 @@ impl SearchArgs {
         }
         let offers = found.offers;
         if ctx.json {
-            let raw: Vec<_> = offers.into_iter().map(|(_, raw)| raw).collect();
+            let raw: Vec<_> = offers
+                .into_iter()
+                .map(|(o, mut raw)| {
+                    if let (Some(image), Some(fields)) = (&image, raw.as_object_mut()) {
+                        fields.insert("image_pulled".into(), o.images.contains(image).into());
+                    }
+                    raw
+                })
+                .collect();
             println!("{}", serde_json::to_string_pretty(&raw)?);
             return Ok(());
         }
@@ -81,12 +109,20 @@ impl SearchArgs {
             println!("no live offer matches; try a wider query");
             return Ok(());
         }
-        let mut table = ui::table(&[
+        let mut header = vec![
             "ID", "GPU", "N", "VRAM", "$/HOUR", "$/GPU/H", "RELIAB", "UPTIME", "AGE", "REGION",
             "VERIFIED",
-        ]);
+        ];
+        if image.is_some() {
+            header.push("PULLED");
+        }
+        let mut table = ui::table(&header);
         for (o, raw) in &offers {
-            table.add_row(row(o, raw));
+            let mut row = row(o, raw);
+            if let Some(image) = &image {
+                row.push(if o.images.contains(image) { "yes" } else { "no" }.into());
+            }
+            table.add_row(row);
         }
         for i in [2, 3, 4, 5, 6, 7, 8] {
             if let Some(column) = table.column_mut(i) {
@@ -96,6 +132,23 @@ impl SearchArgs {
         println!("{table}");
         Ok(())
     }
+}
+
+/// `query` narrowed to the machines ready for `template`: its image allowed or pulled, and
+/// at least its GPU memory over all the GPUs, which `rent` rents without `--gpus`.
+fn template_query(template: &Template, query: &str) -> String {
+    let ready = format!("image={} gpu_total_ram>={}", template.image, template.min_vram_gb);
+    format!("{ready} {query}").trim_end().to_owned()
+}
+
+/// The image a plain `image=IMAGE` term of `query` names, whose readiness the results show.
+fn asked_image(query: &str) -> Option<&str> {
+    query.split_whitespace().find_map(|term| {
+        let lower = term.get(..6).map(str::to_ascii_lowercase);
+        let value = term.get(6..).filter(|_| lower.as_deref() == Some("image="))?;
+        let value = value.strip_prefix('=').unwrap_or(value).trim_matches(['"', '\'']);
+        Some(value).filter(|image| !image.is_empty())
+    })
 }
 
 fn row(o: &OfferSummary, raw: &serde_json::Value) -> Vec<String> {
@@ -129,4 +182,34 @@ fn age(first_seen: u64) -> String {
     }
     let days = unix_now().saturating_sub(first_seen) / 86_400;
     if days == 0 { "<1d".into() } else { format!("{days}d") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_template_adds_its_image_and_gpu_memory_to_the_query() {
+        let vllm = templates::find("vllm").unwrap();
+        assert_eq!(
+            template_query(&vllm, "dph<=0.5 region=eu"),
+            format!("image={} gpu_total_ram>={} dph<=0.5 region=eu", vllm.image, vllm.min_vram_gb)
+        );
+        assert_eq!(
+            template_query(&vllm, ""),
+            format!("image={} gpu_total_ram>={}", vllm.image, vllm.min_vram_gb)
+        );
+        let query = template_query(&vllm, "");
+        assert_eq!(asked_image(&query), Some(vllm.image.as_str()));
+    }
+
+    #[test]
+    fn the_image_a_query_asks_for_is_read_from_its_image_term() {
+        assert_eq!(asked_image("gpu_ram>=24 image=ubuntu:22.04 dph<1"), Some("ubuntu:22.04"));
+        assert_eq!(asked_image("IMAGE==ubuntu:22.04"), Some("ubuntu:22.04"));
+        assert_eq!(asked_image("image='ubuntu:22.04'"), Some("ubuntu:22.04"));
+        assert_eq!(asked_image("image!=ubuntu:22.04"), None);
+        assert_eq!(asked_image("image= gpu_ram>=24"), None);
+        assert_eq!(asked_image("gpu_name=RTX_4090"), None);
+    }
 }

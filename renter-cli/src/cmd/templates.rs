@@ -10,10 +10,13 @@ use crate::{templates, ui};
 #[command(after_help = "Examples:
   gpuflow templates
   gpuflow --json templates
+  gpuflow search --template pytorch-jupyter 'dph<=0.5' -o dph
   gpuflow rent 3f9c2a1b7d4e5f60 --hours 2 --template pytorch-jupyter --ssh-key ~/.ssh/id_ed25519.pub
 
 A template fills in the image, ports, environment and start command of `rent`; flags
-given to `rent` win. `rent` refuses an offer with less GPU memory than the template
+given to `rent` win. `search --template` finds the machines ready for it: their provider
+allows its image (or has it pulled) and their GPUs have the memory it needs. `rent`
+refuses an offer that does not run the image or has less GPU memory than the template
 needs, and prints what to open (the Jupyter URL with its token, an API's base URL) once
 the rental runs. The catalog is in the repository's templates/ directory.")]
 pub struct TemplatesArgs {}
