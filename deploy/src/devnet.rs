@@ -304,6 +304,9 @@ impl Devnet {
             ("GPUFLOW_RPC", self.rpc_url.clone()),
             ("GPUFLOW_ESCROW", self.escrow.to_string()),
             ("GPUFLOW_NODE", self.node_url.clone()),
+            // Where another node or agent joins this network (`gpuflow-node` and
+            // `gpuflow-provider run` read it).
+            ("GPUFLOW_BOOTSTRAP", self.node_p2p.clone()),
             // The renter's wallet, for `gpuflow`.
             ("GPUFLOW_KEYSTORE", self.renter_keystore.display().to_string()),
             ("GPUFLOW_PASSWORD", DEVNET_PASSWORD.to_owned()),
@@ -458,8 +461,10 @@ fn node_command(
     let seconds = |n: u64| n.to_string();
     let mut command = Command::new(options.bin_dir.join("gpuflow-node"));
     command
-        // The devnet's processes never read the developer's own configuration.
+        // The devnet's processes never read the developer's own configuration, nor join
+        // another devnet whose env file the shell sourced.
         .env("XDG_CONFIG_HOME", &options.dir)
+        .env_remove("GPUFLOW_BOOTSTRAP")
         .arg("--data-dir")
         .arg(options.dir.join(name))
         .args(["--http", "127.0.0.1:0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0"])

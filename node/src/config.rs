@@ -79,6 +79,10 @@ pub struct Args {
     /// comma separated).
     #[arg(long, env = "GPUFLOW_BOOTSTRAP", hide_env_values = true, value_delimiter = ',')]
     pub bootstrap: Vec<Multiaddr>,
+    /// The HTTP API of a node to join through (repeatable): its p2p addresses, from
+    /// `GET URL/v1/node`, are added to the bootstrap list at start.
+    #[arg(long, value_name = "URL")]
+    pub bootstrap_from: Vec<String>,
     /// Decimals of the payment token, to read `dph` in queries [default: 6].
     #[arg(long, env = "GPUFLOW_TOKEN_DECIMALS", hide_env_values = true)]
     pub token_decimals: Option<u8>,

@@ -14,7 +14,19 @@ async fn main() {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let config = NodeConfig::resolve(args)?;
+    let from = args.bootstrap_from.clone();
+    let mut config = NodeConfig::resolve(args)?;
+    for url in from {
+        for addr in
+            gpuflow_cli_util::bootstrap::node_addrs(&url).await.map_err(anyhow::Error::msg)?
+        {
+            let addr =
+                addr.parse().map_err(|e| anyhow::anyhow!("{url} gave the address {addr}: {e}"))?;
+            if !config.bootstrap.contains(&addr) {
+                config.bootstrap.push(addr);
+            }
+        }
+    }
     let node = gpuflow_node::start(config).await?;
     // One line on stdout tells supervisors (and the devnet) where the node is.
     println!("{}", node.ready_line());

@@ -191,6 +191,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     }
 
     let (shutdown, mut stop) = tokio::sync::watch::channel(false);
+    let peer_id = network.peer_id();
+    let node = gpuflow_protocol::api::NodeInfo {
+        peer_id: peer_id.to_string(),
+        addrs: p2p_addrs.iter().map(|addr| format!("{addr}/p2p/{peer_id}")).collect(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
     let state = ApiState {
         store,
         token_decimals: config.token_decimals,
@@ -198,6 +204,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         rentals_indexed: config.chain.is_some(),
         params,
         attester,
+        node: Arc::new(node),
     };
     let server = tokio::spawn(async move {
         axum::serve(listener, app(state))

@@ -93,6 +93,9 @@ pub struct FileConfig {
     pub max_duration_secs: Option<u64>,
     /// Withdraw automatically once this many tokens are withdrawable (e.g. "5").
     pub withdraw_threshold: Option<String>,
+    /// Nodes to join the network through, each a multiaddr ending in `/p2p/PEER_ID`.
+    #[serde(default)]
+    pub bootstrap: Vec<String>,
     /// How long a renter's volume outlives the rental that last used it, in hours
     /// (decimals allowed); 0 keeps no volumes.
     pub volume_grace_hours: Option<String>,
@@ -154,7 +157,18 @@ pub fn template(
     escrow: Option<Address>,
     keystore: &std::path::Path,
     data_dir: &std::path::Path,
+    bootstrap: &[String],
 ) -> String {
+    let bootstrap = match bootstrap {
+        [] => {
+            "# bootstrap = [\"/ip4/203.0.113.7/tcp/4001/p2p/12D3KooW...\"]  # or: init --node URL"
+                .to_owned()
+        }
+        addrs => format!(
+            "bootstrap = [{}]",
+            addrs.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", ")
+        ),
+    };
     let escrow = match escrow {
         Some(a) => format!("escrow = \"{a}\""),
         None => "# escrow = \"0x...\"            # the GpuEscrow contract of the network you join"
@@ -167,6 +181,8 @@ pub fn template(
 
 rpc = "http://127.0.0.1:8545"          # Ethereum JSON-RPC endpoint
 {escrow}
+# The nodes to join the network through (`gpuflow-provider init --node URL` asks a node).
+{bootstrap}
 keystore = "{keystore}"
 data_dir = "{data_dir}"                # identity key, rental database, workload logs
 
@@ -323,8 +339,14 @@ mod tests {
 
     #[test]
     fn the_template_parses_and_unknown_keys_are_named() {
-        let text = template(Some(Address::repeat_byte(1)), "/k.json".as_ref(), "/d".as_ref());
+        let text = template(Some(Address::repeat_byte(1)), "/k.json".as_ref(), "/d".as_ref(), &[]);
         let config: FileConfig = toml::from_str(&text).unwrap();
+        assert!(config.bootstrap.is_empty());
+        let node =
+            "/ip4/10.0.0.2/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
+        let text = template(None, "/k.json".as_ref(), "/d".as_ref(), &[node.to_owned()]);
+        let config: FileConfig = toml::from_str(&text).unwrap();
+        assert_eq!(config.bootstrap, [node]);
         assert_eq!(config.runtime, Some(RuntimeKind::Docker));
         assert_eq!(config.withdraw_threshold.as_deref(), Some("5"));
         let bad = toml::from_str::<FileConfig>("regoin = \"eu\"").unwrap_err().to_string();

@@ -28,6 +28,7 @@ const EXAMPLES: &str = "Examples:
   gpuflow-provider run --bootstrap /ip4/203.0.113.1/tcp/4001
   gpuflow-provider earnings
   gpuflow-provider withdraw --to 0x...
+  gpuflow-provider drain                 # maintenance: no new rentals, running ones go on
   gpuflow-provider run --offer-gpus 0,1 --data-dir ~/.config/gpuflow/provider-4090
   gpuflow-provider run --runtime docker --image nvidia/cuda:12.4.1-base-ubuntu22.04 \\
       --allow-image 'pytorch/pytorch:*' --allow-image ubuntu:22.04 --ssh-host 203.0.113.7
@@ -53,6 +54,30 @@ pub enum Command {
 --to sends the earnings to another address (the escrow's withdrawTo), for a payout
 address the token blocklists; the payout wallet still signs.")]
     Withdraw(WithdrawArgs),
+    /// Take no new rentals (maintenance): the offer is withdrawn, running rentals go on.
+    #[command(after_help = "Examples:
+  gpuflow-provider drain
+  gpuflow-provider drain --data-dir ~/.config/gpuflow/provider-4090
+  gpuflow-provider undrain
+
+The running agent of that data directory stops quoting and withdraws its offer within
+seconds; its rentals run to their end and it keeps sending heartbeats, so nodes do not
+count the machine down. `undrain` takes rentals again.")]
+    Drain(DrainArgs),
+    /// Take rentals again after `drain`.
+    Undrain(DrainArgs),
+}
+
+/// `gpuflow-provider drain` and `undrain`.
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    /// The agent's data directory (default: the config's `data_dir`, else
+    /// `$XDG_CONFIG_HOME/gpuflow/provider`).
+    #[arg(long, env = "GPUFLOW_DATA_DIR", hide_env_values = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Config file (default `$XDG_CONFIG_HOME/gpuflow/provider.toml`).
+    #[arg(long, env = "GPUFLOW_PROVIDER_CONFIG", hide_env_values = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
 }
 
 /// `gpuflow-provider init`.
@@ -67,6 +92,10 @@ pub struct InitArgs {
     /// Replace an existing config file and keystore.
     #[arg(long)]
     pub force: bool,
+    /// The HTTP API of a node to join the network through: its p2p addresses (`GET
+    /// URL/v1/node`) are written to the config's bootstrap list.
+    #[arg(long, value_name = "URL")]
+    pub node: Option<String>,
 }
 
 /// `gpuflow-provider gpus`.

@@ -1,10 +1,12 @@
 //! What every gpuflow binary shares, as `foundry-cli` is for forge, cast and anvil: the
 //! rpc, escrow and key option groups ([`opts`]), the one layered resolver ([`layers`]),
 //! the one keystore unlock and password prompt ([`wallet`]), the config directory,
-//! logging, shutdown, and a quiet end when the reader of its output goes away.
+//! logging, shutdown, a quiet end when the reader of its output goes away, and joining
+//! the network through a node's HTTP API ([`bootstrap`]).
 
 use std::path::PathBuf;
 
+pub mod bootstrap;
 pub mod layers;
 pub mod opts;
 pub mod wallet;

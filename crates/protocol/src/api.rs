@@ -366,6 +366,20 @@ pub struct HeartbeatSummary {
     pub envelope: SignedEnvelope,
 }
 
+/// `GET /v1/node` answer: how other nodes and provider agents join the network through
+/// this node (`gpuflow-node --bootstrap-from URL`, `gpuflow-provider init --node URL`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NodeInfo {
+    /// The node's libp2p peer id.
+    pub peer_id: String,
+    /// Its p2p listen addresses, each ending in `/p2p/PEER_ID`; an unspecified IP
+    /// (`0.0.0.0`) stands for whatever address reaches the node's host.
+    pub addrs: Vec<String>,
+    /// The node's version (`gpuflow-node --version`).
+    pub version: String,
+}
+
 /// `GET /healthz` answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

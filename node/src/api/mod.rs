@@ -14,6 +14,7 @@
 //! * `POST /v1/rentals/{id}/downtime` → [`api::DowntimeAttestation`] signed by the node's
 //!   attester key for the downtime it measured, or 501 without an attester key; an optional
 //!   [`api::DowntimeRequest`] body aligns the terms with other attesters
+//! * `GET /v1/node` → [`api::NodeInfo`]: the node's peer id, p2p addresses and version
 //! * `GET /healthz` → [`api::Health`]
 //! * `GET /metrics` → Prometheus (OpenMetrics) text, see [`crate::metrics`]
 //! * `GET /openapi.json` → the OpenAPI 3.1 description, generated from these handlers
@@ -83,6 +84,8 @@ pub struct ApiState {
     pub params: api::ModelParams,
     /// Signs downtime attestations; `None` when the node has no attester key.
     pub attester: Option<Attester>,
+    /// What `GET /v1/node` answers.
+    pub node: Arc<api::NodeInfo>,
 }
 
 #[derive(OpenApi)]
@@ -140,6 +143,7 @@ fn routes(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(providers::evidence))
         .routes(routes!(rentals::rental))
         .routes(routes!(rentals::downtime))
+        .routes(routes!(node))
         .routes(routes!(healthz))
         .routes(routes!(metrics))
         .split_for_parts();
@@ -162,6 +166,18 @@ fn describe_order(openapi: &mut utoipa::openapi::OpenApi) {
     for parameter in parameters.into_iter().flatten().filter(|p| p.name == "order") {
         parameter.description = Some(description.clone());
     }
+}
+
+/// The node's peer id, p2p addresses and version: what a node or provider agent needs to
+/// join the network through this one.
+#[utoipa::path(
+    get,
+    path = "/v1/node",
+    tag = "node",
+    responses((status = 200, description = "The node", body = api::NodeInfo))
+)]
+async fn node(State(state): State<ApiState>) -> Json<api::NodeInfo> {
+    Json(state.node.as_ref().clone())
 }
 
 /// Liveness, and the number of live offers.

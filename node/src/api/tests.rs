@@ -34,6 +34,11 @@ fn state(store: Store) -> ApiState {
         rentals_indexed: false,
         params: crate::reliability::params(60, 60, 30),
         attester: None,
+        node: Arc::new(api::NodeInfo {
+            peer_id: "12D3KooWtest".into(),
+            addrs: vec!["/ip4/0.0.0.0/tcp/4001/p2p/12D3KooWtest".into()],
+            version: "0.1.0".into(),
+        }),
     }
 }
 

@@ -417,6 +417,57 @@ async fn the_binary_answers_openapi_and_metrics() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joins_through_another_nodes_http_api() {
+    let home = tempfile::tempdir().unwrap();
+    let (first_data, second_data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let listen = ["--http", "127.0.0.1:0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0"];
+    let first_args = [&["--data-dir", first_data.path().to_str().unwrap()][..], &listen].concat();
+    let first = Process::spawn(home.path(), &first_args, &[]).await;
+
+    // GET /v1/node says what the ready line says.
+    let info: api::NodeInfo = get_json(&format!("{}/v1/node", first.url())).await;
+    let p2p = first.field("p2p");
+    assert_eq!(info.addrs, std::slice::from_ref(&p2p));
+    assert!(p2p.ends_with(&format!("/p2p/{}", info.peer_id)), "{p2p} vs {}", info.peer_id);
+    assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+
+    // A second node given only the first's URL joins it and gets its offers.
+    let publisher = Publisher::join(p2p.parse().unwrap()).await;
+    let provider = Provider::default();
+    publisher.offer(&provider.offer(|_| {})).await;
+    let first_url = first.url();
+    eventually("the offer on the first node", || async {
+        (offer_ids(&first_url).await == [provider.id()]).then_some(())
+    })
+    .await;
+    let second_args = [
+        &["--data-dir", second_data.path().to_str().unwrap(), "--bootstrap-from", &first_url][..],
+        &listen,
+    ]
+    .concat();
+    let second = Process::spawn(home.path(), &second_args, &[]).await;
+    let second_url = second.url();
+    eventually("the offer on the node that joined through the URL", || async {
+        (offer_ids(&second_url).await == [provider.id()]).then_some(())
+    })
+    .await;
+
+    // A URL where no node answers stops the node, naming the URL and the fix.
+    let third_data = tempfile::tempdir().unwrap();
+    let nobody = "http://127.0.0.1:9";
+    let args = [
+        &["--data-dir", third_data.path().to_str().unwrap(), "--bootstrap-from", nobody][..],
+        &listen,
+    ]
+    .concat();
+    let error = refused(home.path(), &args).await;
+    assert!(
+        error.contains("http://127.0.0.1:9/v1/node") && error.contains("check the URL"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_p2p_port_in_use_stops_the_node_naming_it() {
     let home = tempfile::tempdir().unwrap();
     let (data, other_data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());

@@ -55,7 +55,11 @@ impl Agent {
         if self.listen_addrs.is_empty() {
             return;
         }
-        let free: Vec<gpuflow_protocol::GpuInfo> = self.free_gpus().into_iter().cloned().collect();
+        // A draining machine offers nothing: its live offer lapses as a fully rented one's.
+        let free: Vec<gpuflow_protocol::GpuInfo> = match self.draining {
+            true => Vec::new(),
+            false => self.free_gpus().into_iter().cloned().collect(),
+        };
         let (gpus, ttl) = if !free.is_empty() {
             (free, self.config.offer_ttl.as_secs())
         } else if !self.advertised.is_empty() {
@@ -112,6 +116,21 @@ impl Agent {
             // Alone on the network: the next subscriber triggers a republish.
             Err(e) => tracing::debug!(error = %e, "offer not published"),
         }
+    }
+
+    /// Drains or takes rentals again as the drain file says, republishing the offer on a
+    /// change.
+    pub(super) async fn follow_drain(&mut self) {
+        let draining = self.config.data_dir.join(super::DRAIN_FILE).exists();
+        if draining == self.draining {
+            return;
+        }
+        self.draining = draining;
+        match draining {
+            true => tracing::info!("draining: no new rentals, running ones go on to their end"),
+            false => tracing::info!("taking rentals again"),
+        }
+        self.publish_offer().await;
     }
 
     pub(super) async fn publish_heartbeat(&mut self) {

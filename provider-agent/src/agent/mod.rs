@@ -59,6 +59,10 @@ use crate::{
     store::{QuoteRecord, RentalRecord, Store},
 };
 
+/// The file in the data directory whose presence drains the agent (`gpuflow-provider
+/// drain`): no new rentals, the offer withdrawn, running rentals untouched.
+pub const DRAIN_FILE: &str = "drain";
+
 /// Longest wait between two attempts to reach a failing RPC.
 const MAX_RPC_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -172,6 +176,8 @@ pub struct Agent {
     paying: bool,
     /// An automatic extension task is in flight.
     auto_extending: bool,
+    /// Draining for maintenance ([`DRAIN_FILE`]): no quotes, no offer.
+    draining: bool,
     /// When each rental in its last ten minutes may next be checked for an automatic
     /// extension.
     next_auto_check: std::collections::HashMap<u64, std::time::Instant>,
@@ -232,6 +238,7 @@ impl Agent {
             reservations.reserve(nonce, Reservation { renter, peer: None, gpus, deadline });
         }
         let config_gpus = config.inventory.gpus.clone();
+        let draining = config.data_dir.join(DRAIN_FILE).exists();
         let (started_tx, started_rx) = mpsc::channel(64);
         let (chain_tx, chain_rx) = mpsc::channel(8);
         let backoff = Backoff::new(config.poll_interval, MAX_RPC_BACKOFF.max(config.poll_interval));
@@ -258,6 +265,7 @@ impl Agent {
             polling: false,
             paying: false,
             auto_extending: false,
+            draining,
             next_auto_check: std::collections::HashMap::new(),
             backoff,
             // What the last run published is unknown: if every GPU turns out rented,
@@ -337,6 +345,7 @@ impl Agent {
                 },
                 _ = republish.tick() => self.publish_offer().await,
                 _ = heartbeat.tick() => {
+                    self.follow_drain().await;
                     self.publish_heartbeat().await;
                     self.withdraw_over_threshold();
                     self.delete_expired_volumes().await;

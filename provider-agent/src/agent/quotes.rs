@@ -52,6 +52,13 @@ impl Agent {
         if !released.is_empty() {
             tracing::debug!(%renter, %peer, ?released, "an earlier quote's reservation released");
         }
+        if self.draining {
+            return refuse(
+                "this machine is draining for maintenance and takes no new rentals; search for \
+                 another offer"
+                    .into(),
+            );
+        }
         if self.free_gpus().is_empty() {
             return refuse("every GPU is rented right now; search for another offer".into());
         }

@@ -11,7 +11,7 @@ use crate::{
     opts::InitArgs,
 };
 
-pub(super) fn run(args: InitArgs) -> anyhow::Result<()> {
+pub(super) async fn run(args: InitArgs) -> anyhow::Result<()> {
     let config_path = default_config_path()?;
     let config_dir = config_path.parent().context("config path has a directory")?.to_owned();
     let data_dir = match args.data_dir {
@@ -27,7 +27,13 @@ pub(super) fn run(args: InitArgs) -> anyhow::Result<()> {
             path.display()
         );
     }
-    // Refused before anything is written.
+    // Refused before anything is written: a node that does not answer, a short password.
+    let bootstrap = match &args.node {
+        Some(url) => {
+            gpuflow_cli_util::bootstrap::node_addrs(url).await.map_err(anyhow::Error::msg)?
+        }
+        None => Vec::new(),
+    };
     let password = password(true)?;
     gpuflow_escrow::keystore::check_password(&password)
         .map_err(|e| anyhow::anyhow!("{e}; choose a longer one ({PASSWORD_ENV} or the prompt)"))?;
@@ -36,13 +42,21 @@ pub(super) fn run(args: InitArgs) -> anyhow::Result<()> {
     let keystore_dir = keystore.parent().context("keystore path has a directory")?;
     let signer = PrivateKeySigner::random();
     gpuflow_escrow::keystore::create(keystore_dir, "provider.json", &signer, &password)?;
-    std::fs::write(&config_path, config::template(args.escrow, &keystore, &data_dir))
+    std::fs::write(&config_path, config::template(args.escrow, &keystore, &data_dir, &bootstrap))
         .with_context(|| format!("writing {}", config_path.display()))?;
     println!("peer id:        {}", identity.peer_id());
     println!("payout address: {}", signer.address());
     println!("keystore:       {}", keystore.display());
     println!("config:         {}", config_path.display());
-    println!("Fund the payout address with a little gas, set prices in the config, then run");
-    println!("`gpuflow-provider run --bootstrap <node multiaddr>`.");
+    if bootstrap.is_empty() {
+        println!("Fund the payout address with a little gas, set prices in the config, then run");
+        println!(
+            "`gpuflow-provider run --bootstrap <node multiaddr>` (or init again with --node URL)."
+        );
+    } else {
+        println!("bootstrap:      {}", bootstrap.join(", "));
+        println!("Fund the payout address with a little gas, set prices in the config, then run");
+        println!("`gpuflow-provider run`.");
+    }
     Ok(())
 }

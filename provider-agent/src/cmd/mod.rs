@@ -4,6 +4,7 @@
 //! as `main` formats it.
 
 mod connect;
+mod drain;
 mod earnings;
 mod gpus;
 mod init;
@@ -17,11 +18,13 @@ use crate::opts::{Cli, Command};
 /// Runs the chosen subcommand.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Init(args) => init::run(args),
+        Command::Init(args) => init::run(args).await,
         Command::Gpus(args) => gpus::run(args),
         Command::Run(args) => run::run(*args).await,
         Command::Earnings(args) => earnings::run(args).await,
         Command::Withdraw(args) => withdraw::run(args).await,
+        Command::Drain(args) => drain::drain(args),
+        Command::Undrain(args) => drain::undrain(args),
     }
 }
 

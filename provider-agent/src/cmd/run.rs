@@ -150,6 +150,20 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
     pull_ahead.truncate(gpuflow_protocol::MAX_OFFER_IMAGES);
+    let bootstrap = match args.bootstrap {
+        flags if !flags.is_empty() => flags,
+        _ => file
+            .bootstrap
+            .iter()
+            .map(|addr| {
+                addr.parse().map_err(|e| {
+                    anyhow::anyhow!(
+                        "bootstrap address `{addr}` in the config: {e}; fix or remove it"
+                    )
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
+    };
     let store = Store::open(&data_dir.join("provider.db"))?;
     let heartbeat_interval = Duration::from_secs(args.heartbeat_interval_secs.max(1));
     let health = gpus::watch_health(&inventory, heartbeat_interval);
@@ -157,7 +171,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (network, events, event_loop) = gpuflow_p2p::new(NetworkConfig {
         identity: identity.clone(),
         listen: vec![args.listen],
-        bootstrap: args.bootstrap,
+        bootstrap,
         subscribe_offers: false,
         serve_requests: true,
     })

@@ -462,6 +462,46 @@ async fn restart_resumes_the_rental_refuses_busy_gpus_ends_on_time_and_is_paid_e
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_machine_takes_no_rentals_and_keeps_the_running_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.start_agent().await;
+    h.wait_listed(true).await;
+    let quote = h.quote_for(600, Some(1), None, None).await.unwrap();
+    let id = h.open(&quote, 600).await;
+    let running = h.wait_status(id, "running", |s| s.state == WorkloadState::Running).await;
+    let pid = workload_pid(&running);
+
+    let bin = gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider");
+    let data_dir = dir.path().join("agent");
+    let provider = |command: &str| {
+        Command::new(&bin)
+            .args([command, "--data-dir", data_dir.to_str().unwrap()])
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .stdin(Stdio::null())
+            .output()
+    };
+    let out = provider("drain").await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // The offer goes, quotes are refused, and the running rental is untouched.
+    h.wait_listed(false).await;
+    let refused = h.quote_for(60, Some(1), None, None).await.unwrap_err();
+    assert!(refused.contains("draining for maintenance"), "{refused}");
+    assert_eq!(h.status(id).await.state, WorkloadState::Running);
+    assert!(alive(pid), "the rental's workload still runs");
+
+    // Undrained, the free GPU is offered and quoted again.
+    let out = provider("undrain").await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    h.wait_offered(1).await;
+    h.quote_for(60, Some(1), None, None).await.expect("quotes again");
+    assert_eq!(h.status(id).await.state, WorkloadState::Running);
+    h.stop_agent().await;
+    h.devnet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn container_settings_are_checked_before_a_quote_is_signed() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
@@ -835,6 +875,39 @@ async fn earnings_past_the_threshold_are_withdrawn_while_the_rental_runs() {
     assert_eq!(h.status(id).await.state, WorkloadState::Running, "still running");
     h.stop_agent().await;
     h.devnet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_with_a_node_url_writes_the_nodes_addresses_to_bootstrap_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::start(DevnetOptions::for_checkout(dir.path().join("devnet")).unwrap())
+        .await
+        .unwrap();
+    let bin = gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider");
+    let home = dir.path().join("home");
+    let init = |node: &str| {
+        Command::new(&bin)
+            .args(["init", "--node", node])
+            .env("XDG_CONFIG_HOME", &home)
+            .env("GPUFLOW_PROVIDER_PASSWORD", "correct horse")
+            .env_remove("GPUFLOW_DATA_DIR")
+            .stdin(Stdio::null())
+            .output()
+    };
+    // A URL where no node answers writes nothing and says what to check.
+    let out = init("http://127.0.0.1:9").await.unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("127.0.0.1:9/v1/node") && stderr.contains("check the URL"), "{stderr}");
+    assert!(!home.join("gpuflow").exists(), "something was written");
+
+    let out = init(&devnet.node_url).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config =
+        gpuflow_provider::config::FileConfig::load(&home.join("gpuflow/provider.toml")).unwrap();
+    assert_eq!(config.bootstrap, std::slice::from_ref(&devnet.node_p2p));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&devnet.node_p2p));
+    devnet.shutdown().await;
 }
 
 #[tokio::test]
