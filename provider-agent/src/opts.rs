@@ -54,6 +54,17 @@ pub enum Command {
 --to sends the earnings to another address (the escrow's withdrawTo), for a payout
 address the token blocklists; the payout wallet still signs.")]
     Withdraw(WithdrawArgs),
+    /// Check everything this machine needs to take rentals, each failure with its fix.
+    #[command(after_help = "Examples:
+  gpuflow-provider doctor --node http://203.0.113.1:8080
+  gpuflow-provider doctor --simulate-gpus gpus.json --price-per-hour 0.36 --json
+
+Takes the same flags and config as `run`, and checks: the GPUs (NVML), the listen port,
+the Docker engine starting a container with a GPU request (docker runtime), the RPC and
+escrow, the payout wallet unlocking and holding gas, the prices converting to whole
+token units per second, and, with --node, the offer listed on that node (so `run` must
+be running). Exits 1 if any check fails.")]
+    Doctor(Box<DoctorArgs>),
     /// Take no new rentals (maintenance): the offer is withdrawn, running rentals go on.
     #[command(after_help = "Examples:
   gpuflow-provider drain
@@ -66,6 +77,20 @@ count the machine down. `undrain` takes rentals again.")]
     Drain(DrainArgs),
     /// Take rentals again after `drain`.
     Undrain(DrainArgs),
+}
+
+/// `gpuflow-provider doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The flags of `run`, checked as `run` would use them.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// A node's HTTP API, asked whether it lists this machine's offer.
+    #[arg(long, env = "GPUFLOW_NODE", value_name = "URL")]
+    pub node: Option<String>,
+    /// Print JSON instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `gpuflow-provider drain` and `undrain`.

@@ -677,3 +677,44 @@ async fn a_volume_outlives_its_rental_for_the_grace_period_and_no_longer() {
     .await;
     devnet.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_starts_a_container_with_a_gpu_request_on_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let (devnet, _escrow) = docker_devnet(dir.path()).await;
+    let devnet_dir = devnet.provider_log.parent().unwrap().to_owned();
+    let gpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/devnet-gpus.json");
+    let bin = gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider");
+    let image = test_image();
+    let out = tokio::process::Command::new(&bin)
+        .args(["doctor", "--json", "--runtime", "docker", "--image", &image])
+        .args([
+            "--ssh-host",
+            "127.0.0.1",
+            "--price-per-hour",
+            "0.36",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+        ])
+        .arg("--simulate-gpus")
+        .arg(&gpus)
+        .arg("--data-dir")
+        .arg(devnet_dir.join("provider"))
+        .envs(devnet.env())
+        .env("XDG_CONFIG_HOME", devnet_dir.join("doctor-config"))
+        .output()
+        .await
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("doctor printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr))
+    });
+    assert!(out.status.success() && report["ok"] == true, "{report}");
+    let docker_check = report["checks"].as_array().unwrap().iter().find(|c| c["check"] == "docker");
+    let detail = docker_check.unwrap()["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!("ran {image} with GPU GPU-")), "{detail}");
+    // The test container is gone.
+    let left =
+        docker(&["ps", "-a", "--filter", "name=gpuflow-doctor", "--format", "{{.Names}}"]).await;
+    assert_eq!(left.unwrap(), "", "the doctor's container was left behind");
+    devnet.shutdown().await;
+}

@@ -4,6 +4,7 @@
 //! as `main` formats it.
 
 mod connect;
+mod doctor;
 mod drain;
 mod earnings;
 mod gpus;
@@ -23,6 +24,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(*args).await,
         Command::Earnings(args) => earnings::run(args).await,
         Command::Withdraw(args) => withdraw::run(args).await,
+        Command::Doctor(args) => doctor::run(*args).await,
         Command::Drain(args) => drain::drain(args),
         Command::Undrain(args) => drain::undrain(args),
     }

@@ -14,9 +14,9 @@ use super::{
 };
 use crate::{
     agent::{Agent, AgentConfig, AgentParts, ChainContext},
-    config::{self, DockerSettings, RuntimeKind},
+    config::{self, DockerSettings, FileConfig, RuntimeKind},
     docker::DockerRuntime,
-    gpus,
+    gpus::{self, Inventory},
     host::Host,
     lock::DataDirLock,
     opts::RunArgs,
@@ -27,30 +27,42 @@ use crate::{
 /// How long a renter's volume outlives its last rental unless configured otherwise.
 const DEFAULT_VOLUME_GRACE: Duration = Duration::from_secs(24 * 3600);
 
-pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let file = load_config(args.chain.config.as_deref())?;
+/// The GPUs `run` offers: read through NVML (or simulated), narrowed to `--offer-gpus` or
+/// the config's `offer_gpus`, one model.
+pub(super) fn offered_inventory(args: &RunArgs, file: &FileConfig) -> anyhow::Result<Inventory> {
     let mut inventory = gpus::inventory(args.simulate_gpus.as_deref())?;
     let offer_gpus = match args.offer_gpus.is_empty() {
         true => file.offer_gpus.clone(),
-        false => Some(args.offer_gpus),
+        false => Some(args.offer_gpus.clone()),
     };
     if let Some(indices) = &offer_gpus {
         inventory = inventory.select(indices)?;
     }
     inventory.check_offerable()?;
-    let default_image = args.image.or(file.image.clone());
+    Ok(inventory)
+}
+
+/// The agent's data directory: `--data-dir`, the config's `data_dir`, or the default.
+pub(super) fn data_dir_of(args: &RunArgs, file: &FileConfig) -> anyhow::Result<std::path::PathBuf> {
+    match args.data_dir.clone().or(file.data_dir.clone()) {
+        Some(dir) => Ok(dir),
+        None => default_data_dir(),
+    }
+}
+
+pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let file = load_config(args.chain.config.as_deref())?;
+    let inventory = offered_inventory(&args, &file)?;
+    let default_image = args.image.clone().or(file.image.clone());
     // Checked before the chain is reached (and a password asked for).
     let docker = match args.runtime.or(file.runtime).unwrap_or_default() {
         RuntimeKind::Process => None,
         RuntimeKind::Docker => Some(DockerSettings::resolve(
             default_image.clone(),
-            args.ssh_host.or(file.ssh_host.clone()),
+            args.ssh_host.clone().or(file.ssh_host.clone()),
         )?),
     };
-    let data_dir = match args.data_dir.or(file.data_dir.clone()) {
-        Some(dir) => dir,
-        None => default_data_dir()?,
-    };
+    let data_dir = data_dir_of(&args, &file)?;
     // Before the chain is reached (and a password asked for): a second agent on this data
     // dir fails at once, naming the first.
     let _lock = DataDirLock::acquire(&data_dir)?;

@@ -75,6 +75,51 @@ impl DockerRuntime {
         self
     }
 
+    /// Starts a throwaway container of the default image with a request for the GPU
+    /// `gpu` (by UUID), as a rental's would be, waits for it to exit and removes it; an
+    /// engine without the NVIDIA runtime refuses the request. Pulls the image if missing.
+    pub async fn self_test(&self, gpu: &str) -> Result<(), RuntimeError> {
+        self.image_command(&self.image).await?;
+        let config = ContainerCreateBody {
+            image: Some(self.image.clone()),
+            entrypoint: Some(vec!["/bin/sh".to_owned()]),
+            cmd: Some(["-c", "exit 0"].map(str::to_owned).to_vec()),
+            host_config: Some(bollard::models::HostConfig {
+                device_requests: Some(vec![bollard::models::DeviceRequest {
+                    driver: Some("nvidia".to_owned()),
+                    device_ids: Some(vec![gpu.to_owned()]),
+                    capabilities: Some(vec![vec!["gpu".to_owned()]]),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let name = format!("{}-doctor-{}", self.prefix, std::process::id());
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        let created =
+            self.docker.create_container(Some(options), config).await.map_err(docker_err)?;
+        let started = self.docker.start_container(&created.id, None).await.map_err(docker_err);
+        let exited = match started {
+            Ok(()) => {
+                let mut wait = self.docker.wait_container(&created.id, None);
+                match wait.next().await {
+                    Some(Ok(done)) if done.status_code == 0 => Ok(()),
+                    Some(Ok(done)) => Err(RuntimeError::Docker(format!(
+                        "the test container exited with {}",
+                        done.status_code
+                    ))),
+                    Some(Err(e)) => Err(docker_err(e)),
+                    None => Ok(()),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let remove = RemoveContainerOptionsBuilder::new().force(true).build();
+        let _ = self.docker.remove_container(&created.id, Some(remove)).await;
+        exited
+    }
+
     /// Where the engine keeps images, containers and volumes, if it says.
     pub async fn data_root(&self) -> Option<PathBuf> {
         let info = self.docker.info().await.ok()?;

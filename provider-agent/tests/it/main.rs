@@ -502,6 +502,68 @@ async fn a_drained_machine_takes_no_rentals_and_keeps_the_running_ones() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_passes_on_a_working_machine_and_names_each_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.start_agent().await;
+    h.wait_listed(true).await;
+    let bin = gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider");
+    let (escrow, gpus) = (h.devnet.escrow.to_string(), dir.path().join("gpus.json"));
+    let data_dir = dir.path().join("agent");
+    let listen = format!("/ip4/127.0.0.1/tcp/{}", h.port);
+    let doctor = |key: String, extra: &[&str]| {
+        let mut command = Command::new(&bin);
+        command
+            .args(["doctor", "--json", "--rpc", &h.devnet.rpc_url, "--escrow", &escrow])
+            .args(["--key-env", "DOCTOR_KEY", "--data-dir", data_dir.to_str().unwrap()])
+            .args(["--listen", &listen, "--node", &h.devnet.node_url])
+            .args(extra)
+            .env("DOCTOR_KEY", key)
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .stdin(Stdio::null());
+        command.output()
+    };
+    let checks = |out: &std::process::Output| -> serde_json::Value {
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("doctor printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr))
+        })
+    };
+    let detail = |report: &serde_json::Value, name: &str| -> (bool, String) {
+        let check = report["checks"].as_array().unwrap().iter().find(|c| c["check"] == name);
+        let check = check.unwrap_or_else(|| panic!("no {name} check in {report}"));
+        (check["ok"].as_bool().unwrap(), check["detail"].as_str().unwrap().to_owned())
+    };
+    let simulated = ["--simulate-gpus", gpus.to_str().unwrap(), "--price-per-hour", "0.36"];
+
+    // The running agent's machine passes every check.
+    let out = doctor(h.key.to_bytes().to_string(), &simulated).await.unwrap();
+    let report = checks(&out);
+    assert!(out.status.success() && report["ok"] == true, "{report}");
+    assert!(detail(&report, "listen port").1.contains("running agent"), "{report}");
+    assert!(detail(&report, "offer").1.contains(&h.offer), "{report}");
+
+    // No NVML here: the GPUs fail, with the fix.
+    let out = doctor(h.key.to_bytes().to_string(), &["--price-per-hour", "0.36"]).await.unwrap();
+    assert!(!out.status.success());
+    let (ok, why) = detail(&checks(&out), "gpus");
+    assert!(!ok && why.contains("install the NVIDIA driver"), "{why}");
+
+    // A price that is not whole units per second, and a wallet without gas.
+    let bad_price = ["--simulate-gpus", gpus.to_str().unwrap(), "--price-per-hour", "0.3601"];
+    let empty = PrivateKeySigner::random().to_bytes().to_string();
+    let out = doctor(empty, &bad_price).await.unwrap();
+    assert!(!out.status.success());
+    let report = checks(&out);
+    let (ok, why) = detail(&report, "prices");
+    assert!(!ok && why.contains("whole number of token units per second"), "{why}");
+    let (ok, why) = detail(&report, "payout wallet");
+    assert!(!ok && why.contains("send it some ETH"), "{why}");
+    assert!(detail(&report, "chain").0, "{report}");
+    h.stop_agent().await;
+    h.devnet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn container_settings_are_checked_before_a_quote_is_signed() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
