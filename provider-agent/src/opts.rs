@@ -54,6 +54,16 @@ pub enum Command {
 --to sends the earnings to another address (the escrow's withdrawTo), for a payout
 address the token blocklists; the payout wallet still signs.")]
     Withdraw(WithdrawArgs),
+    /// This machine as nodes see it, its running rentals and its earnings.
+    #[command(after_help = "Examples:
+  gpuflow-provider status --node http://203.0.113.1:8080
+  gpuflow-provider status --node URL1 --node URL2 --json
+
+Shows the offer on each node given (listed, hidden in a GPU UUID conflict, reliability,
+uptime, rentals), whether the agent runs or drains, the rentals running with their time
+left, and earnings: withdrawable now, earned but in the dispute window, and still to earn
+from running rentals (gross, before the platform fee).")]
+    Status(StatusArgs),
     /// Check everything this machine needs to take rentals, each failure with its fix.
     #[command(after_help = "Examples:
   gpuflow-provider doctor --node http://203.0.113.1:8080
@@ -77,6 +87,24 @@ count the machine down. `undrain` takes rentals again.")]
     Drain(DrainArgs),
     /// Take rentals again after `drain`.
     Undrain(DrainArgs),
+}
+
+/// `gpuflow-provider status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Where the chain, the escrow and the payout wallet are.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// The agent's data directory (default: the config's `data_dir`, else
+    /// `$XDG_CONFIG_HOME/gpuflow/provider`).
+    #[arg(long, env = "GPUFLOW_DATA_DIR", hide_env_values = true)]
+    pub data_dir: Option<PathBuf>,
+    /// A node's HTTP API to ask about the offer (repeatable, or comma separated).
+    #[arg(long = "node", env = "GPUFLOW_NODE", value_name = "URL", value_delimiter = ',')]
+    pub nodes: Vec<String>,
+    /// Print JSON instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `gpuflow-provider doctor`.

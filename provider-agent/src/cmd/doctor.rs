@@ -7,7 +7,7 @@ use gpuflow_protocol::{Identity, OfferId, api};
 
 use super::{
     connect::{Chain, connect_with, load_config},
-    run::{data_dir_of, offered_inventory},
+    run::offered_inventory,
 };
 use crate::{
     config::{self, DockerSettings, RuntimeKind},
@@ -48,7 +48,7 @@ pub(super) async fn run(args: DoctorArgs) -> anyhow::Result<()> {
         },
     );
 
-    let data_dir = data_dir_of(&args, &file)?;
+    let data_dir = super::data_dir(args.data_dir.clone(), &file)?;
     // An agent running on this data dir holds its lock, and its listen port.
     let agent_running = matches!(DataDirLock::acquire(&data_dir), Err(LockError::Held { .. }));
     check("listen port", listen_check(&args.listen, agent_running).await);

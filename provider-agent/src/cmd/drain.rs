@@ -6,7 +6,7 @@
 
 use anyhow::Context;
 
-use super::{connect::load_config, default_data_dir};
+use super::connect::load_config;
 use crate::{agent::DRAIN_FILE, opts::DrainArgs};
 
 pub(super) fn drain(args: DrainArgs) -> anyhow::Result<()> {
@@ -39,14 +39,7 @@ pub(super) fn undrain(args: DrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The agent's data directory: `--data-dir`, the config's `data_dir`, or the default.
+/// The agent's data directory, as `run` finds it.
 fn data_dir(args: &DrainArgs) -> anyhow::Result<std::path::PathBuf> {
-    if let Some(dir) = &args.data_dir {
-        return Ok(dir.clone());
-    }
-    let file = load_config(args.config.as_deref())?;
-    match file.data_dir {
-        Some(dir) => Ok(dir),
-        None => default_data_dir(),
-    }
+    super::data_dir(args.data_dir.clone(), &load_config(args.config.as_deref())?)
 }

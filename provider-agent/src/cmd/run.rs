@@ -8,10 +8,7 @@ use anyhow::Context;
 use gpuflow_p2p::NetworkConfig;
 use gpuflow_protocol::{Identity, MAX_OFFER_TTL, parse_units};
 
-use super::{
-    connect::{Chain, connect_with, load_config},
-    default_data_dir,
-};
+use super::connect::{Chain, connect_with, load_config};
 use crate::{
     agent::{Agent, AgentConfig, AgentParts, ChainContext},
     config::{self, DockerSettings, FileConfig, RuntimeKind},
@@ -42,14 +39,6 @@ pub(super) fn offered_inventory(args: &RunArgs, file: &FileConfig) -> anyhow::Re
     Ok(inventory)
 }
 
-/// The agent's data directory: `--data-dir`, the config's `data_dir`, or the default.
-pub(super) fn data_dir_of(args: &RunArgs, file: &FileConfig) -> anyhow::Result<std::path::PathBuf> {
-    match args.data_dir.clone().or(file.data_dir.clone()) {
-        Some(dir) => Ok(dir),
-        None => default_data_dir(),
-    }
-}
-
 pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let file = load_config(args.chain.config.as_deref())?;
     let inventory = offered_inventory(&args, &file)?;
@@ -62,7 +51,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<()> {
             args.ssh_host.clone().or(file.ssh_host.clone()),
         )?),
     };
-    let data_dir = data_dir_of(&args, &file)?;
+    let data_dir = super::data_dir(args.data_dir.clone(), &file)?;
     // Before the chain is reached (and a password asked for): a second agent on this data
     // dir fails at once, naming the first.
     let _lock = DataDirLock::acquire(&data_dir)?;

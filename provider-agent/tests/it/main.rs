@@ -481,11 +481,47 @@ async fn a_drained_machine_takes_no_rentals_and_keeps_the_running_ones() {
             .stdin(Stdio::null())
             .output()
     };
+    let escrow = h.devnet.escrow.to_string();
+    let status = || async {
+        let out = Command::new(&bin)
+            .args(["status", "--json", "--rpc", &h.devnet.rpc_url, "--escrow", &escrow])
+            .args(["--key-env", "STATUS_KEY", "--node", &h.devnet.node_url])
+            .args(["--data-dir", data_dir.to_str().unwrap()])
+            .env("STATUS_KEY", h.key.to_bytes().to_string())
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    // Before the drain: listed with the free GPU, the rental running with its time left.
+    let before = status().await;
+    assert_eq!(before["offer_id"], h.offer.as_str(), "{before}");
+    assert_eq!(
+        (&before["agent_running"], &before["draining"]),
+        (&serde_json::json!(true), &serde_json::json!(false))
+    );
+    assert_eq!(before["nodes"][0]["listed"], true, "{before}");
+    assert_eq!(before["nodes"][0]["num_gpus"], 1, "{before}");
+    assert_eq!(before["rentals"][0]["rental_id"], id, "{before}");
+    let left = before["rentals"][0]["left"].as_u64().unwrap();
+    assert!(left > 0 && left <= 600, "{before}");
+    let to_earn: u128 = before["to_earn_by_rental_ends"].as_str().unwrap().parse().unwrap();
+    assert_eq!(to_earn, u128::from(left) * u128::from(RATE / 2), "{before}");
+
     let out = provider("drain").await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     // The offer goes, quotes are refused, and the running rental is untouched.
     h.wait_listed(false).await;
+    let during = status().await;
+    assert_eq!(
+        (&during["draining"], &during["nodes"][0]["listed"]),
+        (&serde_json::json!(true), &serde_json::json!(false))
+    );
+    assert_eq!(during["rentals"][0]["rental_id"], id, "{during}");
     let refused = h.quote_for(60, Some(1), None, None).await.unwrap_err();
     assert!(refused.contains("draining for maintenance"), "{refused}");
     assert_eq!(h.status(id).await.state, WorkloadState::Running);
