@@ -158,7 +158,18 @@ pub fn template(
     keystore: &std::path::Path,
     data_dir: &std::path::Path,
     bootstrap: &[String],
+    models: &[String],
 ) -> String {
+    // The machine's own models, priced with a hint `run` accepts for any number of GPUs
+    // and any token of at least 4 decimals; an example when the GPUs could not be read.
+    let prices = match models {
+        [] => format!("# \"NVIDIA GeForce RTX 4090\" = \"{PRICE_HINT}\""),
+        models => models
+            .iter()
+            .map(|model| format!("\"{model}\" = \"{PRICE_HINT}\"      # set your own price"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
     let bootstrap = match bootstrap {
         [] => {
             "# bootstrap = [\"/ip4/203.0.113.7/tcp/4001/p2p/12D3KooW...\"]  # or: init --node URL"
@@ -217,12 +228,17 @@ image = "nvidia/cuda:12.4.1-base-ubuntu22.04"  # used when the renter asks for n
 # Price per GPU per hour, in tokens, by the model name `gpuflow-provider gpus` shows.
 # Each must convert to a whole number of token units per second.
 [prices]
-# "NVIDIA GeForce RTX 4090" = "0.36"
+{prices}
 "#,
         keystore = keystore.display(),
         data_dir = data_dir.display(),
     )
 }
+
+/// The price per GPU-hour `init` suggests: 0.0001 tokens per second, a whole number of
+/// units per second for any token with at least 4 decimals, and per GPU, so it splits over
+/// any number of them.
+pub const PRICE_HINT: &str = "0.36";
 
 /// Token units per second for one hourly price, which must convert exactly.
 pub fn per_second(what: &str, per_hour: &str, decimals: u8) -> Result<u128, ConfigError> {
@@ -267,7 +283,7 @@ pub fn gpu_rates(
             let price = prices.get(&g.name).ok_or_else(|| ConfigError::Price {
                 what: g.name.clone(),
                 reason: format!(
-                    "no price for this model; add `\"{}\" = \"0.30\"` under [prices] in \
+                    "no price for this model; add `\"{}\" = \"{PRICE_HINT}\"` under [prices] in \
                      provider.toml, or pass --price-per-hour",
                     g.name
                 ),
@@ -339,14 +355,33 @@ mod tests {
 
     #[test]
     fn the_template_parses_and_unknown_keys_are_named() {
-        let text = template(Some(Address::repeat_byte(1)), "/k.json".as_ref(), "/d".as_ref(), &[]);
+        let text =
+            template(Some(Address::repeat_byte(1)), "/k.json".as_ref(), "/d".as_ref(), &[], &[]);
         let config: FileConfig = toml::from_str(&text).unwrap();
         assert!(config.bootstrap.is_empty());
         let node =
             "/ip4/10.0.0.2/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
-        let text = template(None, "/k.json".as_ref(), "/d".as_ref(), &[node.to_owned()]);
+        let text = template(None, "/k.json".as_ref(), "/d".as_ref(), &[node.to_owned()], &[]);
         let config: FileConfig = toml::from_str(&text).unwrap();
         assert_eq!(config.bootstrap, [node]);
+    }
+
+    #[test]
+    fn the_price_hints_init_writes_are_accepted_by_run() {
+        let model = "NVIDIA GeForce RTX 4090".to_owned();
+        let text = template(None, "/k.json".as_ref(), "/d".as_ref(), &[], &[model.clone()]);
+        let config: FileConfig = toml::from_str(&text).unwrap();
+        assert_eq!(config.prices[&model], PRICE_HINT);
+        for count in 1..=8 {
+            let gpus: Vec<GpuInfo> = (0..count).map(|i| gpu(&model, &format!("GPU-{i}"))).collect();
+            for decimals in [4, 6, 18] {
+                let rates = gpu_rates(&gpus, None, &config.prices, decimals).unwrap();
+                assert_eq!(rates.len(), count, "{count} GPUs, {decimals} decimals");
+            }
+        }
+        // The hint a missing price suggests is one that converts, too.
+        let missing = gpu_rates(&[gpu(&model, "GPU-0")], None, &BTreeMap::new(), 6).unwrap_err();
+        assert!(missing.to_string().contains(&format!("= \"{PRICE_HINT}\"")), "{missing}");
         assert_eq!(config.runtime, Some(RuntimeKind::Docker));
         assert_eq!(config.withdraw_threshold.as_deref(), Some("5"));
         let bad = toml::from_str::<FileConfig>("regoin = \"eu\"").unwrap_err().to_string();

@@ -34,6 +34,15 @@ pub(super) async fn run(args: InitArgs) -> anyhow::Result<()> {
         }
         None => Vec::new(),
     };
+    // The machine's GPU models, priced in the config with a hint `run` accepts.
+    let mut models: Vec<String> = Vec::new();
+    if let Ok(inventory) = crate::gpus::inventory(None) {
+        for gpu in inventory.gpus {
+            if !models.contains(&gpu.name) {
+                models.push(gpu.name);
+            }
+        }
+    }
     let password = password(true)?;
     gpuflow_escrow::keystore::check_password(&password)
         .map_err(|e| anyhow::anyhow!("{e}; choose a longer one ({PASSWORD_ENV} or the prompt)"))?;
@@ -42,8 +51,11 @@ pub(super) async fn run(args: InitArgs) -> anyhow::Result<()> {
     let keystore_dir = keystore.parent().context("keystore path has a directory")?;
     let signer = PrivateKeySigner::random();
     gpuflow_escrow::keystore::create(keystore_dir, "provider.json", &signer, &password)?;
-    std::fs::write(&config_path, config::template(args.escrow, &keystore, &data_dir, &bootstrap))
-        .with_context(|| format!("writing {}", config_path.display()))?;
+    std::fs::write(
+        &config_path,
+        config::template(args.escrow, &keystore, &data_dir, &bootstrap, &models),
+    )
+    .with_context(|| format!("writing {}", config_path.display()))?;
     println!("peer id:        {}", identity.peer_id());
     println!("payout address: {}", signer.address());
     println!("keystore:       {}", keystore.display());
