@@ -151,6 +151,7 @@ impl Provider {
                 .collect(),
             active_rentals: rng.gen_range(0..2),
             listen_addrs: Vec::new(),
+            maintenance: None,
         };
         SignedEnvelope::seal(&self.identity, &heartbeat)
     }

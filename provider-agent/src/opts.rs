@@ -87,6 +87,35 @@ count the machine down. `undrain` takes rentals again.")]
     Drain(DrainArgs),
     /// Take rentals again after `drain`.
     Undrain(DrainArgs),
+    /// Announce a maintenance window ahead, during which nodes do not count the machine
+    /// down while it is not rented.
+    #[command(after_help = "Examples:
+  gpuflow-provider maintenance --in 24 --hours 2     # tomorrow, for two hours
+  gpuflow-provider maintenance --off
+
+The running agent announces the window in its signed heartbeats from then on, refuses
+rentals that would run into it (quotes are capped at its start), and withdraws its offer
+during it. Nodes do not count the listed time inside the part of the window they heard
+of before it began, so a machine with no rentals may go down then without losing uptime.
+Rented time still counts: a rental running into a window is the provider's to serve.")]
+    Maintenance(MaintenanceArgs),
+}
+
+/// `gpuflow-provider maintenance`.
+#[derive(Debug, Args)]
+pub struct MaintenanceArgs {
+    /// Which agent.
+    #[command(flatten)]
+    pub dir: DrainArgs,
+    /// Hours from now until the window begins (decimals allowed).
+    #[arg(long = "in", value_name = "HOURS", required_unless_present = "off")]
+    pub r#in: Option<String>,
+    /// How long it lasts, in hours (at most a week).
+    #[arg(long, value_name = "HOURS", required_unless_present = "off")]
+    pub hours: Option<String>,
+    /// Withdraw the announced window.
+    #[arg(long, conflicts_with_all = ["in", "hours"])]
+    pub off: bool,
 }
 
 /// `gpuflow-provider status`.

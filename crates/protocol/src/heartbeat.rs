@@ -10,6 +10,10 @@ pub const MAX_HEARTBEAT_SIZE: usize = 8 * 1024;
 pub const MAX_TEMPERATURE_C: u32 = 200;
 /// Most rentals one heartbeat may report as active.
 pub const MAX_ACTIVE_RENTALS: u32 = 1024;
+/// Longest maintenance window one heartbeat may announce, seconds (a week).
+pub const MAX_MAINTENANCE_SECS: u64 = 7 * 24 * 3600;
+/// Furthest ahead of its heartbeat a maintenance window may end, seconds (30 days).
+pub const MAX_MAINTENANCE_AHEAD: u64 = 30 * 24 * 3600;
 
 /// A provider's signed liveness report, published on `gpuflow/heartbeats/1` every ~15 s.
 ///
@@ -31,6 +35,7 @@ pub const MAX_ACTIVE_RENTALS: u32 = 1024;
 ///     }],
 ///     active_rentals: 0,
 ///     listen_addrs: vec!["/ip4/203.0.113.7/tcp/4001".into()],
+///     maintenance: None,
 /// };
 /// let envelope = SignedEnvelope::seal(&identity, &heartbeat);
 /// // network.publish_heartbeat(&envelope).await?;
@@ -52,6 +57,21 @@ pub struct Heartbeat {
     /// restarted on another address.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listen_addrs: Vec<String>,
+    /// A maintenance window the provider announces (`gpuflow-provider maintenance`):
+    /// nodes do not count the machine down during the part of it they heard about before
+    /// it began, as long as it is not rented; it takes no rentals that would run into it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<Maintenance>,
+}
+
+/// A maintenance window, unix seconds, `[from, until)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Maintenance {
+    /// When it begins.
+    pub from: u64,
+    /// When it ends.
+    pub until: u64,
 }
 
 /// One GPU's health at the time of a [`Heartbeat`].
@@ -106,6 +126,20 @@ impl Message for Heartbeat {
             ));
         }
         crate::offer::check_listen_addrs(&self.listen_addrs, signer)?;
+        if let Some(Maintenance { from, until }) = self.maintenance {
+            if until <= from || until - from > MAX_MAINTENANCE_SECS {
+                return Err(ProtocolError::field(
+                    "maintenance",
+                    format!("must end after it begins and last at most {MAX_MAINTENANCE_SECS} s"),
+                ));
+            }
+            if until > self.issued_at.saturating_add(MAX_MAINTENANCE_AHEAD) {
+                return Err(ProtocolError::field(
+                    "maintenance",
+                    format!("must end within {MAX_MAINTENANCE_AHEAD} s of the heartbeat"),
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -130,6 +164,7 @@ mod tests {
                 .collect(),
             active_rentals: 1,
             listen_addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+            maintenance: None,
         }
     }
 
@@ -167,6 +202,24 @@ mod tests {
         let mut stolen = envelope;
         stolen.public_key = Identity::generate().public_key().into();
         assert!(matches!(roundtrip(&stolen), Err(ProtocolError::BadSignature)));
+    }
+
+    #[test]
+    fn a_maintenance_window_is_bounded() {
+        let signer = Identity::generate().peer_id();
+        let with =
+            |from, until| Heartbeat { maintenance: Some(Maintenance { from, until }), ..sample() };
+        assert!(with(2_000, 2_000 + 3600).validate(&signer).is_ok());
+        for (from, until) in [(2_000, 2_000), (3_000, 2_000), (2_000, 2_001 + MAX_MAINTENANCE_SECS)]
+        {
+            let error = with(from, until).validate(&signer).unwrap_err().to_string();
+            assert!(error.contains("maintenance"), "{error}");
+        }
+        let far = 1_000 + MAX_MAINTENANCE_AHEAD;
+        assert!(with(far - 10, far + 1).validate(&signer).is_err(), "ends too far ahead");
+        // Absent from older agents' heartbeats, and from the bytes of one without it.
+        let text = serde_json::to_string(&sample()).unwrap();
+        assert!(!text.contains("maintenance"));
     }
 
     #[test]

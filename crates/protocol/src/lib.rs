@@ -27,7 +27,8 @@ pub use amount::{format_units, hours_to_seconds, parse_units};
 pub use envelope::{Message, MessageKind, SignedEnvelope, Verified};
 pub use error::ProtocolError;
 pub use heartbeat::{
-    GpuHealth, Heartbeat, MAX_ACTIVE_RENTALS, MAX_HEARTBEAT_SIZE, MAX_TEMPERATURE_C,
+    GpuHealth, Heartbeat, MAX_ACTIVE_RENTALS, MAX_HEARTBEAT_SIZE, MAX_MAINTENANCE_AHEAD,
+    MAX_MAINTENANCE_SECS, MAX_TEMPERATURE_C, Maintenance,
 };
 pub use identity::Identity;
 pub use launch::{

@@ -119,6 +119,7 @@ impl TestProvider {
             gpus: vec![GpuHealth { uuid: self.gpu_uuid(), ..health }],
             active_rentals: 1,
             listen_addrs: Vec::new(),
+            maintenance: None,
         };
         SignedEnvelope::seal(&self.identity, &heartbeat)
     }

@@ -935,3 +935,57 @@ async fn a_closed_store_says_so() {
     assert!(matches!(store.prune_expired(0).await, Err(StoreError::Closed)));
     assert!(matches!(store.count_offers(0).await, Err(StoreError::Open { .. })));
 }
+
+#[tokio::test]
+async fn an_announced_maintenance_window_is_not_listed_time() {
+    use gpuflow_protocol::{GpuHealth, Heartbeat, Maintenance, SignedEnvelope};
+    let (store, _dir) = testing::store();
+    let params = crate::reliability::params(60, 60, 30);
+    let now = unix_now() / 60 * 60;
+    let base = now - 3_600;
+    store.mark_alive(base - 600, now).await.unwrap();
+    let heartbeat = |provider: &Provider, seq: u64, at: u64| {
+        let body = Heartbeat {
+            seq,
+            issued_at: at,
+            gpus: vec![GpuHealth {
+                uuid: "GPU-x".into(),
+                temperature_c: 50,
+                utilization_pct: 0,
+                memory_used_bytes: 0,
+                ecc_errors: None,
+            }],
+            active_rentals: 0,
+            listen_addrs: Vec::new(),
+            maintenance: Some(Maintenance { from: base + 600, until: base + 1_800 }),
+        };
+        SignedEnvelope::seal(&provider.identity, &body).open::<Heartbeat>().unwrap()
+    };
+    // Both listed for two hours from `base`; one announces the window ahead of it, the
+    // other only once it began.
+    let (ahead, late) = (Provider::new(), Provider::new());
+    for provider in [&ahead, &late] {
+        let offer = provider.offer(|o| {
+            o.issued_at = base;
+            o.expires_at = base + 7_200;
+        });
+        store.upsert_offer(offer, base).await.unwrap();
+    }
+    store.upsert_heartbeat(heartbeat(&ahead, 1, base), base).await.unwrap();
+    store.upsert_heartbeat(heartbeat(&late, 1, base + 1_200), base + 1_200).await.unwrap();
+
+    let listed = |peer: String| {
+        let store = store.clone();
+        async move {
+            let (window, _) = store.evidence(params, peer, now).await.unwrap().unwrap();
+            move |at: u64| window.listed.contains((at - window.from) / 60)
+        }
+    };
+    let ahead = listed(ahead.identity.peer_id().to_string()).await;
+    assert!(ahead(base) && ahead(base + 540), "listed before the window");
+    assert!(!ahead(base + 600) && !ahead(base + 1_740), "not listed during it");
+    assert!(ahead(base + 1_800), "listed again after it");
+    let late = listed(late.identity.peer_id().to_string()).await;
+    assert!(late(base + 600) && late(base + 1_140), "the part before the announcement counts");
+    assert!(!late(base + 1_200) && !late(base + 1_740), "the rest is excused");
+}

@@ -106,6 +106,17 @@ pub(super) fn marked(
     ))
 }
 
+/// `listed` (encoded runs) without the buckets wholly inside `[from, until)`: the part of a
+/// maintenance window the provider announced before it began is not listed time, so its
+/// silence counts against no uptime. Rented time, and so reliability, is untouched.
+pub(super) fn excused(listed: Vec<u8>, bucket_secs: u64, from: u64, until: u64) -> Vec<u8> {
+    let (first, end) = (from.div_ceil(bucket_secs), until / bucket_secs);
+    if first >= end {
+        return listed;
+    }
+    Runs::decode(&listed).minus(&Runs(vec![(first, end)])).encode()
+}
+
 /// The stored sets if they count buckets of `bucket_secs`, else empty ones.
 fn sets((width, heard, failed, listed): StoredSets, bucket_secs: u64) -> Sets {
     if width.and_then(|w| u64::try_from(w).ok()) != Some(bucket_secs) {

@@ -425,6 +425,14 @@ fn upsert_heartbeat(
     let at = bucket * bucket_secs;
     let (width, heard, failed, listed, written_at) =
         uptime::marked(sets, bucket_secs, Mark::Heard, at, at + 1)?;
+    // Only what is still ahead of the announcement is excused: a window cannot be claimed
+    // for time already past.
+    let listed = match heartbeat.body.maintenance {
+        Some(window) if window.until > received_at => {
+            uptime::excused(listed, bucket_secs, window.from.max(received_at), window.until)
+        }
+        _ => listed,
+    };
     let mut update = db.prepare_cached(
         "UPDATE providers SET heartbeat_seq = ?2, heartbeat_issued_at = ?3, \
          heartbeat_received_at = ?4, heartbeat_count = heartbeat_count + 1, heartbeat = ?5, \

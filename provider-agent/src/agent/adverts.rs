@@ -2,7 +2,9 @@
 //! ahead, and the heartbeat.
 
 use alloy::signers::SignerSync;
-use gpuflow_protocol::{Heartbeat, Offer, SignedEnvelope, payout_binding_message, unix_now};
+use gpuflow_protocol::{
+    Heartbeat, Maintenance, Offer, SignedEnvelope, payout_binding_message, unix_now,
+};
 
 use tokio::sync::mpsc;
 
@@ -56,19 +58,24 @@ impl Agent {
             return;
         }
         // A draining machine offers nothing: its live offer lapses as a fully rented one's.
-        let free: Vec<gpuflow_protocol::GpuInfo> = match self.draining {
+        let now = unix_now();
+        let in_maintenance = self.upcoming_maintenance().is_some_and(|w| w.from <= now + 60);
+        let free: Vec<gpuflow_protocol::GpuInfo> = match self.draining || in_maintenance {
             true => Vec::new(),
             false => self.free_gpus().into_iter().cloned().collect(),
         };
-        let (gpus, ttl) = if !free.is_empty() {
-            (free, self.config.offer_ttl.as_secs())
+        // An offer never lists the machine into an announced maintenance window.
+        let ttl = match self.upcoming_maintenance() {
+            Some(window) => self.config.offer_ttl.as_secs().min(window.from.saturating_sub(now)),
+            None => self.config.offer_ttl.as_secs(),
+        };
+        let (gpus, ttl, lapsing) = if !free.is_empty() {
+            (free, ttl, false)
         } else if !self.advertised.is_empty() {
-            (self.advertised.clone(), LAPSE_SECS)
+            (self.advertised.clone(), LAPSE_SECS, true)
         } else {
             return;
         };
-        let lapsing = ttl == LAPSE_SECS;
-        let now = unix_now();
         let peer_id = self.config.identity.peer_id();
         let payout_proof =
             match self.config.payout.sign_message_sync(payout_binding_message(&peer_id).as_bytes())
@@ -118,10 +125,33 @@ impl Agent {
         }
     }
 
-    /// Drains or takes rentals again as the drain file says, republishing the offer on a
-    /// change.
+    /// The maintenance window announced in the data directory ([`super::MAINTENANCE_FILE`]),
+    /// while it has not ended.
+    pub(super) fn upcoming_maintenance(&self) -> Option<Maintenance> {
+        self.maintenance.filter(|window| window.until > unix_now())
+    }
+
+    /// Drains or takes rentals again as the drain file says, and announces the maintenance
+    /// window the maintenance file holds, republishing the offer on a change.
     pub(super) async fn follow_drain(&mut self) {
         let draining = self.config.data_dir.join(super::DRAIN_FILE).exists();
+        let maintenance = super::read_maintenance(&self.config.data_dir);
+        let in_maintenance = |window: Option<Maintenance>| {
+            window.is_some_and(|w| (w.from..w.until).contains(&(unix_now() + 60)))
+        };
+        let was_in = in_maintenance(self.maintenance);
+        if maintenance != self.maintenance {
+            match maintenance {
+                Some(w) => {
+                    tracing::info!(from = w.from, until = w.until, "maintenance window announced")
+                }
+                None => tracing::info!("no maintenance window"),
+            }
+            self.maintenance = maintenance;
+        }
+        if was_in != in_maintenance(self.maintenance) {
+            self.publish_offer().await;
+        }
         if draining == self.draining {
             return;
         }
@@ -142,6 +172,7 @@ impl Agent {
             gpus: self.health.borrow().clone(),
             active_rentals: self.rentals.values().filter(|r| is_live(r)).count() as u32,
             listen_addrs: self.listen_addrs.clone(),
+            maintenance: self.upcoming_maintenance(),
         };
         let envelope = SignedEnvelope::seal(&self.config.identity, &heartbeat);
         match self.network.publish_heartbeat(&envelope).await {

@@ -63,6 +63,16 @@ use crate::{
 /// drain`): no new rentals, the offer withdrawn, running rentals untouched.
 pub const DRAIN_FILE: &str = "drain";
 
+/// The file in the data directory that announces a maintenance window (`gpuflow-provider
+/// maintenance`): JSON `{"from": UNIX, "until": UNIX}`.
+pub const MAINTENANCE_FILE: &str = "maintenance.json";
+
+/// The maintenance window announced in `data_dir`, if any (an unreadable file is none).
+pub fn read_maintenance(data_dir: &std::path::Path) -> Option<gpuflow_protocol::Maintenance> {
+    let text = std::fs::read_to_string(data_dir.join(MAINTENANCE_FILE)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
 /// Longest wait between two attempts to reach a failing RPC.
 const MAX_RPC_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -178,6 +188,8 @@ pub struct Agent {
     auto_extending: bool,
     /// Draining for maintenance ([`DRAIN_FILE`]): no quotes, no offer.
     draining: bool,
+    /// The maintenance window announced ([`MAINTENANCE_FILE`]).
+    maintenance: Option<gpuflow_protocol::Maintenance>,
     /// When each rental in its last ten minutes may next be checked for an automatic
     /// extension.
     next_auto_check: std::collections::HashMap<u64, std::time::Instant>,
@@ -239,6 +251,7 @@ impl Agent {
         }
         let config_gpus = config.inventory.gpus.clone();
         let draining = config.data_dir.join(DRAIN_FILE).exists();
+        let maintenance = read_maintenance(&config.data_dir);
         let (started_tx, started_rx) = mpsc::channel(64);
         let (chain_tx, chain_rx) = mpsc::channel(8);
         let backoff = Backoff::new(config.poll_interval, MAX_RPC_BACKOFF.max(config.poll_interval));
@@ -266,6 +279,7 @@ impl Agent {
             paying: false,
             auto_extending: false,
             draining,
+            maintenance,
             next_auto_check: std::collections::HashMap::new(),
             backoff,
             // What the last run published is unknown: if every GPU turns out rented,

@@ -83,9 +83,23 @@ impl Agent {
             Some(n) => free.truncate(n as usize),
             None => {}
         }
-        let (min, max) = (self.config.min_duration, self.config.max_duration);
+        let (min, mut max) = (self.config.min_duration, self.config.max_duration);
         if duration < min || duration > max {
             return refuse(format!("this provider rents for {min} to {max} seconds"));
+        }
+        // No rental, extensions included, may run into an announced maintenance window;
+        // the rental may open as late as the quote's deadline.
+        if let Some(window) = self.upcoming_maintenance() {
+            let opens_by = self.now() + self.config.quote_validity.as_secs();
+            let room = window.from.saturating_sub(opens_by);
+            if duration > room {
+                return refuse(format!(
+                    "this machine has maintenance from unix time {} to {}; rent it for at most \
+                     {room} s now, or after the maintenance",
+                    window.from, window.until
+                ));
+            }
+            max = max.min(room);
         }
         if renter.is_zero() {
             return refuse("the renter address is zero".into());

@@ -7,7 +7,10 @@
 use anyhow::Context;
 
 use super::connect::load_config;
-use crate::{agent::DRAIN_FILE, opts::DrainArgs};
+use crate::{
+    agent::{DRAIN_FILE, MAINTENANCE_FILE},
+    opts::{DrainArgs, MaintenanceArgs},
+};
 
 pub(super) fn drain(args: DrainArgs) -> anyhow::Result<()> {
     let data_dir = data_dir(&args)?;
@@ -36,6 +39,45 @@ pub(super) fn undrain(args: DrainArgs) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e).with_context(|| format!("removing {}", flag.display())),
     }
+    Ok(())
+}
+
+pub(super) fn maintenance(args: MaintenanceArgs) -> anyhow::Result<()> {
+    let data_dir = data_dir(&args.dir)?;
+    let file = data_dir.join(MAINTENANCE_FILE);
+    if args.off {
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", file.display()));
+            }
+            _ => println!("no maintenance window announced for {}", data_dir.display()),
+        }
+        return Ok(());
+    }
+    let hours = |flag: &str, text: &Option<String>| {
+        gpuflow_protocol::hours_to_seconds(text.as_deref().unwrap_or("0"))
+            .map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+    };
+    let (wait, length) = (hours("--in", &args.r#in)?, hours("--hours", &args.hours)?);
+    anyhow::ensure!(
+        length > 0 && length <= gpuflow_protocol::MAX_MAINTENANCE_SECS,
+        "--hours: a window lasts more than zero and at most {} hours",
+        gpuflow_protocol::MAX_MAINTENANCE_SECS / 3600
+    );
+    let from = gpuflow_protocol::unix_now() + wait;
+    let window = gpuflow_protocol::Maintenance { from, until: from + length };
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::write(&file, serde_json::to_string(&window)?)
+        .with_context(|| format!("writing {}", file.display()))?;
+    println!(
+        "maintenance from unix time {} to {} announced for {}: the agent's heartbeats carry it, \
+         it takes no rental that would run into it and offers nothing during it; nodes do not \
+         count the machine down in it while it is not rented. `--off` withdraws it.",
+        window.from,
+        window.until,
+        data_dir.display()
+    );
     Ok(())
 }
 

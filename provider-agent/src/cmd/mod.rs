@@ -29,6 +29,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor(args) => doctor::run(*args).await,
         Command::Drain(args) => drain::drain(args),
         Command::Undrain(args) => drain::undrain(args),
+        Command::Maintenance(args) => drain::maintenance(args),
     }
 }
 

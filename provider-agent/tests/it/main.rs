@@ -600,6 +600,77 @@ async fn doctor_passes_on_a_working_machine_and_names_each_fix() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maintenance_window_is_announced_and_no_rental_runs_into_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.start_agent().await;
+    h.wait_listed(true).await;
+    let bin = gpuflow_devnet::bin_dir().unwrap().join("gpuflow-provider");
+    let data_dir = dir.path().join("agent");
+    let maintenance = |args: &[&str]| {
+        Command::new(&bin)
+            .arg("maintenance")
+            .args(args)
+            .args(["--data-dir", data_dir.to_str().unwrap()])
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .stdin(Stdio::null())
+            .output()
+    };
+    // In 18 minutes, for an hour: a quote (usable for two minutes) may run 16 minutes.
+    let out = maintenance(&["--in", "0.3", "--hours", "1"]).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let window: gpuflow_protocol::Maintenance =
+        serde_json::from_str(&std::fs::read_to_string(data_dir.join("maintenance.json")).unwrap())
+            .unwrap();
+    assert_eq!(window.until - window.from, 3600);
+
+    // The node hears it in the signed heartbeats.
+    let peer = h.peer.unwrap().to_string();
+    let url = format!("{}/v1/providers/{peer}", h.devnet.node_url);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let detail: gpuflow_protocol::api::ProviderDetail =
+            reqwest::get(&url).await.unwrap().json().await.unwrap();
+        let heard = detail.last_heartbeat.and_then(|hb| {
+            hb.envelope.open::<gpuflow_protocol::Heartbeat>().ok()?.body.maintenance
+        });
+        if heard == Some(window) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no heartbeat announced the window");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Wait for the agent to read the file, then: a rental that would run into the window is
+    // refused, a shorter one is quoted with its maximum capped before the window.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let refused = loop {
+        match h.quote_for(1_800, Some(1), None, None).await {
+            Err(why) => break why,
+            Ok(_) => {
+                assert!(tokio::time::Instant::now() < deadline, "the agent never read the window");
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+        }
+    };
+    assert!(refused.contains(&format!("maintenance from unix time {}", window.from)), "{refused}");
+    let quote = h.quote_for(600, Some(1), None, None).await.unwrap();
+    assert!(quote.terms.deadline + quote.terms.max_duration <= window.from, "{:?}", quote.terms);
+
+    // Inside a window, the offer is withdrawn and nothing is quoted; withdrawn, it is back.
+    let out = maintenance(&["--in", "0", "--hours", "1"]).await.unwrap();
+    assert!(out.status.success());
+    h.wait_listed(false).await;
+    assert!(h.quote_for(60, Some(1), None, None).await.unwrap_err().contains("maintenance"));
+    let out = maintenance(&["--off"]).await.unwrap();
+    assert!(out.status.success());
+    h.wait_listed(true).await;
+    h.quote_for(60, Some(1), None, None).await.expect("quotes again");
+    h.stop_agent().await;
+    h.devnet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn container_settings_are_checked_before_a_quote_is_signed() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
