@@ -8,6 +8,9 @@
 # (the image in the registry, pulled as in production), GPUFLOW_TEST_GPU_HOOK (1 when the
 # engine accepts GPU requests through the stand-in hook), and the pids `down` stops.
 #
+# Programs the tests run beside the engine are installed too when missing (as root, from
+# Debian's packages): rsync and ssh for the renter's side, systemd-analyze for the units.
+#
 # An engine that already answers (DOCKER_HOST or the default socket) is used as it is.
 # Otherwise, as root, Debian's docker.io is installed and dockerd started with the
 # stand-in nvidia-container-runtime-hook on its PATH. The image is built from the Debian
@@ -144,6 +147,8 @@ up() {
   # The renter's side of `gpuflow copy` and `gpuflow ssh`.
   command -v rsync >/dev/null || as_root_install rsync rsync
   command -v ssh >/dev/null || as_root_install ssh openssh-client
+  # What checks the systemd units of deploy/systemd (it needs no running systemd).
+  command -v systemd-analyze >/dev/null || as_root_install systemd-analyze systemd
   image_up
   registry_up
   cat >"$env_file" <<EOF

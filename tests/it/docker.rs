@@ -20,7 +20,7 @@ use super::{Output, RATE, amount, balance, eventually, gpuflow_with, start_with}
 const RUNNING: Duration = Duration::from_secs(120);
 
 /// The test image in the local registry, or a failure naming how to get one.
-fn test_image() -> String {
+pub(super) fn test_image() -> String {
     match std::env::var("GPUFLOW_TEST_IMAGE") {
         Ok(image) if !image.is_empty() => image,
         _ => panic!(
@@ -63,7 +63,7 @@ fn json_of(args: &[&str], out: Output) -> Value {
 }
 
 /// Runs the Docker CLI; its stdout, or a failure with its stderr.
-async fn docker(args: &[&str]) -> Result<String, String> {
+pub(super) async fn docker(args: &[&str]) -> Result<String, String> {
     let out = tokio::process::Command::new("docker")
         .args(args)
         .output()
