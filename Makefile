@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/gpuflow/target
 BIN := $(CARGO_TARGET_DIR)/debug
 FORGE := ./node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 
-.PHONY: demo test build contracts deps test-contracts test-rust bench bench-smoke clean
+.PHONY: demo test build contracts deps test-contracts test-rust bench bench-smoke gpu-bundle clean
 
 ## deps: install Foundry, solc and the Solidity libraries from npm (pinned, lock file)
 deps: contracts/node_modules/.package-lock.json
@@ -60,6 +60,19 @@ bench-smoke: contracts
 	  $(BENCH_BIN)/gpuflow-bench all --smoke --out $(CARGO_TARGET_DIR)/bench-smoke.md; \
 	  status=$$?; bash tests/docker/engine.sh down $(ENGINE_ENV); exit $$status
 	@cat $(CARGO_TARGET_DIR)/bench-smoke.md
+
+## gpu-bundle: stripped release binaries, anvil and deploy/gpu-smoke.sh in one archive, for
+## a GPU machine with no network and no Rust (not part of `make test`)
+GPU_BUNDLE := $(CARGO_TARGET_DIR)/gpuflow-gpu-smoke
+gpu-bundle: contracts
+	cargo build --release --locked -p gpuflow-cli -p gpuflow-node -p gpuflow-provider -p gpuflow-devnet
+	rm -rf $(GPU_BUNDLE) && mkdir -p $(GPU_BUNDLE)/bin
+	for b in gpuflow gpuflow-node gpuflow-provider gpuflow-devnet; do \
+	  strip -o $(GPU_BUNDLE)/bin/$$b $(CARGO_TARGET_DIR)/release/$$b; done
+	strip -o $(GPU_BUNDLE)/bin/anvil contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
+	cp deploy/gpu-smoke.sh $(GPU_BUNDLE)/
+	tar -C $(CARGO_TARGET_DIR) -cJf $(GPU_BUNDLE).tar.xz gpuflow-gpu-smoke
+	@ls -l $(GPU_BUNDLE).tar.xz
 
 clean:
 	rm -rf contracts/out contracts/cache .devnet

@@ -34,8 +34,8 @@ pub struct AgentSpec {
     pub data_dir: PathBuf,
     /// `XDG_CONFIG_HOME`, so that no configuration of the machine's user leaks in.
     pub config_home: PathBuf,
-    /// The simulated GPU inventory.
-    pub gpus: PathBuf,
+    /// The simulated GPU inventory; `None` reads the machine's GPUs through NVML.
+    pub gpus: Option<PathBuf>,
     /// The libp2p listen address.
     pub listen: String,
     /// `--price-per-hour`, or none to leave it to `extra`.
@@ -67,9 +67,10 @@ impl AgentSpec {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(["--listen", &self.listen, "--bootstrap", &self.bootstrap])
-            .arg("--simulate-gpus")
-            .arg(&self.gpus)
             .args(["--region", &self.region]);
+        if let Some(gpus) = &self.gpus {
+            command.arg("--simulate-gpus").arg(gpus);
+        }
         if let Some(price) = &self.price_per_hour {
             command.args(["--price-per-hour", price]);
         }

@@ -36,8 +36,9 @@ pub struct DevnetOptions {
     pub bin_dir: PathBuf,
     /// The anvil binary.
     pub anvil: PathBuf,
-    /// The provider's simulated inventory.
-    pub gpus: PathBuf,
+    /// The provider's simulated inventory; `None` offers the machine's real GPUs, read
+    /// through NVML (`gpuflow-devnet --real-gpus`, on a GPU machine).
+    pub gpus: Option<PathBuf>,
     /// The provider's price per hour, in tokens.
     pub price_per_hour: String,
     /// Platform fee in basis points.
@@ -80,7 +81,7 @@ impl DevnetOptions {
             dir,
             bin_dir: bin_dir()?,
             anvil: anvil_bin(),
-            gpus: root.join("deploy/devnet-gpus.json"),
+            gpus: Some(root.join("deploy/devnet-gpus.json")),
             price_per_hour: "0.36".into(),
             fee_bps: 1000,
             dispute_window: 5,
@@ -356,7 +357,7 @@ impl Devnet {
     pub fn agent(&self, data_dir: &Path, gpus: &Path) -> AgentSpec {
         AgentSpec {
             data_dir: data_dir.to_owned(),
-            gpus: gpus.to_owned(),
+            gpus: Some(gpus.to_owned()),
             ..self.agent_spec.clone()
         }
     }

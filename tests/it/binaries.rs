@@ -176,3 +176,32 @@ fn a_closed_pipe_ends_every_binary_quietly() {
         );
     }
 }
+
+/// `deploy/gpu-smoke.sh`, the check a GPU machine runs from the release bundle, run here
+/// on a simulated inventory with a workload that prints like the real one: every step
+/// (devnet, offer, rent, the workload's result, stop, settlement) must pass.
+#[test]
+fn the_gpu_smoke_script_runs_its_rental_on_a_simulated_inventory() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(root.join("deploy/gpu-smoke.sh"))
+        .env("GPUFLOW_BIN_DIR", gpuflow_devnet::bin_dir().unwrap())
+        .env("GPUFLOW_ANVIL", gpuflow_devnet::anvil_bin())
+        .env("GPUFLOW_SMOKE_SIMULATE", root.join("deploy/devnet-gpus.json"))
+        .env(
+            "GPUFLOW_SMOKE_WORKLOAD",
+            "echo \"smoke: simulated ($CUDA_VISIBLE_DEVICES)\"; exec sleep 2147483647",
+        )
+        .env("TMPDIR", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("bash runs");
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "gpu-smoke.sh failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("time from gpuflow rent to a running workload"), "{stdout}");
+    assert!(stdout.contains("smoke: simulated (GPU-"), "{stdout}");
+    assert!(stdout.contains("refunded"), "{stdout}");
+}

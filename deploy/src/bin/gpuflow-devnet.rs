@@ -34,6 +34,13 @@ struct Args {
     /// be pullable, e.g. from a registry on 127.0.0.1.
     #[arg(long, value_name = "IMAGE", required_if_eq("runtime", "docker"))]
     image: Option<String>,
+    /// Offer this machine's real GPUs, read through NVML, instead of the simulated two
+    /// (a GPU machine; see deploy/gpu-smoke.sh).
+    #[arg(long)]
+    real_gpus: bool,
+    /// The shell command each rental runs (process runtime); the default waits.
+    #[arg(long, value_name = "COMMAND")]
+    workload: Option<String>,
 }
 
 /// Where the devnet's rentals run.
@@ -58,6 +65,12 @@ async fn main() -> anyhow::Result<()> {
     options.nodes = args.nodes;
     options.attester_threshold = args.threshold;
     options.docker_image = args.image.filter(|_| args.runtime == Runtime::Docker);
+    if args.real_gpus {
+        options.gpus = None;
+    }
+    if let Some(workload) = args.workload {
+        options.workload = workload;
+    }
     let devnet = Devnet::start(options).await?;
     devnet.write_env(&args.env_file)?;
     let mut stderr = std::io::stderr();
