@@ -180,13 +180,7 @@ impl Escrow {
         self.approve(renter, crate::quote::cost(rental.ratePerSecond, extra)?).await?;
         let sent = self.escrow.extend(U256::from(rental_id), U256::from(extra)).send().await;
         let receipt = confirm(ACTION, sent).await?;
-        let event = find_event::<GpuEscrow::RentalExtended>(ACTION, &receipt)?;
-        Ok(Extended {
-            rental_id,
-            new_end: to_u64(event.newEnd)?,
-            cost: event.cost,
-            tx: receipt.transaction_hash,
-        })
+        extended(ACTION, rental_id, &receipt)
     }
 
     /// Lets anyone extend the rental `step` seconds at a time from the renter's tokens until
@@ -232,13 +226,7 @@ impl Escrow {
         const ACTION: &str = "extending the rental automatically";
         let sent = self.escrow.autoExtend(U256::from(rental_id)).send().await;
         let receipt = confirm(ACTION, sent).await?;
-        let event = find_event::<GpuEscrow::RentalExtended>(ACTION, &receipt)?;
-        Ok(Extended {
-            rental_id,
-            new_end: to_u64(event.newEnd)?,
-            cost: event.cost,
-            tx: receipt.transaction_hash,
-        })
+        extended(ACTION, rental_id, &receipt)
     }
 
     /// What the escrow may still pull from `owner` (the token allowance).
@@ -579,6 +567,21 @@ where
         return Err(EscrowError::Failed { action, tx: receipt.transaction_hash });
     }
     Ok(receipt)
+}
+
+/// The extension `receipt` made, read from its `RentalExtended` event.
+fn extended(
+    action: &'static str,
+    rental_id: u64,
+    receipt: &TransactionReceipt,
+) -> Result<Extended, EscrowError> {
+    let event = find_event::<GpuEscrow::RentalExtended>(action, receipt)?;
+    Ok(Extended {
+        rental_id,
+        new_end: to_u64(event.newEnd)?,
+        cost: event.cost,
+        tx: receipt.transaction_hash,
+    })
 }
 
 fn call(action: &'static str, error: alloy::contract::Error) -> EscrowError {
