@@ -6,9 +6,9 @@
 //! volumes with a signed request, as for logs.
 
 use alloy::primitives::{Address, Signature};
-use gpuflow_protocol::{Launch, RentalResponse, VolumeInfo, unix_now, volumes_request_message};
+use gpuflow_protocol::{Launch, RentalResponse, VolumeInfo, volumes_request_message};
 
-use super::{Agent, is_live, workloads::REQUEST_MAX_SKEW};
+use super::{Agent, is_live, workloads::stale_request};
 use crate::{
     runtime::{VolumeSpec, volume_key},
     store::{RentalRecord, VolumeRecord},
@@ -111,13 +111,10 @@ impl Agent {
         issued_at: u64,
         signature: Signature,
     ) -> RentalResponse {
-        let refuse = |message: String| RentalResponse::Error { message };
-        if unix_now().abs_diff(issued_at) > REQUEST_MAX_SKEW {
-            return refuse(format!(
-                "the request was signed at {issued_at}, more than {REQUEST_MAX_SKEW} s from the \
-                 provider's clock; sign a fresh one"
-            ));
+        if let Some(refusal) = stale_request(issued_at) {
+            return refusal;
         }
+        let refuse = |message: String| RentalResponse::Error { message };
         let message =
             volumes_request_message(self.chain.chain_id, self.escrow.address(), renter, issued_at);
         if signature.recover_address_from_msg(message.as_bytes()).ok() != Some(renter) {

@@ -28,7 +28,18 @@ fn past_end(now: u64, read: u64, ends_at: u64) -> bool {
 
 /// How far a signed request's timestamp (logs, volumes) may be from the provider's clock,
 /// in seconds.
-pub(super) const REQUEST_MAX_SKEW: u64 = 300;
+const REQUEST_MAX_SKEW: u64 = 300;
+
+/// The refusal of a signed request (logs, volumes) signed at `issued_at`, more than
+/// [`REQUEST_MAX_SKEW`] from the provider's clock; none when it is fresh.
+pub(super) fn stale_request(issued_at: u64) -> Option<RentalResponse> {
+    (unix_now().abs_diff(issued_at) > REQUEST_MAX_SKEW).then(|| RentalResponse::Error {
+        message: format!(
+            "the request was signed at {issued_at}, more than {REQUEST_MAX_SKEW} s from the \
+             provider's clock; sign a fresh one"
+        ),
+    })
+}
 
 impl Agent {
     /// Starts the rental's workload in a task of its own: pulling an image may take
@@ -216,13 +227,10 @@ impl Agent {
         issued_at: u64,
         signature: Signature,
     ) -> RentalResponse {
-        let refuse = |message: String| RentalResponse::Error { message };
-        if unix_now().abs_diff(issued_at) > REQUEST_MAX_SKEW {
-            return refuse(format!(
-                "the request was signed at {issued_at}, more than {REQUEST_MAX_SKEW} s \
-                 from the provider's clock; sign a fresh one"
-            ));
+        if let Some(refusal) = stale_request(issued_at) {
+            return refusal;
         }
+        let refuse = |message: String| RentalResponse::Error { message };
         let Some(rental) = self.rentals.get(&rental_id) else {
             return refuse(format!("this provider has no rental {rental_id}"));
         };
