@@ -243,14 +243,11 @@ impl ProviderClient {
         signature: alloy::primitives::Signature,
     ) -> anyhow::Result<Vec<gpuflow_protocol::VolumeInfo>> {
         let request = RentalRequest::Volumes { renter, issued_at, signature };
-        match self.network.request(self.peer, self.addrs.clone(), request).await {
-            Ok(RentalResponse::Volumes { volumes }) => Ok(volumes),
-            Ok(RentalResponse::Error { message }) => {
-                Err(fail(Exit::Refused, format!("the provider refused: {message}")))
-            }
-            Ok(other) => anyhow::bail!("the provider answered a volumes request with {other:?}"),
-            Err(e) => Err(fail(Exit::Unreachable, format!("the provider is unreachable: {e}"))),
-        }
+        self.ask("volumes", request, |response| match response {
+            RentalResponse::Volumes { volumes } => Ok(volumes),
+            other => Err(Box::new(other)),
+        })
+        .await
     }
 
     /// Remembers how to reach this provider for rental `rental_id`; best effort, since
@@ -293,12 +290,29 @@ impl ProviderClient {
         signature: alloy::primitives::Signature,
     ) -> anyhow::Result<Vec<String>> {
         let request = RentalRequest::Logs { rental_id, issued_at, signature };
+        self.ask("logs", request, |response| match response {
+            RentalResponse::Logs { lines } => Ok(lines),
+            other => Err(Box::new(other)),
+        })
+        .await
+    }
+
+    /// Sends `request` (a `what` request) and takes the answer `expected` accepts, which
+    /// gives any other answer back (boxed: a `RentalResponse` is large); a refusal or an
+    /// unreachable provider fails with its exit code.
+    async fn ask<T>(
+        &self,
+        what: &str,
+        request: RentalRequest,
+        expected: impl FnOnce(RentalResponse) -> Result<T, Box<RentalResponse>>,
+    ) -> anyhow::Result<T> {
         match self.network.request(self.peer, self.addrs.clone(), request).await {
-            Ok(RentalResponse::Logs { lines }) => Ok(lines),
             Ok(RentalResponse::Error { message }) => {
                 Err(fail(Exit::Refused, format!("the provider refused: {message}")))
             }
-            Ok(other) => anyhow::bail!("the provider answered a logs request with {other:?}"),
+            Ok(response) => expected(response).map_err(|other| {
+                anyhow::anyhow!("the provider answered a {what} request with {other:?}")
+            }),
             Err(e) => Err(fail(Exit::Unreachable, format!("the provider is unreachable: {e}"))),
         }
     }
