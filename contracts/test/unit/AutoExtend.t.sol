@@ -38,6 +38,25 @@ contract AutoExtend_Unit_Test is Base_Test {
         vm.warp(START_TIME + 1 hours);
     }
 
+    /// @dev Expects a stranger's `autoExtend` of the default rental to revert with `revertData`.
+    function expectAutoExtendRevert(bytes memory revertData) internal {
+        vm.expectRevert(revertData);
+        autoExtendAs(stranger, rentalId);
+    }
+
+    /// @dev Leaves the escrow `allowance` of the renter's tokens, less than a step costs, and expects a stranger's
+    /// `autoExtend` of the default rental, once its window opens, to revert for lack of allowance.
+    function expectAutoExtendShortOfAllowance(uint256 allowance) internal {
+        vm.prank(renter);
+        token.approve(address(escrow), allowance);
+        vm.warp(OPENS_AT);
+        expectAutoExtendRevert(
+            abi.encodeWithSelector(
+                IERC20Errors.ERC20InsufficientAllowance.selector, address(escrow), allowance, RATE * STEP
+            )
+        );
+    }
+
     function assertAutoExtension(uint256 id, uint256 budget, uint256 step) internal view {
         (uint256 actualBudget, uint256 actualStep) = escrow.autoExtension(id);
         assertEq(actualBudget, budget, "budget left");
@@ -153,39 +172,34 @@ contract AutoExtend_Unit_Test is Base_Test {
         vm.warp(OPENS_AT);
         vm.prank(owner);
         escrow.pause();
-        vm.expectRevert(Pausable.EnforcedPause.selector);
-        autoExtendAs(stranger, rentalId);
+        expectAutoExtendRevert(abi.encodeWithSelector(Pausable.EnforcedPause.selector));
     }
 
     function test_RevertWhen_AutoExtend_Stopped() external {
         setAutoExtendAs(renter, rentalId, BUDGET, STEP);
         vm.warp(OPENS_AT);
         stopAs(renter, rentalId);
-        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_RentalAlreadyStopped.selector, rentalId));
-        autoExtendAs(stranger, rentalId);
+        expectAutoExtendRevert(abi.encodeWithSelector(Errors.GpuEscrow_RentalAlreadyStopped.selector, rentalId));
     }
 
     function test_RevertWhen_AutoExtend_Refused() external {
         setAutoExtendAs(renter, rentalId, BUDGET, STEP);
         refuseAs(provider, rentalId);
         vm.warp(OPENS_AT);
-        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_RentalAlreadyStopped.selector, rentalId));
-        autoExtendAs(stranger, rentalId);
+        expectAutoExtendRevert(abi.encodeWithSelector(Errors.GpuEscrow_RentalAlreadyStopped.selector, rentalId));
     }
 
     function test_RevertWhen_AutoExtend_Ended() external {
         // Once the end has passed, the rental cannot be revived, budget or not.
         setAutoExtendAs(renter, rentalId, BUDGET, STEP);
         vm.warp(END);
-        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_RentalAlreadyEnded.selector, rentalId, END));
-        autoExtendAs(stranger, rentalId);
+        expectAutoExtendRevert(abi.encodeWithSelector(Errors.GpuEscrow_RentalAlreadyEnded.selector, rentalId, END));
     }
 
     function test_RevertWhen_AutoExtend_TooEarly() external {
         setAutoExtendAs(renter, rentalId, BUDGET, STEP);
         vm.warp(OPENS_AT - 1);
-        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_AutoExtendTooEarly.selector, rentalId, OPENS_AT));
-        autoExtendAs(stranger, rentalId);
+        expectAutoExtendRevert(abi.encodeWithSelector(Errors.GpuEscrow_AutoExtendTooEarly.selector, rentalId, OPENS_AT));
     }
 
     function test_RevertWhen_AutoExtend_TooEarly_AtStart() external {
@@ -200,76 +214,62 @@ contract AutoExtend_Unit_Test is Base_Test {
         setAutoExtendAs(renter, rentalId, BUDGET, STEP);
         vm.warp(OPENS_AT);
         autoExtendAs(stranger, rentalId);
-        vm.expectRevert(
+        expectAutoExtendRevert(
             abi.encodeWithSelector(Errors.GpuEscrow_AutoExtendTooEarly.selector, rentalId, END + STEP - LEAD)
         );
-        autoExtendAs(stranger, rentalId);
     }
 
     function test_RevertWhen_AutoExtend_TooEarly_AfterManualExtension() external {
         setAutoExtendAs(renter, rentalId, BUDGET, STEP);
         extendAs(renter, rentalId, 2 hours);
         vm.warp(OPENS_AT);
-        vm.expectRevert(
+        expectAutoExtendRevert(
             abi.encodeWithSelector(Errors.GpuEscrow_AutoExtendTooEarly.selector, rentalId, END + 2 hours - LEAD)
         );
-        autoExtendAs(stranger, rentalId);
     }
 
     function test_RevertWhen_AutoExtend_NeverSet() external {
         vm.warp(OPENS_AT);
-        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_AutoExtendNothingLeft.selector, rentalId, 0, HEADROOM));
-        autoExtendAs(stranger, rentalId);
+        expectAutoExtendRevert(
+            abi.encodeWithSelector(Errors.GpuEscrow_AutoExtendNothingLeft.selector, rentalId, 0, HEADROOM)
+        );
     }
 
     function test_RevertWhen_AutoExtend_BudgetBelowRate() external {
         setAutoExtendAs(renter, rentalId, RATE - 1, STEP);
         vm.warp(OPENS_AT);
-        vm.expectRevert(
+        expectAutoExtendRevert(
             abi.encodeWithSelector(Errors.GpuEscrow_AutoExtendNothingLeft.selector, rentalId, RATE - 1, HEADROOM)
         );
-        autoExtendAs(stranger, rentalId);
     }
 
     function test_RevertWhen_AutoExtend_AtMaxDuration() external {
         extendAs(renter, rentalId, HEADROOM);
         setAutoExtendAs(renter, rentalId, BUDGET, STEP);
         vm.warp(START_TIME + MAX_DURATION - LEAD);
-        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_AutoExtendNothingLeft.selector, rentalId, BUDGET, 0));
-        autoExtendAs(stranger, rentalId);
+        expectAutoExtendRevert(
+            abi.encodeWithSelector(Errors.GpuEscrow_AutoExtendNothingLeft.selector, rentalId, BUDGET, 0)
+        );
     }
 
     function test_RevertWhen_AutoExtend_TurnedOff() external {
         setAutoExtendAs(renter, rentalId, BUDGET, STEP);
         setAutoExtendAs(renter, rentalId, 0, STEP);
         vm.warp(OPENS_AT);
-        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_AutoExtendNothingLeft.selector, rentalId, 0, HEADROOM));
-        autoExtendAs(stranger, rentalId);
+        expectAutoExtendRevert(
+            abi.encodeWithSelector(Errors.GpuEscrow_AutoExtendNothingLeft.selector, rentalId, 0, HEADROOM)
+        );
     }
 
     function test_RevertWhen_AutoExtend_AllowanceInsufficient() external {
         setAutoExtendAs(renter, rentalId, BUDGET, STEP);
-        vm.prank(renter);
-        token.approve(address(escrow), RATE * STEP - 1);
-        vm.warp(OPENS_AT);
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IERC20Errors.ERC20InsufficientAllowance.selector, address(escrow), RATE * STEP - 1, RATE * STEP
-            )
-        );
-        autoExtendAs(stranger, rentalId);
+        expectAutoExtendShortOfAllowance(RATE * STEP - 1);
     }
 
     function test_RevertWhen_AutoExtend_AllowanceRevoked() external {
         // The caller's own allowance does not matter: the stranger approved the escrow, the renter no longer does.
         setAutoExtendAs(renter, rentalId, BUDGET, STEP);
-        vm.prank(renter);
-        token.approve(address(escrow), 0);
-        vm.warp(OPENS_AT);
-        vm.expectRevert(
-            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(escrow), 0, RATE * STEP)
-        );
-        autoExtendAs(stranger, rentalId);
+        expectAutoExtendShortOfAllowance(0);
     }
 
     function test_RevertWhen_AutoExtend_BalanceInsufficient() external {
@@ -279,30 +279,22 @@ contract AutoExtend_Unit_Test is Base_Test {
         vm.prank(renter);
         token.transfer(treasury, spare);
         vm.warp(OPENS_AT);
-        vm.expectRevert(
+        expectAutoExtendRevert(
             abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, renter, keep, RATE * STEP)
         );
-        autoExtendAs(stranger, rentalId);
     }
 
     function test_RevertWhen_AutoExtend_RenterBlocklisted() external {
         setAutoExtendAs(renter, rentalId, BUDGET, STEP);
         token.setBlocklisted(renter, true);
         vm.warp(OPENS_AT);
-        vm.expectRevert(abi.encodeWithSelector(BlocklistUSDC.Blocklisted.selector, renter));
-        autoExtendAs(stranger, rentalId);
+        expectAutoExtendRevert(abi.encodeWithSelector(BlocklistUSDC.Blocklisted.selector, renter));
     }
 
     function test_RevertWhen_AutoExtend_FailedPullKeepsBudget() external {
         // A failed pull changes nothing: once the renter approves again, the whole step is bought from the whole budget.
         setAutoExtendAs(renter, rentalId, BUDGET, STEP);
-        vm.prank(renter);
-        token.approve(address(escrow), 0);
-        vm.warp(OPENS_AT);
-        vm.expectRevert(
-            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(escrow), 0, RATE * STEP)
-        );
-        autoExtendAs(stranger, rentalId);
+        expectAutoExtendShortOfAllowance(0);
         assertAutoExtension(rentalId, BUDGET, STEP);
         assertEq(escrow.getRental(rentalId).end, END, "end unchanged");
 
@@ -472,10 +464,9 @@ contract AutoExtend_Unit_Test is Base_Test {
         assertEq(balanceOf(renter), INITIAL_BALANCE - DEPOSIT - RATE * 1000, "renter balance");
 
         vm.warp(END + 1000 - LEAD);
-        vm.expectRevert(
+        expectAutoExtendRevert(
             abi.encodeWithSelector(Errors.GpuEscrow_AutoExtendNothingLeft.selector, rentalId, 999, HEADROOM - 1000)
         );
-        autoExtendAs(stranger, rentalId);
     }
 
     function test_AutoExtend_PartialStep_LimitedByMaxDuration() external {
@@ -494,10 +485,9 @@ contract AutoExtend_Unit_Test is Base_Test {
         assertAutoExtension(rentalId, BUDGET - RATE * 100, STEP);
 
         vm.warp(maxEnd - LEAD);
-        vm.expectRevert(
+        expectAutoExtendRevert(
             abi.encodeWithSelector(Errors.GpuEscrow_AutoExtendNothingLeft.selector, rentalId, BUDGET - RATE * 100, 0)
         );
-        autoExtendAs(stranger, rentalId);
     }
 
     function test_AutoExtend_RepeatedUntilBudgetSpent() external {
@@ -521,12 +511,11 @@ contract AutoExtend_Unit_Test is Base_Test {
         assertEq(balanceOf(address(escrow)), DEPOSIT + budget, "escrow balance");
 
         vm.warp(end - LEAD);
-        vm.expectRevert(
+        expectAutoExtendRevert(
             abi.encodeWithSelector(
                 Errors.GpuEscrow_AutoExtendNothingLeft.selector, rentalId, 0, HEADROOM - 2 * STEP - 30 minutes
             )
         );
-        autoExtendAs(stranger, rentalId);
     }
 
     function test_AutoExtend_ShortStepsStayWithinLeadOfNow() external {
@@ -538,8 +527,7 @@ contract AutoExtend_Unit_Test is Base_Test {
             assertEq(autoExtendAs(stranger, rentalId), RATE * MIN_STEP, "cost");
         }
         assertEq(escrow.getRental(rentalId).end, END + 10 * MIN_STEP, "end");
-        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_AutoExtendTooEarly.selector, rentalId, END));
-        autoExtendAs(stranger, rentalId);
+        expectAutoExtendRevert(abi.encodeWithSelector(Errors.GpuEscrow_AutoExtendTooEarly.selector, rentalId, END));
         assertAutoExtension(rentalId, BUDGET - RATE * 10 * MIN_STEP, MIN_STEP);
     }
 
@@ -662,8 +650,7 @@ contract AutoExtend_Unit_Test is Base_Test {
         assertEq(escrow.getRental(rentalId).end, stopAt, "end");
         // What is left of the budget can no longer be spent.
         assertAutoExtension(rentalId, BUDGET - 2 * RATE * STEP, STEP);
-        vm.expectRevert(abi.encodeWithSelector(Errors.GpuEscrow_RentalAlreadyStopped.selector, rentalId));
-        autoExtendAs(stranger, rentalId);
+        expectAutoExtendRevert(abi.encodeWithSelector(Errors.GpuEscrow_RentalAlreadyStopped.selector, rentalId));
     }
 
     function test_Withdraw_AfterAutoExtendedRental() external {
