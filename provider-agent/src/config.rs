@@ -369,7 +369,7 @@ mod tests {
     #[test]
     fn the_price_hints_init_writes_are_accepted_by_run() {
         let model = "NVIDIA GeForce RTX 4090".to_owned();
-        let text = template(None, "/k.json".as_ref(), "/d".as_ref(), &[], &[model.clone()]);
+        let text = template(None, "/k.json".as_ref(), "/d".as_ref(), &[], std::slice::from_ref(&model));
         let config: FileConfig = toml::from_str(&text).unwrap();
         assert_eq!(config.prices[&model], PRICE_HINT);
         for count in 1..=8 {
