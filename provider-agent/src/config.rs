@@ -6,7 +6,7 @@
 use std::{collections::BTreeMap, path::PathBuf};
 
 use alloy::primitives::Address;
-use gpuflow_protocol::{GpuInfo, parse_units};
+use gpuflow_protocol::{GpuInfo, MAX_ESCROW_RATE, format_units, parse_units};
 use serde::Deserialize;
 
 /// Environment variable naming the payout wallet's keystore. The provider's own, so that
@@ -237,7 +237,8 @@ image = "nvidia/cuda:12.4.1-base-ubuntu22.04"  # used when the renter asks for n
 
 /// The price per GPU-hour `init` suggests: 0.0001 tokens per second, a whole number of
 /// units per second for any token with at least 4 decimals, and per GPU, so it splits over
-/// any number of them.
+/// any number of them. Up to 16 decimals a machine of `MAX_GPUS` GPUs at this price stays
+/// within [`MAX_ESCROW_RATE`]; an 18-decimal token cannot be priced this high at all.
 pub const PRICE_HINT: &str = "0.36";
 
 /// Token units per second for one hourly price, which must convert exactly.
@@ -258,26 +259,59 @@ pub fn per_second(what: &str, per_hour: &str, decimals: u8) -> Result<u128, Conf
 }
 
 /// The rate of each GPU, token units per second, by UUID: from `--price-per-hour` (the
-/// whole machine, split evenly) when given, else from the config's per-model prices.
+/// whole machine, split evenly) when given, else from the config's per-model prices. The
+/// whole machine's rate must be one `GpuEscrow` opens a rental at ([`MAX_ESCROW_RATE`]):
+/// nodes drop an offer priced above it, and no renter could pay it.
 pub fn gpu_rates(
     gpus: &[GpuInfo],
     machine_per_hour: Option<&str>,
     prices: &BTreeMap<String, String>,
     decimals: u8,
 ) -> Result<BTreeMap<String, u128>, ConfigError> {
-    if let Some(price) = machine_per_hour {
-        let machine = per_second("--price-per-hour", price, decimals)?;
-        let n = gpus.len() as u128;
-        if n == 0 || machine % n != 0 {
-            return Err(ConfigError::Price {
-                what: "--price-per-hour".into(),
-                reason: format!(
-                    "{machine} token units per second do not split evenly over {n} GPUs"
-                ),
-            });
-        }
-        return Ok(gpus.iter().map(|g| (g.uuid.clone(), machine / n)).collect());
+    let (what, rates) = match machine_per_hour {
+        Some(price) => ("--price-per-hour", split_machine_price(gpus, price, decimals)?),
+        None => ("[prices]", model_rates(gpus, prices, decimals)?),
+    };
+    let machine = rates.values().fold(0u128, |sum, rate| sum.saturating_add(*rate));
+    if machine > MAX_ESCROW_RATE {
+        return Err(ConfigError::Price {
+            what: what.into(),
+            reason: format!(
+                "the machine ({} GPU{}) comes to {machine} token units per second, above the \
+                 {MAX_ESCROW_RATE} (2^44 - 1) that GpuEscrow accepts (its MAX_RATE): price the \
+                 whole machine at most {} per hour",
+                gpus.len(),
+                if gpus.len() == 1 { "" } else { "s" },
+                format_units(MAX_ESCROW_RATE * 3600, decimals),
+            ),
+        });
     }
+    Ok(rates)
+}
+
+/// `--price-per-hour`, the whole machine's price, split evenly over its GPUs.
+fn split_machine_price(
+    gpus: &[GpuInfo],
+    price: &str,
+    decimals: u8,
+) -> Result<BTreeMap<String, u128>, ConfigError> {
+    let machine = per_second("--price-per-hour", price, decimals)?;
+    let n = gpus.len() as u128;
+    if n == 0 || machine % n != 0 {
+        return Err(ConfigError::Price {
+            what: "--price-per-hour".into(),
+            reason: format!("{machine} token units per second do not split evenly over {n} GPUs"),
+        });
+    }
+    Ok(gpus.iter().map(|g| (g.uuid.clone(), machine / n)).collect())
+}
+
+/// Each GPU's rate from the config's price of its model.
+fn model_rates(
+    gpus: &[GpuInfo],
+    prices: &BTreeMap<String, String>,
+    decimals: u8,
+) -> Result<BTreeMap<String, u128>, ConfigError> {
     gpus.iter()
         .map(|g| {
             let price = prices.get(&g.name).ok_or_else(|| ConfigError::Price {
@@ -333,6 +367,25 @@ mod tests {
     }
 
     #[test]
+    fn a_machine_priced_above_what_the_escrow_accepts_is_refused_naming_the_limit() {
+        let per_hour = |units_per_second: u128| (units_per_second * 3600).to_string();
+        let one = [gpu("H100", "GPU-a")];
+        let flag = |rate| gpu_rates(&one, Some(&per_hour(rate)), &BTreeMap::new(), 0);
+        assert_eq!(flag(MAX_ESCROW_RATE).unwrap()["GPU-a"], MAX_ESCROW_RATE);
+        let refused = flag(MAX_ESCROW_RATE + 1).unwrap_err().to_string();
+        assert!(refused.starts_with("price --price-per-hour: "), "{refused}");
+        assert!(refused.contains("17592186044415 (2^44 - 1) that GpuEscrow accepts"), "{refused}");
+        assert!(refused.contains("at most 63331869759894000 per hour"), "{refused}");
+        // Per-model prices count for the whole machine together.
+        let two = [gpu("H100", "GPU-a"), gpu("H100", "GPU-b")];
+        let priced = |rate| BTreeMap::from([("H100".to_owned(), per_hour(rate))]);
+        let half = MAX_ESCROW_RATE / 2;
+        assert_eq!(gpu_rates(&two, None, &priced(half), 0).unwrap().len(), 2);
+        let refused = gpu_rates(&two, None, &priced(half + 1), 0).unwrap_err().to_string();
+        assert!(refused.contains("(2 GPUs) comes to 17592186044416 token units"), "{refused}");
+    }
+
+    #[test]
     fn the_image_allow_list_is_read_from_the_file() {
         let config: FileConfig = toml::from_str("allowed_images = [\"nvidia/cuda:*\"]").unwrap();
         assert_eq!(config.allowed_images, vec!["nvidia/cuda:*"]);
@@ -369,15 +422,19 @@ mod tests {
     #[test]
     fn the_price_hints_init_writes_are_accepted_by_run() {
         let model = "NVIDIA GeForce RTX 4090".to_owned();
-        let text = template(None, "/k.json".as_ref(), "/d".as_ref(), &[], std::slice::from_ref(&model));
+        let text =
+            template(None, "/k.json".as_ref(), "/d".as_ref(), &[], std::slice::from_ref(&model));
         let config: FileConfig = toml::from_str(&text).unwrap();
         assert_eq!(config.prices[&model], PRICE_HINT);
-        for count in 1..=8 {
+        for count in 1..=gpuflow_protocol::MAX_GPUS {
             let gpus: Vec<GpuInfo> = (0..count).map(|i| gpu(&model, &format!("GPU-{i}"))).collect();
-            for decimals in [4, 6, 18] {
+            for decimals in [4, 6, 16] {
                 let rates = gpu_rates(&gpus, None, &config.prices, decimals).unwrap();
                 assert_eq!(rates.len(), count, "{count} GPUs, {decimals} decimals");
             }
+            // With 18 decimals even one GPU at the hint is over the escrow's highest rate.
+            let refused = gpu_rates(&gpus, None, &config.prices, 18).unwrap_err().to_string();
+            assert!(refused.contains("GpuEscrow accepts"), "{refused}");
         }
         // The hint a missing price suggests is one that converts, too.
         let missing = gpu_rates(&[gpu(&model, "GPU-0")], None, &BTreeMap::new(), 6).unwrap_err();

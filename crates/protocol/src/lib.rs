@@ -35,8 +35,8 @@ pub use launch::{
     DEFAULT_VOLUME_PATH, Launch, MAX_ENV, MAX_PORTS, PublishedPort, Share, VolumeMount,
 };
 pub use offer::{
-    GpuInfo, MAX_ALLOWED_IMAGES, MAX_GPUS, MAX_OFFER_IMAGES, MAX_OFFER_TTL, MAX_PRICE_PER_SECOND,
-    Offer, OfferId, check_image_pattern, image_allowed, image_ready, payout_binding_message,
+    GpuInfo, MAX_ALLOWED_IMAGES, MAX_ESCROW_RATE, MAX_GPUS, MAX_OFFER_IMAGES, MAX_OFFER_TTL, Offer,
+    OfferId, check_image_pattern, image_allowed, image_ready, payout_binding_message,
 };
 pub use rental::{
     QuoteTerms, RentalRequest, RentalResponse, SignedQuote, SshEndpoint, VolumeInfo, WorkloadState,

@@ -10,8 +10,10 @@ use crate::{MessageKind, ProtocolError, envelope::Message};
 pub const MAX_GPUS: usize = 16;
 /// Longest lifetime an offer may claim, in seconds.
 pub const MAX_OFFER_TTL: u64 = 24 * 3600;
-/// Highest price accepted, in token units per second; keeps per-hour prices in an `i64`.
-pub const MAX_PRICE_PER_SECOND: u128 = 1_000_000_000_000_000;
+/// Highest rate per second, in token units, that `GpuEscrow` opens a rental at (its
+/// `MAX_RATE`, `2^44 − 1`), so the highest `price_per_second` an offer may ask: above it
+/// the offer could never be rented.
+pub const MAX_ESCROW_RATE: u128 = (1 << 44) - 1;
 const MAX_TEXT: usize = 128;
 const MAX_ADDRS: usize = 8;
 /// Most ready images one offer may list.
@@ -112,10 +114,12 @@ impl Message for Offer {
                 format!("must be after issued_at and at most {MAX_OFFER_TTL} s later"),
             ));
         }
-        if self.price_per_second == 0 || self.price_per_second > MAX_PRICE_PER_SECOND {
+        if self.price_per_second == 0 || self.price_per_second > MAX_ESCROW_RATE {
             return Err(ProtocolError::field(
                 "price_per_second",
-                format!("must be between 1 and {MAX_PRICE_PER_SECOND}"),
+                format!(
+                    "must be between 1 and {MAX_ESCROW_RATE}, the highest rate GpuEscrow accepts"
+                ),
             ));
         }
         if self.gpus.is_empty() || self.gpus.len() > MAX_GPUS {
@@ -446,7 +450,8 @@ pub(crate) mod tests {
             ("expires_at", Box::new(|o| o.expires_at = o.issued_at)),
             ("expires_at", Box::new(|o| o.expires_at = o.issued_at + MAX_OFFER_TTL + 1)),
             ("price_per_second", Box::new(|o| o.price_per_second = 0)),
-            ("price_per_second", Box::new(|o| o.price_per_second = MAX_PRICE_PER_SECOND + 1)),
+            // GpuEscrow's MAX_RATE + 1: no rental could ever open at that price.
+            ("price_per_second", Box::new(|o| o.price_per_second = 1 << 44)),
             ("gpus", Box::new(|o| o.gpus.clear())),
             ("gpus.uuid", Box::new(|o| o.gpus.push(o.gpus[0].clone()))),
             ("gpus.name", Box::new(|o| o.gpus[0].name = "x".repeat(MAX_TEXT + 1))),

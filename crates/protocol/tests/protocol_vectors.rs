@@ -24,10 +24,10 @@ use alloy::{
     sol_types::{Eip712Domain, SolStruct, eip712_domain},
 };
 use gpuflow_protocol::{
-    Heartbeat, Identity, Launch, MAX_ACTIVE_RENTALS, MAX_ALLOWED_IMAGES, MAX_ENV, MAX_GPUS,
-    MAX_HEARTBEAT_SIZE, MAX_MESSAGE_SIZE, MAX_OFFER_IMAGES, MAX_OFFER_TTL, MAX_PORTS,
-    MAX_PRICE_PER_SECOND, MAX_SYNC_PAGE, MAX_SYNC_RESPONSE_SIZE, MAX_TEMPERATURE_C, Message, Offer,
-    OfferId, PROTOCOL_VERSION, QuoteTerms, RentalRequest, RentalResponse, Share, SignedEnvelope,
+    Heartbeat, Identity, Launch, MAX_ACTIVE_RENTALS, MAX_ALLOWED_IMAGES, MAX_ENV, MAX_ESCROW_RATE,
+    MAX_GPUS, MAX_HEARTBEAT_SIZE, MAX_MESSAGE_SIZE, MAX_OFFER_IMAGES, MAX_OFFER_TTL, MAX_PORTS,
+    MAX_SYNC_PAGE, MAX_SYNC_RESPONSE_SIZE, MAX_TEMPERATURE_C, Message, Offer, OfferId,
+    PROTOCOL_VERSION, QuoteTerms, RentalRequest, RentalResponse, Share, SignedEnvelope,
     SignedQuote, SyncRequest, SyncResponse, VolumeMount, WorkloadState, WorkloadStatus,
     logs_request_message, payout_binding_message, volumes_request_message,
 };
@@ -565,6 +565,22 @@ fn eip712_types_and_domain_are_the_contracts() {
     assert!(contract.contains("EIP712(\"GpuEscrow\", \"1\")"));
 }
 
+#[test]
+fn the_highest_offer_price_is_the_escrows_highest_rate() {
+    // `uint256 private constant MAX_RATE = (1 << BITS) - 1;`, the bound `open` checks.
+    let contract = repo_file("contracts/src/GpuEscrow.sol");
+    let declared = contract
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("uint256 private constant MAX_RATE = (1 << "))
+        .expect("GpuEscrow declares MAX_RATE as (1 << BITS) - 1");
+    let bits: u32 = declared
+        .strip_suffix(") - 1;")
+        .and_then(|bits| bits.parse().ok())
+        .unwrap_or_else(|| panic!("MAX_RATE = (1 << {declared}"));
+    assert_eq!(MAX_ESCROW_RATE, (1u128 << bits) - 1, "GpuEscrow's MAX_RATE");
+    assert!(contract.contains("if (rate > MAX_RATE) {"), "open refuses rates above MAX_RATE");
+}
+
 /// A sealed envelope of `body`, as JSON text, with `edit` applied to its JSON value.
 fn envelope_with(
     body: &serde_json::Value,
@@ -708,7 +724,7 @@ const LIMITS: &[&str] = &[
     "MAX_HEARTBEAT_SIZE",
     "MAX_GPUS",
     "MAX_OFFER_TTL",
-    "MAX_PRICE_PER_SECOND",
+    "MAX_ESCROW_RATE",
     "MAX_TEXT",
     "MAX_ADDRS",
     "MAX_ADDR_LEN",
@@ -739,7 +755,10 @@ fn limit_holds(name: &str, value: u64) -> bool {
         "MAX_HEARTBEAT_SIZE" => max(MAX_HEARTBEAT_SIZE),
         "MAX_GPUS" => max(MAX_GPUS),
         "MAX_OFFER_TTL" => value == MAX_OFFER_TTL,
-        "MAX_PRICE_PER_SECOND" => u128::from(value) == MAX_PRICE_PER_SECOND,
+        "MAX_ESCROW_RATE" => {
+            u128::from(value) == MAX_ESCROW_RATE
+                && bound(value, |price| offer_valid(|o| o.price_per_second = price.into()))
+        }
         "MAX_OFFER_IMAGES" => max(MAX_OFFER_IMAGES),
         "MAX_ALLOWED_IMAGES" => max(MAX_ALLOWED_IMAGES),
         "MAX_TEMPERATURE_C" => value == u64::from(MAX_TEMPERATURE_C),
