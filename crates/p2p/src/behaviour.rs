@@ -12,12 +12,16 @@ use libp2p::{
     swarm::NetworkBehaviour,
 };
 
-use crate::NetworkError;
+use crate::{NetworkError, codec::JsonCodec};
 
 /// Room for gossipsub's own framing around an envelope.
 const GOSSIP_OVERHEAD: usize = 4 * 1024;
+/// Largest request a provider reads on `/gpuflow/rental/1`; a larger one is not sent.
+pub(crate) const MAX_RENTAL_REQUEST_SIZE: usize = MAX_MESSAGE_SIZE;
 /// Largest answer accepted on `/gpuflow/rental/1`.
-const MAX_RESPONSE_SIZE: u64 = 1024 * 1024;
+const MAX_RESPONSE_SIZE: usize = 1024 * 1024;
+/// Largest request an index reads on `/gpuflow/sync/1`; a larger one is not sent.
+pub(crate) const MAX_SYNC_REQUEST_SIZE: usize = 1024;
 /// Our own Kademlia protocol, so gpuflow peers never mix with the public IPFS DHT.
 pub(crate) const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/gpuflow/kad/1");
 
@@ -26,8 +30,8 @@ pub(crate) struct Behaviour {
     pub(crate) gossipsub: gossipsub::Behaviour,
     pub(crate) identify: identify::Behaviour,
     pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
-    pub(crate) rental: request_response::json::Behaviour<RentalRequest, RentalResponse>,
-    pub(crate) sync: request_response::json::Behaviour<SyncRequest, SyncResponse>,
+    pub(crate) rental: request_response::Behaviour<JsonCodec<RentalRequest, RentalResponse>>,
+    pub(crate) sync: request_response::Behaviour<JsonCodec<SyncRequest, SyncResponse>>,
 }
 
 /// What the local peer does on the network, which decides which protocols it serves.
@@ -92,16 +96,12 @@ impl Behaviour {
             }
         };
         let rental = request_response::Behaviour::with_codec(
-            request_response::json::codec::Codec::default()
-                .set_request_size_maximum(MAX_MESSAGE_SIZE as u64)
-                .set_response_size_maximum(MAX_RESPONSE_SIZE),
+            JsonCodec::new(MAX_RENTAL_REQUEST_SIZE, MAX_RESPONSE_SIZE),
             [(StreamProtocol::new(RENTAL_PROTOCOL), support(roles.rental))],
             request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
         );
         let sync = request_response::Behaviour::with_codec(
-            request_response::json::codec::Codec::default()
-                .set_request_size_maximum(1024)
-                .set_response_size_maximum(MAX_SYNC_RESPONSE_SIZE as u64),
+            JsonCodec::new(MAX_SYNC_REQUEST_SIZE, MAX_SYNC_RESPONSE_SIZE),
             [(StreamProtocol::new(SYNC_PROTOCOL), support(roles.index))],
             request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
         );

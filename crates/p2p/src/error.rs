@@ -20,6 +20,19 @@ pub enum NetworkError {
     /// Gossipsub refused to publish.
     #[error("could not publish: {0}")]
     Publish(#[from] libp2p::gossipsub::PublishError),
+    /// A request is larger than the peer reads, so it was not sent: the peer would close the
+    /// stream without an answer.
+    #[error(
+        "the request is {size} bytes, over the {limit}-byte limit of {protocol}; it was not sent"
+    )]
+    RequestTooLarge {
+        /// The request-response protocol.
+        protocol: &'static str,
+        /// The encoded request's size in bytes.
+        size: usize,
+        /// The most the peer reads.
+        limit: usize,
+    },
     /// The remote peer could not be reached or did not answer.
     #[error("peer {peer} did not answer: {reason}")]
     Request {

@@ -1,11 +1,14 @@
 use gpuflow_protocol::{
-    HEARTBEATS_TOPIC, MAX_SYNC_PAGE, OFFERS_TOPIC, RentalRequest, RentalResponse, SignedEnvelope,
-    SyncRequest, SyncResponse,
+    HEARTBEATS_TOPIC, MAX_SYNC_PAGE, OFFERS_TOPIC, RENTAL_PROTOCOL, RentalRequest, RentalResponse,
+    SYNC_PROTOCOL, SignedEnvelope, SyncRequest, SyncResponse,
 };
 use libp2p::{Multiaddr, PeerId, gossipsub::MessageId, request_response::ResponseChannel};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::NetworkError;
+use crate::{
+    NetworkError,
+    behaviour::{MAX_RENTAL_REQUEST_SIZE, MAX_SYNC_REQUEST_SIZE},
+};
 
 /// What the application hears from the network.
 ///
@@ -175,13 +178,15 @@ impl Network {
     }
 
     /// Sends `request` to `peer`, dialing `addrs` if not yet connected, and waits for
-    /// its answer (bounded by the protocol's request timeout).
+    /// its answer (bounded by the protocol's request timeout). A request larger than a
+    /// provider reads fails at once with [`NetworkError::RequestTooLarge`].
     pub async fn request(
         &self,
         peer: PeerId,
         addrs: Vec<Multiaddr>,
         request: RentalRequest,
     ) -> Result<RentalResponse, NetworkError> {
+        within_limit(RENTAL_PROTOCOL, &request, MAX_RENTAL_REQUEST_SIZE)?;
         let (reply, rx) = oneshot::channel();
         self.send(Command::Request { peer, addrs, request, reply }).await?;
         rx.await.map_err(|_| NetworkError::Stopped)?
@@ -205,6 +210,8 @@ impl Network {
     ) -> Result<SyncResponse, NetworkError> {
         let (reply, rx) = oneshot::channel();
         let request = SyncRequest { after, limit: MAX_SYNC_PAGE };
+        // `after` comes from the peer's previous page, so it may be anything.
+        within_limit(SYNC_PROTOCOL, &request, MAX_SYNC_REQUEST_SIZE)?;
         self.send(Command::Sync { peer, request, reply }).await?;
         rx.await.map_err(|_| NetworkError::Stopped)?
     }
@@ -242,4 +249,20 @@ impl Network {
     async fn send(&self, command: Command) -> Result<(), NetworkError> {
         self.commands.send(command).await.map_err(|_| NetworkError::Stopped)
     }
+}
+
+/// Fails with [`NetworkError::RequestTooLarge`] when `request` encodes to more than the
+/// `limit` its receiver reads: the receiver would close the stream without an answer, and
+/// the requester would learn only that it got none.
+fn within_limit(
+    protocol: &'static str,
+    request: &impl serde::Serialize,
+    limit: usize,
+) -> Result<(), NetworkError> {
+    // What does not encode is the codec's to report.
+    let size = serde_json::to_vec(request).map_or(0, |encoded| encoded.len());
+    if size > limit {
+        return Err(NetworkError::RequestTooLarge { protocol, size, limit });
+    }
+    Ok(())
 }

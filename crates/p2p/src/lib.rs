@@ -12,6 +12,7 @@
 //! (renters ask providers) and `/gpuflow/sync/1` (a node asks another node for its offers).
 
 mod behaviour;
+mod codec;
 mod error;
 mod event_loop;
 mod handle;

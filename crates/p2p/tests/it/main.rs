@@ -1,13 +1,16 @@
 //! Real swarms on loopback: gossip of signed offers and heartbeats, peer scoring, QUIC,
-//! Kademlia discovery, and the rental and sync request-response protocols.
+//! Kademlia discovery, and the rental and sync request-response protocols and their limits.
 
 use std::time::Duration;
 
 use alloy::signers::local::PrivateKeySigner;
-use gpuflow_p2p::{Acceptance, Multiaddr, Network, NetworkConfig, NetworkEvent, PeerId, Protocol};
+use futures::StreamExt;
+use gpuflow_p2p::{
+    Acceptance, Multiaddr, Network, NetworkConfig, NetworkError, NetworkEvent, PeerId, Protocol,
+};
 use gpuflow_protocol::{
-    GpuHealth, Heartbeat, Identity, Offer, RentalRequest, RentalResponse, SignedEnvelope,
-    SyncResponse, WorkloadState, WorkloadStatus, testing::TestProvider, unix_now,
+    GpuHealth, Heartbeat, Identity, MAX_MESSAGE_SIZE, Offer, RentalRequest, RentalResponse,
+    SignedEnvelope, SyncResponse, WorkloadState, WorkloadStatus, testing::TestProvider, unix_now,
 };
 use tokio::sync::mpsc::Receiver;
 
@@ -360,4 +363,113 @@ async fn a_listen_port_in_use_is_refused_not_shared() {
     }
     drop(plain);
     listening_on(&addr).unwrap();
+}
+
+/// A quote request whose JSON is exactly `size` bytes.
+fn quote_request_of(size: usize) -> RentalRequest {
+    let quote = |ssh_key: String| RentalRequest::Quote {
+        renter: alloy::primitives::Address::repeat_byte(1),
+        duration: 3600,
+        image: None,
+        ssh_key: Some(ssh_key),
+        gpus: None,
+        launch: Default::default(),
+    };
+    let overhead = serde_json::to_vec(&quote(String::new())).unwrap().len();
+    quote("a".repeat(size - overhead))
+}
+
+#[tokio::test]
+async fn a_rental_request_over_the_limit_is_refused_before_it_is_sent() {
+    let (provider, mut provider_events) = peer(true, Vec::new(), false, true);
+    let provider_addr = next(&mut provider_events, "listen address", |e| match e {
+        NetworkEvent::Listening(addr) => Some(addr),
+        _ => None,
+    })
+    .await;
+    let (client, _client_events) = peer(false, Vec::new(), false, false);
+    let over = client.request(
+        provider.peer_id(),
+        vec![provider_addr.clone()],
+        quote_request_of(MAX_MESSAGE_SIZE + 1),
+    );
+    match tokio::time::timeout(Duration::from_secs(1), over).await.expect("an answer at once") {
+        Err(error @ NetworkError::RequestTooLarge { .. }) => assert_eq!(
+            error.to_string(),
+            "the request is 65537 bytes, over the 65536-byte limit of /gpuflow/rental/1; it \
+             was not sent"
+        ),
+        other => panic!("an oversized request: {other:?}"),
+    }
+    assert!(client.connected_peers().await.unwrap().is_empty(), "nothing was dialed");
+
+    // A request of exactly the limit is the provider's to answer.
+    let ask = tokio::spawn({
+        let (client, peer) = (client.clone(), provider.peer_id());
+        async move {
+            client.request(peer, vec![provider_addr], quote_request_of(MAX_MESSAGE_SIZE)).await
+        }
+    });
+    let (request, channel) = next(&mut provider_events, "rental request", |e| match e {
+        NetworkEvent::RentalRequest { request, channel, .. } => Some((request, channel)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(request, quote_request_of(MAX_MESSAGE_SIZE));
+    let refused = RentalResponse::Error { message: "no".into() };
+    provider.respond(channel, refused.clone()).await.unwrap();
+    let answer = tokio::time::timeout(WAIT, ask).await.expect("answer in time").unwrap();
+    assert_eq!(answer.unwrap(), refused);
+}
+
+#[tokio::test]
+async fn a_provider_closes_the_stream_of_an_oversized_request_at_once() {
+    use libp2p::{
+        request_response::{self, ProtocolSupport},
+        swarm::SwarmEvent,
+    };
+    let (provider, mut provider_events) = peer(true, Vec::new(), false, true);
+    let provider_addr = next(&mut provider_events, "listen address", |e| match e {
+        NetworkEvent::Listening(addr) => Some(addr),
+        _ => None,
+    })
+    .await;
+    // A requester without the size check: libp2p's own JSON codec, no limits.
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(Default::default(), libp2p::noise::Config::new, libp2p::yamux::Config::default)
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::json::Behaviour::<RentalRequest, RentalResponse>::new(
+                [(libp2p::StreamProtocol::new("/gpuflow/rental/1"), ProtocolSupport::Outbound)],
+                request_response::Config::default().with_request_timeout(WAIT),
+            )
+        })
+        .unwrap()
+        .build();
+    let started = std::time::Instant::now();
+    swarm.behaviour_mut().send_request_with_addresses(
+        &provider.peer_id(),
+        quote_request_of(MAX_MESSAGE_SIZE + 1),
+        vec![provider_addr],
+    );
+    let failure = tokio::time::timeout(WAIT, async {
+        loop {
+            match swarm.select_next_some().await {
+                SwarmEvent::Behaviour(request_response::Event::OutboundFailure {
+                    error, ..
+                }) => return error,
+                SwarmEvent::Behaviour(request_response::Event::Message { message, .. }) => {
+                    panic!("the provider answered an oversized request: {message:?}")
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("a failure before the request timeout");
+    // The provider closed the stream without an answer, well before the requester's
+    // timeout: it waits neither for the rest of the request nor for the application.
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}: {failure}", started.elapsed());
+    assert!(matches!(failure, request_response::OutboundFailure::Io(_)), "{failure}");
 }
