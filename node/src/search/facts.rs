@@ -14,7 +14,7 @@ pub(crate) struct Facts {
     pub(crate) price_per_hour: i64,
     pub(crate) gpu_ram_mb: i64,
     pub(crate) num_gpus: i64,
-    /// Unix time this node first stored an offer of the provider.
+    /// Unix time this node first saw the provider (its first stored offer or heartbeat).
     pub(crate) first_seen: i64,
     pub(crate) expires_at: i64,
     /// The latest expiry of another offer sharing a GPU UUID with this one, 0 when none.

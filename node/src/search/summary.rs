@@ -47,7 +47,7 @@ pub struct OfferSummary {
     pub issued_at: u64,
     /// Unix time after which the offer is void.
     pub expires_at: u64,
-    /// Unix time this node first stored an offer of the provider.
+    /// Unix time this node first saw the provider (its first stored offer or heartbeat).
     pub first_seen: u64,
     /// Whether another live offer lists one of the same GPU UUIDs.
     pub conflicts: bool,

@@ -12,6 +12,7 @@ use std::{
     },
 };
 
+use gpuflow_p2p::PeerId;
 use gpuflow_protocol::{Heartbeat, Offer, OfferId, Verified};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
@@ -384,6 +385,25 @@ fn upsert_offer(
     Ok(if replaced { Upsert::Replaced } else { Upsert::Inserted })
 }
 
+/// `offer_seq` of a provider known only from its heartbeats: below every storable `seq`, so
+/// that its first offer is never stale.
+const NO_OFFER_SEQ: i64 = -1;
+
+/// Whether a rental in the chain index pays for `peer`'s machine (its `offerId` names the
+/// peer's offer id) and runs at `at`. Such a machine may have withdrawn its offer, every
+/// GPU being rented, and a node that never stored that offer must still hear it: the
+/// rental counts against the machine's reliability from its start, whenever the node learns
+/// the payout address. Only a rental opened on chain makes a provider known this way, so
+/// made-up peer ids cannot fill the database.
+fn machine_rented(db: &Connection, peer: &PeerId, at: u64) -> Result<bool, StoreError> {
+    Ok(db
+        .prepare_cached(
+            "SELECT 1 FROM rentals WHERE machine = ?1 AND refused IS NULL AND start_at <= ?2 \
+             AND coalesce(stopped_at, end_at) > ?2",
+        )?
+        .exists(params![OfferId::of(peer).to_string(), clamp(at)])?)
+}
+
 /// Stores the heartbeat and, when `heard` names a bucket (`(width, bucket number)`), marks
 /// the provider heard in it, in the same row update.
 fn upsert_heartbeat(
@@ -402,7 +422,20 @@ fn upsert_heartbeat(
         .query_row([&peer_id], |row| Ok((row.get(0)?, uptime::stored_sets(row, 1)?)))
         .optional()?;
     let sets = match stored {
-        None => return Ok(HeartbeatUpsert::UnknownProvider),
+        None if !machine_rented(db, &heartbeat.signer, received_at)? => {
+            return Ok(HeartbeatUpsert::UnknownProvider);
+        }
+        None => {
+            db.prepare_cached(
+                "INSERT INTO providers (peer_id, first_seen, offer_seq) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![
+                peer_id,
+                storable("received_at", received_at)?,
+                NO_OFFER_SEQ
+            ])?;
+            (None, None, None, None)
+        }
         Some((Some(stored), _)) if stored >= seq => return Ok(HeartbeatUpsert::Stale),
         Some((_, sets)) => sets,
     };

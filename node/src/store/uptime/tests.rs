@@ -55,3 +55,64 @@ async fn probes_reach_rented_providers_first_and_go_round_the_listed_ones() {
     listed.sort();
     assert_eq!(seen, listed);
 }
+
+/// Indexes rental `id` of `provider`'s machine, from `start` to `end`.
+async fn rent(store: &crate::Store, provider: &Provider, id: u64, start: u64, end: u64) {
+    let opened = RentalEvent::Opened {
+        renter: Address::repeat_byte(1),
+        provider: provider.payout.address(),
+        offer_id: gpuflow_protocol::QuoteTerms::machine(provider.id(), 1),
+        rate_per_second: U256::from(10),
+        start,
+        end,
+        deposit: U256::from(10 * (end - start)),
+    };
+    store
+        .apply_chain(ChainUpdate {
+            escrow: format!("{:#x}", Address::repeat_byte(0xee)),
+            rollback_above: None,
+            blocks: vec![(id, format!("{:#x}", B256::repeat_byte(id as u8)))],
+            events: vec![LoggedEvent { block: id, log_index: 0, rental_id: id, event: opened }],
+            next_block: id + 1,
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_rented_machine_whose_offer_the_node_never_stored_is_heard_through_its_rental() {
+    use crate::store::HeartbeatUpsert;
+
+    let (store, _dir) = testing::store();
+    let params = crate::reliability::params(60, 60, 30);
+    let now = unix_now() / 60 * 60;
+    let (start, end) = (now - 3_600, now + 3_600);
+    store.mark_alive(start - 600, now).await.unwrap();
+    // Every GPU of `rented` is rented, so it withdrew its offer before this node joined;
+    // `done` was rented earlier; `stranger` never was.
+    let (rented, done, stranger) = (Provider::new(), Provider::new(), Provider::new());
+    rent(&store, &rented, 1, start, end).await;
+    rent(&store, &done, 2, start - 7_200, start).await;
+    for provider in [&done, &stranger] {
+        let outcome = store.upsert_heartbeat(provider.heartbeat(1), start).await.unwrap();
+        assert_eq!(outcome, HeartbeatUpsert::UnknownProvider, "no running rental");
+    }
+    for (seq, at) in (start..now).step_by(15).enumerate() {
+        let outcome = store.upsert_heartbeat(rented.heartbeat(seq as u64 + 1), at).await;
+        assert_eq!(outcome.unwrap(), HeartbeatUpsert::Stored, "at {at}");
+    }
+    let peer = rented.identity.peer_id();
+    let info = store.provider(peer, now).await.unwrap().expect("known from its heartbeats");
+    assert_eq!((info.first_seen, info.heartbeat_count), (start, 240));
+    assert!(info.offer.is_none());
+
+    // Once a GPU is free again its offer names the payout address, and the rental joins the
+    // machine: the node heard it all along, so none of the rented time counts as down.
+    let offer = rented.offer(|o| o.seq = 1);
+    assert_eq!(store.upsert_offer(offer, now).await.unwrap(), crate::Upsert::Inserted);
+    let (window, facts) = store.evidence(params, peer.to_string(), now).await.unwrap().unwrap();
+    assert_eq!(facts.first_seen, start, "the first sighting was the first heartbeat");
+    assert_eq!(facts.rentals.iter().map(|r| r.id).collect::<Vec<_>>(), [1]);
+    let scores = crate::store::scores_of(&window, &facts, now);
+    assert_eq!((scores.rented_seconds, scores.up_rented_seconds), (3_600, 3_600), "{scores:?}");
+}
