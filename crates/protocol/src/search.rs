@@ -45,6 +45,9 @@ pub enum SearchField {
     GpuTotalRam,
     /// Price of the whole machine, whole tokens per hour.
     Dph,
+    /// Price of one of its GPUs, whole tokens per hour: `dph` divided by `num_gpus`,
+    /// rounded down to a token unit, as `rent --gpus 1` pays it.
+    DphPerGpu,
     /// Whether the GPUs were read through NVML.
     Verified,
     /// Highest supported CUDA version.
@@ -86,12 +89,13 @@ pub enum SearchField {
 
 impl SearchField {
     /// Every field, in the order help and errors list them.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 24] = [
         Self::GpuName,
         Self::NumGpus,
         Self::GpuRam,
         Self::GpuTotalRam,
         Self::Dph,
+        Self::DphPerGpu,
         Self::Verified,
         Self::Cuda,
         Self::Driver,
@@ -113,8 +117,9 @@ impl SearchField {
     ];
 
     /// The fields results can be sorted on, in the order help and errors list them.
-    pub const SORTABLE: [Self; 16] = [
+    pub const SORTABLE: [Self; 17] = [
         Self::Dph,
+        Self::DphPerGpu,
         Self::GpuRam,
         Self::GpuTotalRam,
         Self::NumGpus,
@@ -140,6 +145,7 @@ impl SearchField {
             Self::GpuRam => "gpu_ram",
             Self::GpuTotalRam => "gpu_total_ram",
             Self::Dph => "dph",
+            Self::DphPerGpu => "dph_per_gpu",
             Self::Verified => "verified",
             Self::Cuda => "cuda",
             Self::Driver => "driver",

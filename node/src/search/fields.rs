@@ -51,6 +51,8 @@ impl FieldValues for Field {
             Self::GpuRam => Some(offer.gpu_ram_mb),
             Self::GpuTotalRam => Some(offer.gpu_ram_mb.saturating_mul(offer.num_gpus)),
             Self::Dph => Some(offer.price_per_hour),
+            // As the offer's `dph_per_gpu` shows it: rounded down to a token unit.
+            Self::DphPerGpu => (offer.num_gpus > 0).then(|| offer.price_per_hour / offer.num_gpus),
             Self::Cuda => offer.cuda,
             // Stored times are small enough for this not to overflow; saturating anyway.
             Self::AgeDays => Some(now.saturating_sub(offer.first_seen).saturating_mul(1000)),
@@ -105,7 +107,7 @@ impl FieldValues for Field {
             Self::GpuTotalRam => {
                 number(3, "GB of all the GPUs such as 160 (at most 3 decimals)").map(Value::Int)
             }
-            Self::Dph => number(
+            Self::Dph | Self::DphPerGpu => number(
                 token_decimals,
                 &format!("dollars per hour such as 0.5 (at most {token_decimals} decimals)"),
             )

@@ -124,7 +124,9 @@ impl Query {
     /// whole group of offers can be skipped: a GPU model without 48 GB, say.
     pub(crate) fn rules_out(&self, low: &Facts, high: &Facts, now: i64) -> bool {
         self.conditions.iter().any(|c| {
-            if c.field.kind() != Kind::Number {
+            // A ratio's bounds are not the ratio of the bounds: such a field rules out
+            // nothing.
+            if c.field.kind() != Kind::Number || c.field == Field::DphPerGpu {
                 return false;
             }
             let (a, b) = (c.field.number(low, now), c.field.number(high, now));

@@ -342,7 +342,7 @@ fn orders_parse() {
     assert_eq!(Order::parse("num_gpus").unwrap().key, SortKey::NumGpus);
     assert_eq!(
         Order::parse("region").unwrap_err().to_string(),
-        "cannot sort by `region`; sortable fields: dph gpu_ram gpu_total_ram num_gpus cuda age_days \
+        "cannot sort by `region`; sortable fields: dph dph_per_gpu gpu_ram gpu_total_ram num_gpus cuda age_days \
          inet_down inet_up disk_space cpu_cores cpu_ram reliability uptime rentals completed_rentals \
          sla_credits, add `-` for descending (e.g. `dph-`)"
     );
@@ -410,7 +410,7 @@ fn unknown_fields_and_bad_scores_are_named() {
     assert_eq!(
         err("num_gpus>=1 gpu_nam=RTX_4090"),
         "unknown field `gpu_nam` in `gpu_nam=RTX_4090`; known fields: gpu_name num_gpus \
-         gpu_ram gpu_total_ram dph verified cuda driver region payout age_days inet_down inet_up disk_space \
+         gpu_ram gpu_total_ram dph dph_per_gpu verified cuda driver region payout age_days inet_down inet_up disk_space \
          cpu_cores cpu_ram reliability uptime rentals completed_rentals sla_credits conflicts \
          image"
     );
@@ -799,4 +799,29 @@ fn ranges_rule_out_groups_that_cannot_match() {
 fn overlong_queries_are_refused() {
     let long = "num_gpus>=1 ".repeat(MAX_QUERY_LEN / 12 + 1);
     assert!(matches!(parse(&long), Err(QueryError::TooLong { .. })));
+}
+
+#[test]
+fn the_price_per_gpu_divides_the_machines_price_as_dph_per_gpu_shows_it() {
+    // 0.36 per hour for two GPUs is 0.18 per GPU; 0.36 for three is 0.12 exactly, and
+    // 1 unit more rounds down to the same.
+    let two = offer(1, |o| o.facts.num_gpus = 2);
+    assert!(selects("dph_per_gpu<=0.18", &two) && !selects("dph_per_gpu<0.18", &two));
+    assert!(selects("dph_per_gpu=0.18 dph=0.36", &two));
+    let three = offer(2, |o| {
+        o.facts.num_gpus = 3;
+        o.facts.price_per_hour = 360_001;
+    });
+    assert!(selects("dph_per_gpu=0.12", &three));
+    // The largest machine is not the dearest GPU.
+    let eight = offer(3, |o| {
+        o.facts.num_gpus = 8;
+        o.facts.price_per_hour = 800_000;
+    });
+    assert_eq!(sorted("dph_per_gpu", vec![two, three, eight]), ["0003", "0002", "0001"]);
+    assert!(
+        err("dph_per_gpu<=cheap").contains("dollars per hour such as 0.5"),
+        "{}",
+        err("dph_per_gpu<=cheap")
+    );
 }
