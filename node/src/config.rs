@@ -10,6 +10,7 @@
 //! p2p_listen = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]
 //! bootstrap = ["/ip4/203.0.113.7/tcp/4001/p2p/12D3KooW..."]
 //! token_decimals = 6
+//! token_symbol = "USDC"  # how the marketplace page names the token (default: the token's own)
 //! rate_limit = 200    # gossip messages per second per relaying peer
 //! rate_burst = 1000   # ... allowed in a burst
 //! rpc = "https://rpc.example.org"   # with `escrow`: index GpuEscrow's rentals
@@ -86,6 +87,10 @@ pub struct Args {
     /// Decimals of the payment token, to read `dph` in queries [default: 6].
     #[arg(long, env = "GPUFLOW_TOKEN_DECIMALS", hide_env_values = true)]
     pub token_decimals: Option<u8>,
+    /// Symbol of the payment token, as the marketplace page shows prices [default: read
+    /// from the token when the node indexes the escrow, else USDC].
+    #[arg(long, env = "GPUFLOW_TOKEN_SYMBOL", hide_env_values = true)]
+    pub token_symbol: Option<String>,
     /// Gossip messages accepted per second from one relaying peer; more are ignored
     /// [default: 200]. A relay forwards everybody's heartbeats: a thousand providers at one
     /// per 15 s is about 70 a second.
@@ -139,6 +144,7 @@ struct File {
     #[serde(default)]
     bootstrap: Vec<String>,
     token_decimals: Option<u8>,
+    token_symbol: Option<String>,
     rate_limit: Option<u32>,
     rate_burst: Option<u32>,
     rpc: Option<String>,
@@ -166,6 +172,8 @@ pub struct NodeConfig {
     pub bootstrap: Vec<Multiaddr>,
     /// Decimals of the payment token.
     pub token_decimals: u8,
+    /// Symbol of the payment token; `None` to read it from the escrow's token.
+    pub token_symbol: Option<String>,
     /// Per-peer limit on gossip messages.
     pub rate_limit: RateLimit,
     /// The chain to index rentals from; `None` leaves the watcher off.
@@ -348,6 +356,14 @@ impl NodeConfig {
         if token_decimals > 36 {
             return Err(ConfigError::Invalid { key: "token_decimals", expected: "at most 36" });
         }
+        let token_symbol = args.token_symbol.or(file.token_symbol);
+        if token_symbol.as_deref().is_some_and(|symbol| !gpuflow_protocol::is_shown_symbol(symbol))
+        {
+            return Err(ConfigError::Invalid {
+                key: "token_symbol",
+                expected: "1 to 11 ASCII letters and digits, such as USDC",
+            });
+        }
         let key = |name: &str| Source::Config(format!("`{name}` in {}", path.display()));
         let rpc = args.rpc.resolve(Some((key("rpc"), file.rpc)))?;
         let escrow = args.escrow.resolve(Some((key("escrow"), file.escrow)))?;
@@ -418,6 +434,7 @@ impl NodeConfig {
             p2p_listen,
             bootstrap,
             token_decimals,
+            token_symbol,
             rate_limit,
         })
     }

@@ -196,6 +196,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         peer_id: peer_id.to_string(),
         addrs: p2p_addrs.iter().map(|addr| format!("{addr}/p2p/{peer_id}")).collect(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        token_symbol: token_symbol(&config).await,
+        token_decimals: config.token_decimals,
     };
     let state = ApiState {
         store,
@@ -222,6 +224,31 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         server,
         background,
     })
+}
+
+/// The payment token's symbol as configured, else as the escrow's token names itself
+/// (`tokens` when it cannot be read or shown), else `USDC`.
+async fn token_symbol(config: &NodeConfig) -> String {
+    if let Some(symbol) = &config.token_symbol {
+        return symbol.clone();
+    }
+    let Some(chain) = &config.chain else { return "USDC".to_owned() };
+    let read = async {
+        let provider = gpuflow_escrow::connect(&chain.rpc_url, None)?;
+        gpuflow_escrow::Escrow::new(provider, chain.escrow).await?.symbol().await
+    };
+    match tokio::time::timeout(Duration::from_secs(10), read).await {
+        Ok(Ok(symbol)) if gpuflow_protocol::is_shown_symbol(&symbol) => symbol,
+        Ok(Ok(_)) => "tokens".to_owned(),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "cannot read the token's symbol; set token_symbol");
+            "tokens".to_owned()
+        }
+        Err(_) => {
+            tracing::warn!("no answer reading the token's symbol; set token_symbol");
+            "tokens".to_owned()
+        }
+    }
 }
 
 /// Waits until every configured listen address reported an actual address (the port is

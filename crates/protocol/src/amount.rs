@@ -15,6 +15,12 @@ pub fn format_units(units: u128, decimals: u8) -> String {
     format!("{whole}.{}", frac.trim_end_matches('0'))
 }
 
+/// Whether a token's symbol may be shown beside amounts: a symbol is the token deployer's
+/// text, so only a short word (1 to 11 ASCII letters and digits, `USDC`) is.
+pub fn is_shown_symbol(symbol: &str) -> bool {
+    (1..=11).contains(&symbol.len()) && symbol.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 /// Converts decimal hours (`"1"`, `"0.5"`) to whole seconds, exactly; fails on what is
 /// not a non-negative decimal or not a whole number of seconds. Zero is zero.
 pub fn hours_to_seconds(hours: &str) -> Result<u64, String> {

@@ -378,6 +378,63 @@ pub struct NodeInfo {
     pub addrs: Vec<String>,
     /// The node's version (`gpuflow-node --version`).
     pub version: String,
+    /// The payment token's symbol, as prices are shown (`USDC`).
+    pub token_symbol: String,
+    /// The payment token's decimals: a price in token units divided by 10^decimals is in
+    /// whole tokens.
+    pub token_decimals: u8,
+}
+
+/// `GET /v1/network` answer: the live offers summed up, as the marketplace page charts
+/// them. Conflicting offers (the same GPU claimed twice) are left out, as search hides
+/// them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NetworkStats {
+    /// Unix time the figures are for.
+    pub now: u64,
+    /// Live offers counted.
+    pub offers: u64,
+    /// GPUs in them.
+    pub gpus: u64,
+    /// Per GPU model, most GPUs first.
+    pub models: Vec<ModelStats>,
+    /// Offers per reliability decile: `[0, 0.1)`, `[0.1, 0.2)`, …, `[0.9, 1]`.
+    pub reliability: Vec<u64>,
+    /// Offers hidden because another live offer claims one of their GPUs.
+    pub hidden_conflicts: u64,
+}
+
+/// One GPU model's live offers, and what one of its GPUs costs per hour across them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ModelStats {
+    /// The GPU model, as offers name it.
+    pub gpu_name: String,
+    /// Offers of it.
+    pub offers: u64,
+    /// GPUs in them.
+    pub gpus: u64,
+    /// Price of one GPU per hour across the offers, token units (`dph_per_gpu` of each
+    /// offer, in units): lowest, quartiles, median and highest, each an offer's price.
+    pub price_per_gpu_hour: PriceSpread,
+}
+
+/// How prices spread: five values, each a price some offer asks (token units, decimal
+/// strings), the quartiles by the nearest rank.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PriceSpread {
+    /// The lowest.
+    pub min: String,
+    /// The first quartile.
+    pub p25: String,
+    /// The median.
+    pub median: String,
+    /// The third quartile.
+    pub p75: String,
+    /// The highest.
+    pub max: String,
 }
 
 /// `GET /healthz` answer.

@@ -23,7 +23,7 @@ mod sync;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
 
-pub use amount::{format_units, hours_to_seconds, parse_units};
+pub use amount::{format_units, hours_to_seconds, is_shown_symbol, parse_units};
 pub use envelope::{Message, MessageKind, SignedEnvelope, Verified};
 pub use error::ProtocolError;
 pub use heartbeat::{

@@ -18,7 +18,7 @@ use crate::store::scores_of;
     responses(
         (status = 200, description = "The provider", body = api::ProviderDetail),
         (status = 400, description = "Not a peer id", body = api::ApiErrorBody),
-        (status = 404, description = "No offer of this provider was ever indexed",
+        (status = 404, description = "No offer or heartbeat of this provider was ever stored",
          body = api::ApiErrorBody),
     )
 )]
@@ -57,7 +57,7 @@ pub(super) async fn provider(
         (status = 200, description = "The evidence and the scores computed from it",
          body = api::Evidence),
         (status = 400, description = "Not a peer id", body = api::ApiErrorBody),
-        (status = 404, description = "No offer of this provider was ever indexed",
+        (status = 404, description = "No offer or heartbeat of this provider was ever stored",
          body = api::ApiErrorBody),
     )
 )]

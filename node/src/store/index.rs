@@ -23,7 +23,11 @@ use std::{
 };
 
 use gpuflow_p2p::PeerId;
-use gpuflow_protocol::{OfferId, search::SearchField};
+use gpuflow_protocol::{
+    OfferId,
+    api::{ModelStats, NetworkStats, PriceSpread},
+    search::SearchField,
+};
 use rusqlite::{Connection, Row};
 use tokio::sync::watch;
 
@@ -156,7 +160,7 @@ impl Group {
             words,
             facts: Vec::new(),
             summaries: Vec::new(),
-            sorted: Default::default(),
+            sorted: std::array::from_fn(|_| OnceLock::new()),
             range: OnceLock::new(),
         }
     }
@@ -229,7 +233,7 @@ impl Group {
 
     /// Forgets the sorted positions, after a change.
     fn changed(&mut self) {
-        self.sorted = Default::default();
+        self.sorted = std::array::from_fn(|_| OnceLock::new());
         self.range = OnceLock::new();
     }
 }
@@ -496,6 +500,62 @@ impl OfferIndex {
             .collect();
         Page { offers, next, hidden_conflicts }
     }
+}
+
+impl OfferIndex {
+    /// The offers live at `now`, summed up per GPU model and per reliability decile;
+    /// conflicting offers are counted apart, as search hides them.
+    pub(super) fn network(&self, now: u64) -> NetworkStats {
+        let now_i = clamp(now);
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        let mut models: HashMap<&str, (u64, u64, Vec<i64>)> = HashMap::new();
+        let mut reliability = vec![0u64; 10];
+        let (mut offers, mut gpus, mut hidden_conflicts) = (0u64, 0u64, 0u64);
+        for group in &inner.groups {
+            for (facts, summary) in group.facts.iter().zip(&group.summaries) {
+                if facts.expires_at <= now_i || facts.num_gpus <= 0 {
+                    continue;
+                }
+                if facts.conflicts(now_i) {
+                    hidden_conflicts += 1;
+                    continue;
+                }
+                let count = facts.num_gpus.unsigned_abs();
+                let model = models.entry(summary.gpu_name.as_str()).or_default();
+                model.0 += 1;
+                model.1 += count;
+                model.2.push(facts.price_per_hour / facts.num_gpus);
+                let decile = (facts.reliability.clamp(0, 1_000_000) / 100_000).min(9);
+                reliability[decile as usize] += 1;
+                offers += 1;
+                gpus += count;
+            }
+        }
+        let mut models: Vec<ModelStats> = models
+            .into_iter()
+            .map(|(name, (offers, gpus, prices))| ModelStats {
+                gpu_name: name.to_owned(),
+                offers,
+                gpus,
+                price_per_gpu_hour: spread(prices),
+            })
+            .collect();
+        models.sort_by(|a, b| b.gpus.cmp(&a.gpus).then_with(|| a.gpu_name.cmp(&b.gpu_name)));
+        NetworkStats { now, offers, gpus, models, reliability, hidden_conflicts }
+    }
+}
+
+/// The lowest, quartiles, median and highest of `prices` (not empty), each by the nearest
+/// rank, so that each is a price some offer asks.
+fn spread(mut prices: Vec<i64>) -> PriceSpread {
+    prices.sort_unstable();
+    let rank = |percent: usize| {
+        // Nearest rank: the smallest value with at least `percent` % at or below it.
+        let n = prices.len();
+        let index = (percent * n).div_ceil(100).clamp(1, n) - 1;
+        prices[index].to_string()
+    };
+    PriceSpread { min: rank(0), p25: rank(25), median: rank(50), p75: rank(75), max: rank(100) }
 }
 
 /// A search hit, ordered by the search's order.

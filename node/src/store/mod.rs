@@ -77,8 +77,9 @@ pub enum HeartbeatUpsert {
     Stored,
     /// Its `seq` was not higher than the latest one; nothing changed.
     Stale,
-    /// No offer of this provider was ever stored: heartbeats only count for providers the
-    /// index knows, so that made-up peer ids cannot fill the database.
+    /// The index does not know this provider: no offer of it was ever stored, and no
+    /// running rental in the chain index pays for its machine. Made-up peer ids cannot fill
+    /// the database.
     UnknownProvider,
 }
 
@@ -97,7 +98,7 @@ pub struct OfferDetail {
 pub struct ProviderInfo {
     /// The provider's peer id.
     pub peer_id: String,
-    /// Unix time this node first stored an offer of the provider.
+    /// Unix time this node first stored an offer or a heartbeat of the provider.
     pub first_seen: u64,
     /// Its live offer, if any.
     pub offer: Option<OfferSummary>,
@@ -272,6 +273,15 @@ impl Store {
         }
         self.index.caught_up().await;
         Ok(self.index.search(&search, now))
+    }
+
+    /// The offers live at `now`, summed up for the marketplace page's charts.
+    pub async fn network(&self, now: u64) -> Result<api::NetworkStats, StoreError> {
+        if self.writes.is_closed() {
+            return Err(StoreError::Closed);
+        }
+        self.index.caught_up().await;
+        Ok(self.index.network(now))
     }
 
     /// The offer with `id`, unless it is unknown or expired at `now`.

@@ -36,6 +36,7 @@ pub(crate) fn config(dir: &Path, bootstrap: Vec<Multiaddr>) -> NodeConfig {
         p2p_listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
         bootstrap,
         token_decimals: 6,
+        token_symbol: None,
         rate_limit: RateLimit { per_second: 1000, burst: 1000 },
         chain: None,
         reliability: Default::default(),

@@ -60,12 +60,11 @@ impl Token {
     /// The escrow's payment token.
     pub(crate) async fn of(escrow: &gpuflow_escrow::Escrow) -> anyhow::Result<Self> {
         let decimals = escrow.decimals().await?;
-        // A symbol is the token deployer's text: shown only when it is a short word.
         let symbol = escrow
             .symbol()
             .await
             .ok()
-            .filter(|s| (1..=11).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .filter(|symbol| gpuflow_protocol::is_shown_symbol(symbol))
             .unwrap_or_else(|| "tokens".to_owned());
         Ok(Self { decimals, symbol })
     }
