@@ -34,6 +34,8 @@ test-contracts: contracts
 ## test-rust: every cargo test, with a real Docker engine, base image and registry for the
 ## container tests (tests/docker/engine.sh starts what is missing and stops it after)
 ENGINE_ENV := $(CARGO_TARGET_DIR)/docker-engine.env
+# What tests leave for people to look at (the marketplace page's screenshots).
+export GPUFLOW_ARTIFACTS ?= $(CARGO_TARGET_DIR)/artifacts
 test-rust: build
 	bash tests/docker/engine.sh up $(ENGINE_ENV)
 	set -a && . $(ENGINE_ENV) && set +a && GPUFLOW_BIN_DIR=$(BIN) cargo test --workspace --locked; \

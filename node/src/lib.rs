@@ -4,7 +4,7 @@
 //! (`ingest.rs`) that checks every gossiped offer and heartbeat before storing it, the
 //! SQLite [`Store`], the chain watcher (`watcher.rs`) that indexes `GpuEscrow` rentals when
 //! given an RPC endpoint, and the HTTP API ([`app`]) with the Vast.ai-style [`Query`]
-//! language.
+//! language, and the marketplace page (`web/`) that shows the same API to people.
 //! The `gpuflow-node` binary adds configuration ([`NodeConfig`]) and signal handling.
 
 pub mod api;
@@ -19,6 +19,7 @@ pub mod store;
 #[cfg(test)]
 mod testing;
 mod watcher;
+pub mod web;
 
 pub use api::{ApiState, app};
 pub use config::{Args, ChainConfig, NodeConfig, RateLimit, ReliabilityConfig};

@@ -9,7 +9,8 @@
 # engine accepts GPU requests through the stand-in hook), and the pids `down` stops.
 #
 # Programs the tests run beside the engine are installed too when missing (as root, from
-# Debian's packages): rsync and ssh for the renter's side, systemd-analyze for the units.
+# Debian's packages): rsync and ssh for the renter's side, systemd-analyze for the units,
+# Chromium and chromedriver for the marketplace page.
 #
 # An engine that already answers (DOCKER_HOST or the default socket) is used as it is.
 # Otherwise, as root, Debian's docker.io is installed and dockerd started with the
@@ -149,6 +150,9 @@ up() {
   command -v ssh >/dev/null || as_root_install ssh openssh-client
   # What checks the systemd units of deploy/systemd (it needs no running systemd).
   command -v systemd-analyze >/dev/null || as_root_install systemd-analyze systemd
+  # What the marketplace page's browser test drives (tests/it/browser.rs).
+  command -v chromium >/dev/null || as_root_install chromium chromium
+  command -v chromedriver >/dev/null || as_root_install chromedriver chromium-driver
   image_up
   registry_up
   cat >"$env_file" <<EOF

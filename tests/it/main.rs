@@ -5,6 +5,7 @@ mod agents;
 mod approve;
 mod auto_extend;
 mod binaries;
+mod browser;
 mod deploy;
 mod devnet_files;
 mod docker;

@@ -14,10 +14,15 @@
 //! * `POST /v1/rentals/{id}/downtime` → [`api::DowntimeAttestation`] signed by the node's
 //!   attester key for the downtime it measured, or 501 without an attester key; an optional
 //!   [`api::DowntimeRequest`] body aligns the terms with other attesters
-//! * `GET /v1/node` → [`api::NodeInfo`]: the node's peer id, p2p addresses and version
+//! * `GET /v1/node` → [`api::NodeInfo`]: the node's peer id, p2p addresses, version and
+//!   payment token
+//! * `GET /v1/network` → [`api::NetworkStats`]: the live offers summed up per GPU model and
+//!   per reliability decile
 //! * `GET /healthz` → [`api::Health`]
 //! * `GET /metrics` → Prometheus (OpenMetrics) text, see [`crate::metrics`]
 //! * `GET /openapi.json` → the OpenAPI 3.1 description, generated from these handlers
+//! * `GET /`, `/offers/{id}`, `/network`, `/assets/{file}` → the marketplace page
+//!   ([`crate::web`])
 //!
 //! Errors are [`api::ApiErrorBody`] (`{"error":"..."}`) with status 400 for bad input, 404
 //! for unknown offers, providers and routes, 409 when there is nothing to attest, 501 for
@@ -106,6 +111,7 @@ pub fn app(state: ApiState) -> Router {
     let openapi = Arc::new(openapi);
     let router = router
         .route("/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }))
+        .merge(crate::web::router())
         .fallback(no_route);
     with_layers(router, state.metrics)
 }
@@ -144,6 +150,7 @@ fn routes(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(rentals::rental))
         .routes(routes!(rentals::downtime))
         .routes(routes!(node))
+        .routes(routes!(network))
         .routes(routes!(healthz))
         .routes(routes!(metrics))
         .split_for_parts();
@@ -178,6 +185,18 @@ fn describe_order(openapi: &mut utoipa::openapi::OpenApi) {
 )]
 async fn node(State(state): State<ApiState>) -> Json<api::NodeInfo> {
     Json(state.node.as_ref().clone())
+}
+
+/// The live offers summed up: GPUs and prices per model, offers per reliability decile.
+#[utoipa::path(
+    get,
+    path = "/v1/network",
+    tag = "node",
+    responses((status = 200, description = "The network as this node sees it",
+               body = api::NetworkStats))
+)]
+async fn network(State(state): State<ApiState>) -> Result<Json<api::NetworkStats>, ApiError> {
+    Ok(Json(state.store.network(unix_now()).await?))
 }
 
 /// Liveness, and the number of live offers.

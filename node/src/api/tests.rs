@@ -38,6 +38,8 @@ fn state(store: Store) -> ApiState {
             peer_id: "12D3KooWtest".into(),
             addrs: vec!["/ip4/0.0.0.0/tcp/4001/p2p/12D3KooWtest".into()],
             version: "0.1.0".into(),
+            token_symbol: "USDC".into(),
+            token_decimals: 6,
         }),
     }
 }
@@ -139,7 +141,7 @@ async fn bad_search_input_is_a_400_naming_it() {
         (
             format!("/v1/offers?q={}", encode("num_gpus>=1 gpu_nam=RTX_4090")),
             "unknown field `gpu_nam` in `gpu_nam=RTX_4090`; known fields: gpu_name \
-             num_gpus gpu_ram gpu_total_ram dph verified cuda driver region payout age_days inet_down \
+             num_gpus gpu_ram gpu_total_ram dph dph_per_gpu verified cuda driver region payout age_days inet_down \
              inet_up disk_space cpu_cores cpu_ram reliability uptime rentals completed_rentals sla_credits \
              conflicts image",
         ),
@@ -155,7 +157,7 @@ async fn bad_search_input_is_a_400_naming_it() {
         ),
         (
             "/v1/offers?order=region".into(),
-            "cannot sort by `region`; sortable fields: dph gpu_ram gpu_total_ram num_gpus cuda age_days \
+            "cannot sort by `region`; sortable fields: dph dph_per_gpu gpu_ram gpu_total_ram num_gpus cuda age_days \
              inet_down inet_up disk_space cpu_cores cpu_ram reliability uptime rentals completed_rentals \
              sla_credits, add `-` for descending (e.g. `dph-`)",
         ),
@@ -723,4 +725,61 @@ async fn two_nodes_with_the_same_evidence_give_the_same_scores() {
     // The silences and the failed probe inside the rental show as downtime.
     assert!(scores.up_rented_seconds < scores.rented_seconds, "{scores:?}");
     assert_eq!(scores.rented_seconds, 2_900);
+}
+
+#[tokio::test]
+async fn the_network_sums_up_live_gpus_prices_and_reliability() {
+    let Market { app, _dir, .. } = market().await;
+    let (status, body) = get(&app, "/v1/network").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stats: api::NetworkStats = serde_json::from_value(body).unwrap();
+    assert_eq!((stats.offers, stats.gpus, stats.hidden_conflicts), (3, 11, 0));
+    assert_eq!(stats.models.len(), 1, "{stats:?}");
+    let model = &stats.models[0];
+    assert_eq!((model.offers, model.gpus), (3, 11));
+    // One GPU per hour: 360000 (1 GPU at 100/s), 360000 (2 at 200/s), 135000 (8 at 300/s).
+    let spread = &model.price_per_gpu_hour;
+    let five = [&spread.min, &spread.p25, &spread.median, &spread.p75, &spread.max];
+    assert_eq!(five, ["135000", "135000", "360000", "360000", "360000"]);
+    // Newcomers sit at the prior, 0.9: the top decile.
+    assert_eq!(stats.reliability, [0, 0, 0, 0, 0, 0, 0, 0, 0, 3]);
+}
+
+#[tokio::test]
+async fn the_marketplace_page_is_served_with_a_strict_policy() {
+    let Market { app, ids, _dir, .. } = market().await;
+    for path in ["/".to_owned(), format!("/offers/{}", ids[0]), "/network".to_owned()] {
+        let request = Request::get(&path).body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let headers = response.headers();
+        assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert_eq!(headers[header::CONTENT_SECURITY_POLICY], crate::web::CONTENT_SECURITY_POLICY);
+        assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let html = String::from_utf8(body.to_vec()).unwrap();
+        assert!(html.contains(r#"<script src="/assets/app.js" defer></script>"#), "{path}");
+    }
+    for (asset, kind) in [
+        ("app.js", "text/javascript; charset=utf-8"),
+        ("style.css", "text/css; charset=utf-8"),
+        ("favicon.svg", "image/svg+xml"),
+    ] {
+        let request = Request::get(format!("/assets/{asset}")).body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], kind, "{asset}");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        // Nothing is fetched from another host: the only absolute URL is SVG's namespace.
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        let foreign = text.matches("://").count();
+        let namespaces = text.matches("http://www.w3.org/2000/svg").count();
+        assert_eq!(foreign, namespaces, "{asset} names another host");
+    }
+    let (status, _) = get_raw(&app, "/assets/absent.js").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The page never shadows the API: an unknown path is still the API's JSON 404.
+    let (status, body) = get(&app, "/offers").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "no route for /offers");
 }
