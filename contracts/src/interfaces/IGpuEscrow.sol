@@ -363,13 +363,14 @@ interface IGpuEscrow {
     /// @return paid The total net amount sent to `recipient`.
     function withdrawTo(uint256[] calldata rentalIds, address recipient) external returns (uint256 paid);
 
-    /// @notice Sends all accrued platform fees to the treasury.
+    /// @notice Sends the accrued platform fees to the treasury, all but one token unit, which stays accrued so that
+    /// the next fee does not pay to set a zero storage slot again.
     ///
     /// @dev Emits a {FeesClaimed} event.
     ///
     /// Requirements:
     /// - The caller must be the treasury.
-    /// - Some fees must have accrued since the last claim.
+    /// - More than one unit of fees must be accrued.
     ///
     /// @return amount The amount sent to the treasury.
     function claimFees() external returns (uint256 amount);

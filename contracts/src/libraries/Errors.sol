@@ -199,6 +199,6 @@ library Errors {
     /// @notice Thrown when someone other than the treasury tries to claim fees.
     error GpuEscrow_CallerNotTreasury(address caller);
 
-    /// @notice Thrown when the treasury claims while no fees have accrued.
+    /// @notice Thrown when the treasury claims while no more than the one unit a claim leaves is accrued.
     error GpuEscrow_NoFeesToClaim();
 }

@@ -68,6 +68,18 @@ contract ClaimFees_Unit_Test is Base_Test {
         claimAs(treasury);
     }
 
+    function test_RevertWhen_OnlyTheDustIsAccrued() external {
+        // A fee of exactly one unit (2.5 % of 40): all of it is the unit a claim leaves.
+        Quote memory quote = defaultQuote();
+        quote.ratePerSecond = 40;
+        uint256 cheap = openWith(quote, 1);
+        vm.warp(START_TIME + 1 + DISPUTE_WINDOW);
+        withdrawAs(provider, cheap);
+        assertEq(escrow.feesAccrued(), 1, "one unit accrued");
+        vm.expectRevert(Errors.GpuEscrow_NoFeesToClaim.selector);
+        claimAs(treasury);
+    }
+
     /*//////////////////////////////////////////////////////////////////////////
                                       SUCCESS
     //////////////////////////////////////////////////////////////////////////*/
@@ -78,15 +90,29 @@ contract ClaimFees_Unit_Test is Base_Test {
         uint256 fee = feeOf(DEPOSIT, FEE_BPS);
 
         vm.expectEmit({ emitter: address(escrow) });
-        emit IGpuEscrow.FeesClaimed({ treasury: treasury, amount: fee });
-        vm.expectCall(address(token), abi.encodeCall(IERC20.transfer, (treasury, fee)));
+        emit IGpuEscrow.FeesClaimed({ treasury: treasury, amount: fee - 1 });
+        vm.expectCall(address(token), abi.encodeCall(IERC20.transfer, (treasury, fee - 1)));
 
         uint256 amount = claimAs(treasury);
 
-        assertEq(amount, fee, "amount");
-        assertEq(balanceOf(treasury), fee, "treasury balance");
-        assertEq(escrow.feesAccrued(), 0, "feesAccrued");
-        assertEq(balanceOf(address(escrow)), 0, "escrow balance");
+        assertEq(amount, fee - 1, "amount: all but the unit left accrued");
+        assertEq(balanceOf(treasury), fee - 1, "treasury balance");
+        assertEq(escrow.feesAccrued(), 1, "feesAccrued keeps one unit");
+        assertEq(balanceOf(address(escrow)), 1, "escrow holds the unit");
+    }
+
+    function test_ClaimFees_TheUnitLeftIsClaimedWithTheNextFees() external {
+        vm.warp(START_TIME + DISPUTE_WINDOW + 1 hours);
+        withdrawAs(provider, rentalId);
+        uint256 first = feeOf(RATE * 1 hours, FEE_BPS);
+        assertEq(claimAs(treasury), first - 1, "first claim");
+
+        vm.warp(START_TIME + DURATION + DISPUTE_WINDOW);
+        withdrawAs(provider, rentalId);
+        uint256 total = feeOf(DEPOSIT, FEE_BPS);
+        assertEq(escrow.feesAccrued(), total - first + 1, "new fees on top of the unit");
+        assertEq(claimAs(treasury), total - first, "second claim: the new fees, the unit stays");
+        assertEq(balanceOf(treasury) + escrow.feesAccrued(), total, "every fee is the treasury's");
     }
 
     function test_ClaimFees_NewTreasuryGetsAccruedFees() external {
@@ -95,8 +121,8 @@ contract ClaimFees_Unit_Test is Base_Test {
         address newTreasury = makeAddr("new treasury");
         vm.prank(owner);
         escrow.setTreasury(newTreasury);
-        assertEq(claimAs(newTreasury), feeOf(DEPOSIT, FEE_BPS), "amount");
-        assertEq(balanceOf(newTreasury), feeOf(DEPOSIT, FEE_BPS), "new treasury balance");
+        assertEq(claimAs(newTreasury), feeOf(DEPOSIT, FEE_BPS) - 1, "amount");
+        assertEq(balanceOf(newTreasury), feeOf(DEPOSIT, FEE_BPS) - 1, "new treasury balance");
     }
 
     function test_ClaimFees_WhilePaused() external {
@@ -104,7 +130,7 @@ contract ClaimFees_Unit_Test is Base_Test {
         withdrawAs(provider, rentalId);
         vm.prank(owner);
         escrow.pause();
-        assertEq(claimAs(treasury), feeOf(RATE * 1 hours, FEE_BPS), "amount");
+        assertEq(claimAs(treasury), feeOf(RATE * 1 hours, FEE_BPS) - 1, "amount");
     }
 
     function test_ClaimFees_AcrossRentals_DoesNotTouchDeposits() external {
@@ -116,14 +142,14 @@ contract ClaimFees_Unit_Test is Base_Test {
         withdrawAs(provider, otherId);
         uint256 expected = feeOf(RATE * 1000, FEE_BPS) + feeOf(RATE * 2 * 1000, FEE_BPS);
 
-        assertEq(claimAs(treasury), expected, "amount");
+        assertEq(claimAs(treasury), expected - 1, "amount");
 
-        // What is left is exactly the unpaid part of both deposits.
-        assertEq(balanceOf(address(escrow)), 3 * DEPOSIT - 3 * RATE * 1000, "escrow balance");
+        // What is left is exactly the unpaid part of both deposits, and the unit of fees.
+        assertEq(balanceOf(address(escrow)), 3 * DEPOSIT - 3 * RATE * 1000 + 1, "escrow balance");
         vm.warp(START_TIME + DURATION + DISPUTE_WINDOW);
         withdrawAs(provider, rentalId);
         withdrawAs(provider, otherId);
         assertEq(claimAs(treasury), feeOf(DEPOSIT, FEE_BPS) + feeOf(2 * DEPOSIT, FEE_BPS) - expected, "second claim");
-        assertEq(balanceOf(address(escrow)), 0, "escrow drained");
+        assertEq(balanceOf(address(escrow)), 1, "escrow drained but for the unit of fees");
     }
 }

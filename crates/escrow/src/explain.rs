@@ -257,7 +257,7 @@ fn explain_escrow(error: &E) -> String {
             format!("{} is not the treasury; claim with the treasury's key", e.caller)
         }
         E::GpuEscrow_NoFeesToClaim(_) => {
-            "there are no fees to claim; wait until providers withdraw earnings".into()
+            "there are no fees to claim (a claim leaves one unit); wait until providers withdraw earnings".into()
         }
         E::SafeERC20FailedOperation(e) => format!(
             "the token {} refused the transfer; check the wallet's token balance and allowance",

@@ -634,7 +634,8 @@ contract EscrowHandler is Test {
         try escrow.claimFees() {
             recordViolation("stranger claimed fees");
         } catch { }
-        if (escrow.feesAccrued() == 0) return;
+        // A claim leaves one unit accrued; with no more than that there is nothing to claim.
+        if (escrow.feesAccrued() <= 1) return;
         vm.prank(treasury);
         ghostFeesClaimed += escrow.claimFees();
         ++effective["claimFees"];
