@@ -210,6 +210,17 @@ impl Store {
         .await
     }
 
+    /// The counter of the next quote nonce, once this store has recorded a quote.
+    pub async fn next_quote_counter(&self) -> Result<Option<u64>, StoreError> {
+        self.call(|c| {
+            Ok(c.query_row("SELECT value FROM meta WHERE key = 'next_quote_counter'", [], |r| {
+                r.get(0)
+            })
+            .optional()?)
+        })
+        .await
+    }
+
     /// Records that every event up to `block` was processed.
     pub async fn set_last_block(&self, block: u64) -> Result<(), StoreError> {
         self.call(move |c| {
@@ -231,6 +242,13 @@ impl Store {
         self.call(move |c| {
             let tx = c.transaction()?;
             tx.execute("DELETE FROM quotes WHERE deadline < ?1", params![processed])?;
+            // Where the next run's quote nonces continue (see agent/nonces.rs).
+            let next = crate::agent::nonces::counter_of(quote.nonce).saturating_add(1);
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('next_quote_counter', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
+                params![i64::try_from(next).unwrap_or(i64::MAX)],
+            )?;
             tx.execute(
                 &format!(
                     "INSERT INTO quotes ({QUOTE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"

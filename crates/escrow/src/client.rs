@@ -208,6 +208,15 @@ impl Escrow {
         Ok(AutoExtendSet { rental_id, budget, step, tx: receipt.transaction_hash })
     }
 
+    /// Whether `provider`'s quote nonce `nonce` opened a rental or was invalidated.
+    pub async fn is_nonce_used(&self, provider: Address, nonce: U256) -> Result<bool, EscrowError> {
+        self.escrow
+            .isNonceUsed(provider, nonce)
+            .call()
+            .await
+            .map_err(|e| call("reading whether a quote nonce is used", e))
+    }
+
     /// What is left of the rental's automatic extension budget, and its step in seconds
     /// (both zero when none is set).
     pub async fn auto_extension(&self, rental_id: u64) -> Result<(U256, u64), EscrowError> {

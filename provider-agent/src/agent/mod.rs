@@ -19,6 +19,7 @@ pub mod chain;
 mod error;
 mod events;
 mod extensions;
+pub(crate) mod nonces;
 mod payouts;
 mod quotes;
 pub mod reservations;
@@ -249,6 +250,10 @@ impl Agent {
             let QuoteRecord { nonce, renter, gpus, deadline, .. } = quote;
             reservations.reserve(nonce, Reservation { renter, peer: None, gpus, deadline });
         }
+        let offer_id = OfferId::of(&config.identity.peer_id());
+        let payout = config.payout.address();
+        let counter = nonces::first_counter(&store, &escrow, payout, offer_id, unix_now()).await?;
+        let next_nonce = nonces::nonce(offer_id, counter);
         let config_gpus = config.inventory.gpus.clone();
         let draining = config.data_dir.join(DRAIN_FILE).exists();
         let maintenance = read_maintenance(&config.data_dir);
@@ -266,9 +271,7 @@ impl Agent {
             listen_addrs: Vec::new(),
             rentals,
             reservations,
-            // Quote nonces are sequential from a time-based start, so they fill the
-            // escrow's nonce bitmap word by word and never repeat across restarts.
-            next_nonce: U256::from(unix_millis()) << 8,
+            next_nonce,
             heartbeat_seq: 0,
             clock: None,
             processed_time: 0,

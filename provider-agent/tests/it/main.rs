@@ -1758,3 +1758,30 @@ async fn a_frozen_rpc_stops_no_heartbeat_and_no_answer() {
     h.stop_agent().await;
     h.devnet.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quote_nonces_count_on_across_restarts_in_one_word_of_the_escrows_bitmap() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.start_agent().await;
+    h.wait_listed(true).await;
+
+    // A new machine counts from 0 under its tag: a small nonce, cheap in calldata.
+    let first = h.quote(600).await.unwrap();
+    let second = h.quote(600).await.unwrap();
+    assert_eq!(first.terms.nonce % U256::from(224), U256::ZERO, "{}", first.terms.nonce);
+    assert!(first.terms.nonce < U256::from(1) << 64, "{}", first.terms.nonce);
+    assert_eq!(second.terms.nonce, first.terms.nonce + U256::from(1));
+
+    // A restart goes on from the store's count, in the same word of the escrow's nonce
+    // bitmap, instead of starting a fresh (dearer) one.
+    h.stop_agent().await;
+    h.start_agent().await;
+    let third = h.quote(600).await.unwrap();
+    assert_eq!(third.terms.nonce, second.terms.nonce + U256::from(1));
+    assert_eq!(third.terms.nonce / U256::from(224), first.terms.nonce / U256::from(224));
+
+    // The nonces open rentals on chain like any other.
+    let id = h.open(&third, 600).await;
+    h.wait_status(id, "the workload to run", |s| s.state == WorkloadState::Running).await;
+}
