@@ -1,11 +1,14 @@
 //! Signed offers and heartbeats, and throwaway stores, for unit tests.
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256, U256};
 use gpuflow_protocol::{
-    GpuHealth, GpuInfo, Heartbeat, Offer, Verified, testing::TestProvider, unix_now,
+    GpuHealth, GpuInfo, Heartbeat, Offer, QuoteTerms, Verified, testing::TestProvider, unix_now,
 };
 
-use crate::Store;
+use crate::{
+    Store,
+    store::{ChainUpdate, LoggedEvent, RentalEvent},
+};
 
 /// A store in a fresh temporary directory, deleted with the returned guard.
 pub(crate) fn store() -> (Store, tempfile::TempDir) {
@@ -67,4 +70,34 @@ pub(crate) fn gpus(offer: &Offer, count: usize) -> Vec<GpuInfo> {
     (0..count)
         .map(|i| GpuInfo { uuid: format!("{}-{i}", offer.gpus[0].uuid), ..offer.gpus[0].clone() })
         .collect()
+}
+
+/// Indexes rental `id` of one GPU on `provider`'s machine at `rate` units per second, from
+/// `start` to `end`, as the chain watcher would from block `id`.
+pub(crate) async fn index_rental(
+    store: &Store,
+    provider: &Provider,
+    id: u64,
+    rate: u64,
+    (start, end): (u64, u64),
+) {
+    let opened = RentalEvent::Opened {
+        renter: Address::repeat_byte(1),
+        provider: provider.payout.address(),
+        offer_id: QuoteTerms::machine(provider.id(), 1),
+        rate_per_second: U256::from(rate),
+        start,
+        end,
+        deposit: U256::from(rate * (end - start)),
+    };
+    store
+        .apply_chain(ChainUpdate {
+            escrow: format!("{:#x}", Address::repeat_byte(0xee)),
+            rollback_above: None,
+            blocks: vec![(id, format!("{:#x}", B256::repeat_byte(id as u8)))],
+            events: vec![LoggedEvent { block: id, log_index: 0, rental_id: id, event: opened }],
+            next_block: id + 1,
+        })
+        .await
+        .expect("the rental is indexed");
 }

@@ -449,10 +449,6 @@ async fn post_body(app: &Router, uri: &str, body: &str) -> (StatusCode, Value) {
 /// A provider heard every 15 s over the last hour except for ten silent minutes, and
 /// one rental of its payout address over most of that hour; the rental's id is 1.
 async fn outage() -> (Store, tempfile::TempDir, Provider, u64, (u64, u64)) {
-    use alloy::primitives::{Address, U256};
-
-    use crate::store::{ChainUpdate, LoggedEvent, RentalEvent};
-
     let (store, dir) = testing::store();
     let provider = Provider::new();
     let now = unix_now();
@@ -469,25 +465,7 @@ async fn outage() -> (Store, tempfile::TempDir, Provider, u64, (u64, u64)) {
         store.upsert_heartbeat(provider.heartbeat(seq), at).await.unwrap();
     }
     let (start, end) = (now - 3_600, now - 600);
-    let opened = RentalEvent::Opened {
-        renter: Address::repeat_byte(1),
-        provider: provider.payout.address(),
-        offer_id: gpuflow_protocol::QuoteTerms::machine(provider.id(), 1),
-        rate_per_second: U256::from(10),
-        start,
-        end,
-        deposit: U256::from(10 * (end - start)),
-    };
-    store
-        .apply_chain(ChainUpdate {
-            escrow: format!("{:#x}", Address::repeat_byte(0xee)),
-            rollback_above: None,
-            blocks: vec![(1, format!("{:#x}", alloy::primitives::B256::repeat_byte(1)))],
-            events: vec![LoggedEvent { block: 1, log_index: 0, rental_id: 1, event: opened }],
-            next_block: 2,
-        })
-        .await
-        .unwrap();
+    testing::index_rental(&store, &provider, 1, 10, (start, end)).await;
     (store, dir, provider, now, (start, end))
 }
 

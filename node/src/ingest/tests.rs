@@ -83,10 +83,6 @@ fn token_buckets_limit_each_peer_and_refill() {
 
 #[tokio::test]
 async fn a_rented_machine_without_an_offer_is_accepted_and_a_stranger_ignored() {
-    use alloy::primitives::{Address, B256, U256};
-
-    use crate::store::{ChainUpdate, LoggedEvent, RentalEvent};
-
     let (store, _dir) = crate::testing::store();
     let now = unix_now();
     let verdict = async |provider: &Provider, seq: u64| {
@@ -96,26 +92,7 @@ async fn a_rented_machine_without_an_offer_is_accepted_and_a_stranger_ignored() 
     };
     let (rented, stranger) = (Provider::new(), Provider::new());
     // The machine's only offer expired before this node joined: it is rented out.
-    let opened = RentalEvent::Opened {
-        renter: Address::repeat_byte(1),
-        provider: rented.payout.address(),
-        offer_id: gpuflow_protocol::QuoteTerms::machine(rented.id(), 1),
-        rate_per_second: U256::from(1),
-        start: now - 60,
-        end: now + 3_600,
-        deposit: U256::from(3_660),
-    };
-    let rental = LoggedEvent { block: 1, log_index: 0, rental_id: 1, event: opened };
-    store
-        .apply_chain(ChainUpdate {
-            escrow: format!("{:#x}", Address::repeat_byte(0xee)),
-            rollback_above: None,
-            blocks: vec![(1, format!("{:#x}", B256::repeat_byte(1)))],
-            events: vec![rental],
-            next_block: 2,
-        })
-        .await
-        .unwrap();
+    crate::testing::index_rental(&store, &rented, 1, 1, (now - 60, now + 3_600)).await;
     assert_eq!(verdict(&rented, 1).await, Ok(()));
     assert_eq!(verdict(&rented, 1).await, Err(Refusal::ignore("stale")));
     assert_eq!(verdict(&stranger, 1).await, Err(Refusal::ignore("unknown_provider")));

@@ -56,29 +56,6 @@ async fn probes_reach_rented_providers_first_and_go_round_the_listed_ones() {
     assert_eq!(seen, listed);
 }
 
-/// Indexes rental `id` of `provider`'s machine, from `start` to `end`.
-async fn rent(store: &crate::Store, provider: &Provider, id: u64, start: u64, end: u64) {
-    let opened = RentalEvent::Opened {
-        renter: Address::repeat_byte(1),
-        provider: provider.payout.address(),
-        offer_id: gpuflow_protocol::QuoteTerms::machine(provider.id(), 1),
-        rate_per_second: U256::from(10),
-        start,
-        end,
-        deposit: U256::from(10 * (end - start)),
-    };
-    store
-        .apply_chain(ChainUpdate {
-            escrow: format!("{:#x}", Address::repeat_byte(0xee)),
-            rollback_above: None,
-            blocks: vec![(id, format!("{:#x}", B256::repeat_byte(id as u8)))],
-            events: vec![LoggedEvent { block: id, log_index: 0, rental_id: id, event: opened }],
-            next_block: id + 1,
-        })
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn a_rented_machine_whose_offer_the_node_never_stored_is_heard_through_its_rental() {
     use crate::store::HeartbeatUpsert;
@@ -91,8 +68,8 @@ async fn a_rented_machine_whose_offer_the_node_never_stored_is_heard_through_its
     // Every GPU of `rented` is rented, so it withdrew its offer before this node joined;
     // `done` was rented earlier; `stranger` never was.
     let (rented, done, stranger) = (Provider::new(), Provider::new(), Provider::new());
-    rent(&store, &rented, 1, start, end).await;
-    rent(&store, &done, 2, start - 7_200, start).await;
+    testing::index_rental(&store, &rented, 1, 10, (start, end)).await;
+    testing::index_rental(&store, &done, 2, 10, (start - 7_200, start)).await;
     for provider in [&done, &stranger] {
         let outcome = store.upsert_heartbeat(provider.heartbeat(1), start).await.unwrap();
         assert_eq!(outcome, HeartbeatUpsert::UnknownProvider, "no running rental");
