@@ -52,13 +52,18 @@ async fn index_on(
     bootstrap: Vec<Multiaddr>,
 ) -> (Network, Receiver<NetworkEvent>, Multiaddr) {
     let (index, mut events) = peer_on(&[listen], bootstrap, true, false);
-    let addr = next(&mut events, "listen address", |e| match e {
+    let addr = first_listen_addr(&mut events).await;
+    let addr = format!("{addr}/p2p/{}", index.peer_id()).parse().unwrap();
+    (index, events, addr)
+}
+
+/// Waits, bounded, for the address a peer listens on.
+async fn first_listen_addr(events: &mut Receiver<NetworkEvent>) -> Multiaddr {
+    next(events, "listen address", |e| match e {
         NetworkEvent::Listening(addr) => Some(addr),
         _ => None,
     })
-    .await;
-    let addr = format!("{addr}/p2p/{}", index.peer_id()).parse().unwrap();
-    (index, events, addr)
+    .await
 }
 
 /// Polls, bounded, until `check` holds.
@@ -134,11 +139,7 @@ fn offer(identity: &Identity) -> SignedEnvelope {
 async fn offer_crosses_gossipsub_and_requests_get_answers() {
     // The index subscribes to offers.
     let (index, mut index_events) = peer(true, Vec::new(), true, false);
-    let index_addr = next(&mut index_events, "listen address", |e| match e {
-        NetworkEvent::Listening(addr) => Some(addr),
-        _ => None,
-    })
-    .await;
+    let index_addr = first_listen_addr(&mut index_events).await;
 
     // The provider joins through the index and publishes once the index subscribed.
     let provider_identity = Identity::generate();
@@ -382,11 +383,7 @@ fn quote_request_of(size: usize) -> RentalRequest {
 #[tokio::test]
 async fn a_rental_request_over_the_limit_is_refused_before_it_is_sent() {
     let (provider, mut provider_events) = peer(true, Vec::new(), false, true);
-    let provider_addr = next(&mut provider_events, "listen address", |e| match e {
-        NetworkEvent::Listening(addr) => Some(addr),
-        _ => None,
-    })
-    .await;
+    let provider_addr = first_listen_addr(&mut provider_events).await;
     let (client, _client_events) = peer(false, Vec::new(), false, false);
     let over = client.request(
         provider.peer_id(),
@@ -429,11 +426,7 @@ async fn a_provider_closes_the_stream_of_an_oversized_request_at_once() {
         swarm::SwarmEvent,
     };
     let (provider, mut provider_events) = peer(true, Vec::new(), false, true);
-    let provider_addr = next(&mut provider_events, "listen address", |e| match e {
-        NetworkEvent::Listening(addr) => Some(addr),
-        _ => None,
-    })
-    .await;
+    let provider_addr = first_listen_addr(&mut provider_events).await;
     // A requester without the size check: libp2p's own JSON codec, no limits.
     let mut swarm = libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
