@@ -237,17 +237,22 @@ impl Store {
     /// Stores a signed quote and forgets quotes whose deadline is before `processed`: the
     /// time of the latest block whose events the agent has handled. A quote opens a rental
     /// only in a block no later than its deadline, so once such blocks are all handled the
-    /// quote can match nothing more, however long the agent was down before.
-    pub async fn record_quote(&self, quote: QuoteRecord, processed: u64) -> Result<(), StoreError> {
+    /// quote can match nothing more, however long the agent was down before. `next_counter`
+    /// is where the next run's quote nonces continue (see agent/nonces.rs); the stored value
+    /// only ever grows.
+    pub async fn record_quote(
+        &self,
+        quote: QuoteRecord,
+        next_counter: u64,
+        processed: u64,
+    ) -> Result<(), StoreError> {
         self.call(move |c| {
             let tx = c.transaction()?;
             tx.execute("DELETE FROM quotes WHERE deadline < ?1", params![processed])?;
-            // Where the next run's quote nonces continue (see agent/nonces.rs).
-            let next = crate::agent::nonces::counter_of(quote.nonce).saturating_add(1);
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('next_quote_counter', ?1)
                  ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
-                params![i64::try_from(next).unwrap_or(i64::MAX)],
+                params![i64::try_from(next_counter).unwrap_or(i64::MAX)],
             )?;
             tx.execute(
                 &format!(
@@ -601,16 +606,16 @@ mod tests {
             ssh_key: Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 renter".into()),
             launch: Launch { ports: vec![8888], ..Launch::default() },
         };
-        store.record_quote(quote.clone(), 500).await.unwrap();
+        store.record_quote(quote.clone(), 1, 500).await.unwrap();
         assert_eq!(store.quote(U256::from(77)).await.unwrap(), Some(quote.clone()));
         assert_eq!(store.quote(U256::from(78)).await.unwrap(), None);
         // Blocks up to the deadline handled: still kept, a rental may open at the deadline.
         let later = QuoteRecord { nonce: U256::from(78), deadline: 5_000, ..quote.clone() };
-        store.record_quote(later.clone(), 1_000).await.unwrap();
+        store.record_quote(later.clone(), 2, 1_000).await.unwrap();
         assert_eq!(store.quote(U256::from(77)).await.unwrap(), Some(quote));
         // Past it: forgotten; the newer quote stays.
         let last = QuoteRecord { nonce: U256::from(79), deadline: 5_000, ..later.clone() };
-        store.record_quote(last, 1_001).await.unwrap();
+        store.record_quote(last, 3, 1_001).await.unwrap();
         assert_eq!(store.quote(U256::from(77)).await.unwrap(), None);
         assert_eq!(store.quote(U256::from(78)).await.unwrap(), Some(later.clone()));
         // Both later quotes still hold their GPUs, until one opens a rental.

@@ -7,7 +7,7 @@ use alloy::primitives::{Address, U256};
 use gpuflow_p2p::PeerId;
 use gpuflow_protocol::{Launch, QuoteTerms, RentalRequest, RentalResponse, image_allowed};
 
-use super::{Agent, is_live, reservations::Reservation};
+use super::{Agent, is_live, nonces, reservations::Reservation};
 use crate::store::QuoteRecord;
 
 /// What a renter asks a quote for: a quote request's fields.
@@ -163,7 +163,8 @@ impl Agent {
             ssh_key,
             launch,
         };
-        if let Err(e) = self.store.record_quote(record, self.processed_time).await {
+        let next_counter = nonces::counter_of(quote.terms.nonce).saturating_add(1);
+        if let Err(e) = self.store.record_quote(record, next_counter, self.processed_time).await {
             tracing::error!(error = %e, "could not store a quote; not issuing it");
             return refuse("the provider cannot issue quotes right now; try again".into());
         }
