@@ -21,6 +21,7 @@ const OPERATIONS: &[(&str, &str, Limit)] = &[
     ),
     ("extend", "escrow gas: extend", None),
     ("extendWithPermit", "escrow gas: extend with permit", None),
+    ("approveThenExtend", "escrow gas: approve + extend (no allowance left)", None),
     ("withdraw", "escrow gas: withdraw", Some(("GAS_LIMIT_WITHDRAW", 58_000.0))),
     ("withdrawMany", "escrow gas: withdrawMany (5 rentals)", None),
     ("stop", "escrow gas: stop", Some(("GAS_LIMIT_STOP", 52_000.0))),

@@ -254,8 +254,12 @@ measure() {
     GAS[$t:withdrawMany]=$(send "$PROVIDER_KEY" "$ESCROW" "withdrawMany(uint256[])" "[3,4,5,6,7]")
     GAS[$t:stop]=$(send "$RENTER_KEY" "$ESCROW" "stop(uint256)" 8)
     GAS[$t:extend]=$(send "$RENTER_KEY" "$ESCROW" "extend(uint256,uint256)" 9 3600)
-    # The permit renter's rental 4, opened with a permit that its deposit used up: no allowance is left.
+    # The permit renter's rental 4, opened with a permit that its deposit used up: no allowance is left. Before
+    # extendWithPermit, such a renter approved the cost and then extended: both are measured.
     GAS[$t:extendWithPermit]=$(extend_with_permit 4 3600)
+    local approved
+    approved=$(send "$PERMIT_RENTER_KEY" "$TOKEN" "approve(address,uint256)" "$ESCROW" $((RATE * 3600)))
+    GAS[$t:approveThenExtend]=$((approved + $(send "$PERMIT_RENTER_KEY" "$ESCROW" "extend(uint256,uint256)" 4 3600)))
 
     # Ten minutes of downtime, attested for the last half hour of rental 10 and submitted by a third party.
     local t0 from entry packed
@@ -323,8 +327,8 @@ measure() {
 measure mock
 measure circle
 
-OPERATIONS=(open openWithPermit withdraw withdrawMany stop extend extendWithPermit setAutoExtend autoExtend
-    creditDowntime refuse claimFees invalidateNonce)
+OPERATIONS=(open openWithPermit withdraw withdrawMany stop extend extendWithPermit approveThenExtend setAutoExtend
+    autoExtend creditDowntime refuse claimFees invalidateNonce)
 LIVES=(wholeLife wholeLifePermit wholeLifePermitExtended wholeLifeBatch10 wholeLifePermitBatch10
     wholeLifePermitExtendedBatch10)
 declare -A LABELS=(
@@ -332,6 +336,7 @@ declare -A LABELS=(
     [openWithPermit]="openWithPermit (EIP-2612)"
     [withdrawMany]="withdrawMany (5 rentals)"
     [extendWithPermit]="extendWithPermit (no allowance left)"
+    [approveThenExtend]="approve + extend (no allowance left, two transactions)"
     [creditDowntime]="creditDowntime (1 attester)"
     [refuse]="refuse (submitted by a third party)"
     [setAutoExtend]="setAutoExtend (first on the rental)"
