@@ -26,8 +26,8 @@ import { Downtime, Quote, Rental } from "./types/DataTypes.sol";
 /// while nothing is paid, moves `end` to `start + credited`, which leaves exactly nothing held for the rental.
 ///
 /// Every state-changing function follows checks-effects-interactions and only calls the token at the very end (the
-/// permit of {openWithPermit} aside, which only sets an allowance), so no reentrancy guard is needed. Signature checks
-/// are static calls.
+/// permits of {openWithPermit} and {extendWithPermit} aside, which only set an allowance), so no reentrancy guard is
+/// needed. Signature checks are static calls.
 contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
     using SafeERC20 for IERC20;
 
@@ -347,42 +347,33 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
         uint256 deposit;
         (rentalId, deposit) = _open(quote, duration, signature);
 
-        // Interactions: anyone can submit a permit seen in the mempool first, which consumes it and makes this call
-        // fail. The allowance is then already in place, so the permit's failure only matters if the allowance falls
-        // short of the deposit.
-        try IERC20Permit(address(token)).permit(msg.sender, address(this), deposit, permitDeadline, v, r, s) { }
-        catch {
-            uint256 allowance = token.allowance(msg.sender, address(this));
-            if (allowance < deposit) {
-                revert Errors.GpuEscrow_PermitFailed(allowance, deposit);
-            }
-        }
+        // Interactions: take the permit, then pull the deposit.
+        _permit(deposit, permitDeadline, v, r, s);
         token.safeTransferFrom(msg.sender, address(this), deposit);
     }
 
     /// @inheritdoc IGpuEscrow
-    function extend(uint256 rentalId, uint256 extraSeconds) external override whenNotPaused returns (uint256 cost) {
-        // Checks: only the renter, only an active rental, only within the quote's maximum duration.
-        StoredRental storage stored = _rentals[rentalId];
-        uint256 terms = _existingTerms(stored, rentalId);
-        _requireRenter(terms, rentalId);
-        _requireActive(terms, rentalId);
-        if (extraSeconds == 0) {
-            revert Errors.GpuEscrow_ExtensionZero();
-        }
-        uint256 duration = _duration(terms);
-        uint256 maxExtraSeconds = (terms >> MAX_DURATION_OFFSET & MASK_32) - duration;
-        if (extraSeconds > maxExtraSeconds) {
-            revert Errors.GpuEscrow_ExtensionAboveMax(rentalId, extraSeconds, maxExtraSeconds);
-        }
-
-        // Effects: move the end. The new duration is at most the maximum duration, so the field cannot overflow.
-        stored.terms = terms + (extraSeconds << DURATION_OFFSET);
-        uint256 newEnd = _start(terms) + duration + extraSeconds;
-        cost = _rate(terms) * extraSeconds;
-        emit RentalExtended(rentalId, newEnd, cost);
+    function extend(uint256 rentalId, uint256 extraSeconds) external override returns (uint256 cost) {
+        cost = _extend(rentalId, extraSeconds);
 
         // Interactions: pull the cost.
+        token.safeTransferFrom(msg.sender, address(this), cost);
+    }
+
+    /// @inheritdoc IGpuEscrow
+    function extendWithPermit(
+        uint256 rentalId,
+        uint256 extraSeconds,
+        uint256 permitDeadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external override returns (uint256 cost) {
+        cost = _extend(rentalId, extraSeconds);
+
+        // Interactions: as in {openWithPermit}, a permit front-run from the mempool only matters if the allowance it
+        // left falls short of the cost.
+        _permit(cost, permitDeadline, v, r, s);
         token.safeTransferFrom(msg.sender, address(this), cost);
     }
 
@@ -1084,6 +1075,43 @@ contract GpuEscrow is IGpuEscrow, EIP712, Ownable2Step, Pausable {
             block.timestamp + duration,
             deposit
         );
+    }
+
+    /// @dev The checks and effects of {extend} and {extendWithPermit}; the caller pulls the returned cost.
+    function _extend(uint256 rentalId, uint256 extraSeconds) private whenNotPaused returns (uint256 cost) {
+        // Checks: only the renter, only an active rental, only within the quote's maximum duration.
+        StoredRental storage stored = _rentals[rentalId];
+        uint256 terms = _existingTerms(stored, rentalId);
+        _requireRenter(terms, rentalId);
+        _requireActive(terms, rentalId);
+        if (extraSeconds == 0) {
+            revert Errors.GpuEscrow_ExtensionZero();
+        }
+        uint256 duration = _duration(terms);
+        uint256 maxExtraSeconds = (terms >> MAX_DURATION_OFFSET & MASK_32) - duration;
+        if (extraSeconds > maxExtraSeconds) {
+            revert Errors.GpuEscrow_ExtensionAboveMax(rentalId, extraSeconds, maxExtraSeconds);
+        }
+
+        // Effects: move the end. The new duration is at most the maximum duration, so the field cannot overflow.
+        stored.terms = terms + (extraSeconds << DURATION_OFFSET);
+        uint256 newEnd = _start(terms) + duration + extraSeconds;
+        cost = _rate(terms) * extraSeconds;
+        emit RentalExtended(rentalId, newEnd, cost);
+    }
+
+    /// @dev Submits the caller's EIP-2612 permit of exactly `amount` to this contract. Anyone can submit a permit seen
+    /// in the mempool first, which consumes it and makes this call fail; the allowance is then already in place, so
+    /// the failure is ignored unless the allowance falls short of `amount`. Callers take the permit after their effects
+    /// and before pulling `amount`.
+    function _permit(uint256 amount, uint256 permitDeadline, uint8 v, bytes32 r, bytes32 s) private {
+        try IERC20Permit(address(token)).permit(msg.sender, address(this), amount, permitDeadline, v, r, s) { }
+        catch {
+            uint256 allowance = token.allowance(msg.sender, address(this));
+            if (allowance < amount) {
+                revert Errors.GpuEscrow_PermitFailed(allowance, amount);
+            }
+        }
     }
 
     /// @dev Marks a provider nonce as used, reverting if it already was, and returns the provider id cached in the

@@ -274,6 +274,33 @@ interface IGpuEscrow {
     /// @return cost The amount pulled from the renter.
     function extend(uint256 rentalId, uint256 extraSeconds) external returns (uint256 cost);
 
+    /// @notice Same as {extend}, with an EIP-2612 permit for the cost in the same transaction: a renter who opened
+    /// with {openWithPermit} has no allowance left, and extends without a separate `approve`.
+    ///
+    /// @dev The permit must be signed by the caller for spender = this contract and value =
+    /// `ratePerSecond * extraSeconds`. As in {openWithPermit}, it is tried and its failure ignored, so that a permit
+    /// front-run by someone else does not block the extension: the rental is extended as long as the allowance covers
+    /// the cost, and otherwise the call reverts with {Errors.GpuEscrow_PermitFailed}. The rental's checks come first,
+    /// so an extension that would revert never uses the permit. A successful permit replaces whatever allowance the
+    /// caller had given this contract (a standing approval for {autoExtend} included) with the cost, which the
+    /// extension then uses up; a renter whose allowance already covers the cost should call {extend}.
+    ///
+    /// @param rentalId The rental to extend.
+    /// @param extraSeconds How many seconds to add.
+    /// @param permitDeadline The deadline of the permit.
+    /// @param v The `v` of the permit signature.
+    /// @param r The `r` of the permit signature.
+    /// @param s The `s` of the permit signature.
+    /// @return cost The amount pulled from the renter.
+    function extendWithPermit(
+        uint256 rentalId,
+        uint256 extraSeconds,
+        uint256 permitDeadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external returns (uint256 cost);
+
     /// @notice Lets anyone extend an active rental, `step` seconds at a time at its rate, from the renter's tokens,
     /// until `budget` token units are spent: the rental outlives its end while the renter is offline, and never costs
     /// the renter more than `budget` through this. Replaces whatever was left of an earlier budget; a zero `budget`

@@ -74,7 +74,8 @@ library Errors {
     /// @notice Thrown when a quote's signature does not verify for its provider.
     error GpuEscrow_InvalidSignature(address signer);
 
-    /// @notice Thrown when the permit of {openWithPermit} failed and the allowance does not cover the deposit.
+    /// @notice Thrown when the permit of {openWithPermit} or {extendWithPermit} failed and the allowance does not cover
+    /// the amount to pull (`deposit`: the deposit of an open, the cost of an extension).
     error GpuEscrow_PermitFailed(uint256 allowance, uint256 deposit);
 
     /*//////////////////////////////////////////////////////////////////////////

@@ -139,10 +139,12 @@ contract GpuEscrow_Invariant_Test is Base_Test {
 
     /// @dev Shows, with `-vv`, how much of each run got past the handler's guards.
     function afterInvariant() external view {
-        string[22] memory outcomes = [
+        string[24] memory outcomes = [
             "open",
             "openWithPermit",
             "extend",
+            "extendWithPermit",
+            "extendWithPermit front-run",
             "setAutoExtend",
             "setAutoExtend off",
             "autoExtend",

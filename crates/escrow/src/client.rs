@@ -19,7 +19,7 @@ use crate::{
     explain, rpc_reason,
 };
 
-/// How long a permit signed for one open stays valid, in seconds.
+/// How long a permit signed for one open or extension stays valid, in seconds.
 const PERMIT_VALIDITY: u64 = 3600;
 
 /// The escrow and its token, as seen by one wallet (or read-only).
@@ -169,16 +169,34 @@ impl Escrow {
     }
 
     /// Buys `extra` more seconds at the rental's rate.
+    ///
+    /// Pays as [`Escrow::open`] does: with an EIP-2612 permit in the same transaction
+    /// (`extendWithPermit`) when the token supports it and the escrow has no standing
+    /// allowance (as after an open paid by permit, which the deposit used up), else raises the
+    /// allowance by the cost first, leaving what automatic extensions may take in place.
     pub async fn extend(
         &self,
-        renter: Address,
+        renter: &PrivateKeySigner,
         rental_id: u64,
         extra: u64,
     ) -> Result<Extended, EscrowError> {
         const ACTION: &str = "extending the rental";
         let rental = self.rental(rental_id).await?;
-        self.approve(renter, crate::quote::cost(rental.ratePerSecond, extra)?).await?;
-        let sent = self.escrow.extend(U256::from(rental_id), U256::from(extra)).send().await;
+        let cost = crate::quote::cost(rental.ratePerSecond, extra)?;
+        // A permit sets the allowance to exactly the cost, which would wipe a standing one.
+        let standing = self.allowance(renter.address()).await?;
+        let permit = if standing.is_zero() { self.permit(renter, cost).await? } else { None };
+        let (id, extra) = (U256::from(rental_id), U256::from(extra));
+        let sent = match permit {
+            Some((deadline, sig)) => {
+                let (v, r, s) = (27 + u8::from(sig.v()), sig.r().into(), sig.s().into());
+                self.escrow.extendWithPermit(id, extra, deadline, v, r, s).send().await
+            }
+            None => {
+                self.approve(renter.address(), cost).await?;
+                self.escrow.extend(id, extra).send().await
+            }
+        };
         let receipt = confirm(ACTION, sent).await?;
         extended(ACTION, rental_id, &receipt)
     }

@@ -145,7 +145,7 @@ async fn the_watcher_indexes_rentals_rolls_back_reorgs_and_resumes() {
     // The chain forks below both: the first rental is extended instead, and the new
     // branch grows past the old one's height.
     chain.revert(snapshot).await;
-    chain.renter_escrow.extend(chain.renter.address(), first, 100).await.unwrap();
+    chain.renter_escrow.extend(&chain.renter, first, 100).await.unwrap();
     for _ in 0..3 {
         chain.mine().await;
     }

@@ -9,7 +9,8 @@ use crate::{
     ui,
 };
 
-/// Gas an extension takes at most: an approval, then the extension itself.
+/// Gas an extension takes at most: an approval, then the extension itself (a renter with no
+/// standing allowance pays by permit in the extension, one transaction).
 const EXTEND_GAS: u64 = 250_000;
 
 /// `gpuflow extend`.
@@ -42,7 +43,7 @@ impl ExtendArgs {
         let settings = ctx.settings()?;
         let signer = settings.signer()?;
         let renter = signer.address();
-        let (escrow, _) = settings.escrow(Some(signer)).await?;
+        let (escrow, _) = settings.escrow(Some(signer.clone())).await?;
         let rental = escrow.rental(id).await?;
         if rental.renter != renter {
             return Err(fail(
@@ -115,7 +116,7 @@ impl ExtendArgs {
             ui::consent(json, "lock the extra deposit and extend the rental?")?;
         }
         let spinner = ui::spinner(json, format!("extending rental {id}"));
-        let extended = escrow.extend(renter, id, extra).await;
+        let extended = escrow.extend(&signer, id, extra).await;
         spinner.finish_and_clear();
         let extended = extended?;
         if json {

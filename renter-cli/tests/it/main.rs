@@ -596,9 +596,9 @@ async fn wallet_rent_extend_stop_with_exact_money() {
         .await
         .fails(4, "more at most under its quote");
     let signer: alloy::signers::local::PrivateKeySigner = RENTER_KEY.parse().unwrap();
-    let renters = gpuflow_escrow::connect(&devnet.rpc_url, Some(signer)).unwrap();
+    let renters = gpuflow_escrow::connect(&devnet.rpc_url, Some(signer.clone())).unwrap();
     let renters = Escrow::new(renters, devnet.escrow).await.unwrap();
-    let reverted = renters.extend(devnet.renter, id, 200 * 3600).await.unwrap_err().to_string();
+    let reverted = renters.extend(&signer, id, 200 * 3600).await.unwrap_err().to_string();
     assert!(
         reverted.contains("can be extended by at most") && reverted.contains("extend by less"),
         "{reverted}"
@@ -612,9 +612,18 @@ async fn wallet_rent_extend_stop_with_exact_money() {
     assert_eq!(escrow.balance_of(devnet.renter).await.unwrap(), before, "no money moved");
 
     // Extend by 9 s at the same rate with --yes, then by 9 s more with --json (consent for
-    // scripts), then stop 3 chain seconds in: exact refund.
+    // scripts), then stop 3 chain seconds in: exact refund. The rental was opened by permit,
+    // which its deposit used up: each extension pays by permit too, in one transaction
+    // (`extendWithPermit`), not an approval and an extension, and leaves no allowance.
+    assert_eq!(renters.allowance(devnet.renter).await.unwrap(), U256::ZERO, "permit used up");
+    use alloy::providers::Provider as _;
+    let chain = gpuflow_escrow::connect(&devnet.rpc_url, None).unwrap();
+    let sent_before = chain.get_transaction_count(devnet.renter).await.unwrap();
     let extended = gpuflow(&env, &[&extend[..], &["--yes"]].concat()).await;
     extended.ok();
+    let sent = chain.get_transaction_count(devnet.renter).await.unwrap() - sent_before;
+    assert_eq!(sent, 1, "one transaction per extension");
+    assert_eq!(renters.allowance(devnet.renter).await.unwrap(), U256::ZERO, "no allowance left");
     for row in ["added time", "9s (9 s)", "cost, locked now", "900 units", "new end"] {
         assert!(extended.stderr.contains(row), "no `{row}` in\n{}", extended.stderr);
     }

@@ -201,20 +201,7 @@ contract EscrowHandler is Test {
         returns (uint256 rentalId)
     {
         address renter = renters[renterIndex];
-        uint256 deposit = uint256(quote.ratePerSecond) * duration;
-        bytes32 structHash = keccak256(
-            abi.encode(
-                keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)"),
-                renter,
-                address(escrow),
-                deposit,
-                token.nonces(renter),
-                block.timestamp
-            )
-        );
-        (uint8 v, bytes32 r, bytes32 s) = vm.sign(
-            renterKeys[renterIndex], keccak256(abi.encodePacked("\x19\x01", token.DOMAIN_SEPARATOR(), structHash))
-        );
+        (uint8 v, bytes32 r, bytes32 s) = signPermit(renter, uint256(quote.ratePerSecond) * duration);
         vm.prank(renter);
         rentalId = escrow.openWithPermit(quote, duration, signature, block.timestamp, v, r, s);
         // The permit replaced the standing approval and the deposit used it up.
@@ -222,9 +209,30 @@ contract EscrowHandler is Test {
         token.approve(address(escrow), type(uint256).max);
     }
 
-    function extend(uint256 idSeed, uint256 extraSeconds) external track("extend") {
+    /// @dev The renter's EIP-2612 permit of `value` to the escrow, valid until now.
+    function signPermit(address renter, uint256 value) internal view returns (uint8 v, bytes32 r, bytes32 s) {
+        bytes32 structHash = keccak256(
+            abi.encode(
+                keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)"),
+                renter,
+                address(escrow),
+                value,
+                token.nonces(renter),
+                block.timestamp
+            )
+        );
+        (v, r, s) = vm.sign(
+            renterKeyOf(renter), keccak256(abi.encodePacked("\x19\x01", token.DOMAIN_SEPARATOR(), structHash))
+        );
+    }
+
+    /// @dev The renter extends a rental, one time in three paying with `extend` and its standing approval, otherwise
+    /// with `extendWithPermit`, whose permit a stranger front-runs half of the time (the extension must go through
+    /// all the same). An extension of an inactive, paused or maxed-out rental must be refused either way.
+    function extend(uint256 idSeed, uint256 extraSeconds, uint256 mode) external track("extend") {
         (bool found, uint256 rentalId, Rental memory rental) = pickRental(idSeed);
         if (!found) return;
+        mode %= 3;
         bool active = !rental.stopped && block.timestamp < rental.end;
         uint256 headroom = rental.maxEnd - rental.end;
         if (!active || escrow.paused() || headroom == 0) {
@@ -232,16 +240,49 @@ contract EscrowHandler is Test {
             try escrow.extend(rentalId, 1) {
                 recordViolation("extended an inactive, paused or maxed-out rental");
             } catch { }
+            (uint8 v, bytes32 r, bytes32 s) = signPermit(rental.renter, rental.ratePerSecond);
+            vm.prank(rental.renter);
+            try escrow.extendWithPermit(rentalId, 1, block.timestamp, v, r, s) {
+                recordViolation("extended an inactive, paused or maxed-out rental with a permit");
+            } catch { }
             return;
         }
         extraSeconds = bound(extraSeconds, 1, headroom < 7 days ? headroom : 7 days);
-        vm.prank(rental.renter);
-        uint256 cost = escrow.extend(rentalId, extraSeconds);
+        uint256 cost;
+        if (mode == 0) {
+            vm.prank(rental.renter);
+            cost = escrow.extend(rentalId, extraSeconds);
+        } else {
+            cost =
+                extendWithPermit(rentalId, rental.renter, rental.ratePerSecond * extraSeconds, extraSeconds, mode == 2);
+        }
         if (cost != rental.ratePerSecond * extraSeconds) recordViolation("extension cost");
         ghostDeposited += cost;
         ghostPaidInOf[rentalId] += cost;
         ghostEndOf[rentalId] += extraSeconds;
         ++effective["extend"];
+    }
+
+    /// @dev The renter extends with a permit of exactly the cost, front-run by a stranger if `frontRun`; the permit
+    /// must leave no allowance and the renter must pay exactly the cost. The standing approval is given back after.
+    function extendWithPermit(uint256 rentalId, address renter, uint256 value, uint256 extraSeconds, bool frontRun)
+        internal
+        returns (uint256 cost)
+    {
+        uint256 balanceBefore = token.balanceOf(renter);
+        (uint8 v, bytes32 r, bytes32 s) = signPermit(renter, value);
+        if (frontRun) {
+            vm.prank(stranger);
+            token.permit(renter, address(escrow), value, block.timestamp, v, r, s);
+        }
+        vm.prank(renter);
+        cost = escrow.extendWithPermit(rentalId, extraSeconds, block.timestamp, v, r, s);
+        if (token.allowance(renter, address(escrow)) != 0) recordViolation("permit left an allowance");
+        if (balanceBefore - token.balanceOf(renter) != cost) recordViolation("permit extension pulled");
+        // The permit replaced the standing approval and the extension used it up.
+        vm.prank(renter);
+        token.approve(address(escrow), type(uint256).max);
+        ++effective[frontRun ? "extendWithPermit front-run" : "extendWithPermit"];
     }
 
     /// @dev The renter sets, replaces or (one time in eight) turns off the automatic extension of an active rental:
@@ -681,6 +722,9 @@ contract EscrowHandler is Test {
             } catch { }
             try escrow.extend(rentalId, 1) {
                 recordViolation("stranger extended a rental");
+            } catch { }
+            try escrow.extendWithPermit(rentalId, 1, block.timestamp, 27, bytes32(0), bytes32(0)) {
+                recordViolation("stranger extended a rental with a permit");
             } catch { }
             try escrow.setAutoExtend(rentalId, 1, 1 minutes) {
                 recordViolation("stranger set an automatic extension");
