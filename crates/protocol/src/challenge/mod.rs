@@ -208,9 +208,10 @@ pub enum ChallengeRequest {
     },
 }
 
-/// A provider's answer on `/gpuflow/challenge/1`.
+/// A provider's answer on `/gpuflow/challenge/1`. Externally tagged (`{"commitment":
+/// {...}}`): an envelope keeps its body's bytes, which an internally tagged enum cannot.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ChallengeResponse {
     /// A signed [`Commitment`].
     Commitment {

@@ -242,3 +242,23 @@ fn results_are_signed_and_open_for_anyone() {
     assert_eq!(opened.signer, node.peer_id());
     assert_eq!(opened.body, result);
 }
+
+#[test]
+fn answers_cross_the_wire_as_json() {
+    let provider = Identity::generate();
+    let answer = Answer::compute_cpu(&challenge(11));
+    let envelope = SignedEnvelope::seal(&provider, &answer.commitment());
+    let response = super::ChallengeResponse::Commitment { envelope };
+    let bytes = serde_json::to_vec(&response).unwrap();
+    let super::ChallengeResponse::Commitment { envelope } = serde_json::from_slice(&bytes).unwrap()
+    else {
+        panic!("not a commitment")
+    };
+    assert_eq!(envelope.open::<Commitment>().unwrap().body, answer.commitment());
+    let request = super::ChallengeRequest::Open {
+        seed: B256::ZERO,
+        rows: vec![RowRef { product: 1, row: 2 }],
+    };
+    let bytes = serde_json::to_vec(&request).unwrap();
+    assert_eq!(serde_json::from_slice::<super::ChallengeRequest>(&bytes).unwrap(), request);
+}
