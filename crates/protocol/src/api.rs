@@ -145,6 +145,22 @@ pub struct ProviderDetail {
     /// Reliability, uptime and rental counts, as last scored by this node.
     #[serde(default)]
     pub scores: Option<ProviderScores>,
+    /// The latest matrix-product challenge of the provider by this node, if any (all of
+    /// them, signed: `GET /v1/providers/{peer_id}/challenges`).
+    #[serde(default)]
+    pub challenge: Option<crate::challenge::ChallengeResult>,
+}
+
+/// `GET /v1/providers/{peer_id}/challenges` answer: this node's challenges of one
+/// provider, newest first, each a signed [`crate::challenge::ChallengeResult`] anyone can
+/// verify against the node's peer id.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChallengeList {
+    /// The node that challenged and signed.
+    pub node: String,
+    /// The signed results, newest first.
+    pub challenges: Vec<SignedEnvelope>,
 }
 
 /// A provider's scores, computed from the evidence of `GET /v1/providers/{peer_id}/evidence`
