@@ -84,6 +84,14 @@ pub struct OfferSummary {
     /// Rentals the provider's payout address received on the indexed escrow.
     #[serde(default)]
     pub rentals: u64,
+    /// Dense TFLOP/s per GPU the node's latest matrix-product challenge of the machine
+    /// proved (see the node's `CHALLENGE.md`); absent if never challenged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proven_tflops: Option<f64>,
+    /// Whether that challenge left the offer unflagged: false after a wrong, replayed or
+    /// too slow answer; absent if never challenged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge_ok: Option<bool>,
     /// Container images pulled ahead on the machine: a rental of one starts without a
     /// download.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -36,6 +36,11 @@ pub(super) fn insert(
           LIMIT ?2)",
         params![result.provider, KEPT_PER_PROVIDER],
     )?;
+    // Search shows the latest result with the provider's offer.
+    db.execute(
+        "UPDATE providers SET proven_tflops = ?2, challenge_ok = ?3 WHERE peer_id = ?1",
+        params![result.provider, result.proven_tflops, result.outcome.ok()],
+    )?;
     Ok(())
 }
 

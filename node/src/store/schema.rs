@@ -203,6 +203,9 @@ CREATE TABLE challenges (
     PRIMARY KEY (provider, seed)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX challenges_latest ON challenges (provider, issued_at);
+-- The latest result beside the provider, for search.
+ALTER TABLE providers ADD COLUMN proven_tflops REAL;     -- per GPU; NULL: never challenged
+ALTER TABLE providers ADD COLUMN challenge_ok INTEGER;   -- NULL: never challenged
 "#,
 ];
 

@@ -211,10 +211,14 @@ fn apply(
             Write::Alive { started_at, at, reply } => {
                 Done::Unit(reply, savepoint(&mut tx, |db| uptime::node_alive(db, started_at, at)))
             }
-            Write::Challenge { result, reply } => Done::Unit(
-                reply,
-                savepoint(&mut tx, |db| challenges::insert(db, &result.0, &result.1)),
-            ),
+            Write::Challenge { result, reply } => {
+                let saved = savepoint(&mut tx, |db| challenges::insert(db, &result.0, &result.1));
+                if saved.is_ok() {
+                    // Search shows the latest result with the provider's offer.
+                    changes.provider(&result.0.provider);
+                }
+                Done::Unit(reply, saved)
+            }
             Write::Prune { now, reply } => {
                 Done::Prune(reply, savepoint(&mut tx, |db| prune(db, now, &mut changes)))
             }

@@ -161,6 +161,39 @@ async fn providers_are_challenged_checked_and_the_signed_results_served() {
     let latest = detail.challenge.expect("the latest challenge");
     assert!(!latest.outcome.ok());
     assert!(latest.reason.contains("Freivalds"), "{}", latest.reason);
+    // Search knows the latest result of each: only the honest provider is unflagged, the
+    // throughput is a field too.
+    let search = |q: &str| {
+        let url = format!("{}/v1/offers?q={q}&order=proven_tflops-", node.url);
+        async move {
+            let list: api::OfferList = get_json(&url).await;
+            list.offers
+        }
+    };
+    let ids = |offers: &[api::OfferSummary]| {
+        let mut ids: Vec<String> = offers.iter().map(|o| o.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |mut ids: Vec<String>| {
+        ids.sort();
+        ids
+    };
+    let ok = search("challenge_ok=true").await;
+    assert_eq!(ids(&ok), vec![honest.id().to_string()]);
+    assert!(ok[0].proven_tflops.is_some_and(|t| t > 0.0), "{:?}", ok[0]);
+    assert_eq!(ok[0].challenge_ok, Some(true));
+    assert_eq!(
+        ids(&search("challenge_ok=false").await),
+        sorted(vec![cheat.id().to_string(), pretender.id().to_string()])
+    );
+    // Every challenged machine has a throughput (the wrong answer's is 0), and none of these
+    // CPUs reaches one TFLOP/s.
+    assert_eq!(
+        ids(&search("proven_tflops>=0").await),
+        sorted(vec![honest.id().to_string(), cheat.id().to_string(), pretender.id().to_string()])
+    );
+    assert!(search("proven_tflops>1").await.is_empty());
     // Still one each: the scans since did not challenge anyone again.
     assert_eq!(results(&node, &honest).await.len(), 1);
 }
