@@ -23,6 +23,9 @@
 //! probe_interval_secs = 60          # how often each provider is probed
 //! score_interval_secs = 60          # how often every score is recomputed
 //! attester_keystore = "/var/lib/gpuflow-node/attester.json"  # signs downtime attestations
+//! challenge_interval_secs = 3600    # least time between two challenges of a provider; 0: off
+//! challenge_size = 8192             # n of the challenge's n × n matrices (power of two)
+//! challenge_rounds = 16             # products per GPU
 //! ```
 //!
 //! No secret belongs in it: the attester keystore is encrypted, its password comes from
@@ -131,6 +134,16 @@ pub struct Args {
     /// GPUFLOW_PASSWORD); needs --rpc and --escrow. Without it the node attests nothing.
     #[arg(long, env = "GPUFLOW_ATTESTER_KEYSTORE", hide_env_values = true)]
     pub attester_keystore: Option<PathBuf>,
+    /// Least seconds between two matrix-product challenges of one provider; 0 turns
+    /// challenges off [default: 3600].
+    #[arg(long, env = "GPUFLOW_CHALLENGE_INTERVAL_SECS", hide_env_values = true)]
+    pub challenge_interval_secs: Option<u64>,
+    /// Size n of a challenge's n × n matrices, a power of two from 64 to 16384 [default: 8192].
+    #[arg(long, env = "GPUFLOW_CHALLENGE_SIZE", hide_env_values = true)]
+    pub challenge_size: Option<u32>,
+    /// Products per GPU in a challenge, 1 to 64 [default: 16].
+    #[arg(long, env = "GPUFLOW_CHALLENGE_ROUNDS", hide_env_values = true)]
+    pub challenge_rounds: Option<u32>,
 }
 
 /// The config file's keys; all optional, unknown keys refused.
@@ -157,6 +170,9 @@ struct File {
     probe_interval_secs: Option<u64>,
     score_interval_secs: Option<u64>,
     attester_keystore: Option<PathBuf>,
+    challenge_interval_secs: Option<u64>,
+    challenge_size: Option<u32>,
+    challenge_rounds: Option<u32>,
 }
 
 /// The resolved settings the node runs with.
@@ -180,6 +196,8 @@ pub struct NodeConfig {
     pub chain: Option<ChainConfig>,
     /// Uptime tracking, scores and attestations.
     pub reliability: ReliabilityConfig,
+    /// Matrix-product challenges of providers.
+    pub challenge: crate::ChallengeConfig,
 }
 
 /// How the node measures uptime and scores providers.
@@ -426,9 +444,32 @@ impl NodeConfig {
                 expected: "given with rpc and escrow (attestations are for that escrow)",
             });
         }
+        let challenge_defaults = crate::ChallengeConfig::default();
+        let challenge = crate::ChallengeConfig {
+            per_provider: args
+                .challenge_interval_secs
+                .or(file.challenge_interval_secs)
+                .map_or(challenge_defaults.per_provider, secs),
+            n: args.challenge_size.or(file.challenge_size).unwrap_or(challenge_defaults.n),
+            rounds: args
+                .challenge_rounds
+                .or(file.challenge_rounds)
+                .unwrap_or(challenge_defaults.rounds),
+            ..challenge_defaults
+        };
+        if !gpuflow_protocol::challenge::valid_size(challenge.n) {
+            return Err(ConfigError::Invalid {
+                key: "challenge_size",
+                expected: "a power of two from 64 to 16384",
+            });
+        }
+        if !(1..=gpuflow_protocol::challenge::MAX_ROUNDS).contains(&challenge.rounds) {
+            return Err(ConfigError::Invalid { key: "challenge_rounds", expected: "1 to 64" });
+        }
         Ok(Self {
             chain,
             reliability,
+            challenge,
             data_dir,
             http: args.http.or(file.http).unwrap_or_else(|| ([127, 0, 0, 1], 8080).into()),
             p2p_listen,

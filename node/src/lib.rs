@@ -4,10 +4,13 @@
 //! (`ingest.rs`) that checks every gossiped offer and heartbeat before storing it, the
 //! SQLite [`Store`], the chain watcher (`watcher.rs`) that indexes `GpuEscrow` rentals when
 //! given an RPC endpoint, and the HTTP API ([`app`]) with the Vast.ai-style [`Query`]
-//! language, and the marketplace page (`web/`) that shows the same API to people.
+//! language, and the marketplace page (`web/`) that shows the same API to people. The
+//! challenger (`challenger.rs`) has providers prove their GPUs with timed matrix products
+//! (`CHALLENGE.md`).
 //! The `gpuflow-node` binary adds configuration ([`NodeConfig`]) and signal handling.
 
 pub mod api;
+mod challenger;
 pub mod config;
 mod error;
 mod ingest;
@@ -22,6 +25,7 @@ mod watcher;
 pub mod web;
 
 pub use api::{ApiState, app};
+pub use challenger::ChallengeConfig;
 pub use config::{Args, ChainConfig, NodeConfig, RateLimit, ReliabilityConfig};
 pub use error::StoreError;
 pub use ingest::{MAX_CLOCK_SKEW, MAX_HEARTBEAT_AGE, on_every_core};

@@ -136,7 +136,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let metrics = Arc::new(Metrics::new());
 
     let (network, mut events, event_loop) = gpuflow_p2p::new(NetworkConfig {
-        identity,
+        identity: identity.clone(),
         listen: config.p2p_listen.clone(),
         bootstrap: config.bootstrap.clone(),
         subscribe_offers: true,
@@ -184,6 +184,15 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         config.reliability.score_interval,
     ));
     let mut background = vec![swarm, alive, ingest, prober, scorer];
+    if !config.challenge.per_provider.is_zero() {
+        let challenger = crate::challenger::challenge_every(
+            network.clone(),
+            store.clone(),
+            identity,
+            config.challenge.clone(),
+        );
+        background.push(tokio::spawn(challenger));
+    }
     if let Some(chain) = config.chain.clone() {
         tracing::info!(escrow = %chain.escrow, confirmations = chain.confirmations, "indexing the escrow");
         let watcher = crate::watcher::run(chain, store.clone(), metrics.clone());

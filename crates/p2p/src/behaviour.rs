@@ -4,8 +4,10 @@ use std::{
 };
 
 use gpuflow_protocol::{
-    HEARTBEATS_TOPIC, MAX_HEARTBEAT_SIZE, MAX_MESSAGE_SIZE, MAX_SYNC_RESPONSE_SIZE, OFFERS_TOPIC,
-    RENTAL_PROTOCOL, RentalRequest, RentalResponse, SYNC_PROTOCOL, SyncRequest, SyncResponse,
+    CHALLENGE_PROTOCOL, HEARTBEATS_TOPIC, MAX_HEARTBEAT_SIZE, MAX_MESSAGE_SIZE,
+    MAX_SYNC_RESPONSE_SIZE, OFFERS_TOPIC, RENTAL_PROTOCOL, RentalRequest, RentalResponse,
+    SYNC_PROTOCOL, SyncRequest, SyncResponse,
+    challenge::{ChallengeRequest, ChallengeResponse, MAX_OPENING_SIZE},
 };
 use libp2p::{
     PeerId, StreamProtocol, gossipsub, identify, identity::Keypair, kad, request_response,
@@ -22,6 +24,13 @@ pub(crate) const MAX_RENTAL_REQUEST_SIZE: usize = MAX_MESSAGE_SIZE;
 const MAX_RESPONSE_SIZE: usize = 1024 * 1024;
 /// Largest request an index reads on `/gpuflow/sync/1`; a larger one is not sent.
 pub(crate) const MAX_SYNC_REQUEST_SIZE: usize = 1024;
+/// Largest request a provider reads on `/gpuflow/challenge/1`; a larger one is not sent.
+pub(crate) const MAX_CHALLENGE_REQUEST_SIZE: usize = 4 * 1024;
+/// Largest answer accepted on `/gpuflow/challenge/1`: an opening, in its envelope.
+const MAX_CHALLENGE_RESPONSE_SIZE: usize = MAX_OPENING_SIZE + 64 * 1024;
+/// How long a node waits for a challenge's answer: the products are computed before the
+/// commitment is sent.
+const CHALLENGE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Our own Kademlia protocol, so gpuflow peers never mix with the public IPFS DHT.
 pub(crate) const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/gpuflow/kad/1");
 
@@ -32,6 +41,8 @@ pub(crate) struct Behaviour {
     pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
     pub(crate) rental: request_response::Behaviour<JsonCodec<RentalRequest, RentalResponse>>,
     pub(crate) sync: request_response::Behaviour<JsonCodec<SyncRequest, SyncResponse>>,
+    pub(crate) challenge:
+        request_response::Behaviour<JsonCodec<ChallengeRequest, ChallengeResponse>>,
 }
 
 /// What the local peer does on the network, which decides which protocols it serves.
@@ -39,7 +50,7 @@ pub(crate) struct Behaviour {
 pub(crate) struct Roles {
     /// Indexes offers: subscribes to the topics and serves `/gpuflow/sync/1`.
     pub(crate) index: bool,
-    /// Serves `/gpuflow/rental/1` (providers).
+    /// Serves `/gpuflow/rental/1` and `/gpuflow/challenge/1` (providers).
     pub(crate) rental: bool,
     /// Listens, so it can answer Kademlia queries.
     pub(crate) reachable: bool,
@@ -105,7 +116,12 @@ impl Behaviour {
             [(StreamProtocol::new(SYNC_PROTOCOL), support(roles.index))],
             request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
         );
-        Ok(Self { gossipsub, identify, kad, rental, sync })
+        let challenge = request_response::Behaviour::with_codec(
+            JsonCodec::new(MAX_CHALLENGE_REQUEST_SIZE, MAX_CHALLENGE_RESPONSE_SIZE),
+            [(StreamProtocol::new(CHALLENGE_PROTOCOL), support(roles.rental))],
+            request_response::Config::default().with_request_timeout(CHALLENGE_TIMEOUT),
+        );
+        Ok(Self { gossipsub, identify, kad, rental, sync, challenge })
     }
 }
 

@@ -7,6 +7,7 @@ use futures::StreamExt;
 use gpuflow_protocol::{
     HEARTBEATS_TOPIC, OFFERS_TOPIC, RentalRequest, RentalResponse, SYNC_PROTOCOL, SyncRequest,
     SyncResponse,
+    challenge::{ChallengeRequest, ChallengeResponse},
 };
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm,
@@ -52,6 +53,7 @@ pub struct EventLoop {
     heartbeats: gossipsub::TopicHash,
     pending_rental: Pending<RentalResponse>,
     pending_sync: Pending<SyncResponse>,
+    pending_challenge: Pending<ChallengeResponse>,
     /// Indexes already reported as [`NetworkEvent::IndexPeer`] while connected; identify
     /// runs on every connection and again on pushes, a sync once per peer is enough.
     announced_indexes: HashSet<PeerId>,
@@ -123,6 +125,7 @@ impl EventLoop {
             heartbeats: heartbeats.hash(),
             pending_rental: HashMap::new(),
             pending_sync: HashMap::new(),
+            pending_challenge: HashMap::new(),
             announced_indexes: HashSet::new(),
         };
         event_loop.dial_bootstrap();
@@ -208,6 +211,9 @@ impl EventLoop {
                 self.on_rental_event(event).await
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event).await,
+            SwarmEvent::Behaviour(BehaviourEvent::Challenge(event)) => {
+                self.on_challenge_event(event).await
+            }
             _ => {}
         }
     }
@@ -319,6 +325,34 @@ impl EventLoop {
         }
     }
 
+    async fn on_challenge_event(
+        &mut self,
+        event: request_response::Event<ChallengeRequest, ChallengeResponse>,
+    ) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request { request, channel, .. } => {
+                    self.emit(NetworkEvent::ChallengeRequest { peer, request, channel }).await;
+                }
+                request_response::Message::Response { request_id, response } => {
+                    if let Some(reply) = self.pending_challenge.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure { request_id, error, peer, .. } => {
+                if let Some(reply) = self.pending_challenge.remove(&request_id) {
+                    let _ =
+                        reply.send(Err(NetworkError::Request { peer, reason: error.to_string() }));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "inbound challenge failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
     fn on_report(&mut self, message_id: MessageId, source: PeerId, acceptance: Acceptance) {
         let acceptance = match acceptance {
             Acceptance::Accept => gossipsub::MessageAcceptance::Accept,
@@ -359,6 +393,15 @@ impl EventLoop {
             Command::RespondSync { channel, response } => {
                 if behaviour.sync.send_response(channel, response).is_err() {
                     tracing::debug!("sync requester went away before the answer");
+                }
+            }
+            Command::Challenge { peer, addrs, request, reply } => {
+                let id = behaviour.challenge.send_request_with_addresses(&peer, request, addrs);
+                self.pending_challenge.insert(id, reply);
+            }
+            Command::RespondChallenge { channel, response } => {
+                if behaviour.challenge.send_response(channel, response).is_err() {
+                    tracing::debug!("challenger went away before the answer");
                 }
             }
             Command::ListenAddrs { reply } => {

@@ -1,13 +1,14 @@
 use gpuflow_protocol::{
-    HEARTBEATS_TOPIC, MAX_SYNC_PAGE, OFFERS_TOPIC, RENTAL_PROTOCOL, RentalRequest, RentalResponse,
-    SYNC_PROTOCOL, SignedEnvelope, SyncRequest, SyncResponse,
+    CHALLENGE_PROTOCOL, HEARTBEATS_TOPIC, MAX_SYNC_PAGE, OFFERS_TOPIC, RENTAL_PROTOCOL,
+    RentalRequest, RentalResponse, SYNC_PROTOCOL, SignedEnvelope, SyncRequest, SyncResponse,
+    challenge::{ChallengeRequest, ChallengeResponse},
 };
 use libp2p::{Multiaddr, PeerId, gossipsub::MessageId, request_response::ResponseChannel};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     NetworkError,
-    behaviour::{MAX_RENTAL_REQUEST_SIZE, MAX_SYNC_REQUEST_SIZE},
+    behaviour::{MAX_CHALLENGE_REQUEST_SIZE, MAX_RENTAL_REQUEST_SIZE, MAX_SYNC_REQUEST_SIZE},
 };
 
 /// What the application hears from the network.
@@ -60,6 +61,16 @@ pub enum NetworkEvent {
         /// Where the answer goes.
         channel: ResponseChannel<SyncResponse>,
     },
+    /// A node challenged us on `/gpuflow/challenge/1`; answer with
+    /// [`Network::respond_challenge`].
+    ChallengeRequest {
+        /// Who asked.
+        peer: PeerId,
+        /// What they asked.
+        request: ChallengeRequest,
+        /// Where the answer goes.
+        channel: ResponseChannel<ChallengeResponse>,
+    },
     /// The number of connected peers changed.
     PeersChanged {
         /// Peers with at least one open connection.
@@ -102,6 +113,16 @@ pub(crate) enum Command {
     RespondSync {
         channel: ResponseChannel<SyncResponse>,
         response: SyncResponse,
+    },
+    Challenge {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        request: ChallengeRequest,
+        reply: oneshot::Sender<Result<ChallengeResponse, NetworkError>>,
+    },
+    RespondChallenge {
+        channel: ResponseChannel<ChallengeResponse>,
+        response: ChallengeResponse,
     },
     ListenAddrs {
         reply: oneshot::Sender<Vec<Multiaddr>>,
@@ -223,6 +244,30 @@ impl Network {
         response: SyncResponse,
     ) -> Result<(), NetworkError> {
         self.send(Command::RespondSync { channel, response }).await
+    }
+
+    /// Sends a challenge request to the provider `peer`, dialing `addrs` if not yet
+    /// connected, and waits for its answer (up to two minutes: the products are computed
+    /// before the commitment comes back).
+    pub async fn challenge(
+        &self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        request: ChallengeRequest,
+    ) -> Result<ChallengeResponse, NetworkError> {
+        within_limit(CHALLENGE_PROTOCOL, &request, MAX_CHALLENGE_REQUEST_SIZE)?;
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Challenge { peer, addrs, request, reply }).await?;
+        rx.await.map_err(|_| NetworkError::Stopped)?
+    }
+
+    /// Answers a [`NetworkEvent::ChallengeRequest`].
+    pub async fn respond_challenge(
+        &self,
+        channel: ResponseChannel<ChallengeResponse>,
+        response: ChallengeResponse,
+    ) -> Result<(), NetworkError> {
+        self.send(Command::RespondChallenge { channel, response }).await
     }
 
     /// The addresses the swarm listens on now.

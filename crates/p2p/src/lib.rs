@@ -8,8 +8,9 @@
 //! The swarm speaks TCP and QUIC (noise + yamux on TCP), identify, Kademlia
 //! (`/gpuflow/kad/1`, seeded with the bootstrap peers, used to find more peers), gossipsub
 //! on `gpuflow/offers/1` and `gpuflow/heartbeats/1` with application validation, size limits
-//! per topic and peer scoring, and two request-response protocols: `/gpuflow/rental/1`
-//! (renters ask providers) and `/gpuflow/sync/1` (a node asks another node for its offers).
+//! per topic and peer scoring, and three request-response protocols: `/gpuflow/rental/1`
+//! (renters ask providers), `/gpuflow/sync/1` (a node asks another node for its offers)
+//! and `/gpuflow/challenge/1` (a node challenges a provider to compute matrix products).
 
 mod behaviour;
 mod codec;
@@ -38,7 +39,8 @@ pub struct NetworkConfig {
     /// Act as an index (nodes): subscribe to offers and heartbeats and serve
     /// `/gpuflow/sync/1`. Publishers need not subscribe.
     pub subscribe_offers: bool,
-    /// Answer `/gpuflow/rental/1` requests (providers); clients only send them.
+    /// Answer `/gpuflow/rental/1` and `/gpuflow/challenge/1` requests (providers); clients
+    /// only send them.
     pub serve_requests: bool,
 }
 

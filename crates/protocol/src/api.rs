@@ -84,6 +84,14 @@ pub struct OfferSummary {
     /// Rentals the provider's payout address received on the indexed escrow.
     #[serde(default)]
     pub rentals: u64,
+    /// Dense TFLOP/s per GPU the node's latest matrix-product challenge of the machine
+    /// proved (see the node's `CHALLENGE.md`); absent if never challenged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proven_tflops: Option<f64>,
+    /// Whether that challenge left the offer unflagged: false after a wrong, replayed or
+    /// too slow answer; absent if never challenged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge_ok: Option<bool>,
     /// Container images pulled ahead on the machine: a rental of one starts without a
     /// download.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -145,6 +153,22 @@ pub struct ProviderDetail {
     /// Reliability, uptime and rental counts, as last scored by this node.
     #[serde(default)]
     pub scores: Option<ProviderScores>,
+    /// The latest matrix-product challenge of the provider by this node, if any (all of
+    /// them, signed: `GET /v1/providers/{peer_id}/challenges`).
+    #[serde(default)]
+    pub challenge: Option<crate::challenge::ChallengeResult>,
+}
+
+/// `GET /v1/providers/{peer_id}/challenges` answer: this node's challenges of one
+/// provider, newest first, each a signed [`crate::challenge::ChallengeResult`] anyone can
+/// verify against the node's peer id.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChallengeList {
+    /// The node that challenged and signed.
+    pub node: String,
+    /// The signed results, newest first.
+    pub challenges: Vec<SignedEnvelope>,
 }
 
 /// A provider's scores, computed from the evidence of `GET /v1/providers/{peer_id}/evidence`

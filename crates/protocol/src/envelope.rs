@@ -15,6 +15,12 @@ pub enum MessageKind {
     Offer,
     /// A provider's [`crate::Heartbeat`].
     Heartbeat,
+    /// A provider's [`crate::challenge::Commitment`] to a matrix-product challenge.
+    ChallengeCommitment,
+    /// A provider's [`crate::challenge::Opening`] of committed rows.
+    ChallengeOpening,
+    /// A node's [`crate::challenge::ChallengeResult`]: what it checked and concluded.
+    ChallengeResult,
 }
 
 impl MessageKind {
@@ -22,6 +28,9 @@ impl MessageKind {
         match self {
             Self::Offer => b"gpuflow/offer/1\n",
             Self::Heartbeat => b"gpuflow/heartbeat/1\n",
+            Self::ChallengeCommitment => b"gpuflow/challenge-commitment/1\n",
+            Self::ChallengeOpening => b"gpuflow/challenge-opening/1\n",
+            Self::ChallengeResult => b"gpuflow/challenge-result/1\n",
         }
     }
 }
@@ -31,6 +40,9 @@ impl std::fmt::Display for MessageKind {
         f.write_str(match self {
             Self::Offer => "offer",
             Self::Heartbeat => "heartbeat",
+            Self::ChallengeCommitment => "challenge commitment",
+            Self::ChallengeOpening => "challenge opening",
+            Self::ChallengeResult => "challenge result",
         })
     }
 }

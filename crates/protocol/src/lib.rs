@@ -11,6 +11,7 @@
 
 mod amount;
 pub mod api;
+pub mod challenge;
 mod envelope;
 mod error;
 mod heartbeat;
@@ -52,6 +53,9 @@ pub const HEARTBEATS_TOPIC: &str = "gpuflow/heartbeats/1";
 pub const RENTAL_PROTOCOL: &str = "/gpuflow/rental/1";
 /// Request-response protocol over which nodes hand each other their stored offers.
 pub const SYNC_PROTOCOL: &str = "/gpuflow/sync/1";
+/// Request-response protocol over which a node challenges a provider to compute matrix
+/// products (see [`challenge`]).
+pub const CHALLENGE_PROTOCOL: &str = "/gpuflow/challenge/1";
 /// Version of the envelope format; receivers reject any other.
 pub const PROTOCOL_VERSION: u16 = 1;
 /// Largest encoded message accepted from the network, in bytes.

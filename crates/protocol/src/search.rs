@@ -82,6 +82,10 @@ pub enum SearchField {
     SlaCredits,
     /// Whether another live offer lists one of the same GPU UUIDs.
     Conflicts,
+    /// Dense TFLOP/s per GPU the node's latest matrix-product challenge proved.
+    ProvenTflops,
+    /// Whether that challenge left the offer unflagged (false also when never challenged).
+    ChallengeOk,
     /// A container image the machine is ready to run: pulled ahead, or allowed by the
     /// provider's allow-list (an empty list allows any).
     Image,
@@ -89,7 +93,7 @@ pub enum SearchField {
 
 impl SearchField {
     /// Every field, in the order help and errors list them.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 26] = [
         Self::GpuName,
         Self::NumGpus,
         Self::GpuRam,
@@ -113,11 +117,13 @@ impl SearchField {
         Self::CompletedRentals,
         Self::SlaCredits,
         Self::Conflicts,
+        Self::ProvenTflops,
+        Self::ChallengeOk,
         Self::Image,
     ];
 
     /// The fields results can be sorted on, in the order help and errors list them.
-    pub const SORTABLE: [Self; 17] = [
+    pub const SORTABLE: [Self; 18] = [
         Self::Dph,
         Self::DphPerGpu,
         Self::GpuRam,
@@ -135,6 +141,7 @@ impl SearchField {
         Self::Rentals,
         Self::CompletedRentals,
         Self::SlaCredits,
+        Self::ProvenTflops,
     ];
 
     /// The name a query uses.
@@ -163,6 +170,8 @@ impl SearchField {
             Self::CompletedRentals => "completed_rentals",
             Self::SlaCredits => "sla_credits",
             Self::Conflicts => "conflicts",
+            Self::ProvenTflops => "proven_tflops",
+            Self::ChallengeOk => "challenge_ok",
             Self::Image => "image",
         }
     }
@@ -172,7 +181,7 @@ impl SearchField {
         match self {
             Self::GpuName => FieldKind::Words,
             Self::Driver | Self::Region | Self::Payout => FieldKind::Text,
-            Self::Verified | Self::Conflicts => FieldKind::Bool,
+            Self::Verified | Self::Conflicts | Self::ChallengeOk => FieldKind::Bool,
             Self::Image => FieldKind::Image,
             _ => FieldKind::Number,
         }

@@ -9,6 +9,8 @@
 //!   heartbeat and the GPU health it reported
 //! * `GET /v1/providers/{peer_id}/evidence` → [`api::Evidence`]: the uptime buckets and
 //!   rentals the provider's scores are computed from, to recompute them
+//! * `GET /v1/providers/{peer_id}/challenges` → [`api::ChallengeList`]: this node's
+//!   matrix-product challenges of the provider, each signed by the node (`CHALLENGE.md`)
 //! * `GET /v1/rentals/{id}` → [`api::RentalDetail`] from the escrow's events, or 501 when
 //!   the node runs without `--rpc` and `--escrow`
 //! * `POST /v1/rentals/{id}/downtime` → [`api::DowntimeAttestation`] signed by the node's
@@ -147,6 +149,7 @@ fn routes(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(offers::offer))
         .routes(routes!(providers::provider))
         .routes(routes!(providers::evidence))
+        .routes(routes!(providers::challenges))
         .routes(routes!(rentals::rental))
         .routes(routes!(rentals::downtime))
         .routes(routes!(node))

@@ -35,6 +35,7 @@ pub(super) async fn provider(
         .evidence(state.params, info.peer_id.clone(), now)
         .await?
         .map(|(window, facts)| scores_of(&window, &facts, now));
+    let challenge = state.store.latest_challenge(info.peer_id.clone()).await?;
     Ok(Json(api::ProviderDetail {
         peer_id: info.peer_id,
         first_seen: info.first_seen,
@@ -42,7 +43,31 @@ pub(super) async fn provider(
         heartbeat_count: info.heartbeat_count,
         last_heartbeat: info.last_heartbeat,
         scores,
+        challenge,
     }))
+}
+
+/// This node's matrix-product challenges of a provider, newest first, each signed by the
+/// node. `CHALLENGE.md` says what was checked and how to check it again.
+#[utoipa::path(
+    get,
+    path = "/v1/providers/{peer_id}/challenges",
+    tag = "providers",
+    params(("peer_id" = String, Path, description = "The provider's libp2p peer id")),
+    responses(
+        (status = 200, description = "The signed results, newest first (empty when never \
+         challenged)", body = api::ChallengeList),
+        (status = 400, description = "Not a peer id", body = api::ApiErrorBody),
+    )
+)]
+pub(super) async fn challenges(
+    State(state): State<ApiState>,
+    Path(peer_id): Path<String>,
+) -> Result<Json<api::ChallengeList>, ApiError> {
+    let peer = peer_of(&peer_id)?;
+    let challenges =
+        state.store.challenges(peer.to_string(), crate::store::KEPT_CHALLENGES).await?;
+    Ok(Json(api::ChallengeList { node: state.node.peer_id.clone(), challenges }))
 }
 
 /// The evidence a provider's scores are computed from: per-bucket uptime bitmaps over the

@@ -143,7 +143,7 @@ async fn bad_search_input_is_a_400_naming_it() {
             "unknown field `gpu_nam` in `gpu_nam=RTX_4090`; known fields: gpu_name \
              num_gpus gpu_ram gpu_total_ram dph dph_per_gpu verified cuda driver region payout age_days inet_down \
              inet_up disk_space cpu_cores cpu_ram reliability uptime rentals completed_rentals sla_credits \
-             conflicts image",
+             conflicts proven_tflops challenge_ok image",
         ),
         (
             format!("/v1/offers?q={}", encode("gpu_ram>=abc")),
@@ -159,7 +159,7 @@ async fn bad_search_input_is_a_400_naming_it() {
             "/v1/offers?order=region".into(),
             "cannot sort by `region`; sortable fields: dph dph_per_gpu gpu_ram gpu_total_ram num_gpus cuda age_days \
              inet_down inet_up disk_space cpu_cores cpu_ram reliability uptime rentals completed_rentals \
-             sla_credits, add `-` for descending (e.g. `dph-`)",
+             sla_credits proven_tflops, add `-` for descending (e.g. `dph-`)",
         ),
         ("/v1/offers?limit=0".into(), "`limit` must be a whole number from 1 to 1000, found `0`"),
         (

@@ -36,6 +36,11 @@ pub(crate) struct Facts {
     pub(crate) completed_rentals: i64,
     /// Downtime credits paid back to the machine's renters.
     pub(crate) sla_credits: i64,
+    /// TFLOP/s per GPU the latest challenge proved, in thousandths; `None` if never
+    /// challenged.
+    pub(crate) proven_mtflops: Option<i64>,
+    /// The latest challenge passed (or was unrated); false also when never challenged.
+    pub(crate) challenge_ok: bool,
     /// Interned region and driver (see `store/index.rs`).
     pub(crate) region: u32,
     pub(crate) driver: u32,

@@ -66,6 +66,7 @@ impl FieldValues for Field {
             Self::Rentals => Some(offer.rentals),
             Self::CompletedRentals => Some(offer.completed_rentals),
             Self::SlaCredits => Some(offer.sla_credits),
+            Self::ProvenTflops => offer.proven_mtflops,
             _ => None,
         }
     }
@@ -83,6 +84,7 @@ impl FieldValues for Field {
         match self {
             Self::Verified => offer.verified,
             Self::Conflicts => offer.conflicts(now),
+            Self::ChallengeOk => offer.challenge_ok,
             _ => false,
         }
     }
@@ -135,11 +137,16 @@ impl FieldValues for Field {
             Self::Rentals | Self::CompletedRentals | Self::SlaCredits => {
                 number(0, "a whole number such as 3").map(Value::Int)
             }
-            Self::Verified | Self::Conflicts => match text.to_ascii_lowercase().as_str() {
-                "true" => Ok(Value::Bool(true)),
-                "false" => Ok(Value::Bool(false)),
-                _ => Err(bad("true or false".into())),
-            },
+            Self::ProvenTflops => {
+                number(3, "TFLOP/s per GPU such as 400 (at most 3 decimals)").map(Value::Int)
+            }
+            Self::Verified | Self::Conflicts | Self::ChallengeOk => {
+                match text.to_ascii_lowercase().as_str() {
+                    "true" => Ok(Value::Bool(true)),
+                    "false" => Ok(Value::Bool(false)),
+                    _ => Err(bad("true or false".into())),
+                }
+            }
             Self::GpuName => {
                 let words = name_words(text);
                 if words.trim().is_empty() {

@@ -9,13 +9,14 @@
 //! * Operators: `=` (or `==`), `!=`, `<`, `<=`, `>`, `>=`, `in`, `notin`. Spaces around an
 //!   operator are allowed; `in` and `notin` take a list `[a,b,c]`.
 //! * Numbers (`num_gpus`, `gpu_ram`, `dph`, `cuda`, `age_days`, `inet_down`, `inet_up`,
-//!   `disk_space`, `cpu_cores`, `cpu_ram`, `reliability`, `uptime`, `rentals`) take every
+//!   `disk_space`, `cpu_cores`, `cpu_ram`, `reliability`, `uptime`, `rentals`,
+//!   `proven_tflops`) take every
 //!   operator.
 //! * Text (`gpu_name`, `driver`, `region`, `payout`) takes `=`, `!=`, `in`, `notin` and
 //!   compares without regard to ASCII case, with `_` and a space the same character on
 //!   both sides: `region=eu_central` matches a region stored as `eu_central` or
 //!   `EU Central`.
-//! * `verified` and `conflicts` take `true` or `false` with `=` or `!=`.
+//! * `verified`, `conflicts` and `challenge_ok` take `true` or `false` with `=` or `!=`.
 //! * `image` takes an image reference, compared exactly, with `=`, `!=`, `in`, `notin`:
 //!   `image=pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime` matches the offers ready to run
 //!   it, those that pulled it ahead (`images`) or whose provider allows it
@@ -42,6 +43,10 @@
 //!   ended without a downtime credit, `sla_credits` the downtime credits paid back to its
 //!   renters. An offer whose provider
 //!   was never listed long enough to have an uptime matches no `uptime` condition.
+//! * `proven_tflops` is the dense TFLOP/s per GPU (up to three decimals) this node's latest
+//!   matrix-product challenge of the machine proved, and `challenge_ok=true` finds offers
+//!   whose latest challenge did not flag them (see `node/CHALLENGE.md`). A machine never
+//!   challenged matches no `proven_tflops` condition and has `challenge_ok=false`.
 //!
 //! Queries are evaluated against the store's in-memory index (`store/index.rs`), never
 //! turned into SQL, so nothing a user types reaches the database.

@@ -71,6 +71,10 @@ pub struct OfferSummary {
     pub completed_rentals: u64,
     /// Downtime credits paid back to the machine's renters.
     pub sla_credits: u64,
+    /// Dense TFLOP/s per GPU the latest challenge proved; `None` if never challenged.
+    pub proven_tflops: Option<f64>,
+    /// Whether the latest challenge left the offer unflagged; `None` if never challenged.
+    pub challenge_ok: Option<bool>,
     /// Container images pulled ahead on the machine.
     pub images: Vec<String>,
     /// The images renters may ask for; empty: any.
@@ -114,6 +118,8 @@ impl OfferSummary {
             reliability: offer.reliability,
             uptime: offer.uptime,
             rentals: offer.rentals,
+            proven_tflops: offer.proven_tflops,
+            challenge_ok: offer.challenge_ok,
             images: offer.images,
             allowed_images: offer.allowed_images,
         }

@@ -67,6 +67,8 @@ fn offer(id: u64, edit: impl FnOnce(&mut TestOffer)) -> TestOffer {
             rentals: 0,
             completed_rentals: 0,
             sla_credits: 0,
+            proven_mtflops: None,
+            challenge_ok: false,
             region: 0,
             driver: 1,
             verified: false,
@@ -102,6 +104,8 @@ fn offer(id: u64, edit: impl FnOnce(&mut TestOffer)) -> TestOffer {
             rentals: 0,
             completed_rentals: 0,
             sla_credits: 0,
+            proven_tflops: None,
+            challenge_ok: None,
             images: Vec::new(),
             allowed_images: Vec::new(),
         },
@@ -344,7 +348,7 @@ fn orders_parse() {
         Order::parse("region").unwrap_err().to_string(),
         "cannot sort by `region`; sortable fields: dph dph_per_gpu gpu_ram gpu_total_ram num_gpus cuda age_days \
          inet_down inet_up disk_space cpu_cores cpu_ram reliability uptime rentals completed_rentals \
-         sla_credits, add `-` for descending (e.g. `dph-`)"
+         sla_credits proven_tflops, add `-` for descending (e.g. `dph-`)"
     );
     for text in [
         "dph",
@@ -412,7 +416,7 @@ fn unknown_fields_and_bad_scores_are_named() {
         "unknown field `gpu_nam` in `gpu_nam=RTX_4090`; known fields: gpu_name num_gpus \
          gpu_ram gpu_total_ram dph dph_per_gpu verified cuda driver region payout age_days inet_down inet_up disk_space \
          cpu_cores cpu_ram reliability uptime rentals completed_rentals sla_credits conflicts \
-         image"
+         proven_tflops challenge_ok image"
     );
     assert_eq!(
         err("reliability>1.5"),

@@ -70,7 +70,6 @@ impl Changes {
 
     /// The `providers` row of `peer_id` changed: search shows provider columns with the
     /// provider's offer, whose id derives from the peer id.
-    #[allow(dead_code, reason = "for writes of provider columns other than the scores")]
     pub(super) fn provider(&mut self, peer_id: &str) {
         if let Some(id) = offer_of(peer_id) {
             self.offer(id.to_string());
@@ -213,6 +212,8 @@ impl Group {
                     high.completed_rentals = high.completed_rentals.max(f.completed_rentals);
                     low.sla_credits = low.sla_credits.min(f.sla_credits);
                     high.sla_credits = high.sla_credits.max(f.sla_credits);
+                    low.proven_mtflops = least(low.proven_mtflops, f.proven_mtflops);
+                    high.proven_mtflops = most(high.proven_mtflops, f.proven_mtflops);
                 }
                 Some((low, high))
             })
@@ -619,6 +620,8 @@ impl Inner {
             rentals: stored(summary.rentals),
             completed_rentals: stored(summary.completed_rentals),
             sla_credits: stored(summary.sla_credits),
+            proven_mtflops: summary.proven_tflops.map(|t| (t * 1000.0).floor() as i64),
+            challenge_ok: summary.challenge_ok == Some(true),
             region: self.symbols.intern(&summary.region),
             driver: self.symbols.intern(&summary.driver),
             verified: summary.verified,

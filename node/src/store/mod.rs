@@ -9,6 +9,7 @@
 //! for it, and a search waits until it shows every write answered before the search began.
 
 mod chain;
+mod challenges;
 pub(crate) mod index;
 mod reader;
 mod schema;
@@ -25,6 +26,7 @@ use std::{
 
 use gpuflow_protocol::{
     Heartbeat, Offer, OfferId, SignedEnvelope, Verified, api, api::ModelParams,
+    challenge::ChallengeResult,
 };
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -35,6 +37,7 @@ use crate::{
     search::{Cursor, OfferSummary, Order, Query},
 };
 pub use chain::{ChainCursor, ChainUpdate, KEPT_HASHES, LoggedEvent, RentalEvent, RentalRecord};
+pub use challenges::KEPT_PER_PROVIDER as KEPT_CHALLENGES;
 use index::OfferIndex;
 use reader::Readers;
 pub use uptime::{ProviderFacts, RETENTION_DAYS, RentalMachine, StoredScores, scores_of};
@@ -408,6 +411,35 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(String, Vec<String>)>, StoreError> {
         self.readers.run(move |conn| uptime::probe_targets(conn, now, &after, limit)).await
+    }
+
+    /// Stores the result of a challenge of its provider, as the node signed it (`envelope`
+    /// holds `result`); answers once committed.
+    pub async fn record_challenge(
+        &self,
+        result: ChallengeResult,
+        envelope: SignedEnvelope,
+    ) -> Result<(), StoreError> {
+        self.queue(move |reply| Write::Challenge { result: Box::new((result, envelope)), reply })
+            .await
+            .await
+    }
+
+    /// The newest `limit` challenge results of `peer_id`, newest first, as signed.
+    pub async fn challenges(
+        &self,
+        peer_id: String,
+        limit: u32,
+    ) -> Result<Vec<SignedEnvelope>, StoreError> {
+        self.readers.run(move |conn| challenges::of_provider(conn, &peer_id, limit)).await
+    }
+
+    /// The newest challenge result of `peer_id`, if it was ever challenged.
+    pub async fn latest_challenge(
+        &self,
+        peer_id: String,
+    ) -> Result<Option<ChallengeResult>, StoreError> {
+        self.readers.run(move |conn| challenges::latest(conn, &peer_id)).await
     }
 
     /// Hands a write to the writer thread (waiting while its queue is full) and returns

@@ -24,7 +24,7 @@ pub(super) const SUMMARY_COLUMNS: &str = "id, peer_id, offers.payout, gpu_name, 
     price_per_second, price_per_hour, verified, region, cuda_version, driver, listen_addrs, \
     seq, issued_at, expires_at, first_seen, inet_down_mbps, inet_up_mbps, disk_mb, \
     cpu_cores, cpu_ram_mb, \
-    reliability, uptime, rentals, completed_rentals, sla_credits, \
+    reliability, uptime, rentals, completed_rentals, sla_credits, proven_tflops, challenge_ok, \
     envelope -> '$.body.images' AS images, envelope -> '$.body.allowed_images' AS allowed_images";
 
 #[derive(Debug)]
@@ -225,6 +225,8 @@ pub(super) fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<OfferSummary> 
         rentals: unsigned(row, "rentals")?,
         completed_rentals: unsigned(row, "completed_rentals")?,
         sla_credits: unsigned(row, "sla_credits")?,
+        proven_tflops: row.get("proven_tflops")?,
+        challenge_ok: row.get("challenge_ok")?,
         images: list("images")?,
         allowed_images: list("allowed_images")?,
     })

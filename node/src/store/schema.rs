@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// Every migration, oldest first. Never edit one that has shipped: append a new one.
-pub(super) const MIGRATIONS: [&str; 10] = [
+pub(super) const MIGRATIONS: [&str; 11] = [
     // 1: offers, one row per provider.
     r#"
 CREATE TABLE offers (
@@ -188,6 +188,24 @@ ALTER TABLE offers ADD COLUMN cpu_ram_mb INTEGER;
 UPDATE offers SET
     cpu_cores = envelope ->> '$.body.cpu_cores',
     cpu_ram_mb = (envelope ->> '$.body.cpu_ram_bytes') / 1000000;
+"#,
+    // 11: the results of this node's matrix-product challenges (see node/CHALLENGE.md), each
+    // as the node signed it; the newest few per provider are kept.
+    r#"
+CREATE TABLE challenges (
+    provider TEXT NOT NULL,                -- peer id
+    seed TEXT NOT NULL,                    -- 0x hex, names the challenge
+    issued_at INTEGER NOT NULL,            -- unix time it was sent
+    outcome TEXT NOT NULL,                 -- challenge::Outcome, snake_case
+    ok INTEGER NOT NULL,                   -- 1 unless the outcome flags the offer
+    proven_tflops REAL NOT NULL,           -- per GPU
+    envelope TEXT NOT NULL,                -- the node's signed ChallengeResult, JSON
+    PRIMARY KEY (provider, seed)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX challenges_latest ON challenges (provider, issued_at);
+-- The latest result beside the provider, for search.
+ALTER TABLE providers ADD COLUMN proven_tflops REAL;     -- per GPU; NULL: never challenged
+ALTER TABLE providers ADD COLUMN challenge_ok INTEGER;   -- NULL: never challenged
 "#,
 ];
 

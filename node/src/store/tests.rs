@@ -911,7 +911,7 @@ fn unknown_schemas_are_refused() {
         conn.pragma_update(None, "user_version", version).unwrap();
         drop(conn);
         match Store::open(&path) {
-            Err(StoreError::UnknownSchema { found, supported: 10 }) => {
+            Err(StoreError::UnknownSchema { found, supported: 11 }) => {
                 assert_eq!(found, version)
             }
             other => panic!("version {version}: {other:?}"),

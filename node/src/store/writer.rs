@@ -13,14 +13,16 @@ use std::{
 };
 
 use gpuflow_p2p::PeerId;
-use gpuflow_protocol::{Heartbeat, Offer, OfferId, Verified};
+use gpuflow_protocol::{
+    Heartbeat, Offer, OfferId, SignedEnvelope, Verified, challenge::ChallengeResult,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
     HeartbeatUpsert, Upsert,
     chain::{self, ChainUpdate},
-    clamp,
+    challenges, clamp,
     index::{Changes, OfferIndex, Update},
     storable,
     uptime::{self, Mark, StoredScores},
@@ -67,6 +69,10 @@ pub(super) enum Write {
     Alive {
         started_at: u64,
         at: u64,
+        reply: Reply<()>,
+    },
+    Challenge {
+        result: Box<(ChallengeResult, SignedEnvelope)>,
         reply: Reply<()>,
     },
     /// Holds the writer, inside its batch, until `until`'s sender is dropped, so that a test
@@ -205,6 +211,14 @@ fn apply(
             Write::Alive { started_at, at, reply } => {
                 Done::Unit(reply, savepoint(&mut tx, |db| uptime::node_alive(db, started_at, at)))
             }
+            Write::Challenge { result, reply } => {
+                let saved = savepoint(&mut tx, |db| challenges::insert(db, &result.0, &result.1));
+                if saved.is_ok() {
+                    // Search shows the latest result with the provider's offer.
+                    changes.provider(&result.0.provider);
+                }
+                Done::Unit(reply, saved)
+            }
             Write::Prune { now, reply } => {
                 Done::Prune(reply, savepoint(&mut tx, |db| prune(db, now, &mut changes)))
             }
@@ -249,9 +263,10 @@ impl Write {
             Self::Heartbeat { reply, .. } => Done::Heartbeat(reply, Err(StoreError::Closed)),
             Self::Prune { reply, .. } => Done::Prune(reply, Err(StoreError::Closed)),
             Self::Chain { reply, .. } => Done::Chain(reply, Err(StoreError::Closed)),
-            Self::Probe { reply, .. } | Self::Scores { reply, .. } | Self::Alive { reply, .. } => {
-                Done::Unit(reply, Err(StoreError::Closed))
-            }
+            Self::Probe { reply, .. }
+            | Self::Scores { reply, .. }
+            | Self::Alive { reply, .. }
+            | Self::Challenge { reply, .. } => Done::Unit(reply, Err(StoreError::Closed)),
             #[cfg(test)]
             Self::Hold { reply, .. } => Done::Unit(reply, Err(StoreError::Closed)),
         }

@@ -3,6 +3,7 @@
 //! a real anvil.
 
 mod chain;
+mod challenges;
 mod network;
 mod process;
 mod support;

@@ -40,6 +40,7 @@ pub(crate) fn config(dir: &Path, bootstrap: Vec<Multiaddr>) -> NodeConfig {
         rate_limit: RateLimit { per_second: 1000, burst: 1000 },
         chain: None,
         reliability: Default::default(),
+        challenge: Default::default(),
     }
 }
 

@@ -16,6 +16,7 @@
 mod acceptance;
 mod adverts;
 pub mod chain;
+mod challenges;
 mod error;
 mod events;
 mod extensions;
@@ -205,6 +206,8 @@ pub struct Agent {
     started_rx: Option<mpsc::Receiver<(u64, Result<Started, RuntimeError>)>>,
     /// Images of [`AgentConfig::pull_ahead`] pulled so far, listed in the offer.
     ready_images: Vec<String>,
+    /// Nodes' matrix-product challenges: answers kept for their openings.
+    challenges: challenges::Challenges,
 }
 
 fn state_of(rental: &RentalRecord) -> WorkloadState {
@@ -292,6 +295,7 @@ impl Agent {
             started_tx,
             started_rx: Some(started_rx),
             ready_images: Vec::new(),
+            challenges: challenges::Challenges::default(),
         };
         agent.resume().await;
         Ok(agent)
@@ -417,6 +421,9 @@ impl Agent {
                 if let Err(e) = self.network.respond(channel, response).await {
                     tracing::warn!(error = %e, "could not answer a rental request");
                 }
+            }
+            NetworkEvent::ChallengeRequest { peer, request, channel } => {
+                self.on_challenge(peer, request, channel).await
             }
             _ => {}
         }

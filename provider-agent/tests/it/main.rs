@@ -1785,3 +1785,79 @@ async fn quote_nonces_count_on_across_restarts_in_one_word_of_the_escrows_bitmap
     let id = h.open(&third, 600).await;
     h.wait_status(id, "the workload to run", |s| s.state == WorkloadState::Running).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_challenge_is_answered_on_free_gpus_and_refused_on_rented_ones() {
+    use gpuflow_protocol::challenge::{
+        Challenge, ChallengeRequest, ChallengeResponse, Outcome, check::Verifier,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.start_agent().await;
+    let peer = h.peer.unwrap();
+    let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{}", h.port).parse().unwrap();
+    let ask = |request: ChallengeRequest| {
+        let (client, addr) = (h.client.clone(), addr.clone());
+        async move { client.challenge(peer, vec![addr], request).await.unwrap() }
+    };
+    let challenge = |seed: u8, gpus: &[&str]| Challenge {
+        seed: B256::repeat_byte(seed),
+        n: 64,
+        rounds: 2,
+        gpus: gpus.iter().map(|g| g.to_string()).collect(),
+    };
+
+    // Both GPUs free: the agent commits, opens the rows drawn after, and the node's check
+    // passes.
+    let asked = challenge(1, &["GPU-test-a", "GPU-test-b"]);
+    let mut verifier = Verifier::new(asked.clone(), peer, B256::repeat_byte(0xaa), 4);
+    let ChallengeResponse::Commitment { envelope } =
+        ask(ChallengeRequest::Challenge(asked.clone())).await
+    else {
+        panic!("no commitment; agent log:\n{}", h.logs())
+    };
+    let rows = verifier.on_commitment(envelope).unwrap();
+    let ChallengeResponse::Opening { envelope } =
+        ask(ChallengeRequest::Open { seed: asked.seed, rows }).await
+    else {
+        panic!("no opening; agent log:\n{}", h.logs())
+    };
+    let result = verifier.conclude(verifier.on_opening(envelope), unix_now(), 5, "test", None);
+    assert_eq!(result.outcome, Outcome::Unrated, "{}", result.reason);
+
+    // Rows of a challenge never computed are not opened.
+    let refused = ask(ChallengeRequest::Open {
+        seed: B256::repeat_byte(9),
+        rows: vec![gpuflow_protocol::challenge::RowRef { product: 0, row: 0 }],
+    })
+    .await;
+    assert!(
+        matches!(&refused, ChallengeResponse::Refused { reason } if reason.contains("send the challenge first")),
+        "{refused:?}"
+    );
+
+    // One GPU rented: a challenge naming it is refused, the other GPU is still challenged.
+    let quote = h.quote_for(600, Some(1), None, None).await.unwrap();
+    let id = h.open(&quote, 600).await;
+    let running = h.wait_status(id, "the workload", |s| s.state == WorkloadState::Running).await;
+    let rented = running.gpus[0].clone();
+    let free = if rented == "GPU-test-a" { "GPU-test-b" } else { "GPU-test-a" };
+    let refused = ask(ChallengeRequest::Challenge(challenge(2, &[&rented]))).await;
+    assert!(
+        matches!(&refused, ChallengeResponse::Refused { reason } if reason.contains("rented")),
+        "{refused:?}"
+    );
+    let answered = ask(ChallengeRequest::Challenge(challenge(3, &[free]))).await;
+    assert!(matches!(answered, ChallengeResponse::Commitment { .. }), "{answered:?}");
+    // Larger than the CPU path computes: refused, naming the limit.
+    let mut big = challenge(4, &[free]);
+    big.n = 2048;
+    let refused = ask(ChallengeRequest::Challenge(big)).await;
+    assert!(
+        matches!(&refused, ChallengeResponse::Refused { reason } if reason.contains("n = 1024")),
+        "{refused:?}"
+    );
+    h.stop_agent().await;
+    h.devnet.shutdown().await;
+}

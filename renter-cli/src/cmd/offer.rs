@@ -1,6 +1,6 @@
 //! `gpuflow offer`.
 use clap::Args;
-use gpuflow_protocol::{format_units, unix_now};
+use gpuflow_protocol::{challenge::ChallengeResult, format_units, unix_now};
 use serde_json::json;
 
 use super::{Ctx, print_json};
@@ -18,7 +18,10 @@ toward 90 % for newcomers; uptime the share of listed time it was up. The histor
 bar per day, oldest first (`·`: not listed that day). The node's evidence for these numbers:
 GET <node>/v1/providers/<peer id>/evidence. A rental of one of the ready images (already
 pulled on the machine) starts without a download; the provider runs only the allowed
-images (a trailing `*` matches any ending).")]
+images (a trailing `*` matches any ending). Proof of compute is the node's latest
+matrix-product challenge of the machine: the dense throughput per GPU it proved and whether
+that fits the GPU model offered; a wrong, replayed or too slow answer flags the offer, with
+the reason. All of them, signed by the node: GET <node>/v1/providers/<peer id>/challenges.")]
 pub struct OfferArgs {
     /// Offer id from `gpuflow search`.
     offer: String,
@@ -29,6 +32,7 @@ impl OfferArgs {
         let node = ctx.settings()?.node();
         let (summary, offer) = node.offer(&self.offer).await?;
         let provider = node.provider(&summary.peer_id).await?;
+        let challenge = provider.as_ref().and_then(|p| p.challenge.as_ref());
         if ctx.json {
             print_json(&json!({
                 "offer": summary,
@@ -40,6 +44,8 @@ impl OfferArgs {
                 "volume_grace_secs": offer.body.volume_grace_secs,
                 "provider": provider,
                 "uptime_history": provider.as_ref().and_then(|p| p.scores.as_ref()).map(|s| &s.daily),
+                "proven_tflops": challenge.map(|c| c.proven_tflops),
+                "challenge_ok": challenge.map(|c| c.outcome.ok()),
             }));
             return Ok(());
         }
@@ -152,8 +158,37 @@ impl OfferArgs {
             }
             None => println!("uptime history: not published by this node"),
         }
+        println!("{}", proof_line(challenge, unix_now()));
         Ok(())
     }
+}
+
+/// What the node's latest challenge of the machine proved, or why it flags the offer.
+fn proof_line(challenge: Option<&ChallengeResult>, now: u64) -> String {
+    let Some(c) = challenge else {
+        return "proof of compute: not challenged by this node yet".into();
+    };
+    let when = format!(
+        "{} products of {}³ per GPU in {} ms, {} ago",
+        c.rounds,
+        c.n,
+        c.elapsed_ms,
+        ui::duration(now.saturating_sub(c.issued_at))
+    );
+    if c.outcome.ok() {
+        format!(
+            "proof of compute: {} TFLOP/s per GPU ({when}); {}",
+            tflops(c.proven_tflops),
+            c.reason
+        )
+    } else {
+        format!("proof of compute: FLAGGED, {} ({when}): {}", c.outcome.as_str(), c.reason)
+    }
+}
+
+/// TFLOP/s with three significant digits at most, however small.
+fn tflops(value: f64) -> String {
+    if value >= 1.0 { format!("{value:.1}") } else { format!("{value:.3e}") }
 }
 
 /// One bar per day, higher for more uptime; `·` for a day the provider was not listed.
@@ -174,4 +209,44 @@ fn gigabytes(mb: Option<u64>) -> String {
 
 fn opt(v: Option<u64>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::B256;
+    use gpuflow_protocol::challenge::Outcome;
+
+    use super::*;
+
+    fn result(outcome: Outcome, proven_tflops: f64, reason: &str) -> ChallengeResult {
+        ChallengeResult {
+            provider: "12D3KooW".into(),
+            seed: B256::ZERO,
+            n: 8192,
+            rounds: 16,
+            gpus: vec!["GPU-1".into()],
+            gpu_name: "NVIDIA H200".into(),
+            issued_at: 1_000,
+            elapsed_ms: 30,
+            proven_tflops,
+            expected_tflops: Some(989.0),
+            outcome,
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn the_proof_line_says_what_was_proved_or_why_the_offer_is_flagged() {
+        assert_eq!(proof_line(None, 0), "proof of compute: not challenged by this node yet");
+        let passed = proof_line(Some(&result(Outcome::Passed, 586.4, "correct; fast")), 1_060);
+        assert!(passed.starts_with("proof of compute: 586.4 TFLOP/s per GPU (16 products of 8192³ per GPU in 30 ms, 1m 0s ago)"), "{passed}");
+        assert!(passed.ends_with("; correct; fast"), "{passed}");
+        let flagged = proof_line(
+            Some(&result(Outcome::WrongRow, 0.0, "row 3 of product 0 is not the product's row")),
+            1_000,
+        );
+        assert!(flagged.starts_with("proof of compute: FLAGGED, wrong_row ("), "{flagged}");
+        assert!(flagged.ends_with("row 3 of product 0 is not the product's row"), "{flagged}");
+        assert_eq!(tflops(0.000123), "1.230e-4");
+    }
 }

@@ -1,5 +1,6 @@
 //! Real swarms on loopback: gossip of signed offers and heartbeats, peer scoring, QUIC,
-//! Kademlia discovery, and the rental and sync request-response protocols and their limits.
+//! Kademlia discovery, and the rental, sync and challenge request-response protocols and
+//! their limits.
 
 use std::time::Duration;
 
@@ -465,4 +466,90 @@ async fn a_provider_closes_the_stream_of_an_oversized_request_at_once() {
     // timeout: it waits neither for the rest of the request nor for the application.
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}: {failure}", started.elapsed());
     assert!(matches!(failure, request_response::OutboundFailure::Io(_)), "{failure}");
+}
+
+#[tokio::test]
+async fn a_challenge_is_committed_then_opened_and_checked_over_the_wire() {
+    use gpuflow_protocol::challenge::{
+        Answer, Challenge, ChallengeRequest, ChallengeResponse, Outcome, check::Verifier,
+    };
+
+    // The provider answers on the CPU and signs with its identity, as the agent does.
+    let signer = Identity::generate();
+    let (provider, mut provider_events, event_loop) = gpuflow_p2p::new(NetworkConfig {
+        identity: signer.clone(),
+        listen: vec![TCP.parse().unwrap()],
+        bootstrap: Vec::new(),
+        subscribe_offers: false,
+        serve_requests: true,
+    })
+    .unwrap();
+    tokio::spawn(event_loop.run());
+    let provider_addr = first_listen_addr(&mut provider_events).await;
+    let provider_identity_peer = provider.peer_id();
+    let (node, _node_events) = peer(false, Vec::new(), false, false);
+    let seed = alloy::primitives::B256::repeat_byte(3);
+    let challenge = Challenge { seed, n: 64, rounds: 2, gpus: vec!["GPU-0".into()] };
+    let mut verifier = Verifier::new(
+        challenge.clone(),
+        provider_identity_peer,
+        alloy::primitives::B256::repeat_byte(9),
+        4,
+    );
+    let ask = tokio::spawn({
+        let (node, challenge) = (node.clone(), challenge.clone());
+        async move {
+            node.challenge(
+                provider_identity_peer,
+                vec![provider_addr],
+                ChallengeRequest::Challenge(challenge),
+            )
+            .await
+        }
+    });
+    let (request, channel) = next(&mut provider_events, "challenge", |e| match e {
+        NetworkEvent::ChallengeRequest { request, channel, .. } => Some((request, channel)),
+        _ => None,
+    })
+    .await;
+    let ChallengeRequest::Challenge(asked) = request else { panic!("{request:?}") };
+    assert_eq!(asked, challenge);
+    let answer = Answer::compute_cpu(&asked);
+    let envelope = SignedEnvelope::seal(&signer, &answer.commitment());
+    provider.respond_challenge(channel, ChallengeResponse::Commitment { envelope }).await.unwrap();
+    let ChallengeResponse::Commitment { envelope } =
+        tokio::time::timeout(WAIT, ask).await.expect("answer in time").unwrap().unwrap()
+    else {
+        panic!("not a commitment")
+    };
+    let rows = verifier.on_commitment(envelope).unwrap();
+
+    let open = tokio::spawn({
+        let node = node.clone();
+        let rows = rows.clone();
+        async move {
+            node.challenge(
+                provider_identity_peer,
+                Vec::new(),
+                ChallengeRequest::Open { seed, rows },
+            )
+            .await
+        }
+    });
+    let (request, channel) = next(&mut provider_events, "opening request", |e| match e {
+        NetworkEvent::ChallengeRequest { request, channel, .. } => Some((request, channel)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(request, ChallengeRequest::Open { seed, rows: rows.clone() });
+    let envelope = SignedEnvelope::seal(&signer, &answer.open(&rows).unwrap());
+    provider.respond_challenge(channel, ChallengeResponse::Opening { envelope }).await.unwrap();
+    let ChallengeResponse::Opening { envelope } =
+        tokio::time::timeout(WAIT, open).await.expect("answer in time").unwrap().unwrap()
+    else {
+        panic!("not an opening")
+    };
+    let checked = verifier.on_opening(envelope);
+    let result = verifier.conclude(checked, unix_now(), 10, "Simulated GPU", None);
+    assert_eq!(result.outcome, Outcome::Unrated, "{}", result.reason);
 }

@@ -1,0 +1,199 @@
+//! The node challenges providers over real loopback swarms: each answers on the CPU, one
+//! honestly, one with wrong rows, one claiming a GPU it is not; the node checks, signs and
+//! serves each result, and shows the latest with the provider.
+
+use std::time::Duration;
+
+use gpuflow_node::ChallengeConfig;
+use gpuflow_p2p::{Multiaddr, Network, NetworkConfig, NetworkEvent};
+use gpuflow_protocol::{
+    SignedEnvelope, api,
+    challenge::{
+        Answer, Backend, ChallengeRequest, ChallengeResponse, ChallengeResult, Outcome, matrix,
+    },
+    testing::TestProvider,
+};
+
+use crate::support::{TestNode, WAIT, eventually, get_json};
+
+/// How a test provider answers.
+#[derive(Clone, Copy)]
+enum Behaviour {
+    Honest,
+    /// Commits to, and opens, products with one entry off in every row.
+    WrongRows,
+}
+
+/// A provider that joined through `node`, answers challenges as `behaviour` says and
+/// offers one GPU named `gpu_name` at its own address.
+async fn provider(node: &TestNode, gpu_name: &str, behaviour: Behaviour) -> TestProvider {
+    let provider = TestProvider::default();
+    let node_peer = node.node.peer_id;
+    let (network, mut events, event_loop) = gpuflow_p2p::new(NetworkConfig {
+        identity: provider.identity.clone(),
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        bootstrap: vec![node.addr()],
+        subscribe_offers: false,
+        serve_requests: true,
+    })
+    .unwrap();
+    tokio::spawn(event_loop.run());
+    let (mut listening, mut subscribed) = (None::<Multiaddr>, false);
+    tokio::time::timeout(WAIT, async {
+        while listening.is_none() || !subscribed {
+            match events.recv().await.expect("the event loop runs") {
+                NetworkEvent::Listening(addr) => listening = Some(addr),
+                NetworkEvent::OffersSubscriber(peer) if peer == node_peer => subscribed = true,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("the provider listens and the node subscribes");
+    let addr = format!("{}/p2p/{}", listening.unwrap(), network.peer_id());
+    tokio::spawn(answer(network.clone(), events, provider.identity.clone(), behaviour));
+    let offer = provider.offer(|offer| {
+        offer.listen_addrs = vec![addr];
+        offer.gpus[0].name = gpu_name.to_owned();
+    });
+    network.publish_offer(&offer).await.unwrap();
+    provider
+}
+
+/// Answers every challenge request on `events`, on the CPU.
+async fn answer(
+    network: Network,
+    mut events: tokio::sync::mpsc::Receiver<NetworkEvent>,
+    identity: gpuflow_protocol::Identity,
+    behaviour: Behaviour,
+) {
+    let mut answers: Vec<Answer> = Vec::new();
+    while let Some(event) = events.recv().await {
+        let NetworkEvent::ChallengeRequest { request, channel, .. } = event else { continue };
+        let response = match request {
+            ChallengeRequest::Challenge(challenge) => {
+                let n = challenge.n as usize;
+                let answer = Answer::from_products(&challenge, Backend::Cpu, |p| {
+                    let mut c = matrix::product(challenge.seed, p, n);
+                    if let Behaviour::WrongRows = behaviour {
+                        c.chunks_exact_mut(n).for_each(|row| row[3] += 1);
+                    }
+                    c
+                });
+                let envelope = SignedEnvelope::seal(&identity, &answer.commitment());
+                answers.push(answer);
+                ChallengeResponse::Commitment { envelope }
+            }
+            ChallengeRequest::Open { seed, rows } => {
+                let answer = answers.iter().find(|a| a.challenge().seed == seed).unwrap();
+                let mut opening = answer.open(&rows).unwrap();
+                if let Behaviour::WrongRows = behaviour {
+                    // What was committed to.
+                    opening.rows.iter_mut().for_each(|row| row.values[3] += 1);
+                }
+                ChallengeResponse::Opening { envelope: SignedEnvelope::seal(&identity, &opening) }
+            }
+        };
+        network.respond_challenge(channel, response).await.unwrap();
+    }
+}
+
+fn peer(provider: &TestProvider) -> String {
+    provider.identity.peer_id().to_string()
+}
+
+/// The node's signed results for `provider`, once there is at least one, opened.
+async fn results(node: &TestNode, provider: &TestProvider) -> Vec<ChallengeResult> {
+    let url = format!("{}/v1/providers/{}/challenges", node.url, peer(provider));
+    eventually("a challenge result", || async {
+        let list: api::ChallengeList = get_json(&url).await;
+        assert_eq!(list.node, node.node.peer_id.to_string());
+        let opened: Vec<ChallengeResult> = list
+            .challenges
+            .into_iter()
+            .map(|envelope| {
+                let verified = envelope.open::<ChallengeResult>().expect("a valid signature");
+                assert_eq!(verified.signer, node.node.peer_id, "signed by the node");
+                verified.body
+            })
+            .collect();
+        (!opened.is_empty()).then_some(opened)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn providers_are_challenged_checked_and_the_signed_results_served() {
+    let node = TestNode::start_with(Vec::new(), |config| {
+        config.challenge = ChallengeConfig {
+            per_provider: Duration::from_secs(3600),
+            scan_interval: Duration::from_millis(100),
+            n: 64,
+            rounds: 2,
+            rows: 4,
+        };
+    })
+    .await;
+    let honest = provider(&node, "Test GPU", Behaviour::Honest).await;
+    let cheat = provider(&node, "Test GPU", Behaviour::WrongRows).await;
+    // A CPU answering 64³ products never reaches half of an H200's 989 TFLOP/s, however
+    // loaded the machine: the verdict does not hang on a timing.
+    let pretender = provider(&node, "NVIDIA H200", Behaviour::Honest).await;
+
+    let result = results(&node, &honest).await;
+    assert_eq!(result.len(), 1, "one challenge per provider per hour: {result:?}");
+    assert_eq!(result[0].outcome, Outcome::Unrated, "{}", result[0].reason);
+    assert_eq!(result[0].provider, peer(&honest));
+    assert!(result[0].proven_tflops > 0.0);
+    assert_eq!(result[0].gpus, vec![honest.gpu_uuid()]);
+
+    let result = results(&node, &cheat).await;
+    assert_eq!(result[0].outcome, Outcome::WrongRow, "{}", result[0].reason);
+    assert_eq!(result[0].proven_tflops, 0.0);
+
+    let result = results(&node, &pretender).await;
+    assert_eq!(result[0].outcome, Outcome::TooSlow, "{}", result[0].reason);
+    assert_eq!(result[0].expected_tflops, Some(989.0));
+
+    // The provider's page shows the latest result, with its reason.
+    let detail: api::ProviderDetail =
+        get_json(&format!("{}/v1/providers/{}", node.url, peer(&cheat))).await;
+    let latest = detail.challenge.expect("the latest challenge");
+    assert!(!latest.outcome.ok());
+    assert!(latest.reason.contains("Freivalds"), "{}", latest.reason);
+    // Search knows the latest result of each: only the honest provider is unflagged, the
+    // throughput is a field too.
+    let search = |q: &str| {
+        let url = format!("{}/v1/offers?q={q}&order=proven_tflops-", node.url);
+        async move {
+            let list: api::OfferList = get_json(&url).await;
+            list.offers
+        }
+    };
+    let ids = |offers: &[api::OfferSummary]| {
+        let mut ids: Vec<String> = offers.iter().map(|o| o.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |mut ids: Vec<String>| {
+        ids.sort();
+        ids
+    };
+    let ok = search("challenge_ok=true").await;
+    assert_eq!(ids(&ok), vec![honest.id().to_string()]);
+    assert!(ok[0].proven_tflops.is_some_and(|t| t > 0.0), "{:?}", ok[0]);
+    assert_eq!(ok[0].challenge_ok, Some(true));
+    assert_eq!(
+        ids(&search("challenge_ok=false").await),
+        sorted(vec![cheat.id().to_string(), pretender.id().to_string()])
+    );
+    // Every challenged machine has a throughput (the wrong answer's is 0), and none of these
+    // CPUs reaches one TFLOP/s.
+    assert_eq!(
+        ids(&search("proven_tflops>=0").await),
+        sorted(vec![honest.id().to_string(), cheat.id().to_string(), pretender.id().to_string()])
+    );
+    assert!(search("proven_tflops>1").await.is_empty());
+    // Still one each: the scans since did not challenge anyone again.
+    assert_eq!(results(&node, &honest).await.len(), 1);
+}
