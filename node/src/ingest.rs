@@ -69,6 +69,7 @@ impl From<ProtocolError> for Refusal {
 }
 
 /// Checks an offer's bytes from gossipsub against everything but the store.
+#[cfg(test)]
 pub(crate) fn check_offer(data: &[u8], now: u64) -> Result<Verified<Offer>, Refusal> {
     check_offer_time(SignedEnvelope::decode::<Offer>(data)?, now)
 }
@@ -84,8 +85,15 @@ fn check_offer_time(offer: Verified<Offer>, now: u64) -> Result<Verified<Offer>,
 }
 
 /// Checks a heartbeat's bytes from gossipsub against everything but the store.
+#[cfg(test)]
 pub(crate) fn check_heartbeat(data: &[u8], now: u64) -> Result<Verified<Heartbeat>, Refusal> {
-    let heartbeat = SignedEnvelope::decode::<Heartbeat>(data)?;
+    check_heartbeat_time(SignedEnvelope::decode::<Heartbeat>(data)?, now)
+}
+
+fn check_heartbeat_time(
+    heartbeat: Verified<Heartbeat>,
+    now: u64,
+) -> Result<Verified<Heartbeat>, Refusal> {
     if heartbeat.body.issued_at > now + MAX_CLOCK_SKEW {
         return Err(Refusal::ignore("from_the_future"));
     }
@@ -226,42 +234,68 @@ struct Ingest {
 }
 
 /// A gossiped message that passed its checks.
-enum Checked {
+pub(crate) enum Checked {
     Offer(Box<Verified<Offer>>),
     Heartbeat(Box<Verified<Heartbeat>>),
 }
 
-/// Checks one gossiped message of `topic`.
-fn check(topic: Topic, data: &[u8], now: u64) -> Result<Checked, Refusal> {
-    match topic {
-        Topic::Offers => check_offer(data, now).map(|offer| Checked::Offer(Box::new(offer))),
-        _ => check_heartbeat(data, now).map(|heartbeat| Checked::Heartbeat(Box::new(heartbeat))),
+/// Checks gossiped messages, results in order: each topic's messages are decoded with
+/// [`SignedEnvelope::decode_batch`], which verifies their signatures together and refuses
+/// each bad one as checking it alone would.
+pub(crate) fn check_many(messages: &[(Topic, Vec<u8>)], now: u64) -> Vec<Result<Checked, Refusal>> {
+    let of = |wanted: Topic| -> Vec<&[u8]> {
+        messages.iter().filter(|(topic, _)| *topic == wanted).map(|(_, d)| &d[..]).collect()
+    };
+    let mut offers = SignedEnvelope::decode_batch::<Offer>(&of(Topic::Offers)).into_iter();
+    let mut heartbeats =
+        SignedEnvelope::decode_batch::<Heartbeat>(&of(Topic::Heartbeats)).into_iter();
+    let mut checked = Vec::with_capacity(messages.len());
+    for (topic, _) in messages {
+        let next = match topic {
+            Topic::Offers => offers.next().map(|offer| {
+                check_offer_time(offer?, now).map(|offer| Checked::Offer(Box::new(offer)))
+            }),
+            Topic::Heartbeats => heartbeats.next().map(|heartbeat| {
+                check_heartbeat_time(heartbeat?, now)
+                    .map(|heartbeat| Checked::Heartbeat(Box::new(heartbeat)))
+            }),
+            _ => None,
+        };
+        checked.push(next.unwrap_or(Err(Refusal::ignore("check_failed"))));
     }
+    checked
 }
 
 /// Checks `messages` in order on every core (see [`on_every_core`]).
 async fn check_all(messages: Vec<(Topic, Vec<u8>)>) -> Vec<Result<Checked, Refusal>> {
     let now = unix_now();
-    on_every_core(messages, move |(topic, data)| check(*topic, data, now))
+    on_every_core(messages, move |slice| check_many(slice, now))
         .await
         .into_iter()
-        // A panicking check refuses its message rather than the node.
+        // A panicking check refuses its messages rather than the node.
         .map(|checked| checked.unwrap_or(Err(Refusal::ignore("check_failed"))))
         .collect()
 }
 
-/// Runs `work` on each of `items`, results in order: split over one blocking task per core
-/// when there are enough items to pay for the hand-off, in place otherwise. An item whose
-/// task panicked gets `None`.
+/// Runs `work` on slices of `items`, results in order: split over one blocking task per
+/// core when there are enough items to pay for the hand-off, in place otherwise. `work`
+/// returns one result per item of its slice; the items of a slice whose task panicked (or
+/// that answered a different number of results) get `None`.
 pub async fn on_every_core<I, T, W>(items: Vec<I>, work: W) -> Vec<Option<T>>
 where
     I: Send + 'static,
     T: Send + 'static,
-    W: Fn(&I) -> T + Clone + Send + 'static,
+    W: Fn(&[I]) -> Vec<T> + Clone + Send + 'static,
 {
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let answered = |results: Vec<T>, len: usize| -> Vec<Option<T>> {
+        match results.len() == len {
+            true => results.into_iter().map(Some).collect(),
+            false => (0..len).map(|_| None).collect(),
+        }
+    };
     if items.len() < 2 * cores {
-        return items.iter().map(|item| Some(work(item))).collect();
+        return answered(work(&items), items.len());
     }
     let size = items.len().div_ceil(cores);
     let mut items = items.into_iter();
@@ -269,13 +303,13 @@ where
         .map(|_| {
             let chunk: Vec<I> = items.by_ref().take(size).collect();
             let (len, work) = (chunk.len(), work.clone());
-            (tokio::task::spawn_blocking(move || chunk.iter().map(work).collect::<Vec<_>>()), len)
+            (tokio::task::spawn_blocking(move || work(&chunk)), len)
         })
         .collect();
     let mut done = Vec::new();
     for (task, len) in tasks {
         match task.await {
-            Ok(results) => done.extend(results.into_iter().map(Some)),
+            Ok(results) => done.extend(answered(results, len)),
             Err(_) => done.extend((0..len).map(|_| None)),
         }
     }
@@ -434,12 +468,9 @@ async fn sync_from(network: Network, store: Store, metrics: Arc<Metrics>, peer: 
         // before any is awaited, so that the writer commits the page together instead of
         // syncing the disk once per offer.
         let now = unix_now();
-        let checked = on_every_core(page.offers, move |envelope| {
-            envelope
-                .clone()
-                .open::<Offer>()
-                .map_err(Refusal::from)
-                .and_then(|offer| check_offer_time(offer, now))
+        let checked = on_every_core(page.offers, move |envelopes| {
+            let opened = envelopes.iter().map(|envelope| envelope.clone().open::<Offer>());
+            opened.map(|offer| check_offer_time(offer?, now)).collect()
         })
         .await;
         let mut queued = Vec::with_capacity(checked.len());

@@ -129,29 +129,194 @@ impl SignedEnvelope {
 
     /// Verifies version, kind, size, signature and body rules, and decodes the body.
     pub fn open<T: Message>(self) -> Result<Verified<T>, ProtocolError> {
+        let unchecked = Unchecked::<T>::of(self)?;
+        unchecked.verify_alone()?;
+        unchecked.finish()
+    }
+
+    /// Decodes and opens many envelopes of kind `T` received from the network, like
+    /// [`SignedEnvelope::decode`] on each, results in order; the signatures are verified
+    /// together (ed25519 batch verification, about twice as fast as one by one).
+    ///
+    /// Every message gets the verdict `decode` gives it: a batch that fails is verified one
+    /// by one, so a bad signature costs only its own message. The batch equation is
+    /// cofactorless, like [`ed25519_dalek::VerifyingKey::verify_strict`], and small-order
+    /// keys and nonces are refused before it as `verify_strict` refuses them. One difference
+    /// is left: a signature whose only fault is a mixed-order component, which only the
+    /// key's owner can make, passes a batch with a chance of at most 1 in 8; it then
+    /// accepts that signer's own message, never a forgery under someone else's key.
+    pub fn decode_batch<T: Message>(
+        messages: &[impl AsRef<[u8]>],
+    ) -> Vec<Result<Verified<T>, ProtocolError>> {
+        let mut checked: Vec<Result<Unchecked<T>, ProtocolError>> = messages
+            .iter()
+            .map(|bytes| {
+                let bytes = bytes.as_ref();
+                if bytes.len() > T::MAX_SIZE {
+                    return Err(ProtocolError::TooLarge { size: bytes.len(), max: T::MAX_SIZE });
+                }
+                Unchecked::of(Self::from_bytes(bytes)?)
+            })
+            .collect();
+        // What a batch cannot judge as `verify_strict` would is verified alone.
+        for entry in &mut checked {
+            if let Ok(unchecked) = entry
+                && !unchecked.batchable()
+                && let Err(error) = unchecked.verify_alone()
+            {
+                *entry = Err(error);
+            }
+        }
+        let batch: Vec<&Unchecked<T>> = checked.iter().filter_map(|c| c.as_ref().ok()).collect();
+        let messages: Vec<&[u8]> = batch.iter().map(|u| u.signed.as_slice()).collect();
+        let signatures: Vec<_> = batch.iter().map(|u| u.signature).collect();
+        let keys: Vec<_> = batch.iter().map(|u| u.key).collect();
+        if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_err() {
+            // Find the bad ones: each is refused with the reason `open` gives it.
+            for entry in &mut checked {
+                if let Ok(unchecked) = entry
+                    && let Err(error) = unchecked.verify_alone()
+                {
+                    *entry = Err(error);
+                }
+            }
+        }
+        checked.into_iter().map(|entry| entry.and_then(Unchecked::finish)).collect()
+    }
+}
+
+/// An envelope of kind `T` whose size, version, kind and key are checked, its signature
+/// not yet.
+struct Unchecked<T> {
+    envelope: SignedEnvelope,
+    signer: PeerId,
+    key: ed25519_dalek::VerifyingKey,
+    signature: ed25519_dalek::Signature,
+    signed: Vec<u8>,
+    kind: std::marker::PhantomData<T>,
+}
+
+impl<T: Message> Unchecked<T> {
+    /// The checks [`SignedEnvelope::open`] makes before the signature, in its order.
+    fn of(envelope: SignedEnvelope) -> Result<Self, ProtocolError> {
         // Envelopes that did not come through `decode` (sync answers, HTTP) still get a
         // bound: the body is always smaller than the envelope around it.
-        if self.body.get().len() > T::MAX_SIZE {
-            return Err(ProtocolError::TooLarge { size: self.body.get().len(), max: T::MAX_SIZE });
+        let body = envelope.body.get().len();
+        if body > T::MAX_SIZE {
+            return Err(ProtocolError::TooLarge { size: body, max: T::MAX_SIZE });
         }
-        if self.version != PROTOCOL_VERSION {
-            return Err(ProtocolError::UnsupportedVersion(self.version));
+        if envelope.version != PROTOCOL_VERSION {
+            return Err(ProtocolError::UnsupportedVersion(envelope.version));
         }
-        if self.kind != T::KIND {
-            return Err(ProtocolError::WrongKind { expected: T::KIND, found: self.kind });
+        if envelope.kind != T::KIND {
+            return Err(ProtocolError::WrongKind { expected: T::KIND, found: envelope.kind });
         }
-        let signer = peer_id_of(&self.public_key.0)?;
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&self.public_key.0)
+        let signer = peer_id_of(&envelope.public_key.0)?;
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&envelope.public_key.0)
             .map_err(|_| ProtocolError::InvalidKey)?;
-        let signature = ed25519_dalek::Signature::from_bytes(&self.signature.0);
-        key.verify_strict(&signed_bytes(self.kind, &self.body), &signature)
-            .map_err(|_| ProtocolError::BadSignature)?;
-        let body: T = serde_json::from_str(self.body.get())?;
-        body.validate(&signer)?;
-        Ok(Verified { signer, body, envelope: self })
+        let signature = ed25519_dalek::Signature::from_bytes(&envelope.signature.0);
+        let signed = signed_bytes(envelope.kind, &envelope.body);
+        Ok(Self { envelope, signer, key, signature, signed, kind: std::marker::PhantomData })
+    }
+
+    /// Whether a batch may judge this signature as `verify_strict` would: it refuses
+    /// small-order keys and nonces, which the batch equation alone would let through.
+    fn batchable(&self) -> bool {
+        let nonce = curve25519_dalek::edwards::CompressedEdwardsY(*self.signature.r_bytes());
+        !self.key.is_weak() && nonce.decompress().is_some_and(|r| !r.is_small_order())
+    }
+
+    fn verify_alone(&self) -> Result<(), ProtocolError> {
+        self.key
+            .verify_strict(&self.signed, &self.signature)
+            .map_err(|_| ProtocolError::BadSignature)
+    }
+
+    /// Decodes the body and checks its rules, once the signature is known to be good.
+    fn finish(self) -> Result<Verified<T>, ProtocolError> {
+        let body: T = serde_json::from_str(self.envelope.body.get())?;
+        body.validate(&self.signer)?;
+        Ok(Verified { signer: self.signer, body, envelope: self.envelope })
     }
 }
 
 fn signed_bytes(kind: MessageKind, body: &RawValue) -> Vec<u8> {
     [kind.domain(), body.get().as_bytes()].concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Heartbeat, Identity};
+
+    fn heartbeat(identity: &Identity, seq: u64) -> SignedEnvelope {
+        let body = Heartbeat {
+            seq,
+            issued_at: 1_700_000_000,
+            gpus: Vec::new(),
+            active_rentals: 0,
+            listen_addrs: Vec::new(),
+            maintenance: None,
+        };
+        SignedEnvelope::seal(identity, &body)
+    }
+
+    fn reasons(checked: &[Result<Verified<Heartbeat>, ProtocolError>]) -> Vec<&'static str> {
+        checked.iter().map(|c| c.as_ref().map_or_else(|e| e.reason(), |_| "ok")).collect()
+    }
+
+    #[test]
+    fn a_forged_signature_in_a_batch_refuses_that_message_alone() {
+        let identities: Vec<Identity> =
+            (0..9).map(|i| Identity::from_secret([i + 1; 32])).collect();
+        let mut envelopes: Vec<SignedEnvelope> =
+            identities.iter().enumerate().map(|(i, id)| heartbeat(id, i as u64 + 1)).collect();
+        // The middle one carries a body its key signed, under the signature of another.
+        let forged = heartbeat(&identities[4], 99);
+        envelopes[4].body = forged.body;
+        let bytes: Vec<Vec<u8>> = envelopes.iter().map(SignedEnvelope::to_bytes).collect();
+        let checked = SignedEnvelope::decode_batch::<Heartbeat>(&bytes);
+        let mut expected = vec!["ok"; 9];
+        expected[4] = "bad_signature";
+        assert_eq!(reasons(&checked), expected);
+        for (i, checked) in checked.iter().enumerate().filter(|(i, _)| *i != 4) {
+            let verified = checked.as_ref().unwrap();
+            assert_eq!(verified.signer, identities[i].peer_id());
+            assert_eq!(verified.body.seq, i as u64 + 1);
+        }
+        // One by one says the same.
+        let alone: Vec<_> = bytes.iter().map(|b| SignedEnvelope::decode::<Heartbeat>(b)).collect();
+        assert_eq!(reasons(&alone), expected);
+    }
+
+    #[test]
+    fn a_batch_refuses_bad_keys_and_envelopes_with_the_reasons_of_one_by_one() {
+        let identity = Identity::from_secret([7; 32]);
+        let good = heartbeat(&identity, 1);
+        // Not the key that signed.
+        let mut not_a_key = heartbeat(&identity, 2);
+        not_a_key.public_key = B256::from([0xff; 32]);
+        // A small-order point: a key that `verify_strict` refuses.
+        let mut weak_key = heartbeat(&identity, 3);
+        weak_key.public_key = B256::from({
+            let mut identity_point = [0u8; 32];
+            identity_point[0] = 1;
+            identity_point
+        });
+        let mut wrong_version = heartbeat(&identity, 4);
+        wrong_version.version += 1;
+        let messages: Vec<Vec<u8>> = [good, not_a_key, weak_key, wrong_version]
+            .iter()
+            .map(SignedEnvelope::to_bytes)
+            .chain([b"{".to_vec(), vec![b' '; Heartbeat::MAX_SIZE + 1]])
+            .collect();
+        let batch = SignedEnvelope::decode_batch::<Heartbeat>(&messages);
+        let alone: Vec<_> =
+            messages.iter().map(|b| SignedEnvelope::decode::<Heartbeat>(b)).collect();
+        assert_eq!(reasons(&batch), reasons(&alone));
+        assert_eq!(reasons(&batch)[0], "ok");
+        assert_ne!(reasons(&batch)[1], "ok");
+        assert_ne!(reasons(&batch)[2], "ok");
+        assert_eq!(reasons(&batch)[5], "too_large");
+    }
 }

@@ -97,3 +97,30 @@ async fn a_rented_machine_without_an_offer_is_accepted_and_a_stranger_ignored() 
     assert_eq!(verdict(&rented, 1).await, Err(Refusal::ignore("stale")));
     assert_eq!(verdict(&stranger, 1).await, Err(Refusal::ignore("unknown_provider")));
 }
+
+#[test]
+fn a_forged_heartbeat_among_many_is_rejected_alone() {
+    let now = unix_now();
+    let providers: Vec<Provider> = (0..8).map(|_| Provider::new()).collect();
+    let mut messages: Vec<(Topic, Vec<u8>)> =
+        providers.iter().map(|p| (Topic::Heartbeats, p.heartbeat(1).envelope.to_bytes())).collect();
+    // Signed by one provider, its body changed after: the signature no longer covers it.
+    let forged = String::from_utf8(providers[3].heartbeat(1).envelope.to_bytes()).unwrap();
+    assert!(forged.contains("\"seq\":1"), "{forged}");
+    messages[3].1 = forged.replacen("\"seq\":1", "\"seq\":2", 1).into_bytes();
+    // An offer among the heartbeats is checked with the offers, in its place.
+    messages.insert(5, (Topic::Offers, providers[0].offer(|_| {}).envelope.to_bytes()));
+    let verdicts: Vec<Result<&'static str, Refusal>> = check_many(&messages, now)
+        .into_iter()
+        .map(|checked| {
+            checked.map(|c| match c {
+                Checked::Offer(_) => "offer",
+                Checked::Heartbeat(_) => "heartbeat",
+            })
+        })
+        .collect();
+    let mut expected = vec![Ok("heartbeat"); 9];
+    expected[3] = Err(Refusal::reject("bad_signature"));
+    expected[5] = Ok("offer");
+    assert_eq!(verdicts, expected);
+}
