@@ -121,17 +121,12 @@ impl SignedEnvelope {
     /// Decodes and opens an envelope of kind `T` received from the network, refusing input
     /// larger than `T`'s limit before parsing it.
     pub fn decode<T: Message>(bytes: &[u8]) -> Result<Verified<T>, ProtocolError> {
-        if bytes.len() > T::MAX_SIZE {
-            return Err(ProtocolError::TooLarge { size: bytes.len(), max: T::MAX_SIZE });
-        }
-        Self::from_bytes(bytes)?.open()
+        Unchecked::<T>::decode(bytes)?.open()
     }
 
     /// Verifies version, kind, size, signature and body rules, and decodes the body.
     pub fn open<T: Message>(self) -> Result<Verified<T>, ProtocolError> {
-        let unchecked = Unchecked::<T>::of(self)?;
-        unchecked.verify_alone()?;
-        unchecked.finish()
+        Unchecked::<T>::of(self)?.open()
     }
 
     /// Decodes and opens many envelopes of kind `T` received from the network, like
@@ -148,36 +143,31 @@ impl SignedEnvelope {
     pub fn decode_batch<T: Message>(
         messages: &[impl AsRef<[u8]>],
     ) -> Vec<Result<Verified<T>, ProtocolError>> {
-        let mut checked: Vec<Result<Unchecked<T>, ProtocolError>> = messages
-            .iter()
-            .map(|bytes| {
-                let bytes = bytes.as_ref();
-                if bytes.len() > T::MAX_SIZE {
-                    return Err(ProtocolError::TooLarge { size: bytes.len(), max: T::MAX_SIZE });
-                }
-                Unchecked::of(Self::from_bytes(bytes)?)
-            })
-            .collect();
-        // What a batch cannot judge as `verify_strict` would is verified alone.
-        for entry in &mut checked {
-            if let Ok(unchecked) = entry
-                && !unchecked.batchable()
-                && let Err(error) = unchecked.verify_alone()
-            {
+        let mut checked: Vec<Result<Unchecked<T>, ProtocolError>> =
+            messages.iter().map(|bytes| Unchecked::decode(bytes.as_ref())).collect();
+        // What a batch cannot judge as `verify_strict` would is verified alone, once; the
+        // rest go into the batch.
+        let mut batched = Vec::new();
+        for (i, entry) in checked.iter_mut().enumerate() {
+            let Ok(unchecked) = entry else { continue };
+            if unchecked.batchable() {
+                batched.push(i);
+            } else if let Err(error) = unchecked.verify_alone() {
                 *entry = Err(error);
             }
         }
-        let batch: Vec<&Unchecked<T>> = checked.iter().filter_map(|c| c.as_ref().ok()).collect();
+        let batch: Vec<&Unchecked<T>> =
+            batched.iter().filter_map(|&i| checked[i].as_ref().ok()).collect();
         let messages: Vec<&[u8]> = batch.iter().map(|u| u.signed.as_slice()).collect();
         let signatures: Vec<_> = batch.iter().map(|u| u.signature).collect();
         let keys: Vec<_> = batch.iter().map(|u| u.key).collect();
         if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_err() {
             // Find the bad ones: each is refused with the reason `open` gives it.
-            for entry in &mut checked {
-                if let Ok(unchecked) = entry
+            for &i in &batched {
+                if let Ok(unchecked) = &checked[i]
                     && let Err(error) = unchecked.verify_alone()
                 {
-                    *entry = Err(error);
+                    checked[i] = Err(error);
                 }
             }
         }
@@ -197,6 +187,15 @@ struct Unchecked<T> {
 }
 
 impl<T: Message> Unchecked<T> {
+    /// An envelope received from the network: input larger than `T`'s limit is refused
+    /// before it is parsed, then [`Unchecked::of`] checks it.
+    fn decode(bytes: &[u8]) -> Result<Self, ProtocolError> {
+        if bytes.len() > T::MAX_SIZE {
+            return Err(ProtocolError::TooLarge { size: bytes.len(), max: T::MAX_SIZE });
+        }
+        Self::of(SignedEnvelope::from_bytes(bytes)?)
+    }
+
     /// The checks [`SignedEnvelope::open`] makes before the signature, in its order.
     fn of(envelope: SignedEnvelope) -> Result<Self, ProtocolError> {
         // Envelopes that did not come through `decode` (sync answers, HTTP) still get a
@@ -230,6 +229,12 @@ impl<T: Message> Unchecked<T> {
         self.key
             .verify_strict(&self.signed, &self.signature)
             .map_err(|_| ProtocolError::BadSignature)
+    }
+
+    /// Verifies the signature alone, then decodes the body and checks its rules.
+    fn open(self) -> Result<Verified<T>, ProtocolError> {
+        self.verify_alone()?;
+        self.finish()
     }
 
     /// Decodes the body and checks its rules, once the signature is known to be good.
