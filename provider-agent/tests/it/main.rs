@@ -497,6 +497,8 @@ async fn a_drained_machine_takes_no_rentals_and_keeps_the_running_ones() {
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
     // Before the drain: listed with the free GPU, the rental running with its time left.
+    // The node learns of the free GPU from the agent's next offer, after the rental starts.
+    h.wait_offered(1).await;
     let before = status().await;
     assert_eq!(before["offer_id"], h.offer.as_str(), "{before}");
     assert_eq!(
