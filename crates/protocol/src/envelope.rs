@@ -3,7 +3,9 @@ use libp2p_identity::PeerId;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::value::RawValue;
 
-use crate::{Identity, MAX_MESSAGE_SIZE, PROTOCOL_VERSION, ProtocolError, identity::peer_id_of};
+use crate::{
+    Identity, MAX_MESSAGE_SIZE, PROTOCOL_VERSION, ProtocolError, batch, identity::peer_id_of,
+};
 
 /// What a signed envelope carries; part of the signed bytes, so a signature over one
 /// kind can never be replayed as another.
@@ -131,48 +133,64 @@ impl SignedEnvelope {
 
     /// Decodes and opens many envelopes of kind `T` received from the network, like
     /// [`SignedEnvelope::decode`] on each, results in order; the signatures are verified
-    /// together (ed25519 batch verification, about twice as fast as one by one).
+    /// together (ed25519 batch verification, `crate::batch`, several times as fast as one
+    /// by one).
     ///
     /// Every message gets the verdict `decode` gives it: a batch that fails is verified one
     /// by one, so a bad signature costs only its own message. The batch equation is
-    /// cofactorless, like [`ed25519_dalek::VerifyingKey::verify_strict`], and small-order
-    /// keys and nonces are refused before it as `verify_strict` refuses them. One difference
-    /// is left: a signature whose only fault is a mixed-order component, which only the
-    /// key's owner can make, passes a batch with a chance of at most 1 in 8; it then
-    /// accepts that signer's own message, never a forgery under someone else's key.
+    /// cofactorless, like [`ed25519_dalek::VerifyingKey::verify_strict`], and what
+    /// `verify_strict` refuses before its equation (small-order keys and nonces,
+    /// non-canonical scalars and nonces) is verified alone. One difference is left: a
+    /// signature whose only fault is a mixed-order component, which only the key's owner
+    /// can make, passes a batch with a chance of at most 1 in 8; it then accepts that
+    /// signer's own message, never a forgery under someone else's key.
     pub fn decode_batch<T: Message>(
         messages: &[impl AsRef<[u8]>],
     ) -> Vec<Result<Verified<T>, ProtocolError>> {
-        let mut checked: Vec<Result<Unchecked<T>, ProtocolError>> =
-            messages.iter().map(|bytes| Unchecked::decode(bytes.as_ref())).collect();
-        // What a batch cannot judge as `verify_strict` would is verified alone, once; the
-        // rest go into the batch.
-        let mut batched = Vec::new();
-        for (i, entry) in checked.iter_mut().enumerate() {
-            let Ok(unchecked) = entry else { continue };
-            if unchecked.batchable() {
-                batched.push(i);
-            } else if let Err(error) = unchecked.verify_alone() {
-                *entry = Err(error);
-            }
-        }
-        let batch: Vec<&Unchecked<T>> =
-            batched.iter().filter_map(|&i| checked[i].as_ref().ok()).collect();
-        let messages: Vec<&[u8]> = batch.iter().map(|u| u.signed.as_slice()).collect();
-        let signatures: Vec<_> = batch.iter().map(|u| u.signature).collect();
-        let keys: Vec<_> = batch.iter().map(|u| u.key).collect();
-        if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_err() {
-            // Find the bad ones: each is refused with the reason `open` gives it.
-            for &i in &batched {
-                if let Ok(unchecked) = &checked[i]
-                    && let Err(error) = unchecked.verify_alone()
-                {
-                    checked[i] = Err(error);
+        verify_together(messages.iter().map(|bytes| Unchecked::decode(bytes.as_ref())).collect())
+    }
+
+    /// Opens many envelopes of kind `T` that arrived already parsed (a sync page), like
+    /// [`SignedEnvelope::open`] on each, results in order, with the signatures verified
+    /// together as by [`SignedEnvelope::decode_batch`].
+    pub fn open_batch<T: Message>(
+        envelopes: Vec<SignedEnvelope>,
+    ) -> Vec<Result<Verified<T>, ProtocolError>> {
+        verify_together(envelopes.into_iter().map(Unchecked::of).collect())
+    }
+}
+
+/// Verifies the signatures of envelopes checked up to them in one batch and finishes each
+/// (see [`SignedEnvelope::decode_batch`]).
+fn verify_together<T: Message>(
+    mut checked: Vec<Result<Unchecked<T>, ProtocolError>>,
+) -> Vec<Result<Verified<T>, ProtocolError>> {
+    // What a batch cannot judge as `verify_strict` would is verified alone, once; the
+    // rest go into the batch.
+    let mut batched = Vec::new();
+    for (i, entry) in checked.iter_mut().enumerate() {
+        let Ok(unchecked) = entry else { continue };
+        match unchecked.prepared() {
+            Some(prepared) => batched.push((i, prepared)),
+            None => {
+                if let Err(error) = unchecked.verify_alone() {
+                    *entry = Err(error);
                 }
             }
         }
-        checked.into_iter().map(|entry| entry.and_then(Unchecked::finish)).collect()
     }
+    let batch: Vec<&batch::Prepared> = batched.iter().map(|(_, prepared)| prepared).collect();
+    if !batch::holds(&batch) {
+        // Find the bad ones: each is refused with the reason `open` gives it.
+        for (i, _) in &batched {
+            if let Ok(unchecked) = &checked[*i]
+                && let Err(error) = unchecked.verify_alone()
+            {
+                checked[*i] = Err(error);
+            }
+        }
+    }
+    checked.into_iter().map(|entry| entry.and_then(Unchecked::finish)).collect()
 }
 
 /// An envelope of kind `T` whose size, version, kind and key are checked, its signature
@@ -210,19 +228,18 @@ impl<T: Message> Unchecked<T> {
         if envelope.kind != T::KIND {
             return Err(ProtocolError::WrongKind { expected: T::KIND, found: envelope.kind });
         }
-        let signer = peer_id_of(&envelope.public_key.0)?;
         let key = ed25519_dalek::VerifyingKey::from_bytes(&envelope.public_key.0)
             .map_err(|_| ProtocolError::InvalidKey)?;
+        let signer = peer_id_of(&key);
         let signature = ed25519_dalek::Signature::from_bytes(&envelope.signature.0);
         let signed = signed_bytes(envelope.kind, &envelope.body);
         Ok(Self { envelope, signer, key, signature, signed, kind: std::marker::PhantomData })
     }
 
-    /// Whether a batch may judge this signature as `verify_strict` would: it refuses
-    /// small-order keys and nonces, which the batch equation alone would let through.
-    fn batchable(&self) -> bool {
-        let nonce = curve25519_dalek::edwards::CompressedEdwardsY(*self.signature.r_bytes());
-        !self.key.is_weak() && nonce.decompress().is_some_and(|r| !r.is_small_order())
+    /// The signature taken apart for a batch, or `None` when a batch could not judge it as
+    /// `verify_strict` would ([`batch::Prepared::new`]).
+    fn prepared(&self) -> Option<batch::Prepared> {
+        batch::Prepared::new(&self.key, &self.signature, &self.signed)
     }
 
     fn verify_alone(&self) -> Result<(), ProtocolError> {

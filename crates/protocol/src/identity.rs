@@ -1,8 +1,6 @@
 use ed25519_dalek::{Signer, SigningKey};
 use libp2p_identity::PeerId;
 
-use crate::ProtocolError;
-
 /// A participant's ed25519 key: it signs envelopes and is its libp2p identity.
 #[derive(Clone)]
 pub struct Identity {
@@ -20,8 +18,7 @@ impl Identity {
     /// Builds an identity from its 32-byte ed25519 secret.
     pub fn from_secret(secret: [u8; 32]) -> Self {
         let signing = SigningKey::from_bytes(&secret);
-        let peer_id = peer_id_of(&signing.verifying_key().to_bytes())
-            .expect("a valid signing key has a valid public key");
+        let peer_id = peer_id_of(&signing.verifying_key());
         Self { signing, peer_id }
     }
 
@@ -78,11 +75,15 @@ impl Identity {
     }
 }
 
-/// The peer id belonging to a raw ed25519 public key.
-pub(crate) fn peer_id_of(public_key: &[u8; 32]) -> Result<PeerId, ProtocolError> {
-    let key = libp2p_identity::ed25519::PublicKey::try_from_bytes(public_key)
-        .map_err(|_| ProtocolError::InvalidKey)?;
-    Ok(libp2p_identity::PublicKey::from(key).to_peer_id())
+/// The peer id belonging to an ed25519 public key: libp2p's identity multihash (code 0,
+/// 36 bytes) of the key's protobuf encoding (key type 1 = Ed25519, then the 32 bytes).
+/// Built from the bytes of a key already decoded, so the point is not decompressed again.
+pub(crate) fn peer_id_of(key: &ed25519_dalek::VerifyingKey) -> PeerId {
+    const PREFIX: [u8; 6] = [0x00, 36, 0x08, 0x01, 0x12, 0x20];
+    let mut bytes = [0u8; 38];
+    bytes[..6].copy_from_slice(&PREFIX);
+    bytes[6..].copy_from_slice(key.as_bytes());
+    PeerId::from_bytes(&bytes).expect("an identity multihash of 36 bytes is a peer id")
 }
 
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -102,6 +103,16 @@ mod tests {
     fn libp2p_keypair_has_the_same_peer_id() {
         let identity = Identity::generate();
         assert_eq!(identity.libp2p_keypair().public().to_peer_id(), identity.peer_id());
+    }
+
+    #[test]
+    fn peer_ids_are_libp2p_s() {
+        for i in 0..64u8 {
+            let identity = Identity::from_secret([i; 32]);
+            let key = libp2p_identity::ed25519::PublicKey::try_from_bytes(&identity.public_key())
+                .unwrap();
+            assert_eq!(identity.peer_id(), libp2p_identity::PublicKey::from(key).to_peer_id());
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 mod amount;
 pub mod api;
+mod batch;
 pub mod challenge;
 mod envelope;
 mod error;
