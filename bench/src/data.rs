@@ -13,7 +13,7 @@ use alloy::{
 };
 use anyhow::Context;
 use futures::{StreamExt, stream::FuturesUnordered};
-use gpuflow_node::{HeartbeatUpsert, Store, Upsert, on_every_core};
+use gpuflow_node::{CHECK_CHUNK, HeartbeatUpsert, Store, Upsert, on_every_core};
 use gpuflow_protocol::{
     GpuHealth, GpuInfo, Heartbeat, Identity, MAX_OFFER_TTL, Message, Offer, OfferId, ProtocolError,
     SignedEnvelope, Verified, payout_binding_message, unix_now,
@@ -207,9 +207,6 @@ impl Ingested {
         self.stored as f64 / self.elapsed.as_secs_f64()
     }
 }
-
-/// Messages the node's ingest loop takes together when they are ready.
-const CHECK_CHUNK: usize = 256;
 
 /// Decodes and verifies `chunk` with the node's own [`on_every_core`], each core's share
 /// with [`SignedEnvelope::decode_batch`] as the node's ingest does, with the time the checks

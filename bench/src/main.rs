@@ -9,6 +9,8 @@ use gpuflow_bench::{
     container::ContainerParams,
     gas, heartbeat,
     heartbeat::HeartbeatParams,
+    million,
+    million::MillionParams,
     propagation,
     propagation::PropagationParams,
     reliability,
@@ -48,6 +50,9 @@ enum Bench {
     Rental,
     /// Every provider's reliability scores from 30 days of uptime buckets.
     Reliability,
+    /// Node memory, search latency and sync time at a million offers, and the gossip load
+    /// of 100,000 providers' heartbeats (modelled).
+    Million,
     /// Everything above, in that order; a benchmark that fails is reported, not fatal.
     All,
 }
@@ -100,6 +105,12 @@ struct Sizes {
     /// Providers scored by the reliability recomputation [default: 100000].
     #[arg(long, global = true)]
     scored: Option<u64>,
+    /// Offers (and providers) in the node for the scale figures [default: 1000000].
+    #[arg(long, global = true)]
+    scale_offers: Option<u64>,
+    /// Providers whose heartbeats the gossip model carries [default: 100000].
+    #[arg(long, global = true)]
+    gossipers: Option<u64>,
     /// Where the rental benchmark runs its workloads: `process`, or `docker` (containers
     /// of `--image` on the Docker engine; `all` runs both).
     #[arg(long, global = true, value_enum, default_value_t = RuntimeKind::Process)]
@@ -182,6 +193,24 @@ impl Sizes {
             runs: 3,
             command: format!("gpuflow-bench reliability --scored {providers} --seed {}", self.seed),
         }
+    }
+
+    fn million(&self) -> anyhow::Result<MillionParams> {
+        let offers = self.pick(self.scale_offers, 1_000_000, 4_000);
+        let queries = self.pick(self.queries, 500, 200);
+        let gossipers = self.pick(self.gossipers, 100_000, 2_000);
+        Ok(MillionParams {
+            seed: self.seed,
+            offers,
+            queries,
+            gossipers,
+            node_bin: self.bin_dir()?.join("gpuflow-node"),
+            command: format!(
+                "gpuflow-bench million --scale-offers {offers} --queries {queries} \
+                 --gossipers {gossipers} --seed {}",
+                self.seed
+            ),
+        })
     }
 
     fn container(&self) -> anyhow::Result<ContainerParams> {
@@ -281,6 +310,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if matches!(cli.bench, Bench::Reliability | Bench::All) {
         let params = sizes.reliability();
         sections.push(section(all, "reliability recomputation", reliability::run(&params)).await?);
+    }
+    if matches!(cli.bench, Bench::Million | Bench::All) {
+        let params = sizes.million()?;
+        sections.push(section(all, "a million offers", million::run(&params)).await?);
     }
     let invocation: Vec<String> = std::env::args().skip(1).collect();
     let command = format!("gpuflow-bench {}", invocation.join(" "));

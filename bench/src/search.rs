@@ -82,9 +82,9 @@ pub struct NodeProcess {
 }
 
 impl NodeProcess {
-    /// Starts `bin` on `data_dir` (HTTP and p2p on free loopback ports), with a config
-    /// directory of its own, and waits for its ready line.
-    pub async fn start(bin: &Path, data_dir: &Path) -> anyhow::Result<Self> {
+    /// Starts `bin` on `data_dir` (HTTP and p2p on free loopback ports) with `args` after
+    /// those, with a config directory of its own, and waits for its ready line.
+    pub async fn start(bin: &Path, data_dir: &Path, args: &[String]) -> anyhow::Result<Self> {
         let log = std::fs::File::create(data_dir.join("node.log"))?;
         let mut command = Command::new(bin);
         for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("GPUFLOW_")) {
@@ -94,6 +94,7 @@ impl NodeProcess {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--http", "127.0.0.1:0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
+            .args(args)
             .env("XDG_CONFIG_HOME", data_dir.join("config"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -177,7 +178,7 @@ const FILLED: &str = "filled";
 /// [`DATA_CACHE_ENV`] for `(seed, offers)`, filled first if it is missing, incomplete or its
 /// offers would expire within the hour. Returns the directory (and the temporary guard) and
 /// the details lines of its fill.
-async fn data_dir(
+pub async fn data_dir(
     seed: u64,
     offers: u64,
 ) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>, String)> {
@@ -213,31 +214,14 @@ pub async fn run(params: &SearchParams) -> anyhow::Result<Section> {
     let mut details = String::from("## Search, throughput and node memory\n\n");
     details.push_str(&filled);
 
-    let node = NodeProcess::start(&params.node_bin, &dir).await?;
+    let node = NodeProcess::start(&params.node_bin, &dir, &[]).await?;
     let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
     let loaded_rss = rss_mib(node.pid).context("reading the node's VmRSS")?;
 
-    // Warm up (first queries open the reader connections and fill SQLite's page cache).
-    let mut rng = data::rng_for(params.seed, u64::MAX);
-    let mut hits = 0usize;
-    for _ in 0..50 {
-        let _ = get(&client, &node.url, &query(&mut rng)).await?;
-    }
-    let mut latencies = Vec::with_capacity(params.queries);
-    for _ in 0..params.queries {
-        let q = query(&mut rng);
-        let t = Instant::now();
-        let found = get(&client, &node.url, &q).await?;
-        latencies.push(ms(t.elapsed()));
-        hits += found;
-    }
-    let p50 = quantile(&mut latencies, 0.5);
-    let p99 = quantile(&mut latencies, 0.99);
-    let max = quantile(&mut latencies, 1.0);
-
+    let latency = latencies(&client, &node.url, params.seed, params.queries).await?;
     let (per_second, total, elapsed) = throughput(params, &client, &node.url).await?;
     let queried_rss = rss_mib(node.pid).context("reading the node's VmRSS")?;
-    let profile = if p50 > 5.0 || p99 > 25.0 || per_second < 3000.0 {
+    let profile = if latency.p50 > 5.0 || latency.p99 > 25.0 || per_second < 3000.0 {
         profile(params, &client, &node).await
     } else {
         None
@@ -251,10 +235,10 @@ pub async fn run(params: &SearchParams) -> anyhow::Result<Section> {
          answer on average; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms.",
         params.queries,
         example(params.seed),
-        hits as f64 / params.queries as f64,
-        p50,
-        p99,
-        max,
+        latency.hits,
+        latency.p50,
+        latency.p99,
+        latency.max,
     );
     let _ = writeln!(
         details,
@@ -276,8 +260,14 @@ pub async fn run(params: &SearchParams) -> anyhow::Result<Section> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let search_cmd = &params.command;
     let mut figures = vec![
-        Figure::new("search latency p50", p50, "ms", Some(Target::AtMost(5.0)), search_cmd),
-        Figure::new("search latency p99", p99, "ms", Some(Target::AtMost(25.0)), search_cmd),
+        Figure::new("search latency p50", latency.p50, "ms", Some(Target::AtMost(5.0)), search_cmd),
+        Figure::new(
+            "search latency p99",
+            latency.p99,
+            "ms",
+            Some(Target::AtMost(25.0)),
+            search_cmd,
+        ),
         Figure::new(
             "search throughput",
             per_second,
@@ -327,6 +317,46 @@ pub async fn run(params: &SearchParams) -> anyhow::Result<Section> {
         );
     }
     Ok(Section { figures, details })
+}
+
+/// Sequential search latencies, in milliseconds, and offers found per answer.
+pub struct Latencies {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Slowest.
+    pub max: f64,
+    /// Offers per answer, on average.
+    pub hits: f64,
+}
+
+/// Sends 50 seeded searches to warm up (the first open the reader connections), then
+/// `queries` more one after the other, timing each from request to parsed answer.
+pub async fn latencies(
+    client: &reqwest::Client,
+    url: &str,
+    seed: u64,
+    queries: usize,
+) -> anyhow::Result<Latencies> {
+    let mut rng = data::rng_for(seed, u64::MAX);
+    for _ in 0..50 {
+        get(client, url, &query(&mut rng)).await?;
+    }
+    let mut hits = 0usize;
+    let mut times = Vec::with_capacity(queries);
+    for _ in 0..queries {
+        let q = query(&mut rng);
+        let t = Instant::now();
+        hits += get(client, url, &q).await?;
+        times.push(ms(t.elapsed()));
+    }
+    Ok(Latencies {
+        p50: quantile(&mut times, 0.5),
+        p99: quantile(&mut times, 0.99),
+        max: quantile(&mut times, 1.0),
+        hits: hits as f64 / queries.max(1) as f64,
+    })
 }
 
 /// Profiles the node with `perf` (when it is installed) for five seconds of the throughput

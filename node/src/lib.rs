@@ -28,7 +28,7 @@ pub use api::{ApiState, app};
 pub use challenger::ChallengeConfig;
 pub use config::{Args, ChainConfig, NodeConfig, RateLimit, ReliabilityConfig};
 pub use error::StoreError;
-pub use ingest::{MAX_CLOCK_SKEW, MAX_HEARTBEAT_AGE, on_every_core};
+pub use ingest::{CHECK_CHUNK, MAX_CLOCK_SKEW, MAX_HEARTBEAT_AGE, on_every_core};
 pub use node::{NodeError, RunningNode, start};
 pub use search::{Cursor, OfferSummary, Order, Query, QueryError, SortKey};
 pub use store::{

@@ -186,7 +186,7 @@ fn apply(
                     // Later heartbeats in a bucket already marked need no uptime write.
                     let mark = (state.heard.get(&peer_id) != Some(&bucket))
                         .then_some((bucket_secs, bucket));
-                    let upsert = upsert_heartbeat(db, &heartbeat, received_at, mark)?;
+                    let upsert = upsert_heartbeat(db, &peer_id, &heartbeat, received_at, mark)?;
                     if upsert == HeartbeatUpsert::Stored && mark.is_some() {
                         heard.push((peer_id, bucket));
                     }
@@ -423,18 +423,18 @@ fn machine_rented(db: &Connection, peer: &PeerId, at: u64) -> Result<bool, Store
 /// the provider heard in it, in the same row update.
 fn upsert_heartbeat(
     db: &Connection,
+    peer_id: &str,
     heartbeat: &Verified<Heartbeat>,
     received_at: u64,
     heard: Option<(u64, u64)>,
 ) -> Result<HeartbeatUpsert, StoreError> {
-    let peer_id = heartbeat.signer.to_string();
     let seq = storable("seq", heartbeat.body.seq)?;
     let stored: Option<(Option<i64>, uptime::StoredSets)> = db
         .prepare_cached(
             "SELECT heartbeat_seq, uptime_bucket_secs, heard, failed, listed FROM providers \
              WHERE peer_id = ?1",
         )?
-        .query_row([&peer_id], |row| Ok((row.get(0)?, uptime::stored_sets(row, 1)?)))
+        .query_row([peer_id], |row| Ok((row.get(0)?, uptime::stored_sets(row, 1)?)))
         .optional()?;
     let sets = match stored {
         None if !machine_rented(db, &heartbeat.signer, received_at)? => {
