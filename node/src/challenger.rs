@@ -12,7 +12,7 @@
 //! logged: silence is the probes' business, and a refusal leaves the offer unproven, not
 //! flagged.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use alloy::primitives::B256;
 use gpuflow_p2p::{Multiaddr, Network, NetworkError, PeerId};
@@ -26,7 +26,7 @@ use gpuflow_protocol::{
     unix_now,
 };
 
-use crate::{Store, StoreError, store::ChallengeTarget};
+use crate::{Store, StoreError, metrics::Metrics, store::ChallengeTarget};
 
 /// Providers read from the store at a time during a walk.
 const PAGE: u32 = 256;
@@ -63,6 +63,7 @@ pub(crate) async fn challenge_every(
     network: Network,
     store: Store,
     identity: Identity,
+    metrics: Arc<Metrics>,
     config: ChallengeConfig,
 ) {
     let mut ticks = tokio::time::interval(config.scan_interval);
@@ -81,7 +82,7 @@ pub(crate) async fn challenge_every(
                 }
             };
             for target in due {
-                challenge_and_record(&network, &store, &identity, &target, &config).await;
+                challenge_and_record(&network, &store, &identity, &metrics, &target, &config).await;
             }
         }
     }
@@ -92,6 +93,7 @@ async fn challenge_and_record(
     network: &Network,
     store: &Store,
     identity: &Identity,
+    metrics: &Metrics,
     target: &ChallengeTarget,
     config: &ChallengeConfig,
 ) {
@@ -99,7 +101,21 @@ async fn challenge_and_record(
         tracing::warn!(peer_id = target.peer_id, "a stored peer id does not parse");
         return;
     };
-    let Some(result) = challenge(network, peer, target, config).await else { return };
+    let result = match challenge(network, peer, target, config).await {
+        Ending::Answered(result, checked) => {
+            metrics.challenge(result.outcome.as_str());
+            metrics.observe_challenge_check(checked.as_secs_f64());
+            result
+        }
+        Ending::Refused => {
+            metrics.challenge("refused");
+            return;
+        }
+        Ending::Unanswered => {
+            metrics.challenge("unanswered");
+            return;
+        }
+    };
     tracing::info!(
         %peer,
         outcome = result.outcome.as_str(),
@@ -183,14 +199,24 @@ impl Walk {
     }
 }
 
-/// Runs one challenge of `peer` on the GPUs of its live offer, `target`; `None` when it
-/// went unanswered or was refused.
+/// How a challenge ended.
+#[derive(Debug)]
+enum Ending {
+    /// The provider answered, and the node concluded `.0` after checking for `.1`.
+    Answered(ChallengeResult, Duration),
+    /// The provider refused the challenge.
+    Refused,
+    /// The provider could not be reached or did not answer in time.
+    Unanswered,
+}
+
+/// Runs one challenge of `peer` on the GPUs of its live offer, `target`.
 async fn challenge(
     network: &Network,
     peer: PeerId,
     target: &ChallengeTarget,
     config: &ChallengeConfig,
-) -> Option<ChallengeResult> {
+) -> Ending {
     let addrs: Vec<Multiaddr> = target.listen_addrs.iter().filter_map(|a| a.parse().ok()).collect();
     let challenge = Challenge {
         seed: B256::from(rand::random::<[u8; 32]>()),
@@ -205,69 +231,75 @@ async fn challenge(
     let answer =
         network.challenge(peer, addrs.clone(), ChallengeRequest::Challenge(challenge)).await;
     let elapsed_ms = sent.elapsed().as_millis() as u64;
+    let conclude = |verifier: &Verifier, checked: Result<(), CheckError>, spent| {
+        let expected = verdict::expected_tflops(&target.gpu_name);
+        let result = verifier.conclude(checked, issued_at, elapsed_ms, &target.gpu_name, expected);
+        Ending::Answered(result, spent)
+    };
     let envelope = match answer {
         Ok(ChallengeResponse::Commitment { envelope }) => envelope,
         Ok(ChallengeResponse::Refused { reason }) => {
             tracing::info!(%peer, reason, "a provider refused a challenge");
-            return None;
+            return Ending::Refused;
         }
         Ok(ChallengeResponse::Opening { .. }) => {
             let error = CheckError::Malformed("an opening where the commitment was due".into());
-            return Some(conclude(&verifier, Err(error), issued_at, elapsed_ms, target));
+            return conclude(&verifier, Err(error), Duration::ZERO);
         }
         Err(error) => {
             tracing::info!(%peer, %error, "a provider did not answer a challenge");
-            return None;
+            return Ending::Unanswered;
         }
     };
-    let checked = match verifier.on_commitment(envelope) {
+    let drawing = std::time::Instant::now();
+    let drawn = verifier.on_commitment(envelope);
+    let mut spent = drawing.elapsed();
+    let checked = match drawn {
         Ok(rows) => {
             let seed = verifier.challenge().seed;
             let opened =
                 network.challenge(peer, addrs, ChallengeRequest::Open { seed, rows }).await;
-            check_opening(&verifier, opened).await
+            let (checked, checking) = check_opening(&verifier, opened).await;
+            spent += checking;
+            checked
         }
         Err(error) => Err(error),
     };
-    Some(conclude(&verifier, checked, issued_at, elapsed_ms, target))
+    conclude(&verifier, checked, spent)
 }
 
-/// Checks the answer to the opening, off the async runtime (`O(n²)` per product opened).
+/// Checks the answer to the opening, off the async runtime (`O(n²)` per product opened);
+/// also answers how long the check itself took.
 async fn check_opening(
     verifier: &Verifier,
     opened: Result<ChallengeResponse, NetworkError>,
-) -> Result<(), CheckError> {
+) -> (Result<(), CheckError>, Duration) {
     let envelope = match opened {
         Ok(ChallengeResponse::Opening { envelope }) => envelope,
         Ok(ChallengeResponse::Refused { reason }) => {
-            return Err(CheckError::Malformed(format!(
-                "committed, then refused to open: {reason}"
-            )));
+            let error = format!("committed, then refused to open: {reason}");
+            return (Err(CheckError::Malformed(error)), Duration::ZERO);
         }
         Ok(ChallengeResponse::Commitment { .. }) => {
-            return Err(CheckError::Malformed("a commitment where the opening was due".into()));
+            let error = "a commitment where the opening was due".into();
+            return (Err(CheckError::Malformed(error)), Duration::ZERO);
         }
         Err(error) => {
-            return Err(CheckError::Malformed(format!("committed, then did not open: {error}")));
+            let error = format!("committed, then did not open: {error}");
+            return (Err(CheckError::Malformed(error)), Duration::ZERO);
         }
     };
     let verifier = verifier.clone();
-    tokio::task::spawn_blocking(move || verifier.on_opening(envelope))
-        .await
-        .unwrap_or_else(|e| Err(CheckError::Malformed(format!("the check failed: {e}"))))
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let checked = verifier.on_opening(envelope);
+        (checked, started.elapsed())
+    })
+    .await
+    .unwrap_or_else(|e| {
+        (Err(CheckError::Malformed(format!("the check failed: {e}"))), Duration::ZERO)
+    })
 }
-
-fn conclude(
-    verifier: &Verifier,
-    checked: Result<(), CheckError>,
-    issued_at: u64,
-    elapsed_ms: u64,
-    target: &ChallengeTarget,
-) -> ChallengeResult {
-    let expected = verdict::expected_tflops(&target.gpu_name);
-    verifier.conclude(checked, issued_at, elapsed_ms, &target.gpu_name, expected)
-}
-
 #[cfg(test)]
 mod tests {
     use gpuflow_protocol::challenge::Outcome;

@@ -1,6 +1,7 @@
 //! The node challenges providers over real loopback swarms: each answers on the CPU, one
 //! honestly, one with wrong rows, one claiming a GPU it is not; the node checks, signs and
-//! serves each result, and shows the latest with the provider.
+//! serves each result, shows the latest with the provider, and counts every challenge, also
+//! those refused or left unanswered, in its metrics.
 
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use gpuflow_protocol::{
     testing::TestProvider,
 };
 
-use crate::support::{TestNode, WAIT, eventually, get_json};
+use crate::support::{TestNode, WAIT, eventually, get_json, metric};
 
 /// How a test provider answers.
 #[derive(Clone, Copy)]
@@ -22,6 +23,10 @@ enum Behaviour {
     Honest,
     /// Commits to, and opens, products with one entry off in every row.
     WrongRows,
+    /// Refuses every challenge.
+    Refuses,
+    /// Drops every challenge without an answer.
+    Silent,
 }
 
 /// A provider that joined through `node`, answers challenges as `behaviour` says and
@@ -70,8 +75,12 @@ async fn answer(
     let mut answers: Vec<Answer> = Vec::new();
     while let Some(event) = events.recv().await {
         let NetworkEvent::ChallengeRequest { request, channel, .. } = event else { continue };
-        let response = match request {
-            ChallengeRequest::Challenge(challenge) => {
+        let response = match (behaviour, request) {
+            (Behaviour::Silent, _) => continue,
+            (Behaviour::Refuses, _) => {
+                ChallengeResponse::Refused { reason: "another challenge is running".into() }
+            }
+            (_, ChallengeRequest::Challenge(challenge)) => {
                 let n = challenge.n as usize;
                 let answer = Answer::from_products(&challenge, Backend::Cpu, |p| {
                     let mut c = matrix::product(challenge.seed, p, n);
@@ -84,7 +93,7 @@ async fn answer(
                 answers.push(answer);
                 ChallengeResponse::Commitment { envelope }
             }
-            ChallengeRequest::Open { seed, rows } => {
+            (_, ChallengeRequest::Open { seed, rows }) => {
                 let answer = answers.iter().find(|a| a.challenge().seed == seed).unwrap();
                 let mut opening = answer.open(&rows).unwrap();
                 if let Behaviour::WrongRows = behaviour {
@@ -139,6 +148,8 @@ async fn providers_are_challenged_checked_and_the_signed_results_served() {
     // A CPU answering 64³ products never reaches half of an H200's 989 TFLOP/s, however
     // loaded the machine: the verdict does not hang on a timing.
     let pretender = provider(&node, "NVIDIA H200", Behaviour::Honest).await;
+    let refuser = provider(&node, "Test GPU", Behaviour::Refuses).await;
+    let silent = provider(&node, "Test GPU", Behaviour::Silent).await;
 
     let result = results(&node, &honest).await;
     assert_eq!(result.len(), 1, "one challenge per provider per hour: {result:?}");
@@ -154,6 +165,34 @@ async fn providers_are_challenged_checked_and_the_signed_results_served() {
     let result = results(&node, &pretender).await;
     assert_eq!(result[0].outcome, Outcome::TooSlow, "{}", result[0].reason);
     assert_eq!(result[0].expected_tflops, Some(989.0));
+
+    // Every challenge is counted by how it ended; only answered ones store a result, and
+    // only their checks are timed.
+    let challenges = |outcome: &str| {
+        let line = format!("gpuflow_challenges_total{{outcome=\"{outcome}\"}}");
+        let url = node.url.clone();
+        async move { metric(&url, &line).await }
+    };
+    for outcome in ["refused", "unanswered"] {
+        eventually(&format!("a challenge counted as {outcome}"), || async {
+            (challenges(outcome).await > 0).then_some(())
+        })
+        .await;
+    }
+    for (outcome, count) in [
+        ("unrated", 1),
+        ("wrong_row", 1),
+        ("too_slow", 1),
+        ("refused", 1),
+        ("unanswered", 1),
+        ("passed", 0),
+    ] {
+        assert_eq!(challenges(outcome).await, count, "challenges that ended {outcome}");
+    }
+    assert_eq!(metric(&node.url, "gpuflow_challenge_check_seconds_count").await, 3);
+    let url = format!("{}/v1/providers/{}/challenges", node.url, peer(&refuser));
+    let list: api::ChallengeList = get_json(&url).await;
+    assert!(list.challenges.is_empty(), "a refusal stores no result: {list:?}");
 
     // The provider's page shows the latest result, with its reason.
     let detail: api::ProviderDetail =
@@ -183,9 +222,15 @@ async fn providers_are_challenged_checked_and_the_signed_results_served() {
     assert_eq!(ids(&ok), vec![honest.id().to_string()]);
     assert!(ok[0].proven_tflops.is_some_and(|t| t > 0.0), "{:?}", ok[0]);
     assert_eq!(ok[0].challenge_ok, Some(true));
+    // So are the machines never proven, those that refused or did not answer among them.
     assert_eq!(
         ids(&search("challenge_ok=false").await),
-        sorted(vec![cheat.id().to_string(), pretender.id().to_string()])
+        sorted(vec![
+            cheat.id().to_string(),
+            pretender.id().to_string(),
+            refuser.id().to_string(),
+            silent.id().to_string(),
+        ])
     );
     // Every challenged machine has a throughput (the wrong answer's is 0), and none of these
     // CPUs reaches one TFLOP/s.
@@ -194,6 +239,10 @@ async fn providers_are_challenged_checked_and_the_signed_results_served() {
         sorted(vec![honest.id().to_string(), cheat.id().to_string(), pretender.id().to_string()])
     );
     assert!(search("proven_tflops>1").await.is_empty());
-    // Still one each: the scans since did not challenge anyone again.
+    // Still one each: the scans since did not challenge anyone again, not even those that
+    // refused or did not answer.
     assert_eq!(results(&node, &honest).await.len(), 1);
+    for outcome in ["unrated", "refused", "unanswered"] {
+        assert_eq!(challenges(outcome).await, 1, "challenges that ended {outcome}");
+    }
 }
