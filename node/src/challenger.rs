@@ -2,8 +2,9 @@
 //! formulas in `node/CHALLENGE.md`).
 //!
 //! Every [`ChallengeConfig::scan_interval`] the node walks its live offers and challenges,
-//! one at a time, each provider it has not challenged within
-//! [`ChallengeConfig::per_provider`], on the GPUs its offer lists. The walk reads the
+//! up to [`ChallengeConfig::parallel`] at once and never one provider twice at once, each
+//! provider it has not challenged within [`ChallengeConfig::per_provider`], on the GPUs
+//! its offer lists. The walk reads the
 //! columns each offer was stored in ([`Store::challenge_targets`]), not the signed
 //! envelopes: their signatures were checked when they came, and a walk checks none again. A rented GPU is never
 //! among them (an agent withdraws rented GPUs from its offer, and refuses a challenge that
@@ -12,7 +13,11 @@
 //! logged: silence is the probes' business, and a refusal leaves the offer unproven, not
 //! flagged.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use alloy::primitives::B256;
 use gpuflow_p2p::{Multiaddr, Network, NetworkError, PeerId};
@@ -25,6 +30,7 @@ use gpuflow_protocol::{
     },
     unix_now,
 };
+use tokio::task::{JoinError, JoinSet};
 
 use crate::{Store, StoreError, metrics::Metrics, store::ChallengeTarget};
 
@@ -44,6 +50,8 @@ pub struct ChallengeConfig {
     pub rounds: u32,
     /// Rows opened.
     pub rows: usize,
+    /// Challenges running at once, each of another provider; at least one.
+    pub parallel: usize,
 }
 
 impl Default for ChallengeConfig {
@@ -54,6 +62,7 @@ impl Default for ChallengeConfig {
             n: 8192,
             rounds: 16,
             rows: 4,
+            parallel: 4,
         }
     }
 }
@@ -69,93 +78,182 @@ pub(crate) async fn challenge_every(
     let mut ticks = tokio::time::interval(config.scan_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut schedule = Schedule::new(config.per_provider);
+    let mut running = Running::new(config.parallel);
+    let challenger = Arc::new(Challenger { network, store, identity, metrics, config });
     loop {
-        ticks.tick().await;
-        let mut walk = Walk::new(PAGE);
-        loop {
-            let due = match walk.next_due(&store, &mut schedule, unix_now()).await {
-                Ok(Some(due)) => due,
-                Ok(None) => break,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot list the providers to challenge");
-                    break;
-                }
-            };
-            for target in due {
-                challenge_and_record(&network, &store, &identity, &metrics, &target, &config).await;
+        tokio::select! {
+            _ = ticks.tick() => scan(&challenger, &mut schedule, &mut running).await,
+            // Disabled while none runs.
+            Some(done) = running.tasks.join_next_with_id() => {
+                running.finish(done, &mut schedule, &challenger.metrics);
             }
         }
     }
 }
 
-/// Challenges `target`, and signs and stores the result if it answered.
-async fn challenge_and_record(
-    network: &Network,
-    store: &Store,
-    identity: &Identity,
-    metrics: &Metrics,
-    target: &ChallengeTarget,
-    config: &ChallengeConfig,
-) {
-    let Ok(peer) = target.peer_id.parse::<PeerId>() else {
-        tracing::warn!(peer_id = target.peer_id, "a stored peer id does not parse");
-        return;
-    };
-    let result = match challenge(network, peer, target, config).await {
-        Ending::Answered(result, checked) => {
-            metrics.challenge(result.outcome.as_str());
-            metrics.observe_challenge_check(checked.as_secs_f64());
-            result
+/// One walk over the live offers: starts a challenge of each due provider, first waiting
+/// for one to end while as many as allowed run. A walk does not wait for its challenges: one
+/// provider slow to answer never holds back the next walk.
+async fn scan(challenger: &Arc<Challenger>, schedule: &mut Schedule, running: &mut Running) {
+    let mut walk = Walk::new(PAGE);
+    loop {
+        let due = match walk.next_due(&challenger.store, schedule, unix_now()).await {
+            Ok(Some(due)) => due,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%error, "cannot list the providers to challenge");
+                return;
+            }
+        };
+        for target in due {
+            while running.full() {
+                if let Some(done) = running.tasks.join_next_with_id().await {
+                    running.finish(done, schedule, &challenger.metrics);
+                }
+            }
+            running.start(Arc::clone(challenger), target);
         }
-        Ending::Refused => {
-            metrics.challenge("refused");
+    }
+}
+
+/// The challenges running, at most `parallel`, and whose they are.
+#[derive(Debug)]
+struct Running {
+    parallel: usize,
+    tasks: JoinSet<()>,
+    peers: HashMap<tokio::task::Id, String>,
+}
+
+impl Running {
+    fn new(parallel: usize) -> Self {
+        Self { parallel: parallel.max(1), tasks: JoinSet::new(), peers: HashMap::new() }
+    }
+
+    fn full(&self) -> bool {
+        self.tasks.len() >= self.parallel
+    }
+
+    /// Starts the challenge of `target`, which [`Schedule::take`] found due.
+    fn start(&mut self, challenger: Arc<Challenger>, target: ChallengeTarget) {
+        let peer = target.peer_id.clone();
+        let metrics = Arc::clone(&challenger.metrics);
+        let task = self.tasks.spawn(async move { challenger.challenge_and_record(&target).await });
+        self.peers.insert(task.id(), peer);
+        metrics.set_challenges_running(self.tasks.len());
+    }
+
+    /// Takes note that a challenge ended, so that its provider may be challenged again.
+    fn finish(
+        &mut self,
+        done: Result<(tokio::task::Id, ()), JoinError>,
+        schedule: &mut Schedule,
+        metrics: &Metrics,
+    ) {
+        metrics.set_challenges_running(self.tasks.len());
+        let id = match done {
+            Ok((id, ())) => id,
+            Err(error) => {
+                tracing::error!(%error, "a challenge failed");
+                error.id()
+            }
+        };
+        if let Some(peer) = self.peers.remove(&id) {
+            schedule.finish(&peer);
+        }
+    }
+}
+
+/// What every challenge needs, shared by those running at once.
+#[derive(Debug)]
+struct Challenger {
+    network: Network,
+    store: Store,
+    identity: Identity,
+    metrics: Arc<Metrics>,
+    config: ChallengeConfig,
+}
+
+impl Challenger {
+    /// Challenges `target`, and signs and stores the result if it answered.
+    async fn challenge_and_record(&self, target: &ChallengeTarget) {
+        let Ok(peer) = target.peer_id.parse::<PeerId>() else {
+            tracing::warn!(peer_id = target.peer_id, "a stored peer id does not parse");
             return;
+        };
+        let metrics = &self.metrics;
+        let result = match challenge(&self.network, peer, target, &self.config).await {
+            Ending::Answered(result, checked) => {
+                metrics.challenge(result.outcome.as_str());
+                metrics.observe_challenge_check(checked.as_secs_f64());
+                result
+            }
+            Ending::Refused => {
+                metrics.challenge("refused");
+                return;
+            }
+            Ending::Unanswered => {
+                metrics.challenge("unanswered");
+                return;
+            }
+        };
+        tracing::info!(
+            %peer,
+            outcome = result.outcome.as_str(),
+            proven_tflops = result.proven_tflops,
+            reason = result.reason,
+            "challenged a provider"
+        );
+        let envelope = SignedEnvelope::seal(&self.identity, &result);
+        if let Err(error) = self.store.record_challenge(result, envelope).await {
+            tracing::warn!(%error, "cannot record a challenge");
         }
-        Ending::Unanswered => {
-            metrics.challenge("unanswered");
-            return;
-        }
-    };
-    tracing::info!(
-        %peer,
-        outcome = result.outcome.as_str(),
-        proven_tflops = result.proven_tflops,
-        reason = result.reason,
-        "challenged a provider"
-    );
-    let envelope = SignedEnvelope::seal(identity, &result);
-    if let Err(error) = store.record_challenge(result, envelope).await {
-        tracing::warn!(%error, "cannot record a challenge");
     }
 }
 
 /// Which providers are due for a challenge. A stored result says when a provider was last
 /// challenged, also after a restart, so that a restart does not challenge everyone again;
 /// a challenge that went unanswered or was refused stores nothing, so this run remembers
-/// when it started each challenge too.
+/// when it started each challenge too, and which are still running: a provider is never
+/// challenged twice at once, however short `per_provider`.
 #[derive(Debug)]
 struct Schedule {
     per_provider: u64,
     /// When this run last started a challenge of each provider, by peer id, for the last
     /// `per_provider` seconds.
     started: HashMap<String, u64>,
+    /// The providers whose challenge has not ended yet.
+    running: HashSet<String>,
 }
 
 impl Schedule {
     fn new(per_provider: Duration) -> Self {
-        Self { per_provider: per_provider.as_secs(), started: HashMap::new() }
+        Self {
+            per_provider: per_provider.as_secs(),
+            started: HashMap::new(),
+            running: HashSet::new(),
+        }
     }
 
-    /// Whether `target` is due at `now`: challenged neither by this run nor, as stored,
-    /// within `per_provider`. A due target counts as challenged at `now` from then on.
+    /// Whether `target` is due at `now`: not being challenged, and challenged neither by
+    /// this run nor, as stored, within `per_provider`. A due target counts as challenged
+    /// at `now`, and as running until [`Schedule::finish`], from then on.
     fn take(&mut self, target: &ChallengeTarget, now: u64) -> bool {
+        if self.running.contains(&target.peer_id) {
+            return false;
+        }
         let started = self.started.get(&target.peer_id).copied();
         let since = started.max(target.last_challenged).unwrap_or(0);
         if now < since.saturating_add(self.per_provider) {
             return false;
         }
         self.started.insert(target.peer_id.clone(), now);
+        self.running.insert(target.peer_id.clone());
         true
+    }
+
+    /// The challenge of `peer` ended.
+    fn finish(&mut self, peer: &str) {
+        self.running.remove(peer);
     }
 
     /// Forgets the challenges that no longer hold their provider back at `now`.
@@ -395,10 +493,17 @@ mod tests {
         assert!(walk(&store, &mut schedule, now + 1).await.is_empty());
         let almost = now + PER_PROVIDER.as_secs() - 2;
         assert!(walk(&store, &mut schedule, almost).await.is_empty());
-        // Once it has passed, every listed provider is due again, `recent` too.
+        // Once it has passed, every listed provider is due again, `recent` too, but one
+        // whose challenge is still running.
+        for provider in [&never, &long_ago] {
+            schedule.finish(&provider.identity.peer_id().to_string());
+        }
         let later = now + PER_PROVIDER.as_secs();
         let due = walk(&store, &mut schedule, later).await;
-        assert_eq!(peers(&due), sorted(&[&never, &recent, &long_ago, &silent]));
+        assert_eq!(peers(&due), sorted(&[&never, &recent, &long_ago]));
+        schedule.finish(&silent.identity.peer_id().to_string());
+        let due = walk(&store, &mut schedule, later).await;
+        assert_eq!(peers(&due), sorted(&[&silent]));
         // A restart forgets the unanswered challenges, not the stored results.
         let mut restarted = Schedule::new(PER_PROVIDER);
         let due = walk(&store, &mut restarted, now + 1).await;

@@ -13,6 +13,7 @@
 //!   ended: the verdict of an answered one (`passed`, `unrated`, and those that flag the
 //!   offer: `too_slow`, `wrong_row`, `commitment_mismatch`, `replayed`, `malformed`), or
 //!   `refused`, or `unanswered` (unreachable, or no answer in time).
+//! * `gpuflow_challenges_running`: challenges started and not ended yet.
 //! * `gpuflow_challenge_check_seconds`: the node's own work on an answered challenge
 //!   (drawing the rows, checking the opening), network waits excluded.
 //!
@@ -96,6 +97,7 @@ pub struct Metrics {
     chain_head: Gauge,
     chain_reorgs: Counter,
     challenges: Family<ChallengeLabels, Counter>,
+    challenges_running: Gauge,
     challenge_check: Histogram,
 }
 
@@ -163,6 +165,12 @@ impl Metrics {
             "Matrix-product challenges of providers, by outcome (a verdict, refused or unanswered)",
             challenges.clone(),
         );
+        let challenges_running = Gauge::default();
+        registry.register(
+            "challenges_running",
+            "Challenges started and not ended yet",
+            challenges_running.clone(),
+        );
         // 1 ms to about 16 s: a 16384-row opening takes seconds in a debug build.
         let challenge_check = Histogram::new(exponential_buckets(0.001, 2.0, 15));
         registry.register(
@@ -182,6 +190,7 @@ impl Metrics {
             chain_head,
             chain_reorgs,
             challenges,
+            challenges_running,
             challenge_check,
         }
     }
@@ -230,6 +239,11 @@ impl Metrics {
     /// (`Outcome::as_str`), `refused` or `unanswered`.
     pub fn challenge(&self, outcome: &'static str) {
         self.challenges.get_or_create(&ChallengeLabels { outcome }).inc();
+    }
+
+    /// Records the number of challenges running.
+    pub fn set_challenges_running(&self, running: usize) {
+        self.challenges_running.set(i64::try_from(running).unwrap_or(i64::MAX));
     }
 
     /// Records the time the node spent checking an answered challenge.
