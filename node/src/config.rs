@@ -24,6 +24,7 @@
 //! score_interval_secs = 60          # how often every score is recomputed
 //! attester_keystore = "/var/lib/gpuflow-node/attester.json"  # signs downtime attestations
 //! challenge_interval_secs = 3600    # least time between two challenges of a provider; 0: off
+//!                                   # (offers are walked every minute, or this often if less)
 //! challenge_size = 8192             # n of the challenge's n × n matrices (power of two)
 //! challenge_rounds = 16             # products per GPU
 //! challenge_parallel = 4            # challenges running at once, each of another provider
@@ -453,11 +454,17 @@ impl NodeConfig {
             });
         }
         let challenge_defaults = crate::ChallengeConfig::default();
+        let per_provider = args
+            .challenge_interval_secs
+            .or(file.challenge_interval_secs)
+            .map_or(challenge_defaults.per_provider, secs);
         let challenge = crate::ChallengeConfig {
-            per_provider: args
-                .challenge_interval_secs
-                .or(file.challenge_interval_secs)
-                .map_or(challenge_defaults.per_provider, secs),
+            per_provider,
+            // A provider due every few seconds is not left waiting for a minute's walk.
+            scan_interval: match per_provider.is_zero() {
+                true => challenge_defaults.scan_interval,
+                false => challenge_defaults.scan_interval.min(per_provider),
+            },
             n: args.challenge_size.or(file.challenge_size).unwrap_or(challenge_defaults.n),
             rounds: args
                 .challenge_rounds
@@ -623,6 +630,10 @@ mod tests {
         assert_eq!(config.p2p_listen.len(), 3);
         assert_eq!(config.token_decimals, 6);
         assert_eq!(config.challenge.parallel, 8);
+        assert_eq!(config.challenge.scan_interval, std::time::Duration::from_secs(60));
+        let often = Args { challenge_interval_secs: Some(5), ..Args::default() };
+        let often = NodeConfig::resolve_with(often, None).unwrap().challenge;
+        assert_eq!(often.scan_interval, std::time::Duration::from_secs(5), "walks as often as due");
         // What the flags leave alone still comes from the file.
         assert_eq!(config.data_dir, PathBuf::from("/from/file"));
         assert_eq!(config.rate_limit.per_second, 7);
