@@ -67,6 +67,8 @@ pub struct DevnetOptions {
     pub docker_image: Option<String>,
     /// More flags for `gpuflow-provider run` (e.g. `--volume-grace-hours 0.02`).
     pub provider_args: Vec<String>,
+    /// More flags for every `gpuflow-node` (e.g. `--challenge-size 64`).
+    pub node_args: Vec<String>,
 }
 
 impl DevnetOptions {
@@ -100,6 +102,7 @@ impl DevnetOptions {
             attester_threshold: 1,
             docker_image: None,
             provider_args: Vec::new(),
+            node_args: Vec::new(),
         })
     }
 
@@ -479,7 +482,8 @@ fn node_command(
         .args(["--uptime-bucket-secs", &seconds(options.uptime_bucket_secs)])
         .args(["--grace-secs", &seconds(options.grace_secs)])
         .args(["--probe-interval-secs", &seconds(options.heartbeat_interval_secs)])
-        .args(["--score-interval-secs", &seconds(options.heartbeat_interval_secs)]);
+        .args(["--score-interval-secs", &seconds(options.heartbeat_interval_secs)])
+        .args(&options.node_args);
     command
 }
 

@@ -24,8 +24,10 @@
 //! score_interval_secs = 60          # how often every score is recomputed
 //! attester_keystore = "/var/lib/gpuflow-node/attester.json"  # signs downtime attestations
 //! challenge_interval_secs = 3600    # least time between two challenges of a provider; 0: off
+//!                                   # (offers are walked every minute, or this often if less)
 //! challenge_size = 8192             # n of the challenge's n × n matrices (power of two)
 //! challenge_rounds = 16             # products per GPU
+//! challenge_parallel = 4            # challenges running at once, each of another provider
 //! ```
 //!
 //! No secret belongs in it: the attester keystore is encrypted, its password comes from
@@ -45,6 +47,9 @@ use clap::Parser;
 use gpuflow_cli_util::{EscrowOpts, LayerError, RpcOpts, Source};
 use gpuflow_p2p::Multiaddr;
 use serde::Deserialize;
+
+/// Most challenges a node runs at once: each holds up to two answers of up to 4 MiB.
+const MAX_CHALLENGE_PARALLEL: usize = 64;
 
 /// Index the offers of the gpuflow network and serve them over HTTP.
 #[derive(Debug, Default, Parser)]
@@ -144,6 +149,9 @@ pub struct Args {
     /// Products per GPU in a challenge, 1 to 64 [default: 16].
     #[arg(long, env = "GPUFLOW_CHALLENGE_ROUNDS", hide_env_values = true)]
     pub challenge_rounds: Option<u32>,
+    /// Challenges running at once, each of another provider, 1 to 64 [default: 4].
+    #[arg(long, env = "GPUFLOW_CHALLENGE_PARALLEL", hide_env_values = true)]
+    pub challenge_parallel: Option<usize>,
 }
 
 /// The config file's keys; all optional, unknown keys refused.
@@ -173,6 +181,7 @@ struct File {
     challenge_interval_secs: Option<u64>,
     challenge_size: Option<u32>,
     challenge_rounds: Option<u32>,
+    challenge_parallel: Option<usize>,
 }
 
 /// The resolved settings the node runs with.
@@ -445,16 +454,26 @@ impl NodeConfig {
             });
         }
         let challenge_defaults = crate::ChallengeConfig::default();
+        let per_provider = args
+            .challenge_interval_secs
+            .or(file.challenge_interval_secs)
+            .map_or(challenge_defaults.per_provider, secs);
         let challenge = crate::ChallengeConfig {
-            per_provider: args
-                .challenge_interval_secs
-                .or(file.challenge_interval_secs)
-                .map_or(challenge_defaults.per_provider, secs),
+            per_provider,
+            // A provider due every few seconds is not left waiting for a minute's walk.
+            scan_interval: match per_provider.is_zero() {
+                true => challenge_defaults.scan_interval,
+                false => challenge_defaults.scan_interval.min(per_provider),
+            },
             n: args.challenge_size.or(file.challenge_size).unwrap_or(challenge_defaults.n),
             rounds: args
                 .challenge_rounds
                 .or(file.challenge_rounds)
                 .unwrap_or(challenge_defaults.rounds),
+            parallel: args
+                .challenge_parallel
+                .or(file.challenge_parallel)
+                .unwrap_or(challenge_defaults.parallel),
             ..challenge_defaults
         };
         if !gpuflow_protocol::challenge::valid_size(challenge.n) {
@@ -465,6 +484,9 @@ impl NodeConfig {
         }
         if !(1..=gpuflow_protocol::challenge::MAX_ROUNDS).contains(&challenge.rounds) {
             return Err(ConfigError::Invalid { key: "challenge_rounds", expected: "1 to 64" });
+        }
+        if !(1..=MAX_CHALLENGE_PARALLEL).contains(&challenge.parallel) {
+            return Err(ConfigError::Invalid { key: "challenge_parallel", expected: "1 to 64" });
         }
         Ok(Self {
             chain,
@@ -509,6 +531,8 @@ mod tests {
         assert_eq!(config.token_decimals, 6);
         assert_eq!(config.rate_limit, RateLimit { per_second: 200, burst: 1000 });
         assert_eq!(config.chain, None);
+        assert_eq!(config.challenge, crate::ChallengeConfig::default());
+        assert_eq!(config.challenge.parallel, 4);
     }
 
     #[test]
@@ -571,6 +595,7 @@ mod tests {
             bootstrap = ["/ip4/10.0.0.1/tcp/4001"]
             token_decimals = 18
             rate_limit = 7
+            challenge_parallel = 2
             "#,
         );
         let from_file =
@@ -582,6 +607,7 @@ mod tests {
         assert_eq!(from_file.bootstrap, vec!["/ip4/10.0.0.1/tcp/4001".parse().unwrap()]);
         assert_eq!(from_file.token_decimals, 18);
         assert_eq!(from_file.rate_limit, RateLimit { per_second: 7, burst: 1000 });
+        assert_eq!(from_file.challenge.parallel, 2);
 
         let flags = Args::try_parse_from([
             "gpuflow-node",
@@ -595,12 +621,19 @@ mod tests {
             "/ip6/::1/tcp/0",
             "--token-decimals",
             "6",
+            "--challenge-parallel",
+            "8",
         ])
         .unwrap();
         let config = NodeConfig::resolve_with(flags, None).unwrap();
         assert_eq!(config.http, "127.0.0.1:0".parse().unwrap());
         assert_eq!(config.p2p_listen.len(), 3);
         assert_eq!(config.token_decimals, 6);
+        assert_eq!(config.challenge.parallel, 8);
+        assert_eq!(config.challenge.scan_interval, std::time::Duration::from_secs(60));
+        let often = Args { challenge_interval_secs: Some(5), ..Args::default() };
+        let often = NodeConfig::resolve_with(often, None).unwrap().challenge;
+        assert_eq!(often.scan_interval, std::time::Duration::from_secs(5), "walks as often as due");
         // What the flags leave alone still comes from the file.
         assert_eq!(config.data_dir, PathBuf::from("/from/file"));
         assert_eq!(config.rate_limit.per_second, 7);
@@ -617,6 +650,7 @@ mod tests {
                 "`bootstrap` entry `not an address` is not a multiaddr",
             ),
             ("rate_limit = 0", "`rate_limit and rate_burst` must be at least 1"),
+            ("challenge_parallel = 0", "`challenge_parallel` must be 1 to 64"),
         ];
         for (text, expected) in cases {
             let path = file(&dir, text);

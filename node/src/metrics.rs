@@ -9,6 +9,13 @@
 //!   reasons: `stale`, `expired`, `from_the_future`, `rate_limited`, `unknown_provider`,
 //!   `store_error`.
 //! * `gpuflow_http_request_duration_seconds{method,route,status}`: request latency.
+//! * `gpuflow_challenges_total{outcome}`: matrix-product challenges of providers, by how they
+//!   ended: the verdict of an answered one (`passed`, `unrated`, and those that flag the
+//!   offer: `too_slow`, `wrong_row`, `commitment_mismatch`, `replayed`, `malformed`), or
+//!   `refused`, or `unanswered` (unreachable, or no answer in time).
+//! * `gpuflow_challenges_running`: challenges started and not ended yet.
+//! * `gpuflow_challenge_check_seconds`: the node's own work on an answered challenge
+//!   (drawing the rows, checking the opening), network waits excluded.
 //!
 //! `topic` is `offers`, `heartbeats` or `sync` (offers fetched from another node).
 
@@ -62,6 +69,11 @@ struct RequestLabels {
     status: u16,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ChallengeLabels {
+    outcome: &'static str,
+}
+
 #[derive(Clone, Copy)]
 struct LatencyBuckets;
 
@@ -84,6 +96,9 @@ pub struct Metrics {
     chain_next_block: Gauge,
     chain_head: Gauge,
     chain_reorgs: Counter,
+    challenges: Family<ChallengeLabels, Counter>,
+    challenges_running: Gauge,
+    challenge_check: Histogram,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -144,6 +159,25 @@ impl Metrics {
             "Chain reorganisations the watcher rolled back",
             chain_reorgs.clone(),
         );
+        let challenges = Family::default();
+        registry.register(
+            "challenges",
+            "Matrix-product challenges of providers, by outcome (a verdict, refused or unanswered)",
+            challenges.clone(),
+        );
+        let challenges_running = Gauge::default();
+        registry.register(
+            "challenges_running",
+            "Challenges started and not ended yet",
+            challenges_running.clone(),
+        );
+        // 1 ms to about 16 s: a 16384-row opening takes seconds in a debug build.
+        let challenge_check = Histogram::new(exponential_buckets(0.001, 2.0, 15));
+        registry.register(
+            "challenge_check_seconds",
+            "Time the node spent checking an answered challenge, network waits excluded",
+            challenge_check.clone(),
+        );
         Self {
             registry,
             peers,
@@ -155,6 +189,9 @@ impl Metrics {
             chain_next_block,
             chain_head,
             chain_reorgs,
+            challenges,
+            challenges_running,
+            challenge_check,
         }
     }
 
@@ -198,6 +235,22 @@ impl Metrics {
         self.chain_reorgs.inc();
     }
 
+    /// Counts a challenge that ended with `outcome`: a verdict's name
+    /// (`Outcome::as_str`), `refused` or `unanswered`.
+    pub fn challenge(&self, outcome: &'static str) {
+        self.challenges.get_or_create(&ChallengeLabels { outcome }).inc();
+    }
+
+    /// Records the number of challenges running.
+    pub fn set_challenges_running(&self, running: usize) {
+        self.challenges_running.set(i64::try_from(running).unwrap_or(i64::MAX));
+    }
+
+    /// Records the time the node spent checking an answered challenge.
+    pub fn observe_challenge_check(&self, seconds: f64) {
+        self.challenge_check.observe(seconds);
+    }
+
     /// Records one HTTP request; `route` is the matched route pattern, never the raw path,
     /// so that label values stay few.
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
@@ -226,6 +279,10 @@ mod tests {
         metrics.ignored(Topic::Sync, "stale");
         metrics.set_peers(3);
         metrics.observe_request("GET", "/v1/offers", 200, 0.002);
+        metrics.challenge("wrong_row");
+        metrics.challenge("unanswered");
+        metrics.challenge("unanswered");
+        metrics.observe_challenge_check(0.004);
         let text = metrics.encode();
         for line in [
             "gpuflow_peers 3",
@@ -233,6 +290,9 @@ mod tests {
             "gpuflow_messages_rejected_total{topic=\"heartbeats\",reason=\"bad_signature\"} 2",
             "gpuflow_messages_ignored_total{topic=\"sync\",reason=\"stale\"} 1",
             "gpuflow_http_request_duration_seconds_count{method=\"GET\",route=\"/v1/offers\",status=\"200\"} 1",
+            "gpuflow_challenges_total{outcome=\"wrong_row\"} 1",
+            "gpuflow_challenges_total{outcome=\"unanswered\"} 2",
+            "gpuflow_challenge_check_seconds_count 1",
         ] {
             assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
         }

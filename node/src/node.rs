@@ -189,6 +189,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             network.clone(),
             store.clone(),
             identity,
+            metrics.clone(),
             config.challenge.clone(),
         );
         background.push(tokio::spawn(challenger));

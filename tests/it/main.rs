@@ -6,6 +6,7 @@ mod approve;
 mod auto_extend;
 mod binaries;
 mod browser;
+mod challenges;
 mod deploy;
 mod devnet_files;
 mod docker;

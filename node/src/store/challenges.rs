@@ -1,11 +1,29 @@
 //! The results of this node's matrix-product challenges, each kept as the node signed it
 //! (see `node/CHALLENGE.md`). The newest [`KEPT_PER_PROVIDER`] per provider are kept.
 
-use gpuflow_protocol::{SignedEnvelope, challenge::ChallengeResult};
+use gpuflow_protocol::{OfferId, SignedEnvelope, challenge::ChallengeResult};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::storable;
+use super::{clamp, storable};
 use crate::StoreError;
+
+/// What the challenger needs of a provider with a live offer, read from the columns the
+/// offer was stored in, so that walking every offer verifies no signature again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChallengeTarget {
+    /// The id of the provider's offer; targets come in its order.
+    pub offer: OfferId,
+    /// The provider's libp2p peer id.
+    pub peer_id: String,
+    /// The GPU model the offer claims (every GPU of an offer is the same model).
+    pub gpu_name: String,
+    /// The UUIDs of the GPUs the offer lists, in UUID order.
+    pub gpus: Vec<String>,
+    /// Where the provider listens; never empty.
+    pub listen_addrs: Vec<String>,
+    /// When the newest stored challenge of the provider was issued, if any.
+    pub last_challenged: Option<u64>,
+}
 
 /// Results kept per provider; older ones are deleted as new ones come.
 pub const KEPT_PER_PROVIDER: u32 = 100;
@@ -42,6 +60,41 @@ pub(super) fn insert(
         params![result.provider, result.proven_tflops, result.outcome.ok()],
     )?;
     Ok(())
+}
+
+/// The providers with an offer live at `now` that can be dialed, at most `limit`, in offer id
+/// order after `after`.
+pub(super) fn targets(
+    conn: &Connection,
+    now: u64,
+    after: Option<OfferId>,
+    limit: u32,
+) -> Result<Vec<ChallengeTarget>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, peer_id, gpu_name, listen_addrs, \
+         (SELECT json_group_array(uuid) FROM offer_gpus WHERE offer_id = offers.id) AS gpus, \
+         (SELECT max(issued_at) FROM challenges WHERE provider = offers.peer_id) AS last \
+         FROM offers WHERE expires_at > ?1 AND id > ?2 AND listen_addrs <> '[]' \
+         ORDER BY id LIMIT ?3",
+    )?;
+    let after = after.map(|id| id.to_string()).unwrap_or_default();
+    let mut rows = statement.query(params![clamp(now), after, i64::from(limit)])?;
+    let mut targets = Vec::new();
+    while let Some(row) = rows.next()? {
+        let id: String = row.get("id")?;
+        let addrs: String = row.get("listen_addrs")?;
+        let gpus: String = row.get("gpus")?;
+        let last: Option<i64> = row.get("last")?;
+        targets.push(ChallengeTarget {
+            offer: id.parse().map_err(|_| StoreError::Corrupt(format!("offer id {id}")))?,
+            peer_id: row.get("peer_id")?,
+            gpu_name: row.get("gpu_name")?,
+            gpus: serde_json::from_str(&gpus)?,
+            listen_addrs: serde_json::from_str(&addrs)?,
+            last_challenged: last.map(|at| at.max(0) as u64),
+        });
+    }
+    Ok(targets)
 }
 
 /// The newest `limit` results for `provider`, newest first, as signed.

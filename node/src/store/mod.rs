@@ -37,7 +37,7 @@ use crate::{
     search::{Cursor, OfferSummary, Order, Query},
 };
 pub use chain::{ChainCursor, ChainUpdate, KEPT_HASHES, LoggedEvent, RentalEvent, RentalRecord};
-pub use challenges::KEPT_PER_PROVIDER as KEPT_CHALLENGES;
+pub use challenges::{ChallengeTarget, KEPT_PER_PROVIDER as KEPT_CHALLENGES};
 use index::OfferIndex;
 use reader::Readers;
 pub use uptime::{ProviderFacts, RETENTION_DAYS, RentalMachine, StoredScores, scores_of};
@@ -440,6 +440,17 @@ impl Store {
         peer_id: String,
     ) -> Result<Option<ChallengeResult>, StoreError> {
         self.readers.run(move |conn| challenges::latest(conn, &peer_id)).await
+    }
+
+    /// Providers whose offer is live at `now` and lists where they listen, at most `limit`,
+    /// in offer id order after `after`, with what a challenge of them needs.
+    pub async fn challenge_targets(
+        &self,
+        now: u64,
+        after: Option<OfferId>,
+        limit: u32,
+    ) -> Result<Vec<ChallengeTarget>, StoreError> {
+        self.readers.run(move |conn| challenges::targets(conn, now, after, limit)).await
     }
 
     /// Hands a write to the writer thread (waiting while its queue is full) and returns
