@@ -115,11 +115,13 @@ pub async fn run(params: &MillionParams) -> anyhow::Result<Section> {
                  `/gpuflow/sync/1` ({MAX_SYNC_PAGE} a page), checks each page's signatures \
                  together and stores it through its own writer; from its start until its \
                  `GET /v1/network` counted all {} offers: {:.1} s ({}/s); its VmRSS then \
-                 {:.1} MiB.",
+                 {:.1} MiB. The first node, which also syncs from the new one on connecting \
+                 (every offer it gets back is one it holds), had a VmRSS of {:.1} MiB then.",
                 number(params.offers as f64),
                 sync.elapsed.as_secs_f64(),
                 number(params.offers as f64 / sync.elapsed.as_secs_f64()),
                 sync.rss_mib,
+                sync.peer_rss_mib,
             );
             figures.push(
                 Figure::new(
@@ -131,6 +133,15 @@ pub async fn run(params: &MillionParams) -> anyhow::Result<Section> {
                 )
                 .note(format!("{at} from one peer over libp2p")),
             );
+            for (name, rss, whose) in [
+                ("node memory after syncing", sync.rss_mib, "the new node"),
+                ("node memory after serving a sync", sync.peer_rss_mib, "the first node"),
+            ] {
+                figures.push(
+                    Figure::new(name, rss, "MiB", Some(Target::AtMost(1024.0)), cmd)
+                        .note(format!("{whose}, {at}")),
+                );
+            }
         }
         Err(e) => figures.push(Figure::missing(
             "time for a new node to sync",
@@ -157,6 +168,8 @@ pub async fn run(params: &MillionParams) -> anyhow::Result<Section> {
 struct Synced {
     elapsed: Duration,
     rss_mib: f64,
+    /// The serving node's VmRSS once the new node listed every offer.
+    peer_rss_mib: f64,
 }
 
 /// Starts a second node on an empty data directory, bootstrapped from `peer`, and waits
@@ -201,8 +214,9 @@ async fn sync_from(
     }
     let elapsed = start.elapsed();
     let rss_mib = rss_mib(node.pid).unwrap_or(f64::NAN);
+    let peer_rss_mib = crate::report::rss_mib(peer.pid).unwrap_or(f64::NAN);
     node.stop().await;
-    Ok(Synced { elapsed, rss_mib })
+    Ok(Synced { elapsed, rss_mib, peer_rss_mib })
 }
 
 /// The gossip load of `params.gossipers` providers' heartbeats on one node.

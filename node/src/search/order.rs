@@ -136,7 +136,12 @@ impl Order {
 
     /// Where `a` goes relative to `b` on the first key alone.
     pub(crate) fn compare_primary(self, a: &Facts, b: &Facts) -> Ordering {
-        compare_key(self.key, self.descending, self.value(a), self.value(b))
+        self.compare_primary_values(self.value(a), self.value(b))
+    }
+
+    /// Where two first-key values ([`Order::value`]) go relative to each other.
+    pub(crate) fn compare_primary_values(self, a: Option<i64>, b: Option<i64>) -> Ordering {
+        compare_key(self.key, self.descending, a, b)
     }
 
     /// Where `a` goes relative to `b` in this order; ties go by offer id. Called for
