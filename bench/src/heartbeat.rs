@@ -59,7 +59,7 @@ pub async fn run(params: &HeartbeatParams) -> anyhow::Result<Section> {
         details,
         "In process with the node library: {} providers' offers stored first, then {} rounds \
          of one signed heartbeat per provider, decoded and verified with \
-         `SignedEnvelope::decode_batch::<Heartbeat>` the node's way (chunks of up to 256 \
+         `SignedEnvelope::decode_batch::<Heartbeat>` the node's way (chunks of up to {} \
          messages, each split over one blocking task per core whose share's signatures are \
          checked together by ed25519 batch verification, results in order) and queued to the \
          store's batched writer (up to 4,096 in flight, committed with `synchronous=FULL`), \
@@ -68,6 +68,7 @@ pub async fn run(params: &HeartbeatParams) -> anyhow::Result<Section> {
          the rounds: {}/s.\n",
         number(params.providers as f64),
         params.rounds,
+        gpuflow_node::CHECK_CHUNK,
         number(median)
     );
     details.push_str("| round | stored | wall time | verifying (all cores) | rate |\n");

@@ -234,16 +234,19 @@ const SAMPLE: u64 = 8192;
 fn gossip_model(params: &MillionParams) -> GossipLoad {
     let sample = data::heartbeats(params.seed, 0..SAMPLE.min(params.gossipers), 1);
     let data_bytes = sample.iter().map(Vec::len).sum::<usize>() as f64 / sample.len() as f64;
-    // One core checks the sample the node's way, in batches of 256.
+    // One core checks the sample in batches the size of one core's share of the node's
+    // chunk.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let share = gpuflow_node::CHECK_CHUNK.div_ceil(cores);
     let t = Instant::now();
     let valid = sample
-        .chunks(256)
+        .chunks(share)
         .flat_map(SignedEnvelope::decode_batch::<Heartbeat>)
         .filter(Result::is_ok)
         .count();
     let check_us = t.elapsed().as_secs_f64() * 1e6 / sample.len() as f64;
     debug_assert_eq!(valid, sample.len());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let cores = cores as f64;
     let wire = data_bytes + GOSSIP_FRAMING_BYTES;
     let published = params.gossipers as f64 / HEARTBEAT_INTERVAL_SECS;
     // Each node forwards a new message to its mesh peers but the one it came from, and every
@@ -271,7 +274,7 @@ fn gossip_model(params: &MillionParams) -> GossipLoad {
          ({:.0} Mbit/s) on each node. gossipsub drops the copies it has seen by message \
          id before validation, so only the {}/s distinct ones are decoded and verified: at \
          {check_us:.1} µs of one core each (measured here on {} seeded heartbeats, checked \
-         in batches of 256 with `SignedEnvelope::decode_batch`), {:.0} % of this machine's \
+         in batches of {share} with `SignedEnvelope::decode_batch`), {:.0} % of this machine's \
          {cores:.0} cores, before the store's writes.",
         number(params.gossipers as f64),
         number(published),
