@@ -466,11 +466,28 @@ async fn sync_from(network: Network, store: Store, metrics: Arc<Metrics>, peer: 
             metrics.rejected(Topic::Sync, "oversized_page");
             return;
         }
+        // Offers held at the seq they claim or a later one would only be stored as stale:
+        // they are not checked again. On connecting, two nodes sync from each other, so
+        // most of what a node gets back is what it holds.
+        let claims: Vec<Option<(OfferId, u64)>> =
+            page.offers.iter().map(SignedEnvelope::claimed_offer).collect();
+        let ids: Vec<OfferId> = claims.iter().flatten().map(|(id, _)| *id).collect();
+        let mut held = store.held_seqs(&ids).into_iter();
+        let mut unknown = Vec::with_capacity(page.offers.len());
+        for (envelope, claim) in page.offers.into_iter().zip(&claims) {
+            let held = claim.and_then(|_| held.next().flatten());
+            match (claim, held) {
+                (Some((_, seq)), Some(held)) if held >= *seq => {
+                    metrics.ignored(Topic::Sync, "known");
+                }
+                _ => unknown.push(envelope),
+            }
+        }
         // The page is checked on every core, then every offer that checks out is queued
         // before any is awaited, so that the writer commits the page together instead of
         // syncing the disk once per offer.
         let now = unix_now();
-        let checked = on_every_core(page.offers, move |envelopes| {
+        let checked = on_every_core(unknown, move |envelopes| {
             let opened = SignedEnvelope::open_batch::<Offer>(envelopes.to_vec());
             opened.into_iter().map(|offer| check_offer_time(offer?, now)).collect()
         })

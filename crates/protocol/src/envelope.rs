@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::value::RawValue;
 
 use crate::{
-    Identity, MAX_MESSAGE_SIZE, PROTOCOL_VERSION, ProtocolError, batch, identity::peer_id_of,
+    Identity, MAX_MESSAGE_SIZE, OfferId, PROTOCOL_VERSION, ProtocolError, batch,
+    identity::{peer_id_of, peer_id_of_bytes},
 };
 
 /// What a signed envelope carries; part of the signed bytes, so a signature over one
@@ -105,6 +106,22 @@ impl SignedEnvelope {
             signature: signature.into(),
             body,
         }
+    }
+
+    /// What an offer envelope claims before anything is checked: the id of the offer of
+    /// the key it names, and its body's `seq`; `None` when it is not an offer or has no
+    /// `seq`. Only for skipping work on offers already held at that `seq` or a later one:
+    /// nothing here is verified.
+    pub fn claimed_offer(&self) -> Option<(OfferId, u64)> {
+        #[derive(Deserialize)]
+        struct Seq {
+            seq: u64,
+        }
+        if self.kind != MessageKind::Offer {
+            return None;
+        }
+        let Seq { seq } = serde_json::from_str(self.body.get()).ok()?;
+        Some((OfferId::of(&peer_id_of_bytes(&self.public_key.0)), seq))
     }
 
     /// Encodes the envelope for the wire.

@@ -79,10 +79,15 @@ impl Identity {
 /// 36 bytes) of the key's protobuf encoding (key type 1 = Ed25519, then the 32 bytes).
 /// Built from the bytes of a key already decoded, so the point is not decompressed again.
 pub(crate) fn peer_id_of(key: &ed25519_dalek::VerifyingKey) -> PeerId {
+    peer_id_of_bytes(key.as_bytes())
+}
+
+/// The peer id that `public_key` names if it is an ed25519 key, which is not checked.
+pub(crate) fn peer_id_of_bytes(public_key: &[u8; 32]) -> PeerId {
     const PREFIX: [u8; 6] = [0x00, 36, 0x08, 0x01, 0x12, 0x20];
     let mut bytes = [0u8; 38];
     bytes[..6].copy_from_slice(&PREFIX);
-    bytes[6..].copy_from_slice(key.as_bytes());
+    bytes[6..].copy_from_slice(public_key);
     PeerId::from_bytes(&bytes).expect("an identity multihash of 36 bytes is a peer id")
 }
 

@@ -509,6 +509,17 @@ impl OfferIndex {
 }
 
 impl OfferIndex {
+    /// The `seq` of each offer of `ids` that the index holds, live or expired.
+    pub(super) fn held_seqs(&self, ids: &[OfferId]) -> Vec<Option<u64>> {
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        ids.iter()
+            .map(|id| {
+                let &(group, position) = inner.place.get(id)?;
+                Some(inner.groups[group].summaries[position].seq)
+            })
+            .collect()
+    }
+
     /// The offers live at `now`, summed up per GPU model and per reliability decile;
     /// conflicting offers are counted apart, as search hides them.
     pub(super) fn network(&self, now: u64) -> NetworkStats {

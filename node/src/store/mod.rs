@@ -278,6 +278,12 @@ impl Store {
         Ok(self.index.search(&search, now))
     }
 
+    /// The `seq` of each offer of `ids` that the store holds, as far as the search index
+    /// shows it (a commit not yet applied may hold a later one).
+    pub fn held_seqs(&self, ids: &[OfferId]) -> Vec<Option<u64>> {
+        self.index.held_seqs(ids)
+    }
+
     /// The offers live at `now`, summed up for the marketplace page's charts.
     pub async fn network(&self, now: u64) -> Result<api::NetworkStats, StoreError> {
         if self.writes.is_closed() {

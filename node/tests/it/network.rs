@@ -102,6 +102,43 @@ async fn a_late_joiner_syncs_the_offers_it_missed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_that_meet_do_not_check_the_offers_they_both_hold_again() {
+    // Two nodes hold the same 70 offers, and one holds a later seq of one more: on
+    // connecting each syncs from the other, and only that later offer is checked.
+    let providers: Vec<Provider> = (0..71).map(|_| Provider::default()).collect();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    for (n, dir) in dirs.iter().enumerate() {
+        let store = Store::open(&dir.path().join("index.sqlite")).unwrap();
+        for (i, provider) in providers.iter().enumerate() {
+            let seq = if i == 70 { n as u64 + 1 } else { 1 };
+            let offer = provider.offer(|o| o.seq = seq).open().unwrap();
+            store.upsert_offer(offer, unix_now()).await.unwrap();
+        }
+    }
+    let a = gpuflow_node::start(crate::support::config(dirs[0].path(), Vec::new())).await.unwrap();
+    let b_config = crate::support::config(dirs[1].path(), vec![a.bootstrap_addr()]);
+    let b = gpuflow_node::start(b_config).await.unwrap();
+    let (a_url, b_url) = (format!("http://{}", a.http_addr), format!("http://{}", b.http_addr));
+    let known = "gpuflow_messages_ignored_total{topic=\"sync\",reason=\"known\"}";
+    let accepted = "gpuflow_messages_accepted_total{topic=\"sync\"}";
+    // `a` holds seq 1 of the last provider's offer, `b` seq 2: `a` takes it, `b` skips
+    // `a`'s older one with the rest.
+    eventually("both nodes to finish their syncs", || async {
+        let a_done = crate::support::metric(&a_url, known).await == 70
+            && crate::support::metric(&a_url, accepted).await == 1;
+        let b_done = crate::support::metric(&b_url, known).await == 71;
+        (a_done && b_done).then_some(())
+    })
+    .await;
+    let stale = "gpuflow_messages_ignored_total{topic=\"sync\",reason=\"stale\"}";
+    assert_eq!(crate::support::metric(&a_url, stale).await, 0);
+    assert_eq!(crate::support::metric(&b_url, stale).await, 0);
+    assert_eq!(crate::support::metric(&b_url, accepted).await, 0);
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_converge_on_one_offer_set() {
     // a ← b ← c, with providers publishing at both ends.
     let a = TestNode::start(Vec::new()).await;
