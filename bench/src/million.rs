@@ -84,23 +84,13 @@ pub async fn run(params: &MillionParams) -> anyhow::Result<Section> {
     );
     let cmd = &params.command;
     let at = format!("{} offers", number(params.offers as f64));
+    // Every memory figure has the same goal: a node with a million offers in 1 GiB.
+    let memory = |name: &str, mib: f64, note: String| {
+        Figure::new(name, mib, "MiB", Some(Target::AtMost(1024.0)), cmd).note(note)
+    };
     let mut figures = vec![
-        Figure::new(
-            "node memory after loading",
-            loaded_rss,
-            "MiB",
-            Some(Target::AtMost(1024.0)),
-            cmd,
-        )
-        .note(at.clone()),
-        Figure::new(
-            "node memory after the queries",
-            queried_rss,
-            "MiB",
-            Some(Target::AtMost(1024.0)),
-            cmd,
-        )
-        .note(at.clone()),
+        memory("node memory after loading", loaded_rss, at.clone()),
+        memory("node memory after the queries", queried_rss, at.clone()),
         Figure::new("search latency p50", latency.p50, "ms", None, cmd)
             .note(format!("{at}, over HTTP")),
         Figure::new("search latency p99", latency.p99, "ms", Some(Target::AtMost(10.0)), cmd)
@@ -133,15 +123,10 @@ pub async fn run(params: &MillionParams) -> anyhow::Result<Section> {
                 )
                 .note(format!("{at} from one peer over libp2p")),
             );
-            for (name, rss, whose) in [
-                ("node memory after syncing", sync.rss_mib, "the new node"),
-                ("node memory after serving a sync", sync.peer_rss_mib, "the first node"),
-            ] {
-                figures.push(
-                    Figure::new(name, rss, "MiB", Some(Target::AtMost(1024.0)), cmd)
-                        .note(format!("{whose}, {at}")),
-                );
-            }
+            let new_node = format!("the new node, {at}");
+            figures.push(memory("node memory after syncing", sync.rss_mib, new_node));
+            let first_node = format!("the first node, {at}");
+            figures.push(memory("node memory after serving a sync", sync.peer_rss_mib, first_node));
         }
         Err(e) => figures.push(Figure::missing(
             "time for a new node to sync",
@@ -215,10 +200,13 @@ async fn sync_from(
         listed = stats.offers + stats.hidden_conflicts;
     }
     let elapsed = start.elapsed();
-    let rss_mib = rss_mib(node.pid).unwrap_or(f64::NAN);
-    let peer_rss_mib = crate::report::rss_mib(peer.pid).unwrap_or(f64::NAN);
+    let synced = Synced {
+        elapsed,
+        rss_mib: rss_mib(node.pid).unwrap_or(f64::NAN),
+        peer_rss_mib: rss_mib(peer.pid).unwrap_or(f64::NAN),
+    };
     node.stop().await;
-    Ok(Synced { elapsed, rss_mib, peer_rss_mib })
+    Ok(synced)
 }
 
 /// The gossip load of `params.gossipers` providers' heartbeats on one node.

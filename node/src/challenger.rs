@@ -4,11 +4,11 @@
 //! Every [`ChallengeConfig::scan_interval`] the node walks its live offers and challenges,
 //! up to [`ChallengeConfig::parallel`] at once and never one provider twice at once, each
 //! provider it has not challenged within [`ChallengeConfig::per_provider`], on the GPUs
-//! its offer lists. The walk reads the
-//! columns each offer was stored in ([`Store::challenge_targets`]), not the signed
-//! envelopes: their signatures were checked when they came, and a walk checks none again. A rented GPU is never
-//! among them (an agent withdraws rented GPUs from its offer, and refuses a challenge that
-//! names one), so a challenge never disturbs a rental. Each answered challenge is checked,
+//! its offer lists. The walk reads the columns each offer was stored in
+//! ([`Store::challenge_targets`]), not the signed envelopes: their signatures were checked
+//! when they came, and a walk checks none again. A rented GPU is never among them (an
+//! agent withdraws rented GPUs from its offer, and refuses a challenge that names one), so
+//! a challenge never disturbs a rental. Each answered challenge is checked,
 //! signed by the node and stored; a provider that does not answer or refuses is only
 //! logged: silence is the probes' business, and a refusal leaves the offer unproven, not
 //! flagged.
@@ -398,6 +398,7 @@ async fn check_opening(
         (Err(CheckError::Malformed(format!("the check failed: {e}"))), Duration::ZERO)
     })
 }
+
 #[cfg(test)]
 mod tests {
     use gpuflow_protocol::challenge::Outcome;
