@@ -3,7 +3,7 @@
 
 use gpuflow_protocol::OfferId;
 
-use super::{OfferSummary, SearchScores};
+use super::SearchScores;
 
 /// The numbers of one offer that conditions compare and results are sorted by, as stored in
 /// SQLite, packed small so that a search scans little memory. Text that many offers share
@@ -85,5 +85,8 @@ pub(crate) struct Candidate<'a> {
     pub(crate) text: &'a dyn Fn(u32) -> &'a str,
     /// Read only by `payout` conditions, which are rare: the rest of a search stays in
     /// [`Facts`].
-    pub(crate) summary: &'a OfferSummary,
+    pub(crate) payout: &'a str,
+    /// Read only by `image` conditions: the images pulled ahead, and those allowed.
+    pub(crate) images: &'a [String],
+    pub(crate) allowed_images: &'a [String],
 }

@@ -75,7 +75,7 @@ impl FieldValues for Field {
         match self {
             Self::Driver => (offer.text)(offer.facts.driver),
             Self::Region => (offer.text)(offer.facts.region),
-            Self::Payout => &offer.summary.payout,
+            Self::Payout => offer.payout,
             _ => "",
         }
     }

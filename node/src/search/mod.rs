@@ -193,7 +193,7 @@ impl Condition {
             }
             // The offer's image lists stay beside the facts, read only by these terms.
             Kind::Image => {
-                let (images, allowed) = (&offer.summary.images, &offer.summary.allowed_images);
+                let (images, allowed) = (offer.images, offer.allowed_images);
                 self.op.relates(&self.values, |v| match v {
                     Value::Text(image) if image_ready(images, allowed, image) => Ordering::Equal,
                     _ => Ordering::Less,

@@ -136,12 +136,17 @@ impl Order {
 
     /// Where `a` goes relative to `b` on the first key alone.
     pub(crate) fn compare_primary(self, a: &Facts, b: &Facts) -> Ordering {
-        self.compare_primary_values(self.value(a), self.value(b))
+        compare_key(self.key, self.descending, self.value(a), self.value(b))
     }
 
-    /// Where two first-key values ([`Order::value`]) go relative to each other.
-    pub(crate) fn compare_primary_values(self, a: Option<i64>, b: Option<i64>) -> Ordering {
-        compare_key(self.key, self.descending, a, b)
+    /// A first-key value ([`Order::value`]) as an unsigned number that sorts as this
+    /// order puts the values, so that the index sorts plain integers; `None` for an
+    /// unknown value, which goes last.
+    pub(crate) fn primary_rank(self, value: Option<i64>) -> Option<u64> {
+        let largest_first = self.descending != (self.key == SortKey::AgeDays);
+        // Flipping the sign bit keeps the order of `i64`s as `u64`s.
+        let rank = value? as u64 ^ (1 << 63);
+        Some(if largest_first { !rank } else { rank })
     }
 
     /// Where `a` goes relative to `b` in this order; ties go by offer id. Called for

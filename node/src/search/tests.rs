@@ -40,7 +40,13 @@ impl TestOffer {
     /// Its candidate, handed to `check`.
     fn check<T>(&self, check: impl FnOnce(Candidate<'_>) -> T) -> T {
         let text = |id: u32| if id == 0 { self.region.as_str() } else { self.driver.as_str() };
-        check(Candidate { facts: &self.facts, text: &text, summary: &self.summary })
+        check(Candidate {
+            facts: &self.facts,
+            text: &text,
+            payout: &self.summary.payout,
+            images: &self.summary.images,
+            allowed_images: &self.summary.allowed_images,
+        })
     }
 }
 

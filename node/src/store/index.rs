@@ -2,6 +2,12 @@
 //! so that a search scans the compact [`Facts`] of the few groups whose name matches
 //! instead of querying a table many times the size of SQLite's page cache.
 //!
+//! The index holds what a search compares and sorts on, and no more: a page's offers are
+//! read back from SQLite by id once the search has chosen them ([`Matched`]), so that a
+//! million offers fit in a few hundred megabytes. Each group keeps its offers sorted in
+//! the orders searches asked for; a change that moves an offer in an order re-sorts that
+//! order on the index thread, before a search needs it.
+//!
 //! SQLite stays the source of truth. [`OfferIndex::reload`] fills the index from the
 //! database when the store opens. After every commit that touched what search shows, the
 //! writer numbers the commit and hands its [`Changes`] to the index thread
@@ -13,8 +19,10 @@
 //! of the search and are evaluated then.
 
 use std::{
+    borrow::Borrow,
     cmp::Ordering,
     collections::{BTreeSet, BinaryHeap, HashMap, HashSet},
+    hash::Hash,
     sync::{
         OnceLock, PoisonError, RwLock,
         atomic::{AtomicU64, Ordering as AtomicOrdering},
@@ -31,7 +39,7 @@ use gpuflow_protocol::{
 use rusqlite::{Connection, Row};
 use tokio::sync::watch;
 
-use super::{Page, Search, StoredScores, clamp, reader};
+use super::{Search, StoredScores, clamp, reader};
 use crate::{
     StoreError,
     search::{Candidate, Cursor, Facts, OfferSummary, Order, SearchScores, millionths},
@@ -126,21 +134,43 @@ struct Inner {
     group_of: HashMap<String, usize>,
     /// Where each offer is: group, then position in it.
     place: HashMap<OfferId, (usize, usize)>,
-    /// Region and driver texts, shared by many offers.
-    symbols: Symbols,
+    /// Region, driver and GPU name texts, shared by many offers.
+    symbols: Symbols<String>,
+    /// Image lists, shared by many offers.
+    lists: Symbols<Vec<String>>,
 }
 
-/// A group's offers as two parallel lists: what searches scan, and what they return.
+/// A group's offers as two parallel lists: what searches sort and compare, and what
+/// rarer conditions and other readers need.
 #[derive(Debug)]
 struct Group {
     words: String,
     facts: Vec<Facts>,
-    summaries: Vec<OfferSummary>,
-    /// Positions in each order (see [`slot`]), sorted by the first search in that order
-    /// after a change to the group, so that searches stop once they have enough.
+    beside: Vec<Beside>,
+    /// Positions in each order (see [`slot`]), sorted by the first search in that order,
+    /// and again on the index thread after a change that moves an offer in it, so that
+    /// searches stop once they have enough.
     sorted: [OnceLock<Vec<u32>>; ORDERS],
+    /// The orders searches asked for, kept sorted from then on.
+    wanted: [bool; ORDERS],
+    /// Offers moved in the sorted orders one by one since the index thread's last batch
+    /// began (see [`edit_budget`]).
+    edits: usize,
     /// The smallest and the largest known value of each number, `None` when empty.
     range: OnceLock<Option<(Facts, Facts)>>,
+}
+
+/// What the index keeps of an offer beside its [`Facts`]: what `payout` and `image`
+/// conditions read, the network's per-model figures, and the sync's known seqs.
+#[derive(Debug, PartialEq)]
+struct Beside {
+    seq: u64,
+    /// Interned in [`Inner::symbols`].
+    gpu_name: u32,
+    /// Interned in [`Inner::lists`].
+    images: u32,
+    allowed_images: u32,
+    payout: Box<str>,
 }
 
 /// Sortable fields times directions.
@@ -158,8 +188,10 @@ impl Group {
         Self {
             words,
             facts: Vec::new(),
-            summaries: Vec::new(),
+            beside: Vec::new(),
             sorted: std::array::from_fn(|_| OnceLock::new()),
+            wanted: [false; ORDERS],
+            edits: 0,
             range: OnceLock::new(),
         }
     }
@@ -224,66 +256,188 @@ impl Group {
     fn sorted(&self, order: Order) -> &[u32] {
         let order = order.primary();
         self.sorted[slot(order)].get_or_init(|| {
-            // Sorting copies of the keys side by side, instead of reaching into the facts
-            // for every comparison, keeps the sort in cache: at a million offers this is
-            // what the first search in an order after a change waits for.
-            let mut keyed: Vec<(Option<i64>, u64, u32)> = (self.facts.iter().enumerate())
-                .map(|(i, f)| (order.value(f), u64::from_be_bytes(f.id.to_bytes()), i as u32))
+            // Each offer's place as plain integers, side by side: a sort that compares
+            // integers in cache instead of reaching into the facts.
+            let mut keyed: Vec<((bool, u64, u64), u32)> = (self.facts.iter().enumerate())
+                .map(|(position, f)| (sort_key(order, f), position as u32))
                 .collect();
-            keyed.sort_unstable_by(|a, b| {
-                order.compare_primary_values(a.0, b.0).then(a.1.cmp(&b.1))
-            });
-            keyed.into_iter().map(|(_, _, position)| position).collect()
+            keyed.sort_unstable();
+            keyed.into_iter().map(|(_, position)| position).collect()
         })
     }
 
-    /// Forgets the sorted positions, after a change.
-    fn changed(&mut self) {
-        self.sorted = std::array::from_fn(|_| OnceLock::new());
+    /// Adds an offer, placing it in each sorted order.
+    fn push(&mut self, facts: Facts, beside: Beside) -> usize {
+        self.facts.push(facts);
+        self.beside.push(beside);
+        let position = self.facts.len() - 1;
+        if self.within_budget(&|_| true) {
+            self.edit_orders(position, Edit::Put, &|_| true);
+        }
         self.range = OnceLock::new();
+        position
+    }
+
+    /// Removes the offer at `position`; the last offer takes its place.
+    fn swap_remove(&mut self, position: usize) -> (Facts, Beside) {
+        let last = self.facts.len() - 1;
+        if self.within_budget(&|_| true) {
+            self.edit_orders(position, Edit::Take, &|_| true);
+            if position != last {
+                self.edit_orders(last, Edit::Rename(position), &|_| true);
+            }
+        }
+        self.range = OnceLock::new();
+        (self.facts.swap_remove(position), self.beside.swap_remove(position))
+    }
+
+    /// Sets the offer at `position` to `facts`, moving it in the orders whose value
+    /// changed; answers the old facts.
+    fn set_facts(&mut self, position: usize, facts: Facts) -> Facts {
+        let old = self.facts[position];
+        if old == facts {
+            return old;
+        }
+        let moved = |order: Order| order.value(&old) != order.value(&facts);
+        let sorted_moved =
+            (0..ORDERS).any(|s| self.sorted[s].get().is_some() && moved(order_of(s)));
+        let edit = sorted_moved && self.within_budget(&moved);
+        if edit {
+            self.edit_orders(position, Edit::Take, &moved);
+        }
+        self.facts[position] = facts;
+        if edit {
+            self.edit_orders(position, Edit::Put, &moved);
+        }
+        self.range = OnceLock::new();
+        old
+    }
+
+    /// Counts an edit of the sorted orders `moves` names; past the budget, forgets them
+    /// instead, for the index thread to sort again once the batch is applied.
+    fn within_budget(&mut self, moves: &dyn Fn(Order) -> bool) -> bool {
+        self.edits += 1;
+        if self.edits <= edit_budget(self.facts.len()) {
+            return true;
+        }
+        for (slot, sorted) in self.sorted.iter_mut().enumerate() {
+            if moves(order_of(slot)) && sorted.take().is_some() {
+                self.wanted[slot] = true;
+            }
+        }
+        false
+    }
+
+    /// Applies `edit` to the offer at `position` in each sorted order `moves` names, where
+    /// the offer's current facts place it.
+    fn edit_orders(&mut self, position: usize, edit: Edit, moves: &dyn Fn(Order) -> bool) {
+        let facts = &self.facts;
+        for (slot, sorted) in self.sorted.iter_mut().enumerate() {
+            let order = order_of(slot);
+            let Some(positions) = sorted.get_mut().filter(|_| moves(order)) else {
+                continue;
+            };
+            let key = sort_key(order, &facts[position]);
+            let at = positions.partition_point(|&i| sort_key(order, &facts[i as usize]) < key);
+            match edit {
+                Edit::Put => positions.insert(at, position as u32),
+                Edit::Take => {
+                    debug_assert_eq!(positions.get(at), Some(&(position as u32)));
+                    positions.remove(at);
+                }
+                Edit::Rename(to) => positions[at] = to as u32,
+            }
+        }
+    }
+
+    /// Sorts again the orders searches asked for and a change made it forget.
+    fn sort_wanted(&self) {
+        for (slot, _) in self.wanted.iter().enumerate().filter(|(_, wanted)| **wanted) {
+            self.sorted(order_of(slot));
+        }
     }
 }
 
-/// Interned texts, counted so that texts no offer uses any more are dropped.
-#[derive(Debug, Default)]
-struct Symbols {
-    texts: Vec<(String, usize)>,
-    ids: HashMap<String, u32>,
+/// What [`Group::edit_orders`] does to an offer's place in an order.
+#[derive(Clone, Copy)]
+enum Edit {
+    /// Insert it.
+    Put,
+    /// Remove it.
+    Take,
+    /// It now lives at another position.
+    Rename(usize),
+}
+
+/// Offers a group moves one by one in its sorted orders in one batch of updates, for
+/// `len` offers; more, and it sorts them again instead. One move shifts part of each order
+/// (`O(len)`), a sort costs `O(len log len)`.
+fn edit_budget(len: usize) -> usize {
+    16 + len / 64
+}
+
+/// Where `offer` goes in the one-key `order`: by value, unknown values last, then by id.
+fn sort_key(order: Order, offer: &Facts) -> (bool, u64, u64) {
+    let rank = order.primary_rank(order.value(offer));
+    (rank.is_none(), rank.unwrap_or(0), u64::from_be_bytes(offer.id.to_bytes()))
+}
+
+/// The one-key order kept in `slot` (see [`slot`]).
+fn order_of(slot: usize) -> Order {
+    Order { key: SearchField::SORTABLE[slot / 2], descending: slot % 2 == 1, ..Order::default() }
+}
+
+/// Interned values (texts, image lists), counted so that values no offer uses any more
+/// are dropped.
+#[derive(Debug)]
+struct Symbols<T> {
+    values: Vec<(T, usize)>,
+    ids: HashMap<T, u32>,
     free: Vec<u32>,
 }
 
-impl Symbols {
-    fn intern(&mut self, text: &str) -> u32 {
-        if let Some(&id) = self.ids.get(text) {
-            self.texts[id as usize].1 += 1;
+impl<T> Default for Symbols<T> {
+    fn default() -> Self {
+        Self { values: Vec::new(), ids: HashMap::new(), free: Vec::new() }
+    }
+}
+
+impl<T: Clone + Default + Eq + Hash> Symbols<T> {
+    fn intern<Q>(&mut self, value: &Q) -> u32
+    where
+        Q: ToOwned<Owned = T> + Eq + Hash + ?Sized,
+        T: Borrow<Q>,
+    {
+        if let Some(&id) = self.ids.get(value) {
+            self.values[id as usize].1 += 1;
             return id;
         }
         let id = match self.free.pop() {
             Some(id) => {
-                self.texts[id as usize] = (text.to_owned(), 1);
+                self.values[id as usize] = (value.to_owned(), 1);
                 id
             }
             None => {
-                self.texts.push((text.to_owned(), 1));
-                u32::try_from(self.texts.len() - 1).expect("fewer texts than offers")
+                self.values.push((value.to_owned(), 1));
+                u32::try_from(self.values.len() - 1).expect("fewer values than offers")
             }
         };
-        self.ids.insert(text.to_owned(), id);
+        self.ids.insert(value.to_owned(), id);
         id
     }
 
     fn release(&mut self, id: u32) {
-        let (text, uses) = &mut self.texts[id as usize];
+        let (value, uses) = &mut self.values[id as usize];
         *uses -= 1;
         if *uses == 0 {
-            self.ids.remove(text.as_str());
-            text.clear();
+            self.ids.remove(value);
+            *value = T::default();
             self.free.push(id);
         }
     }
 
-    fn text(&self, id: u32) -> &str {
-        &self.texts[id as usize].0
+    fn get(&self, id: u32) -> &T {
+        &self.values[id as usize].0
     }
 }
 
@@ -293,6 +447,15 @@ struct Loaded {
     summary: OfferSummary,
     cuda: Option<i64>,
     conflict_until: i64,
+}
+
+/// The offers a search chose, in order, by id: the store reads their summaries.
+#[derive(Debug)]
+pub(super) struct Matched {
+    /// Each offer's id, and whether it shares a GPU UUID with another live offer.
+    pub(super) offers: Vec<(OfferId, bool)>,
+    pub(super) next: Option<Cursor>,
+    pub(super) hidden_conflicts: u32,
 }
 
 impl OfferIndex {
@@ -333,6 +496,9 @@ impl OfferIndex {
                 }
             }
             self.applied.send_replace(number);
+            // Before a search in those orders has to.
+            let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+            inner.groups.iter().for_each(Group::sort_wanted);
         }
     }
 
@@ -344,20 +510,17 @@ impl OfferIndex {
 
     /// Reloads what `changes` names from `conn`, which must see the committed rows.
     fn refresh(&self, conn: &Connection, changes: &Changes) -> Result<(), StoreError> {
+        self.write().groups.iter_mut().for_each(|group| group.edits = 0);
         for scores in changes.scores.chunks(CHUNK) {
             let mut inner = self.write();
             for &(id, scores) in scores {
                 if let Some(&(group, position)) = inner.place.get(&id) {
+                    // Search filters and sorts on the scores: a change moves the offer in
+                    // the orders on them, and only those.
                     let group = &mut inner.groups[group];
-                    let summary = &mut group.summaries[position];
-                    summary.reliability = scores.reliability;
-                    summary.uptime = scores.uptime;
-                    summary.rentals = scores.rentals;
-                    summary.completed_rentals = scores.completed_rentals;
-                    summary.sla_credits = scores.sla_credits;
-                    // Search filters and sorts on the scores: a change re-sorts the group.
-                    if group.facts[position].set_scores(scores) {
-                        group.changed();
+                    let mut facts = group.facts[position];
+                    if facts.set_scores(scores) {
+                        group.set_facts(position, facts);
                     }
                 }
             }
@@ -415,8 +578,8 @@ impl OfferIndex {
         self.inner.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// One page of the offers live at `now` that match `search`.
-    pub(super) fn search(&self, search: &Search, now: u64) -> Page {
+    /// One page of the offers live at `now` that match `search`, by id.
+    pub(super) fn search(&self, search: &Search, now: u64) -> Matched {
         let now = clamp(now);
         let query = &search.query;
         let order = search.order;
@@ -424,8 +587,9 @@ impl OfferIndex {
         let one_key = order == order.primary();
         let hide_conflicts = !search.include_conflicts && !query.mentions_conflicts();
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        let symbols = &inner.symbols;
-        let text = |id| symbols.text(id);
+        let (symbols, lists) = (&inner.symbols, &inner.lists);
+        let text = |id| symbols.get(id).as_str();
+        let candidate = |facts, beside| candidate(facts, beside, &text, lists);
         // The first `wanted` matches in the order, worst on top; one more than asked tells
         // whether there is a next page.
         let wanted = search.limit as usize + 1;
@@ -442,14 +606,14 @@ impl OfferIndex {
                 sorted.partition_point(|&i| after.passed(&group.facts[i as usize]))
             });
             for &i in &sorted[start..] {
-                let (facts, summary) = (&group.facts[i as usize], &group.summaries[i as usize]);
+                let facts = &group.facts[i as usize];
                 if facts.expires_at <= now || (hide_conflicts && facts.conflicts(now)) {
                     continue;
                 }
                 if search.after.as_ref().is_some_and(|after| !after.precedes(facts)) {
                     continue;
                 }
-                let hit = Ranked { order, facts, summary };
+                let hit = Ranked { order, facts };
                 // Once there are enough, what sorts later on the first key is out; what
                 // ties on it may still win on the others.
                 let full = best.len() == wanted;
@@ -463,7 +627,7 @@ impl OfferIndex {
                         continue;
                     }
                 }
-                if !query.matches(Candidate { facts, text: &text, summary }, now) {
+                if !query.matches(candidate(facts, &group.beside[i as usize]), now) {
                     continue;
                 }
                 if full {
@@ -483,10 +647,10 @@ impl OfferIndex {
                 |g: &&Group| g.range().is_some_and(|(_, high)| high.conflict_until > now);
             let groups = inner.groups.iter().filter(conflicted);
             for group in groups.filter(|g| query.matches_name(&g.words)) {
-                for (facts, summary) in group.facts.iter().zip(&group.summaries) {
+                for (facts, beside) in group.facts.iter().zip(&group.beside) {
                     if facts.conflicts(now)
                         && facts.expires_at > now
-                        && query.matches(Candidate { facts, text: &text, summary }, now)
+                        && query.matches(candidate(facts, beside), now)
                     {
                         hidden_conflicts += 1;
                     }
@@ -500,11 +664,8 @@ impl OfferIndex {
         } else {
             None
         };
-        let offers = hits
-            .into_iter()
-            .map(|hit| OfferSummary { conflicts: hit.facts.conflicts(now), ..hit.summary.clone() })
-            .collect();
-        Page { offers, next, hidden_conflicts }
+        let offers = hits.into_iter().map(|hit| (hit.facts.id, hit.facts.conflicts(now))).collect();
+        Matched { offers, next, hidden_conflicts }
     }
 }
 
@@ -515,7 +676,7 @@ impl OfferIndex {
         ids.iter()
             .map(|id| {
                 let &(group, position) = inner.place.get(id)?;
-                Some(inner.groups[group].summaries[position].seq)
+                Some(inner.groups[group].beside[position].seq)
             })
             .collect()
     }
@@ -529,7 +690,7 @@ impl OfferIndex {
         let mut reliability = vec![0u64; 10];
         let (mut offers, mut gpus, mut hidden_conflicts) = (0u64, 0u64, 0u64);
         for group in &inner.groups {
-            for (facts, summary) in group.facts.iter().zip(&group.summaries) {
+            for (facts, beside) in group.facts.iter().zip(&group.beside) {
                 if facts.expires_at <= now_i || facts.num_gpus <= 0 {
                     continue;
                 }
@@ -538,7 +699,7 @@ impl OfferIndex {
                     continue;
                 }
                 let count = facts.num_gpus.unsigned_abs();
-                let model = models.entry(summary.gpu_name.as_str()).or_default();
+                let model = models.entry(inner.symbols.get(beside.gpu_name)).or_default();
                 model.0 += 1;
                 model.1 += count;
                 model.2.push(facts.price_per_hour / facts.num_gpus);
@@ -575,11 +736,26 @@ fn spread(mut prices: Vec<i64>) -> PriceSpread {
     PriceSpread { min: rank(0), p25: rank(25), median: rank(50), p75: rank(75), max: rank(100) }
 }
 
+/// Offer `facts` as a query sees it.
+fn candidate<'a>(
+    facts: &'a Facts,
+    beside: &'a Beside,
+    text: &'a dyn Fn(u32) -> &'a str,
+    lists: &'a Symbols<Vec<String>>,
+) -> Candidate<'a> {
+    Candidate {
+        facts,
+        text,
+        payout: &beside.payout,
+        images: lists.get(beside.images),
+        allowed_images: lists.get(beside.allowed_images),
+    }
+}
+
 /// A search hit, ordered by the search's order.
 struct Ranked<'a> {
     order: Order,
     facts: &'a Facts,
-    summary: &'a OfferSummary,
 }
 
 impl PartialEq for Ranked<'_> {
@@ -606,16 +782,6 @@ impl Inner {
     fn insert(&mut self, row: Loaded) {
         let Loaded { words, summary, cuda, conflict_until } = row;
         let id = summary.id;
-        if let Some(&(group, position)) = self.place.get(&id) {
-            let (group, facts) = (&self.groups[group], &self.groups[group].facts[position]);
-            // Most reloads change nothing (a rescore that moved no score): keep the memory.
-            if group.words == words
-                && (facts.cuda, facts.conflict_until) == (cuda, conflict_until)
-                && group.summaries[position] == summary
-            {
-                return;
-            }
-        }
         let stored = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let facts = Facts {
             id,
@@ -638,17 +804,25 @@ impl Inner {
             sla_credits: stored(summary.sla_credits),
             proven_mtflops: summary.proven_tflops.map(|t| (t * 1000.0).floor() as i64),
             challenge_ok: summary.challenge_ok == Some(true),
-            region: self.symbols.intern(&summary.region),
-            driver: self.symbols.intern(&summary.driver),
+            region: self.symbols.intern(summary.region.as_str()),
+            driver: self.symbols.intern(summary.driver.as_str()),
             verified: summary.verified,
+        };
+        let beside = Beside {
+            seq: summary.seq,
+            gpu_name: self.symbols.intern(summary.gpu_name.as_str()),
+            images: self.lists.intern(summary.images.as_slice()),
+            allowed_images: self.lists.intern(summary.allowed_images.as_slice()),
+            payout: summary.payout.into_boxed_str(),
         };
         if let Some(&(group, position)) = self.place.get(&id) {
             if self.groups[group].words == words {
-                let old = std::mem::replace(&mut self.groups[group].facts[position], facts);
-                self.groups[group].summaries[position] = summary;
-                self.groups[group].changed();
-                self.symbols.release(old.region);
-                self.symbols.release(old.driver);
+                // Most reloads change nothing (a rescore that moved no score), and most
+                // changes move the offer in few orders: the others stay sorted.
+                let group = &mut self.groups[group];
+                let old_facts = group.set_facts(position, facts);
+                let old_beside = std::mem::replace(&mut group.beside[position], beside);
+                self.release(&old_facts, &old_beside);
                 return;
             }
             self.remove(id);
@@ -661,11 +835,8 @@ impl Inner {
                 self.groups.len() - 1
             }
         };
-        let offers = &mut self.groups[group];
-        offers.facts.push(facts);
-        offers.summaries.push(summary);
-        offers.changed();
-        self.place.insert(id, (group, offers.facts.len() - 1));
+        let position = self.groups[group].push(facts, beside);
+        self.place.insert(id, (group, position));
     }
 
     fn remove(&mut self, id: OfferId) {
@@ -673,14 +844,20 @@ impl Inner {
             return;
         };
         let offers = &mut self.groups[group];
-        let old = offers.facts.swap_remove(position);
-        offers.summaries.swap_remove(position);
-        offers.changed();
+        let (old_facts, old_beside) = offers.swap_remove(position);
         if let Some(moved) = offers.facts.get(position) {
             self.place.insert(moved.id, (group, position));
         }
-        self.symbols.release(old.region);
-        self.symbols.release(old.driver);
+        self.release(&old_facts, &old_beside);
+    }
+
+    /// Releases the interned values an offer's old entry used.
+    fn release(&mut self, facts: &Facts, beside: &Beside) {
+        self.symbols.release(facts.region);
+        self.symbols.release(facts.driver);
+        self.symbols.release(beside.gpu_name);
+        self.lists.release(beside.images);
+        self.lists.release(beside.allowed_images);
     }
 }
 
@@ -711,4 +888,169 @@ fn loaded(row: &Row<'_>) -> rusqlite::Result<Loaded> {
         cuda: row.get("cuda")?,
         conflict_until: row.get("conflict_until")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng, rngs::StdRng, seq::SliceRandom};
+
+    use super::*;
+
+    /// An offer of `gpu_name` with id `id` and numbers drawn from `rng`, some unknown.
+    fn loaded(rng: &mut StdRng, id: u64, gpu_name: &str) -> Loaded {
+        let maybe = |rng: &mut StdRng, most: u64| rng.gen_bool(0.8).then(|| rng.gen_range(0..most));
+        let images = [vec![], vec!["pytorch/pytorch:2.3".to_owned()]];
+        Loaded {
+            words: gpu_name.to_ascii_lowercase(),
+            summary: OfferSummary {
+                id: format!("{id:016x}").parse().expect("16 hex digits"),
+                peer_id: format!("peer-{id}"),
+                payout: format!("0x{id:040x}"),
+                gpu_name: gpu_name.into(),
+                num_gpus: rng.gen_range(1..9),
+                gpu_ram_mb: rng.gen_range(1..4) * 16_000,
+                price_per_second: 1,
+                // Few distinct prices: many ties for the id to break.
+                price_per_hour: u128::from(rng.gen_range(1..20u32)) * 1_000,
+                verified: rng.gen_bool(0.5),
+                region: ["EU", "US"].choose(rng).expect("two").to_string(),
+                cuda: "12.4".into(),
+                driver: "550".into(),
+                listen_addrs: Vec::new(),
+                seq: rng.gen_range(1..100),
+                issued_at: 1_000,
+                expires_at: 1_000_000,
+                first_seen: rng.gen_range(1..1_000),
+                conflicts: false,
+                inet_down_mbps: maybe(rng, 10),
+                inet_up_mbps: maybe(rng, 10_000),
+                disk_mb: maybe(rng, 10),
+                cpu_cores: maybe(rng, 64),
+                cpu_ram_mb: maybe(rng, 10),
+                reliability: rng.gen_range(0.0..1.0),
+                uptime: rng.gen_bool(0.5).then(|| rng.gen_range(0.0..1.0)),
+                rentals: rng.gen_range(0..5),
+                completed_rentals: rng.gen_range(0..5),
+                sla_credits: rng.gen_range(0..3),
+                proven_tflops: rng.gen_bool(0.3).then(|| rng.gen_range(0.0..1000.0)),
+                challenge_ok: None,
+                images: images.choose(rng).expect("two").clone(),
+                allowed_images: Vec::new(),
+            },
+            cuda: Some(12_400),
+            conflict_until: 0,
+        }
+    }
+
+    /// Every order a group keeps sorted holds each offer once, in the order's place, as
+    /// a sort from scratch by [`Order::compare`] puts them.
+    fn assert_sorted(group: &Group) {
+        for slot in 0..ORDERS {
+            let Some(positions) = group.sorted[slot].get() else {
+                continue;
+            };
+            let order = order_of(slot);
+            let mut expected: Vec<u32> = (0..group.facts.len() as u32).collect();
+            expected.sort_by(|&a, &b| {
+                order.compare(&group.facts[a as usize], &group.facts[b as usize])
+            });
+            assert_eq!(positions, &expected, "order {order}");
+        }
+    }
+
+    #[test]
+    fn sorted_orders_follow_every_change_one_by_one_or_sorted_again() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut inner = Inner::default();
+        let mut next_id = 0u64;
+        for _ in 0..400 {
+            inner.insert(loaded(&mut rng, next_id, "H100"));
+            next_id += 1;
+        }
+        for slot in 0..ORDERS {
+            inner.groups[0].sorted(order_of(slot));
+        }
+        assert_sorted(&inner.groups[0]);
+        // Small batches are edited in place; the large ones pass the budget and the
+        // forgotten orders are sorted again as the index thread does after a batch.
+        for batch in [1, 3, 10, 20, 200, 5, 400] {
+            inner.groups[0].edits = 0;
+            let mut edited_in_place = true;
+            for _ in 0..batch {
+                let ids: Vec<OfferId> = inner.place.keys().copied().collect();
+                match rng.gen_range(0..3) {
+                    0 => {
+                        inner.insert(loaded(&mut rng, next_id, "H100"));
+                        next_id += 1;
+                    }
+                    1 => {
+                        let id = u64::from_be_bytes(ids.choose(&mut rng).unwrap().to_bytes());
+                        inner.insert(loaded(&mut rng, id, "H100"));
+                    }
+                    _ => inner.remove(*ids.choose(&mut rng).unwrap()),
+                }
+                edited_in_place &=
+                    (0..ORDERS).all(|slot| inner.groups[0].sorted[slot].get().is_some());
+                assert_sorted(&inner.groups[0]);
+            }
+            assert_eq!(edited_in_place, batch <= edit_budget(400), "batch of {batch}");
+            inner.groups[0].sort_wanted();
+            assert!((0..ORDERS).all(|slot| inner.groups[0].sorted[slot].get().is_some()));
+            assert_sorted(&inner.groups[0]);
+            let group = &inner.groups[0];
+            for (position, facts) in group.facts.iter().enumerate() {
+                assert_eq!(inner.place[&facts.id], (0, position));
+            }
+        }
+    }
+
+    #[test]
+    fn a_change_of_scores_keeps_the_orders_on_other_fields() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let mut inner = Inner::default();
+        for id in 0..100 {
+            inner.insert(loaded(&mut rng, id, "H100"));
+        }
+        let (dph, reliability) = (Order::default(), "reliability-".parse::<Order>().unwrap());
+        let group = &mut inner.groups[0];
+        group.sorted(dph);
+        group.sorted(reliability);
+        let mut facts = group.facts[17];
+        let scores = SearchScores {
+            reliability: 1.0 - f64::from(facts.reliability as u32) / 1e6,
+            uptime: None,
+            rentals: 9,
+            completed_rentals: 9,
+            sla_credits: 0,
+        };
+        assert!(facts.set_scores(scores));
+        // Past the budget, so the moved orders are forgotten rather than edited.
+        group.edits = edit_budget(group.facts.len());
+        group.set_facts(17, facts);
+        assert!(group.sorted[slot(dph)].get().is_some(), "the price order did not move");
+        assert!(group.sorted[slot(reliability)].get().is_none());
+        group.sort_wanted();
+        assert_sorted(group);
+    }
+
+    #[test]
+    fn interned_values_go_with_the_last_offer_using_them() {
+        let mut rng = StdRng::seed_from_u64(9);
+        let mut inner = Inner::default();
+        for id in 0..50 {
+            inner.insert(loaded(&mut rng, id, if id % 2 == 0 { "H100" } else { "A100" }));
+        }
+        // Re-inserting unchanged offers neither leaks nor drops a use.
+        for id in 0..50 {
+            inner.insert(loaded(&mut StdRng::seed_from_u64(id), id, "H100"));
+        }
+        assert!(inner.symbols.ids.contains_key("H100"));
+        assert!(!inner.symbols.ids.contains_key("A100"), "no offer is an A100 any more");
+        for id in 0..50 {
+            inner.remove(format!("{id:016x}").parse().unwrap());
+        }
+        assert!(inner.symbols.ids.is_empty(), "{:?}", inner.symbols.ids);
+        assert!(inner.lists.ids.is_empty(), "{:?}", inner.lists.ids);
+        assert!(inner.place.is_empty());
+    }
 }

@@ -267,15 +267,19 @@ impl Store {
     }
 
     /// One page of the live offers (`expires_at > now`) matching `search`.
-    /// Served from the in-memory index (`index.rs`) once it shows every write answered
-    /// before the call.
+    /// Chosen by the in-memory index (`index.rs`) once it shows every write answered
+    /// before the call; the chosen offers' summaries are then read from the database, so
+    /// a write committed in between shows in them (an offer deleted in between is left
+    /// out of the page).
     pub async fn search(&self, search: Search, now: u64) -> Result<Page, StoreError> {
         // Without its writer the index no longer follows the database.
         if self.writes.is_closed() {
             return Err(StoreError::Closed);
         }
         self.index.caught_up().await;
-        Ok(self.index.search(&search, now))
+        let index::Matched { offers, next, hidden_conflicts } = self.index.search(&search, now);
+        let offers = self.readers.run(move |conn| reader::summaries(conn, &offers)).await?;
+        Ok(Page { offers, next, hidden_conflicts })
     }
 
     /// The `seq` of each offer of `ids` that the store holds, as far as the search index

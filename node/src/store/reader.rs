@@ -96,6 +96,25 @@ pub(super) fn get(
     Ok(Some(OfferDetail { summary, envelope: serde_json::from_str(&envelope)? }))
 }
 
+/// The summaries of the offers `chosen` (ids, each with whether it conflicts now), in that
+/// order, as a search hands them over. An offer deleted since it was chosen is left out.
+pub(super) fn summaries(
+    conn: &Connection,
+    chosen: &[(OfferId, bool)],
+) -> Result<Vec<OfferSummary>, StoreError> {
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS}, 0 AS conflicts FROM offers JOIN providers USING (peer_id) \
+         WHERE id = ?1"
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut offers = Vec::with_capacity(chosen.len());
+    for &(id, conflicts) in chosen {
+        let found = statement.query_row([id.to_string()], summary_from_row).optional()?;
+        offers.extend(found.map(|summary| OfferSummary { conflicts, ..summary }));
+    }
+    Ok(offers)
+}
+
 pub(super) fn count(conn: &Connection, now: u64) -> Result<u64, StoreError> {
     Ok(conn
         .prepare_cached("SELECT count(*) FROM offers WHERE expires_at > ?1")?
