@@ -1,10 +1,13 @@
 //! The node's matrix-product challenges of providers (`/gpuflow/challenge/1`, protocol and
 //! formulas in `node/CHALLENGE.md`).
 //!
-//! Every [`ChallengeConfig::scan_interval`] the node walks its live offers and challenges,
-//! up to [`ChallengeConfig::parallel`] at once and never one provider twice at once, each
-//! provider it has not challenged within [`ChallengeConfig::per_provider`], on the GPUs
-//! its offer lists. The walk reads the columns each offer was stored in
+//! Every [`ChallengeConfig::scan_interval`] the node walks on through its live offers and
+//! challenges, up to [`ChallengeConfig::parallel`] at once and never one provider twice at
+//! once, each provider it has not challenged within [`ChallengeConfig::per_provider`], on
+//! the GPUs its offer lists. A scan starts at most [`ChallengeConfig::per_minute`]
+//! challenges a minute and reads at most [`READ_PER_SCAN`] offers, and the next scan goes
+//! on from there: a node with a million offers walks them in pieces, round after round,
+//! instead of dialling every provider at once. The walk reads the columns each offer was stored in
 //! ([`Store::challenge_targets`]), not the signed envelopes: their signatures were checked
 //! when they came, and a walk checks none again. A rented GPU is never among them (an
 //! agent withdraws rented GPUs from its offer, and refuses a challenge that names one), so
@@ -36,6 +39,8 @@ use crate::{Store, StoreError, metrics::Metrics, store::ChallengeTarget};
 
 /// Providers read from the store at a time during a walk.
 const PAGE: u32 = 256;
+/// Most offers one scan reads; the next scan goes on from there.
+const READ_PER_SCAN: usize = 16 * PAGE as usize;
 
 /// What the node asks of providers, and how often.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +57,17 @@ pub struct ChallengeConfig {
     pub rows: usize,
     /// Challenges running at once, each of another provider; at least one.
     pub parallel: usize,
+    /// Most challenges started a minute, spread over the scans; at least one.
+    pub per_minute: u32,
+}
+
+impl ChallengeConfig {
+    /// Most challenges one scan starts: [`Self::per_minute`] over a scan's share of a
+    /// minute, at least one.
+    fn per_scan(&self) -> usize {
+        let per_scan = u128::from(self.per_minute) * self.scan_interval.as_millis() / 60_000;
+        usize::try_from(per_scan).unwrap_or(usize::MAX).max(1)
+    }
 }
 
 impl Default for ChallengeConfig {
@@ -63,6 +79,7 @@ impl Default for ChallengeConfig {
             rounds: 16,
             rows: 4,
             parallel: 4,
+            per_minute: 60,
         }
     }
 }
@@ -79,10 +96,11 @@ pub(crate) async fn challenge_every(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut schedule = Schedule::new(config.per_provider);
     let mut running = Running::new(config.parallel);
+    let mut walk = Walk::new(PAGE);
     let challenger = Arc::new(Challenger { network, store, identity, metrics, config });
     loop {
         tokio::select! {
-            _ = ticks.tick() => scan(&challenger, &mut schedule, &mut running).await,
+            _ = ticks.tick() => scan(&challenger, &mut walk, &mut schedule, &mut running).await,
             // Disabled while none runs.
             Some(done) = running.tasks.join_next_with_id() => {
                 running.finish(done, &mut schedule, &challenger.metrics);
@@ -91,13 +109,19 @@ pub(crate) async fn challenge_every(
     }
 }
 
-/// One walk over the live offers: starts a challenge of each due provider, first waiting
-/// for one to end while as many as allowed run. A walk does not wait for its challenges: one
-/// provider slow to answer never holds back the next walk.
-async fn scan(challenger: &Arc<Challenger>, schedule: &mut Schedule, running: &mut Running) {
-    let mut walk = Walk::new(PAGE);
-    loop {
-        let due = match walk.next_due(&challenger.store, schedule, unix_now()).await {
+/// One scan: walks on over the live offers, within the scan's [`Budget`], and starts a
+/// challenge of each due provider, first waiting for one to end while as many as allowed
+/// run. A scan does not wait for its challenges: one provider slow to answer never holds
+/// back the next scan.
+async fn scan(
+    challenger: &Arc<Challenger>,
+    walk: &mut Walk,
+    schedule: &mut Schedule,
+    running: &mut Running,
+) {
+    let mut budget = Budget { challenges: challenger.config.per_scan(), reads: READ_PER_SCAN };
+    while !budget.spent() {
+        let due = match walk.next_due(&challenger.store, schedule, unix_now(), &mut budget).await {
             Ok(Some(due)) => due,
             Ok(None) => return,
             Err(error) => {
@@ -263,7 +287,23 @@ impl Schedule {
     }
 }
 
-/// One walk over the providers with a live offer, a page at a time, in offer id order.
+/// What one scan may still do.
+#[derive(Debug)]
+struct Budget {
+    /// Challenges it may start.
+    challenges: usize,
+    /// Offers it may read.
+    reads: usize,
+}
+
+impl Budget {
+    fn spent(&self) -> bool {
+        self.challenges == 0 || self.reads == 0
+    }
+}
+
+/// A walk over the providers with a live offer, a page at a time, in offer id order; it
+/// starts over once it is through.
 #[derive(Debug)]
 struct Walk {
     page: u32,
@@ -276,24 +316,41 @@ impl Walk {
         Self { page: page.max(1), after: None, done: false }
     }
 
-    /// The due providers of the next page (maybe none), each marked in `schedule` as
-    /// challenged at `now`; `None` once the walk is over.
+    /// The due providers among the next offers (maybe none), within `budget` and taken
+    /// from it, each marked in `schedule` as challenged at `now`; `None` once the walk is
+    /// through, and the next call starts it over.
     async fn next_due(
         &mut self,
         store: &Store,
         schedule: &mut Schedule,
         now: u64,
+        budget: &mut Budget,
     ) -> Result<Option<Vec<ChallengeTarget>>, StoreError> {
         if self.done {
+            *self = Self::new(self.page);
             return Ok(None);
         }
         if self.after.is_none() {
             schedule.forget_before(now);
         }
-        let page = store.challenge_targets(now, self.after, self.page).await?;
-        self.done = page.len() < self.page as usize;
-        self.after = page.last().map(|target| target.offer);
-        Ok(Some(page.into_iter().filter(|target| schedule.take(target, now)).collect()))
+        let limit = self.page.min(u32::try_from(budget.reads).unwrap_or(u32::MAX));
+        let page = store.challenge_targets(now, self.after, limit).await?;
+        self.done = page.len() < limit as usize;
+        let mut due = Vec::new();
+        for target in page {
+            if budget.challenges == 0 {
+                // The rest of the page is for the next scan.
+                self.done = false;
+                break;
+            }
+            budget.reads -= 1;
+            self.after = Some(target.offer);
+            if schedule.take(&target, now) {
+                budget.challenges -= 1;
+                due.push(target);
+            }
+        }
+        Ok(Some(due))
     }
 }
 
@@ -432,7 +489,8 @@ mod tests {
     async fn walk(store: &Store, schedule: &mut Schedule, now: u64) -> Vec<ChallengeTarget> {
         let mut walk = Walk::new(2);
         let mut due = Vec::new();
-        while let Some(page) = walk.next_due(store, schedule, now).await.unwrap() {
+        let mut budget = Budget { challenges: usize::MAX, reads: usize::MAX };
+        while let Some(page) = walk.next_due(store, schedule, now, &mut budget).await.unwrap() {
             due.extend(page);
         }
         due.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
@@ -509,5 +567,56 @@ mod tests {
         let mut restarted = Schedule::new(PER_PROVIDER);
         let due = walk(&store, &mut restarted, now + 1).await;
         assert_eq!(peers(&due), sorted(&[&long_ago, &silent]));
+    }
+
+    #[tokio::test]
+    async fn scans_go_on_where_the_last_one_spent_its_budget() {
+        let (store, _dir) = testing::store();
+        let now = unix_now();
+        let providers: Vec<Provider> = (0..7).map(|_| Provider::new()).collect();
+        for provider in &providers {
+            store.upsert_offer(provider.offer(|_| {}), now).await.unwrap();
+        }
+        // Walked in offer id order; one of them was challenged a moment ago.
+        let mut order: Vec<&Provider> = providers.iter().collect();
+        order.sort_by_key(|p| OfferId::of(&p.identity.peer_id()).to_string());
+        record(&store, order[1], now - 1).await;
+        let (mut walk, mut schedule) = (Walk::new(2), Schedule::new(PER_PROVIDER));
+        // One scan's share: the due providers it reached, and whether the walk is through.
+        let mut scan = async |challenges, reads| {
+            let mut budget = Budget { challenges, reads };
+            let mut due = Vec::new();
+            while !budget.spent() {
+                match walk.next_due(&store, &mut schedule, now, &mut budget).await.unwrap() {
+                    Some(page) => due.extend(page),
+                    None => return (peers(&due), true),
+                }
+            }
+            (peers(&due), false)
+        };
+        let ids = |providers: &[&Provider]| -> Vec<String> {
+            providers.iter().map(|p| p.identity.peer_id().to_string()).collect()
+        };
+        // Two challenges a scan: the first scan stops after the third offer, having
+        // passed over the one challenged a moment ago.
+        assert_eq!(scan(2, usize::MAX).await, (ids(&[order[0], order[2]]), false));
+        // Three offers read a scan: the next scan reads the fourth to the sixth.
+        assert_eq!(scan(usize::MAX, 3).await, (ids(&[order[3], order[4], order[5]]), false));
+        assert_eq!(scan(usize::MAX, usize::MAX).await, (ids(&[order[6]]), true));
+        // Through: the walk starts over, and finds no one due.
+        assert_eq!(scan(usize::MAX, usize::MAX).await, (Vec::new(), true));
+    }
+
+    #[test]
+    fn a_scan_starts_its_share_of_the_challenges_a_minute() {
+        let config = |per_minute, scan_secs| ChallengeConfig {
+            per_minute,
+            scan_interval: Duration::from_secs(scan_secs),
+            ..ChallengeConfig::default()
+        };
+        assert_eq!(config(60, 60).per_scan(), 60);
+        assert_eq!(config(60, 5).per_scan(), 5);
+        assert_eq!(config(1, 5).per_scan(), 1, "at least one");
+        assert_eq!(config(6000, 60).per_scan(), 6000);
     }
 }

@@ -28,6 +28,7 @@
 //! challenge_size = 8192             # n of the challenge's n × n matrices (power of two)
 //! challenge_rounds = 16             # products per GPU
 //! challenge_parallel = 4            # challenges running at once, each of another provider
+//! challenges_per_minute = 60        # most challenges started a minute, all providers together
 //! ```
 //!
 //! No secret belongs in it: the attester keystore is encrypted, its password comes from
@@ -50,6 +51,8 @@ use serde::Deserialize;
 
 /// Most challenges a node runs at once: each holds up to two answers of up to 4 MiB.
 const MAX_CHALLENGE_PARALLEL: usize = 64;
+/// Most challenges a minute a node may start: a hundred a second.
+const MAX_CHALLENGES_PER_MINUTE: u32 = 6000;
 
 /// Index the offers of the gpuflow network and serve them over HTTP.
 #[derive(Debug, Default, Parser)]
@@ -152,6 +155,9 @@ pub struct Args {
     /// Challenges running at once, each of another provider, 1 to 64 [default: 4].
     #[arg(long, env = "GPUFLOW_CHALLENGE_PARALLEL", hide_env_values = true)]
     pub challenge_parallel: Option<usize>,
+    /// Most challenges started a minute, all providers together, 1 to 6000 [default: 60].
+    #[arg(long, env = "GPUFLOW_CHALLENGES_PER_MINUTE", hide_env_values = true)]
+    pub challenges_per_minute: Option<u32>,
 }
 
 /// The config file's keys; all optional, unknown keys refused.
@@ -182,6 +188,7 @@ struct File {
     challenge_size: Option<u32>,
     challenge_rounds: Option<u32>,
     challenge_parallel: Option<usize>,
+    challenges_per_minute: Option<u32>,
 }
 
 /// The resolved settings the node runs with.
@@ -474,6 +481,10 @@ impl NodeConfig {
                 .challenge_parallel
                 .or(file.challenge_parallel)
                 .unwrap_or(challenge_defaults.parallel),
+            per_minute: args
+                .challenges_per_minute
+                .or(file.challenges_per_minute)
+                .unwrap_or(challenge_defaults.per_minute),
             ..challenge_defaults
         };
         if !gpuflow_protocol::challenge::valid_size(challenge.n) {
@@ -487,6 +498,12 @@ impl NodeConfig {
         }
         if !(1..=MAX_CHALLENGE_PARALLEL).contains(&challenge.parallel) {
             return Err(ConfigError::Invalid { key: "challenge_parallel", expected: "1 to 64" });
+        }
+        if !(1..=MAX_CHALLENGES_PER_MINUTE).contains(&challenge.per_minute) {
+            return Err(ConfigError::Invalid {
+                key: "challenges_per_minute",
+                expected: "1 to 6000",
+            });
         }
         Ok(Self {
             chain,
@@ -596,6 +613,7 @@ mod tests {
             token_decimals = 18
             rate_limit = 7
             challenge_parallel = 2
+            challenges_per_minute = 5
             "#,
         );
         let from_file =
@@ -608,6 +626,7 @@ mod tests {
         assert_eq!(from_file.token_decimals, 18);
         assert_eq!(from_file.rate_limit, RateLimit { per_second: 7, burst: 1000 });
         assert_eq!(from_file.challenge.parallel, 2);
+        assert_eq!(from_file.challenge.per_minute, 5);
 
         let flags = Args::try_parse_from([
             "gpuflow-node",
@@ -651,6 +670,8 @@ mod tests {
             ),
             ("rate_limit = 0", "`rate_limit and rate_burst` must be at least 1"),
             ("challenge_parallel = 0", "`challenge_parallel` must be 1 to 64"),
+            ("challenges_per_minute = 0", "`challenges_per_minute` must be 1 to 6000"),
+            ("challenges_per_minute = 6001", "`challenges_per_minute` must be 1 to 6000"),
         ];
         for (text, expected) in cases {
             let path = file(&dir, text);

@@ -181,6 +181,7 @@ async fn providers_are_challenged_checked_and_the_signed_results_served() {
             rounds: 2,
             rows: 4,
             parallel: 4,
+            ..ChallengeConfig::default()
         };
     })
     .await;
@@ -318,6 +319,7 @@ async fn challenges_run_side_by_side_up_to_the_bound() {
             rounds: 1,
             rows: 4,
             parallel: 2,
+            ..ChallengeConfig::default()
         };
     })
     .await;
