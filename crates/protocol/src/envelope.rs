@@ -5,7 +5,7 @@ use serde_json::value::RawValue;
 
 use crate::{
     Identity, MAX_MESSAGE_SIZE, OfferId, PROTOCOL_VERSION, ProtocolError, batch,
-    identity::{peer_id_of, peer_id_of_bytes},
+    identity::peer_id_of_bytes,
 };
 
 /// What a signed envelope carries; part of the signed bytes, so a signature over one
@@ -245,9 +245,8 @@ impl<T: Message> Unchecked<T> {
         if envelope.kind != T::KIND {
             return Err(ProtocolError::WrongKind { expected: T::KIND, found: envelope.kind });
         }
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&envelope.public_key.0)
-            .map_err(|_| ProtocolError::InvalidKey)?;
-        let signer = peer_id_of(&key);
+        let (key, signer) =
+            crate::keys::signer(&envelope.public_key.0).ok_or(ProtocolError::InvalidKey)?;
         let signature = ed25519_dalek::Signature::from_bytes(&envelope.signature.0);
         let signed = signed_bytes(envelope.kind, &envelope.body);
         Ok(Self { envelope, signer, key, signature, signed, kind: std::marker::PhantomData })

@@ -17,6 +17,7 @@ mod envelope;
 mod error;
 mod heartbeat;
 mod identity;
+mod keys;
 mod launch;
 mod offer;
 mod rental;

@@ -429,6 +429,27 @@ fn upsert_heartbeat(
     heard: Option<(u64, u64)>,
 ) -> Result<HeartbeatUpsert, StoreError> {
     let seq = storable("seq", heartbeat.body.seq)?;
+    let heartbeat_fields = params![
+        peer_id,
+        seq,
+        storable("issued_at", heartbeat.body.issued_at)?,
+        storable("received_at", received_at)?,
+        serde_json::to_string(&heartbeat.envelope)?,
+    ];
+    if heard.is_none() {
+        // Most heartbeats: a known provider, newer than the stored one, in a bucket already
+        // marked. One update stores it; reading the row first is only for the rest.
+        let updated = db
+            .prepare_cached(
+                "UPDATE providers SET heartbeat_seq = ?2, heartbeat_issued_at = ?3, \
+                 heartbeat_received_at = ?4, heartbeat_count = heartbeat_count + 1, \
+                 heartbeat = ?5 WHERE peer_id = ?1 AND coalesce(heartbeat_seq < ?2, 1)",
+            )?
+            .execute(heartbeat_fields)?;
+        if updated == 1 {
+            return Ok(HeartbeatUpsert::Stored);
+        }
+    }
     let stored: Option<(Option<i64>, uptime::StoredSets)> = db
         .prepare_cached(
             "SELECT heartbeat_seq, uptime_bucket_secs, heard, failed, listed FROM providers \
@@ -454,13 +475,6 @@ fn upsert_heartbeat(
         Some((Some(stored), _)) if stored >= seq => return Ok(HeartbeatUpsert::Stale),
         Some((_, sets)) => sets,
     };
-    let heartbeat_fields = params![
-        peer_id,
-        seq,
-        storable("issued_at", heartbeat.body.issued_at)?,
-        storable("received_at", received_at)?,
-        serde_json::to_string(&heartbeat.envelope)?,
-    ];
     let Some((bucket_secs, bucket)) = heard else {
         db.prepare_cached(
             "UPDATE providers SET heartbeat_seq = ?2, heartbeat_issued_at = ?3, \
