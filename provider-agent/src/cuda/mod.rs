@@ -248,6 +248,7 @@ impl Cuda {
                 Factor::B => &gpu.b,
             };
             let bits = call("cuMemcpyDtoH", gpu.stream.clone_dtoh(out))?;
+            call("cuStreamSynchronize", gpu.stream.synchronize())?;
             Ok(bits.into_iter().map(bf16_integer).collect())
         })
     }
