@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/gpuflow/target
 BIN := $(CARGO_TARGET_DIR)/debug
 FORGE := ./node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 
-.PHONY: demo test build contracts deps test-contracts test-rust bench bench-smoke gpu-bundle clean
+.PHONY: demo test build contracts deps test-contracts test-rust bench bench-smoke gpu-bundle gpu-check clean
 
 ## deps: install Foundry, solc and the Solidity libraries from npm (pinned, lock file)
 deps: contracts/node_modules/.package-lock.json
@@ -63,8 +63,8 @@ bench-smoke: contracts
 	  status=$$?; bash tests/docker/engine.sh down $(ENGINE_ENV); exit $$status
 	@cat $(CARGO_TARGET_DIR)/bench-smoke.md
 
-## gpu-bundle: stripped release binaries, anvil and deploy/gpu-smoke.sh in one archive, for
-## a GPU machine with no network and no Rust (not part of `make test`)
+## gpu-bundle: stripped release binaries, anvil, deploy/gpu-smoke.sh and tests/gpu/challenge.sh
+## in one archive, for a GPU machine with no network and no Rust (not part of `make test`)
 GPU_BUNDLE := $(CARGO_TARGET_DIR)/gpuflow-gpu-smoke
 gpu-bundle: contracts
 	cargo build --release --locked -p gpuflow-cli -p gpuflow-node -p gpuflow-provider -p gpuflow-devnet
@@ -72,9 +72,15 @@ gpu-bundle: contracts
 	for b in gpuflow gpuflow-node gpuflow-provider gpuflow-devnet; do \
 	  strip -o $(GPU_BUNDLE)/bin/$$b $(CARGO_TARGET_DIR)/release/$$b; done
 	strip -o $(GPU_BUNDLE)/bin/anvil contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
-	cp deploy/gpu-smoke.sh $(GPU_BUNDLE)/
+	cp deploy/gpu-smoke.sh tests/gpu/challenge.sh $(GPU_BUNDLE)/
 	tar -C $(CARGO_TARGET_DIR) -cJf $(GPU_BUNDLE).tar.xz gpuflow-gpu-smoke
 	@ls -l $(GPU_BUNDLE).tar.xz
+
+## gpu-check: the agent's CUDA path of the matrix challenge on this machine's GPUs, checked
+## as a node checks it, with its throughput (needs an NVIDIA GPU; not part of `make test`)
+gpu-check:
+	cargo build --release --locked -p gpuflow-provider
+	GPUFLOW_BIN_DIR=$(BENCH_BIN) bash tests/gpu/challenge.sh
 
 clean:
 	rm -rf contracts/out contracts/cache .devnet

@@ -10,6 +10,7 @@
 pub mod agent;
 pub mod cmd;
 pub mod config;
+pub mod cuda;
 pub mod docker;
 pub mod earnings;
 pub mod gpus;

@@ -42,6 +42,18 @@ pub enum Command {
     Init(InitArgs),
     /// List the GPUs this machine would offer.
     Gpus(GpusArgs),
+    /// Answer a matrix-product challenge here, as the agent answers a node's, and check it
+    /// as a node does.
+    #[command(after_help = "Examples:
+  gpuflow-provider challenge                     # every CUDA device, n = 8192, 16 rounds
+  gpuflow-provider challenge --n 1024 --rounds 2 --cpu
+
+Computes on the GPUs through CUDA (the driver, cuBLAS and NVRTC, loaded at run time) and
+fails naming what is missing; --cpu computes on the CPU instead. Before the timed part it
+compares each GPU's generated matrix with the protocol's generator. Then it prints the
+throughput a node would record (without the network), where the time went, and what
+checking the answer cost. Exits 1 if the generator differs or the answer fails the check.")]
+    Challenge(ChallengeArgs),
     /// Advertise the GPUs, run rented workloads and withdraw earnings.
     Run(Box<RunArgs>),
     /// What each rental earned, is withdrawable and was withdrawn, from the chain.
@@ -189,6 +201,23 @@ pub struct GpusArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `gpuflow-provider challenge`.
+#[derive(Debug, Args)]
+pub struct ChallengeArgs {
+    /// Matrix size: a power of two from 64 to 16384.
+    #[arg(long, default_value_t = 8192)]
+    pub n: u32,
+    /// Products per GPU.
+    #[arg(long, default_value_t = 16)]
+    pub rounds: u32,
+    /// Compute on the CPU (one product per round) instead of the GPUs.
+    #[arg(long)]
+    pub cpu: bool,
+    /// Rows to open and check, as a node does.
+    #[arg(long, default_value_t = 4)]
+    pub rows: usize,
 }
 
 /// `gpuflow-provider earnings`.

@@ -4,15 +4,18 @@
 //! for. Only free GPUs are challenged: a GPU a live rental or a pending quote holds is
 //! refused, so a challenge never disturbs a renter.
 //!
-//! The products are computed on the CPU ([`Answer::compute_cpu`]), off the agent's loop,
-//! one challenge at a time and only up to [`CPU_MAX_N`]: a machine without the CUDA path
-//! refuses larger ones rather than answer slowly. The answers are kept, a few, for their
-//! openings; they hold Merkle trees, not products.
+//! The products are computed on the GPUs through CUDA ([`crate::cuda`]), up to
+//! [`gpuflow_protocol::challenge::MAX_N`], off the agent's loop and one challenge at a
+//! time. Where CUDA is missing (no driver, cuBLAS or NVRTC, no device, or a challenged
+//! GPU that is not a CUDA device), or fails, the agent says why in its log and computes on
+//! the CPU ([`Answer::compute_cpu`]), only up to [`CPU_MAX_N`]: a larger challenge is then
+//! refused rather than answered slowly. The answers are kept, a few, for their openings;
+//! they hold Merkle trees, not products.
 
 use std::{
     collections::VecDeque,
     sync::{
-        Arc, Mutex, PoisonError,
+        Arc, Mutex, OnceLock, PoisonError,
         atomic::{AtomicBool, Ordering},
     },
 };
@@ -23,21 +26,24 @@ use gpuflow_protocol::{
     challenge::{Answer, Challenge, ChallengeRequest, ChallengeResponse},
 };
 
+use crate::cuda::{Cuda, CudaError};
+
 use super::Agent;
 
-/// Largest matrix the CPU path computes; a larger challenge is refused, which leaves the
-/// offer unproven rather than flagged.
+/// Largest matrix the CPU path computes; a larger challenge that CUDA cannot compute is
+/// refused, which leaves the offer unproven rather than flagged.
 pub(super) const CPU_MAX_N: u32 = 1024;
 /// Answers kept for their openings; the oldest goes first.
 const KEPT_ANSWERS: usize = 4;
 
 /// The answers kept and whether one is being computed, shared with the tasks that compute
 /// and open them (an opening may arrive before the loop would hear that its commitment
-/// went out).
+/// went out), and CUDA, loaded by the first challenge.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Challenges {
     answers: Arc<Mutex<VecDeque<Answer>>>,
     computing: Arc<AtomicBool>,
+    cuda: Arc<OnceLock<Result<Cuda, CudaError>>>,
 }
 
 impl Challenges {
@@ -53,6 +59,53 @@ impl Challenges {
         let answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
         answers.iter().find(|answer| answer.challenge().seed == seed).cloned()
     }
+
+    /// Computes `challenge` on its GPUs, or on the CPU where CUDA cannot and the CPU may;
+    /// the reason it is not computed otherwise. Blocking: CUDA is loaded on first use.
+    fn compute(&self, challenge: &Challenge) -> Result<Answer, String> {
+        let cuda = self.cuda.get_or_init(|| {
+            let loaded = Cuda::load();
+            match &loaded {
+                Ok(cuda) => tracing::info!(devices = cuda.devices().len(), "CUDA loaded for challenges"),
+                Err(e) => tracing::warn!(error = %e, "CUDA is unavailable; challenges are computed on the CPU, up to n = {CPU_MAX_N}"),
+            }
+            loaded
+        });
+        let why_not_cuda = match cuda {
+            Ok(cuda) => match cuda.answer(challenge) {
+                Ok((answer, timings)) => {
+                    tracing::info!(
+                        n = challenge.n,
+                        rounds = challenge.rounds,
+                        ?timings,
+                        "challenge computed on the GPUs"
+                    );
+                    return Ok(answer);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the GPUs could not compute a challenge");
+                    e
+                }
+            },
+            Err(e) => return cpu_fallback(challenge, e),
+        };
+        cpu_fallback(challenge, &why_not_cuda)
+    }
+}
+
+/// The CPU's answer to `challenge`, which CUDA could not compute because of `why`, or why
+/// the CPU does not either.
+fn cpu_fallback(challenge: &Challenge, why: &CudaError) -> Result<Answer, String> {
+    if challenge.n > CPU_MAX_N {
+        tracing::warn!(n = challenge.n, error = %why, "challenge refused: not computed on the GPUs, and too large for the CPU");
+        return Err(format!(
+            "this agent cannot compute on its GPUs ({why}) and computes on the CPU only up to \
+             n = {CPU_MAX_N}; n = {} was asked",
+            challenge.n
+        ));
+    }
+    tracing::info!(n = challenge.n, reason = %why, "computing a challenge on the CPU");
+    Ok(Answer::compute_cpu(challenge))
 }
 
 /// Clears the computing flag when the task that set it ends, however it ends.
@@ -84,16 +137,18 @@ impl Agent {
                 let (network, identity, challenges) =
                     (self.network.clone(), self.config.identity.clone(), self.challenges.clone());
                 tokio::spawn(async move {
+                    let computer = challenges.clone();
                     let answer =
-                        tokio::task::spawn_blocking(move || Answer::compute_cpu(&challenge)).await;
+                        tokio::task::spawn_blocking(move || computer.compute(&challenge)).await;
                     // Free before the answer leaves: the node may send the next at once.
                     drop(computing);
                     let response = match answer {
-                        Ok(answer) => {
+                        Ok(Ok(answer)) => {
                             let envelope = SignedEnvelope::seal(&identity, &answer.commitment());
                             challenges.keep(answer);
                             ChallengeResponse::Commitment { envelope }
                         }
+                        Ok(Err(reason)) => ChallengeResponse::Refused { reason },
                         Err(e) => ChallengeResponse::Refused {
                             reason: format!("the computation failed: {e}"),
                         },
@@ -143,12 +198,6 @@ impl Agent {
     fn challenge_refusal(&self, challenge: &Challenge) -> Option<String> {
         if let Err(e) = challenge.validate() {
             return Some(e.to_string());
-        }
-        if challenge.n > CPU_MAX_N {
-            return Some(format!(
-                "this agent computes challenges on the CPU, up to n = {CPU_MAX_N}; n = {} was asked",
-                challenge.n
-            ));
         }
         let quotable = self.quotable_gpus();
         if let Some(busy) =

@@ -3,6 +3,7 @@
 //! `anyhow` stays at this edge: what each command prints on failure is the error chain,
 //! as `main` formats it.
 
+mod challenge;
 mod connect;
 mod doctor;
 mod drain;
@@ -22,6 +23,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init(args) => init::run(args).await,
         Command::Gpus(args) => gpus::run(args),
+        Command::Challenge(args) => {
+            tokio::task::spawn_blocking(move || challenge::run(args)).await?
+        }
         Command::Run(args) => run::run(*args).await,
         Command::Earnings(args) => earnings::run(args).await,
         Command::Withdraw(args) => withdraw::run(args).await,

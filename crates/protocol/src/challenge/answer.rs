@@ -28,7 +28,7 @@ impl Answer {
         })
     }
 
-    /// The answer over products computed elsewhere (a GPU): `compute(p)` is product `p`,
+    /// The answer over products computed elsewhere: `compute(p)` is product `p`,
     /// row-major, exact integers.
     pub fn from_products(
         challenge: &Challenge,
@@ -39,6 +39,16 @@ impl Answer {
         let trees = (0..challenge.products())
             .map(|product| RowTree::of_product(challenge.seed, product, n, &compute(product)))
             .collect();
+        Self::from_trees(challenge, backend, trees)
+    }
+
+    /// The answer over the trees of products computed elsewhere (the agent's GPU path),
+    /// one per product in product order.
+    ///
+    /// # Panics
+    /// If there is not one tree per product of `challenge`.
+    pub fn from_trees(challenge: &Challenge, backend: Backend, trees: Vec<RowTree>) -> Self {
+        assert_eq!(trees.len(), challenge.products() as usize, "one tree per product");
         Self { challenge: challenge.clone(), trees, backend }
     }
 

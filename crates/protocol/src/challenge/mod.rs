@@ -49,7 +49,7 @@ pub const MAX_COMMITMENT_SIZE: usize = 256 * 1024;
 const MAX_UUID_LEN: usize = 128;
 
 /// Whether `n` is a size a challenge may use: a power of two in [`MIN_N`]..=[`MAX_N`], so
-/// the Merkle tree over its rows is perfect and a row is a whole number of PRG blocks.
+/// the Merkle tree over its rows is perfect and a row is a whole number of generator words.
 pub fn valid_size(n: u32) -> bool {
     n.is_power_of_two() && (MIN_N..=MAX_N).contains(&n)
 }
