@@ -5,8 +5,9 @@
 //! The index holds what a search compares and sorts on, and no more: a page's offers are
 //! read back from SQLite by id once the search has chosen them ([`Matched`]), so that a
 //! million offers fit in a few hundred megabytes. Each group keeps its offers sorted in
-//! the orders searches asked for; a change that moves an offer in an order re-sorts that
-//! order on the index thread, before a search needs it.
+//! the orders searches asked for, sorted by the index thread outside the lock and moved
+//! one by one as offers change (or sorted again after a large batch). A search never sorts:
+//! until its order is sorted, it scans the group.
 //!
 //! SQLite stays the source of truth. [`OfferIndex::reload`] fills the index from the
 //! database when the store opens. After every commit that touched what search shows, the
@@ -25,7 +26,7 @@ use std::{
     hash::Hash,
     sync::{
         OnceLock, PoisonError, RwLock,
-        atomic::{AtomicU64, Ordering as AtomicOrdering},
+        atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering},
         mpsc,
     },
 };
@@ -58,6 +59,10 @@ pub(super) struct Changes {
 /// Rows read from SQLite and applied under the lock at a time when many offers changed, so
 /// that searches never wait long and the index is never held twice in memory.
 const CHUNK: usize = 4096;
+
+/// Longest time the index thread waits for changes before it sorts the orders searches
+/// asked for.
+const SORT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Changes {
     /// Whether nothing that search shows changed.
@@ -147,12 +152,12 @@ struct Group {
     words: String,
     facts: Vec<Facts>,
     beside: Vec<Beside>,
-    /// Positions in each order (see [`slot`]), sorted by the first search in that order,
-    /// and again on the index thread after a change that moves an offer in it, so that
-    /// searches stop once they have enough.
+    /// Positions in each order (see [`slot`]), sorted by the index thread once a search
+    /// asked for that order, so that later searches stop once they have enough; kept in
+    /// step with every change from then on.
     sorted: [OnceLock<Vec<u32>>; ORDERS],
-    /// The orders searches asked for, kept sorted from then on.
-    wanted: [bool; ORDERS],
+    /// The orders searches asked for: the index thread sorts those it does not hold.
+    wanted: [AtomicBool; ORDERS],
     /// Offers moved in the sorted orders one by one since the index thread's last batch
     /// began (see [`edit_budget`]).
     edits: usize,
@@ -190,7 +195,7 @@ impl Group {
             facts: Vec::new(),
             beside: Vec::new(),
             sorted: std::array::from_fn(|_| OnceLock::new()),
-            wanted: [false; ORDERS],
+            wanted: std::array::from_fn(|_| AtomicBool::new(false)),
             edits: 0,
             range: OnceLock::new(),
         }
@@ -252,17 +257,28 @@ impl Group {
             .as_ref()
     }
 
-    /// Positions of the offers, sorted by the first key of `order` (ties by offer id).
-    fn sorted(&self, order: Order) -> &[u32] {
-        let order = order.primary();
-        self.sorted[slot(order)].get_or_init(|| {
-            // Each offer's place as plain integers, side by side: a sort that compares
-            // integers in cache instead of reaching into the facts.
-            let mut keyed: Vec<((bool, u64, u64), u32)> = (self.facts.iter().enumerate())
-                .map(|(position, f)| (sort_key(order, f), position as u32))
-                .collect();
-            keyed.sort_unstable();
-            keyed.into_iter().map(|(_, position)| position).collect()
+    /// Positions of the offers sorted by the first key of `order` (ties by offer id), if
+    /// the index holds them; else `None`, and the index thread is asked to sort them.
+    fn sorted(&self, order: Order) -> Option<&[u32]> {
+        let slot = slot(order.primary());
+        let sorted = self.sorted[slot].get().map(Vec::as_slice);
+        if sorted.is_none() {
+            self.wanted[slot].store(true, AtomicOrdering::Relaxed);
+        }
+        sorted
+    }
+
+    /// Each offer's place in the one-key `order`, as plain integers beside its position:
+    /// what [`sort`] sorts, outside the index's lock.
+    fn keys(&self, order: Order) -> Vec<((bool, u64, u64), u32)> {
+        let keyed = self.facts.iter().enumerate();
+        keyed.map(|(position, f)| (sort_key(order, f), position as u32)).collect()
+    }
+
+    /// The slots of the orders searches asked for that the group does not hold sorted.
+    fn unsorted_wanted(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..ORDERS).filter(|&slot| {
+            self.wanted[slot].load(AtomicOrdering::Relaxed) && self.sorted[slot].get().is_none()
         })
     }
 
@@ -322,7 +338,7 @@ impl Group {
         }
         for (slot, sorted) in self.sorted.iter_mut().enumerate() {
             if moves(order_of(slot)) && sorted.take().is_some() {
-                self.wanted[slot] = true;
+                self.wanted[slot].store(true, AtomicOrdering::Relaxed);
             }
         }
         false
@@ -349,13 +365,13 @@ impl Group {
             }
         }
     }
+}
 
-    /// Sorts again the orders searches asked for and a change made it forget.
-    fn sort_wanted(&self) {
-        for (slot, _) in self.wanted.iter().enumerate().filter(|(_, wanted)| **wanted) {
-            self.sorted(order_of(slot));
-        }
-    }
+/// Positions sorted by the keys [`Group::keys`] gave them.
+fn sort(mut keyed: Vec<((bool, u64, u64), u32)>) -> Vec<u32> {
+    // Plain integers side by side: a sort that stays in cache.
+    keyed.sort_unstable();
+    keyed.into_iter().map(|(_, position)| position).collect()
 }
 
 /// What [`Group::edit_orders`] does to an offer's place in an order.
@@ -484,21 +500,45 @@ impl OfferIndex {
             }
         }
         let _release = Release(&self.applied);
-        while let Ok((mut number, mut changes)) = updates.recv() {
-            while let Ok((later, more)) = updates.try_recv() {
-                number = later;
-                changes.absorb(more);
-            }
-            if let Err(e) = self.refresh(conn, &changes) {
-                tracing::error!(error = %e, "cannot update the search index; reloading it");
-                if let Err(e) = self.reload(conn) {
-                    tracing::error!(error = %e, "cannot reload the search index");
+        loop {
+            match updates.recv_timeout(SORT_EVERY) {
+                Ok((mut number, mut changes)) => {
+                    while let Ok((later, more)) = updates.try_recv() {
+                        number = later;
+                        changes.absorb(more);
+                    }
+                    if let Err(e) = self.refresh(conn, &changes) {
+                        tracing::error!(error = %e, "cannot update the search index; reloading it");
+                        if let Err(e) = self.reload(conn) {
+                            tracing::error!(error = %e, "cannot reload the search index");
+                        }
+                    }
+                    self.applied.send_replace(number);
                 }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
             }
-            self.applied.send_replace(number);
-            // Before a search in those orders has to.
-            let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-            inner.groups.iter().for_each(Group::sort_wanted);
+            self.sort_wanted();
+        }
+    }
+
+    /// Sorts the orders searches asked for that the index does not hold sorted (never
+    /// asked before, or forgotten after a large batch of changes). Only this thread
+    /// changes the index, so the positions stay valid while it sorts them outside the
+    /// lock: searches meanwhile scan the group unsorted, and never wait for a sort.
+    fn sort_wanted(&self) {
+        let read = || self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        let groups = read().groups.len();
+        for group in 0..groups {
+            let slots: Vec<usize> = read().groups[group].unsorted_wanted().collect();
+            for slot in slots {
+                let keyed = read().groups[group].keys(order_of(slot));
+                let sorted = sort(keyed);
+                // Cannot be set already: this thread alone sets it.
+                let _ = read().groups[group].sorted[slot].set(sorted);
+            }
+            // The value ranges, too, before a search has to compute them.
+            read().groups[group].range();
         }
     }
 
@@ -601,11 +641,19 @@ impl OfferIndex {
             }
             // Sorted on the first key: what sorts before the cursor's first value was on
             // earlier pages, and so was what ties with it but the cursor's offer preceded.
+            // Until the index thread has sorted the group in this order, the whole group is
+            // scanned instead, which costs more than a walk but far less than a sort.
             let sorted = group.sorted(order);
-            let start = search.after.as_ref().map_or(0, |after| {
-                sorted.partition_point(|&i| after.passed(&group.facts[i as usize]))
-            });
-            for &i in &sorted[start..] {
+            let positions: Box<dyn Iterator<Item = u32>> = match sorted {
+                Some(sorted) => {
+                    let start = search.after.as_ref().map_or(0, |after| {
+                        sorted.partition_point(|&i| after.passed(&group.facts[i as usize]))
+                    });
+                    Box::new(sorted[start..].iter().copied())
+                }
+                None => Box::new(0..group.facts.len() as u32),
+            };
+            for i in positions {
                 let facts = &group.facts[i as usize];
                 if facts.expires_at <= now || (hide_conflicts && facts.conflicts(now)) {
                     continue;
@@ -618,8 +666,9 @@ impl OfferIndex {
                 // ties on it may still win on the others.
                 let full = best.len() == wanted;
                 if let Some(worst) = best.peek().filter(|_| full) {
-                    if order.compare_primary(facts, worst.facts).is_gt()
-                        || (one_key && hit >= *worst)
+                    if sorted.is_some()
+                        && (order.compare_primary(facts, worst.facts).is_gt()
+                            || (one_key && hit >= *worst))
                     {
                         break;
                     }
@@ -896,12 +945,21 @@ mod tests {
 
     use super::*;
 
+    impl Group {
+        /// Sorts the orders asked for, as the index thread does.
+        fn sort_wanted(&self) {
+            for slot in self.unsorted_wanted().collect::<Vec<_>>() {
+                self.sorted[slot].set(sort(self.keys(order_of(slot)))).unwrap();
+            }
+        }
+    }
+
     /// An offer of `gpu_name` with id `id` and numbers drawn from `rng`, some unknown.
     fn loaded(rng: &mut StdRng, id: u64, gpu_name: &str) -> Loaded {
         let maybe = |rng: &mut StdRng, most: u64| rng.gen_bool(0.8).then(|| rng.gen_range(0..most));
         let images = [vec![], vec!["pytorch/pytorch:2.3".to_owned()]];
         Loaded {
-            words: gpu_name.to_ascii_lowercase(),
+            words: crate::search::name_words(gpu_name),
             summary: OfferSummary {
                 id: format!("{id:016x}").parse().expect("16 hex digits"),
                 peer_id: format!("peer-{id}"),
@@ -968,8 +1026,10 @@ mod tests {
             next_id += 1;
         }
         for slot in 0..ORDERS {
-            inner.groups[0].sorted(order_of(slot));
+            assert!(inner.groups[0].sorted(order_of(slot)).is_none(), "asked for, not sorted");
         }
+        inner.groups[0].sort_wanted();
+        assert!((0..ORDERS).all(|slot| inner.groups[0].sorted(order_of(slot)).is_some()));
         assert_sorted(&inner.groups[0]);
         // Small batches are edited in place; the large ones pass the budget and the
         // forgotten orders are sorted again as the index thread does after a batch.
@@ -1004,6 +1064,58 @@ mod tests {
         }
     }
 
+    /// Every page of `query` in `order`, `limit` a page, as the index answers it now.
+    fn pages(index: &OfferIndex, query: &str, order: &str, limit: u32) -> Vec<Vec<OfferId>> {
+        let order: Order = order.parse().unwrap();
+        let mut search = Search {
+            query: crate::search::Query::parse(query, 6).unwrap(),
+            order,
+            limit,
+            after: None,
+            include_conflicts: false,
+        };
+        let mut pages = Vec::new();
+        loop {
+            let matched = index.search(&search, 1_000);
+            pages.push(matched.offers.iter().map(|(id, _)| *id).collect());
+            match matched.next {
+                Some(next) => search.after = Some(next),
+                None => return pages,
+            }
+        }
+    }
+
+    #[test]
+    fn a_search_scans_what_is_not_sorted_yet_and_answers_the_same_pages() {
+        let mut rng = StdRng::seed_from_u64(10);
+        let index = OfferIndex::default();
+        {
+            let mut inner = index.write();
+            for id in 0..600 {
+                let name = ["H100", "A100"].choose(&mut rng).unwrap();
+                inner.insert(loaded(&mut rng, id, name));
+            }
+        }
+        let searches = [
+            ("", "dph"),
+            ("gpu_name=H100 num_gpus>=2", "inet_down-"),
+            ("region=EU", "cpu_ram,dph-"),
+            ("verified=true", "proven_tflops-"),
+            ("dph<=10", "reliability-,age_days"),
+        ];
+        for (query, order) in searches {
+            let scanned = pages(&index, query, order, 7);
+            assert!(scanned.len() > 2, "{query} {order}: several pages");
+            let inner = index.inner.read().unwrap();
+            // Asked for by the search, in the groups it read, not sorted by it.
+            assert!(inner.groups.iter().any(|g| g.unsorted_wanted().count() == 1));
+            assert!(inner.groups.iter().all(|g| g.unsorted_wanted().count() <= 1));
+            inner.groups.iter().for_each(Group::sort_wanted);
+            drop(inner);
+            assert_eq!(pages(&index, query, order, 7), scanned, "{query} {order}");
+        }
+    }
+
     #[test]
     fn a_change_of_scores_keeps_the_orders_on_other_fields() {
         let mut rng = StdRng::seed_from_u64(8);
@@ -1015,6 +1127,7 @@ mod tests {
         let group = &mut inner.groups[0];
         group.sorted(dph);
         group.sorted(reliability);
+        group.sort_wanted();
         let mut facts = group.facts[17];
         let scores = SearchScores {
             reliability: 1.0 - f64::from(facts.reliability as u32) / 1e6,
